@@ -1,0 +1,476 @@
+/**
+ * The printer's OAuth 2.0 lifecycle for scan-to-email through Exchange Online, as a pure statechart.
+ *
+ * Contract: ../shared/reference/statechart.md. Pure on purpose: no I/O, no `invoke`, no `after`. Every outcome from
+ * the outside world (Entra ID, Exchange Online) arrives as an explicit event sent by the runtime's effect layer, and
+ * every timer is a deadline kept in context that the runtime's scheduler raises as an event on its own clock. That
+ * keeps the machine explorable by `xstate/graph`, persistable as a snapshot, and restorable after a power cycle.
+ *
+ * Actions come in three named kinds, all no-ops here; the runtime supplies implementations with `machine.provide`:
+ *  - context updates (`assign`): the only thing the machine does by itself;
+ *  - records (`holdJob`, `failJob`, `completeJob`, `requeueJob`, `deleteTokens`): durable bookkeeping the runtime
+ *    commits to NVRAM in the same write as the new snapshot;
+ *  - effects (`requestDeviceCode`, `pollForToken`, `cancelSignIn`, `refreshAccessToken`, `submitJob`): network work the
+ *    runtime starts after that write, whose outcome comes back as an event.
+ * Context holds nothing secret: tokens live in the sealed MSAL cache in NVRAM, never in a snapshot.
+ */
+import { assign, setup } from 'xstate';
+
+/** Retries of one kind before the machine stops retrying by itself (keeps the state space finite). */
+export const MAX_RETRIES = 3;
+
+export type AuthMethod = 'off' | 'smtpAuth' | 'oauth2ExchangeOnline';
+
+/** The part of the SMTP settings the lifecycle depends on. */
+export interface OAuthSettings {
+  authMethod: AuthMethod;
+  authEmailAddress: string;
+  authUsername: string;
+}
+
+/** Why the last thing failed, for the panel: a stable reason, the protocol's code and the server's reply. */
+export interface LastError {
+  reason: string;
+  /** AADSTS code, OAuth error code or SMTP enhanced status (e.g. "AADSTS70020", "5.7.139"). */
+  code: string | null;
+  /** The server's words (SMTP reply line or error_description's first line). */
+  reply: string | null;
+}
+
+export type SendCategory =
+  | 'auth-rejected'
+  | 'smtp-auth-disabled'
+  | 'send-as-denied'
+  | 'quota'
+  | 'throttled'
+  | 'network'
+  | 'tls'
+  | 'other';
+
+export interface DeviceContext {
+  /** Configured Auth. Username (the mailbox the device signs in as); null unless OAuth is fully configured. */
+  account: string | null;
+  userCode: string | null;
+  verificationUri: string | null;
+  /** Deadline: the device code's expiry (CODE_DEADLINE). */
+  codeExpiresAt: number | null;
+  /** The access token's expiry as Entra reported it (the scheduler raises ACCESS_TOKEN_DEADLINE a little before). */
+  accessTokenExpiresAt: number | null;
+  /** The access token's deadline passed while a refresh, send or failure was in progress. */
+  accessTokenStale: boolean;
+  /** The spool job this lifecycle is working on, if any. */
+  jobId: string | null;
+  /** Deadline: automatic retry after a transient failure (RETRY_DUE). */
+  retryAt: number | null;
+  sendRetries: number;
+  refreshRetries: number;
+  /** A 535 5.7.3 already forced one refresh for the current job; a second one is final. */
+  forcedRefreshUsed: boolean;
+  lastError: LastError | null;
+}
+
+type Failure = { reason: string; code?: string | null; reply?: string | null };
+
+export type DeviceEvent =
+  // operator
+  | { type: 'SAVE_SETTINGS'; settings: OAuthSettings }
+  | { type: 'START_AUTH' }
+  | { type: 'CANCEL_AUTH' }
+  | { type: 'SIGN_OUT' }
+  | { type: 'SEND'; jobId: string }
+  | { type: 'RETRY' }
+  | { type: 'DISMISS' }
+  | { type: 'FACTORY_RESET' }
+  // outcomes reported by the effect layer
+  | { type: 'CODE_ISSUED'; userCode: string; verificationUri: string; expiresAt: number }
+  | ({ type: 'CODE_FAILED' } & Failure)
+  | { type: 'TOKEN_GRANTED'; account: string; accessTokenExpiresAt: number }
+  | ({ type: 'AUTH_DECLINED' } & Failure)
+  | ({ type: 'CODE_EXPIRED' } & Failure)
+  | ({ type: 'POLL_FAILED' } & Failure)
+  | { type: 'REFRESHED'; accessTokenExpiresAt: number }
+  | ({ type: 'REFRESH_FAILED'; transient: boolean; retryAt: number | null } & Failure)
+  | { type: 'SENT'; reply: string | null }
+  | ({ type: 'SEND_FAILED'; category: SendCategory; transient: boolean; retryAt: number | null } & Failure)
+  // deadlines raised by the scheduler
+  | { type: 'CODE_DEADLINE' }
+  | { type: 'ACCESS_TOKEN_DEADLINE' }
+  | { type: 'RETRY_DUE' }
+  // power
+  | { type: 'POWER_CYCLE'; accessDeadlinePassed: boolean };
+
+export type DeviceEventType = DeviceEvent['type'];
+
+export const LEAF_STATES = [
+  'unconfigured',
+  'ready',
+  'requestingCode',
+  'codePending',
+  'authFailed',
+  'authorized',
+  'tokenExpired',
+  'refreshing',
+  'sending',
+  'sendFailure',
+  'reauthRequired',
+] as const;
+export type LeafState = (typeof LEAF_STATES)[number];
+
+export const OPERATOR_EVENTS = [
+  'SAVE_SETTINGS',
+  'START_AUTH',
+  'CANCEL_AUTH',
+  'SIGN_OUT',
+  'SEND',
+  'RETRY',
+  'DISMISS',
+  'FACTORY_RESET',
+] as const satisfies readonly DeviceEventType[];
+
+export const initialContext = (): DeviceContext => ({
+  account: null,
+  userCode: null,
+  verificationUri: null,
+  codeExpiresAt: null,
+  accessTokenExpiresAt: null,
+  accessTokenStale: false,
+  jobId: null,
+  retryAt: null,
+  sendRetries: 0,
+  refreshRetries: 0,
+  forcedRefreshUsed: false,
+  lastError: null,
+});
+
+export function isCompleteOAuth(s: OAuthSettings): boolean {
+  return s.authMethod === 'oauth2ExchangeOnline' && s.authEmailAddress.trim() !== '' && s.authUsername.trim() !== '';
+}
+
+const sameAccount = (a: string | null, b: string | null) =>
+  a !== null && b !== null && a.trim().toLowerCase() === b.trim().toLowerCase();
+
+const failureOf = (e: Failure): LastError => ({ reason: e.reason, code: e.code ?? null, reply: e.reply ?? null });
+
+/** What a finished, cancelled or abandoned sign-in leaves behind. */
+const noSignIn = { userCode: null, verificationUri: null, codeExpiresAt: null } as const;
+/** What leaving the signed-in states leaves behind. */
+const noSession = {
+  accessTokenExpiresAt: null,
+  accessTokenStale: false,
+  jobId: null,
+  retryAt: null,
+  sendRetries: 0,
+  refreshRetries: 0,
+  forcedRefreshUsed: false,
+} as const;
+
+export const oauthDeviceMachine = setup({
+  types: {
+    context: {} as DeviceContext,
+    events: {} as DeviceEvent,
+    input: {} as Partial<DeviceContext> | undefined,
+  },
+  guards: {
+    oauthSettingsComplete: ({ event }) => event.type === 'SAVE_SETTINGS' && isCompleteOAuth(event.settings),
+    leavesOAuth: ({ event }) => event.type === 'SAVE_SETTINGS' && !isCompleteOAuth(event.settings),
+    changesAccount: ({ context, event }) =>
+      event.type === 'SAVE_SETTINGS' && !sameAccount(context.account, event.settings.authUsername),
+    grantedForConfiguredAccount: ({ context, event }) =>
+      event.type === 'TOKEN_GRANTED' && sameAccount(context.account, event.account),
+    hasJob: ({ context }) => context.jobId !== null,
+    hasNoJob: ({ context }) => context.jobId === null,
+    accessTokenStale: ({ context }) => context.accessTokenStale,
+    accessTokenFresh: ({ context }) => !context.accessTokenStale,
+    retryScheduled: ({ context }) => context.retryAt !== null,
+    retryScheduledWithStaleToken: ({ context }) => context.retryAt !== null && context.accessTokenStale,
+    accessDeadlinePassed: ({ event }) => event.type === 'POWER_CYCLE' && event.accessDeadlinePassed,
+    authRejectedFirstTime: ({ context, event }) =>
+      event.type === 'SEND_FAILED' && event.category === 'auth-rejected' && !context.forcedRefreshUsed,
+    permanentFailure: ({ event }) =>
+      (event.type === 'SEND_FAILED' || event.type === 'REFRESH_FAILED') && !event.transient,
+    sendRetriesLeft: ({ context }) => context.sendRetries < MAX_RETRIES,
+    refreshRetriesLeft: ({ context }) => context.refreshRetries < MAX_RETRIES,
+  },
+  actions: {
+    // --- context updates ---
+    storeAccount: assign({
+      account: ({ event }) =>
+        event.type === 'SAVE_SETTINGS' && isCompleteOAuth(event.settings) ? event.settings.authUsername.trim() : null,
+    }),
+    clearSession: assign({ ...noSession }),
+    clearSignIn: assign({ ...noSignIn }),
+    clearError: assign({ lastError: null }),
+    resetAll: assign(() => initialContext()),
+    storeCode: assign(({ event }) =>
+      event.type === 'CODE_ISSUED'
+        ? { userCode: event.userCode, verificationUri: event.verificationUri, codeExpiresAt: event.expiresAt }
+        : {},
+    ),
+    storeGrant: assign(({ event }) =>
+      event.type === 'TOKEN_GRANTED'
+        ? { ...noSignIn, ...noSession, accessTokenExpiresAt: event.accessTokenExpiresAt, lastError: null }
+        : {},
+    ),
+    storeRefresh: assign(({ event }) =>
+      event.type === 'REFRESHED'
+        ? { accessTokenExpiresAt: event.accessTokenExpiresAt, accessTokenStale: false, refreshRetries: 0, retryAt: null }
+        : {},
+    ),
+    recordFailure: assign({
+      lastError: ({ event, context }) =>
+        'reason' in event && typeof event.reason === 'string' ? failureOf(event as Failure) : context.lastError,
+    }),
+    recordInterrupted: assign({
+      lastError: () => ({ reason: 'interrupted-by-restart', code: null, reply: null }),
+    }),
+    recordAccountMismatch: assign({
+      lastError: ({ event, context }) => ({
+        reason: 'account-mismatch',
+        code: null,
+        reply:
+          event.type === 'TOKEN_GRANTED'
+            ? `Signed in as ${event.account}, but Auth. Username is ${context.account ?? '(none)'}`
+            : null,
+      }),
+    }),
+    takeJob: assign(({ event }) =>
+      event.type === 'SEND' ? { jobId: event.jobId, sendRetries: 0, forcedRefreshUsed: false, lastError: null } : {},
+    ),
+    dropJob: assign({ jobId: null, sendRetries: 0, forcedRefreshUsed: false, retryAt: null }),
+    markAccessTokenStale: assign({ accessTokenStale: true }),
+    forceRefresh: assign({ forcedRefreshUsed: true, accessTokenStale: true }),
+    scheduleSendRetry: assign(({ context, event }) => ({
+      retryAt: event.type === 'SEND_FAILED' ? event.retryAt : null,
+      sendRetries: Math.min(MAX_RETRIES, context.sendRetries + 1),
+    })),
+    scheduleRefreshRetry: assign(({ context, event }) => ({
+      retryAt: event.type === 'REFRESH_FAILED' ? event.retryAt : null,
+      refreshRetries: Math.min(MAX_RETRIES, context.refreshRetries + 1),
+    })),
+    stopRetrying: assign({ retryAt: null }),
+    resetRefreshRetries: assign({ refreshRetries: 0, retryAt: null }),
+    resetSendRetries: assign({ sendRetries: 0, retryAt: null }),
+    // --- records (the runtime commits them with the snapshot) ---
+    holdJob: () => {},
+    failJob: () => {},
+    completeJob: () => {},
+    requeueJob: () => {},
+    deleteTokens: () => {},
+    // --- effects (the runtime starts them after the commit) ---
+    requestDeviceCode: () => {},
+    pollForToken: () => {},
+    cancelSignIn: () => {},
+    refreshAccessToken: () => {},
+    submitJob: () => {},
+  },
+}).createMachine({
+  id: 'oauthDevice',
+  initial: 'unconfigured',
+  context: ({ input }) => ({ ...initialContext(), ...(input ?? {}) }),
+  on: {
+    FACTORY_RESET: { target: '.unconfigured', actions: ['deleteTokens', 'resetAll'] },
+  },
+  states: {
+    unconfigured: {
+      on: {
+        SAVE_SETTINGS: [
+          { guard: 'oauthSettingsComplete', target: 'ready', actions: ['storeAccount', 'clearError'] },
+          { target: 'unconfigured', actions: 'storeAccount' },
+        ],
+        SEND: { actions: 'holdJob' },
+        POWER_CYCLE: { target: 'unconfigured', reenter: true },
+      },
+    },
+    ready: {
+      on: {
+        SAVE_SETTINGS: [
+          { guard: 'oauthSettingsComplete', target: 'ready', actions: 'storeAccount' },
+          { target: 'unconfigured', actions: 'storeAccount' },
+        ],
+        START_AUTH: { target: 'signingIn', actions: 'clearError' },
+        SEND: { actions: 'holdJob' },
+        POWER_CYCLE: { target: 'ready', reenter: true },
+      },
+    },
+    signingIn: {
+      initial: 'requestingCode',
+      // Whatever ends a sign-in (grant, failure, cancel, settings change, reset) stops the polling first.
+      exit: ['cancelSignIn', 'clearSignIn'],
+      on: {
+        CANCEL_AUTH: { target: 'ready' },
+        SAVE_SETTINGS: [
+          { guard: 'leavesOAuth', target: 'unconfigured', actions: 'storeAccount' },
+          { guard: 'changesAccount', target: 'ready', actions: 'storeAccount' },
+          { actions: 'storeAccount' },
+        ],
+        SEND: { actions: 'holdJob' },
+        POWER_CYCLE: { target: 'authFailed', actions: 'recordInterrupted' },
+      },
+      states: {
+        requestingCode: {
+          entry: ['deleteTokens', 'requestDeviceCode'],
+          on: {
+            CODE_ISSUED: { target: 'codePending', actions: 'storeCode' },
+            CODE_FAILED: { target: '#oauthDevice.authFailed', actions: 'recordFailure' },
+          },
+        },
+        codePending: {
+          entry: 'pollForToken',
+          on: {
+            TOKEN_GRANTED: [
+              { guard: 'grantedForConfiguredAccount', target: '#oauthDevice.signedIn.authorized', actions: 'storeGrant' },
+              { target: '#oauthDevice.authFailed', actions: ['deleteTokens', 'recordAccountMismatch'] },
+            ],
+            AUTH_DECLINED: { target: '#oauthDevice.authFailed', actions: 'recordFailure' },
+            CODE_EXPIRED: { target: '#oauthDevice.authFailed', actions: 'recordFailure' },
+            POLL_FAILED: { target: '#oauthDevice.authFailed', actions: 'recordFailure' },
+            CODE_DEADLINE: {
+              target: '#oauthDevice.authFailed',
+              actions: assign({ lastError: { reason: 'code-expired', code: null, reply: null } }),
+            },
+          },
+        },
+      },
+    },
+    authFailed: {
+      on: {
+        START_AUTH: { target: 'signingIn', actions: 'clearError' },
+        DISMISS: { target: 'ready', actions: 'clearError' },
+        SAVE_SETTINGS: [
+          { guard: 'oauthSettingsComplete', target: 'ready', actions: ['storeAccount', 'clearError'] },
+          { target: 'unconfigured', actions: ['storeAccount', 'clearError'] },
+        ],
+        SEND: { actions: 'holdJob' },
+        POWER_CYCLE: { target: 'authFailed', reenter: true },
+      },
+    },
+    signedIn: {
+      initial: 'authorized',
+      on: {
+        SIGN_OUT: { target: 'ready', actions: ['requeueJob', 'deleteTokens', 'clearSession', 'clearError'] },
+        SAVE_SETTINGS: [
+          {
+            guard: 'leavesOAuth',
+            target: 'unconfigured',
+            actions: ['requeueJob', 'deleteTokens', 'clearSession', 'storeAccount'],
+          },
+          {
+            guard: 'changesAccount',
+            target: 'ready',
+            actions: ['requeueJob', 'deleteTokens', 'clearSession', 'storeAccount'],
+          },
+          { actions: 'storeAccount' },
+        ],
+      },
+      states: {
+        authorized: {
+          on: {
+            SEND: { target: 'sending', actions: 'takeJob' },
+            ACCESS_TOKEN_DEADLINE: { target: 'tokenExpired', actions: 'markAccessTokenStale' },
+            POWER_CYCLE: [
+              { guard: 'accessDeadlinePassed', target: 'tokenExpired', actions: 'markAccessTokenStale' },
+              { target: 'authorized', reenter: true },
+            ],
+          },
+        },
+        tokenExpired: {
+          on: {
+            SEND: { guard: 'hasNoJob', target: 'refreshing', actions: 'takeJob' },
+            RETRY_DUE: { guard: 'retryScheduled', target: 'refreshing', actions: 'stopRetrying' },
+            POWER_CYCLE: { target: 'tokenExpired', reenter: true },
+          },
+        },
+        refreshing: {
+          entry: 'refreshAccessToken',
+          on: {
+            REFRESHED: [
+              { guard: 'hasJob', target: 'sending', actions: 'storeRefresh' },
+              { target: 'authorized', actions: 'storeRefresh' },
+            ],
+            REFRESH_FAILED: [
+              {
+                guard: 'permanentFailure',
+                target: '#oauthDevice.reauthRequired',
+                actions: ['recordFailure', 'holdJob', 'deleteTokens', 'clearSession'],
+              },
+              { guard: 'refreshRetriesLeft', target: 'tokenExpired', actions: ['recordFailure', 'scheduleRefreshRetry'] },
+              { guard: 'hasJob', target: 'sendFailure', actions: ['recordFailure', 'resetRefreshRetries'] },
+              { target: 'tokenExpired', actions: ['recordFailure', 'resetRefreshRetries'] },
+            ],
+            // The refresh in flight is abandoned at power-off; a job it was for goes back to the spool.
+            POWER_CYCLE: { target: 'tokenExpired', actions: ['requeueJob', 'dropJob', 'markAccessTokenStale'] },
+          },
+        },
+        sending: {
+          entry: 'submitJob',
+          on: {
+            // The submission in flight carries on; what comes after it will need a fresh token.
+            ACCESS_TOKEN_DEADLINE: { guard: 'accessTokenFresh', actions: 'markAccessTokenStale' },
+            SENT: [
+              { guard: 'accessTokenStale', target: 'tokenExpired', actions: ['completeJob', 'dropJob', 'clearError'] },
+              { target: 'authorized', actions: ['completeJob', 'dropJob', 'clearError'] },
+            ],
+            SEND_FAILED: [
+              // Exchange says the token is bad (535 5.7.3): get a fresh one and resend once.
+              { guard: 'authRejectedFirstTime', target: 'refreshing', actions: ['recordFailure', 'forceRefresh'] },
+              { guard: 'permanentFailure', target: 'sendFailure', actions: ['recordFailure', 'stopRetrying'] },
+              { guard: 'sendRetriesLeft', target: 'sendFailure', actions: ['recordFailure', 'scheduleSendRetry'] },
+              { target: 'sendFailure', actions: ['recordFailure', 'stopRetrying'] },
+            ],
+            POWER_CYCLE: [
+              {
+                guard: 'accessDeadlinePassed',
+                target: 'tokenExpired',
+                actions: ['requeueJob', 'dropJob', 'markAccessTokenStale'],
+              },
+              { target: 'authorized', actions: ['requeueJob', 'dropJob'] },
+            ],
+          },
+        },
+        sendFailure: {
+          on: {
+            RETRY: [
+              { guard: 'accessTokenStale', target: 'refreshing', actions: 'resetSendRetries' },
+              { target: 'sending', actions: 'resetSendRetries' },
+            ],
+            RETRY_DUE: [
+              { guard: 'retryScheduledWithStaleToken', target: 'refreshing', actions: 'stopRetrying' },
+              { guard: 'retryScheduled', target: 'sending', actions: 'stopRetrying' },
+            ],
+            ACCESS_TOKEN_DEADLINE: { guard: 'accessTokenFresh', actions: 'markAccessTokenStale' },
+            DISMISS: [
+              { guard: 'accessTokenStale', target: 'tokenExpired', actions: ['failJob', 'dropJob', 'clearError'] },
+              { target: 'authorized', actions: ['failJob', 'dropJob', 'clearError'] },
+            ],
+            POWER_CYCLE: { target: 'sendFailure', reenter: true },
+          },
+        },
+      },
+    },
+    reauthRequired: {
+      on: {
+        START_AUTH: { target: 'signingIn', actions: 'clearError' },
+        SIGN_OUT: { target: 'ready', actions: ['deleteTokens', 'clearError'] },
+        SEND: { actions: 'holdJob' },
+        SAVE_SETTINGS: [
+          { guard: 'leavesOAuth', target: 'unconfigured', actions: ['deleteTokens', 'storeAccount', 'clearError'] },
+          { guard: 'changesAccount', target: 'ready', actions: ['deleteTokens', 'storeAccount', 'clearError'] },
+          { actions: 'storeAccount' },
+        ],
+        POWER_CYCLE: { target: 'reauthRequired', reenter: true },
+      },
+    },
+  },
+});
+
+export type OAuthDeviceMachine = typeof oauthDeviceMachine;
+
+/** The leaf state name of a snapshot value (leaf names are unique, so this is the public state name). */
+export function leafState(value: unknown): LeafState {
+  let v = value;
+  while (v && typeof v === 'object') v = Object.values(v as Record<string, unknown>)[0];
+  if (typeof v !== 'string' || !(LEAF_STATES as readonly string[]).includes(v)) {
+    throw new Error(`not a state of the OAuth device machine: ${JSON.stringify(value)}`);
+  }
+  return v as LeafState;
+}
