@@ -1,0 +1,219 @@
+/**
+ * The image as a flash part with two bank slots, A and B (see docs/nvram.md):
+ *
+ *   [0, 256)            header A   (JSON, space padded, newline at byte 255)
+ *   [256, 512)          header B
+ *   [512, 512+slot)     payload A  (JSON text of the content)
+ *   [512+slot, …)       payload B
+ *
+ * A header is the commit record of its bank: it names the payload's offset, length and CRC-32, the bank's sequence
+ * number, the firmware that wrote it and the wear counters of both banks; it carries its own CRC so a torn header
+ * is recognised. A write goes to the bank that is not the current one: payload, fsync, header, fsync. A torn write
+ * can only damage the bank being written, and the reader takes the valid bank with the highest sequence number.
+ */
+import { crc32 } from 'node:zlib';
+import type { NvramFile, NvramIo } from './io.ts';
+
+export type BankName = 'A' | 'B';
+export const BANK_NAMES: readonly BankName[] = ['A', 'B'];
+export const HEADER_SIZE = 256;
+export const PAYLOAD_START = 2 * HEADER_SIZE;
+export const MAGIC = 'MFP-NVRAM';
+export const LAYOUT_VERSION = 1;
+
+export interface BankHeader {
+  magic: typeof MAGIC;
+  layout: number;
+  bank: BankName;
+  seq: number;
+  /** Firmware version that wrote this bank. */
+  fw: number;
+  offset: number;
+  length: number;
+  /** Size of each payload slot in this image (fixed when the image was formatted). */
+  slot: number;
+  crc: number;
+  /** Committed writes per bank, as of this commit (so a damaged header loses no count). */
+  wear: Record<BankName, number>;
+}
+
+export interface BankState {
+  name: BankName;
+  header: BankHeader | null;
+  /** Header and payload intact and the content passed validation. */
+  valid: boolean;
+  /** Never written (zeros or beyond end of file): not an error. */
+  blank: boolean;
+  error: string | null;
+  /** Parsed payload when valid. */
+  content: unknown;
+  payloadBytes: number;
+}
+
+export interface ScanResult {
+  fileSize: number;
+  banks: [BankState, BankState];
+  /** Valid bank with the highest seq, or null. */
+  current: BankState | null;
+}
+
+/** Decides whether parsed content is acceptable for the firmware that wrote it (null = fine). */
+export type ContentCheck = (fw: number, content: unknown) => string | null;
+
+const isUint = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+export function headerOffset(bank: BankName): number {
+  return bank === 'A' ? 0 : HEADER_SIZE;
+}
+
+export function payloadOffset(bank: BankName, slot: number): number {
+  return bank === 'A' ? PAYLOAD_START : PAYLOAD_START + slot;
+}
+
+export function encodeHeader(h: BankHeader): Buffer {
+  const body = JSON.stringify({ magic: h.magic, layout: h.layout, bank: h.bank, seq: h.seq, fw: h.fw, offset: h.offset, length: h.length, slot: h.slot, crc: h.crc, wear: { A: h.wear.A, B: h.wear.B } });
+  const text = `${body.slice(0, -1)},"hcrc":${crc32(body)}}`;
+  if (text.length > HEADER_SIZE - 1) throw new Error(`bank header too long (${text.length} bytes)`);
+  const buf = Buffer.alloc(HEADER_SIZE, 0x20);
+  buf.write(text, 0, 'utf8');
+  buf[HEADER_SIZE - 1] = 0x0a;
+  return buf;
+}
+
+/** Parses a header slot; returns the header, 'blank', or a problem. */
+export function decodeHeader(raw: Buffer, expected: BankName): BankHeader | 'blank' | string {
+  if (raw.length === 0 || raw.every((b) => b === 0)) return 'blank';
+  if (raw.length < HEADER_SIZE) return `header truncated (${raw.length} of ${HEADER_SIZE} bytes)`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8').trimEnd());
+  } catch {
+    return 'header damaged (not JSON)';
+  }
+  if (typeof parsed !== 'object' || parsed === null) return 'header damaged (not an object)';
+  const { hcrc, ...rest } = parsed as Record<string, unknown>;
+  if (hcrc !== crc32(JSON.stringify(rest))) return 'header damaged (header CRC mismatch)';
+  const h = rest as Partial<BankHeader>;
+  if (h.magic !== MAGIC) return `header has wrong magic ${JSON.stringify(h.magic)}`;
+  if (h.layout !== LAYOUT_VERSION) return `header has unknown layout ${String(h.layout)}`;
+  if (h.bank !== expected) return `header claims bank ${String(h.bank)} in slot ${expected}`;
+  const wear = h.wear as Record<string, unknown> | undefined;
+  if (![h.seq, h.fw, h.offset, h.length, h.slot, h.crc, wear?.A, wear?.B].every(isUint)) return 'header has malformed fields';
+  if (h.offset !== payloadOffset(expected, h.slot!) || h.length! > h.slot!) return 'header points outside its slot';
+  return h as BankHeader;
+}
+
+export function describeBank(b: BankState): string {
+  return `bank ${b.name}: ${b.valid ? `valid, seq ${b.header!.seq}` : b.blank ? 'blank' : b.error}`;
+}
+
+/**
+ * One open image file. Not safe for concurrent writes by itself: the Nvram serializes them and the lock file keeps
+ * other processes out.
+ */
+export class BankStore {
+  private constructor(
+    private readonly file: NvramFile,
+    readonly created: boolean,
+    private readonly formatSlot: number,
+  ) {}
+
+  /** `formatSlot` is the payload slot size used if the image has no valid bank yet. */
+  static async open(io: NvramIo, path: string, mode: 'read' | 'readwrite', formatSlot: number): Promise<BankStore> {
+    const { file, created } = await io.open(path, mode);
+    return new BankStore(file, created, formatSlot);
+  }
+
+  /** Highest-seq header whose own CRC is intact, valid bank or not: the source for the next seq and wear counts. */
+  private newestHeader: BankHeader | null = null;
+  private currentHeader: BankHeader | null = null;
+
+  async scan(check: ContentCheck): Promise<ScanResult> {
+    const fileSize = await this.file.size();
+    const banks = [] as unknown as [BankState, BankState];
+    for (const name of BANK_NAMES) banks.push(await this.readBank(name, fileSize, check));
+    const valid = banks.filter((b) => b.valid).sort((x, y) => y.header!.seq - x.header!.seq);
+    const current = valid[0] ?? null;
+    const headers = banks.map((b) => b.header).filter((h): h is BankHeader => h !== null).sort((x, y) => y.seq - x.seq);
+    this.newestHeader = headers[0] ?? null;
+    this.currentHeader = current?.header ?? null;
+    return { fileSize, banks, current };
+  }
+
+  private async readBank(name: BankName, fileSize: number, check: ContentCheck): Promise<BankState> {
+    const state: BankState = { name, header: null, valid: false, blank: false, error: null, content: undefined, payloadBytes: 0 };
+    const decoded = decodeHeader(await this.file.read(headerOffset(name), HEADER_SIZE), name);
+    if (decoded === 'blank') return { ...state, blank: true };
+    if (typeof decoded === 'string') return { ...state, error: decoded };
+    state.header = decoded;
+    state.payloadBytes = decoded.length;
+    if (decoded.offset + decoded.length > fileSize) {
+      return { ...state, error: `payload truncated (needs bytes up to ${decoded.offset + decoded.length}, file has ${fileSize})` };
+    }
+    const payload = await this.file.read(decoded.offset, decoded.length);
+    const crc = crc32(payload);
+    if (crc !== decoded.crc) return { ...state, error: `payload CRC mismatch (header ${hex(decoded.crc)}, payload ${hex(crc)})` };
+    let content: unknown;
+    try {
+      content = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return { ...state, error: 'payload is not JSON' };
+    }
+    const fwInPayload = (content as { firmwareVersion?: unknown } | null)?.firmwareVersion;
+    if (fwInPayload !== decoded.fw) return { ...state, error: `payload firmwareVersion ${String(fwInPayload)} disagrees with header fw ${decoded.fw}` };
+    const problem = check(decoded.fw, content);
+    if (problem) return { ...state, error: `content invalid: ${problem}` };
+    return { ...state, valid: true, content };
+  }
+
+  /** Size of a payload slot: fixed by the current image, or the format size for a fresh one. */
+  slotBytes(): number {
+    return this.newestHeader?.slot ?? this.formatSlot;
+  }
+
+  /** Header of the bank that counts right now (after scan() or the last write()). */
+  current(): BankHeader | null {
+    return this.currentHeader;
+  }
+
+  /**
+   * Commits `payload` into the bank that is not current: payload, fsync, header, fsync. Only when this resolves is
+   * the new content the current one. On any error the previous current bank is untouched.
+   */
+  async write(payload: Buffer, fw: number): Promise<BankHeader> {
+    const slot = this.slotBytes();
+    if (payload.length > slot) throw new RangeError(`payload of ${payload.length} bytes exceeds the ${slot}-byte slot`);
+    const target: BankName = this.currentHeader?.bank === 'A' ? 'B' : 'A';
+    const basis = this.currentHeader ?? this.newestHeader;
+    const wear = { A: basis?.wear.A ?? 0, B: basis?.wear.B ?? 0 };
+    wear[target] += 1;
+    const header: BankHeader = {
+      magic: MAGIC,
+      layout: LAYOUT_VERSION,
+      bank: target,
+      seq: (this.newestHeader?.seq ?? 0) + 1,
+      fw,
+      offset: payloadOffset(target, slot),
+      length: payload.length,
+      slot,
+      crc: crc32(payload),
+      wear,
+    };
+    const encoded = encodeHeader(header);
+    await this.file.write(payload, header.offset, 'data');
+    await this.file.sync();
+    await this.file.write(encoded, headerOffset(target), 'commit');
+    await this.file.sync();
+    this.currentHeader = header;
+    this.newestHeader = header;
+    return header;
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}

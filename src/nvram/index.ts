@@ -1,0 +1,344 @@
+/**
+ * The printer's NVRAM: a power-safe A/B image under lowdb, sealed secrets, firmware migration.
+ * `openNvram` is the only way in; one open instance per image (lock file), writes serialized in-process.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Low } from 'lowdb';
+import { RealClock } from '../time/clock.ts';
+import { NvramAdapter } from './adapter.ts';
+import { BankStore, describeBank, type BankName, type BankState, type ScanResult } from './banks.ts';
+import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
+import { nodeIo, type NvramIo } from './io.ts';
+import { acquireImageLock, type ImageLock } from './lock.ts';
+import { migrateFromV1 } from './migrate.ts';
+import {
+  checkNvramData,
+  CURRENT_FIRMWARE,
+  deepFreeze,
+  DEFAULT_EVENT_LOG_LIMIT,
+  factoryDefaults,
+  JOB_LOG_LIMIT,
+  type DeviceIdentity,
+  type EventLogEntry,
+  type NvramData,
+  type NvramDataV1,
+} from './schema.ts';
+import { defaultKeyFile, loadOrCreateDeviceKey, SecretVault } from './vault.ts';
+
+export * from './errors.ts';
+export * from './schema.ts';
+export type { NvramIo, NvramFile, WritePhase } from './io.ts';
+export { nodeIo } from './io.ts';
+export { SMTP_PASSWORD_SECRET } from './migrate.ts';
+
+export const DEFAULT_CAPACITY_BYTES = 64 * 1024;
+export const DEFAULT_NVRAM_FILE = 'var/nvram.json';
+
+export interface OpenNvramOptions {
+  file: string;
+  /** Device key (secure element stand-in). Default: `secure-element.key` next to the image. */
+  keyFile?: string;
+  /** Payload bytes per bank. Default 64 KiB. */
+  capacityBytes?: number;
+  /** Firmware that is booting. Default CURRENT_FIRMWARE; an image written by a newer one is refused. */
+  firmwareVersion?: number;
+  /** Event-log times (pass clock.now). */
+  now?: () => number;
+  io?: NvramIo;
+  eventLogLimit?: number;
+  /** Identity written with factory defaults on a blank or unrecoverable image. Default: random. */
+  factoryDevice?: DeviceIdentity;
+}
+
+/** Secret helpers for use inside update(): staged into the same single commit. */
+export interface DraftVault {
+  set(name: string, value: string): void;
+  delete(name: string): void;
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+}
+
+export interface BootInfo {
+  bank: BankName | null;
+  seq: number;
+  /** Something was wrong with the image (a damaged bank, or no valid bank at all). */
+  recovered: boolean;
+  reason: string | null;
+  migratedFrom: number | null;
+}
+
+export interface BankStats {
+  name: BankName;
+  seq: number;
+  valid: boolean;
+  bytes: number;
+  writes: number;
+  firmwareVersion: number | null;
+  error: string | null;
+}
+
+export interface Nvram {
+  /** Current committed content, deep-frozen. */
+  readonly data: Readonly<NvramData>;
+  /**
+   * Atomically applies `mutate` to a copy and commits it (one physical bank write). Throws NvramCapacityError,
+   * NvramInvalidDataError, NvramSecretError, I/O errors; on any error the committed content is unchanged.
+   * Serialized with every other write of this instance. Returns the new data.
+   */
+  update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData>;
+  readonly secrets: {
+    /** Plaintext, or undefined when absent or unreadable (wrong/missing key: the device treats it as "no token"). */
+    get(name: string): string | undefined;
+    /** True when the secret exists and opens with this device's key. */
+    has(name: string): boolean;
+    /** Seals and commits at once (one write through update()). */
+    set(name: string, value: string): Promise<void>;
+    delete(name: string): Promise<void>;
+    /** Sealed secrets this device cannot open, with the reason. */
+    unreadable(): { name: string; reason: string }[];
+  };
+  readonly boot: BootInfo;
+  stats(): { file: string; capacityBytes: number; banks: BankStats[] };
+  close(): Promise<void>;
+}
+
+const MIN_SECRET_SCAN_LENGTH = 8;
+
+export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
+  const file = path.resolve(opts.file);
+  const capacityBytes = opts.capacityBytes ?? DEFAULT_CAPACITY_BYTES;
+  if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 1024) throw new RangeError(`capacityBytes must be an integer >= 1024, got ${capacityBytes}`);
+  const eventLogLimit = opts.eventLogLimit ?? DEFAULT_EVENT_LOG_LIMIT;
+  if (!Number.isSafeInteger(eventLogLimit) || eventLogLimit < 1) throw new RangeError(`eventLogLimit must be a positive integer, got ${eventLogLimit}`);
+  const runningFirmware = opts.firmwareVersion ?? CURRENT_FIRMWARE;
+  const now = opts.now ?? (() => new RealClock().now());
+  const io = opts.io ?? nodeIo;
+
+  const lock = await acquireImageLock(file);
+  let store: BankStore | null = null;
+  try {
+    const vault = new SecretVault(await loadOrCreateDeviceKey(opts.keyFile ?? defaultKeyFile(file)));
+    store = await BankStore.open(io, file, 'readwrite', capacityBytes);
+    if (store.created) await io.syncDir(path.dirname(file));
+    const adapter = new NvramAdapter(store, {
+      runningFirmware,
+      capacityBytes,
+      upgrade: (fw, content) => {
+        if (fw === 1) return migrateFromV1(content as NvramDataV1, vault, now());
+        throw new NvramError('nvram_unsupported_firmware', `no migration from firmware ${fw}`);
+      },
+    });
+    const low = new Low<NvramData>(adapter, placeholder());
+    await low.read(); // throws NvramDowngradeError before anything is written
+    if (runningFirmware !== CURRENT_FIRMWARE) {
+      throw new NvramError('nvram_unsupported_firmware', `this build is firmware ${CURRENT_FIRMWARE}; it cannot run as firmware ${runningFirmware}`);
+    }
+    const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit);
+    await nvram.boot_(adapter.lastScan!, opts.factoryDevice ?? randomDevice());
+    return nvram;
+  } catch (err) {
+    await store?.close().catch(() => {});
+    await lock.release().catch(() => {});
+    throw err;
+  }
+}
+
+function placeholder(): NvramData {
+  return factoryDefaults({ id: 'unset', serial: '' });
+}
+
+function randomDevice(): DeviceIdentity {
+  return { id: randomUUID(), serial: `SIM${randomBytes(5).toString('hex').toUpperCase()}` };
+}
+
+class NvramInstance implements Nvram {
+  boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null };
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private banks: Record<BankName, BankStats>;
+
+  constructor(
+    private readonly file: string,
+    private readonly low: Low<NvramData>,
+    private readonly adapter: NvramAdapter,
+    private readonly vault: SecretVault,
+    private readonly lock: ImageLock,
+    private readonly now: () => number,
+    private readonly eventLogLimit: number,
+  ) {
+    const scan = adapter.lastScan!;
+    this.banks = { A: bankStats(scan.banks[0]), B: bankStats(scan.banks[1]) };
+    const wear = (scan.current ?? scan.banks.find((b) => b.header))?.header?.wear;
+    if (wear) for (const n of ['A', 'B'] as const) this.banks[n].writes = wear[n];
+  }
+
+  /** Decides what the device boots with; commits only for a blank image (format) or a firmware migration. */
+  async boot_(scan: ScanResult, device: DeviceIdentity): Promise<void> {
+    const damaged = scan.banks.filter((b) => !b.valid && !b.blank);
+    const migratedFrom = this.adapter.migratedFrom;
+    if (scan.current) {
+      const reason = damaged.length ? `${damaged.map(describeBank).join('; ')}; booted from bank ${scan.current.name} seq ${scan.current.header!.seq}` : null;
+      this.boot = { bank: scan.current.name, seq: scan.current.header!.seq, recovered: damaged.length > 0, reason, migratedFrom };
+      if (migratedFrom !== null) {
+        await this.commitData(this.low.data); // firmware update: the plaintext password leaves the image now
+        this.boot.bank = this.adapter.store.current()!.bank;
+        this.boot.seq = this.adapter.store.current()!.seq;
+      } else if (reason) {
+        this.low.data = structuredClone(this.low.data);
+        this.appendEvent(this.low.data, 'nvram.bank-invalid', reason, { damaged: damaged.map((b) => b.name) });
+      }
+    } else if (damaged.length === 0) {
+      // Blank image: first power-on. Format it so the identity is stable from now on.
+      const data = factoryDefaults(device);
+      this.appendEvent(data, 'nvram.formatted', 'blank NVRAM image: formatted with factory defaults');
+      await this.commitData(data);
+      const head = this.adapter.store.current()!;
+      this.boot = { bank: head.bank, seq: head.seq, recovered: false, reason: null, migratedFrom: null };
+    } else {
+      // Nothing valid. Boot on factory defaults without touching the image; the next update() writes them.
+      const reason = `no valid bank (${damaged.map(describeBank).join('; ')}): booted with factory defaults`;
+      const data = factoryDefaults(device);
+      this.appendEvent(data, 'nvram.recovered', reason, { banks: scan.banks.map((b) => ({ bank: b.name, error: b.error })) });
+      this.low.data = data;
+      this.boot = { bank: null, seq: 0, recovered: true, reason, migratedFrom: null };
+    }
+    deepFreeze(this.low.data);
+  }
+
+  get data(): Readonly<NvramData> {
+    return this.low.data;
+  }
+
+  readonly secrets: Nvram['secrets'] = {
+    get: (name) => this.openSecret(this.low.data, name),
+    has: (name) => this.openSecret(this.low.data, name) !== undefined,
+    set: async (name, value) => {
+      await this.update((_, vault) => vault.set(name, value));
+    },
+    delete: async (name) => {
+      await this.update((_, vault) => vault.delete(name));
+    },
+    unreadable: () => {
+      const out: { name: string; reason: string }[] = [];
+      for (const [name, blob] of Object.entries(this.low.data.secrets)) {
+        try {
+          this.vault.open(name, blob);
+        } catch (err) {
+          out.push({ name, reason: err instanceof NvramSecretError ? err.reason : String(err) });
+        }
+      }
+      return out;
+    },
+  };
+
+  update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData> {
+    return this.enqueue(async () => {
+      if (this.closed) throw new NvramError('nvram_closed', 'NVRAM is closed');
+      const draft = structuredClone(this.low.data) as NvramData;
+      mutate(draft, this.draftVault(draft));
+      return this.commitData(draft);
+    });
+  }
+
+  stats() {
+    return { file: this.file, capacityBytes: this.adapter.capacityBytes(), banks: [{ ...this.banks.A }, { ...this.banks.B }] };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.enqueue(async () => {
+      this.closed = true;
+    });
+    await this.adapter.store.close().catch(() => {}); // after a power cut the handle is already dead
+    await this.lock.release();
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Normalizes (JSON round trip, bounds), validates, and writes one bank. Memory changes only after the write. */
+  private async commitData(next: NvramData): Promise<NvramData> {
+    next.eventLog = next.eventLog.slice(-this.eventLogLimit);
+    next.jobLog = next.jobLog.slice(-JOB_LOG_LIMIT);
+    const normalized = JSON.parse(JSON.stringify(next)) as NvramData;
+    const problem = checkNvramData(normalized);
+    if (problem) throw new NvramInvalidDataError(problem);
+    this.refusePlaintextSecrets(normalized);
+    const previous = this.low.data;
+    this.low.data = normalized;
+    try {
+      await this.low.write();
+    } catch (err) {
+      this.low.data = previous;
+      const target = this.adapter.store.current()?.bank === 'A' ? 'B' : 'A';
+      this.banks[target] = { ...this.banks[target], valid: false, error: `write interrupted: ${(err as Error).message}` };
+      throw err;
+    }
+    const head = this.adapter.store.current()!;
+    this.banks[head.bank] = { name: head.bank, seq: head.seq, valid: true, bytes: head.length, writes: head.wear[head.bank], firmwareVersion: head.fw, error: null };
+    for (const n of ['A', 'B'] as const) this.banks[n].writes = head.wear[n];
+    return deepFreeze(normalized);
+  }
+
+  /** Guard for the house rule: no secret's plaintext may appear anywhere in the image. */
+  private refusePlaintextSecrets(data: NvramData): void {
+    const text = JSON.stringify(data);
+    for (const [name, blob] of Object.entries(data.secrets)) {
+      let plain: string;
+      try {
+        plain = this.vault.open(name, blob);
+      } catch {
+        continue;
+      }
+      if (plain.length >= MIN_SECRET_SCAN_LENGTH && text.includes(JSON.stringify(plain).slice(1, -1))) {
+        throw new NvramInvalidDataError(`the plaintext of secret "${name}" appears in the content`);
+      }
+    }
+  }
+
+  private draftVault(draft: NvramData): DraftVault {
+    return {
+      set: (name, value) => {
+        draft.secrets[name] = this.vault.seal(name, value);
+      },
+      delete: (name) => {
+        delete draft.secrets[name];
+      },
+      get: (name) => this.openSecret(draft, name),
+      has: (name) => this.openSecret(draft, name) !== undefined,
+    };
+  }
+
+  private openSecret(data: NvramData, name: string): string | undefined {
+    const blob = Object.hasOwn(data.secrets, name) ? data.secrets[name] : undefined;
+    if (!blob) return undefined;
+    try {
+      return this.vault.open(name, blob);
+    } catch (err) {
+      if (err instanceof NvramSecretError) return undefined;
+      throw err;
+    }
+  }
+
+  private appendEvent(data: NvramData, kind: string, message: string, extra?: Record<string, unknown>): void {
+    const entry: EventLogEntry = { at: this.now(), kind, message };
+    if (extra) entry.data = extra;
+    data.eventLog.push(entry);
+  }
+}
+
+function bankStats(b: BankState): BankStats {
+  return {
+    name: b.name,
+    seq: b.header?.seq ?? 0,
+    valid: b.valid,
+    bytes: b.payloadBytes,
+    writes: b.header?.wear[b.name] ?? 0,
+    firmwareVersion: b.header?.fw ?? null,
+    error: b.blank ? null : b.error,
+  };
+}

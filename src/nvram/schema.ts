@@ -1,0 +1,272 @@
+/**
+ * What the NVRAM holds, per firmware version, with hand-written validation. Data read from disk that fails these
+ * checks is treated like a bank with a bad CRC: invalid, never half-trusted.
+ */
+export const CURRENT_FIRMWARE = 2;
+
+export type AuthMethod = 'off' | 'smtpAuth' | 'oauth2ExchangeOnline';
+export interface SmtpSettings {
+  smtpServerName: string;
+  smtpPort: number;
+  useSecureConnection: boolean;
+  authMethod: AuthMethod;
+  authEmailAddress: string;
+  authUsername: string;
+  adminEmailAddress: string;
+}
+export interface CloudSettings {
+  mode: 'twin' | 'microsoft';
+  authority: string | null;
+  clientId: string | null;
+}
+export type JobStatus = 'queued' | 'sending' | 'held' | 'sent' | 'failed';
+export interface JobRecord {
+  id: string;
+  messageId: string;
+  status: JobStatus;
+  to: string[];
+  subject: string;
+  /** Spool file holding the scanned content; not in NVRAM. */
+  contentPath: string;
+  attempts: number;
+  reply: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface EventLogEntry {
+  at: number;
+  kind: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+/** An AES-256-GCM sealed secret as stored in the image (all binary fields base64). */
+export interface SealedBlob {
+  alg: 'A256GCM';
+  /** Which device key sealed it (first 16 hex digits of SHA-256 of the key). */
+  kid: string;
+  iv: string;
+  tag: string;
+  ct: string;
+}
+export interface DeviceIdentity {
+  id: string;
+  serial: string;
+}
+export interface NvramData {
+  firmwareVersion: number;
+  device: DeviceIdentity;
+  settings: { smtp: SmtpSettings; cloud: CloudSettings };
+  /** e.g. 'msal-cache', 'smtp-password', 'panel-admin-hash' — always sealed. */
+  secrets: Record<string, SealedBlob>;
+  /** Persisted xstate snapshot (no secrets in it by construction). */
+  snapshot: unknown | null;
+  /** Jobs not yet finished (queued/sending/held). */
+  spool: JobRecord[];
+  /** Bounded history. */
+  jobLog: JobRecord[];
+  /** Bounded. */
+  eventLog: EventLogEntry[];
+  /** Free section for the web panel (hashes only, never a plaintext secret). */
+  panel: { sessionSecretSealed?: never } & Record<string, unknown>;
+}
+
+/** What firmware 1 (SMTP basic AUTH only) wrote. Its password is plaintext: that is how firmware 1 stored it. */
+export interface NvramDataV1 {
+  firmwareVersion: 1;
+  device: DeviceIdentity;
+  smtp: {
+    smtpServerName: string;
+    smtpPort: number;
+    useSecureConnection: boolean;
+    authMethod: 'off' | 'smtpAuth';
+    smtpUsername: string;
+    smtpPassword: string;
+    adminEmailAddress: string;
+  };
+  eventLog: EventLogEntry[];
+}
+
+export const DEFAULT_EVENT_LOG_LIMIT = 200;
+export const JOB_LOG_LIMIT = 50;
+
+export function defaultSmtpSettings(): SmtpSettings {
+  return {
+    smtpServerName: 'smtp.office365.com',
+    smtpPort: 587,
+    useSecureConnection: true,
+    authMethod: 'off',
+    authEmailAddress: '',
+    authUsername: '',
+    adminEmailAddress: '',
+  };
+}
+
+export function defaultCloudSettings(): CloudSettings {
+  return { mode: 'twin', authority: null, clientId: null };
+}
+
+export function factoryDefaults(device: DeviceIdentity): NvramData {
+  return {
+    firmwareVersion: CURRENT_FIRMWARE,
+    device: { ...device },
+    settings: { smtp: defaultSmtpSettings(), cloud: defaultCloudSettings() },
+    secrets: {},
+    snapshot: null,
+    spool: [],
+    jobLog: [],
+    eventLog: [],
+    panel: {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation: each check returns null when fine, or a short path-qualified problem.
+
+type Problem = string | null;
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const first = (...checks: Problem[]): Problem => checks.find((c) => c !== null) ?? null;
+
+function need(ok: boolean, path: string, what: string): Problem {
+  return ok ? null : `${path} must be ${what}`;
+}
+
+function checkDevice(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  return first(need(isStr(v.id) && v.id.length > 0, `${path}.id`, 'a non-empty string'), need(isStr(v.serial), `${path}.serial`, 'a string'));
+}
+
+function checkPort(v: unknown, path: string): Problem {
+  return need(isInt(v) && v >= 1 && v <= 65535, path, 'an integer 1..65535');
+}
+
+function checkSmtp(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  return first(
+    need(isStr(v.smtpServerName), `${path}.smtpServerName`, 'a string'),
+    checkPort(v.smtpPort, `${path}.smtpPort`),
+    need(typeof v.useSecureConnection === 'boolean', `${path}.useSecureConnection`, 'a boolean'),
+    need(v.authMethod === 'off' || v.authMethod === 'smtpAuth' || v.authMethod === 'oauth2ExchangeOnline', `${path}.authMethod`, "'off' | 'smtpAuth' | 'oauth2ExchangeOnline'"),
+    need(isStr(v.authEmailAddress), `${path}.authEmailAddress`, 'a string'),
+    need(isStr(v.authUsername), `${path}.authUsername`, 'a string'),
+    need(isStr(v.adminEmailAddress), `${path}.adminEmailAddress`, 'a string'),
+  );
+}
+
+function checkCloud(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  return first(
+    need(v.mode === 'twin' || v.mode === 'microsoft', `${path}.mode`, "'twin' | 'microsoft'"),
+    need(v.authority === null || isStr(v.authority), `${path}.authority`, 'a string or null'),
+    need(v.clientId === null || isStr(v.clientId), `${path}.clientId`, 'a string or null'),
+  );
+}
+
+export function checkSealedBlob(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be a sealed blob`;
+  return first(
+    need(v.alg === 'A256GCM', `${path}.alg`, "'A256GCM'"),
+    need(isStr(v.kid), `${path}.kid`, 'a string'),
+    need(isStr(v.iv), `${path}.iv`, 'a base64 string'),
+    need(isStr(v.tag), `${path}.tag`, 'a base64 string'),
+    need(isStr(v.ct), `${path}.ct`, 'a base64 string'),
+  );
+}
+
+const JOB_STATUSES: readonly string[] = ['queued', 'sending', 'held', 'sent', 'failed'];
+
+function checkJob(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  return first(
+    need(isStr(v.id), `${path}.id`, 'a string'),
+    need(isStr(v.messageId), `${path}.messageId`, 'a string'),
+    need(isStr(v.status) && JOB_STATUSES.includes(v.status), `${path}.status`, JOB_STATUSES.join(' | ')),
+    need(Array.isArray(v.to) && v.to.every(isStr), `${path}.to`, 'an array of strings'),
+    need(isStr(v.subject), `${path}.subject`, 'a string'),
+    need(isStr(v.contentPath), `${path}.contentPath`, 'a string'),
+    need(isInt(v.attempts) && v.attempts >= 0, `${path}.attempts`, 'an integer >= 0'),
+    need(v.reply === null || isStr(v.reply), `${path}.reply`, 'a string or null'),
+    need(isInt(v.createdAt), `${path}.createdAt`, 'an integer'),
+    need(isInt(v.updatedAt), `${path}.updatedAt`, 'an integer'),
+  );
+}
+
+function checkEvent(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  return first(
+    need(isInt(v.at), `${path}.at`, 'an integer'),
+    need(isStr(v.kind), `${path}.kind`, 'a string'),
+    need(isStr(v.message), `${path}.message`, 'a string'),
+    need(v.data === undefined || isObj(v.data), `${path}.data`, 'an object when present'),
+  );
+}
+
+function checkArray(v: unknown, path: string, item: (x: unknown, p: string) => Problem): Problem {
+  if (!Array.isArray(v)) return `${path} must be an array`;
+  for (let i = 0; i < v.length; i++) {
+    const p = item(v[i], `${path}[${i}]`);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** Firmware-2 content. Returns null when valid, else the first problem found. */
+export function checkNvramData(v: unknown): Problem {
+  if (!isObj(v)) return 'content must be an object';
+  if (v.firmwareVersion !== CURRENT_FIRMWARE) return `firmwareVersion must be ${CURRENT_FIRMWARE}`;
+  const settings = v.settings;
+  if (!isObj(settings)) return 'settings must be an object';
+  const secrets = v.secrets;
+  if (!isObj(secrets)) return 'secrets must be an object';
+  for (const [name, blob] of Object.entries(secrets)) {
+    const p = checkSealedBlob(blob, `secrets.${name}`);
+    if (p) return p;
+  }
+  const panel = v.panel;
+  return first(
+    checkDevice(v.device, 'device'),
+    checkSmtp(settings.smtp, 'settings.smtp'),
+    checkCloud(settings.cloud, 'settings.cloud'),
+    need('snapshot' in v, 'snapshot', 'present (null when none)'),
+    checkArray(v.spool, 'spool', checkJob),
+    checkArray(v.jobLog, 'jobLog', checkJob),
+    checkArray(v.eventLog, 'eventLog', checkEvent),
+    need(isObj(panel) && !('sessionSecretSealed' in panel), 'panel', 'an object without sessionSecretSealed'),
+  );
+}
+
+/** Firmware-1 content (read only: this firmware never writes it). */
+export function checkNvramDataV1(v: unknown): Problem {
+  if (!isObj(v)) return 'content must be an object';
+  if (v.firmwareVersion !== 1) return 'firmwareVersion must be 1';
+  const smtp = v.smtp;
+  if (!isObj(smtp)) return 'smtp must be an object';
+  return first(
+    checkDevice(v.device, 'device'),
+    need(isStr(smtp.smtpServerName), 'smtp.smtpServerName', 'a string'),
+    checkPort(smtp.smtpPort, 'smtp.smtpPort'),
+    need(typeof smtp.useSecureConnection === 'boolean', 'smtp.useSecureConnection', 'a boolean'),
+    need(smtp.authMethod === 'off' || smtp.authMethod === 'smtpAuth', 'smtp.authMethod', "'off' | 'smtpAuth'"),
+    need(isStr(smtp.smtpUsername), 'smtp.smtpUsername', 'a string'),
+    need(isStr(smtp.smtpPassword), 'smtp.smtpPassword', 'a string'),
+    need(isStr(smtp.adminEmailAddress), 'smtp.adminEmailAddress', 'a string'),
+    checkArray(v.eventLog, 'eventLog', checkEvent),
+  );
+}
+
+/** Validates content as written by `firmwareVersion` (1 or 2); unknown versions have no checker here. */
+export function checkContentFor(firmwareVersion: number, v: unknown): Problem {
+  if (firmwareVersion === 1) return checkNvramDataV1(v);
+  if (firmwareVersion === CURRENT_FIRMWARE) return checkNvramData(v);
+  return `no schema known for firmware ${firmwareVersion}`;
+}
+
+/** Deep-freezes plain JSON data so `nvram.data` cannot be mutated behind update()'s back. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
