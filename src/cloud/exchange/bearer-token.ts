@@ -1,0 +1,81 @@
+/**
+ * Verifies the bearer token of an XOAUTH2 login the way Exchange Online does: for real, with jose, against the Entra
+ * twin's published keys, its issuer(s), the Outlook audience, the SMTP.Send scope and the expiry on the twin's clock.
+ */
+import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { Clock } from '../../time/clock.ts';
+import type { TokenTrust } from '../contracts.ts';
+
+/** Audiences an SMTP access token may carry (Entra issues the first; the second is an accepted legacy alias). */
+export const SMTP_AUDIENCES = ['https://outlook.office.com', 'https://outlook.office365.com'];
+export const SMTP_SEND_SCOPE = 'SMTP.Send';
+
+/** Why a token was refused; only for logs and tests, the client always gets the same 535 5.7.3. */
+export type TokenRejection =
+  | 'malformed'
+  | 'bad-signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'wrong-issuer'
+  | 'wrong-audience'
+  | 'missing-scope'
+  | 'missing-upn'
+  | 'user-mismatch';
+
+export class TokenRejectedError extends Error {
+  override readonly name = 'TokenRejectedError';
+  constructor(readonly reason: TokenRejection) {
+    super(`access token refused: ${reason}`);
+  }
+}
+
+export interface VerifiedSmtpToken {
+  /** The signed-in mailbox, lower-cased. */
+  upn: string;
+  claims: JWTPayload;
+}
+
+export interface BearerTokenVerifier {
+  /** Resolves with the token's mailbox, or rejects with TokenRejectedError. */
+  verify(saslUser: string, token: string): Promise<VerifiedSmtpToken>;
+}
+
+export function createBearerTokenVerifier(trust: TokenTrust, clock: Clock): BearerTokenVerifier {
+  return {
+    async verify(saslUser, token) {
+      let claims: JWTPayload;
+      try {
+        // The key set is rebuilt per login so a key rotation in the Entra twin takes effect at once.
+        const { payload } = await jwtVerify(token, createLocalJWKSet(trust.jwks()), {
+          issuer: trust.issuers(),
+          audience: SMTP_AUDIENCES,
+          currentDate: new Date(clock.now()),
+          algorithms: ['RS256'],
+          requiredClaims: ['exp'],
+        });
+        claims = payload;
+      } catch (err) {
+        throw new TokenRejectedError(classify(err));
+      }
+      const scopes = typeof claims.scp === 'string' ? claims.scp.split(' ') : [];
+      if (!scopes.some((s) => s === SMTP_SEND_SCOPE || s.endsWith(`/${SMTP_SEND_SCOPE}`))) {
+        throw new TokenRejectedError('missing-scope');
+      }
+      const upn = typeof claims.upn === 'string' ? claims.upn.toLowerCase() : '';
+      if (!upn) throw new TokenRejectedError('missing-upn');
+      if (upn !== saslUser.trim().toLowerCase()) throw new TokenRejectedError('user-mismatch');
+      return { upn, claims };
+    },
+  };
+}
+
+function classify(err: unknown): TokenRejection {
+  if (err instanceof errors.JWTExpired) return 'expired';
+  if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey) return 'bad-signature';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'iss') return 'wrong-issuer';
+    if (err.claim === 'aud') return 'wrong-audience';
+    if (err.claim === 'nbf' || err.claim === 'iat') return 'not-yet-valid';
+  }
+  return 'malformed';
+}

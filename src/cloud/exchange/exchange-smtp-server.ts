@@ -1,0 +1,80 @@
+/**
+ * smtp-server, made to talk like the Exchange Online front end in two places the library does not let options reach:
+ *
+ * 1. Enhanced status codes. With ENHANCEDSTATUSCODES on (Exchange advertises it) the library puts its own default
+ *    code in front of every reply, so a handler error "5.7.3 Authentication unsuccessful" would go out as
+ *    "535 5.7.8 5.7.3 …". A reply whose text already starts with an enhanced code is sent as is.
+ * 2. The greeting: "220 <host> Microsoft ESMTP MAIL Service ready at <date>" (the library puts "ESMTP" right after
+ *    the name), with the date from the twin's clock.
+ *
+ * It also lets the twin find the socket of a session, so a `drop` fault can cut the connection.
+ */
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import type { Clock } from '../../time/clock.ts';
+import { ENHANCED_CODE_PREFIX } from './replies.ts';
+
+class ExchangeSmtpConnection extends SMTPConnection {
+  /** The accepted TCP socket; destroying it also ends a TLS session running on top of it. */
+  readonly tcpSocket: net.Socket | tls.TLSSocket;
+
+  constructor(
+    server: ExchangeSmtpServer,
+    socket: net.Socket | tls.TLSSocket,
+    options: SMTPConnectionOptions | null | undefined,
+  ) {
+    super(server, socket, options);
+    this.tcpSocket = socket;
+  }
+
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    const carriesOwnCode = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
+    super.send(code, data, carriesOwnCode ? false : context);
+  }
+
+  override _sendGreeting(): void {
+    const server = this._server as ExchangeSmtpServer;
+    this.send(220, `${this.name} Microsoft ESMTP MAIL Service ready at ${rfc5322Date(server.clock.now())}`, false);
+  }
+}
+
+export class ExchangeSmtpServer extends SMTPServer {
+  constructor(
+    options: SMTPServerOptions,
+    readonly clock: Clock,
+  ) {
+    super(options);
+  }
+
+  /** Same as SMTPServer.connect, with the Exchange-flavoured connection class. */
+  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new ExchangeSmtpConnection(this, socket, socketOptions);
+    this.connections.add(connection);
+    connection.on('error', (err) => this._onError(err));
+    connection.on('connect', (data) => this._onClientConnect(data));
+    connection.init();
+  }
+
+  /** Cuts the connection of a session at the TCP level (a `drop` fault). Returns false if it is already gone. */
+  dropSession(sessionId: string): boolean {
+    for (const c of this.connections) {
+      if (c.id === sessionId && c instanceof ExchangeSmtpConnection) {
+        c.tcpSocket.destroy();
+        c._socket.destroy();
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** "Mon, 5 Jan 2026 08:00:00 +0000", as Exchange prints its greeting date (UTC). */
+function rfc5322Date(ms: number): string {
+  const d = new Date(ms);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const hms = [d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${hms} +0000`;
+}

@@ -1,0 +1,301 @@
+/**
+ * The Exchange Online twin: SMTP client submission (smtp.office365.com:587 style) on smtp-server, wired to the Entra
+ * twin's directory and token keys. Each handler below is one SMTP stage; the rules it applies live in their own
+ * modules (bearer-token, auth-policy, mailbox-limits, mail-store, replies, smtp-faults).
+ */
+import { randomInt } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { simpleParser } from 'mailparser';
+import type { Logger } from 'pino';
+import type { SMTPServerAuthenticationResponse, SMTPServerSession } from 'smtp-server';
+import type { Clock } from '../../time/clock.ts';
+import type { CloudDirectory, FaultPlan, MailStore, TokenTrust } from '../contracts.ts';
+import { evaluateSmtpAuth, maySendAs } from './auth-policy.ts';
+import { createBearerTokenVerifier, TokenRejectedError } from './bearer-token.ts';
+import { ExchangeSmtpServer } from './exchange-smtp-server.ts';
+import { addresses, InMemoryMailStore } from './mail-store.ts';
+import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mailbox-limits.ts';
+import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
+import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
+
+export interface ExchangeTwinOptions {
+  host: string;
+  port: number /* 0 = ephemeral */;
+  tls: { key: string; cert: string };
+  clock: Clock;
+  directory: CloudDirectory;
+  trust: TokenTrust;
+  faults: FaultPlan;
+  logger?: import('pino').Logger;
+  maxMessageBytes?: number /* default 157286400 */;
+}
+
+export interface ExchangeTwin {
+  host: string;
+  port: number;
+  mailStore: MailStore;
+  close(): Promise<void>;
+}
+
+/** Exchange Online's message size limit (150 MiB), advertised in EHLO as SIZE. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 157_286_400;
+
+/** What the twin keeps about one SMTP connection, beyond smtp-server's session. */
+interface SessionState {
+  closed: boolean;
+  /** The envelope sender of the current transaction may not be used; refused after DATA (policy). */
+  envelopeSendAsDenied: boolean;
+}
+
+/** smtp-server keeps whatever onAuth returns as `session.user`. */
+interface SignedInMailbox {
+  upn: string;
+}
+
+export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<ExchangeTwin> {
+  const { clock, directory, faults } = opts;
+  const log = opts.logger?.child({ component: 'exchange-twin' });
+  const host = createHostIdentity((max) => randomInt(Math.max(1, max)));
+  const replies = exchangeReplies(host);
+  const verifier = createBearerTokenVerifier(opts.trust, clock);
+  const connections = new ConcurrentConnections(3);
+  const sendAs = new SendAsDenials(clock);
+  const recipientQuota = new DailyRecipientQuota(clock);
+  const mailStore = new InMemoryMailStore();
+  const sessions = new Map<string, SessionState>();
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+
+  const signedIn = (session: SMTPServerSession): SignedInMailbox | undefined =>
+    session.user && typeof session.user.upn === 'string' ? (session.user as SignedInMailbox) : undefined;
+  const stateOf = (session: SMTPServerSession): SessionState => {
+    let s = sessions.get(session.id);
+    if (!s) sessions.set(session.id, (s = { closed: false, envelopeSendAsDenied: false }));
+    return s;
+  };
+  const fault = (target: SmtpFaultTarget, session: SMTPServerSession) =>
+    applySmtpFault(
+      faults,
+      target,
+      () => server.dropSession(session.id),
+      (msg) => log?.warn({ target }, msg),
+    );
+
+  /**
+   * Runs an async stage and answers smtp-server's callback: a SmtpReplyError is the reply; anything else is a bug in
+   * the twin, logged and answered with a transient 451 so the client retries instead of giving up.
+   */
+  function stage<T>(name: string, work: () => Promise<T>, done: (err: Error | null, value?: T) => void): void {
+    work().then(
+      (value) => done(null, value),
+      (err: unknown) => {
+        if (err instanceof SmtpReplyError) return done(err);
+        log?.error({ err, stage: name }, 'exchange twin stage failed');
+        done(new SmtpReplyError(451, '4.3.0', 'Temporary server error. Please try again later'));
+      },
+    );
+  }
+
+  const server: ExchangeSmtpServer = new ExchangeSmtpServer(
+    {
+      name: host.name,
+      key: opts.tls.key,
+      cert: opts.tls.cert,
+      minVersion: 'TLSv1.2',
+      secure: false, // port 587 style: plain connect, then STARTTLS
+      // Exchange advertises "AUTH LOGIN XOAUTH2" in this order; smtp-server prints them as listed.
+      authMethods: ['LOGIN', 'XOAUTH2'],
+      size: maxMessageBytes,
+      hideENHANCEDSTATUSCODES: false,
+      hideSTARTTLS: false,
+      disableReverseLookup: true, // no DNS: the twin only ever talks to loopback
+      heloResponse: '%s Hello %s',
+      authRequiredMessage: replies.notAuthenticated().message,
+      closeTimeout: 1_000,
+      logger: log ? (log as unknown as import('nodemailer/lib/shared').Logger) : false,
+
+      onConnect(session, callback) {
+        stateOf(session);
+        // No AUTH before STARTTLS: not advertised in EHLO, and refused as an unknown command.
+        session.disabledCommands = ['AUTH'];
+        stage(
+          'connect',
+          async () => {
+            const f = await fault('smtp.connect', session);
+            if (f.kind === 'reply') throw f.error; // smtp-server sends it and closes the connection
+          },
+          (err) => callback(err),
+        );
+      },
+
+      onSecure(_socket, session, callback) {
+        session.disabledCommands = undefined; // back to the server-wide list: AUTH is offered from now on
+        callback();
+      },
+
+      onAuth(auth, session, callback) {
+        stage<SMTPServerAuthenticationResponse>(
+          'auth',
+          async () => {
+            const f = await fault('smtp.auth', session);
+            if (f.kind === 'reply') throw f.error;
+            if (f.kind === 'dropped') throw replies.badToken(); // nobody is listening any more
+            if (auth.method !== 'XOAUTH2') throw replies.basicAuthDisabled(clock.now());
+
+            let upn: string;
+            try {
+              ({ upn } = await verifier.verify(auth.username ?? '', auth.accessToken ?? ''));
+            } catch (err) {
+              if (err instanceof TokenRejectedError) {
+                log?.info({ reason: err.reason, cid: session.id }, 'XOAUTH2 token refused');
+                throw replies.badToken();
+              }
+              throw err;
+            }
+
+            const outcome = evaluateSmtpAuth(directory.user(upn), directory.policy());
+            if (!outcome.allowed) {
+              log?.info({ reason: outcome.reason, cid: session.id }, 'SMTP AUTH refused by policy');
+              switch (outcome.reason) {
+                case 'unknown-user':
+                case 'user-disabled':
+                  throw replies.badToken();
+                case 'smtp-auth-disabled-mailbox':
+                  throw replies.smtpAuthDisabledForMailbox(clock.now());
+                case 'smtp-auth-disabled-tenant':
+                  throw replies.smtpAuthDisabledForTenant(clock.now());
+                case 'security-defaults':
+                  throw replies.securityDefaults(clock.now());
+              }
+            }
+
+            if (!connections.tryAcquire(upn)) throw replies.concurrentConnections();
+            if (stateOf(session).closed) {
+              connections.release(upn); // the client left while we were verifying
+              throw replies.badToken();
+            }
+            const user: SignedInMailbox = { upn };
+            return { user };
+          },
+          (err, response) => callback(err, response),
+        );
+      },
+
+      onMailFrom(address, session, callback) {
+        stage(
+          'mail',
+          async () => {
+            const f = await fault('smtp.mail', session);
+            if (f.kind === 'reply') throw f.error;
+            const mailbox = signedIn(session);
+            const user = mailbox && directory.user(mailbox.upn);
+            if (!mailbox || !user) throw replies.notAuthenticated();
+            if (sendAs.isThrottled(mailbox.upn)) throw replies.sendAsThrottled();
+            const state = stateOf(session);
+            state.envelopeSendAsDenied = false;
+            if (!maySendAs(user, address.address)) {
+              if (directory.policy().sendAsDeniedAfterData) {
+                state.envelopeSendAsDenied = true; // accepted now, refused once the message is in
+              } else {
+                sendAs.recordDenial(mailbox.upn);
+                throw replies.sendAsDeniedAtMailFrom();
+              }
+            }
+          },
+          (err) => callback(err),
+        );
+      },
+
+      onRcptTo(_address, session, callback) {
+        const mailbox = signedIn(session);
+        if (mailbox && !recipientQuota.allows(mailbox.upn, session.envelope.rcptTo.length + 1)) {
+          return callback(replies.dailyRecipientQuota());
+        }
+        callback();
+      },
+
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        let buffered = 0;
+        stream.on('data', (chunk: Buffer) => {
+          // Keep nothing past the limit: the message is refused anyway, and memory stays bounded.
+          if (buffered + chunk.length <= maxMessageBytes) {
+            chunks.push(chunk);
+            buffered += chunk.length;
+          }
+        });
+        stream.on('error', () => {
+          // The client went away mid-message; smtp-server cleans up the connection, nothing is stored.
+        });
+        stream.on('end', () => {
+          stage(
+            'data',
+            async () => {
+              const f = await fault('smtp.data', session);
+              if (f.kind === 'reply') throw f.error;
+              if (f.kind === 'dropped') throw replies.badToken(); // not sent: the socket is gone
+              if (stream.sizeExceeded) throw replies.messageTooBig();
+              return await accept(session, Buffer.concat(chunks));
+            },
+            (err, reply) => callback(err, reply),
+          );
+        });
+      },
+
+      onClose(session) {
+        const state = sessions.get(session.id);
+        if (state) state.closed = true;
+        sessions.delete(session.id);
+        const mailbox = signedIn(session);
+        if (mailbox) connections.release(mailbox.upn);
+      },
+    },
+    clock,
+  );
+
+  /** After DATA: Send As on the header From (and on the envelope when policy defers it), quota, then filing. */
+  async function accept(session: SMTPServerSession, raw: Buffer): Promise<string> {
+    const mailbox = signedIn(session);
+    const user = mailbox && directory.user(mailbox.upn);
+    if (!mailbox || !user) throw replies.notAuthenticated();
+    const parsed = await simpleParser(raw);
+
+    const headerFrom = addresses(parsed.from);
+    const headerDenied = headerFrom.some((a) => !maySendAs(user, a));
+    if (stateOf(session).envelopeSendAsDenied || headerDenied) {
+      sendAs.recordDenial(mailbox.upn);
+      throw replies.sendAsDeniedAfterData();
+    }
+    if (user.mailboxFull) throw replies.mailboxFull();
+
+    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    const stored = mailStore.deliver({
+      raw,
+      parsed,
+      sender: mailbox.upn,
+      inboxes: recipients.filter((a) => directory.user(a) !== undefined),
+      receivedAt: clock.now(),
+    });
+    sendAs.recordSuccess(mailbox.upn);
+    recipientQuota.record(mailbox.upn, recipients.length);
+    log?.info({ cid: session.id, mailbox: mailbox.upn, id: stored.id, size: raw.length }, 'message accepted');
+    return `2.0.0 OK <${stored.id}@${host.name}> [Hostname=${host.name}]`;
+  }
+
+  server.on('error', (err) => log?.warn({ err }, 'smtp connection error'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.server.address() as AddressInfo;
+
+  return {
+    host: opts.host,
+    port: address.port,
+    mailStore,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
