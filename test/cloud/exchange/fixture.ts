@@ -7,7 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import nodemailer from 'nodemailer';
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { generate } from 'selfsigned';
 import type { CloudDirectory, DirectoryUser, FaultPlan, TenantPolicy, TokenTrust } from '../../../src/cloud/contracts.ts';
@@ -180,8 +180,8 @@ export interface SendError {
 }
 
 export async function sendExpectingError(
-  transport: nodemailer.Transporter,
-  mail: nodemailer.SendMailOptions,
+  transport: Transporter,
+  mail: SendMailOptions,
 ): Promise<SendError> {
   try {
     await transport.sendMail(mail);
@@ -311,7 +311,7 @@ export class RawSmtp {
 }
 
 /** A small message as the device would send it. */
-export function scanMail(from: string, to: string | string[], extra: nodemailer.SendMailOptions = {}): nodemailer.SendMailOptions {
+export function scanMail(from: string, to: string | string[], extra: SendMailOptions = {}): SendMailOptions {
   return {
     from,
     to,
