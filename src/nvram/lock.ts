@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { NvramLockedError } from './errors.ts';
 
 export interface ImageLock {
@@ -26,6 +27,7 @@ function pidAlive(pid: number): boolean {
 export async function acquireImageLock(imageFile: string): Promise<ImageLock> {
   const lockFile = `${imageFile}.lock`;
   const token = randomUUID();
+  await fs.mkdir(path.dirname(lockFile), { recursive: true });
   for (let attempt = 0; attempt < 5; attempt++) {
     // Write the content first, then link it into place: link() is atomic and fails with EEXIST, so a lock file
     // is never seen empty by another opener.

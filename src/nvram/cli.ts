@@ -1,0 +1,79 @@
+/**
+ * `nvram show|verify|reset --file F [--json]`. The lead engineer mounts nvramCommand() in src/cli.ts.
+ * Exit codes go through process.exitCode so the process ends on its own.
+ */
+import { Command } from 'commander';
+import { DEFAULT_NVRAM_FILE } from './index.ts';
+import { inspectImage, resetImage, verifyImage, type ImageInspection } from './inspect.ts';
+
+export interface NvramCliOutput {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const consoleOutput: NvramCliOutput = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+export function nvramCommand(output: NvramCliOutput = consoleOutput): Command {
+  const nvram = new Command('nvram').description('inspect, verify or reset a simulated NVRAM image (no device key needed; secrets stay sealed)');
+
+  nvram
+    .command('show')
+    .description('print the current content (secrets redacted), banks, sequence numbers and write counts')
+    .option('--file <path>', 'NVRAM image', DEFAULT_NVRAM_FILE)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { file: string; json?: boolean }) => {
+      const report = await inspectImage(opts.file);
+      if (opts.json) output.out(JSON.stringify(report, null, 2));
+      else output.out(formatInspection(report));
+      if (!report.valid) process.exitCode = 1;
+    });
+
+  nvram
+    .command('verify')
+    .description('exit 0 when a valid bank exists, 1 otherwise, with the reason')
+    .option('--file <path>', 'NVRAM image', DEFAULT_NVRAM_FILE)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { file: string; json?: boolean }) => {
+      const result = await verifyImage(opts.file);
+      if (opts.json) output.out(JSON.stringify(result));
+      else if (result.ok) output.out(`OK: bank ${result.bank} seq ${result.seq}${result.reason ? ` (${result.reason})` : ''}`);
+      else output.err(`INVALID: ${result.reason}`);
+      process.exitCode = result.ok ? 0 : 1;
+    });
+
+  nvram
+    .command('reset')
+    .description('write factory defaults into both banks (keeps the device identity, wipes secrets)')
+    .option('--file <path>', 'NVRAM image', DEFAULT_NVRAM_FILE)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { file: string; json?: boolean }) => {
+      try {
+        await resetImage(opts.file);
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        output.err(opts.json ? JSON.stringify({ ok: false, code: e.code ?? null, message: e.message }) : `reset failed: ${e.message}`);
+        process.exitCode = 1;
+        return;
+      }
+      const result = await verifyImage(opts.file);
+      output.out(opts.json ? JSON.stringify({ ok: true, bank: result.bank, seq: result.seq }) : `factory defaults written (bank ${result.bank} seq ${result.seq})`);
+      process.exitCode = 0;
+    });
+
+  return nvram;
+}
+
+export function formatInspection(r: ImageInspection): string {
+  const lines = [`NVRAM image ${r.file}`, `status: ${r.valid ? `valid, current bank ${r.currentBank} seq ${r.seq}` : 'NO VALID BANK'}`];
+  if (r.reason) lines.push(`note: ${r.reason}`);
+  lines.push('banks:');
+  for (const b of r.banks) {
+    const state = b.valid ? 'valid' : b.blank ? 'blank' : `INVALID (${b.error})`;
+    lines.push(`  ${b.name}: seq ${b.seq}, firmware ${b.firmwareVersion ?? '-'}, ${b.bytes} bytes, ${b.writes} writes, ${state}`);
+  }
+  if (r.current) {
+    lines.push('content (secrets redacted):');
+    for (const l of JSON.stringify(r.current, null, 2).split('\n')) lines.push(`  ${l}`);
+  }
+  return lines.join('\n');
+}
