@@ -14,7 +14,7 @@ export interface OAuthRoutesOptions {
   service: EntraService;
   faults: FaultPlan;
   key: SigningKey;
-  origin: string;
+  origin: () => string;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -23,7 +23,8 @@ const MALFORMED = Symbol('malformed');
 type ParsedBody = Params | typeof MALFORMED;
 
 export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions): Promise<void> {
-  const { service, faults, key, origin } = opts;
+  const { service, faults, key } = opts;
+  const origin = () => opts.origin();
   const directory = service.directory;
   const now = () => service.clock.now();
 
@@ -45,7 +46,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     return reply
       .code(entra.status)
       .header('cache-control', 'no-store, no-cache')
-      .send(entraErrorBody(entra, now(), origin, correlationOf(request)));
+      .send(entraErrorBody(entra, now(), origin(), correlationOf(request)));
   });
 
   const checkTenant = (tenant: string) => {
@@ -59,7 +60,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     const specific = t !== 'common' && t !== 'organizations';
     // Entra answers a domain with the GUID in every URL, and multi-tenant paths with a {tenantid} template.
     const seg = specific ? directory.tenantId : t;
-    const base = `${origin}/${seg}`;
+    const base = `${origin()}/${seg}`;
     return {
       token_endpoint: `${base}/oauth2/v2.0/token`,
       token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -69,9 +70,9 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
       id_token_signing_alg_values_supported: ['RS256'],
       response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      issuer: specific ? service.issuer.v2Issuer : `${origin}/{tenantid}/v2.0`,
+      issuer: specific ? service.issuer.v2Issuer : `${origin()}/{tenantid}/v2.0`,
       request_uri_parameter_supported: false,
-      userinfo_endpoint: `${origin}/oidc/userinfo`,
+      userinfo_endpoint: `${origin()}/oidc/userinfo`,
       authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
       device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
       http_logout_supported: true,

@@ -31,8 +31,8 @@ export class EntraService {
     readonly directory: TenantDirectory,
     readonly issuer: TokenIssuer,
     readonly clock: Clock,
-    /** https://host:port/devicelogin */
-    private readonly verificationUri: string,
+    /** https://host:port/devicelogin, known once the twin listens. */
+    private readonly verificationUri: () => string,
   ) {
     this.deviceCodes = new DeviceCodeStore(() => clock.now());
   }
@@ -46,10 +46,10 @@ export class EntraService {
     return {
       user_code: rec.userCode,
       device_code: rec.deviceCode,
-      verification_uri: this.verificationUri,
+      verification_uri: this.verificationUri(),
       expires_in: expiresInSeconds,
       interval: intervalSeconds,
-      message: `To sign in, use a web browser to open the page ${this.verificationUri} and enter the code ${rec.userCode} to authenticate.`,
+      message: `To sign in, use a web browser to open the page ${this.verificationUri()} and enter the code ${rec.userCode} to authenticate.`,
     };
   }
 

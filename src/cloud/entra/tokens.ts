@@ -22,8 +22,8 @@ export interface TokenResponse {
 
 export interface TokenIssuerOptions {
   tenantId: string;
-  /** https://host:port of the twin; the v2 issuer is `${origin}/${tenantId}/v2.0`. */
-  origin: string;
+  /** https://host:port of the twin (known once it listens); the v2 issuer is `${origin}/${tenantId}/v2.0`. */
+  origin: () => string;
   key: SigningKey;
   rng: Random;
   now: () => number;
@@ -39,7 +39,7 @@ export class TokenIssuer {
 
   /** Issuer of the id_token and of discovery. */
   get v2Issuer(): string {
-    return `${this.o.origin}/${this.o.tenantId}/v2.0`;
+    return `${this.o.origin()}/${this.o.tenantId}/v2.0`;
   }
 
   /** Issuer of v1 access tokens such as Exchange's (`https://sts.windows.net/{tid}/`). */

@@ -1,0 +1,83 @@
+/**
+ * The Entra origin: one Fastify HTTPS server carrying the OAuth endpoints, the /devicelogin pages and the /_twin
+ * control API (with its OpenAPI document).
+ */
+import { randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import type { FaultPlan } from '../contracts.ts';
+import { controlRoutes } from '../control/routes.ts';
+import type { TwinControl } from '../control/control.ts';
+import { signInRoutes } from '../signin/routes.ts';
+import { Errors, entraErrorBody, EntraError } from './errors.ts';
+import { oauthRoutes } from './oauth-routes.ts';
+import type { PhoneOutbox } from './phone.ts';
+import type { EntraService } from './service.ts';
+import type { SigningKey } from './signing-key.ts';
+
+export interface EntraServerOptions {
+  host: string;
+  port: number;
+  tls: { key: string; cert: string };
+  service: EntraService;
+  phone: PhoneOutbox;
+  control: TwinControl;
+  faults: FaultPlan;
+  key: SigningKey;
+  logger?: Logger;
+}
+
+export interface EntraServer {
+  /** https://host:port */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startEntraServer(o: EntraServerOptions): Promise<EntraServer> {
+  let origin = '';
+  const app = Fastify({
+    https: { key: o.tls.key, cert: o.tls.cert },
+    ...(o.logger ? { loggerInstance: o.logger } : { logger: false }),
+    // Request lines can carry user codes; the twin logs its own events instead.
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    bodyLimit: 1024 * 1024,
+  });
+
+  await app.register(cookie, { secret: randomBytes(32).toString('hex') });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'mfp-oauth-sim Microsoft twin control API', version: '1.0.0', description: 'Loopback-only control of the Entra ID / Exchange Online twin.' },
+    },
+    // Only the control API is documented; the OAuth surface is Microsoft's.
+    transform: ({ schema, url }) => ({
+      schema: (url.startsWith('/_twin') ? schema : { ...(schema ?? {}), hide: true }) as never,
+      url,
+    }),
+  });
+
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin });
+  await app.register(signInRoutes({ service: o.service, phone: o.phone }));
+  await app.register(controlRoutes(o.control), { prefix: '/_twin' });
+
+  const msError = (err: EntraError) => entraErrorBody(err, o.service.clock.now(), origin);
+  // Unknown paths get Microsoft's error shape too (with 404, as the path does not exist).
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send(msError(Errors.malformed())));
+  app.setErrorHandler((err, req, reply) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) {
+      req.log.error({ err }, 'entra twin failure');
+      return reply.code(500).send(msError(new EntraError({ error: 'server_error', aadsts: 90033, description: 'A transient error has occurred. Please try again.', status: 500 })));
+    }
+    return reply.code(400).send(msError(Errors.malformed()));
+  });
+
+  await app.listen({ host: o.host, port: o.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  origin = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  return { url: origin, port, close: () => app.close() };
+}
