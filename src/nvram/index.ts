@@ -181,7 +181,16 @@ class NvramInstance implements Nvram {
       const reason = damaged.length ? `${damaged.map(describeBank).join('; ')}; booted from bank ${scan.current.name} seq ${scan.current.header!.seq}` : null;
       this.boot = { bank: scan.current.name, seq: scan.current.header!.seq, recovered: damaged.length > 0, reason, migratedFrom };
       if (migratedFrom !== null) {
-        await this.commitData(this.low.data); // firmware update: the plaintext password leaves the image now
+        // Firmware update: commit the migrated content into both banks, so the firmware-1 bank (with its plaintext
+        // password) does not linger as the "older" bank. A cut between the two leaves one valid migrated bank.
+        await this.commitData(this.low.data);
+        await this.commitData(structuredClone(this.low.data));
+        this.boot.bank = this.adapter.store.current()!.bank;
+        this.boot.seq = this.adapter.store.current()!.seq;
+      } else if (scan.banks.some((b) => b.valid && b.header!.fw < CURRENT_FIRMWARE)) {
+        // A migration was cut between its two commits: the older bank still holds firmware-1 content (plaintext
+        // password). Overwrite it now.
+        await this.commitData(structuredClone(this.low.data));
         this.boot.bank = this.adapter.store.current()!.bank;
         this.boot.seq = this.adapter.store.current()!.seq;
       } else if (reason) {
