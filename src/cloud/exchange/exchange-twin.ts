@@ -54,7 +54,7 @@ interface SignedInMailbox {
 
 export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<ExchangeTwin> {
   const { clock, directory, faults } = opts;
-  const log = opts.logger?.child({ component: 'exchange-twin' });
+  const log = opts.logger?.child({ service: 'exchange-twin' });
   const host = createHostIdentity((max) => randomInt(Math.max(1, max)));
   const replies = exchangeReplies(host);
   const verifier = createBearerTokenVerifier(opts.trust, clock);

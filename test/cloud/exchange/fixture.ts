@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
+import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
 import type { CloudDirectory, DirectoryUser, FaultPlan, TenantPolicy, TokenTrust } from '../../../src/cloud/contracts.ts';
 import { createFaultPlan } from '../../../src/cloud/faults.ts';
@@ -123,7 +124,7 @@ export const SCANNER = `scanner@${DOMAIN}`;
 export const ALICE = `alice@${DOMAIN}`;
 export const BOB = `bob@${DOMAIN}`;
 
-export async function startHarness(options: { maxMessageBytes?: number } = {}): Promise<TwinHarness> {
+export async function startHarness(options: { maxMessageBytes?: number; logger?: Logger } = {}): Promise<TwinHarness> {
   const clock = new VirtualClock();
   const [certs, signer] = await Promise.all([makeTestCertificates(), makeTokenSigner(clock)]);
   const directory = new FakeDirectory();
