@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, BOB, RawSmtp, SCANNER, scanMail, sendExpectingError, startHarness, transportFor, type TwinHarness } from './fixture.ts';
 
@@ -18,7 +18,7 @@ const THROTTLED = '550 5.2.252 Sender throttled due to continuous send as denied
 
 const sentCount = (upn: string) => h.twin.mailStore.list(upn).filter((m) => m.folder === 'SentItems').length;
 
-async function send(user: string, mail: nodemailer.SendMailOptions) {
+async function send(user: string, mail: SendMailOptions) {
   const transport = transportFor(h, user, await h.tokenFor(user));
   try {
     return await transport.sendMail(mail);
@@ -26,7 +26,7 @@ async function send(user: string, mail: nodemailer.SendMailOptions) {
     transport.close();
   }
 }
-async function refused(user: string, mail: nodemailer.SendMailOptions) {
+async function refused(user: string, mail: SendMailOptions) {
   return sendExpectingError(transportFor(h, user, await h.tokenFor(user)), mail);
 }
 
