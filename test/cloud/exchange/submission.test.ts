@@ -87,8 +87,8 @@ describe('Exchange twin: greeting and capabilities', () => {
       expect(plainEhlo).not.toMatch(/AUTH/);
 
       // AUTH is not accepted either: not an available command before TLS.
-      expect(await c.command('AUTH LOGIN')).toMatch(/^5\d\d /);
-      expect(await c.authXoauth2(SCANNER, await h.tokenFor(SCANNER))).toMatch(/^5\d\d /);
+      expect(await c.command('AUTH LOGIN')).toBe('500 5.5.2 Error: command not recognized');
+      expect(await c.authXoauth2(SCANNER, await h.tokenFor(SCANNER))).toBe('500 5.5.2 Error: command not recognized');
 
       const secureEhlo = (await c.startTls(h.ca))!;
       const lines = secureEhlo.split('\r\n');
