@@ -3,7 +3,7 @@
  * control API (with its OpenAPI document).
  */
 import { randomBytes } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -42,7 +42,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     https: { key: o.tls.key, cert: o.tls.cert },
     ...(o.logger ? { loggerInstance: o.logger } : { logger: false }),
     // Request lines can carry user codes; the twin logs its own events instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
   });

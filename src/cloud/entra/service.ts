@@ -21,7 +21,8 @@ export interface DeviceCodeResponse {
   message: string;
 }
 
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** RFC 8628's grant type, and the short form MSAL sends (Entra accepts both). */
+export const DEVICE_CODE_GRANTS = ['urn:ietf:params:oauth:grant-type:device_code', 'device_code'];
 
 export class EntraService {
   readonly deviceCodes: DeviceCodeStore;
@@ -55,7 +56,7 @@ export class EntraService {
 
   async token(p: Params): Promise<TokenResponse> {
     const grantType = required(p, 'grant_type');
-    if (grantType === DEVICE_CODE_GRANT) return this.deviceCodeGrant(p);
+    if (DEVICE_CODE_GRANTS.includes(grantType)) return this.deviceCodeGrant(p);
     if (grantType === 'refresh_token') return this.refreshTokenGrant(p);
     throw Errors.unsupportedGrantType(grantType);
   }
