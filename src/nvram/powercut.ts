@@ -48,6 +48,8 @@ export class PowerCutIo implements NvramIo {
   writes = 0;
   /** True once the power has been cut. */
   cut = false;
+  /** Called after each completed bank write (commit record fsync'ed), e.g. to record the content per write. */
+  onCommitted: ((write: number) => Promise<void>) | null = null;
   private phase: WritePhase | null = null;
   private undo: Undo[] = [];
 
@@ -120,6 +122,10 @@ export class PowerCutIo implements NvramIo {
         }
         await file.sync();
         this.undo = this.undo.filter((u) => u.file !== file);
+        if (this.phase === 'commit') {
+          this.phase = null;
+          await this.onCommitted?.(this.writes);
+        }
       },
       // Releasing the handle is not a disk operation: allowed after the cut so the test can reopen the image.
       close: () => file.close(),
