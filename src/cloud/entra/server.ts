@@ -45,6 +45,8 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
+    // Unknown control fields are refused, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   });
 
   await app.register(cookie, { secret: randomBytes(32).toString('hex') });
