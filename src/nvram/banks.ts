@@ -127,6 +127,8 @@ export class BankStore {
   /** Highest-seq header whose own CRC is intact, valid bank or not: the source for the next seq and wear counts. */
   private newestHeader: BankHeader | null = null;
   private currentHeader: BankHeader | null = null;
+  /** How far into each slot old bytes may lie; a write zero-fills up to there so nothing stale outlives it. */
+  private extent: Record<BankName, number | null> = { A: null, B: null };
 
   async scan(check: ContentCheck): Promise<ScanResult> {
     const fileSize = await this.file.size();
@@ -137,6 +139,7 @@ export class BankStore {
     const headers = banks.map((b) => b.header).filter((h): h is BankHeader => h !== null).sort((x, y) => y.seq - x.seq);
     this.newestHeader = headers[0] ?? null;
     this.currentHeader = current?.header ?? null;
+    for (const b of banks) this.extent[b.name] = b.header ? b.header.length : b.blank ? 0 : null;
     return { fileSize, banks, current };
   }
 
@@ -200,10 +203,16 @@ export class BankStore {
       wear,
     };
     const encoded = encodeHeader(header);
-    await this.file.write(payload, header.offset, 'data');
+    // Zero-fill past the payload over whatever the slot held before (unknown extent: the whole slot), so no stale
+    // tail of older content (e.g. a firmware-1 plaintext password) survives in the file.
+    const data = Buffer.alloc(Math.max(payload.length, Math.min(slot, this.extent[target] ?? slot)));
+    payload.copy(data);
+    this.extent[target] = null; // until this write completes, the slot's extent is unknown
+    await this.file.write(data, header.offset, 'data');
     await this.file.sync();
     await this.file.write(encoded, headerOffset(target), 'commit');
     await this.file.sync();
+    this.extent[target] = payload.length;
     this.currentHeader = header;
     this.newestHeader = header;
     return header;

@@ -152,6 +152,16 @@ describe('NVRAM store: writes', () => {
     await nvram.close();
   });
 
+  it('zero-fills over older, longer content so no stale tail survives in either slot', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.update((d) => void (d.panel.note = 'STALE-MARKER-'.repeat(200)));
+    await nvram.update((d) => void (d.panel.note = 'STALE-MARKER-'.repeat(200) + 'again'));
+    await nvram.update((d) => void delete d.panel.note);
+    await nvram.update((d) => void (d.panel.counter = 1));
+    await nvram.close();
+    expect((await fs.readFile(file)).includes(Buffer.from('STALE-MARKER-'))).toBe(false);
+  });
+
   it('rejects invalid content and a throwing mutator without writing', async () => {
     const { file, nvram } = await fresh();
     const bytes = await fs.readFile(file);
