@@ -67,11 +67,9 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
 
   const signedIn = (session: SMTPServerSession): SignedInMailbox | undefined =>
     session.user && typeof session.user.upn === 'string' ? (session.user as SignedInMailbox) : undefined;
-  const stateOf = (session: SMTPServerSession): SessionState => {
-    let s = sessions.get(session.id);
-    if (!s) sessions.set(session.id, (s = { closed: false, envelopeSendAsDenied: false }));
-    return s;
-  };
+  /** Created in onConnect, removed in onClose; a session no longer in the map has closed. */
+  const stateOf = (session: SMTPServerSession): SessionState =>
+    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false };
   const fault = (target: SmtpFaultTarget, session: SMTPServerSession) =>
     applySmtpFault(
       faults,
@@ -114,7 +112,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       logger: log ? (log as unknown as import('nodemailer/lib/shared').Logger) : false,
 
       onConnect(session, callback) {
-        stateOf(session);
+        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false });
         // No AUTH before STARTTLS: not advertised in EHLO, and refused as an unknown command.
         session.disabledCommands = ['AUTH'];
         stage(

@@ -85,6 +85,32 @@ describe('smtp.auth faults', () => {
   });
 });
 
+describe('a client that leaves while its login is being checked', () => {
+  it('takes no connection slot with it', async () => {
+    h.faults.add({ target: 'smtp.auth', count: 3, action: { kind: 'delay', ms: 200 } });
+    for (let i = 0; i < 3; i++) {
+      const c = await RawSmtp.connect(h.twin.port);
+      await c.reply();
+      await c.startTls(h.ca);
+      c.write(`AUTH XOAUTH2 ${Buffer.from(`user=${SCANNER}\x01auth=Bearer ${await h.tokenFor(SCANNER)}\x01\x01`).toString('base64')}\r\n`);
+      c.destroy(); // gone before the twin has answered
+    }
+    await new Promise((r) => setTimeout(r, 400)); // let the delayed logins finish
+    const held: RawSmtp[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = await RawSmtp.connect(h.twin.port);
+        held.push(c);
+        await c.reply();
+        await c.startTls(h.ca);
+        expect(await c.authXoauth2(SCANNER, await h.tokenFor(SCANNER))).toBe('235 2.7.0 Authentication successful');
+      }
+    } finally {
+      await Promise.all(held.map((c) => c.quit()));
+    }
+  });
+});
+
 describe('smtp.mail and smtp.data faults', () => {
   it('mail reply: nodemailer gets EENVELOPE with the given reply', async () => {
     h.faults.add({ target: 'smtp.mail', action: { kind: 'reply', reply: '451 4.4.0 Primary target IP address responded with: "421 4.4.2 Connection dropped."' } });
