@@ -35,7 +35,9 @@ async function approvedResult(pca: ReturnType<typeof msalFor>['pca'], approve: (
   const flow = startDeviceCodeFlow(pca);
   const code = await flow.code;
   await approve(code.userCode);
-  return { code, result: await flow.result };
+  const result = await flow.result;
+  if (!result) throw new Error('MSAL returned no result');
+  return { code, result };
 }
 
 describe('msal-node device code flow against the twin', () => {
