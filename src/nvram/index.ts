@@ -135,7 +135,7 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
       throw new NvramError('nvram_unsupported_firmware', `this build is firmware ${CURRENT_FIRMWARE}; it cannot run as firmware ${runningFirmware}`);
     }
     const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit);
-    await nvram.boot_(adapter.lastScan!, opts.factoryDevice ?? randomDevice());
+    await nvram.decideBoot(adapter.lastScan!, opts.factoryDevice ?? randomDevice());
     return nvram;
   } catch (err) {
     await store?.close().catch(() => {});
@@ -174,7 +174,7 @@ class NvramInstance implements Nvram {
   }
 
   /** Decides what the device boots with; commits only for a blank image (format) or a firmware migration. */
-  async boot_(scan: ScanResult, device: DeviceIdentity): Promise<void> {
+  async decideBoot(scan: ScanResult, device: DeviceIdentity): Promise<void> {
     const damaged = scan.banks.filter((b) => !b.valid && !b.blank);
     const migratedFrom = this.adapter.migratedFrom;
     if (scan.current) {
@@ -245,7 +245,9 @@ class NvramInstance implements Nvram {
     return this.enqueue(async () => {
       if (this.closed) throw new NvramError('nvram_closed', 'NVRAM is closed');
       const draft = structuredClone(this.low.data) as NvramData;
-      mutate(draft, this.draftVault(draft));
+      const returned: unknown = mutate(draft, this.draftVault(draft));
+      // An async mutator would change the draft after the commit: refuse it instead of losing writes silently.
+      if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') throw new TypeError('update(): the mutator must be synchronous');
       return this.commitData(draft);
     });
   }

@@ -154,6 +154,8 @@ export interface SweepOptions<Ctx> {
   /** After the cut, with power back (real io): open, verify, compare. Throw to fail. */
   check: (ctx: Ctx, c: SweepCase) => Promise<void>;
   teardown?: (ctx: Ctx) => Promise<void>;
+  /** The disk under the cut. Default: real files. */
+  io?: NvramIo;
 }
 
 /** Every write × every point × every disk model. Fails if a planned cut never happened (the sweep must bite). */
@@ -165,7 +167,7 @@ export async function powerLossSweep<Ctx>(opts: SweepOptions<Ctx>): Promise<{ ca
         const c: SweepCase = { atWrite, point, unsynced };
         const ctx = await opts.setup(c);
         try {
-          const io = new PowerCutIo(nodeIo, c);
+          const io = new PowerCutIo(opts.io ?? nodeIo, c);
           try {
             await opts.run(ctx, io, c);
           } catch (err) {

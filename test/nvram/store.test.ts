@@ -178,6 +178,14 @@ describe('NVRAM store: writes', () => {
     await nvram.close();
   });
 
+  it('refuses an async mutator (its late changes would be lost)', async () => {
+    const { nvram } = await fresh();
+    const seq = nvram.boot.seq;
+    await expect(nvram.update((async () => {}) as never)).rejects.toThrow(/must be synchronous/);
+    expect(Math.max(...nvram.stats().banks.map((b) => b.seq))).toBe(seq);
+    await nvram.close();
+  });
+
   it('hands out deep-frozen data', async () => {
     const { nvram } = await fresh();
     expect(() => {
