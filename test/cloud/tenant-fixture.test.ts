@@ -1,0 +1,56 @@
+/** Fixture validation and the reuse of the twin's certificates. */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ensureCertificates } from '../../src/cloud/entra/certs.ts';
+import { FixtureError, loadTenantFixture, validateTenantFixture } from '../../src/cloud/tenant-fixture.ts';
+
+describe('tenant fixtures', () => {
+  it('loads both shipped fixtures', async () => {
+    const contoso = await loadTenantFixture();
+    expect(contoso.policy.smtpAuthEnabled).toBe(true);
+    expect(contoso.apps[0]!.displayName).toBe('Scan to Email');
+    const fabrikam = await loadTenantFixture(new URL('../../fixtures/tenants/fabrikam-new.json', import.meta.url).pathname);
+    expect(fabrikam.policy.smtpAuthEnabled).toBe(false);
+  });
+
+  it('lists every problem with its path', () => {
+    const bad = {
+      tenantId: 'not-a-guid',
+      displayName: 'X',
+      domains: ['x.com'],
+      policy: { smtpAuthEnabled: 'yes' },
+      deviceCode: { intervalSeconds: 0, expiredError: 'gone' },
+      users: [{ upn: 'a@other.org', displayName: 'A', password: 'p', mfa: 'fax' }],
+      apps: [],
+    };
+    try {
+      validateTenantFixture(bad, 'bad.json');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(FixtureError);
+      const msg = (e as Error).message;
+      for (const part of ['$.tenantId', '$.policy.smtpAuthEnabled', '$.deviceCode.intervalSeconds', '$.deviceCode.expiredError', '$.users[0].upn', '$.users[0].mfa', '$.apps'])
+        expect(msg).toContain(part);
+    }
+  });
+});
+
+describe('twin certificates', () => {
+  it('creates a CA-signed localhost/127.0.0.1 certificate once and reuses it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'twin-certs-'));
+    const first = await ensureCertificates(dir);
+    const ca = new X509Certificate(first.caPem);
+    const server = new X509Certificate(first.serverCertPem);
+    expect(server.verify(ca.publicKey)).toBe(true);
+    expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(server.checkHost('localhost')).toBe('localhost');
+    expect(server.toLegacyObject().ca ?? false).toBe(false);
+    expect(ca.ca).toBe(true);
+    const second = await ensureCertificates(dir);
+    expect(second.serverCertPem).toBe(first.serverCertPem);
+    expect(await readFile(join(dir, 'ca.pem'), 'utf8')).toBe(first.caPem);
+  });
+});
