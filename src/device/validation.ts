@@ -1,0 +1,90 @@
+/**
+ * What the device accepts from operators (panel, API, CLI, scenario files). Everything is checked before anything
+ * changes; a refusal carries one message per field so the panel can show it next to the input.
+ */
+import { z } from 'zod';
+
+export class DeviceInputError extends Error {
+  constructor(
+    message: string,
+    /** Field path → message, e.g. { smtpPort: 'must be an integer from 1 to 65535' }. */
+    readonly fields: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'DeviceInputError';
+  }
+}
+
+const hostname = z
+  .string()
+  .trim()
+  .min(1, 'is required')
+  .max(253, 'is longer than 253 characters')
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9a-fA-F:.]+\]$/, 'is not a host name or address');
+
+const optionalEmail = z.union([z.literal(''), z.email('is not an e-mail address').max(254)]);
+
+export const smtpSettingsSchema = z
+  .object({
+    smtpServerName: hostname,
+    smtpPort: z.int('must be an integer').min(1, 'must be 1 to 65535').max(65535, 'must be 1 to 65535'),
+    useSecureConnection: z.boolean('must be true or false'),
+    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline'], 'must be off, smtpAuth or oauth2ExchangeOnline'),
+    authEmailAddress: optionalEmail,
+    authUsername: optionalEmail,
+    adminEmailAddress: optionalEmail,
+  })
+  .strict();
+
+export type SmtpSettingsInput = z.infer<typeof smtpSettingsSchema>;
+
+export const jobRequestSchema = z
+  .object({
+    to: z.array(z.email('is not an e-mail address').max(254)).min(1, 'needs at least one recipient').max(100),
+    subject: z.string().max(998, 'is longer than 998 characters').default(''),
+    body: z.string().max(1_000_000, 'is longer than 1,000,000 characters').default(''),
+    attachments: z
+      .array(
+        z
+          .object({
+            filename: z.string().min(1).max(255),
+            contentType: z.string().min(1).max(255).default('application/octet-stream'),
+            path: z.string().min(1).max(4096),
+          })
+          .strict(),
+      )
+      .max(10)
+      .default([]),
+  })
+  .strict();
+
+export type JobRequest = z.input<typeof jobRequestSchema>;
+
+export const OPERATOR_EVENT_TYPES = ['START_AUTH', 'CANCEL_AUTH', 'SIGN_OUT', 'RETRY', 'DISMISS', 'FACTORY_RESET'] as const;
+export type SimpleOperatorEvent = { type: (typeof OPERATOR_EVENT_TYPES)[number] };
+
+export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const fields: Record<string, string> = {};
+  for (const issue of result.error.issues) {
+    const key = issue.path.length ? issue.path.join('.') : '(body)';
+    if (!fields[key]) fields[key] = issue.message;
+  }
+  const summary = Object.entries(fields)
+    .map(([k, v]) => `${k} ${v}`)
+    .join('; ');
+  throw new DeviceInputError(`invalid ${what}: ${summary}`, fields);
+}
+
+export function parseOperatorEvent(input: unknown): SimpleOperatorEvent {
+  const type = input && typeof input === 'object' ? (input as { type?: unknown }).type : input;
+  if (typeof type !== 'string' || !(OPERATOR_EVENT_TYPES as readonly string[]).includes(type)) {
+    throw new DeviceInputError(
+      `unknown operator event ${JSON.stringify(type)}; expected one of ${OPERATOR_EVENT_TYPES.join(', ')} ` +
+        '(settings and jobs have their own calls)',
+      { type: 'is not an operator event' },
+    );
+  }
+  return { type: type as SimpleOperatorEvent['type'] };
+}

@@ -1,0 +1,76 @@
+/** Boots real devices (real NVRAM files, real spool) on a virtual clock with fake ports, and power-cycles them. */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openNvram, type Nvram } from '../../src/nvram/index.ts';
+import { createDevice, type Device } from '../../src/device/device.ts';
+import { VirtualClock } from '../../src/time/clock.ts';
+import { FakePorts } from './fakePorts.ts';
+
+export const OAUTH_SETTINGS = {
+  smtpServerName: 'smtp.office365.com',
+  smtpPort: 587,
+  useSecureConnection: true,
+  authMethod: 'oauth2ExchangeOnline',
+  authEmailAddress: 'scanner@contoso.com',
+  authUsername: 'scanner@contoso.com',
+  adminEmailAddress: 'scanner@contoso.com',
+} as const;
+
+export class DeviceHarness {
+  device!: Device;
+  nvram!: Nvram;
+  readonly clock = new VirtualClock();
+  readonly fake = new FakePorts();
+
+  private constructor(readonly dir: string) {}
+
+  static async create(dir?: string): Promise<DeviceHarness> {
+    const h = new DeviceHarness(dir ?? (await mkdtemp(path.join(tmpdir(), 'mfp-dev-'))));
+    await h.boot();
+    return h;
+  }
+
+  get file(): string {
+    return path.join(this.dir, 'nvram.json');
+  }
+
+  async boot(): Promise<Device> {
+    this.nvram = await openNvram({ file: this.file, now: () => this.clock.now() });
+    this.device = await createDevice({
+      nvram: this.nvram,
+      clock: this.clock,
+      ports: this.fake.ports,
+      spoolDir: path.join(this.dir, 'spool'),
+    });
+    await this.device.idle();
+    return this.device;
+  }
+
+  async powerCycle(offForMs = 0): Promise<Device> {
+    this.device.stop();
+    await this.nvram.close();
+    await this.clock.advance(offForMs);
+    return this.boot();
+  }
+
+  async advance(ms: number): Promise<void> {
+    await this.clock.advance(ms, () => this.device.idle());
+    await this.device.idle();
+  }
+
+  async close(): Promise<void> {
+    this.device.stop();
+    await this.device.idle().catch(() => undefined);
+    await this.nvram.close();
+  }
+
+  /** Configure, start auth, issue a code and grant a token: the seed's steps on fakes. */
+  async signIn(): Promise<void> {
+    await this.device.saveSettings(OAUTH_SETTINGS);
+    await this.device.send({ type: 'START_AUTH' });
+    await this.device.idle();
+    this.fake.lastSignIn().grant();
+    await this.device.idle();
+  }
+}
