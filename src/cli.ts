@@ -1,1 +1,37 @@
-console.log('mfp-sim placeholder');
+/**
+ * `mfp-sim`: one command line for the simulator. Each subcommand lives next to the code it drives and is mounted
+ * here; commander does the parsing, help and errors.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { machineCommand } from './model/cli.ts';
+import { nvramCommand } from './nvram/cli.ts';
+import { cloudCommand } from './cloud/cli.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildCli(): Command {
+  const program = new Command('mfp-sim')
+    .description(
+      'Simulator of a multifunction printer\'s OAuth 2.0 sign-in for scan-to-email through Exchange Online, ' +
+        'with an offline twin of Entra ID and Exchange Online.',
+    )
+    .version(pkg.version)
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(machineCommand());
+  program.addCommand(nvramCommand());
+  program.addCommand(cloudCommand());
+  return program;
+}
+
+try {
+  await buildCli().parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode;
+  } else {
+    console.error(`mfp-sim: ${(err as Error)?.message ?? String(err)}`);
+    process.exitCode = 1;
+  }
+}
