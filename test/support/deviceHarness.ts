@@ -2,7 +2,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openNvram, type Nvram } from '../../src/nvram/index.ts';
+import { openNvram, type Nvram, type NvramIo } from '../../src/nvram/index.ts';
 import { createDevice, type Device } from '../../src/device/device.ts';
 import { VirtualClock } from '../../src/time/clock.ts';
 import { FakePorts } from './fakePorts.ts';
@@ -23,11 +23,15 @@ export class DeviceHarness {
   readonly clock = new VirtualClock();
   readonly fake = new FakePorts();
 
+  /** The disk under the NVRAM (a PowerCutIo in the power-loss sweep); undefined = real files. */
+  io: NvramIo | undefined;
+
   private constructor(readonly dir: string) {}
 
-  static async create(dir?: string): Promise<DeviceHarness> {
+  static async create(dir?: string, opts: { io?: NvramIo; boot?: boolean } = {}): Promise<DeviceHarness> {
     const h = new DeviceHarness(dir ?? (await mkdtemp(path.join(tmpdir(), 'mfp-dev-'))));
-    await h.boot();
+    h.io = opts.io;
+    if (opts.boot !== false) await h.boot();
     return h;
   }
 
@@ -36,7 +40,12 @@ export class DeviceHarness {
   }
 
   async boot(): Promise<Device> {
-    this.nvram = await openNvram({ file: this.file, now: () => this.clock.now() });
+    this.nvram = await openNvram({
+      file: this.file,
+      now: () => this.clock.now(),
+      io: this.io,
+      factoryDevice: { id: 'dev-test-0001', serial: 'SIM0001' },
+    });
     this.device = await createDevice({
       nvram: this.nvram,
       clock: this.clock,
@@ -60,9 +69,9 @@ export class DeviceHarness {
   }
 
   async close(): Promise<void> {
-    this.device.stop();
-    await this.device.idle().catch(() => undefined);
-    await this.nvram.close();
+    this.device?.stop();
+    await this.device?.idle().catch(() => undefined);
+    await this.nvram?.close();
   }
 
   /** Configure, start auth, issue a code and grant a token: the seed's steps on fakes. */
