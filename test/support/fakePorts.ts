@@ -38,6 +38,10 @@ export class FakePorts {
   sendGate: Deferred<void> | null = null;
   /** Like Entra, issue a code right away; set to a failure to make the next code request fail instead. */
   nextCodeFailure: SignInFailure | null = null;
+  /** Keep the code request in flight (the test calls `issue()` itself). */
+  holdCodes = false;
+  /** When set, refreshes wait for this before answering (to catch the device mid-refresh). */
+  refreshGate: Deferred<void> | null = null;
 
   ports = (cache: TokenCacheStore): DevicePorts => {
     this.tokenCache = cache;
@@ -66,10 +70,11 @@ export class FakePorts {
           this.signIns.push(s);
           const failure = this.nextCodeFailure;
           this.nextCodeFailure = null;
-          queueMicrotask(() => (failure ? s.fail(failure) : s.issue()));
+          if (!this.holdCodes) queueMicrotask(() => (failure ? s.fail(failure) : s.issue()));
           return result.promise;
         },
         refresh: async ({ account }) => {
+          if (this.refreshGate) await this.refreshGate.promise;
           this.refreshCalls++;
           const r = this.refreshResults.shift();
           if (r instanceof RefreshFailure) throw r;
@@ -98,6 +103,15 @@ export class FakePorts {
     const s = this.signIns.at(-1);
     if (!s) throw new Error('no sign-in was started');
     return s;
+  }
+
+  gateRefreshes(): () => void {
+    this.refreshGate = deferred<void>();
+    const gate = this.refreshGate;
+    return () => {
+      this.refreshGate = null;
+      gate.resolve();
+    };
   }
 
   gateSends(): () => void {

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { RealClock, VirtualClock } from '../../src/time/clock.ts';
+import { Scheduler } from '../../src/device/scheduler.ts';
+
+describe('VirtualClock', () => {
+  it('fires due timers in deadline order, ties in the order they were set, each at its own time', async () => {
+    const clock = new VirtualClock(0);
+    const fired: string[] = [];
+    const at = (name: string) => () => fired.push(`${name}@${clock.now()}`);
+    clock.setTimer(300, at('c'));
+    clock.setTimer(100, at('a1'));
+    clock.setTimer(100, at('a2'));
+    clock.setTimer(200, at('b'));
+    clock.setTimer(5000, at('late'));
+    await clock.advance(1000);
+    expect(fired).toEqual(['a1@100', 'a2@100', 'b@200', 'c@300']);
+    expect(clock.now()).toBe(1000);
+    expect(clock.pendingTimers()).toBe(1);
+  });
+
+  it('fires a timer set by a callback inside the same window, and never a cleared one', async () => {
+    const clock = new VirtualClock(0);
+    const fired: number[] = [];
+    const h = clock.setTimer(50, () => fired.push(-1));
+    clock.setTimer(10, () => {
+      fired.push(clock.now());
+      clock.setTimer(clock.now() + 20, () => fired.push(clock.now()));
+    });
+    clock.clearTimer(h);
+    await clock.advance(100);
+    expect(fired).toEqual([10, 30]);
+  });
+
+  it('awaits the settle step after each timer before moving on', async () => {
+    const clock = new VirtualClock(0);
+    const log: string[] = [];
+    clock.setTimer(10, () => log.push('t10'));
+    clock.setTimer(20, () => log.push('t20'));
+    await clock.advance(30, async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      log.push(`settled@${clock.now()}`);
+    });
+    expect(log).toEqual(['t10', 'settled@10', 't20', 'settled@20']);
+  });
+
+  it('rejects a negative or non-finite advance', async () => {
+    const clock = new VirtualClock(0);
+    await expect(clock.advance(-1)).rejects.toThrow(RangeError);
+    await expect(clock.advance(Number.NaN)).rejects.toThrow(RangeError);
+  });
+});
+
+describe('Scheduler', () => {
+  it('raises a deadline that already passed at once, and re-arms only what changed', async () => {
+    const clock = new VirtualClock(1_000);
+    const raised: string[] = [];
+    const s = new Scheduler(clock, (e) => raised.push(`${e}@${clock.now()}`));
+    s.arm({ RETRY_DUE: 500, CODE_DEADLINE: 2_000 });
+    await Promise.resolve();
+    expect(raised).toEqual(['RETRY_DUE@1000']);
+    s.arm({ CODE_DEADLINE: 2_000, ACCESS_TOKEN_DEADLINE: 1_500 });
+    await clock.advance(5_000);
+    expect(raised).toEqual(['RETRY_DUE@1000', 'ACCESS_TOKEN_DEADLINE@1500', 'CODE_DEADLINE@2000']);
+    s.arm({ CODE_DEADLINE: 9_000 });
+    s.arm({});
+    await clock.advance(10_000);
+    expect(raised).toHaveLength(3);
+  });
+});
+
+describe('RealClock', () => {
+  it('fires a timer on wall time and can clear one', async () => {
+    const clock = new RealClock();
+    const fired: string[] = [];
+    const h = clock.setTimer(clock.now() + 10, () => fired.push('cleared'));
+    clock.clearTimer(h);
+    await new Promise<void>((resolve) => clock.setTimer(clock.now() + 15, () => (fired.push('ok'), resolve())));
+    expect(fired).toEqual(['ok']);
+  });
+});
