@@ -1,0 +1,60 @@
+/**
+ * MSAL's token cache, kept in the sealed NVRAM secret through the runtime's TokenCacheStore. Reads take the
+ * committed (or staged) cache; writes only stage it — the runtime commits it in the same NVRAM write as the
+ * transition the outcome causes, so a power cut never leaves tokens without the state that uses them.
+ */
+import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node';
+import type { TokenCacheStore } from '../../device/ports.ts';
+
+/** A serialized MSAL cache with nothing in it (deserializing it replaces the in-memory cache). */
+export const EMPTY_MSAL_CACHE = JSON.stringify({ Account: {}, IdToken: {}, AccessToken: {}, RefreshToken: {}, AppMetadata: {} });
+
+export function nvramCachePlugin(store: TokenCacheStore): ICachePlugin {
+  return {
+    async beforeCacheAccess(ctx: TokenCacheContext) {
+      // Tokens deleted by the runtime (SIGN_OUT, a new sign-in, permanent refresh failure) must be gone from MSAL's
+      // memory too: an absent secret replaces the in-memory cache with an empty one.
+      ctx.tokenCache.deserialize(store.load() ?? EMPTY_MSAL_CACHE);
+    },
+    async afterCacheAccess(ctx: TokenCacheContext) {
+      if (ctx.cacheHasChanged) store.stage(ctx.tokenCache.serialize());
+    },
+  };
+}
+
+interface SerializedAccount {
+  home_account_id: string;
+  username: string;
+}
+interface SerializedAccessToken {
+  home_account_id: string;
+  secret: string;
+  target: string;
+  cached_at?: string;
+  expires_on?: string;
+}
+
+/**
+ * The newest access token for `username` with `scope` in a serialized cache (MSAL's cross-language cache schema),
+ * read without MSAL: acquireTokenSilent would judge expiry by Date.now(), while the device's clock owns that.
+ */
+export function accessTokenFromCache(serialized: string | undefined, username: string, scope: string): string | null {
+  if (!serialized) return null;
+  let cache: { Account?: Record<string, SerializedAccount>; AccessToken?: Record<string, SerializedAccessToken> };
+  try {
+    cache = JSON.parse(serialized);
+  } catch {
+    return null;
+  }
+  const wanted = username.trim().toLowerCase();
+  const homes = new Set(
+    Object.values(cache.Account ?? {})
+      .filter((a) => a.username?.toLowerCase() === wanted)
+      .map((a) => a.home_account_id),
+  );
+  const scopeLc = scope.toLowerCase();
+  const tokens = Object.values(cache.AccessToken ?? {})
+    .filter((t) => homes.has(t.home_account_id) && t.target?.toLowerCase().split(' ').includes(scopeLc))
+    .sort((a, b) => Number(b.cached_at ?? 0) - Number(a.cached_at ?? 0));
+  return tokens[0]?.secret ?? null;
+}

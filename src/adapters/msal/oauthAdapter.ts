@@ -1,0 +1,150 @@
+/**
+ * The device's OAuth port on @azure/msal-node: the device authorization grant, forced refreshes, and the cached
+ * access token for XOAUTH2. One PublicClientApplication per device (per boot), its cache in the device's sealed NVRAM.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  LogLevel,
+  PublicClientApplication,
+  type AuthenticationResult,
+  type DeviceCodeRequest,
+} from '@azure/msal-node';
+import type { Logger } from '../../log/logger.ts';
+import { RefreshFailure, SignInFailure, type Grant, type OAuthPort, type TokenCacheStore } from '../../device/ports.ts';
+import { DEVICE_SCOPES, SMTP_SEND_SCOPE, type CloudConfig } from '../config.ts';
+import { authorityHost, resolveUrl } from '../network.ts';
+import { accessTokenFromCache, nvramCachePlugin } from './cachePlugin.ts';
+import { classifyRefresh, classifySignIn, factsOf } from './classify.ts';
+import { EntraNetworkClient } from './networkClient.ts';
+
+export interface MsalOAuthOptions {
+  cloud: CloudConfig;
+  tokenCache: TokenCacheStore;
+  logger: Logger;
+}
+
+export class MsalOAuthAdapter implements OAuthPort {
+  readonly pca: PublicClientApplication;
+  readonly network: EntraNetworkClient;
+  /** The authority MSAL really talks to (after the simulated network's routes). */
+  readonly authority: string;
+  private readonly log: Logger;
+  private readonly tokenCache: TokenCacheStore;
+
+  constructor(opts: MsalOAuthOptions) {
+    const { cloud } = opts;
+    this.log = opts.logger.child({ component: 'msal' });
+    this.tokenCache = opts.tokenCache;
+    this.network = new EntraNetworkClient({ caPem: cloud.network.caPem });
+    this.authority = resolveUrl(cloud.network, cloud.authority);
+    const routed = this.authority !== cloud.authority;
+    const log = this.log;
+    this.pca = new PublicClientApplication({
+      auth: {
+        clientId: cloud.clientId,
+        authority: this.authority,
+        // A routed authority is not a Microsoft host MSAL knows: trust it as given (skips instance discovery).
+        ...(routed ? { knownAuthorities: [authorityHost(this.authority)] } : {}),
+      },
+      cache: { cachePlugin: nvramCachePlugin(opts.tokenCache) },
+      system: {
+        networkClient: this.network,
+        loggerOptions: {
+          piiLoggingEnabled: false,
+          logLevel: LogLevel.Warning,
+          loggerCallback: (level, message) => {
+            if (level === LogLevel.Error) log.warn({ msal: message }, 'msal-node');
+            else log.debug({ msal: message }, 'msal-node');
+          },
+        },
+      },
+    });
+  }
+
+  async signIn(args: Parameters<OAuthPort['signIn']>[0]): Promise<Grant> {
+    const { account, onCode, cancel } = args;
+    if (cancel.cancelled) throw new SignInFailure('cancelled', 'cancelled');
+    const correlationId = randomUUID();
+    let codeIssued = false;
+    let codeRefused = false;
+    const request: DeviceCodeRequest = {
+      scopes: DEVICE_SCOPES,
+      correlationId,
+      cancel: false,
+      deviceCodeCallback: (r) => {
+        // msal-node does not check the /devicecode answer: an error body arrives here with no code in it.
+        if (!r.userCode || !r.deviceCode) {
+          codeRefused = true;
+          request.cancel = true;
+          return;
+        }
+        codeIssued = true;
+        this.log.info({ account, expiresIn: r.expiresIn, interval: r.interval }, 'device code issued');
+        onCode({ userCode: r.userCode, verificationUri: r.verificationUri, expiresInSeconds: r.expiresIn, message: r.message });
+      },
+    };
+    cancel.onCancel(() => {
+      request.cancel = true; // msal-node looks at it before its next poll
+    });
+    try {
+      const result = await this.pca.acquireTokenByDeviceCode(request);
+      if (!result?.account) throw new SignInFailure('poll-failed', 'no-account', null, 'Entra returned no account (no id_token)');
+      return this.grantOf(result, correlationId);
+    } catch (err) {
+      if (err instanceof SignInFailure) throw err;
+      const body = this.network.errorBody(correlationId);
+      const failure = codeRefused
+        ? classifySignIn(factsOf(null, body), false)
+        : cancel.cancelled
+          ? new SignInFailure('cancelled', 'cancelled')
+          : classifySignIn(factsOf(err, body, this.network.lastDiscoveryFailure), codeIssued);
+      this.log.info({ account, kind: failure.kind, reason: failure.reason, code: failure.code }, 'sign-in ended without a token');
+      throw failure;
+    } finally {
+      this.network.forget(correlationId);
+    }
+  }
+
+  async refresh({ account }: { account: string }): Promise<Grant> {
+    const correlationId = randomUUID();
+    let cached;
+    try {
+      cached = (await this.pca.getTokenCache().getAllAccounts(correlationId)).find((a) => sameUser(a.username, account));
+    } catch (err) {
+      throw new RefreshFailure(false, 'no-token', null, `token cache unreadable: ${(err as Error).message}`);
+    }
+    if (!cached) throw new RefreshFailure(false, 'no-token', null, `no account ${account} in the token cache`);
+    try {
+      // forceRefresh: MSAL would judge the cached token by Date.now(); the runtime already decided it is time.
+      const result = await this.pca.acquireTokenSilent({ account: cached, scopes: [SMTP_SEND_SCOPE], forceRefresh: true, correlationId });
+      return this.grantOf(result, correlationId);
+    } catch (err) {
+      const failure = classifyRefresh(factsOf(err, this.network.errorBody(correlationId), this.network.lastDiscoveryFailure));
+      this.log.info({ account, transient: failure.transient, reason: failure.reason, code: failure.code }, 'refresh failed');
+      throw failure;
+    } finally {
+      this.network.forget(correlationId);
+    }
+  }
+
+  async accessToken({ account }: { account: string }): Promise<string> {
+    const token = accessTokenFromCache(this.tokenCache.load(), account, SMTP_SEND_SCOPE);
+    if (!token) throw new RefreshFailure(false, 'no-token', null, `no access token for ${account} in the token cache`);
+    return token;
+  }
+
+  /** Power off: abandon whatever is on the wire. */
+  async shutdown(): Promise<void> {
+    await this.network.destroy().catch(() => undefined);
+  }
+
+  private grantOf(result: AuthenticationResult, correlationId: string): Grant {
+    const fromServer = this.network.expiresInMs(correlationId);
+    const fromMsal = result.expiresOn ? Math.round((result.expiresOn.getTime() - Date.now()) / 1000) * 1000 : 0;
+    return { account: result.account?.username ?? '', accessTokenExpiresInMs: Math.max(0, fromServer ?? fromMsal) };
+  }
+}
+
+function sameUser(a: string | undefined, b: string): boolean {
+  return (a ?? '').trim().toLowerCase() === b.trim().toLowerCase();
+}

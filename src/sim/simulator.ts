@@ -1,0 +1,155 @@
+/**
+ * The simulator assembly: one printer (device runtime + NVRAM + spool + the msal-node and nodemailer adapters) and,
+ * in twin mode, the embedded Microsoft twin, all on one clock. Nothing here is module-level: every call builds its
+ * own world, so a process can hold many.
+ */
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { openNvram, type CloudSettings, type Nvram } from '../nvram/index.ts';
+import { createDevice, type Device } from '../device/device.ts';
+import { RealClock, VirtualClock, type Clock } from '../time/clock.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
+import { startTwin, type Twin } from '../cloud/twin.ts';
+import { createDeviceAdapters, microsoftCloud, twinCloud, type CloudConfig, type DeviceAdapters } from '../adapters/index.ts';
+import type { Simulator, SimulatorOptions } from './types.ts';
+
+export type { Simulator, SimulatorOptions } from './types.ts';
+
+/** What the simulator built, for tests and tools that need to look under the hood (the MSAL instance, the routes). */
+export interface SimulatorInternals {
+  readonly cloud: CloudConfig;
+  readonly nvram: Nvram;
+  readonly adapters: DeviceAdapters;
+  readonly logger: Logger;
+}
+
+export async function startSimulator(opts: SimulatorOptions): Promise<Simulator & { internals: SimulatorInternals }> {
+  const stateDir = path.resolve(opts.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const clock: Clock = opts.clock === 'real' ? new RealClock() : opts.clock === undefined || opts.clock === 'virtual' ? new VirtualClock() : opts.clock;
+  const virtualClock = clock instanceof VirtualClock ? clock : null;
+  const logger = opts.logger ?? createLogger({ name: 'mfp-sim' });
+  const choice = opts.cloud ?? { mode: 'twin' as const };
+
+  // The cloud: a twin we own, a twin someone shares with us, or Microsoft.
+  let ownTwin: Twin | null = null;
+  let twin: Twin | null = null;
+  let cloud: CloudConfig;
+  if (choice.mode === 'microsoft') {
+    cloud = microsoftCloud(choice.tenant, choice.clientId);
+  } else {
+    twin = opts.twin ?? null;
+    if (!twin) {
+      ownTwin = twin = await startTwin({
+        stateDir: path.join(stateDir, 'cloud'),
+        clock,
+        host: choice.host,
+        entraPort: choice.entraPort,
+        smtpPort: choice.smtpPort,
+        tenantFile: choice.tenantFile,
+        seed: choice.seed,
+        logger,
+      });
+    }
+    cloud = twinCloud(twin);
+  }
+
+  const nvramFile = path.join(stateDir, 'nvram.json');
+  const spoolDir = path.join(stateDir, 'spool');
+  let nvram!: Nvram;
+  let device!: Device;
+  let adapters!: DeviceAdapters;
+  let closed = false;
+  const bootListeners = new Set<(d: Device) => void>();
+
+  async function boot(): Promise<Device> {
+    nvram = await openNvram({
+      file: nvramFile,
+      now: () => clock.now(),
+      ...(opts.nvramCapacityBytes ? { capacityBytes: opts.nvramCapacityBytes } : {}),
+    });
+    try {
+      const wanted: CloudSettings = { mode: cloud.mode, authority: cloud.authority, clientId: cloud.clientId };
+      const stored = nvram.data.settings.cloud;
+      if (stored.mode !== wanted.mode || stored.authority !== wanted.authority || stored.clientId !== wanted.clientId) {
+        await nvram.update((draft) => {
+          draft.settings.cloud = wanted;
+          draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `cloud set to ${wanted.mode} (${wanted.authority})` });
+        });
+      }
+      adapters = createDeviceAdapters({ cloud, logger, clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}` });
+      device = await createDevice({ nvram, clock, ports: adapters.ports, spoolDir, logger });
+    } catch (err) {
+      await nvram.close().catch(() => undefined);
+      throw err;
+    }
+    await device.idle();
+    for (const l of bootListeners) {
+      try {
+        l(device);
+      } catch (err) {
+        logger.warn({ err }, 'onBoot listener threw');
+      }
+    }
+    return device;
+  }
+
+  /** Power off: timers stop, work in flight is abandoned (sockets cut, as a power cut would), NVRAM closed. */
+  async function powerOff(): Promise<void> {
+    device.stop();
+    await adapters.shutdown();
+    await nvram.close();
+  }
+
+  try {
+    await boot();
+  } catch (err) {
+    await ownTwin?.close();
+    throw err;
+  }
+
+  const sim: Simulator & { internals: SimulatorInternals } = {
+    clock,
+    virtualClock,
+    twin,
+    get device() {
+      return device;
+    },
+    stateDir,
+    async advance(ms) {
+      if (!virtualClock) throw new Error('advance() needs a virtual clock; this simulator runs on real time');
+      await virtualClock.advance(ms, () => device.idle());
+      await device.idle();
+    },
+    async powerCycle(offMs = 0) {
+      await powerOff();
+      if (offMs > 0) {
+        if (virtualClock) await virtualClock.advance(offMs);
+        else await new Promise((resolve) => setTimeout(resolve, offMs));
+      }
+      return boot();
+    },
+    onBoot(listener) {
+      bootListeners.add(listener);
+      return () => bootListeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await device.idle().catch(() => undefined);
+      await powerOff().catch(() => undefined);
+      await ownTwin?.close();
+    },
+    internals: {
+      cloud,
+      get nvram() {
+        return nvram;
+      },
+      get adapters() {
+        return adapters;
+      },
+      logger,
+    },
+  };
+  return sim;
+}
