@@ -51,7 +51,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         logger,
       });
     }
-    cloud = twinCloud(twin);
+    cloud = { ...twinCloud(twin), ...(choice.clientId ? { clientId: choice.clientId } : {}) };
   }
 
   const nvramFile = path.join(stateDir, 'nvram.json');

@@ -38,7 +38,7 @@ export type E2ESim = Awaited<ReturnType<typeof startSimulator>> & { logs: string
 /** The twin's certificates are made once per test run and copied into each simulator (key generation is slow). */
 let certsDir: string | null = null;
 
-export async function startE2E(opts: { patchTenant?: (fixture: Record<string, any>) => void } = {}): Promise<E2ESim> {
+export async function startE2E(opts: { patchTenant?: (fixture: Record<string, any>) => void; clientId?: string } = {}): Promise<E2ESim> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mfp-e2e-'));
   const fixture = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));
   fixture.deviceCode.intervalSeconds = 1;
@@ -48,7 +48,7 @@ export async function startE2E(opts: { patchTenant?: (fixture: Record<string, an
   if (certsDir && (await exists(path.join(certsDir, 'ca.pem')))) await cp(certsDir, path.join(dir, 'cloud'), { recursive: true });
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', destination: { write: (s: string) => void logs.push(s) } });
-  const sim = await startSimulator({ stateDir: dir, cloud: { mode: 'twin', tenantFile, seed: 7 }, logger });
+  const sim = await startSimulator({ stateDir: dir, cloud: { mode: 'twin', tenantFile, seed: 7, clientId: opts.clientId }, logger });
   if (!certsDir) {
     certsDir = await mkdtemp(path.join(tmpdir(), 'mfp-e2e-certs-'));
     await mkdir(certsDir, { recursive: true });

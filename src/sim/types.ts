@@ -1,0 +1,54 @@
+/**
+ * The simulator: one printer (device runtime + its NVRAM + the msal-node and nodemailer adapters) and, in twin mode,
+ * the embedded Microsoft twin, all on one clock. `mfp-sim start`, the scenario runner, the panel, the model-based
+ * tests and the fleet all build on this; nothing else wires devices to clouds.
+ */
+import type { Clock, VirtualClock } from '../time/clock.ts';
+import type { Device } from '../device/device.ts';
+import type { Twin } from '../cloud/twin.ts';
+import type { Logger } from '../log/logger.ts';
+
+export type CloudChoice =
+  | {
+      mode: 'twin';
+      tenantFile?: string;
+      host?: string;
+      entraPort?: number;
+      smtpPort?: number;
+      seed?: number;
+      /** The app registration the device signs in with (default: the fixture's first app, "Scan to Email"). */
+      clientId?: string;
+    }
+  /** Real Microsoft: login.microsoftonline.com/<tenant> and smtp.office365.com:587. */
+  | { mode: 'microsoft'; tenant: string; clientId: string };
+
+export interface SimulatorOptions {
+  /** Holds nvram.json, secure-element.key, spool/, and the twin's certificates under cloud/. */
+  stateDir: string;
+  /** 'virtual' (default for tests and scenarios) or 'real'; or a clock to share (fleet: many devices, one clock). */
+  clock?: 'real' | 'virtual' | Clock;
+  cloud?: CloudChoice;
+  /** An already running twin to use instead of starting one (fleet: many devices, one twin). */
+  twin?: Twin;
+  logger?: Logger;
+  /** NVRAM capacity in bytes (default 64 KiB). */
+  nvramCapacityBytes?: number;
+}
+
+export interface Simulator {
+  readonly clock: Clock;
+  /** The same clock when it is virtual (null on a real clock). */
+  readonly virtualClock: VirtualClock | null;
+  /** The embedded twin (null against real Microsoft, or when the twin is shared and owned by someone else). */
+  readonly twin: Twin | null;
+  /** The current device; a power cycle replaces it, so always read it through this getter. */
+  readonly device: Device;
+  readonly stateDir: string;
+  /** Moves a virtual clock, letting the device finish what each fired deadline started before time moves on. */
+  advance(ms: number): Promise<void>;
+  /** Power off (abandon in-flight work, no write), leave it off for `offMs` of clock time, boot from the same NVRAM. */
+  powerCycle(offMs?: number): Promise<Device>;
+  /** Called with the new device after every boot (the panel re-subscribes to it). */
+  onBoot(listener: (device: Device) => void): () => void;
+  close(): Promise<void>;
+}
