@@ -65,6 +65,14 @@ describe('firmware update and damaged images', () => {
   );
 });
 
+/** Polls (the spool's fsyncs take real time) until `cond` holds, for at most 10 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let waited = 0; !cond(); waited += 5) {
+    if (waited > 10_000) throw new Error('condition not reached in 10 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Drives a fresh device (fake ports) into `target`; refreshes and sends in flight are parked on gates. */
 async function reach(target: LeafState): Promise<DeviceHarness> {
   const d = await DeviceHarness.create();
@@ -88,7 +96,7 @@ async function reach(target: LeafState): Promise<DeviceHarness> {
   if (target === 'sending') {
     fake.gateSends();
     await device.submitJob({ to: ['a@contoso.com'], subject: 's' });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => device.state() === target);
     return d;
   }
   if (target === 'sendFailure') {
@@ -102,7 +110,7 @@ async function reach(target: LeafState): Promise<DeviceHarness> {
   if (target === 'refreshing') {
     fake.gateRefreshes();
     await device.submitJob({ to: ['a@contoso.com'], subject: 's' });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => device.state() === target);
     return d;
   }
   fake.refreshResults.push(new RefreshFailure(false, 'password-changed', 'AADSTS50173'));

@@ -162,7 +162,7 @@ describe('device runtime on fake ports', () => {
     await h.signIn();
     const release = h.fake.gateSends();
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'important' });
-    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 2000 && h.device.state() !== 'sending'; i++) await new Promise((r) => setTimeout(r, 5));
     expect(h.device.state()).toBe('sending');
     h.device.stop();
     release();

@@ -69,6 +69,9 @@ export class DeviceHarness {
   }
 
   async close(): Promise<void> {
+    // Open the gates first, or idle() would wait for work parked on them.
+    this.fake.sendGate?.resolve();
+    this.fake.refreshGate?.resolve();
     this.device?.stop();
     await this.device?.idle().catch(() => undefined);
     await this.nvram?.close();

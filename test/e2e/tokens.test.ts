@@ -1,0 +1,121 @@
+/** Token lifetime end to end: expiry and refresh on the virtual clock, power cycles, and the ways a refresh token dies. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DAY, HOUR, MINUTE, RECIPIENT, SCANNER, cachedTokens, jobOf, signIn, startE2E, submitScan, waitForState, type E2ESim } from './support.ts';
+
+let sim: E2ESim | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+describe('tokens over time', () => {
+  it('the access token expires after an idle stretch; the next send refreshes it first', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    const before = cachedTokens(sim);
+    expect(before.accessTokens).toHaveLength(1);
+    expect(before.refreshTokens).toHaveLength(1);
+
+    await sim.advance(61 * MINUTE);
+    expect(sim.device.state()).toBe('authorized'); // 61 minutes: maybe not yet, the twin's lifetimes are 60–90 min
+    await sim.advance(30 * MINUTE);
+    expect(sim.device.state()).toBe('tokenExpired');
+
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    expect(jobOf(sim, job.id).status).toBe('sent');
+    const after = cachedTokens(sim);
+    expect(after.accessTokens).toHaveLength(1);
+    expect(after.accessTokens[0]).not.toBe(before.accessTokens[0]);
+    // Refresh tokens rotate on every refresh.
+    expect(after.refreshTokens[0]).not.toBe(before.refreshTokens[0]);
+    expect(sim.device.status().tokenExpiresAt! - sim.clock.now()).toBeGreaterThanOrEqual(HOUR - MINUTE);
+    expect(sim.twin!.control.messages(RECIPIENT)).toHaveLength(1);
+  });
+
+  it('a night off (10 h power cycle) keeps the sign-in; the morning send refreshes and goes out', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    const boots: string[] = [];
+    sim.onBoot((d) => boots.push(d.state()));
+    await sim.powerCycle(10 * HOUR);
+    expect(boots).toEqual(['tokenExpired']);
+    expect(sim.device.status().account).toBe(SCANNER);
+    const job = await submitScan(sim, 'Morning scan');
+    await sim.device.idle();
+    expect(jobOf(sim, job.id)).toMatchObject({ status: 'sent' });
+    expect(sim.device.state()).toBe('authorized');
+    expect(sim.twin!.control.messages(RECIPIENT).map((m) => m.messageId)).toEqual([job.messageId]);
+  });
+
+  it('a password reset kills the refresh token: reauthRequired, the job is held, not lost', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    await sim.advance(91 * MINUTE);
+    sim.twin!.control.resetPassword(SCANNER, 'A-New-Password-2026!');
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    expect(sim.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { reason: 'password-changed', code: 'AADSTS50173' } });
+    expect(jobOf(sim, job.id).status).toBe('held');
+    expect(cachedTokens(sim).refreshTokens).toHaveLength(0);
+
+    // Signing in again sends the held job.
+    await sim.device.send({ type: 'START_AUTH' });
+    await sim.device.idle();
+    sim.twin!.control.approveDeviceCode(sim.device.status().userCode!, SCANNER);
+    await waitForState(sim, 'authorized');
+    await sim.device.idle();
+    expect(jobOf(sim, job.id).status).toBe('sent');
+  });
+
+  it('90 days unused: the refresh token has died (AADSTS700082) → reauthRequired', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    await sim.advance(91 * DAY);
+    expect(sim.device.state()).toBe('tokenExpired');
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    expect(sim.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { reason: 'refresh-token-expired', code: 'AADSTS700082' } });
+    expect(jobOf(sim, job.id).status).toBe('held');
+  });
+
+  it('Entra unreachable during a refresh is transient: the tokens stay and the retry succeeds', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    await sim.advance(91 * MINUTE);
+    sim.twin!.faults.add({ target: 'token', action: { kind: 'drop' } });
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    const status = sim.device.status();
+    expect(status).toMatchObject({ state: 'tokenExpired', lastError: { reason: 'network' } });
+    expect(cachedTokens(sim).refreshTokens).toHaveLength(1);
+    await sim.advance(status.retryAt! - sim.clock.now());
+    expect(jobOf(sim, job.id).status).toBe('sent');
+  });
+
+  it('a 503 with Retry-After from Entra is transient and its Retry-After is honoured', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    await sim.advance(91 * MINUTE);
+    sim.twin!.faults.add({ target: 'token', action: { kind: 'throttle', retryAfterSeconds: 600 } });
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    const status = sim.device.status();
+    expect(status).toMatchObject({ state: 'tokenExpired', lastError: { reason: 'throttled', code: 'HTTP 429' } });
+    expect(status.retryAt! - sim.clock.now()).toBe(600_000);
+    await sim.advance(600_000);
+    expect(jobOf(sim, job.id).status).toBe('sent');
+  });
+
+  it('SIGN_OUT deletes the tokens from NVRAM and from MSAL’s memory', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    await sim.device.send({ type: 'SIGN_OUT' });
+    expect(sim.device.state()).toBe('ready');
+    expect(cachedTokens(sim).refreshTokens).toHaveLength(0);
+    const oauth = sim.internals.adapters.oauth!;
+    await expect(oauth.accessToken({ account: SCANNER })).rejects.toMatchObject({ transient: false, reason: 'no-token' });
+    await expect(oauth.refresh({ account: SCANNER })).rejects.toMatchObject({ transient: false, reason: 'no-token' });
+    expect(await oauth.pca.getTokenCache().getAllAccounts()).toEqual([]);
+  });
+});
