@@ -1,0 +1,229 @@
+/**
+ * The model the tests are generated from: the statechart itself, plus the two things the runtime adds on its own that
+ * change which transitions the statechart sees — the job pump (a queued job is handed over as SEND whenever the
+ * statechart can take one; held jobs are queued again when a sign-in succeeds) and the deadline scheduler (deadlines
+ * that passed while the power was off are raised at boot, right after POWER_CYCLE and the first pump).
+ *
+ * One model step = one stimulus the tester applies (an operator action, an outcome the twin is scripted to give, a
+ * deadline reached on the clock, a power cycle). A step may take more than one statechart transition (the pump's SEND
+ * after TOKEN_GRANTED, the deadlines raised at boot); all of them are returned, each mapped to its row of
+ * `transitionTable`, so coverage counts what the system really did.
+ */
+import { transition, type SnapshotFrom } from 'xstate';
+import {
+  oauthDeviceMachine as machine,
+  initialContext,
+  leafState,
+  type DeviceContext,
+  type DeviceEvent,
+  type LeafState,
+} from '../../machines/oauthDevice.ts';
+import { transitionTable, type TransitionRow, type TransitionTable } from '../model/transitionTable.ts';
+import { ACCESS_TOKEN_SKEW_MS, retryDelayMs } from '../device/backoff.ts';
+import { EVENT_LABELS, eventFor, type EventLabel } from './vocabulary.ts';
+
+export type MachineSnapshot = SnapshotFrom<typeof machine>;
+
+/** The model's view of the system: the statechart snapshot and the spool as counts (the pump's input). */
+export interface SystemState {
+  snapshot: MachineSnapshot;
+  /** Jobs waiting in the spool with status "queued" that the statechart is not working on. */
+  queued: number;
+  /** Jobs marked "held" (waiting for a sign-in). */
+  held: number;
+  /** Model time (ms): only the order of deadlines matters, and `retryDelayMs` keeps the runtime's order. */
+  now: number;
+  /** Jobs created so far (job ids); not part of the graph key. */
+  jobs: number;
+}
+
+/** One statechart transition a step took, with its row. */
+export interface TakenTransition {
+  event: DeviceEvent['type'];
+  from: LeafState;
+  to: LeafState;
+  row: TransitionRow;
+  /** Why it happened: the step's own event, the job pump, or a deadline raised at boot. */
+  cause: 'step' | 'pump' | 'boot-deadline';
+}
+
+export interface StepResult {
+  state: SystemState;
+  taken: TakenTransition[];
+}
+
+/** An operator submits a new job only while fewer jobs than this are in the spool (keeps the graph finite). */
+export const MAX_JOBS_IN_SPOOL = 2;
+
+const POWER_OFF_LONG_MS = 24 * 3_600_000;
+type DeadlineName = 'CODE_DEADLINE' | 'ACCESS_TOKEN_DEADLINE' | 'RETRY_DUE';
+
+/** One table for the process: rows hold transition objects of the one machine, so they are shared safely. */
+let sharedTable: TransitionTable | undefined;
+export function machineTable(): TransitionTable {
+  // Created on first use; the table is immutable and derived from the immutable machine definition.
+  return (sharedTable ??= transitionTable(machine));
+}
+
+export function initialSystemState(): SystemState {
+  return { snapshot: machine.resolveState({ value: 'unconfigured', context: initialContext() }), queued: 0, held: 0, now: 0, jobs: 0 };
+}
+
+/** The graph key: state value plus every context field a guard reads, plus the pump's input. Nothing display-only. */
+export function stateKey(s: SystemState): string {
+  const c = s.snapshot.context;
+  return JSON.stringify([
+    leafState(s.snapshot.value),
+    c.account,
+    c.jobId !== null,
+    c.accessTokenStale,
+    c.retryAt !== null,
+    c.sendRetries,
+    c.refreshRetries,
+    c.forcedRefreshUsed,
+    s.queued,
+    s.held,
+  ]);
+}
+
+/** The deadlines the runtime's scheduler would arm in this snapshot (same rule as `Device.rearm`). */
+export function armedDeadlines(snapshot: MachineSnapshot): Partial<Record<DeadlineName, number>> {
+  const c = snapshot.context;
+  const d: Partial<Record<DeadlineName, number>> = {};
+  if (c.codeExpiresAt !== null && snapshot.can({ type: 'CODE_DEADLINE' })) d.CODE_DEADLINE = c.codeExpiresAt;
+  if (c.accessTokenExpiresAt !== null && snapshot.can({ type: 'ACCESS_TOKEN_DEADLINE' })) {
+    d.ACCESS_TOKEN_DEADLINE = c.accessTokenExpiresAt - ACCESS_TOKEN_SKEW_MS;
+  }
+  if (c.retryAt !== null && snapshot.can({ type: 'RETRY_DUE' })) d.RETRY_DUE = c.retryAt;
+  return d;
+}
+
+/** The earliest armed deadline (the only one a tester can reach by moving the clock without passing another). */
+export function nextDeadline(snapshot: MachineSnapshot): DeadlineName | null {
+  let best: [DeadlineName, number] | null = null;
+  for (const [e, at] of Object.entries(armedDeadlines(snapshot)) as [DeadlineName, number][]) {
+    if (!best || at < best[1]) best = [e, at];
+  }
+  return best?.[0] ?? null;
+}
+
+/** The statechart event a label stands for in this model state. */
+export function modelEvent(s: SystemState, label: EventLabel): DeviceEvent {
+  const c = s.snapshot.context;
+  const e = eventFor(label, c, s.now, `job-${s.jobs + 1}`);
+  // Retry deadlines follow the runtime's backoff so that their order against other deadlines is the runtime's.
+  if (e.type === 'SEND_FAILED' && e.transient) return { ...e, retryAt: s.now + retryDelayMs(c.sendRetries) };
+  if (e.type === 'REFRESH_FAILED' && e.transient) return { ...e, retryAt: s.now + retryDelayMs(c.refreshRetries) };
+  return e;
+}
+
+/**
+ * Whether a tester can apply this stimulus here: the statechart must handle it (`can`, as the reference asks), a new
+ * job is only submitted while the spool holds fewer than MAX_JOBS_IN_SPOOL (a held job always waits in
+ * reauthRequired, so the bound is 2), and a
+ * deadline is only reached when it is the earliest one armed.
+ */
+export function isEnabled(s: SystemState, label: EventLabel): boolean {
+  const event = modelEvent(s, label);
+  if (!s.snapshot.can(event)) return false;
+  if (event.type === 'SEND') return s.queued + s.held + (s.snapshot.context.jobId !== null ? 1 : 0) < MAX_JOBS_IN_SPOOL;
+  if (event.type === 'CODE_DEADLINE' || event.type === 'ACCESS_TOKEN_DEADLINE' || event.type === 'RETRY_DUE') {
+    return nextDeadline(s.snapshot) === event.type;
+  }
+  return true;
+}
+
+export function enabledLabels(s: SystemState): EventLabel[] {
+  return EVENT_LABELS.filter((l) => isEnabled(s, l));
+}
+
+/** Applies one stimulus and everything the runtime does by itself because of it. */
+export function step(s: SystemState, label: EventLabel): StepResult {
+  const table = machineTable();
+  let snapshot = s.snapshot;
+  let { queued, held, jobs } = s;
+  let now = s.now;
+  const taken: TakenTransition[] = [];
+
+  const first = modelEvent(s, label);
+  if (first.type === 'SEND') jobs += 1; // an operator's new job
+  if (first.type === 'CODE_DEADLINE' || first.type === 'ACCESS_TOKEN_DEADLINE' || first.type === 'RETRY_DUE') {
+    now = Math.max(now, armedDeadlines(snapshot)[first.type] ?? now);
+  }
+  const isBoot = first.type === 'POWER_CYCLE';
+  if (label === 'POWER_CYCLE:deadlinePassed') now += POWER_OFF_LONG_MS;
+
+  // The runtime's dispatch queue: the stimulus, then the pump and any deadline already due, in the runtime's order.
+  type Item = { kind: 'event'; event: DeviceEvent; cause: TakenTransition['cause'] } | { kind: 'pump' };
+  const queue: Item[] = [{ kind: 'event', event: first, cause: 'step' }];
+  let pumpQueued = false;
+  // Which deadlines the scheduler holds. At boot the scheduler starts empty; otherwise the stimulus was the earliest
+  // deadline and the others stay armed.
+  const armed = new Map<DeadlineName, number>(isBoot ? [] : Object.entries(armedDeadlines(snapshot)) as [DeadlineName, number][]);
+  if (!isBoot && (first.type === 'CODE_DEADLINE' || first.type === 'ACCESS_TOKEN_DEADLINE' || first.type === 'RETRY_DUE')) {
+    armed.delete(first.type);
+  }
+
+  const apply = (event: DeviceEvent, cause: TakenTransition['cause']): boolean => {
+    if (!snapshot.can(event)) return false;
+    const from = leafState(snapshot.value);
+    const defs = machine.getTransitionData(snapshot, event);
+    const [next, actions] = transition(machine, snapshot, event);
+    const names = new Set(actions.map((a) => a.type));
+    const to = leafState(next.value);
+    for (const def of defs) {
+      const row = table.rowFor(from, def);
+      if (!row) throw new Error(`no table row for ${from} on ${event.type}`);
+      taken.push({ event: event.type, from, to, row, cause });
+    }
+    const prevJob = snapshot.context.jobId;
+    if (names.has('holdJob') && (event.type === 'SEND' || prevJob !== null)) held += 1;
+    if (names.has('requeueJob') && prevJob !== null) queued += 1;
+    if (event.type === 'TOKEN_GRANTED' && to === 'authorized') {
+      queued += held;
+      held = 0;
+    }
+    if (event.type === 'FACTORY_RESET') {
+      queued = 0;
+      held = 0;
+    }
+    snapshot = next;
+    // rearm: changed deadlines are dropped, new ones armed; those already due fire after the pump.
+    const d = armedDeadlines(snapshot);
+    for (const [e, at] of [...armed]) if (d[e] !== at) armed.delete(e);
+    const fires: DeadlineName[] = [];
+    for (const [e, at] of Object.entries(d) as [DeadlineName, number][]) {
+      if (armed.has(e)) continue;
+      if (at <= now) fires.push(e); // fire() removes it from the scheduler before raising it
+      else armed.set(e, at);
+    }
+    if (!pumpQueued) {
+      queue.push({ kind: 'pump' });
+      pumpQueued = true;
+    }
+    for (const e of fires) queue.push({ kind: 'event', event: { type: e }, cause: 'boot-deadline' });
+    return true;
+  };
+
+  for (let guard = 0; queue.length > 0; guard++) {
+    if (guard > 50) throw new Error(`runaway step ${label} from ${stateKey(s)}`);
+    const item = queue.shift()!;
+    if (item.kind === 'pump') {
+      pumpQueued = false;
+      if (snapshot.context.jobId !== null || queued === 0) continue;
+      const send: DeviceEvent = { type: 'SEND', jobId: `job-queued-${queued}` };
+      if (!snapshot.can(send)) continue;
+      queued -= 1;
+      apply(send, 'pump');
+    } else {
+      apply(item.event, item.cause);
+    }
+  }
+  return { state: { snapshot, queued, held, now: now + 1, jobs }, taken };
+}
+
+export function leafOf(s: SystemState): LeafState {
+  return leafState(s.snapshot.value);
+}
+
+export type { DeviceContext };
