@@ -1,0 +1,90 @@
+/**
+ * buildPanel: the Web Image Monitor as a Fastify instance (for app.inject() and for startPanel). Plugins, one concern
+ * each: security (helmet, session, CSRF, rate limit), auth (login, Basic, lockout), static assets, views, OpenAPI,
+ * the JSON API, server-sent events, the pages. No module-level state: each call builds an independent panel.
+ */
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import view from '@fastify/view';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Eta } from 'eta';
+import { createPanelContext } from './context.ts';
+import { ensureAdminCredential } from './credentials.ts';
+import { apiPlugin } from './plugins/api.ts';
+import { registerAuth, requireAdminPage } from './plugins/auth.ts';
+import { registerErrorHandling } from './plugins/errors.ts';
+import { pagesPlugin } from './plugins/pages.ts';
+import { registerSecurity } from './plugins/security.ts';
+import { ssePlugin } from './plugins/sse.ts';
+import { dispatchResultSchema, errorSchema, jobSchema, smtpSettingsSchema, statusSchema } from './schemas.ts';
+import type { PanelOptions } from './types.ts';
+
+const VIEWS = fileURLToPath(new URL('./views', import.meta.url));
+const PUBLIC = fileURLToPath(new URL('./public', import.meta.url));
+
+export interface PanelInstanceInfo {
+  /** The password generated on first boot (to print once), or null. */
+  generatedPassword: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    panel: PanelInstanceInfo;
+  }
+}
+
+export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
+  const explicit = opts.adminPassword ?? process.env.MFP_ADMIN_PASSWORD;
+  const { generatedPassword } = await ensureAdminCredential(opts.sim.device.nvram, explicit);
+  const ctx = createPanelContext(opts.sim);
+
+  const app = Fastify({
+    logger: opts.logger === undefined || opts.logger === false ? false : opts.logger,
+    // Strict JSON: "587" is not a port, unknown fields are errors, not silently dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    bodyLimit: 256 * 1024,
+  }) as unknown as FastifyInstance;
+  app.decorate('panel', { generatedPassword });
+
+  registerErrorHandling(app);
+  for (const schema of [errorSchema, statusSchema, smtpSettingsSchema, dispatchResultSchema, jobSchema]) app.addSchema(schema);
+
+  await registerSecurity(app, { sessionKey: opts.sessionKey });
+  await app.register(fastifyStatic, { root: PUBLIC, prefix: '/assets/', index: false, cacheControl: true, maxAge: 60_000 });
+  await app.register(view, {
+    engine: { eta: new Eta({ views: VIEWS, autoEscape: true, cache: true }) },
+    templates: VIEWS,
+    layout: 'layout.eta',
+    production: true,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Web Image Monitor API (mfp-oauth-sim)',
+        version: '1.0.0',
+        description: 'The simulated printer panel. Times are ISO 8601 strings (UTC) on the device clock. See docs/panel.md.',
+      },
+      servers: opts.publicUrl ? [{ url: opts.publicUrl }] : [],
+      components: {
+        securitySchemes: {
+          basicAuth: { type: 'http', scheme: 'basic', description: 'admin:<password>' },
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: 'wim_session', description: 'Login session; writes also need the x-csrf-token header' },
+        },
+      },
+    },
+  });
+  await registerAuth(app, ctx, { loginRateLimit: opts.loginRateLimit ?? 10 });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiHooks: { onRequest: requireAdminPage },
+  });
+
+  await app.register(apiPlugin(ctx), { prefix: '/api' });
+  await app.register(ssePlugin(ctx), { prefix: '/api' });
+  await app.register(pagesPlugin(ctx));
+  return app;
+}

@@ -1,0 +1,24 @@
+/** What every panel plugin shares: the simulator, the lockout, the statechart table. One per panel instance. */
+import { oauthDeviceMachine } from '../../machines/oauthDevice.ts';
+import { transitionTable, type TransitionTable } from '../model/transitionTable.ts';
+import { LoginLockout } from './lockout.ts';
+import type { PanelSim } from './types.ts';
+
+export interface PanelContext {
+  sim: PanelSim;
+  lockout: LoginLockout;
+  table: TransitionTable;
+  machine: typeof oauthDeviceMachine;
+  /** Printer model shown in the header. */
+  productName: string;
+}
+
+export function createPanelContext(sim: PanelSim): PanelContext {
+  return {
+    sim,
+    lockout: new LoginLockout(() => sim.clock),
+    table: transitionTable(oauthDeviceMachine),
+    machine: oauthDeviceMachine,
+    productName: 'MFP Simulator C3000',
+  };
+}

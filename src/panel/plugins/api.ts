@@ -1,0 +1,175 @@
+/**
+ * The JSON API under /api: every route authenticated (session + CSRF header for writes, or HTTP Basic), every route
+ * with a schema. Device refusals map to HTTP: invalid input → 400 with field messages (nothing saved), an operator
+ * event the current state does not handle → 409 `{ error, state }`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DispatchResult } from '../../device/device.ts';
+import type { PanelContext } from '../context.ts';
+import { jobView, settingsWarnings, statusView } from '../presenters.ts';
+import {
+  dispatchResultSchema,
+  eventLogSchema,
+  jobIdParams,
+  jobSchema,
+  powerCycleSchema,
+  smtpSettingsInputSchema,
+  smtpSettingsSchema,
+  statusSchema,
+  testMailSchema,
+} from '../schemas.ts';
+import { eventLogView, nvramView, statechartView } from '../views-data.ts';
+import { requireAdminApi } from './auth.ts';
+
+const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
+const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];
+
+function answer(reply: FastifyReply, result: DispatchResult) {
+  if (!result.accepted) return reply.code(409).send({ error: result.reason ?? 'not handled in this state', state: result.state });
+  return { accepted: true, state: result.state };
+}
+
+export function apiPlugin(ctx: PanelContext) {
+  return async function api(app: FastifyInstance): Promise<void> {
+    const device = () => ctx.sim.device;
+
+    app.addHook('onRequest', requireAdminApi);
+    // A browser session needs the CSRF token (header x-csrf-token) on writes; Basic credentials are never ambient.
+    app.addHook('preHandler', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      if (request.adminVia === 'session' && !['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
+        return app.csrfProtection(request, reply, done);
+      }
+      done();
+    });
+
+    app.get('/status', {
+      schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },
+    }, async () => statusView(device().status(), ctx.sim.clock.now()));
+
+    app.get('/settings/smtp', {
+      schema: { tags: ['settings'], summary: 'SMTP settings', security, response: { 200: { $ref: 'SmtpSettings#' }, ...errors } },
+    }, async () => device().settings());
+
+    app.put<{ Body: Record<string, unknown> }>('/settings/smtp', {
+      schema: {
+        tags: ['settings'],
+        summary: 'Save SMTP settings (any subset of the fields; the rest stay as they are)',
+        security,
+        body: smtpSettingsInputSchema,
+        response: {
+          200: {
+            type: 'object',
+            properties: { settings: { $ref: 'SmtpSettings#' }, state: { type: 'string' }, warnings: { type: 'array', items: { type: 'string' } } },
+          },
+          ...errors,
+        },
+      },
+    }, async (request, reply) => {
+      const result = await device().saveSettings(request.body);
+      if (!result.accepted) return reply.code(409).send({ error: result.reason ?? 'not handled in this state', state: result.state });
+      const settings = device().settings();
+      return { settings, state: result.state, warnings: settingsWarnings(settings) };
+    });
+
+    const operator = (url: string, method: 'POST' | 'DELETE', type: string, summary: string) =>
+      app.route({
+        method,
+        url,
+        schema: { tags: ['oauth'], summary, security, response: { 200: { $ref: 'DispatchResult#' }, ...errors } },
+        handler: async (_request, reply) => answer(reply, await device().send({ type })),
+      });
+    operator('/oauth/start', 'POST', 'START_AUTH', 'Start Authentication (START_AUTH): request a device code');
+    operator('/oauth/cancel', 'POST', 'CANCEL_AUTH', 'Cancel a sign-in in progress (CANCEL_AUTH)');
+    operator('/oauth/token', 'DELETE', 'SIGN_OUT', 'Delete Token (SIGN_OUT)');
+    operator('/device/retry', 'POST', 'RETRY', 'Retry the failed job now (RETRY)');
+    operator('/device/dismiss', 'POST', 'DISMISS', 'Dismiss a failure (DISMISS)');
+    operator('/device/factory-reset', 'POST', 'FACTORY_RESET', 'Factory reset: settings, jobs and tokens erased');
+
+    app.post<{ Body: { offMs?: number } | null }>('/device/power-cycle', {
+      schema: {
+        tags: ['device'],
+        summary: 'Power off, stay off offMs of clock time, boot from the same NVRAM',
+        security,
+        body: powerCycleSchema,
+        response: { 200: { type: 'object', properties: { state: { type: 'string' } } }, ...errors },
+      },
+    }, async (request) => {
+      const next = await ctx.sim.powerCycle(request.body?.offMs ?? 0);
+      return { state: next.state() };
+    });
+
+    app.post<{ Body: { to: string | string[]; subject?: string; body?: string } }>('/mail/test', {
+      schema: {
+        tags: ['mail'],
+        summary: 'Send Test E-mail: queue a job',
+        security,
+        body: testMailSchema,
+        response: { 202: { type: 'object', properties: { jobId: { type: 'string' }, status: { type: 'string' } } }, ...errors },
+      },
+    }, async (request, reply) => {
+      const { to, subject, body } = request.body;
+      const job = await device().submitJob({
+        to: Array.isArray(to) ? to : [to],
+        subject: subject ?? 'Test e-mail from the MFP',
+        body: body ?? 'This is a test e-mail sent from Web Image Monitor.',
+      });
+      return reply.code(202).send({ jobId: job.id, status: job.status });
+    });
+
+    app.get('/jobs', {
+      schema: { tags: ['mail'], summary: 'Jobs: spool first, then the job log', security, response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errors } },
+    }, async () => device().jobs().map(jobView));
+
+    app.get<{ Params: { id: string } }>('/jobs/:id', {
+      schema: { tags: ['mail'], summary: 'One job', security, params: jobIdParams, response: { 200: { $ref: 'Job#' }, 404: { $ref: 'PanelError#' }, ...errors } },
+    }, async (request, reply) => {
+      const job = device().job(request.params.id);
+      if (!job) return reply.code(404).send({ error: 'no such job' });
+      return jobView(job);
+    });
+
+    app.get('/eventlog', {
+      schema: { tags: ['device'], summary: 'Event log from NVRAM (transitions with times)', security, response: { 200: eventLogSchema, ...errors } },
+    }, async () => eventLogView(device().nvram));
+
+    app.get('/nvram', {
+      schema: {
+        tags: ['device'],
+        summary: 'NVRAM: banks, sections, sizes, write counts; secrets redacted',
+        security,
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+      },
+    }, async () => nvramView(device().nvram));
+
+    app.get('/statechart', {
+      schema: {
+        tags: ['device'],
+        summary: 'The statechart as a table (states, transitions) with the current state',
+        security,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              states: { type: 'array', items: { type: 'string' } },
+              transitions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    id: { type: 'string' }, source: { type: 'string' }, event: { type: 'string' },
+                    guard: { type: ['string', 'null'] }, target: { type: 'string' }, declaredIn: { type: 'string' },
+                  },
+                },
+              },
+              current: { type: 'string' },
+              mermaid: { type: 'string' },
+            },
+          },
+          ...errors,
+        },
+      },
+    }, async () => statechartView(ctx));
+  };
+}
+
+export { statusSchema, smtpSettingsSchema, jobSchema, dispatchResultSchema };

@@ -1,0 +1,297 @@
+/**
+ * The Web Image Monitor pages: server-rendered (eta), one form per action, every form with a CSRF token, no inline
+ * script. Wording follows the printer's own panel and the reference statechart's wording column.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { LeafState } from '../../../machines/oauthDevice.ts';
+import { DeviceInputError } from '../../device/validation.ts';
+import type { PanelContext } from '../context.ts';
+import {
+  describeError,
+  jobView,
+  mmss,
+  settingsWarnings,
+  STATE_TITLES,
+  STATE_TONE,
+  statusView,
+} from '../presenters.ts';
+import { renderPage, setFlash } from '../render.ts';
+import { renderStatechartSvg } from '../statechartSvg.ts';
+import { eventLogView, nvramView, statechartView } from '../views-data.ts';
+import { requireAdminPage } from './auth.ts';
+
+const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
+const formString = { type: 'string', maxLength: 4096 } as const;
+const anyForm = { type: 'object', additionalProperties: formString } as const;
+
+type SmtpForm = Record<string, string | undefined>;
+
+/** A form's strings to the device's settings shape; the device's own validation says what is wrong. */
+function settingsFromForm(body: SmtpForm): Record<string, unknown> {
+  const port = body.smtpPort ?? '';
+  return {
+    smtpServerName: body.smtpServerName ?? '',
+    smtpPort: /^\s*\d{1,6}\s*$/.test(port) ? Number(port) : port,
+    useSecureConnection: body.useSecureConnection === 'on',
+    authMethod: body.authMethod ?? '',
+    authEmailAddress: (body.authEmailAddress ?? '').trim(),
+    authUsername: (body.authUsername ?? '').trim(),
+    adminEmailAddress: (body.adminEmailAddress ?? '').trim(),
+  };
+}
+
+/** Waits (bounded, wall time) until the device leaves `state`, so a click lands on the page of what happened. */
+function waitWhile(ctx: PanelContext, state: LeafState, timeoutMs: number): Promise<void> {
+  if (ctx.sim.device.state() !== state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const device = ctx.sim.device;
+    const timer = setTimeout(done, timeoutMs);
+    const off = device.subscribe(() => {
+      if (device.state() !== state) done();
+    });
+    function done() {
+      clearTimeout(timer);
+      off();
+      resolve();
+    }
+  });
+}
+
+export function pagesPlugin(ctx: PanelContext) {
+  return async function pages(app: FastifyInstance): Promise<void> {
+    const device = () => ctx.sim.device;
+    const now = () => ctx.sim.clock.now();
+    const post = { preHandler: app.csrfProtection, schema: { hide: true, body: anyForm } };
+    const render = (req: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown> & { title: string; nav?: string }, status = 200) =>
+      renderPage(ctx, req, reply, view, data, status);
+    const statusModel = () => {
+      const s = device().status();
+      return { s, v: statusView(s, now()), tone: STATE_TONE[s.state], title: STATE_TITLES[s.state] };
+    };
+
+    app.addHook('onRequest', requireAdminPage);
+
+    app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/status'));
+
+    // ------------------------------------------------------------------ status
+    app.get('/status', { schema: { hide: true } }, async (req, reply) => {
+      const { s, v, tone, title } = statusModel();
+      const settings = device().settings();
+      const job = s.jobId ? device().job(s.jobId) : undefined;
+      return render(req, reply, 'status.eta', {
+        title: 'Status',
+        nav: 'status',
+        st: v,
+        tone,
+        stateTitle: title,
+        lastError: s.lastError ? { ...s.lastError, text: describeError(s.lastError) } : null,
+        tokenRemaining: s.tokenExpiresAt ? mmss(s.tokenExpiresAt - now()) : null,
+        settings,
+        job: job ? jobView(job) : null,
+        canRetry: device().status().state === 'sendFailure',
+        canDismiss: ['sendFailure', 'authFailed'].includes(s.state),
+        canStart: ['ready', 'authFailed', 'reauthRequired'].includes(s.state),
+        warnings: settingsWarnings(settings),
+      });
+    });
+
+    // ------------------------------------------------------------------ SMTP settings
+    const smtpPage = (req: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, fieldErrors: Record<string, string>, status = 200) =>
+      render(req, reply, 'smtp.eta', {
+        title: 'SMTP',
+        nav: 'smtp',
+        values,
+        fieldErrors,
+        warnings: fieldErrors && Object.keys(fieldErrors).length ? [] : settingsWarnings(device().settings()),
+      }, status);
+
+    app.get('/settings/smtp', { schema: { hide: true } }, async (req, reply) => smtpPage(req, reply, { ...device().settings() }, {}));
+
+    app.post<{ Body: SmtpForm }>('/settings/smtp', post, async (req, reply) => {
+      const input = settingsFromForm(req.body);
+      try {
+        const result = await device().saveSettings(input);
+        if (!result.accepted) {
+          setFlash(req, { kind: 'error', text: `Not saved: ${result.reason ?? 'the device is busy'}.` });
+          return reply.redirect('/settings/smtp');
+        }
+      } catch (err) {
+        if (err instanceof DeviceInputError) {
+          return smtpPage(req, reply, { ...input, smtpPort: req.body.smtpPort ?? '' }, err.fields, 400);
+        }
+        throw err;
+      }
+      setFlash(req, { kind: 'ok', text: 'The settings were saved.' });
+      return reply.redirect('/settings/smtp');
+    });
+
+    // ------------------------------------------------------------------ OAuth 2.0 Authentication
+    app.get('/oauth', { schema: { hide: true } }, async (req, reply) => {
+      const { s, v, tone, title } = statusModel();
+      return render(req, reply, 'oauth.eta', {
+        title: 'OAuth 2.0 Authentication',
+        nav: 'oauth',
+        st: v,
+        tone,
+        stateTitle: title,
+        settings: device().settings(),
+        signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
+        signingIn: s.state === 'requestingCode' || s.state === 'codePending',
+        canStart: ['ready', 'authFailed', 'reauthRequired'].includes(s.state),
+        lastError: s.lastError ? describeError(s.lastError) : null,
+      });
+    });
+
+    app.post('/oauth/start', post, async (req, reply) => {
+      const result = await device().send({ type: 'START_AUTH' });
+      if (!result.accepted) {
+        setFlash(req, { kind: 'error', text: `Authentication could not start: ${result.reason}.` });
+        return reply.redirect('/oauth');
+      }
+      await waitWhile(ctx, 'requestingCode', 10_000);
+      return reply.redirect('/oauth/code');
+    });
+
+    const codePage = (req: FastifyRequest, reply: FastifyReply, notice: string | null) => {
+      const { s, v } = statusModel();
+      return render(req, reply, 'code.eta', {
+        title: 'OAuth 2.0 Authentication',
+        nav: 'oauth',
+        st: v,
+        state: s.state,
+        remainingSeconds: s.expiresAt ? Math.max(0, Math.round((s.expiresAt - now()) / 1000)) : 0,
+        remaining: s.expiresAt ? mmss(s.expiresAt - now()) : null,
+        signedIn: SIGNED_IN.includes(s.state),
+        lastError: s.lastError ? describeError(s.lastError) : null,
+        notice,
+      });
+    };
+
+    app.get('/oauth/code', { schema: { hide: true } }, async (req, reply) => codePage(req, reply, null));
+
+    app.post('/oauth/ok', post, async (req, reply) => {
+      const state = device().state();
+      if (SIGNED_IN.includes(state)) {
+        setFlash(req, { kind: 'ok', text: `Authenticated as ${device().status().account ?? ''}.` });
+        return reply.redirect('/status');
+      }
+      if (state === 'codePending' || state === 'requestingCode') {
+        return codePage(req, reply, 'Authentication is not complete yet. Finish signing in at the Microsoft page, then click OK.');
+      }
+      setFlash(req, { kind: 'error', text: STATE_TITLES[state] });
+      return reply.redirect('/status');
+    });
+
+    app.post('/oauth/cancel', post, async (req, reply) => {
+      const result = await device().send({ type: 'CANCEL_AUTH' });
+      setFlash(req, result.accepted ? { kind: 'info', text: 'Authentication was cancelled.' } : { kind: 'warn', text: `Nothing to cancel: ${result.reason}.` });
+      return reply.redirect('/oauth');
+    });
+
+    app.get('/oauth/delete', { schema: { hide: true } }, async (req, reply) =>
+      render(req, reply, 'confirm.eta', {
+        title: 'Delete Token',
+        nav: 'oauth',
+        question: `Delete the token of ${device().status().account ?? 'this device'}? Scan to e-mail stops until someone signs in again.`,
+        action: '/oauth/delete',
+        confirmLabel: 'Delete Token',
+        cancelHref: '/oauth',
+      }),
+    );
+
+    app.post('/oauth/delete', post, async (req, reply) => {
+      const result = await device().send({ type: 'SIGN_OUT' });
+      setFlash(req, result.accepted ? { kind: 'ok', text: 'The token was deleted.' } : { kind: 'warn', text: `No token deleted: ${result.reason}.` });
+      return reply.redirect('/oauth');
+    });
+
+    // ------------------------------------------------------------------ Send Test E-mail, logs
+    const mailPage = (req: FastifyRequest, reply: FastifyReply, values: Record<string, string>, fieldErrors: Record<string, string>, status = 200) =>
+      render(req, reply, 'mail.eta', { title: 'Send Test E-mail', nav: 'mail', values, fieldErrors, sender: device().settings().adminEmailAddress || device().settings().authEmailAddress }, status);
+
+    app.get('/mail/test', { schema: { hide: true } }, async (req, reply) =>
+      mailPage(req, reply, { to: device().settings().authEmailAddress, subject: 'Test e-mail from the MFP', body: 'This is a test e-mail sent from Web Image Monitor.' }, {}),
+    );
+
+    app.post<{ Body: Record<string, string | undefined> }>('/mail/test', post, async (req, reply) => {
+      const values = { to: req.body.to ?? '', subject: req.body.subject ?? '', body: req.body.body ?? '' };
+      const to = values.to.split(/[,;\s]+/).filter(Boolean);
+      try {
+        const job = await device().submitJob({ to, subject: values.subject, body: values.body });
+        setFlash(req, { kind: 'ok', text: `Test e-mail queued (job ${job.id.slice(0, 8)}).` });
+        return reply.redirect('/jobs');
+      } catch (err) {
+        if (err instanceof DeviceInputError) {
+          const fieldErrors: Record<string, string> = {};
+          for (const [k, v] of Object.entries(err.fields)) fieldErrors[k.split('.')[0] === '(body)' ? 'to' : k.split('.')[0]!] = v;
+          return mailPage(req, reply, values, fieldErrors, 400);
+        }
+        throw err;
+      }
+    });
+
+    app.get('/jobs', { schema: { hide: true } }, async (req, reply) =>
+      render(req, reply, 'jobs.eta', { title: 'Job Log', nav: 'jobs', jobs: device().jobs().map(jobView).sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? '')) }),
+    );
+
+    app.get('/events', { schema: { hide: true } }, async (req, reply) =>
+      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device().nvram).reverse() }),
+    );
+
+    app.get('/nvram', { schema: { hide: true } }, async (req, reply) => {
+      const view = nvramView(device().nvram);
+      return render(req, reply, 'nvram.eta', { title: 'NVRAM', nav: 'nvram', n: view, contentJson: JSON.stringify(view.content, null, 2) });
+    });
+
+    app.get('/statechart', { schema: { hide: true } }, async (req, reply) => {
+      const sc = statechartView(ctx);
+      return render(req, reply, 'statechart.eta', {
+        title: 'Statechart',
+        nav: 'statechart',
+        current: sc.current,
+        currentTitle: STATE_TITLES[sc.current],
+        rows: sc.transitions.filter((t) => t.source === sc.current),
+        allRows: sc.transitions,
+      });
+    });
+
+    app.get('/statechart.svg', { schema: { hide: true } }, async (_req, reply) =>
+      reply
+        .type('image/svg+xml')
+        .header('Cache-Control', 'no-store')
+        .send(renderStatechartSvg(ctx.machine, ctx.table, device().state())),
+    );
+
+    // ------------------------------------------------------------------ maintenance
+    app.get('/maintenance', { schema: { hide: true } }, async (req, reply) =>
+      render(req, reply, 'maintenance.eta', { title: 'Maintenance', nav: 'maintenance', state: device().state() }),
+    );
+
+    const operatorForm = (path: string, type: string, done: string) =>
+      app.post(path, post, async (req, reply) => {
+        const result = await device().send({ type });
+        setFlash(req, result.accepted ? { kind: 'ok', text: done } : { kind: 'warn', text: `Not done: ${result.reason}.` });
+        return reply.redirect('/status');
+      });
+    operatorForm('/device/retry', 'RETRY', 'Retrying the job now.');
+    operatorForm('/device/dismiss', 'DISMISS', 'Dismissed.');
+
+    app.get('/maintenance/factory-reset', { schema: { hide: true } }, async (req, reply) =>
+      render(req, reply, 'confirm.eta', {
+        title: 'Factory Reset',
+        nav: 'maintenance',
+        question: 'Erase the SMTP settings, the job log and the token? The administrator password is kept.',
+        action: '/maintenance/factory-reset',
+        confirmLabel: 'Factory Reset',
+        cancelHref: '/maintenance',
+      }),
+    );
+    operatorForm('/maintenance/factory-reset', 'FACTORY_RESET', 'The device was reset to factory settings.');
+
+    app.post('/maintenance/power-cycle', post, async (req, reply) => {
+      await ctx.sim.powerCycle(0);
+      setFlash(req, { kind: 'ok', text: `The device was restarted; it came back as ${STATE_TITLES[device().state()]}.` });
+      return reply.redirect('/status');
+    });
+  };
+}

@@ -1,0 +1,126 @@
+/** JSON schemas of the API: request validation (ajv, no type coercion) and response serialization. */
+import { LEAF_STATES } from '../../machines/oauthDevice.ts';
+
+const nullableString = { type: ['string', 'null'] } as const;
+const isoTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const errorSchema = {
+  $id: 'PanelError',
+  type: 'object',
+  properties: {
+    error: { type: 'string' },
+    state: { type: 'string' },
+    fields: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+  required: ['error'],
+} as const;
+
+export const lastErrorSchema = {
+  type: ['object', 'null'],
+  properties: { reason: { type: 'string' }, code: nullableString, reply: nullableString },
+} as const;
+
+export const statusSchema = {
+  $id: 'DeviceStatus',
+  type: 'object',
+  properties: {
+    state: { type: 'string', enum: [...LEAF_STATES] },
+    since: isoTime,
+    account: nullableString,
+    userCode: nullableString,
+    verificationUri: nullableString,
+    expiresAt: isoTime,
+    tokenExpiresAt: isoTime,
+    lastError: lastErrorSchema,
+    stateText: { type: 'string' },
+    jobId: nullableString,
+    retryAt: isoTime,
+    now: isoTime,
+  },
+  required: ['state', 'since', 'account', 'userCode', 'verificationUri', 'expiresAt', 'tokenExpiresAt', 'lastError'],
+} as const;
+
+const smtpProperties = {
+  smtpServerName: { type: 'string', maxLength: 253, description: 'SMTP Server Name' },
+  smtpPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'SMTP Port No.' },
+  useSecureConnection: { type: 'boolean', description: 'Use Secure Connection (SSL): STARTTLS' },
+  authMethod: { type: 'string', enum: ['off', 'smtpAuth', 'oauth2ExchangeOnline'], description: 'Email Send Authentication Method' },
+  authEmailAddress: { type: 'string', maxLength: 254, description: 'Auth. Email Address' },
+  authUsername: { type: 'string', maxLength: 254, description: 'Auth. Username' },
+  adminEmailAddress: { type: 'string', maxLength: 254, description: 'Administrator E-mail Address (the sender)' },
+} as const;
+
+export const smtpSettingsSchema = {
+  $id: 'SmtpSettings',
+  type: 'object',
+  properties: smtpProperties,
+  required: Object.keys(smtpProperties),
+  additionalProperties: false,
+} as const;
+
+/** PUT merges: any subset of the fields, nothing else. */
+export const smtpSettingsInputSchema = {
+  type: 'object',
+  properties: smtpProperties,
+  additionalProperties: false,
+} as const;
+
+export const dispatchResultSchema = {
+  $id: 'DispatchResult',
+  type: 'object',
+  properties: { accepted: { type: 'boolean' }, state: { type: 'string' } },
+  required: ['accepted', 'state'],
+} as const;
+
+export const jobSchema = {
+  $id: 'Job',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    messageId: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'sending', 'held', 'sent', 'failed'] },
+    reply: nullableString,
+    to: { type: 'array', items: { type: 'string' } },
+    subject: { type: 'string' },
+    attempts: { type: 'integer' },
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  },
+  required: ['id', 'messageId', 'status', 'reply', 'createdAt', 'updatedAt'],
+} as const;
+
+export const testMailSchema = {
+  type: 'object',
+  properties: {
+    to: {
+      anyOf: [
+        { type: 'string', maxLength: 254 },
+        { type: 'array', items: { type: 'string', maxLength: 254 }, minItems: 1, maxItems: 100 },
+      ],
+    },
+    subject: { type: 'string', maxLength: 998 },
+    body: { type: 'string', maxLength: 100_000 },
+  },
+  required: ['to'],
+  additionalProperties: false,
+} as const;
+
+export const jobIdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 64 } },
+  required: ['id'],
+} as const;
+
+export const powerCycleSchema = {
+  type: ['object', 'null'],
+  properties: { offMs: { type: 'integer', minimum: 0, maximum: 400 * 24 * 3600 * 1000 } },
+  additionalProperties: false,
+} as const;
+
+export const eventLogSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { at: isoTime, kind: { type: 'string' }, message: { type: 'string' }, data: { type: 'object', additionalProperties: true } },
+  },
+} as const;

@@ -1,0 +1,30 @@
+/**
+ * What the panel needs from the simulator: a narrow slice of `Simulator` (src/sim/types.ts), so tests can hand it
+ * a fake built around a DeviceHarness. The device is read through the getter on every use: a power cycle replaces it.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Device } from '../device/device.ts';
+import type { Clock } from '../time/clock.ts';
+import type { Twin } from '../cloud/twin.ts';
+
+export interface PanelSim {
+  readonly device: Device;
+  readonly clock: Clock;
+  readonly twin: Twin | null;
+  powerCycle(offMs?: number): Promise<Device>;
+  onBoot(listener: (device: Device) => void): () => void;
+}
+
+export interface PanelOptions {
+  sim: PanelSim;
+  /** Admin password to set (else MFP_ADMIN_PASSWORD, else the stored hash, else a generated one). */
+  adminPassword?: string;
+  /** Where the panel is reachable, for the OpenAPI "servers" entry. */
+  publicUrl?: string;
+  /** 32-byte session key; default: random per start (sessions do not survive a restart, like a printer's). */
+  sessionKey?: Buffer;
+  /** pino logger (redacting) or false. */
+  logger?: FastifyBaseLogger | false;
+  /** Login attempts per minute per client address (rate limit); default 10. */
+  loginRateLimit?: number;
+}
