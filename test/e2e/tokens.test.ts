@@ -11,15 +11,20 @@ afterEach(async () => {
 describe('tokens over time', () => {
   it('the access token expires after an idle stretch; the next send refreshes it first', async () => {
     sim = await startE2E();
+    const startedAt = sim.clock.now();
     await signIn(sim);
     const before = cachedTokens(sim);
     expect(before.accessTokens).toHaveLength(1);
     expect(before.refreshTokens).toHaveLength(1);
 
-    await sim.advance(61 * MINUTE);
-    expect(sim.device.state()).toBe('authorized'); // 61 minutes: maybe not yet, the twin's lifetimes are 60–90 min
-    await sim.advance(30 * MINUTE);
+    // The deadline is the server's expires_in (60–90 min on the twin) less MSAL's 5-minute margin.
+    const deadline = sim.device.deadlines().ACCESS_TOKEN_DEADLINE!;
+    expect(deadline).toBe(sim.device.status().tokenExpiresAt! - 5 * MINUTE);
+    await sim.advance(deadline - sim.clock.now() - 1);
+    expect(sim.device.state()).toBe('authorized');
+    await sim.advance(1);
     expect(sim.device.state()).toBe('tokenExpired');
+    await sim.advance(91 * MINUTE - (sim.clock.now() - startedAt));
 
     const job = await submitScan(sim);
     await sim.device.idle();
