@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { machineCommand } from './model/cli.ts';
 import { nvramCommand } from './nvram/cli.ts';
 import { cloudCommand } from './cloud/cli.ts';
+import { startCommand } from './app/start.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +20,7 @@ export function buildCli(): Command {
     .version(pkg.version)
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(startCommand());
   program.addCommand(machineCommand());
   program.addCommand(nvramCommand());
   program.addCommand(cloudCommand());
