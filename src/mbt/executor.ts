@@ -1,0 +1,308 @@
+/**
+ * Runs model steps on the running system and checks each one from outside.
+ *  - Operator events go through the panel's JSON API over HTTP (Basic auth), as a tester or a script would.
+ *  - Outcomes are scripted on the twin before the step that triggers them (fault plans for devicecode / token /
+ *    smtp.auth, approve / decline through the twin's control), then the held effect is let through (gates.ts).
+ *  - Deadlines: the shared virtual clock is moved to the deadline the device has armed (and must be the earliest).
+ *  - POWER_CYCLE: the panel's power-cycle route, off for 0 ms or for a day (the access deadline passes).
+ * After each step: `/api/status` must show the model's state; the NVRAM image (read with `inspectImage`, as
+ * `mfp-sim nvram show` does) must hold that state's snapshot, the token cache exactly when the model has one, and as
+ * many spool records as the model has jobs; the recipient's mailbox on the twin must hold one message per SENT.
+ */
+import { inspectImage } from '../nvram/inspect.ts';
+import { TOKEN_CACHE_SECRET } from '../device/device.ts';
+import type { LeafState } from '../../machines/oauthDevice.ts';
+import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
+import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
+import { initialSystemState, leafOf, nextDeadline, step as modelStep, type SystemState, type TakenTransition } from './systemModel.ts';
+import { expectationsFor } from './generator.ts';
+import type { SystemUnderTest } from './system.ts';
+import type { GateKind } from './gates.ts';
+import type { CoverageTracker } from './coverage.ts';
+
+/** A step's check failed: carries everything needed to read, save and replay the failure. */
+export class ModelDivergence extends Error {
+  constructor(
+    readonly stepIndex: number,
+    readonly labels: readonly EventLabel[],
+    readonly expected: LeafState,
+    readonly actual: string,
+    readonly detail: string,
+  ) {
+    super(
+      `step ${stepIndex + 1} (${labels[stepIndex]}): ${detail}\n  path: ${labels
+        .slice(0, stepIndex + 1)
+        .map((l, i) => `${i + 1}. ${l}`)
+        .join('  ')}`,
+    );
+    this.name = 'ModelDivergence';
+  }
+}
+
+export interface ExecutorOptions {
+  /** Check the NVRAM image after every step (default) or every nth step. */
+  nvramEvery?: number;
+  /** Wall-time bound for the system to reach the expected state after a step (default 8000 ms). */
+  settleTimeoutMs?: number;
+  coverage?: CoverageTracker;
+}
+
+export interface StepRecord {
+  label: EventLabel;
+  expected: LeafState;
+  actual: string;
+  taken: TakenTransition[];
+  ms: number;
+}
+
+const OAUTH_SMTP = { smtpServerName: 'smtp.office365.com', smtpPort: 587, useSecureConnection: true, adminEmailAddress: '' };
+const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit' };
+const POWER_OFF_LONG_MS = 24 * 3_600_000;
+
+/** One system, one model: apply labels one by one with `run`, or all of them with `runAll`. */
+export class ModelExecutor {
+  private model: SystemState = initialSystemState();
+  private readonly labels: EventLabel[] = [];
+  private delivered = 0;
+  readonly records: StepRecord[] = [];
+
+  constructor(
+    readonly sut: SystemUnderTest,
+    private readonly opts: ExecutorOptions = {},
+  ) {}
+
+  get modelState(): SystemState {
+    return this.model;
+  }
+
+  async runAll(labels: readonly EventLabel[]): Promise<StepRecord[]> {
+    for (const l of labels) await this.run(l);
+    return this.records;
+  }
+
+  async run(label: EventLabel): Promise<StepRecord> {
+    const started = performance.now();
+    const index = this.labels.length;
+    this.labels.push(label);
+    const before = this.model;
+    const { state: after, taken } = modelStep(before, label);
+    const expected = leafOf(after);
+    const fail = (actual: string, detail: string) => new ModelDivergence(index, this.labels, expected, actual, detail);
+
+    try {
+      await this.perform(label, before);
+    } catch (err) {
+      if (err instanceof ModelDivergence) throw err;
+      throw fail('?', `could not perform the step: ${(err as Error).message}`);
+    }
+    const actual = await this.settle(expected);
+    if (actual !== expected) {
+      throw fail(actual, `system in ${actual}, model in ${expected}${this.lastErrorNote()}`);
+    }
+    this.model = after;
+    const rows = taken.map((t) => t.row.id);
+    if (rows.some((r) => r.includes(':SENT#'))) this.delivered += rows.filter((r) => r.includes(':SENT#')).length;
+    const every = this.opts.nvramEvery ?? 1;
+    if (every > 0 && index % every === 0) await this.checkNvram(after, rows, fail);
+    await this.checkMailbox(fail);
+    for (const t of taken) this.opts.coverage?.record(t.row.id, t.to);
+    const record: StepRecord = { label, expected, actual, taken, ms: performance.now() - started };
+    this.records.push(record);
+    return record;
+  }
+
+  // ------------------------------------------------------------------ performing a step
+  private async perform(label: EventLabel, before: SystemState): Promise<void> {
+    const { sut } = this;
+    const control = sut.twin.control;
+    switch (kindOf(label)) {
+      case 'operator':
+        return this.operator(label);
+      case 'power':
+        await this.api('POST', '/api/device/power-cycle', { offMs: label === 'POWER_CYCLE:deadlinePassed' ? POWER_OFF_LONG_MS : 0 });
+        return;
+      case 'deadline': {
+        const which = label as 'CODE_DEADLINE' | 'ACCESS_TOKEN_DEADLINE' | 'RETRY_DUE';
+        if (nextDeadline(before.snapshot) !== which) throw new Error(`${which} is not the model's next deadline`);
+        const pending = sut.device.deadlines();
+        const at = pending[which];
+        if (at === undefined) throw new Error(`the device has no ${which} armed (armed: ${JSON.stringify(pending)})`);
+        const earlier = Object.entries(pending).filter(([e, t]) => e !== which && t! <= at);
+        if (earlier.length) throw new Error(`${earlier.map(([e]) => e).join(', ')} would fire first (the model cannot order these deadlines)`);
+        // Moving the clock straight past gated work: the deadline's event is dispatched, the held effect stays held.
+        await sut.clock.advance(Math.max(0, at - sut.clock.now()));
+        return;
+      }
+      case 'outcome':
+        break;
+    }
+    const userCode = () => {
+      const code = sut.device.status().userCode;
+      if (!code) throw new Error('no user code on the device');
+      return code;
+    };
+    const fault = (target: FaultTarget, action: FaultAction) => control.addFault({ target, action, count: 1 });
+    const release = (kind: GateKind) => {
+      if (!sut.gates.release(kind)) throw new Error(`no ${kind} call was held`);
+    };
+    const account = before.snapshot.context.account ?? ACCOUNT_A;
+    switch (label) {
+      case 'CODE_ISSUED':
+        return release('signIn');
+      case 'CODE_FAILED':
+        fault('devicecode', { kind: 'error', error: 'unauthorized_client', aadsts: 700016, description: "Application with identifier was not found in the directory 'Contoso'." });
+        return release('signIn');
+      case 'TOKEN_GRANTED:configured':
+        control.approveDeviceCode(userCode(), account);
+        return;
+      case 'TOKEN_GRANTED:other':
+        control.approveDeviceCode(userCode(), account.toLowerCase() === ACCOUNT_B ? ACCOUNT_A : ACCOUNT_B);
+        return;
+      case 'AUTH_DECLINED':
+        control.declineDeviceCode(userCode());
+        return;
+      case 'CODE_EXPIRED':
+        fault('token', { kind: 'error', error: 'code_expired', aadsts: 70020, description: 'The provided value for the input parameter device_code is not valid. The device code has expired.' });
+        return;
+      case 'POLL_FAILED':
+        fault('token', { kind: 'error', error: 'invalid_grant', aadsts: 53003, description: 'Access has been blocked by Conditional Access policies.' });
+        return;
+      case 'REFRESHED':
+        return release('refresh');
+      case 'REFRESH_FAILED:transient':
+        fault('token', { kind: 'error', error: 'temporarily_unavailable', aadsts: 90033, description: 'A transient error has occurred. Please try again.' });
+        return release('refresh');
+      case 'REFRESH_FAILED:permanent':
+        fault('token', { kind: 'error', error: 'invalid_grant', aadsts: 50173, description: 'The provided grant has expired due to it being revoked, a fresh auth token is needed.' });
+        return release('refresh');
+      case 'SENT':
+        return release('submit');
+      case 'SEND_FAILED:auth-rejected':
+      case 'SEND_FAILED:permanent':
+      case 'SEND_FAILED:transient':
+        fault('smtp.auth', { kind: 'reply', reply: SEND_FAILURES[label.slice('SEND_FAILED:'.length) as keyof typeof SEND_FAILURES].reply });
+        return release('submit');
+      default:
+        throw new Error(`no executor for ${label}`);
+    }
+  }
+
+  private async operator(label: EventLabel): Promise<void> {
+    const settings = (authMethod: string, account: string) => ({ ...OAUTH_SMTP, authMethod, authEmailAddress: account, authUsername: account });
+    switch (label) {
+      case 'SAVE_SETTINGS:accountA':
+        return this.api('PUT', '/api/settings/smtp', settings('oauth2ExchangeOnline', ACCOUNT_A));
+      case 'SAVE_SETTINGS:accountB':
+        return this.api('PUT', '/api/settings/smtp', settings('oauth2ExchangeOnline', ACCOUNT_B));
+      case 'SAVE_SETTINGS:off':
+        return this.api('PUT', '/api/settings/smtp', settings('off', ''));
+      case 'START_AUTH':
+        return this.api('POST', '/api/oauth/start');
+      case 'CANCEL_AUTH':
+        return this.api('POST', '/api/oauth/cancel');
+      case 'SIGN_OUT':
+        return this.api('DELETE', '/api/oauth/token');
+      case 'SEND':
+        return this.api('POST', '/api/mail/test', { to: JOB_RECIPIENT, subject: `mbt job ${this.labels.length}` });
+      case 'RETRY':
+        return this.api('POST', '/api/device/retry');
+      case 'DISMISS':
+        return this.api('POST', '/api/device/dismiss');
+      case 'FACTORY_RESET':
+        return this.api('POST', '/api/device/factory-reset');
+      default:
+        throw new Error(`${label} is not an operator event`);
+    }
+  }
+
+  /** One call to the panel's JSON API; anything but 2xx is a failed step. */
+  async api(method: string, route: string, body?: unknown): Promise<void> {
+    const res = await this.call(method, route, body);
+    if (res.status >= 300) throw new Error(`${method} ${route} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  }
+
+  async call(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(this.sut.panelUrl + route, {
+      method,
+      headers: {
+        authorization: 'Basic ' + Buffer.from(`admin:${this.sut.adminPassword}`).toString('base64'),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  // ------------------------------------------------------------------ waiting and observing
+  /**
+   * Waits (wall time, bounded) until the system shows the expected state with nothing but a held effect in flight,
+   * and returns the state `/api/status` shows. Held calls for states the model left are failed first: the device
+   * abandoned them and drops what they report.
+   */
+  private async settle(expected: LeafState): Promise<string> {
+    const { sut } = this;
+    const heldKind = HELD_KIND[expected];
+    const deadline = performance.now() + (this.opts.settleTimeoutMs ?? 8000);
+    let shown = '?';
+    for (;;) {
+      for (const k of ['signIn', 'refresh', 'submit'] as const) if (k !== heldKind) sut.gates.abandon(k);
+      shown = (await this.call('GET', '/api/status')).body?.state ?? '?';
+      const ready = shown === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0);
+      if (ready) {
+        if (heldKind === undefined) await withTimeout(sut.device.idle(), Math.max(100, deadline - performance.now()));
+        // Look again after the device went quiet: a state passed through on the way must not count.
+        const again = (await this.call('GET', '/api/status')).body?.state ?? '?';
+        if (again === expected) return again;
+        shown = again;
+      }
+      if (performance.now() > deadline) return shown;
+      await new Promise((r) => setTimeout(r, shown === 'codePending' ? 50 : 5));
+    }
+  }
+
+  private lastErrorNote(): string {
+    const e = this.sut.device.status().lastError;
+    return e ? ` (device's last error: ${e.reason}${e.code ? ` ${e.code}` : ''}${e.reply ? `: ${e.reply}` : ''})` : '';
+  }
+
+  private async checkNvram(after: SystemState, rows: string[], fail: (a: string, d: string) => ModelDivergence): Promise<void> {
+    const image = await inspectImage(this.sut.nvramFile);
+    if (!image.valid || !image.current) throw fail('?', `NVRAM image not valid: ${image.reason}`);
+    const content = image.current as { snapshot?: { value?: unknown }; secrets?: Record<string, unknown>; spool?: unknown[] };
+    const stored = leafOfValue(content.snapshot?.value);
+    const expected = leafOf(after);
+    if (stored !== expected) throw fail(stored, `NVRAM snapshot is ${stored}, model in ${expected}`);
+    const want = expectationsFor(after, rows);
+    const hasCache = content.secrets !== undefined && TOKEN_CACHE_SECRET in content.secrets;
+    if (want.tokenCache === 'present' && !hasCache) throw fail(expected, `no token cache in NVRAM in ${expected}`);
+    if (want.tokenCache === 'absent' && hasCache) throw fail(expected, `a token cache is still in NVRAM in ${expected}`);
+    const spooled = content.spool?.length ?? 0;
+    if (spooled !== want.jobsInSpool) throw fail(expected, `NVRAM spool holds ${spooled} job(s), model has ${want.jobsInSpool}`);
+  }
+
+  private async checkMailbox(fail: (a: string, d: string) => ModelDivergence): Promise<void> {
+    const inbox = this.sut.twin.control.messages(JOB_RECIPIENT).filter((m) => m.folder === 'Inbox');
+    if (inbox.length !== this.delivered) {
+      throw fail(leafOf(this.model), `the twin's mailbox ${JOB_RECIPIENT} holds ${inbox.length} message(s), model delivered ${this.delivered}`);
+    }
+  }
+}
+
+function leafOfValue(value: unknown): string {
+  let v = value;
+  while (v && typeof v === 'object') v = Object.values(v as Record<string, unknown>)[0];
+  return typeof v === 'string' ? v : '?';
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
