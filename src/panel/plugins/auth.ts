@@ -112,7 +112,7 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
     },
   );
 
-  app.post('/logout', { schema: { hide: true }, preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/logout', { schema: { hide: true }, onRequest: requireAdminPage, preHandler: app.csrfProtection }, async (request, reply) => {
     request.session.delete();
     return reply.redirect('/login');
   });
