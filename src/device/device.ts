@@ -308,8 +308,10 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       if (job) Object.assign(job, { status: 'sending', attempts: job.attempts + 1, updatedAt: now });
     }
     if (leafState(next.value) === 'sendFailure') {
+      // Queued while an automatic retry is scheduled; held (waiting for the operator's Retry or Dismiss) otherwise.
       const job = find(next.context.jobId);
-      if (job) Object.assign(job, { status: 'queued', reply: next.context.lastError?.reply ?? null, updatedAt: now });
+      const status = next.context.retryAt !== null ? 'queued' : 'held';
+      if (job) Object.assign(job, { status, reply: next.context.lastError?.reply ?? null, updatedAt: now });
     }
   }
 

@@ -103,6 +103,7 @@ describe('device runtime on fake ports', () => {
     await h.device.idle();
     expect(h.device.status()).toMatchObject({ state: 'sendFailure', lastError: { code: '5.7.3' } });
     expect(h.device.deadlines().RETRY_DUE).toBeUndefined();
+    expect(h.device.job(failing.id)).toMatchObject({ status: 'held', reply: '535 5.7.3 Authentication unsuccessful' });
     await h.device.send({ type: 'DISMISS' });
     expect(h.device.job(failing.id)).toMatchObject({ status: 'failed' });
   });
