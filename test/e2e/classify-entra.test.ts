@@ -59,7 +59,7 @@ describe('classifySignIn', () => {
   });
 
   it('TLS trouble shows only as endpoints_resolution_error in MSAL; the discovery failure says why', () => {
-    const msal = new ClientAuthError('endpoints_resolution_error');
+    const msal = new ClientAuthError('endpoints_resolution_error', 'cid');
     const tls = new EntraTransportError('tls', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'https://x/.well-known', 'unable to verify the first certificate');
     expect(classifySignIn(factsOf(msal, null, tls), false)).toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
     expect(classifySignIn(factsOf(msal), false)).toMatchObject({ kind: 'code-request-failed', reason: 'authority-unreachable' });
@@ -71,8 +71,8 @@ describe('classifySignIn', () => {
   });
 
   it('cancellation and MSAL’s own wall-clock expiry', () => {
-    expect(classifySignIn(factsOf(new ClientAuthError('device_code_polling_cancelled')), true).kind).toBe('cancelled');
-    expect(classifySignIn(factsOf(new ClientAuthError('device_code_expired')), true)).toMatchObject({ kind: 'expired', code: 'device_code_expired' });
+    expect(classifySignIn(factsOf(new ClientAuthError('device_code_polling_cancelled', 'cid')), true).kind).toBe('cancelled');
+    expect(classifySignIn(factsOf(new ClientAuthError('device_code_expired', 'cid')), true)).toMatchObject({ kind: 'expired', code: 'device_code_expired' });
   });
 });
 
@@ -106,7 +106,7 @@ describe('classifyRefresh', () => {
     expect(classifyRefresh(factsOf(new EntraHttpError(429, 120_000, null, 'cid')))).toMatchObject({ transient: true, reason: 'throttled', retryAfterMs: 120_000 });
     const unavailable = new EntraHttpError(503, null, body('temporarily_unavailable', 50196), 'cid');
     expect(classifyRefresh(factsOf(unavailable))).toMatchObject({ transient: true, reason: 'server-error', code: 'AADSTS50196' });
-    expect(classifyRefresh(factsOf(new ClientAuthError('endpoints_resolution_error')))).toMatchObject({ transient: true });
+    expect(classifyRefresh(factsOf(new ClientAuthError('endpoints_resolution_error', 'cid')))).toMatchObject({ transient: true });
   });
 
   it('something unrecognised keeps the tokens (transient)', () => {
