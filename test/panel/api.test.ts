@@ -13,8 +13,8 @@ afterEach(async () => {
 });
 
 const auth = { authorization: basic() };
-const api = (method: string, url: string, payload?: unknown, headers: Record<string, string> = auth) =>
-  p.app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
+const api = (method: string, url: string, payload?: unknown, headers: Record<string, string | undefined> = auth) =>
+  p.app.inject({ method: method as 'GET', url, headers: headers as Record<string, string>, ...(payload === undefined ? {} : { payload: payload as object }) });
 
 async function signIn(): Promise<void> {
   expect((await api('PUT', '/api/settings/smtp', OAUTH_SETTINGS)).statusCode).toBe(200);
