@@ -1,0 +1,70 @@
+/**
+ * The generator and the coverage count, on the model alone (no system): every row of the statechart's table is
+ * either reached by the generated paths or declared unreachable with a reason, and the count is the table's, not the
+ * generator's.
+ */
+import { describe, expect, it } from 'vitest';
+import { oauthDeviceMachine, LEAF_STATES } from '../../machines/oauthDevice.ts';
+import { transitionTable } from '../../src/model/transitionTable.ts';
+import { buildModelGraph, generatePaths, materialize } from '../../src/mbt/generator.ts';
+import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
+import { staleUnreachableDeclarations } from '../../src/mbt/coverage.ts';
+import { initialSystemState, stateKey, step } from '../../src/mbt/systemModel.ts';
+
+const graph = buildModelGraph();
+const table = transitionTable(oauthDeviceMachine);
+const skipRows = new Set(Object.keys(UNREACHABLE_ROWS));
+
+describe('model graph and generated paths', () => {
+  it('counts the rows transitionTable lists (104 today), POWER_CYCLE from every leaf included', () => {
+    expect(table.transitions.length).toBe(104);
+    const powerSources = new Set(table.transitions.filter((r) => r.event === 'POWER_CYCLE').map((r) => r.source));
+    expect([...powerSources].sort()).toEqual([...LEAF_STATES].sort());
+  });
+
+  it('the paths take every row not declared unreachable', () => {
+    const paths = generatePaths(graph, { skipRows });
+    const taken = new Set(paths.flatMap((p) => p.steps.flatMap((s) => s.rows)));
+    const missing = table.transitions.map((r) => r.id).filter((id) => !taken.has(id) && !skipRows.has(id));
+    expect(missing).toEqual([]);
+    expect(paths.length).toBeLessThan(15);
+    expect(paths.every((p) => p.steps.length <= 40)).toBe(true);
+  });
+
+  it('no edge of the model graph takes a row declared unreachable, and every declaration names a real row', () => {
+    const taken = new Set([...graph.nodes.values()].flatMap((n) => n.edges.flatMap((e) => e.rows)));
+    for (const id of Object.keys(UNREACHABLE_ROWS)) expect(taken.has(id), id).toBe(false);
+    expect(staleUnreachableDeclarations()).toEqual([]);
+  });
+
+  it('the graph key keeps guard-relevant context apart (a counter changes the key, a deadline value does not)', () => {
+    const signedIn = ['SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured', 'SEND'] as const;
+    let s = initialSystemState();
+    for (const l of signedIn) s = step(s, l).state;
+    const failed = step(s, 'SEND_FAILED:transient').state;
+    expect(failed.snapshot.context.sendRetries).toBe(1);
+    expect(stateKey(failed)).not.toBe(stateKey(step(s, 'SEND_FAILED:permanent').state));
+    const later = { ...failed, snapshot: failed.snapshot }; // same snapshot, other model time
+    expect(stateKey({ ...later, now: later.now + 12345 })).toBe(stateKey(failed));
+  });
+
+  it('predicts the job pump: a job held before sign-in goes out as soon as the token arrives', () => {
+    const p = materialize('pump', ['SAVE_SETTINGS:accountA', 'SEND', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured']);
+    const last = p.steps.at(-1)!;
+    expect(last.expectedState).toBe('sending');
+    expect(last.rows).toEqual(['codePending:TOKEN_GRANTED#0', 'authorized:SEND#0']);
+  });
+
+  it('predicts deadlines raised at boot: a transient send failure retries right after a long power cut', () => {
+    const p = materialize('boot', [
+      'SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured', 'SEND', 'SEND_FAILED:transient',
+      'POWER_CYCLE:deadlinePassed',
+    ]);
+    expect(p.steps.at(-1)!.rows).toEqual(['sendFailure:POWER_CYCLE#0', 'sendFailure:ACCESS_TOKEN_DEADLINE#0', 'sendFailure:RETRY_DUE#0']);
+    expect(p.steps.at(-1)!.expectedState).toBe('refreshing');
+  });
+
+  it('refuses a path step the model does not enable', () => {
+    expect(() => materialize('bad', ['START_AUTH'])).toThrow(/START_AUTH is not enabled/);
+  });
+});
