@@ -4,24 +4,28 @@
  * against the wall clock — so the twin runs on a real clock here. `.ci/run` installs python3-msal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { RealClock } from '../../src/time/clock.ts';
 import { startTestTwin, SMTP_SCOPE, type TestTwin } from './helpers.ts';
 
 const PYTHON = '/usr/bin/python3';
+const available = spawnSync(PYTHON, ['-c', 'import msal'], { stdio: 'ignore' }).status === 0;
+// In CI (.ci/run installs python3-msal) this suite is mandatory; on a developer machine without the package it is
+// reported as skipped, with the reason printed, never as passed.
+const skip = !available && !process.env.CI;
+if (skip) console.warn('MSAL for Python tests skipped: install it with `apt-get install -y python3-msal`');
 let twin: TestTwin;
 
-beforeAll(async () => {
-  twin = await startTestTwin({ clock: new RealClock() });
-});
-afterAll(async () => twin?.close());
+describe.skipIf(skip)('MSAL for Python', () => {
+  beforeAll(async () => {
+    twin = await startTestTwin({ clock: new RealClock() });
+  });
+  afterAll(async () => twin?.close());
 
-describe('MSAL for Python', () => {
-  it('is installed where CI installs it (apt-get install python3-msal)', () => {
-    expect(existsSync(PYTHON), `${PYTHON} is missing`).toBe(true);
+  it('is installed (CI: apt-get install python3-msal)', () => {
+    expect(available, `${PYTHON} cannot import msal`).toBe(true);
   });
 
   it('signs in with the device code flow and refreshes, with unmodified msal', async () => {
