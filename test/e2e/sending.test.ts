@@ -19,7 +19,8 @@ describe('sending', () => {
     const status = sim.device.status();
     expect(status).toMatchObject({ state: 'sendFailure', retryAt: null, lastError: { reason: 'smtp-auth-disabled', code: '5.7.139' } });
     expect(status.lastError!.reply).toMatch(/^535 5\.7\.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant/);
-    expect(jobOf(sim, job.id).status).toBe('queued');
+    // No retry is coming: the job waits for the operator (RETRY or DISMISS), held.
+    expect(jobOf(sim, job.id).status).toBe('held');
     expect(sim.twin!.control.messages(RECIPIENT)).toHaveLength(0);
   });
 
