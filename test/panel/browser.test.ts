@@ -51,7 +51,7 @@ describe.skipIf(!chromiumPresent && !inCI)('Web Image Monitor in Chromium: the s
   };
 
   beforeAll(async () => {
-    if (!chromiumPresent) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist (apt-get install chromium)`);
+    if (!chromiumPresent) return; // the test itself fails below (CI only)
     await mkdir(SHOTS, { recursive: true });
     const dir = await mkdtemp(path.join(tmpdir(), 'mfp-panel-browser-'));
     const fixture = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));
@@ -73,6 +73,7 @@ describe.skipIf(!chromiumPresent && !inCI)('Web Image Monitor in Chromium: the s
   });
 
   it('logs in, configures OAuth, signs in at Microsoft with MFA, sees Authenticated, sends a test e-mail', async () => {
+    if (!chromiumPresent) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist (apt-get install chromium)`);
     // Log in.
     await page.goto(`${panel.url}/login`);
     await shot(page, 'login');
