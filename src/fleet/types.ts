@@ -1,0 +1,93 @@
+/** The fleet's vocabulary: what a run is asked to do, what each device ends up as, and what the run reports. */
+import type { LeafState } from '../../machines/oauthDevice.ts';
+
+export interface FleetOptions {
+  devices: number;
+  /** Root of every device's NVRAM and spool, the twins' certificates and the tenant file (must not hold an old fleet). */
+  stateDir: string;
+  /** Worker threads (1 = everything in this thread). */
+  workers: number;
+  /** Seeds the twins' token lifetimes (slice k uses seed + k). */
+  seed: number;
+  /** Mails each printer sends through the day (one an hour), before the night off. */
+  mailsPerDay: number;
+  /** Devices a slice drives at once within a phase (bounded so sockets and TLS handshakes do not pile up). */
+  concurrency: number;
+}
+
+/** The scripted day, phase by phase; every slice runs each phase before any slice starts the next. */
+export const PHASES = ['boot', 'sign-in', 'day', 'night', 'morning', 'check'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface DeviceRow {
+  /** printer-0001 … (also the device's folder under devices/). */
+  id: string;
+  index: number;
+  slice: number;
+  /** The printer's own mailbox, the account it signs in as. */
+  upn: string;
+  /** NVRAM identity. */
+  deviceId: string;
+  serial: string;
+  state: LeafState | 'off';
+  /** Since when (virtual time, ISO) the device has been in that state. */
+  since: string;
+  signIns: number;
+  refreshes: number;
+  mailsSent: number;
+  mailsFailed: number;
+  mailsHeld: number;
+  /** Failure outcomes seen (sign-in, refresh or send failures, transient or not) plus step errors. */
+  failures: number;
+  lastError: { reason: string; code: string | null } | null;
+  /** What the twin holds for this printer, read back after the morning (null before the check). */
+  mailbox: { sentItems: number; inbox: number; messageIdsMatch: boolean } | null;
+  /** Errors thrown by a step of the script (not device failures), for the summary. */
+  errors: string[];
+}
+
+export interface SliceMemory {
+  /** Heap of the slice's isolate after its twin started, before any device (after a GC). */
+  heapBeforeDevices: number;
+  /** Heap with every device booted and signed in (after a GC). */
+  heapWithDevices: number;
+  devices: number;
+}
+
+export interface SliceReport {
+  slice: number;
+  rows: DeviceRow[];
+  memory: SliceMemory;
+  /** Virtual time at the end of the day. */
+  simulatedAt: number;
+  simulatedMs: number;
+}
+
+export interface FleetReport {
+  options: FleetOptions;
+  rows: DeviceRow[];
+  states: Record<string, number>;
+  totals: { mailsSent: number; mailsExpected: number; refreshes: number; signIns: number; failures: number; errors: number };
+  /** Every device authorized, every mail sent and found in its mailbox, no failures. */
+  ok: boolean;
+  wallMs: number;
+  simulatedMs: number;
+  phaseWallMs: Record<string, number>;
+  memory: {
+    /** Process RSS before the fleet started and at its end (all threads). */
+    rssBefore: number;
+    rssAfter: number;
+    rssPeak: number;
+    /** Sum over slices of the heap the devices added, per device. */
+    heapPerDevice: number;
+    /** (RSS at the end − RSS before) / devices: everything a device costs here, twins and workers included. */
+    rssPerDevice: number;
+  };
+}
+
+/** What a phase reports back to the coordinator (rows for the fleet page, progress for the bar). */
+export interface PhaseResult {
+  phase: Phase;
+  rows: DeviceRow[];
+  simulatedAt: number;
+}
