@@ -3,13 +3,15 @@
  * on a virtual clock, driven step by step. Every state change is reported as a line; the first failed expectation
  * (or refused action) stops the run with the differences, the step's place in the file and the repeat iteration.
  */
-import { copyFile, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
 import type { Device, TransitionNotice } from '../device/device.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
+import { ensureCertificates } from '../cloud/entra/certs.ts';
+import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import type { Simulator } from '../sim/types.ts';
@@ -96,7 +98,7 @@ class StepFailure extends Error {
 /** Runs a scenario file (path) or object. Invalid input throws ScenarioFormatError before anything starts. */
 export async function runScenario(input: string | object, opts: RunOptions = {}): Promise<ScenarioResult> {
   const scenario = typeof input === 'string' ? await loadScenarioFile(input) : isScenario(input) ? input : parseScenario(input);
-  const files = await resolveFiles(scenario);
+  const files = await resolveScenarioFiles(scenario);
   const started = performance.now();
   const ownsStateDir = opts.stateDir === undefined;
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(tmpdir(), 'mfp-scenario-')));
@@ -130,11 +132,20 @@ export async function runScenario(input: string | object, opts: RunOptions = {})
   return result;
 }
 
+/**
+ * Makes the twin's CA, server certificate and token signing key in `dir`, to pass as `twinCertsFrom` to many runs
+ * (generating them is the slowest part of starting a twin).
+ */
+export async function prepareTwinCredentials(dir: string): Promise<void> {
+  await ensureCertificates(dir);
+  await ensureSigningKey(dir);
+}
+
 function isScenario(x: object): x is Scenario {
   return 'baseDir' in x && Array.isArray((x as Scenario).steps) && (x as Scenario).steps.every((s) => typeof s === 'object' && s !== null && 'origin' in s);
 }
 
-interface ResolvedFiles {
+export interface ResolvedFiles {
   tenant: string;
   nvramImage: string | null;
   nvramKey: string | null;
@@ -143,7 +154,7 @@ interface ResolvedFiles {
 }
 
 /** Every file the scenario names must exist before anything starts (a bad file is refused, nothing run). */
-async function resolveFiles(s: Scenario): Promise<ResolvedFiles> {
+export async function resolveScenarioFiles(s: Scenario): Promise<ResolvedFiles> {
   const problems: FormatProblem[] = [];
   const exists = async (p: string) => stat(p).then((st) => st.isFile(), () => false);
   const need = async (rel: string | undefined, where: string, line: number | undefined): Promise<string | null> => {
@@ -177,6 +188,11 @@ async function resolveFiles(s: Scenario): Promise<ResolvedFiles> {
 }
 
 async function startScenarioSimulator(s: Scenario, files: ResolvedFiles, stateDir: string, opts: RunOptions): Promise<Simulator> {
+  await mkdir(stateDir, { recursive: true });
+  // A scenario starts from a new printer (or its nvramImage), never from whatever an earlier run left behind.
+  if (await stat(path.join(stateDir, 'nvram.json')).then(() => true, () => false)) {
+    throw new Error(`the state directory ${stateDir} already holds a device (nvram.json); give each run a fresh one`);
+  }
   // msal-node polls on wall time; the twin's interval is shortened so a sign-in takes a second, not five.
   const fixture = JSON.parse(await readFile(files.tenant, 'utf8')) as { deviceCode?: { intervalSeconds?: number } };
   fixture.deviceCode = { ...fixture.deviceCode, intervalSeconds: s.pollIntervalSeconds };
@@ -370,7 +386,7 @@ class ScenarioRun {
             .filter(([label, want]) => jobStatusOf(label, world) !== want)
             .map(([label, want]) => ({ what: `jobs.${label}`, expected: want, actual: jobStatusOf(label, world) })),
         ];
-        return this.waitUntil(() => unmet().length === 0, timeout, unmet);
+        return this.waitUntil(() => unmet().length === 0, timeout, unmet, false);
       }
       case 'expect': {
         await device().idle();
@@ -394,14 +410,17 @@ class ScenarioRun {
     if (!r.accepted) throw new StepFailure('refused', `the device refused ${what}: ${r.reason ?? `not handled in ${r.state}`}`);
   }
 
-  /** Wall-time wait, for what runs outside the virtual clock. */
-  private async waitUntil(done: () => boolean, timeoutMs: number, unmet: () => Difference[]): Promise<void> {
+  /**
+   * Wall-time wait, for what runs outside the virtual clock. `settle`: then wait for the device to finish what it
+   * started (not for `waitFor`, whose point is to catch the device in the middle of something).
+   */
+  private async waitUntil(done: () => boolean, timeoutMs: number, unmet: () => Difference[], settle = true): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!done()) {
       if (performance.now() > deadline) throw new StepFailure('timeout', `not reached within ${timeoutMs} ms (wall time)`, unmet());
       await new Promise((r) => setTimeout(r, 10));
     }
-    await this.sim.device.idle();
+    if (settle) await this.sim.device.idle();
   }
 
   /** Moves the clock deadline by deadline (the device's own) until the state is reached, never past the cap. */
