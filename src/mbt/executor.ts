@@ -63,6 +63,10 @@ const POWER_OFF_LONG_MS = 24 * 3_600_000;
 export class ModelExecutor {
   private model: SystemState = initialSystemState();
   private readonly labels: EventLabel[] = [];
+  /** Every label run() was called with, the failing one included. */
+  get attempted(): readonly EventLabel[] {
+    return this.labels;
+  }
   private delivered = 0;
   readonly records: StepRecord[] = [];
 
@@ -99,6 +103,8 @@ export class ModelExecutor {
     if (actual !== expected) {
       throw fail(actual, `system in ${actual}, model in ${expected}${this.lastErrorNote()}`);
     }
+    const mismatch = await this.checkStatusFields(after);
+    if (mismatch) throw fail(actual, `in ${actual}: ${mismatch}${this.lastErrorNote()}`);
     this.model = after;
     const rows = taken.map((t) => t.row.id);
     if (rows.some((r) => r.includes(':SENT#'))) this.delivered += rows.filter((r) => r.includes(':SENT#')).length;
@@ -243,7 +249,7 @@ export class ModelExecutor {
   // ------------------------------------------------------------------ waiting and observing
   /**
    * Waits (wall time, bounded) until the system shows the expected state with nothing but a held effect in flight,
-   * and returns the state `/api/status` shows. Held calls for states the model left are failed first: the device
+   * and returns the state `/api/status` shows. Held calls of states the device has left are failed: the device
    * abandoned them and drops what they report.
    */
   private async settle(expected: LeafState): Promise<string> {
@@ -252,8 +258,9 @@ export class ModelExecutor {
     const deadline = performance.now() + (this.opts.settleTimeoutMs ?? 8000);
     let shown = '?';
     for (;;) {
-      for (const k of ['signIn', 'refresh', 'submit'] as const) if (k !== heldKind) sut.gates.abandon(k);
       shown = (await this.call('GET', '/api/status')).body?.state ?? '?';
+      // Only calls of a state the device has left are abandoned (a diverging device keeps its own work).
+      for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[shown as LeafState] !== k) sut.gates.abandon(k);
       const ready = shown === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0);
       if (ready) {
         if (heldKind === undefined) await withTimeout(sut.device.idle(), Math.max(100, deadline - performance.now()));
@@ -265,6 +272,21 @@ export class ModelExecutor {
       if (performance.now() > deadline) return shown;
       await new Promise((r) => setTimeout(r, shown === 'codePending' ? 50 : 5));
     }
+  }
+
+  /** The guard-relevant facts `/api/status` shows, against the model's context. */
+  private async checkStatusFields(after: SystemState): Promise<string | null> {
+    const shown = (await this.call('GET', '/api/status')).body as Record<string, unknown>;
+    const c = after.snapshot.context;
+    const facts: [string, unknown, unknown][] = [
+      ['account', (shown.account as string | null)?.toLowerCase() ?? null, c.account?.toLowerCase() ?? null],
+      ['a job in progress', shown.jobId !== null, c.jobId !== null],
+      ['a retry scheduled', shown.retryAt !== null, c.retryAt !== null],
+      ['a user code shown', shown.userCode !== null, c.userCode !== null],
+      ['an access-token expiry', shown.tokenExpiresAt !== null, c.accessTokenExpiresAt !== null],
+    ];
+    const wrong = facts.filter(([, sys, model]) => sys !== model);
+    return wrong.length ? wrong.map(([what, sys, model]) => `${what}: system ${String(sys)}, model ${String(model)}`).join('; ') : null;
   }
 
   private lastErrorNote(): string {

@@ -51,9 +51,9 @@ export interface ReplayResult {
 }
 
 /** Runs labels on a fresh system; a divergence is returned, not thrown. */
-export async function replayLabels(labels: readonly EventLabel[], opts: { fault?: InjectedFault; coverage?: CoverageTracker; seed?: number } = {}): Promise<ReplayResult> {
+export async function replayLabels(labels: readonly EventLabel[], opts: { fault?: InjectedFault; coverage?: CoverageTracker; seed?: number; certDir?: string } = {}): Promise<ReplayResult> {
   const generated = materialize('replay', labels); // throws early if the model refuses a step
-  const sut = await startSystemUnderTest({ fault: opts.fault, seed: opts.seed });
+  const sut = await startSystemUnderTest({ fault: opts.fault, seed: opts.seed, certDir: opts.certDir });
   const executor = new ModelExecutor(sut, { coverage: opts.coverage });
   try {
     await executor.runAll(labels);

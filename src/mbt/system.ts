@@ -15,6 +15,8 @@ import { VirtualClock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
+import { ensureCertificates } from '../cloud/entra/certs.ts';
+import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { createDeviceAdapters, twinCloud, type DeviceAdapters } from '../adapters/index.ts';
 import { startPanel, type RunningPanel } from '../panel/index.ts';
 import type { PanelSim } from '../panel/types.ts';
@@ -45,6 +47,16 @@ export interface SystemOptions {
   seed?: number;
   fault?: InjectedFault;
   logger?: Logger;
+  /** A directory for the twin's CA, certificate and signing key, reused across systems (key generation is slow). */
+  certDir?: string;
+}
+
+/** Creates the twin's certificates and signing key once, in a fresh directory to pass as `certDir`. */
+export async function prepareCertDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mfp-mbt-certs-'));
+  await ensureCertificates(dir);
+  await ensureSigningKey(dir);
+  return dir;
 }
 
 export const ADMIN_PASSWORD = 'mbt-admin-password';
@@ -53,7 +65,7 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
   const dir = await mkdtemp(path.join(tmpdir(), 'mfp-mbt-'));
   const clock = new VirtualClock();
   const logger = opts.logger ?? silentLogger();
-  const cloudDir = path.join(dir, 'cloud');
+  const cloudDir = opts.certDir ?? path.join(dir, 'cloud');
   await mkdir(cloudDir, { recursive: true });
   // The default tenant, polled every second (the fixture's minimum) so that a sign-in costs one second, not five.
   const fixture = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));

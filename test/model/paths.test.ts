@@ -4,22 +4,27 @@
  * counted on transitionTable's rows from what the steps took, written to reports/model-coverage.json, and must be
  * 100% of the rows not declared unreachable.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModelGraph, generatePaths } from '../../src/mbt/generator.ts';
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { CoverageTracker, formatCoverage, writeCoverageReport } from '../../src/mbt/coverage.ts';
 import { replayLabels, saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
+import { prepareCertDir } from '../../src/mbt/system.ts';
 
 const paths = generatePaths(buildModelGraph(), { skipRows: new Set(Object.keys(UNREACHABLE_ROWS)) });
 const coverage = new CoverageTracker();
 const started = performance.now();
 let steps = 0;
+let certDir: string;
+beforeAll(async () => {
+  certDir = await prepareCertDir();
+});
 
 describe('generated paths on the running system', () => {
   for (const path of paths) {
     it(`${path.id}: ${path.steps.length} steps`, { timeout: 120_000 }, async () => {
       const labels = path.steps.map((s) => s.label);
-      const result = await replayLabels(labels, { coverage });
+      const result = await replayLabels(labels, { coverage, certDir });
       steps += result.steps.length;
       if (result.failure) {
         const file = await saveScenario(

@@ -1,0 +1,49 @@
+/**
+ * The suite must bite: with a deliberate fault injected through the device's effect interfaces (src/mbt/faults.ts),
+ * the same generated paths and random walks must fail, with a readable path, and fast-check must shrink the walk.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildModelGraph, generatePaths } from '../../src/mbt/generator.ts';
+import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
+import { replayLabels } from '../../src/mbt/scenario.ts';
+import { runWalks } from '../../src/mbt/walk.ts';
+import { prepareCertDir } from '../../src/mbt/system.ts';
+import { smtpAuthDisabledAsTransient, tokenCacheNotPersisted } from '../../src/mbt/faults.ts';
+import type { EventLabel } from '../../src/mbt/vocabulary.ts';
+
+let certDir: string;
+beforeAll(async () => {
+  certDir = await prepareCertDir();
+});
+
+/** The shortest prefix of a generated path that reaches `label` (the fault's step), so the test stays quick. */
+function prefixTo(label: EventLabel): EventLabel[] {
+  const paths = generatePaths(buildModelGraph(), { skipRows: new Set(Object.keys(UNREACHABLE_ROWS)) });
+  const prefixes = paths.flatMap((p) => {
+    const i = p.steps.findIndex((s) => s.label === label);
+    return i < 0 ? [] : [p.steps.slice(0, i + 1).map((s) => s.label)];
+  });
+  return prefixes.reduce((a, b) => (b.length < a.length ? b : a));
+}
+
+describe('deliberate faults make the suite fail', () => {
+  it('5.7.139 classified as transient: the generated path fails at the permanent send failure', { timeout: 60_000 }, async () => {
+    const labels = prefixTo('SEND_FAILED:permanent');
+    const clean = await replayLabels(labels, { certDir });
+    expect(clean.failure?.message ?? null).toBeNull();
+    const bitten = await replayLabels(labels, { certDir, fault: smtpAuthDisabledAsTransient });
+    expect(bitten.ok).toBe(false);
+    expect(bitten.failure!.stepIndex).toBe(labels.length - 1);
+    expect(bitten.failure!.message).toMatch(/SEND_FAILED:permanent.*a retry scheduled: system true, model false/s);
+    expect(bitten.failure!.message).toMatch(/path: 1\. /);
+  });
+
+  it('token cache not persisted: a random walk fails and shrinks to a shorter walk', { timeout: 180_000 }, async () => {
+    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, certDir, fault: tokenCacheNotPersisted, shrinkTimeLimitMs: 40_000 });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.message).toMatch(/no token cache in NVRAM|system in \w+, model in \w+/);
+    expect(outcome.shrunk!.length).toBeLessThan(outcome.original!.length);
+    expect(outcome.shrunk).toContain('TOKEN_GRANTED:configured');
+    process.stdout.write(`bite: original walk ${outcome.original!.length} steps, shrunk to ${outcome.shrunk!.length}: ${outcome.shrunk!.join(' → ')}\n`);
+  });
+});
