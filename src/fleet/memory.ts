@@ -1,10 +1,13 @@
 /**
  * Memory measurements for the fleet and the benchmarks: a best-effort full GC before reading the heap, and the heap
- * cost of one msal-node PublicClientApplication (each simulated printer holds one per boot).
+ * cost of msal-node per printer (each simulated printer holds one PublicClientApplication per boot).
  */
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { PublicClientApplication } from '@azure/msal-node';
+import { MICROSOFT_LOGIN_HOST, twinCloud } from '../adapters/config.ts';
+import { MsalOAuthAdapter } from '../adapters/msal/oauthAdapter.ts';
+import { silentLogger } from '../log/logger.ts';
 
 export interface MemorySample {
   rss: number;
@@ -35,26 +38,35 @@ export function sampleMemory(gc = true): MemorySample {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
 }
 
+export interface MsalMemory {
+  /** Heap per PublicClientApplication as a device configures it (authority known, cache plugin), just built. */
+  pcaBytes: number;
+  /** Heap per OAuth adapter: the PublicClientApplication plus the device's own undici Agent for Entra. */
+  adapterBytes: number;
+}
+
 /**
- * Heap bytes per PublicClientApplication, configured as a device configures it (authority known, cache plugin),
- * measured as the heap growth while `count` of them are alive, divided by `count`. No network is touched.
+ * msal-node's share of one printer: heap growth while `count` instances are alive, divided by `count`. Nothing is
+ * signed in and no network is touched; a signed-in printer adds its token cache (see the fleet's heap per device).
  */
-export async function measurePcaBytes(count = 200): Promise<number> {
-  const authority = 'https://127.0.0.1:9/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+export async function measureMsalBytes(count = 200): Promise<MsalMemory> {
+  const authority = `https://${MICROSOFT_LOGIN_HOST}/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b`;
+  const clientId = '3c5f0d8a-7b1e-4e2a-9f6d-2b8c4a1e7d90';
+  const pcaBytes = perInstance(count, () => new PublicClientApplication({ auth: { clientId, authority }, cache: { cachePlugin: { beforeCacheAccess: async () => {}, afterCacheAccess: async () => {} } } }));
+  const cloud = twinCloud({ entraUrl: 'https://127.0.0.1:9', tenantId: '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b', clientId, caPem: '', smtp: { host: '127.0.0.1', port: 9 } });
+  const logger = silentLogger();
+  const adapterBytes = perInstance(count, () => new MsalOAuthAdapter({ cloud, logger, tokenCache: { load: () => undefined, stage: () => {} } }));
+  return { pcaBytes, adapterBytes };
+}
+
+function perInstance(count: number, make: () => unknown): number {
   const before = sampleMemory().heapUsed;
-  const live: PublicClientApplication[] = [];
-  for (let i = 0; i < count; i++) {
-    live.push(
-      new PublicClientApplication({
-        auth: { clientId: '3c5f0d8a-7b1e-4e2a-9f6d-2b8c4a1e7d90', authority, knownAuthorities: ['127.0.0.1:9'] },
-        cache: { cachePlugin: { beforeCacheAccess: async () => {}, afterCacheAccess: async () => {} } },
-      }),
-    );
-  }
+  const live: unknown[] = [];
+  for (let i = 0; i < count; i++) live.push(make());
   const after = sampleMemory().heapUsed;
-  const perInstance = Math.max(0, (after - before) / count);
+  const bytes = Math.max(0, (after - before) / live.length);
   live.length = 0;
-  return Math.round(perInstance);
+  return Math.round(bytes);
 }
 
 export function mib(bytes: number): string {

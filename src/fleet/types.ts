@@ -80,7 +80,7 @@ export interface FleetReport {
     rssPeak: number;
     /** Sum over slices of the heap the devices added, per device. */
     heapPerDevice: number;
-    /** (RSS at the end − RSS before) / devices: everything a device costs here, twins and workers included. */
+    /** (peak RSS at a phase end − RSS before) / devices: everything a device costs here, twins and workers included. */
     rssPerDevice: number;
   };
 }

@@ -1,0 +1,33 @@
+/** The fleet's summary as text: states, mails, refreshes, failures, wall time, memory. */
+import { kib, mib, type MsalMemory } from './memory.ts';
+import type { FleetReport } from './types.ts';
+
+export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null } = {}): string {
+  const n = r.rows.length;
+  const states = Object.entries(r.states)
+    .sort((a, b) => b[1] - a[1])
+    .map(([s, c]) => `${s} ${c}`)
+    .join(', ');
+  const phases = Object.entries(r.phaseWallMs)
+    .map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`)
+    .join(', ');
+  const troubled = r.rows.filter((row) => row.errors.length > 0 || row.failures > 0 || row.state !== 'authorized');
+  const lines = [
+    `Fleet of ${n} printers, ${r.options.workers} worker${r.options.workers > 1 ? 's' : ''}, seed ${r.options.seed}: ${r.ok ? 'OK' : 'NOT OK'}`,
+    `  States:        ${states}`,
+    `  Mails:         ${r.totals.mailsSent} sent of ${r.totals.mailsExpected} (every one checked in the twin's mailboxes: ${r.rows.every((row) => row.mailbox?.messageIdsMatch) ? 'yes' : 'no'})`,
+    `  Sign-ins:      ${r.totals.signIns}   Refreshes: ${r.totals.refreshes}   Failures: ${r.totals.failures}   Step errors: ${r.totals.errors}`,
+    `  Simulated:     ${(r.simulatedMs / 3_600_000).toFixed(1)} h in ${(r.wallMs / 1000).toFixed(1)} s of wall time (${phases})`,
+    `  Memory:        RSS ${mib(r.memory.rssBefore)} before, peak ${mib(r.memory.rssPeak)}; per device ${kib(r.memory.rssPerDevice)} RSS, ${kib(r.memory.heapPerDevice)} heap`,
+  ];
+  if (extra.msal) {
+    lines.push(`  msal-node:     ${kib(extra.msal.pcaBytes)} heap per PublicClientApplication, ${kib(extra.msal.adapterBytes)} with the printer's undici Agent (before sign-in)`);
+  }
+  lines.push(`  State dir:     ${r.options.stateDir}`);
+  for (const row of troubled.slice(0, 10)) {
+    const why = row.errors[0] ?? (row.lastError ? `${row.lastError.reason}${row.lastError.code ? ` (${row.lastError.code})` : ''}` : `${row.failures} failure(s)`);
+    lines.push(`  ! ${row.id}: ${row.state}, ${why}`);
+  }
+  if (troubled.length > 10) lines.push(`  ! … and ${troubled.length - 10} more (see /fleet with --serve, or --json)`);
+  return lines.join('\n');
+}
