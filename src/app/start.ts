@@ -71,7 +71,7 @@ export async function runStart(o: StartOptions): Promise<void> {
   const sim = await startSimulator({ stateDir, clock: o.clock, cloud, logger });
   let panel;
   try {
-    panel = await startPanel({ sim, host: o.host, port: o.port, logger: false });
+    panel = await startPanel({ sim, host: o.host, port: o.port, logger });
   } catch (err) {
     await sim.close();
     throw err;

@@ -135,6 +135,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const tokenCache: TokenCacheStore = {
     load: () => (stagedCache === undefined ? nvram.secrets.get(TOKEN_CACHE_SECRET) : (stagedCache ?? undefined)),
     stage: (serialized) => {
+      // Only work the device is still waiting for may change the tokens: a cancelled sign-in that completes inside
+      // msal-node after all must not slip its tokens into the next commit.
+      if (!effects.signIn && effects.refresh === undefined) {
+        log.debug('ignoring a token cache change from abandoned work');
+        return;
+      }
       stagedCache = serialized;
     },
   };
@@ -331,7 +337,6 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       const current = kind === 'signIn' ? effects.signIn?.id : effects[kind];
       if (current !== id) {
         log.debug({ kind, event: event.type }, 'dropping the outcome of abandoned work');
-        if (stagedCache !== undefined && kind === 'signIn') stagedCache = undefined;
         return;
       }
       if (final) {

@@ -41,7 +41,8 @@ export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
   const ctx = createPanelContext(opts.sim);
 
   const app = Fastify({
-    logger: opts.logger === undefined || opts.logger === false ? false : opts.logger,
+    // Fastify 5 takes an existing pino instance as `loggerInstance` (`logger` only takes options).
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     // Strict JSON: "587" is not a port, unknown fields are errors, not silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     bodyLimit: 256 * 1024,

@@ -11,7 +11,7 @@ import { oauthDeviceMachine } from '../../machines/oauthDevice.ts';
 
 const run = async (...args: string[]) => {
   try {
-    const { stdout, stderr } = await promisify(execFile)('npx', ['mfp-sim', ...args], { timeout: 60_000 });
+    const { stdout, stderr } = await promisify(execFile)('npx', ['mfp-sim', ...args], { timeout: 120_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -19,7 +19,8 @@ const run = async (...args: string[]) => {
   }
 };
 
-describe('mfp-sim', () => {
+// Each case spawns `npx mfp-sim` (tsx compiles on the fly): seconds each, more on a loaded 2-core machine.
+describe('mfp-sim', { timeout: 180_000 }, () => {
   it('prints its version and help', async () => {
     const v = await run('--version');
     expect(v.code).toBe(0);
