@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
-import { jsonValueLines, lineOf, type LineMap } from './jsonLines.ts';
+import { JsonSyntaxError, jsonValueLines, lineOf, type LineMap } from './jsonLines.ts';
 import {
   STEP_ARGS,
   STEP_KINDS,
@@ -61,10 +61,16 @@ export function parseScenarioText(text: string, file: string | null): Scenario {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    const message = (err as Error).message;
-    const at = /position (\d+)/.exec(message);
-    const line = at ? text.slice(0, Number(at[1])).split('\n').length : undefined;
-    throw new ScenarioFormatError(file, [{ where: '', line, message: `not valid JSON: ${message}` }]);
+    // Our scanner follows the same grammar and knows the line; JSON.parse's own words are the fallback.
+    let located: JsonSyntaxError | null = null;
+    try {
+      jsonValueLines(text);
+    } catch (e) {
+      if (e instanceof JsonSyntaxError) located = e;
+    }
+    throw new ScenarioFormatError(file, [
+      { where: '', line: located?.line, message: `not valid JSON: ${located?.message ?? (err as Error).message}` },
+    ]);
   }
   return parseScenario(json, { file, lines: jsonValueLines(text) });
 }

@@ -346,7 +346,7 @@ class ScenarioRun {
           twin().control.declineDeviceCode(code);
         }
         // msal-node learns the answer at its next poll (wall time).
-        return this.waitUntil(() => device().state() !== 'codePending', 20_000, () => [
+        return this.waitUntil(() => device().state() !== 'codePending', step.args.timeout, () => [
           { what: 'state', expected: 'anything but codePending (the sign-in to end)', actual: device().state() },
         ]);
       }

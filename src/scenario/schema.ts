@@ -18,6 +18,8 @@ const duration = z
 const upn = z.email('must be an e-mail address (user principal name)');
 const leafState = z.enum(LEAF_STATES, `must be one of ${LEAF_STATES.join(', ')}`);
 const JOB_STATUSES = ['queued', 'held', 'sending', 'sent', 'failed'] as const;
+/** One state or a list of states (any of them will do). */
+const states = z.union([leafState, z.array(leafState).min(1)], `must be one of ${LEAF_STATES.join(', ')}, or a list of them`);
 const jobStatus = z.enum(JOB_STATUSES, `must be one of ${JOB_STATUSES.join(', ')}`);
 const label = z.string().min(1, 'must not be empty').max(100);
 
@@ -61,7 +63,7 @@ const mailboxExpectation = z
 
 const expectation = z
   .object({
-    state: z.union([leafState, z.array(leafState).min(1)]).optional(),
+    state: states.optional(),
     lastError: z
       .union([z.null(), z.object({ reason: z.string().optional(), code: z.string().nullable().optional() }).strict()])
       .optional(),
@@ -103,8 +105,9 @@ export const STEP_ARGS = {
       settle: z.boolean().default(true),
     })
     .strict(),
-  approve: z.preprocess((v) => (typeof v === 'string' ? { upn: v } : v), z.object({ upn }).strict()),
-  decline: nothing,
+  /** Then waits (wall time, `timeout`, default 10 s) for msal-node's next poll to bring the answer to the device. */
+  approve: z.preprocess((v) => (typeof v === 'string' ? { upn: v } : v), z.object({ upn, timeout: duration.default(10_000) }).strict()),
+  decline: z.preprocess((v) => (v === true || v === null ? {} : v), z.object({ timeout: duration.default(10_000) }).strict()),
   patchTenant: z
     .object({
       smtpAuthEnabled: z.boolean().optional(),
@@ -141,7 +144,7 @@ export const STEP_ARGS = {
     .strict(),
   clearFaults: nothing,
   advance: duration,
-  advanceUntil: z.object({ state: z.union([leafState, z.array(leafState).min(1)]), cap: duration }).strict(),
+  advanceUntil: z.object({ state: states, cap: duration }).strict(),
   powerCycle: z.preprocess(
     (v) => (typeof v === 'string' ? { off: v } : v === true || v === null ? {} : v),
     z.object({ off: duration.default(0) }).strict(),
@@ -149,7 +152,7 @@ export const STEP_ARGS = {
   /** Wall time: for what msal-node and sockets do outside the virtual clock (a sign-in's polling, a send in flight). */
   waitFor: z
     .object({
-      state: z.union([leafState, z.array(leafState).min(1)]).optional(),
+      state: states.optional(),
       jobs: z.record(label, jobStatus).optional(),
       timeout: duration.default(20_000),
     })
