@@ -29,7 +29,7 @@ import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
-import type { JobRecord, NvramData, SmtpSettings } from '../nvram/schema.ts';
+import { defaultSmtpSettings, type JobRecord, type NvramData, type SmtpSettings } from '../nvram/schema.ts';
 import { ACCESS_TOKEN_SKEW_MS, retryDelayMs } from './backoff.ts';
 import { Scheduler, type DeadlineEvent, type Deadlines } from './scheduler.ts';
 import { Spool } from './spool.ts';
@@ -551,7 +551,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       if (event.type === 'FACTORY_RESET') {
         const ids = nvram.data.spool.map((j) => j.id);
         const result = await dispatch(event, (draft) => {
-          draft.settings.smtp = { ...factorySmtp() };
+          draft.settings.smtp = defaultSmtpSettings();
           draft.spool = [];
           draft.jobLog = [];
           draft.eventLog.push({ at: clock.now(), kind: 'factory-reset', message: 'factory reset: settings, jobs and tokens erased' });
@@ -675,17 +675,6 @@ function holdReason(state: LeafState, lastError: LastError | null): string {
   }
 }
 
-function factorySmtp(): SmtpSettings {
-  return {
-    smtpServerName: 'smtp.office365.com',
-    smtpPort: 587,
-    useSecureConnection: true,
-    authMethod: 'off',
-    authEmailAddress: '',
-    authUsername: '',
-    adminEmailAddress: '',
-  };
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

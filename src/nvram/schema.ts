@@ -4,7 +4,9 @@
  */
 export const CURRENT_FIRMWARE = 2;
 
-export type AuthMethod = 'off' | 'smtpAuth' | 'oauth2ExchangeOnline';
+/** The statechart owns the vocabulary; the store keeps what it says. */
+import type { AuthMethod } from '../../machines/oauthDevice.ts';
+export type { AuthMethod };
 export interface SmtpSettings {
   smtpServerName: string;
   smtpPort: number;
