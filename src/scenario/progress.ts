@@ -56,6 +56,9 @@ function ttyView(out: Writable, showLines: boolean): ProgressView {
       if (!bar) bar = bars.create(p.stepsTotal, p.stepsDone, payload);
       else bar.update(p.stepsDone, payload);
     },
-    done: () => bars.stop(),
+    done: () => {
+      bars.update(); // flushes lines logged since the last redraw, which stop() would drop
+      bars.stop();
+    },
   };
 }
