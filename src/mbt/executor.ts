@@ -259,8 +259,10 @@ export class ModelExecutor {
     let shown = '?';
     for (;;) {
       shown = (await this.call('GET', '/api/status')).body?.state ?? '?';
-      // Only calls of a state the device has left are abandoned (a diverging device keeps its own work).
-      for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[shown as LeafState] !== k) sut.gates.abandon(k);
+      // Only calls of a state the device has left are abandoned (a diverging device keeps its own work). The device's
+      // state is read in the same tick as the gates: it enters a state and calls its effect synchronously.
+      const now = sut.device.state();
+      for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[now] !== k) sut.gates.abandon(k);
       const ready = shown === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0);
       if (ready) {
         if (heldKind === undefined) await withTimeout(sut.device.idle(), Math.max(100, deadline - performance.now()));
