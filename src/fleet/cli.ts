@@ -78,7 +78,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
       bar?.start(total, 0, { phase: 'boot' });
 
       // msal-node's heap per printer, measured here before the run (each printer holds one per boot).
-      const msal = await measureMsalBytes(100);
+      const msal = await measureMsalBytes(500);
       let report: FleetReport;
       try {
         report = await runFleet(options, {
