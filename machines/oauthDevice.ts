@@ -377,6 +377,8 @@ export const oauthDeviceMachine = setup({
           on: {
             SEND: { guard: 'hasNoJob', target: 'refreshing', actions: 'takeJob' },
             RETRY_DUE: { guard: 'retryScheduled', target: 'refreshing', actions: 'stopRetrying' },
+            // "Renew now" from the panel: refresh without waiting for a job (or for a scheduled retry).
+            RETRY: { target: 'refreshing', actions: 'stopRetrying' },
             POWER_CYCLE: { target: 'tokenExpired', reenter: true },
           },
         },

@@ -119,6 +119,8 @@ authorized         POWER_CYCLE:passed         -> tokenExpired
 authorized         POWER_CYCLE:kept           -> authorized
 tokenExpired       SEND                       -> refreshing    jobId=j2
 tokenExpired/retrying RETRY_DUE               -> refreshing    retryAt=null jobId=j1
+tokenExpired       RETRY                      -> refreshing    jobId=null
+tokenExpired/retrying RETRY                   -> refreshing    retryAt=null jobId=j1
 tokenExpired|tokenExpired/retrying POWER_CYCLE:* -> tokenExpired
 refreshing|refreshing/exhausted REFRESHED     -> sending       accessTokenStale=false refreshRetries=0
 refreshing/noJob|refreshing/exhaustedNoJob REFRESHED -> authorized
