@@ -345,8 +345,9 @@ class ScenarioRun {
         } else {
           twin().control.declineDeviceCode(code);
         }
-        // msal-node learns the answer at its next poll (wall time).
-        return this.waitUntil(() => device().state() !== 'codePending', step.args.timeout, () => [
+        // msal-node learns the answer at its next poll, on wall time.
+        const timeout = step.args.timeout ?? Math.max(5_000, 2 * this.scenario.pollIntervalSeconds * 1000 + 3_000);
+        return this.waitUntil(() => device().state() !== 'codePending', timeout, () => [
           { what: 'state', expected: 'anything but codePending (the sign-in to end)', actual: device().state() },
         ]);
       }

@@ -105,9 +105,9 @@ export const STEP_ARGS = {
       settle: z.boolean().default(true),
     })
     .strict(),
-  /** Then waits (wall time, `timeout`, default 10 s) for msal-node's next poll to bring the answer to the device. */
-  approve: z.preprocess((v) => (typeof v === 'string' ? { upn: v } : v), z.object({ upn, timeout: duration.default(10_000) }).strict()),
-  decline: z.preprocess((v) => (v === true || v === null ? {} : v), z.object({ timeout: duration.default(10_000) }).strict()),
+  /** Then waits (wall time, `timeout`; default 5 s or two polling intervals + 3 s) for msal-node's next poll to bring the answer. */
+  approve: z.preprocess((v) => (typeof v === 'string' ? { upn: v } : v), z.object({ upn, timeout: duration.optional() }).strict()),
+  decline: z.preprocess((v) => (v === true || v === null ? {} : v), z.object({ timeout: duration.optional() }).strict()),
   patchTenant: z
     .object({
       smtpAuthEnabled: z.boolean().optional(),
