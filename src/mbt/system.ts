@@ -1,15 +1,13 @@
 /**
- * The system the model-based tests run against: the device runtime on its real NVRAM and spool, the real msal-node
- * and nodemailer adapters, the embedded twin (Entra + Exchange over real loopback sockets), one virtual clock, and
- * the panel's JSON API on 127.0.0.1:0. The same parts `startSimulator` wires, plus two hooks the tests need and
- * `SimulatorOptions` does not offer yet: effect gates (see gates.ts) and a port wrapper for the deliberate faults of
- * the bite tests. When the simulator grows a `wrapPorts` option this file shrinks to a call to it.
+ * The system the model-based tests run against: `startSimulator` (the device runtime on its real NVRAM and spool,
+ * the real msal-node and nodemailer adapters) against the embedded twin (Entra + Exchange over real loopback
+ * sockets) on one virtual clock, and the panel's JSON API on 127.0.0.1:0. Two test hooks go in through the
+ * simulator's `wrapPorts`: effect gates (see gates.ts) and, for the bite tests, a deliberate fault.
  */
 import path from 'node:path';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { openNvram, type Nvram } from '../nvram/index.ts';
-import { createDevice, type Device } from '../device/device.ts';
+import type { Device } from '../device/device.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
@@ -17,7 +15,7 @@ import { startTwin, type Twin } from '../cloud/twin.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import { ensureCertificates } from '../cloud/entra/certs.ts';
 import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
-import { createDeviceAdapters, twinCloud, type DeviceAdapters } from '../adapters/index.ts';
+import { startSimulator } from '../sim/simulator.ts';
 import { startPanel, type RunningPanel } from '../panel/index.ts';
 import type { PanelSim } from '../panel/types.ts';
 import { EffectGates } from './gates.ts';
@@ -72,68 +70,53 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
   fixture.deviceCode.intervalSeconds = 1;
   const tenantFile = path.join(dir, 'tenant.json');
   await writeFile(tenantFile, JSON.stringify(fixture));
+  // Started here rather than by the simulator so that its certificates can come from a shared `certDir`.
   const twin = await startTwin({ stateDir: cloudDir, tenantFile, clock, seed: opts.seed ?? 7 });
 
-  const cloud = twinCloud(twin);
   const gates = new EffectGates();
-  const nvramFile = path.join(dir, 'nvram.json');
-  const spoolDir = path.join(dir, 'spool');
-  let nvram!: Nvram;
-  let device!: Device;
-  let adapters!: DeviceAdapters;
-  const bootListeners = new Set<(d: Device) => void>();
+  const fault = opts.fault;
+  const sim = await startSimulator({
+    stateDir: path.join(dir, 'device'),
+    clock,
+    twin,
+    logger,
+    settleOnBoot: false, // effects may be held on gates: the executor settles each step itself
+    wrapPorts: (build) =>
+      gates.wrap((cache: TokenCacheStore) => {
+        const ports = build(fault?.wrapTokenCache ? fault.wrapTokenCache(cache) : cache);
+        return fault?.wrapPorts ? fault.wrapPorts(ports) : ports;
+      }),
+  }).catch(async (err) => {
+    await twin.close();
+    throw err;
+  });
 
-  const boot = async (): Promise<Device> => {
-    nvram = await openNvram({ file: nvramFile, now: () => clock.now() });
-    await nvram.update((draft) => {
-      draft.settings.cloud = { mode: cloud.mode, authority: cloud.authority, clientId: cloud.clientId };
-    });
-    adapters = createDeviceAdapters({ cloud, logger, clientName: 'mfp-mbt' });
-    const fault = opts.fault;
-    const build = (cache: TokenCacheStore) => {
-      const ports = adapters.ports(fault?.wrapTokenCache ? fault.wrapTokenCache(cache) : cache);
-      return fault?.wrapPorts ? fault.wrapPorts(ports) : ports;
-    };
-    device = await createDevice({ nvram, clock, ports: gates.wrap(build), spoolDir, logger });
-    for (const l of bootListeners) l(device);
-    return device;
-  };
-
-  const powerOff = async () => {
-    device.stop();
-    // Held effects die with the power; the stopped device ignores what they report.
-    gates.abandonAll();
-    await adapters.shutdown();
-    await nvram.close();
-  };
-
-  await boot();
   let panel: RunningPanel | null = null;
   const sut = {
     clock,
     twin,
     gates,
-    nvramFile,
+    nvramFile: path.join(sim.stateDir, 'nvram.json'),
     adminPassword: ADMIN_PASSWORD,
     get device() {
-      return device;
+      return sim.device;
     },
     get panelUrl() {
       if (!panel) throw new Error('the panel is not listening');
       return panel.url;
     },
     async powerCycle(offMs = 0) {
-      await powerOff();
-      if (offMs > 0) await clock.advance(offMs);
-      return boot();
+      // Held effects die with the power: stop the device first so that it ignores what their abandonment reports.
+      sim.device.stop();
+      gates.abandonAll();
+      return sim.powerCycle(offMs);
     },
-    onBoot(listener: (d: Device) => void) {
-      bootListeners.add(listener);
-      return () => bootListeners.delete(listener);
-    },
+    onBoot: (listener: (d: Device) => void) => sim.onBoot(listener),
     async close() {
       await panel?.close();
-      await powerOff().catch(() => undefined);
+      sim.device.stop();
+      gates.abandonAll();
+      await sim.close().catch(() => undefined); // its idle() returns: the stopped device starts nothing new
       await twin.close();
       await rm(dir, { recursive: true, force: true });
     },

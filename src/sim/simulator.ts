@@ -78,12 +78,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         });
       }
       adapters = createDeviceAdapters({ cloud, logger, clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}` });
-      device = await createDevice({ nvram, clock, ports: adapters.ports, spoolDir, logger });
+      const ports = opts.wrapPorts ? opts.wrapPorts(adapters.ports) : adapters.ports;
+      device = await createDevice({ nvram, clock, ports, spoolDir, logger });
     } catch (err) {
       await nvram.close().catch(() => undefined);
       throw err;
     }
-    await device.idle();
+    if (opts.settleOnBoot !== false) await device.idle();
     for (const l of bootListeners) {
       try {
         l(device);

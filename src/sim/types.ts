@@ -7,6 +7,7 @@ import type { Clock, VirtualClock } from '../time/clock.ts';
 import type { Device } from '../device/device.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
+import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 
 export type CloudChoice =
   | {
@@ -33,6 +34,16 @@ export interface SimulatorOptions {
   logger?: Logger;
   /** NVRAM capacity in bytes (default 64 KiB). */
   nvramCapacityBytes?: number;
+  /**
+   * Wraps the device's ports at every boot: model-based tests hold effects on gates and inject deliberate faults
+   * (a classifier that lies, a token cache that forgets) here, around the real adapters.
+   */
+  wrapPorts?: (build: (tokenCache: TokenCacheStore) => DevicePorts) => (tokenCache: TokenCacheStore) => DevicePorts;
+  /**
+   * Wait after each boot until the work it started (a job back from the spool, a refresh) has finished (default
+   * true). Tests that hold effects on gates settle themselves and pass false.
+   */
+  settleOnBoot?: boolean;
 }
 
 export interface Simulator {
