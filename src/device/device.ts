@@ -343,7 +343,22 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         if (kind === 'signIn') effects.signIn = undefined;
         else effects[kind] = undefined;
       }
-      return apply(event);
+      try {
+        return await apply(event);
+      } catch (err) {
+        // The outcome could not be committed (NVRAM full, or failing): it did not happen. Say so, drop what it
+        // staged, and end the work in a state the admin can see rather than waiting for an event that is gone.
+        const message = (err as Error)?.message ?? String(err);
+        log.error({ event: event.type, error: message }, 'could not commit an outcome to NVRAM');
+        stagedCache = undefined;
+        const failure = { reason: 'nvram-write-failed', code: (err as { code?: string })?.code ?? null, reply: message };
+        if (kind === 'signIn' && event.type !== 'CODE_ISSUED') return apply({ type: 'POLL_FAILED', ...failure });
+        if (kind === 'signIn') return apply({ type: 'CODE_FAILED', ...failure });
+        if (kind === 'refresh') return apply({ type: 'REFRESH_FAILED', transient: true, retryAt: clock.now() + retryDelayMs(ctx().refreshRetries), ...failure });
+        // A send whose acceptance cannot be recorded stays in the spool: it goes out again after a restart
+        // (at-least-once, same Message-ID).
+        throw err;
+      }
     });
   }
 

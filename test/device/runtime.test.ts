@@ -189,6 +189,19 @@ describe('device runtime on fake ports', () => {
     expect(h.device.state()).toBe('ready');
   });
 
+  it('a grant that does not fit in NVRAM ends the sign-in in authFailed with the reason, not in silence', async () => {
+    h = await DeviceHarness.create(undefined, { capacityBytes: 8 * 1024 });
+    h.fake.cachePadding = 16 * 1024;
+    await h.device.saveSettings(OAUTH_SETTINGS);
+    await h.device.send({ type: 'START_AUTH' });
+    await h.device.idle();
+    h.fake.lastSignIn().grant();
+    await h.device.idle();
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'nvram-write-failed' } });
+    expect(h.device.status().lastError?.reply).toMatch(/capacity|bytes/i);
+    expect(h.nvram.secrets.has('msal-cache')).toBe(false);
+  });
+
   it('writes nothing for an event that changes nothing persisted', async () => {
     h = await DeviceHarness.create();
     await h.device.saveSettings(OAUTH_SETTINGS);

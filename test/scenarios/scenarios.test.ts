@@ -14,12 +14,6 @@ import { runFiles } from '../../src/scenario/cli.ts';
 
 const SCENARIOS = path.resolve('fixtures/scenarios');
 const NOT_IN_NPM_TEST = new Set(['soak-90-days.json']);
-/**
- * Known failing because of a bug outside the scenario area (reported): a firmware-1 image keeps its 4 KiB NVRAM slot
- * after migration, the sealed MSAL cache does not fit, and the device stays in codePending after the approval.
- * `it.fails` turns red the day it passes, so the entry must then be removed.
- */
-const KNOWN_FAILING = new Set(['firmware-update.json']);
 
 let work: string;
 let credentials: string;
@@ -47,8 +41,7 @@ describe('shipped scenarios', () => {
   });
 
   for (const file of shipped) {
-    const test = KNOWN_FAILING.has(file) ? it.fails : it;
-    test(`${file} passes`, async () => {
+    it(`${file} passes`, async () => {
       const lines: string[] = [];
       const result = await run(path.join(SCENARIOS, file), lines);
       expect(result.passed, result.failure ? describeFailure(result.failure, result.file) : '').toBe(true);

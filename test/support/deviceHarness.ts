@@ -28,9 +28,13 @@ export class DeviceHarness {
 
   private constructor(readonly dir: string) {}
 
-  static async create(dir?: string, opts: { io?: NvramIo; boot?: boolean } = {}): Promise<DeviceHarness> {
+  /** NVRAM capacity per bank (default: the store's 64 KiB). */
+  capacityBytes: number | undefined;
+
+  static async create(dir?: string, opts: { io?: NvramIo; boot?: boolean; capacityBytes?: number } = {}): Promise<DeviceHarness> {
     const h = new DeviceHarness(dir ?? (await mkdtemp(path.join(tmpdir(), 'mfp-dev-'))));
     h.io = opts.io;
+    h.capacityBytes = opts.capacityBytes;
     if (opts.boot !== false) await h.boot();
     return h;
   }
@@ -44,6 +48,7 @@ export class DeviceHarness {
       file: this.file,
       now: () => this.clock.now(),
       io: this.io,
+      ...(this.capacityBytes ? { capacityBytes: this.capacityBytes } : {}),
       factoryDevice: { id: 'dev-test-0001', serial: 'SIM0001' },
     });
     this.device = await createDevice({

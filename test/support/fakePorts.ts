@@ -38,6 +38,8 @@ export class FakePorts {
   sendGate: Deferred<void> | null = null;
   /** Like Entra, issue a code right away; set to a failure to make the next code request fail instead. */
   nextCodeFailure: SignInFailure | null = null;
+  /** Extra characters in the staged token cache (MSAL's real cache is ~5 KB). */
+  cachePadding = 0;
   /** Keep the code request in flight (the test calls `issue()` itself). */
   holdCodes = false;
   /** When set, refreshes wait for this before answering (to catch the device mid-refresh). */
@@ -61,7 +63,7 @@ export class FakePorts {
                 ...code,
               }),
             grant: (g = {}) => {
-              cache.stage(JSON.stringify({ fakeRefreshToken: `rt-for-${account}`, fakeAccessToken: 'at-secret-1' }));
+              cache.stage(JSON.stringify({ fakeRefreshToken: `rt-for-${account}`, fakeAccessToken: 'at-secret-1', pad: 'x'.repeat(this.cachePadding) }));
               result.resolve({ account, accessTokenExpiresInMs: 3_600_000, ...g });
             },
             fail: (f) => result.reject(f),
