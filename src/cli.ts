@@ -8,6 +8,8 @@ import { machineCommand } from './model/cli.ts';
 import { nvramCommand } from './nvram/cli.ts';
 import { cloudCommand } from './cloud/cli.ts';
 import { startCommand } from './app/start.ts';
+import { scenarioCommand } from './scenario/cli.ts';
+import { pathsCommand, replayCommand } from './mbt/cli.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -24,8 +26,17 @@ export function buildCli(): Command {
   program.addCommand(machineCommand());
   program.addCommand(nvramCommand());
   program.addCommand(cloudCommand());
+  program.addCommand(scenarioCommand());
+  program.addCommand(pathsCommand());
+  program.addCommand(replayCommand());
   return program;
 }
+
+// `mfp-sim paths | head`: a reader that hangs up early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 try {
   await buildCli().parseAsync(process.argv);
