@@ -10,6 +10,7 @@ import { cloudCommand } from './cloud/cli.ts';
 import { startCommand } from './app/start.ts';
 import { scenarioCommand } from './scenario/cli.ts';
 import { pathsCommand, replayCommand } from './mbt/cli.ts';
+import { fleetCommand } from './fleet/cli.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,6 +30,7 @@ export function buildCli(): Command {
   program.addCommand(scenarioCommand());
   program.addCommand(pathsCommand());
   program.addCommand(replayCommand());
+  program.addCommand(fleetCommand());
   return program;
 }
 
