@@ -15,6 +15,10 @@ import { formatTable } from './table.ts';
 import { machine, row, signedInSimulator, twinCredentials, type BenchRow } from './support.ts';
 
 const REPORT = fileURLToPath(new URL('../reports/bench.json', import.meta.url));
+/** `BENCH_ONLY=nvram,boot,panel,smtp,soak,model`: run only those groups (unset: all). A partial run prints its table
+ * but does not overwrite reports/bench.json. */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean)) : null;
+const wanted = (group: string) => ONLY === null || ONLY.has(group);
 
 async function attempt(id: string, name: string, fn: () => Promise<BenchRow | BenchRow[]>): Promise<BenchRow[]> {
   const started = performance.now();
@@ -35,24 +39,29 @@ const host = machine();
 const credentials = await twinCredentials();
 const rows: BenchRow[] = [];
 
-rows.push(...(await attempt('nvram-commits', 'NVRAM commits vs raw fsync', () => nvramCommitRow())));
-rows.push(
-  ...(await attempt('nvram-writes-per-transition', 'NVRAM writes per transition, cold boot', async () => {
-    const w = await writesPerTransitionRows(credentials);
-    return [w.row, w.noOpRow, await coldBootRow(w.sim)];
-  })),
-);
-const sim = await signedInSimulator(credentials).catch((err: Error) => {
-  process.stderr.write(`bench: could not sign a simulator in: ${err.message}\n`);
-  return null;
-});
+if (wanted('nvram')) rows.push(...(await attempt('nvram-commits', 'NVRAM commits vs raw fsync', () => nvramCommitRow())));
+if (wanted('nvram') || wanted('boot')) {
+  rows.push(
+    ...(await attempt('nvram-writes-per-transition', 'NVRAM writes per transition, cold boot', async () => {
+      const w = await writesPerTransitionRows(credentials);
+      return [w.row, w.noOpRow, await coldBootRow(w.sim)];
+    })),
+  );
+}
+const sim =
+  wanted('panel') || wanted('smtp')
+    ? await signedInSimulator(credentials).catch((err: Error) => {
+        process.stderr.write(`bench: could not sign a simulator in: ${err.message}\n`);
+        return null;
+      })
+    : null;
 if (sim) {
-  rows.push(...(await attempt('panel-status', 'Panel vs bare Fastify (autocannon)', () => panelRow(sim))));
-  rows.push(...(await attempt('smtp-xoauth2', 'XOAUTH2 vs AUTH PLAIN', () => smtpRow(sim, credentials))));
+  if (wanted('panel')) rows.push(...(await attempt('panel-status', 'Panel vs bare Fastify (autocannon)', () => panelRow(sim))));
+  if (wanted('smtp')) rows.push(...(await attempt('smtp-xoauth2', 'XOAUTH2 vs AUTH PLAIN', () => smtpRow(sim, credentials))));
   await sim.close();
 }
-rows.push(...(await attempt('soak-90-days', '90-day soak', () => soakRow(credentials))));
-rows.push(...(await attempt('model-suite', 'Model-based suite', () => modelSuiteRow())));
+if (wanted('soak')) rows.push(...(await attempt('soak-90-days', '90-day soak', () => soakRow(credentials))));
+if (wanted('model')) rows.push(...(await attempt('model-suite', 'Model-based suite', () => modelSuiteRow())));
 await rm(credentials, { recursive: true, force: true });
 
 const report = {
@@ -61,6 +70,10 @@ const report = {
   wallSeconds: Math.round((performance.now() - started) / 100) / 10,
   rows,
 };
-await mkdir(path.dirname(REPORT), { recursive: true });
-await writeFile(REPORT, `${JSON.stringify(report, null, 2)}\n`);
-process.stdout.write(`${formatTable(report)}\n\nWritten to ${path.relative(process.cwd(), REPORT)}\n`);
+if (ONLY === null) {
+  await mkdir(path.dirname(REPORT), { recursive: true });
+  await writeFile(REPORT, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${formatTable(report)}\n\nWritten to ${path.relative(process.cwd(), REPORT)}\n`);
+} else {
+  process.stdout.write(`${formatTable(report)}\n\nBENCH_ONLY=${[...ONLY].join(',')}: partial run, reports/bench.json not written\n`);
+}
