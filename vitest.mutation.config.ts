@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+// The suites Stryker runs against each mutant of the runtime, the statechart and the
+// classifiers (stryker.config.mjs). Only fast, in-process suites: no browser, no servers
+// beyond loopback fakes. test/device/powerloss.test.ts is left out on purpose: its
+// every-write × every-cut sweep takes ~8 s a run and would be re-run for most mutants of
+// device.ts; runtime.test.ts and boot.test.ts cover the same code paths far faster.
+export default defineConfig({
+  test: {
+    include: [
+      'test/machine/**/*.test.ts',
+      'test/device/**/*.test.ts',
+      'test/time/**/*.test.ts',
+      'test/e2e/classify-smtp.test.ts',
+      'test/e2e/classify-entra.test.ts',
+    ],
+    exclude: ['test/device/powerloss.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
