@@ -8,8 +8,10 @@
  *
  * A header is the commit record of its bank: it names the payload's offset, length and CRC-32, the bank's sequence
  * number, the firmware that wrote it and the wear counters of both banks; it carries its own CRC so a torn header
- * is recognised. A write goes to the bank that is not the current one: payload, fsync, header, fsync. A torn write
- * can only damage the bank being written, and the reader takes the valid bank with the highest sequence number.
+ * is recognised. A write goes to the bank that is not the current one: payload, header, then ONE fsync. Each bank
+ * validates itself (header CRC, payload CRC), so a torn or reordered write leaves a bank that fails its checks, and
+ * the reader, which takes the valid bank with the highest sequence number, falls back to the other bank: only the
+ * bank being written is ever at risk.
  */
 import { crc32 } from 'node:zlib';
 import type { NvramFile, NvramIo } from './io.ts';
@@ -35,6 +37,12 @@ export interface BankHeader {
   crc: number;
   /** Committed writes per bank, as of this commit (so a damaged header loses no count). */
   wear: Record<BankName, number>;
+  /**
+   * How far into the slot older bytes may still lie: the payload, plus the older tail this write zero-filled in case
+   * that zero fill did not reach the disk (one fsync covers payload, tail and header, in any order). Absent in
+   * headers written before the single-fsync protocol, whose tail was always durable before the header: `length`.
+   */
+  extent?: number;
 }
 
 export interface BankState {
@@ -71,7 +79,9 @@ export function payloadOffset(bank: BankName, slot: number): number {
 }
 
 export function encodeHeader(h: BankHeader): Buffer {
-  const body = JSON.stringify({ magic: h.magic, layout: h.layout, bank: h.bank, seq: h.seq, fw: h.fw, offset: h.offset, length: h.length, slot: h.slot, crc: h.crc, wear: { A: h.wear.A, B: h.wear.B } });
+  const fields: Record<string, unknown> = { magic: h.magic, layout: h.layout, bank: h.bank, seq: h.seq, fw: h.fw, offset: h.offset, length: h.length, slot: h.slot, crc: h.crc, wear: { A: h.wear.A, B: h.wear.B } };
+  if (h.extent !== undefined) fields.extent = h.extent;
+  const body = JSON.stringify(fields);
   const text = `${body.slice(0, -1)},"hcrc":${crc32(body)}}`;
   if (text.length > HEADER_SIZE - 1) throw new Error(`bank header too long (${text.length} bytes)`);
   const buf = Buffer.alloc(HEADER_SIZE, 0x20);
@@ -100,6 +110,7 @@ export function decodeHeader(raw: Buffer, expected: BankName): BankHeader | 'bla
   const wear = h.wear as Record<string, unknown> | undefined;
   if (![h.seq, h.fw, h.offset, h.length, h.slot, h.crc, wear?.A, wear?.B].every(isUint)) return 'header has malformed fields';
   if (h.offset !== payloadOffset(expected, h.slot!) || h.length! > h.slot!) return 'header points outside its slot';
+  if (h.extent !== undefined && (!isUint(h.extent) || h.extent < h.length! || h.extent > h.slot!)) return 'header has a malformed extent';
   return h as BankHeader;
 }
 
@@ -139,7 +150,9 @@ export class BankStore {
     const headers = banks.map((b) => b.header).filter((h): h is BankHeader => h !== null).sort((x, y) => y.seq - x.seq);
     this.newestHeader = headers[0] ?? null;
     this.currentHeader = current?.header ?? null;
-    for (const b of banks) this.extent[b.name] = b.header ? b.header.length : b.blank ? 0 : null;
+    // A valid bank's header bounds its slot's old bytes. Any other bank may hold a torn write of unknown reach
+    // (e.g. a header that reached the disk without its payload): its next write zero-fills the whole slot, once.
+    for (const b of banks) this.extent[b.name] = b.valid ? (b.header!.extent ?? b.header!.length) : b.blank ? 0 : null;
     return { fileSize, banks, current };
   }
 
@@ -180,8 +193,10 @@ export class BankStore {
   }
 
   /**
-   * Commits `payload` into the bank that is not current: payload, fsync, header, fsync. Only when this resolves is
-   * the new content the current one. On any error the previous current bank is untouched.
+   * Commits `payload` into the bank that is not current: payload (and a zero fill of the older tail beyond it),
+   * header, one fsync. Only when this resolves is the new content the current one. On any error, or a power cut at
+   * any byte in any order, the previous current bank is untouched: the target bank is the only one written, and
+   * until all of it is on the disk its header or payload CRC fails, so a reader falls back to the previous bank.
    */
   async write(payload: Buffer, fw: number): Promise<BankHeader> {
     const slot = this.slotBytes();
@@ -190,6 +205,10 @@ export class BankStore {
     const basis = this.currentHeader ?? this.newestHeader;
     const wear = { A: basis?.wear.A ?? 0, B: basis?.wear.B ?? 0 };
     wear[target] += 1;
+    // Zero-fill past the payload over whatever the slot held before (unknown reach: the whole slot), so no stale
+    // tail of older content (e.g. a firmware-1 plaintext password) survives in the file.
+    const oldExtent = Math.min(slot, this.extent[target] ?? slot);
+    const extent = Math.max(payload.length, oldExtent);
     const header: BankHeader = {
       magic: MAGIC,
       layout: LAYOUT_VERSION,
@@ -201,18 +220,15 @@ export class BankStore {
       slot,
       crc: crc32(payload),
       wear,
+      extent,
     };
     const encoded = encodeHeader(header);
-    // Zero-fill past the payload over whatever the slot held before (unknown extent: the whole slot), so no stale
-    // tail of older content (e.g. a firmware-1 plaintext password) survives in the file.
-    const data = Buffer.alloc(Math.max(payload.length, Math.min(slot, this.extent[target] ?? slot)));
-    payload.copy(data);
-    this.extent[target] = null; // until this write completes, the slot's extent is unknown
-    await this.file.write(data, header.offset, 'data');
-    await this.file.sync();
+    this.extent[target] = extent; // until this write is durable, older bytes may lie this far
+    await this.file.write(payload, header.offset, 'data');
+    if (extent > payload.length) await this.file.write(Buffer.alloc(extent - payload.length), header.offset + payload.length, 'data');
     await this.file.write(encoded, headerOffset(target), 'commit');
     await this.file.sync();
-    this.extent[target] = payload.length;
+    this.extent[target] = payload.length; // the zero fill is durable now
     this.currentHeader = header;
     this.newestHeader = header;
     return header;

@@ -1,17 +1,24 @@
 /**
  * Power-loss injection for the NVRAM (littlefs style): wrap the real I/O in a `PowerCutIo`, run a scripted
  * sequence once to count its bank writes, then re-run it with the power cut at every write k and at every point
- * inside that write. A bank write is, in order: data write, fsync, commit (header) write, fsync.
+ * inside that write. A bank write is, in order: data write(s) (the payload, then any zero fill of an older tail),
+ * the commit (header) write, one fsync.
  *
  * The disk is simulated over the real file: every write since the last fsync is remembered with the bytes it
  * replaced, and at the cut those un-fsync'ed writes are either kept (the disk happened to flush them) or rolled back
- * (lost in the drive's cache). Nothing at all is applied after the cut; every later call throws `PowerCut`.
- * Exported for the device-level sweep as well.
+ * (lost in the drive's cache). A disk may also flush them out of order: `header-first` is the cut where the header
+ * reached the disk and the payload did not (model `lost`) or only its first half did (model `kept`). Nothing at all
+ * is applied after the cut; every later call throws `PowerCut`. Exported for the device-level sweep as well.
  */
 import type { NvramFile, NvramIo, WritePhase } from './io.ts';
 import { nodeIo } from './io.ts';
 
-export const POWER_CUT_POINTS = ['before-data', 'mid-data', 'before-fsync', 'before-commit', 'mid-commit', 'before-commit-fsync'] as const;
+/**
+ * Where in a bank write the power goes: before the payload, half-way through it, after it but before the header,
+ * half-way through the header, after both but before the fsync, and at the fsync with the header on the disk ahead
+ * of the payload (reordered by the disk). Only `before-fsync` with un-fsynced data `kept` completes the write.
+ */
+export const POWER_CUT_POINTS = ['before-data', 'mid-data', 'before-commit', 'mid-commit', 'before-fsync', 'header-first'] as const;
 export type PowerCutPoint = (typeof POWER_CUT_POINTS)[number];
 /** What happens to bytes written but not yet fsync'ed when the power goes. */
 export const UNSYNCED_MODELS = ['kept', 'lost'] as const;
@@ -41,6 +48,9 @@ interface Undo {
   position: number;
   old: Buffer;
   oldSize: number;
+  /** Bytes the write put at `position`. */
+  length: number;
+  phase: WritePhase;
 }
 
 export class PowerCutIo implements NvramIo {
@@ -80,20 +90,26 @@ export class PowerCutIo implements NvramIo {
   /** Cuts the power: un-fsync'ed writes are kept or rolled back per the plan, then everything stops. */
   private async powerOff(): Promise<never> {
     this.cut = true;
-    if (this.plan!.unsynced === 'lost') {
-      for (const u of this.undo.reverse()) {
-        await u.file.write(u.old, u.position, 'data');
-        if ((await u.file.size()) > u.oldSize) await u.file.truncate(u.oldSize);
-      }
-    }
+    const pending = this.undo.reverse();
     this.undo = [];
+    if (this.plan!.point === 'header-first') {
+      // The header is on the disk; of the payload (and zero fill) nothing, or (`kept`) the first half of the payload.
+      const data = pending.filter((u) => u.phase === 'data');
+      const headerEnd = Math.max(0, ...pending.filter((u) => u.phase === 'commit').map((u) => u.position + u.length));
+      for (const u of data) {
+        const keep = this.plan!.unsynced === 'kept' && u === data.at(-1) ? Math.floor(u.length / 2) : 0;
+        await rollBack(u, keep, headerEnd);
+      }
+    } else if (this.plan!.unsynced === 'lost') {
+      for (const u of pending) await rollBack(u, 0, 0);
+    }
     throw new PowerCut(this.plan!);
   }
 
   private wrap(file: NvramFile): NvramFile {
     const write = async (data: Buffer, position: number, phase: WritePhase) => {
       const oldSize = await file.size();
-      this.undo.push({ file, position, old: await file.read(position, data.length), oldSize });
+      this.undo.push({ file, position, old: await file.read(position, data.length), oldSize, length: data.length, phase });
       await file.write(data, position, phase);
     };
     return {
@@ -102,7 +118,7 @@ export class PowerCutIo implements NvramIo {
       truncate: (size) => (this.alive(), file.truncate(size)),
       write: async (data, position, phase) => {
         this.alive();
-        if (phase === 'data') this.writes++;
+        if (phase === 'data' && this.phase !== 'data') this.writes++; // a bank write starts with its first data write
         this.phase = phase;
         if (this.targeted()) {
           const p = this.plan!.point;
@@ -118,7 +134,7 @@ export class PowerCutIo implements NvramIo {
         this.alive();
         if (this.targeted()) {
           const p = this.plan!.point;
-          if ((this.phase === 'data' && p === 'before-fsync') || (this.phase === 'commit' && p === 'before-commit-fsync')) return this.powerOff();
+          if (this.phase === 'commit' && (p === 'before-fsync' || p === 'header-first')) return this.powerOff();
         }
         await file.sync();
         this.undo = this.undo.filter((u) => u.file !== file);
@@ -131,6 +147,21 @@ export class PowerCutIo implements NvramIo {
       close: () => file.close(),
     };
   }
+}
+
+/**
+ * Puts back what an un-fsynced write replaced, except its first `keep` bytes (a torn write). The file shrinks back to
+ * its size before the write, but never below `floor` (the end of a write the disk did keep).
+ */
+async function rollBack(u: Undo, keep: number, floor: number): Promise<void> {
+  if (keep < u.old.length) await u.file.write(u.old.subarray(keep), u.position + keep, 'data');
+  const size = await u.file.size();
+  const target = Math.max(u.oldSize, u.position + keep, floor);
+  if (size > target) await u.file.truncate(target);
+  // Bytes the write put past the old end of file that must stay (the file cannot shrink under a kept write): a hole.
+  const holeFrom = Math.max(u.position + keep, u.oldSize);
+  const holeTo = Math.min(u.position + u.length, target);
+  if (holeTo > holeFrom) await u.file.write(Buffer.alloc(holeTo - holeFrom), holeFrom, 'data');
 }
 
 export interface SweepCase extends PowerCutPlan {}

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNvram, type Nvram, type NvramData, type NvramIo } from '../../src/nvram/index.ts';
+import { nodeIo, openNvram, type Nvram, type NvramData, type NvramIo } from '../../src/nvram/index.ts';
 import { readCommitted, verifyImage } from '../../src/nvram/inspect.ts';
 import { countNvramWrites, POWER_CUT_POINTS, powerLossSweep, PowerCutIo, UNSYNCED_MODELS } from '../../src/nvram/powercut.ts';
 import { loadOrCreateDeviceKey, SecretVault } from '../../src/nvram/vault.ts';
@@ -112,9 +112,10 @@ async function sweep(script: typeof deviceScript, prepare: (dir: string) => Prom
     check: async ({ file }, c) => {
       const verdict = await verifyImage(file);
       const got = await committedNow(file);
-      // The commit record is the header; only when it reached the disk complete (kept un-fsync'ed bytes) does the
-      // interrupted write count. In every other case the content is exactly what it was before.
-      const expectAfter = c.point === 'before-commit-fsync' && c.unsynced === 'kept';
+      // One fsync covers payload and header: only when both reached the disk complete (kept un-fsync'ed bytes) does
+      // the interrupted write count. In every other case, the header on the disk ahead of its payload included, the
+      // content is exactly what it was before.
+      const expectAfter = c.point === 'before-fsync' && c.unsynced === 'kept';
       expect(got).toEqual(expectAfter ? ref.after[c.atWrite] : ref.after[c.atWrite - 1]);
       outcomes[expectAfter ? 'after' : 'before']++;
       expect(verdict.ok).toBe(got !== null);
@@ -169,15 +170,66 @@ describe('power-loss sweep', () => {
     for (const unsynced of UNSYNCED_MODELS) {
       const dir = await dirs.make();
       const file = path.join(dir, 'raw.bin');
-      const io = new PowerCutIo(undefined, { atWrite: 1, point: 'before-commit-fsync', unsynced });
+      const io = new PowerCutIo(undefined, { atWrite: 1, point: 'before-fsync', unsynced });
       const { file: f } = await io.open(file, 'readwrite');
       await f.write(Buffer.from('DATA'), 0, 'data');
-      await f.sync();
       await f.write(Buffer.from('HEAD'), 4, 'commit');
       await expect(f.sync()).rejects.toThrow(/simulated power cut/);
       await expect(f.write(Buffer.from('MORE'), 8, 'data')).rejects.toThrow(/simulated power cut/);
       await f.close();
-      expect(await fs.readFile(file, 'utf8')).toBe(unsynced === 'kept' ? 'DATAHEAD' : 'DATA');
+      expect(await fs.readFile(file, 'utf8')).toBe(unsynced === 'kept' ? 'DATAHEAD' : '');
     }
+  });
+
+  it('PowerCutIo "header-first": the header reaches the disk, the payload not at all ("lost") or half ("kept")', async () => {
+    for (const unsynced of UNSYNCED_MODELS) {
+      const dir = await dirs.make();
+      const file = path.join(dir, 'raw.bin');
+      await fs.writeFile(file, 'oldheadOLDPAYLOAD');
+      const io = new PowerCutIo(undefined, { atWrite: 1, point: 'header-first', unsynced });
+      const { file: f } = await io.open(file, 'readwrite');
+      await f.write(Buffer.from('newpayload'), 7, 'data');
+      await f.write(Buffer.from('ZERO'), 17, 'data'); // a zero fill past the payload: part of the same bank write
+      await f.write(Buffer.from('newhead'), 0, 'commit');
+      expect(io.writes).toBe(1);
+      await expect(f.sync()).rejects.toThrow(/simulated power cut/);
+      await f.close();
+      expect(await fs.readFile(file, 'utf8')).toBe(unsynced === 'kept' ? 'newheadnewpaYLOAD' : 'newheadOLDPAYLOAD');
+    }
+  });
+
+  it('every bank write is one fsync: payload, header, sync', async () => {
+    const dir = await dirs.make();
+    const calls: string[] = [];
+    const tracing: NvramIo = {
+      open: async (file, mode) => {
+        const opened = await nodeIo.open(file, mode);
+        const f = opened.file;
+        return {
+          created: opened.created,
+          file: {
+            size: () => f.size(),
+            read: (p, l) => f.read(p, l),
+            truncate: (n) => f.truncate(n),
+            close: () => f.close(),
+            write: async (data, position, phase) => {
+              calls.push(phase);
+              await f.write(data, position, phase);
+            },
+            sync: async () => {
+              calls.push('sync');
+              await f.sync();
+            },
+          },
+        };
+      },
+      syncDir: (d) => nodeIo.syncDir(d),
+    };
+    const nv = await openNvram({ file: path.join(dir, 'nvram.img'), keyFile, io: tracing, now: steppingNow(), factoryDevice: TEST_DEVICE });
+    calls.length = 0; // the format at open
+    await nv.update((d) => void (d.panel.note = 'x'));
+    await nv.update((d) => void (d.panel.note = 'y'));
+    await nv.close();
+    expect(calls).toEqual(['data', 'commit', 'sync', 'data', 'commit', 'sync']);
   });
 });

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BankStore, HEADER_SIZE, PAYLOAD_START } from '../../src/nvram/banks.ts';
-import { nodeIo } from '../../src/nvram/io.ts';
+import { nodeIo, type NvramIo } from '../../src/nvram/io.ts';
 import { readCommitted } from '../../src/nvram/inspect.ts';
 import { NvramCapacityError, NvramInvalidDataError, NvramLockedError, openNvram } from '../../src/nvram/index.ts';
 import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
@@ -159,6 +159,51 @@ describe('NVRAM store: writes', () => {
     await nvram.update((d) => void delete d.panel.note);
     await nvram.update((d) => void (d.panel.counter = 1));
     await nvram.close();
+    expect((await fs.readFile(file)).includes(Buffer.from('STALE-MARKER-'))).toBe(false);
+  });
+
+  it('zero-fills a stale tail even when the disk kept payload and header but lost the zero fill (the header records the reach)', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.update((d) => void (d.panel.note = 'STALE-MARKER-'.repeat(200)));
+    await nvram.update((d) => void (d.panel.note = 'STALE-MARKER-'.repeat(200) + 'again'));
+    await nvram.close();
+    // A fake disk that drops the zero fill (the second data write of a bank write): one fsync covers all three
+    // writes, so a disk may persist the payload and the header and not the tail.
+    let dropped = 0;
+    let dataWrites = 0;
+    const dropsZeroFill: NvramIo = {
+      open: async (f, mode) => {
+        const opened = await nodeIo.open(f, mode);
+        const inner = opened.file;
+        return {
+          created: opened.created,
+          file: {
+            size: () => inner.size(),
+            read: (p, l) => inner.read(p, l),
+            truncate: (n) => inner.truncate(n),
+            close: () => inner.close(),
+            sync: () => inner.sync(),
+            write: async (data, position, phase) => {
+              dataWrites = phase === 'data' ? dataWrites + 1 : 0;
+              if (dataWrites === 2) return void dropped++;
+              await inner.write(data, position, phase);
+            },
+          },
+        };
+      },
+      syncDir: (d) => nodeIo.syncDir(d),
+    };
+    const lossy = await openNvram({ file, io: dropsZeroFill, now: steppingNow() });
+    await lossy.update((d) => void delete d.panel.note);
+    await lossy.update((d) => void (d.panel.counter = 1));
+    await lossy.close();
+    expect(dropped).toBe(2);
+    expect((await fs.readFile(file)).includes(Buffer.from('STALE-MARKER-'))).toBe(true); // the fake really lost them
+    const again = await openNvram({ file, now: steppingNow() });
+    expect(again.data.panel.counter).toBe(1);
+    await again.update((d) => void (d.panel.counter = 2));
+    await again.update((d) => void (d.panel.counter = 3));
+    await again.close();
     expect((await fs.readFile(file)).includes(Buffer.from('STALE-MARKER-'))).toBe(false);
   });
 
