@@ -123,6 +123,55 @@ describe('device runtime on fake ports', () => {
     expect(h.device.state()).toBe('authorized');
   });
 
+  it('transient send failures back off 30 s, 2 min, 8 min; the fourth is held for the operator', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    const throttled = () => new SendFailure('throttled', true, '432 4.3.2 Concurrent connections limit exceeded.', '4.3.2');
+    h.fake.sendResults.push(throttled(), throttled(), throttled(), throttled());
+    const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
+    await h.device.idle();
+    for (const delay of [30_000, 120_000, 480_000]) {
+      expect(h.device.status().state).toBe('sendFailure');
+      expect(h.device.deadlines().RETRY_DUE).toBe(h.clock.now() + delay);
+      expect(h.device.status().retryAt).toBe(h.clock.now() + delay);
+      await h.advance(delay);
+    }
+    expect(h.device.status()).toMatchObject({ state: 'sendFailure', retryAt: null, lastError: { reason: 'throttled', code: '4.3.2' } });
+    expect(h.device.deadlines().RETRY_DUE).toBeUndefined();
+    expect(h.device.job(job.id)).toMatchObject({ status: 'held', attempts: 4, reply: '432 4.3.2 Concurrent connections limit exceeded.' });
+    // The operator's Retry starts over, and this time Exchange takes it.
+    await h.device.send({ type: 'RETRY' });
+    await h.device.idle();
+    expect(h.device.job(job.id)).toMatchObject({ status: 'sent', attempts: 5 });
+  });
+
+  it("a transient refresh failure waits for Entra's Retry-After when it is longer than the backoff", async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    await h.advance(60 * 60_000);
+    h.fake.refreshResults.push(new RefreshFailure(true, 'throttled', 'HTTP 429', null, 600_000));
+    const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
+    await h.device.idle();
+    expect(h.device.status()).toMatchObject({ state: 'tokenExpired', lastError: { reason: 'throttled' } });
+    expect(h.device.deadlines().RETRY_DUE).toBe(h.clock.now() + 600_000);
+    await h.advance(599_000);
+    expect(h.fake.refreshCalls).toBe(1);
+    await h.advance(1_000);
+    expect(h.fake.refreshCalls).toBe(2);
+    expect(h.device.job(job.id)?.status).toBe('sent');
+  });
+
+  it('raises the access-token deadline five minutes before the token expires', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    const expiresAt = h.device.status().tokenExpiresAt!;
+    expect(h.device.deadlines().ACCESS_TOKEN_DEADLINE).toBe(expiresAt - 5 * 60_000);
+    await h.advance(55 * 60_000 - 1);
+    expect(h.device.state()).toBe('authorized');
+    await h.advance(1);
+    expect(h.device.state()).toBe('tokenExpired');
+  });
+
   it('a permanent refresh failure leads to reauthRequired, and the job is held, not lost', async () => {
     h = await DeviceHarness.create();
     await h.signIn();

@@ -76,6 +76,167 @@ describe('classifySignIn', () => {
   });
 });
 
+describe('the reason, code and reply the panel shows', () => {
+  // Before a code is issued the reason is the classifier's reading of Entra's answer, unchanged.
+  const reasonOf = (b: EntraErrorBody) => classifySignIn(factsOf(null, b), false);
+
+  it.each([
+    ['invalid_grant', 50076, 'mfa-required'],
+    ['invalid_grant', 50078, 'mfa-required'],
+    ['invalid_grant', 50126, 'invalid-credentials'],
+    ['invalid_grant', 50173, 'password-changed'],
+    ['invalid_grant', 90093, 'admin-approval-required'],
+    ['invalid_grant', 90094, 'admin-approval-required'],
+    ['invalid_request', 90002, 'unknown-tenant'],
+    ['invalid_grant', 90120, 'code-already-used'],
+    ['invalid_scope', 70011, 'invalid-scope'],
+    ['invalid_grant', 70019, 'code-expired'],
+    ['invalid_grant', 70020, 'code-expired'],
+    ['invalid_grant', 700082, 'refresh-token-expired'],
+    ['invalid_request', 65001, 'consent-required'],
+    ['invalid_request', 12345, 'invalid-request'],
+  ] as const)('%s AADSTS%i → %s', (error, aadsts, reason) => {
+    expect(reasonOf(body(error, aadsts))).toMatchObject({ reason, code: `AADSTS${aadsts}` });
+  });
+
+  it.each([
+    ['unauthorized_client', 'unknown-client'],
+    ['invalid_tenant', 'unknown-tenant'],
+    ['invalid_scope', 'invalid-scope'],
+    ['interaction_required', 'interaction-required'],
+    ['login_required', 'interaction-required'],
+    ['temporarily_unavailable', 'server-error'],
+    ['server_error', 'server-error'],
+    ['invalid_grant', 'invalid-grant'],
+    ['consent_required', 'consent-required'],
+    ['access_denied', 'access-denied'],
+    ['some_new_error_word', 'some-new-error-word'],
+  ])('without an AADSTS code, the error word %s → %s', (error, reason) => {
+    expect(reasonOf({ error })).toMatchObject({ reason, code: error, reply: error });
+  });
+
+  it('a consent_required suberror wins over the error word', () => {
+    expect(reasonOf({ error: 'invalid_grant', suberror: 'consent_required' })).toMatchObject({ reason: 'consent-required' });
+  });
+
+  it('the AADSTS code is read from the description when error_codes is missing', () => {
+    expect(reasonOf({ error: 'invalid_grant', error_description: 'AADSTS50126: Error validating credentials.\r\nTrace ID: 1' })).toMatchObject({
+      reason: 'invalid-credentials',
+      code: 'AADSTS50126',
+      reply: 'AADSTS50126: Error validating credentials.',
+    });
+  });
+
+  it('transport failures say which kind in the reply', () => {
+    const net = classifySignIn(factsOf(new EntraTransportError('network', 'ECONNREFUSED', 'u', 'connect ECONNREFUSED')), false);
+    expect(net).toMatchObject({ reason: 'network', code: 'ECONNREFUSED', reply: 'network failure: ECONNREFUSED: connect ECONNREFUSED' });
+    const tls = classifySignIn(factsOf(new EntraTransportError('tls', 'CERT_HAS_EXPIRED', 'u', 'certificate has expired')), false);
+    expect(tls).toMatchObject({ reason: 'tls', code: 'CERT_HAS_EXPIRED', reply: 'TLS failure: CERT_HAS_EXPIRED: certificate has expired' });
+  });
+
+  it('an HTTP failure without a body is named by its status; with a body, by what the body says', () => {
+    expect(classifySignIn(factsOf(new EntraHttpError(500, null, null, 'cid')), false)).toMatchObject({ reason: 'server-error', code: 'HTTP 500', reply: null });
+    expect(classifySignIn(factsOf(new EntraHttpError(429, 1_000, null, 'cid')), false)).toMatchObject({ reason: 'throttled', code: 'HTTP 429' });
+    expect(classifySignIn(factsOf(new EntraHttpError(499, null, null, 'cid')), false)).toMatchObject({ code: 'HTTP 499' });
+    expect(classifySignIn(factsOf(new EntraHttpError(499, null, null, 'cid')), false).reason).not.toBe('server-error');
+    const withBody = factsOf(new EntraHttpError(503, 30_000, body('temporarily_unavailable', 50196), 'cid'));
+    expect(withBody).toMatchObject({ httpStatus: 503, retryAfterMs: 30_000, error: 'temporarily_unavailable', aadsts: 50196, description: 'AADSTS50196: Something about temporarily_unavailable.' });
+  });
+
+  it('a discovery failure that was an HTTP error explains endpoints_resolution_error', () => {
+    const msal = new ClientAuthError('endpoints_resolution_error', 'cid');
+    const f = factsOf(msal, null, new EntraHttpError(503, null, null, 'cid'));
+    expect(f).toMatchObject({ msalCode: 'endpoints_resolution_error', httpStatus: 503 });
+    expect(classifySignIn(f, false)).toMatchObject({ reason: 'server-error', code: 'HTTP 503' });
+    // Other MSAL errors do not borrow the discovery failure.
+    expect(factsOf(new ClientAuthError('network_error', 'cid'), null, new EntraHttpError(503, null, null, 'cid')).httpStatus).toBeNull();
+  });
+
+  it('reads ServerError fields: suberror, status, and the AADSTS code from the message when errorNo is empty', () => {
+    const err = new ServerError('invalid_grant', 'cid', 'Error(s): 50126 - Timestamp: x - Description: AADSTS50126: Error validating credentials.\r\nTrace ID: 1 - Correlation ID: 2', 'basic_action', '', 400);
+    expect(factsOf(err)).toMatchObject({
+      msalCode: 'invalid_grant',
+      error: 'invalid_grant',
+      subError: 'basic_action',
+      aadsts: 50126,
+      httpStatus: 400,
+      description: 'AADSTS50126: Error validating credentials.',
+    });
+    const bare = new ServerError('invalid_grant', 'cid', 'AADSTS70000: Provided grant is invalid.', undefined, 'not-a-number');
+    expect(factsOf(bare)).toMatchObject({ aadsts: 70000, subError: null, httpStatus: null, description: 'AADSTS70000: Provided grant is invalid.' });
+  });
+
+  it('a polling error with an empty message, and things that are not MSAL errors at all', () => {
+    expect(factsOf(new AuthError('post_request_failed', 'cid', '   ')).error).toBeNull();
+    expect(factsOf(new AuthError('post_request_failed', 'cid', ' authorization_declined ')).error).toBe('authorization_declined');
+    expect(factsOf(new AuthError('some_other_code', 'cid', 'authorization_declined')).error).toBeNull();
+    expect(factsOf(new TypeError('x')).msalCode).toBe('TypeError');
+    expect(factsOf('a string').msalCode).toBe('unknown');
+    expect(classifySignIn(factsOf('a string'), true)).toMatchObject({ kind: 'poll-failed', reason: 'unexpected', code: 'unknown', reply: null });
+  });
+
+  it('a kept body adds to what MSAL said without erasing it', () => {
+    const f = factsOf(pollError('invalid_grant'), { error_codes: [53003] });
+    expect(f).toMatchObject({ error: 'invalid_grant', aadsts: 53003, description: null, subError: null });
+  });
+});
+
+describe('classifySignIn: ordering', () => {
+  it('cancellation wins even before a code was issued', () => {
+    expect(classifySignIn(factsOf(new ClientAuthError('device_code_polling_cancelled', 'cid')), false)).toMatchObject({ kind: 'cancelled', reason: 'cancelled' });
+  });
+
+  it('an expiry is recognised from the AADSTS code alone, or from expired_token alone', () => {
+    expect(classifySignIn(factsOf(pollError('invalid_grant'), body('invalid_grant', 70019)), true)).toMatchObject({ kind: 'expired', code: 'AADSTS70019' });
+    expect(classifySignIn(factsOf(pollError('invalid_grant'), body('invalid_grant', 70020)), true)).toMatchObject({ kind: 'expired' });
+    expect(classifySignIn(factsOf(pollError('expired_token')), true)).toMatchObject({ kind: 'expired', reason: 'code-expired', code: 'expired_token' });
+  });
+
+  it('a declined sign-in keeps Entra’s words', () => {
+    expect(classifySignIn(factsOf(pollError('authorization_declined'), body('authorization_declined', 70000)), true)).toMatchObject({
+      kind: 'declined',
+      code: 'authorization_declined',
+      reply: 'AADSTS70000: Something about authorization_declined.',
+    });
+  });
+
+  it('slow_down explains itself', () => {
+    expect(classifySignIn(factsOf(pollError('slow_down')), true).reply).toMatch(/poll more slowly/);
+  });
+});
+
+describe('classifyRefresh', () => {
+  it.each(['refresh_token_expired', 'no_account_in_silent_request'])('MSAL %s → permanent no-token', (code) => {
+    expect(classifyRefresh(factsOf(new InteractionRequiredAuthError(code, 'cid')))).toMatchObject({ transient: false, reason: 'no-token', code });
+  });
+
+  it.each([
+    ['login_required', undefined, 'interaction-required'],
+    ['consent_required', undefined, 'consent-required'],
+    ['some_error', 'additional_action', 'some-error'],
+    ['some_error', 'message_only', 'some-error'],
+    ['some_error', 'consent_required', 'consent-required'],
+    ['some_error', 'bad_token', 'some-error'],
+    ['some_error', 'user_password_expired', 'some-error'],
+  ] as const)('%s / suberror %s → permanent %s', (error, sub, reason) => {
+    expect(classifyRefresh(factsOf(serverError(body(error, undefined, sub))))).toMatchObject({ transient: false, reason });
+  });
+
+  it('an unknown suberror is not an interaction: transient', () => {
+    expect(classifyRefresh(factsOf(serverError(body('some_error', undefined, 'something_new'))))).toMatchObject({ transient: true, reason: 'some-error' });
+  });
+
+  it('server_error or temporarily_unavailable in a 400 body is transient, and keeps the Retry-After', () => {
+    expect(classifyRefresh(factsOf(new EntraHttpError(400, 7_000, body('server_error'), 'cid')))).toMatchObject({ transient: true, reason: 'server-error', retryAfterMs: 7_000 });
+    expect(classifyRefresh(factsOf(serverError(body('temporarily_unavailable'))))).toMatchObject({ transient: true, reason: 'server-error', retryAfterMs: null });
+  });
+
+  it('a 5xx keeps its Retry-After; a 4xx that is not 429 is not a throttle', () => {
+    expect(classifyRefresh(factsOf(new EntraHttpError(500, 45_000, null, 'cid')))).toMatchObject({ transient: true, reason: 'server-error', retryAfterMs: 45_000 });
+    expect(classifyRefresh(factsOf(new EntraHttpError(499, 45_000, null, 'cid'))).reason).not.toBe('server-error');
+  });
+});
+
 describe('classifyRefresh', () => {
   it.each([
     [50173, 'password-changed'],

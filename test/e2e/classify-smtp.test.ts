@@ -31,6 +31,21 @@ describe('classifySmtp: Exchange Online replies', () => {
     ['421 4.3.2 Service not available, closing transmission channel', 'throttled', true, '4.3.2'],
     ['421 Service not available', 'network', true, '421'],
     ['500 5.5.2 Error: command not recognized', 'other', false, '5.5.2'],
+    // Only 5.2.251–5.2.255 are the send-as throttle; their neighbours are not.
+    ['550 5.2.253 Sender throttled due to continuous send as denied errors.', 'send-as-denied', false, '5.2.253'],
+    ['550 5.2.255 Sender throttled due to continuous send as denied errors.', 'send-as-denied', false, '5.2.255'],
+    ['550 5.2.250 Mailbox unavailable', 'other', false, '5.2.250'],
+    ['550 5.2.256 Mailbox unavailable', 'other', false, '5.2.256'],
+    ['550 5.2.25 Mailbox unavailable', 'other', false, '5.2.25'],
+    // Servers that send no enhanced code (not Exchange): the basic code and the words decide.
+    ['535 Authentication failed', 'auth-rejected', false, '535'],
+    ['450 Too many connections, try again later', 'throttled', true, '450'],
+    ['451 Server busy', 'throttled', true, '451'],
+    ['452 Hourly limit exceeded', 'throttled', true, '452'],
+    ['454 Throttling: slow down', 'throttled', true, '454'],
+    ['550 Too many recipients', 'other', false, '550'],
+    ['400 4.4.1 Connection timed out', 'other', true, '4.4.1'],
+    ['499 Try again', 'other', true, '499'],
   ] as const)('%s', (reply, category, transient, code) => {
     const responseCode = Number(reply.slice(0, 3));
     const f = classifySmtp({ code: 'EAUTH', responseCode, response: reply });
@@ -44,7 +59,28 @@ describe('classifySmtp: Exchange Online replies', () => {
     });
   });
 
+  it('a response code without a reply line still classifies, and stands in for the reply', () => {
+    const f = classifySmtp({ code: 'EAUTH', responseCode: 535 });
+    expect({ category: f.category, transient: f.transient, code: f.code, reply: f.reply }).toEqual({
+      category: 'auth-rejected',
+      transient: false,
+      code: '535',
+      reply: '535',
+    });
+    expect(classifySmtp({ code: 'EENVELOPE', responseCode: 452 })).toMatchObject({ category: 'other', transient: true, code: '452' });
+  });
+
+  it('a reply below 400 is not a refusal: the error is classified from nodemailer’s code', () => {
+    expect(classifySmtp({ code: 'ECONNECTION', responseCode: 250, response: '250 2.0.0 OK' })).toMatchObject({ category: 'network', transient: true, code: 'ECONNECTION' });
+    expect(classifySmtp({ code: 'EMESSAGE', response: '354 Start mail input' })).toMatchObject({ category: 'other', transient: false, code: 'EMESSAGE' });
+  });
+
   it('enhancedCodeOf', () => {
+    expect(enhancedCodeOf('  535 5.7.3 Authentication unsuccessful\r\n')).toBe('5.7.3');
+    expect(enhancedCodeOf('550 5.2.252 Sender throttled')).toBe('5.2.252');
+    expect(enhancedCodeOf('550 6.7.3 not a class')).toBeNull();
+    expect(enhancedCodeOf('550 5.7.1234 too many digits')).toBeNull();
+    expect(enhancedCodeOf('5.7.3 no basic code')).toBeNull();
     expect(enhancedCodeOf('535 5.7.139 Authentication unsuccessful')).toBe('5.7.139');
     expect(enhancedCodeOf('250-2.0.0 OK')).toBe('2.0.0');
     expect(enhancedCodeOf('421 Service not available')).toBeNull();
@@ -68,6 +104,26 @@ describe('classifySmtp: connections and TLS', () => {
     [{ code: 'EAUTH', message: "Can't create new access token for user" }, 'auth-rejected', false, 'EAUTH'],
     [{ code: 'EMESSAGE', originalCode: 'ENOENT', message: 'ENOENT: no such file' }, 'other', false, 'EMESSAGE'],
     [{ message: 'something odd' }, 'other', true, null],
+    // Every socket failure nodemailer can pass on is a network failure, worth retrying.
+    [{ code: 'ESOCKET', message: 'socket closed' }, 'network', true, 'ESOCKET'],
+    [{ code: 'ESOCKET', originalCode: 'EPIPE', message: 'write EPIPE' }, 'network', true, 'EPIPE'],
+    [{ code: 'ESOCKET', originalCode: 'EHOSTUNREACH', message: 'connect EHOSTUNREACH' }, 'network', true, 'EHOSTUNREACH'],
+    [{ code: 'ESOCKET', originalCode: 'ENETUNREACH', message: 'connect ENETUNREACH' }, 'network', true, 'ENETUNREACH'],
+    [{ code: 'EDNS', originalCode: 'EAI_AGAIN', message: 'getaddrinfo EAI_AGAIN smtp.office365.com' }, 'network', true, 'EAI_AGAIN'],
+    [{ code: 'ESOCKET', originalCode: 'ECONNABORTED', message: 'connection aborted' }, 'network', true, 'ECONNABORTED'],
+    [{ code: 'EPROTOCOL', message: 'Invalid greeting' }, 'network', true, 'EPROTOCOL'],
+    [{ code: 'ESOCKET', originalCode: 'ECONNRESET', message: 'Client network socket disconnected before secure TLS connection was established' }, 'network', true, 'ECONNRESET'],
+    // TLS, also when only the words say so.
+    [{ code: 'EREQUIRETLS', message: 'Can not send mail without a secure connection' }, 'tls', false, 'EREQUIRETLS'],
+    [{ code: 'ESOCKET', message: 'self-signed certificate' }, 'tls', false, 'ESOCKET'],
+    [{ message: 'certificate has expired' }, 'tls', false, 'ETLS'],
+    // Nodemailer could not offer credentials, or refused our own message before it left.
+    [{ code: 'ENOAUTH', message: 'Missing credentials for "XOAUTH2"' }, 'auth-rejected', false, 'ENOAUTH'],
+    [{ code: 'EENVELOPE', message: 'No recipients defined' }, 'other', false, 'EENVELOPE'],
+    [{ code: 'EFILEACCESS', message: 'File access rejected' }, 'other', false, 'EFILEACCESS'],
+    [{ code: 'ESTREAM', message: 'stream error' }, 'other', false, 'ESTREAM'],
+    [{ code: 'ECONFIG', message: 'bad config' }, 'other', false, 'ECONFIG'],
+    [{ code: 'EWHATEVER', message: 'something new' }, 'other', true, 'EWHATEVER'],
   ] as const)('%o', (facts, category, transient, code) => {
     const f = classifySmtp(facts);
     expect({ category: f.category, transient: f.transient, code: f.code }).toEqual({ category, transient, code });
@@ -87,5 +143,18 @@ describe('classifySmtp: connections and TLS', () => {
       response: '535 5.7.3 Authentication unsuccessful',
       message: 'Invalid login: 535 5.7.3 Authentication unsuccessful',
     });
+  });
+
+  it('smtpFactsOf ignores fields of the wrong type and takes whatever was thrown', () => {
+    expect(smtpFactsOf(Object.assign(new Error('x'), { code: '', responseCode: '535', response: 42 }))).toEqual({
+      code: undefined,
+      originalCode: undefined,
+      responseCode: undefined,
+      response: undefined,
+      message: 'x',
+    });
+    expect(smtpFactsOf('socket hang up')).toMatchObject({ code: undefined, message: 'socket hang up' });
+    expect(smtpFactsOf(null)).toMatchObject({ code: undefined, message: 'null' });
+    expect(smtpFactsOf({ code: 'ETIMEDOUT', originalCode: 'ETIMEDOUT' })).toMatchObject({ code: 'ETIMEDOUT', originalCode: 'ETIMEDOUT' });
   });
 });

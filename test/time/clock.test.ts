@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RealClock, VirtualClock } from '../../src/time/clock.ts';
 import { Scheduler } from '../../src/device/scheduler.ts';
+import { RETRY_DELAYS_MS, retryDelayMs } from '../../src/device/backoff.ts';
 
 describe('VirtualClock', () => {
   it('fires due timers in deadline order, ties in the order they were set, each at its own time', async () => {
@@ -65,6 +66,60 @@ describe('Scheduler', () => {
     s.arm({});
     await clock.advance(10_000);
     expect(raised).toHaveLength(3);
+  });
+});
+
+describe('Scheduler: edges', () => {
+  it('a deadline due exactly now is raised without the clock moving', async () => {
+    const clock = new VirtualClock(1_000);
+    const raised: string[] = [];
+    const s = new Scheduler(clock, (e) => raised.push(e));
+    s.arm({ RETRY_DUE: 1_000 });
+    await Promise.resolve();
+    expect(raised).toEqual(['RETRY_DUE']);
+    expect(s.pending()).toEqual({});
+  });
+
+  it('a past deadline disarmed in the same tick is never raised', async () => {
+    const clock = new VirtualClock(1_000);
+    const raised: string[] = [];
+    const s = new Scheduler(clock, (e) => raised.push(e));
+    s.arm({ CODE_DEADLINE: 500 });
+    s.arm({});
+    await Promise.resolve();
+    await clock.advance(1_000);
+    expect(raised).toEqual([]);
+  });
+
+  it('pending() lists what is armed; a moved deadline fires only at its new time; stop() disarms everything', async () => {
+    const clock = new VirtualClock(0);
+    const raised: string[] = [];
+    const s = new Scheduler(clock, (e) => raised.push(`${e}@${clock.now()}`));
+    s.arm({ CODE_DEADLINE: 100, RETRY_DUE: 200 });
+    expect(s.pending()).toEqual({ CODE_DEADLINE: 100, RETRY_DUE: 200 });
+    s.arm({ CODE_DEADLINE: 150, RETRY_DUE: 200 });
+    expect(s.pending()).toEqual({ CODE_DEADLINE: 150, RETRY_DUE: 200 });
+    await clock.advance(160);
+    expect(raised).toEqual(['CODE_DEADLINE@150']);
+    expect(s.pending()).toEqual({ RETRY_DUE: 200 });
+    s.stop();
+    expect(s.pending()).toEqual({});
+    expect(clock.pendingTimers()).toBe(0);
+    await clock.advance(1_000);
+    expect(raised).toEqual(['CODE_DEADLINE@150']);
+  });
+});
+
+describe('backoff', () => {
+  it('waits 30 s, 2 min, then 8 min, and never longer or shorter whatever the attempt number', () => {
+    expect(RETRY_DELAYS_MS).toEqual([30_000, 120_000, 480_000]);
+    expect([-1, 0, 1, 2, 3, 10].map((n) => retryDelayMs(n))).toEqual([30_000, 30_000, 120_000, 480_000, 480_000, 480_000]);
+  });
+
+  it("a server's Retry-After wins only when it is longer", () => {
+    expect(retryDelayMs(0, 600_000)).toBe(600_000);
+    expect(retryDelayMs(1, 5_000)).toBe(120_000);
+    expect(retryDelayMs(2, null)).toBe(480_000);
   });
 });
 
