@@ -47,11 +47,14 @@ export class NvramAdapter implements Adapter<NvramData> {
     return this.options.upgrade(fw, scan.current.content);
   }
 
-  /** One physical bank write. Refuses, writing nothing, when the content does not fit. */
-  async write(data: NvramData): Promise<void> {
-    const payload = Buffer.from(JSON.stringify(data), 'utf8');
+  /**
+   * One physical bank write. Refuses, writing nothing, when the content does not fit. `payload` is the content's
+   * JSON text when the caller already has it (the Nvram serializes once per commit); `whileSyncing` is CPU work to
+   * run while the fsync is in flight.
+   */
+  async write(data: NvramData, payload: Buffer = Buffer.from(JSON.stringify(data), 'utf8'), whileSyncing?: () => void): Promise<void> {
     const capacity = this.capacityBytes();
     if (payload.length > capacity) throw new NvramCapacityError(payload.length, capacity);
-    await this.store.write(payload, CURRENT_FIRMWARE);
+    await this.store.write(payload, CURRENT_FIRMWARE, whileSyncing);
   }
 }

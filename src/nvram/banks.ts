@@ -197,8 +197,9 @@ export class BankStore {
    * header, one fsync. Only when this resolves is the new content the current one. On any error, or a power cut at
    * any byte in any order, the previous current bank is untouched: the target bank is the only one written, and
    * until all of it is on the disk its header or payload CRC fails, so a reader falls back to the previous bank.
+   * `whileSyncing` (pure CPU work of the caller) runs while the fsync is in flight.
    */
-  async write(payload: Buffer, fw: number): Promise<BankHeader> {
+  async write(payload: Buffer, fw: number, whileSyncing?: () => void): Promise<BankHeader> {
     const slot = this.slotBytes();
     if (payload.length > slot) throw new RangeError(`payload of ${payload.length} bytes exceeds the ${slot}-byte slot`);
     const target: BankName = this.currentHeader?.bank === 'A' ? 'B' : 'A';
@@ -227,7 +228,12 @@ export class BankStore {
     await this.file.write(payload, header.offset, 'data');
     if (extent > payload.length) await this.file.write(Buffer.alloc(extent - payload.length), header.offset + payload.length, 'data');
     await this.file.write(encoded, headerOffset(target), 'commit');
-    await this.file.sync();
+    const syncing = this.file.sync();
+    try {
+      whileSyncing?.(); // the main thread is otherwise idle until the disk answers
+    } finally {
+      await syncing;
+    }
     this.extent[target] = payload.length; // the zero fill is durable now
     this.currentHeader = header;
     this.newestHeader = header;

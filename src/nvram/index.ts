@@ -154,6 +154,10 @@ function randomDevice(): DeviceIdentity {
 
 class NvramInstance implements Nvram {
   boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null };
+  /** The JSON text of `low.data` when known (the last commit's payload): drafts are parsed from it. */
+  private committedText: { of: NvramData; text: string } | null = null;
+  /** A draft for the next update(), parsed while the last commit's fsync was in flight; handed out once. */
+  private spareDraft: { of: NvramData; draft: NvramData } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private banks: Record<BankName, BankStats>;
@@ -244,7 +248,7 @@ class NvramInstance implements Nvram {
   update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData> {
     return this.enqueue(async () => {
       if (this.closed) throw new NvramError('nvram_closed', 'NVRAM is closed');
-      const draft = structuredClone(this.low.data) as NvramData;
+      const draft = this.takeDraft();
       const returned: unknown = mutate(draft, this.draftVault(draft));
       // An async mutator would change the draft after the commit: refuse it instead of losing writes silently.
       if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') throw new TypeError('update(): the mutator must be synchronous');
@@ -271,33 +275,51 @@ class NvramInstance implements Nvram {
     return run;
   }
 
-  /** Normalizes (JSON round trip, bounds), validates, and writes one bank. Memory changes only after the write. */
+  /** A private, mutable copy of the committed content (a JSON parse: cheaper than structuredClone, same result). */
+  private takeDraft(): NvramData {
+    const spare = this.spareDraft;
+    this.spareDraft = null;
+    if (spare && spare.of === this.low.data) return spare.draft;
+    const known = this.committedText?.of === this.low.data ? this.committedText.text : JSON.stringify(this.low.data);
+    return JSON.parse(known) as NvramData;
+  }
+
+  /**
+   * Normalizes (bounds, JSON round trip), validates, and writes one bank. The content is serialized once: that text is
+   * the payload, the source of the normalized copy that is validated and published, and what the secret scan reads.
+   * Memory changes only after the write is durable.
+   */
   private async commitData(next: NvramData): Promise<NvramData> {
     next.eventLog = next.eventLog.slice(-this.eventLogLimit);
     next.jobLog = next.jobLog.slice(-JOB_LOG_LIMIT);
-    const normalized = JSON.parse(JSON.stringify(next)) as NvramData;
+    const text = JSON.stringify(next);
+    const normalized = JSON.parse(text) as NvramData;
     const problem = checkNvramData(normalized);
     if (problem) throw new NvramInvalidDataError(problem);
-    this.refusePlaintextSecrets(normalized);
-    const previous = this.low.data;
-    this.low.data = normalized;
+    this.refusePlaintextSecrets(normalized, text);
+    let spare: NvramData | null = null;
     try {
-      await this.low.write();
+      // Not low.write(): that reads low.data, which would publish the content before it is durable.
+      await this.adapter.write(normalized, Buffer.from(text, 'utf8'), () => {
+        deepFreeze(normalized);
+        spare = JSON.parse(text) as NvramData;
+      });
     } catch (err) {
-      this.low.data = previous;
       const target = this.adapter.store.current()?.bank === 'A' ? 'B' : 'A';
       this.banks[target] = { ...this.banks[target], valid: false, error: `write interrupted: ${(err as Error).message}` };
       throw err;
     }
+    this.low.data = deepFreeze(normalized);
+    this.committedText = { of: normalized, text };
+    this.spareDraft = spare ? { of: normalized, draft: spare } : null;
     const head = this.adapter.store.current()!;
     this.banks[head.bank] = { name: head.bank, seq: head.seq, valid: true, bytes: head.length, writes: head.wear[head.bank], firmwareVersion: head.fw, error: null };
     for (const n of ['A', 'B'] as const) this.banks[n].writes = head.wear[n];
-    return deepFreeze(normalized);
+    return normalized;
   }
 
   /** Guard for the house rule: no secret's plaintext may appear anywhere in the image. */
-  private refusePlaintextSecrets(data: NvramData): void {
-    const text = JSON.stringify(data);
+  private refusePlaintextSecrets(data: NvramData, text: string): void {
     for (const [name, blob] of Object.entries(data.secrets)) {
       let plain: string;
       try {
