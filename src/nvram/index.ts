@@ -115,10 +115,14 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   const now = opts.now ?? (() => new RealClock().now());
   const io = opts.io ?? nodeIo;
 
-  const lock = await acquireImageLock(file);
+  // The key file is not part of the image (and its creation is race-safe on its own): load it while the lock is taken.
+  const [locked, key] = await Promise.allSettled([acquireImageLock(file), loadOrCreateDeviceKey(opts.keyFile ?? defaultKeyFile(file))]);
+  if (locked.status === 'rejected') throw locked.reason;
+  const lock = locked.value;
   let store: BankStore | null = null;
   try {
-    const vault = new SecretVault(await loadOrCreateDeviceKey(opts.keyFile ?? defaultKeyFile(file)));
+    if (key.status === 'rejected') throw key.reason;
+    const vault = new SecretVault(key.value);
     store = await BankStore.open(io, file, 'readwrite', capacityBytes);
     if (store.created) await io.syncDir(path.dirname(file));
     const adapter = new NvramAdapter(store, {
@@ -265,8 +269,8 @@ class NvramInstance implements Nvram {
     await this.enqueue(async () => {
       this.closed = true;
     });
-    await this.adapter.store.close().catch(() => {}); // after a power cut the handle is already dead
-    await this.lock.release();
+    // Every write is done, so the handle and the lock can go together. After a power cut the handle is already dead.
+    await Promise.all([this.adapter.store.close().catch(() => {}), this.lock.release()]);
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {

@@ -22,7 +22,9 @@ export interface EntraNetworkClientOptions {
 }
 
 export class EntraNetworkClient implements INetworkModule {
-  private readonly agent: Agent;
+  /** Built on the first request: a device that boots and never talks to Entra parses no CA and opens no pool. */
+  private pool: Agent | null = null;
+  private readonly makeAgent: () => Agent;
   /** Last 4xx error body per correlation id (bounded). */
   private readonly errorBodies = new Map<string, EntraErrorBody>();
   /** `expires_in` of the last token response per correlation id (bounded). */
@@ -32,11 +34,16 @@ export class EntraNetworkClient implements INetworkModule {
 
   constructor(opts: EntraNetworkClientOptions) {
     const timeout = opts.timeoutMs ?? 30_000;
-    this.agent = new Agent({
-      connect: { ...(opts.caPem ? { ca: opts.caPem } : {}), minVersion: 'TLSv1.2', timeout },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    });
+    this.makeAgent = () =>
+      new Agent({
+        connect: { ...(opts.caPem ? { ca: opts.caPem } : {}), minVersion: 'TLSv1.2', timeout },
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+  }
+
+  private get agent(): Agent {
+    return (this.pool ??= this.makeAgent());
   }
 
   sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
@@ -76,12 +83,12 @@ export class EntraNetworkClient implements INetworkModule {
   }
 
   close(): Promise<void> {
-    return this.agent.close();
+    return this.pool?.close() ?? Promise.resolve();
   }
 
   /** Abandons every request in flight (power off). */
   destroy(): Promise<void> {
-    return this.agent.destroy();
+    return this.pool?.destroy() ?? Promise.resolve();
   }
 
   private async send<T>(method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {

@@ -24,12 +24,13 @@ export interface MsalOAuthOptions {
 }
 
 export class MsalOAuthAdapter implements OAuthPort {
-  readonly pca: PublicClientApplication;
   readonly network: EntraNetworkClient;
   /** The authority MSAL really talks to (after the simulated network's routes). */
   readonly authority: string;
   private readonly log: Logger;
   private readonly tokenCache: TokenCacheStore;
+  private app: PublicClientApplication | null = null;
+  private readonly makeApp: () => PublicClientApplication;
 
   constructor(opts: MsalOAuthOptions) {
     const { cloud } = opts;
@@ -39,26 +40,36 @@ export class MsalOAuthAdapter implements OAuthPort {
     this.authority = resolveUrl(cloud.network, cloud.authority);
     const routed = this.authority !== cloud.authority;
     const log = this.log;
-    this.pca = new PublicClientApplication({
-      auth: {
-        clientId: cloud.clientId,
-        authority: this.authority,
-        // A routed authority is not a Microsoft host MSAL knows: trust it as given (skips instance discovery).
-        ...(routed ? { knownAuthorities: [authorityHost(this.authority)] } : {}),
-      },
-      cache: { cachePlugin: nvramCachePlugin(opts.tokenCache) },
-      system: {
-        networkClient: this.network,
-        loggerOptions: {
-          piiLoggingEnabled: false,
-          logLevel: LogLevel.Warning,
-          loggerCallback: (level, message) => {
-            if (level === LogLevel.Error) log.warn({ msal: message }, 'msal-node');
-            else log.debug({ msal: message }, 'msal-node');
+    this.makeApp = () =>
+      new PublicClientApplication({
+        auth: {
+          clientId: cloud.clientId,
+          authority: this.authority,
+          // A routed authority is not a Microsoft host MSAL knows: trust it as given (skips instance discovery).
+          ...(routed ? { knownAuthorities: [authorityHost(this.authority)] } : {}),
+        },
+        cache: { cachePlugin: nvramCachePlugin(opts.tokenCache) },
+        system: {
+          networkClient: this.network,
+          loggerOptions: {
+            piiLoggingEnabled: false,
+            logLevel: LogLevel.Warning,
+            loggerCallback: (level, message) => {
+              if (level === LogLevel.Error) log.warn({ msal: message }, 'msal-node');
+              else log.debug({ msal: message }, 'msal-node');
+            },
           },
         },
-      },
-    });
+      });
+  }
+
+  /**
+   * The msal-node application, built on first use (sign-in, refresh, or a test looking at it): a boot that only
+   * restores the state, or sends with the cached token, does not pay for it. Its cache lives in NVRAM, so building
+   * it later loses nothing.
+   */
+  get pca(): PublicClientApplication {
+    return (this.app ??= this.makeApp());
   }
 
   async signIn(args: Parameters<OAuthPort['signIn']>[0]): Promise<Grant> {
