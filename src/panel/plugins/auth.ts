@@ -4,10 +4,10 @@
  * A 401 never carries `WWW-Authenticate`: a browser that never prompted never caches Basic credentials, so Basic
  * cannot become an ambient credential for cross-site requests (which is why Basic requests need no CSRF token).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PanelContext } from '../context.ts';
-import { storedHash, verifyPassword } from '../credentials.ts';
+import { storedHash, verifyPassword, type StoredPasswordHash } from '../credentials.ts';
 import { mmss } from '../presenters.ts';
 import { renderPage, type Flash } from '../render.ts';
 
@@ -31,35 +31,67 @@ declare module '@fastify/secure-session' {
 
 export type CheckResult = 'ok' | 'bad-credentials' | 'locked';
 
+/**
+ * The password check shared by the login form and HTTP Basic. It answers synchronously when it can (locked out, no
+ * stored hash, or a Basic header it already verified), so the common case of a script's request costs no promise,
+ * no parsing and no scrypt; only a real password verification is asynchronous.
+ */
 export function createPasswordCheck(ctx: PanelContext) {
-  // A Basic header that verified once is remembered by an HMAC under a per-process key (not the password), so a
-  // script's every request does not pay for scrypt. It is forgotten when the stored hash changes.
-  const cacheKey = randomBytes(32);
+  // A Basic header that verified once is remembered by a SHA-256 digest keyed with a per-process random prefix (not
+  // the header itself, which carries the password), so a script's every request does not pay for scrypt. The digest
+  // is only ever compared in this process, so a keyed prefix is enough (a one-shot hash costs half an HMAC). It is
+  // forgotten when the stored hash changes.
+  const cacheKey = randomBytes(32).toString('base64');
   let remembered: { digest: Buffer; hash: string } | null = null;
+  const digestOf = (header: string) => hash('sha256', cacheKey + header, 'buffer');
 
-  return async function check(user: string, password: string, rememberAs?: string): Promise<CheckResult> {
+  const stored = (): StoredPasswordHash | 'locked' | 'bad-credentials' => {
     if (ctx.lockout.remainingMs() > 0) return 'locked';
-    const stored = storedHash(ctx.sim.device.nvram);
-    if (!stored) return 'bad-credentials';
-    const digest = rememberAs ? createHmac('sha256', cacheKey).update(rememberAs).digest() : null;
-    if (digest && remembered && remembered.hash === stored.hash && timingSafeEqual(digest, remembered.digest)) return 'ok';
-    const ok = user === ADMIN_USER && (await verifyPassword(password, stored));
+    return storedHash(ctx.sim.device.nvram) ?? 'bad-credentials';
+  };
+
+  const verify = async (user: string, password: string, current: StoredPasswordHash, digest: Buffer | null): Promise<CheckResult> => {
+    const ok = user === ADMIN_USER && (await verifyPassword(password, current));
     if (!ok) {
       ctx.lockout.recordFailure();
       return 'bad-credentials';
     }
     ctx.lockout.recordSuccess();
-    if (digest) remembered = { digest, hash: stored.hash };
+    if (digest) remembered = { digest, hash: current.hash };
     return 'ok';
+  };
+
+  return {
+    /** The login form's user name and password. */
+    password(user: string, password: string): CheckResult | Promise<CheckResult> {
+      const current = stored();
+      return typeof current === 'string' ? current : verify(user, password, current, null);
+    },
+    /** An `Authorization: Basic …` header (see isBasic). */
+    basic(header: string): CheckResult | Promise<CheckResult> {
+      const current = stored();
+      if (typeof current === 'string') return current;
+      const digest = digestOf(header);
+      if (remembered && remembered.hash === current.hash && timingSafeEqual(digest, remembered.digest)) return 'ok';
+      const { user, password } = parseBasic(header);
+      return verify(user, password, current, digest);
+    },
   };
 }
 
-function parseBasic(header: string | undefined): { user: string; password: string } | null {
-  if (!header || !/^Basic\s+/i.test(header)) return null;
-  const decoded = Buffer.from(header.replace(/^Basic\s+/i, '').trim(), 'base64').toString('utf8');
+const BASIC = /^Basic\s+/i;
+const isBasic = (header: string | undefined): header is string => header !== undefined && BASIC.test(header);
+
+function parseBasic(header: string): { user: string; password: string } {
+  const decoded = Buffer.from(header.replace(BASIC, '').trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return { user: decoded, password: '' };
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function applyBasicResult(request: FastifyRequest, result: CheckResult): void {
+  if (result === 'ok') request.adminVia = 'basic';
+  else request.authProblem = result;
 }
 
 export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts: { loginRateLimit: number }): Promise<void> {
@@ -67,15 +99,24 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
   app.decorateRequest('adminVia', null);
   app.decorateRequest('authProblem', null);
 
-  app.addHook('onRequest', async (request) => {
-    const basic = parseBasic(request.headers.authorization);
-    if (basic) {
-      const result = await check(basic.user, basic.password, request.headers.authorization);
-      if (result === 'ok') request.adminVia = 'basic';
-      else request.authProblem = result;
+  // Callback style, not async: most requests are decided synchronously (see createPasswordCheck).
+  app.addHook('onRequest', (request, _reply, done) => {
+    const header = request.headers.authorization;
+    if (!isBasic(header)) {
+      if (request.session.get('admin') === true) request.adminVia = 'session';
+      done();
       return;
     }
-    if (request.session.get('admin') === true) request.adminVia = 'session';
+    const result = check.basic(header);
+    if (typeof result === 'string') {
+      applyBasicResult(request, result);
+      done();
+    } else {
+      result.then((r) => {
+        applyBasicResult(request, r);
+        done();
+      }, done);
+    }
   });
 
   const loginPage = (request: FastifyRequest, reply: FastifyReply, error: string | null, status = 200) =>
@@ -100,7 +141,7 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
       preHandler: app.csrfProtection,
     },
     async (request, reply) => {
-      const result = await check(request.body.userName ?? '', request.body.password ?? '');
+      const result = await check.password(request.body.userName ?? '', request.body.password ?? '');
       if (result === 'locked') {
         return loginPage(request, reply, `Too many failed logins. Try again in ${mmss(ctx.lockout.remainingMs())}.`, 429);
       }
@@ -118,14 +159,12 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
   });
 }
 
-/** onRequest hook for the JSON API: 401 without credentials, 429 while locked out. */
-export async function requireAdminApi(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (request.adminVia) return;
-  if (request.authProblem === 'locked') {
-    await reply.code(429).send({ error: 'too many failed logins; locked out for a while' });
-    return;
-  }
-  await reply.code(401).send({ error: 'authentication required (session cookie or HTTP Basic admin:<password>)' });
+/** onRequest hook for the JSON API: 401 without credentials, 429 while locked out (callback style: no promise). */
+export function requireAdminApi(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+  if (request.adminVia) return done();
+  // Answering ends the hook chain; done() must then not be called.
+  if (request.authProblem === 'locked') reply.code(429).send({ error: 'too many failed logins; locked out for a while' });
+  else reply.code(401).send({ error: 'authentication required (session cookie or HTTP Basic admin:<password>)' });
 }
 
 /** onRequest hook for pages: to the login page. */
