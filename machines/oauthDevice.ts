@@ -183,7 +183,9 @@ export const oauthDeviceMachine = setup({
     accessTokenFresh: ({ context }) => !context.accessTokenStale,
     retryScheduled: ({ context }) => context.retryAt !== null,
     retryScheduledWithStaleToken: ({ context }) => context.retryAt !== null && context.accessTokenStale,
-    accessDeadlinePassed: ({ event }) => event.type === 'POWER_CYCLE' && event.accessDeadlinePassed,
+    // Passed by the clock at boot, or already known before the power went (the deadline was raised while sending).
+    accessDeadlinePassed: ({ context, event }) =>
+      event.type === 'POWER_CYCLE' && (event.accessDeadlinePassed || context.accessTokenStale),
     authRejectedFirstTime: ({ context, event }) =>
       event.type === 'SEND_FAILED' && event.category === 'auth-rejected' && !context.forcedRefreshUsed,
     permanentFailure: ({ event }) =>

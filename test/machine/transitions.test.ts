@@ -139,7 +139,7 @@ sending/exhausted  SEND_FAILED:transient      -> sendFailure   retryAt=null
 sending|sending/forced|sending/exhausted ACCESS_TOKEN_DEADLINE -> sending accessTokenStale=true
 sending|sending/forced|sending/exhausted POWER_CYCLE:passed -> tokenExpired jobId=null
 sending|sending/forced|sending/exhausted POWER_CYCLE:kept -> authorized jobId=null
-sending/stale      POWER_CYCLE:*              -> authorized|tokenExpired
+sending/stale      POWER_CYCLE:*              -> tokenExpired  jobId=null
 sendFailure*       RETRY                      -> sending       sendRetries=0
 sendFailure/stale  RETRY                      -> refreshing
 sendFailure        RETRY_DUE                  -> sending       retryAt=null
