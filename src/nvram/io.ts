@@ -33,7 +33,7 @@ class NodeFile implements NvramFile {
     return (await this.fh.stat()).size;
   }
   async read(position: number, length: number): Promise<Buffer> {
-    const buf = Buffer.alloc(length);
+    const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
     let got = 0;
     while (got < length) {
       const { bytesRead } = await this.fh.read(buf, got, length - got, position + got);
@@ -64,13 +64,20 @@ class NodeFile implements NvramFile {
 export const nodeIo: NvramIo = {
   async open(file, mode) {
     if (mode === 'read') return { file: new NodeFile(await fs.open(file, 'r')), created: false };
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    try {
-      const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-      return { file: new NodeFile(fh), created: true };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      return { file: new NodeFile(await fs.open(file, 'r+')), created: false };
+    // Every boot but the first finds the image: try that first (one system call), create only when it is missing.
+    for (;;) {
+      try {
+        return { file: new NodeFile(await fs.open(file, 'r+')), created: false };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      try {
+        const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+        return { file: new NodeFile(fh), created: true };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // created meanwhile by another opener: open it
+      }
     }
   },
   async syncDir(dir) {

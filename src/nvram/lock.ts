@@ -5,7 +5,7 @@
  * the same process is refused as well: two instances on one file would not be coordinated.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import fs from 'node:fs';
 import path from 'node:path';
 import { NvramLockedError } from './errors.ts';
 
@@ -25,35 +25,50 @@ function pidAlive(pid: number): boolean {
 }
 
 export async function acquireImageLock(imageFile: string): Promise<ImageLock> {
+  // Synchronous on purpose: a handful of metadata calls on a local directory (no fsync), done once per boot and
+  // power-off; on the thread pool each would cost a round trip worth more than the call itself.
   const lockFile = `${imageFile}.lock`;
   const token = randomUUID();
-  await fs.mkdir(path.dirname(lockFile), { recursive: true });
   for (let attempt = 0; attempt < 5; attempt++) {
     // Write the content first, then link it into place: link() is atomic and fails with EEXIST, so a lock file
     // is never seen empty by another opener.
     const tmp = `${lockFile}.${token}`;
-    await fs.writeFile(tmp, `${process.pid} ${token}\n`, { mode: 0o600 });
+    const content = `${process.pid} ${token}\n`;
     try {
-      await fs.link(tmp, lockFile);
+      fs.writeFileSync(tmp, content, { mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(path.dirname(lockFile), { recursive: true }); // first boot: the image's directory is new
+      fs.writeFileSync(tmp, content, { mode: 0o600 });
+    }
+    try {
+      fs.linkSync(tmp, lockFile);
       return {
         file: lockFile,
         async release() {
           // Only remove the lock if it is still ours (a stale-lock takeover may have replaced it).
-          const text = await fs.readFile(lockFile, 'utf8').catch(() => '');
-          if (text.includes(token)) await fs.rm(lockFile, { force: true });
+          if (readOrNull(lockFile)?.includes(token)) fs.rmSync(lockFile, { force: true });
         },
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     } finally {
-      await fs.rm(tmp, { force: true });
+      fs.rmSync(tmp, { force: true });
     }
-    const text = await fs.readFile(lockFile, 'utf8').catch(() => null);
+    const text = readOrNull(lockFile);
     if (text === null) continue; // released meanwhile: try again
     const pid = Number.parseInt(text, 10);
     if (Number.isSafeInteger(pid) && pid > 0 && pidAlive(pid)) throw new NvramLockedError(lockFile, pid);
     // Stale (dead pid or unreadable content, e.g. torn by a power cut): remove and retry.
-    await fs.rm(lockFile, { force: true });
+    fs.rmSync(lockFile, { force: true });
   }
   throw new NvramLockedError(lockFile, -1);
+}
+
+function readOrNull(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }

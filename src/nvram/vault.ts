@@ -4,7 +4,7 @@
  * AAD "secrets/<name>", so a blob copied under another name does not open.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsc } from 'node:fs';
+import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NvramSecretError } from './errors.ts';
 import type { SealedBlob } from './schema.ts';
@@ -30,7 +30,8 @@ export function defaultKeyFile(imageFile: string): string {
  */
 export async function loadOrCreateDeviceKey(keyFile: string): Promise<DeviceKeyState> {
   try {
-    const key = await fs.readFile(keyFile);
+    // Synchronous: 32 bytes read once per boot; a thread-pool round trip costs more than the read.
+    const key = readFileSync(keyFile);
     if (key.length !== DEVICE_KEY_BYTES) return { ok: false, reason: `device key file ${keyFile} holds ${key.length} bytes, expected ${DEVICE_KEY_BYTES}` };
     return { ok: true, key, kid: keyId(key), created: false };
   } catch (err) {
