@@ -24,6 +24,8 @@ export interface StartTwinOptions {
   /** 0 (default) = ephemeral. */
   entraPort?: number;
   smtpPort?: number;
+  /** Wall-time pause before each SMTP greeting (default 100 ms, as smtp-server and a real server); 0 for soaks. */
+  smtpGreetingDelayMs?: number;
   stateDir: string;
   tenantFile?: string;
   clock: Clock;
@@ -108,6 +110,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       trust,
       faults,
       logger: log,
+      smtpGreetingDelayMs: opts.smtpGreetingDelayMs,
     });
   } catch (e) {
     await entra.close();

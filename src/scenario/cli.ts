@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatElapsed } from './duration.ts';
 import { loadScenarioFile, ScenarioFormatError } from './load.ts';
 import { createProgressView } from './progress.ts';
@@ -26,15 +26,29 @@ export function scenarioCommand(io: ScenarioCliIo = { out: process.stdout, err: 
     .argument('<files...>', 'scenario files')
     .option('--state-dir <dir>', 'keep each run\'s device and twin files under <dir>/<file name> (default: temporary, removed)')
     .option('-q, --quiet', 'no transition lines, only the summary')
-    .action(async (files: string[], opts: { stateDir?: string; quiet?: boolean }) => {
+    .option('--smtp-greeting-delay <ms>', 'wall-time pause before each SMTP greeting of the twin (smtp-server\'s early-talker check; 0 for long soaks)', parseGreetingDelay, 100)
+    .action(async (files: string[], opts: RunFilesOptions) => {
       const code = await runFiles(files, opts, io);
       if (code !== 0) throw new CommanderError(code, code === 2 ? 'scenario.invalid' : 'scenario.failed', `scenario run exited with ${code}`);
     });
   return scenario;
 }
 
+export interface RunFilesOptions {
+  stateDir?: string;
+  quiet?: boolean;
+  /** See RunOptions.smtpGreetingDelayMs. */
+  smtpGreetingDelay?: number;
+}
+
+function parseGreetingDelay(value: string): number {
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(ms)) throw new InvalidArgumentError('a whole number of milliseconds (0 or more)');
+  return ms;
+}
+
 /** The command's work; returns the exit code (0 all passed, 1 a scenario failed, 2 a file is invalid). */
-export async function runFiles(files: string[], opts: { stateDir?: string; quiet?: boolean }, io: ScenarioCliIo): Promise<number> {
+export async function runFiles(files: string[], opts: RunFilesOptions, io: ScenarioCliIo): Promise<number> {
   const scenarios: Scenario[] = [];
   let invalid = false;
   for (const file of files) {
@@ -64,6 +78,7 @@ export async function runFiles(files: string[], opts: { stateDir?: string; quiet
       try {
         const result = await runScenario(s, {
           twinCertsFrom: credentials,
+          ...(opts.smtpGreetingDelay !== undefined ? { smtpGreetingDelayMs: opts.smtpGreetingDelay } : {}),
           ...(opts.stateDir ? { stateDir: path.join(opts.stateDir, path.basename(s.file ?? s.name, '.json')) } : {}),
           onTransition: (t) => view.line(t.line),
           onNote: (line) => view.line(line),

@@ -49,6 +49,12 @@ export interface RunOptions {
   stateDir?: string;
   /** A directory holding the twin's certificates and signing key to reuse (key generation takes seconds). */
   twinCertsFrom?: string;
+  /**
+   * Wall-time pause before each SMTP greeting of the twin (default 100 ms, as smtp-server and a real server). It is
+   * pure waiting, once per mail: long runs such as the 90-day soak pass 0 (a simulation choice; the virtual clock
+   * does not see it either way).
+   */
+  smtpGreetingDelayMs?: number;
   onTransition?: (t: TransitionRecord) => void;
   /** After every step (including each step of each repeat). */
   onProgress?: (p: ScenarioProgress) => void;
@@ -204,7 +210,7 @@ async function startScenarioSimulator(s: Scenario, files: ResolvedFiles, stateDi
   return startSimulator({
     stateDir,
     clock: s.startAt ? new VirtualClock(Date.parse(s.startAt)) : 'virtual',
-    cloud: { mode: 'twin', tenantFile, seed: s.seed },
+    cloud: { mode: 'twin', tenantFile, seed: s.seed, smtpGreetingDelayMs: opts.smtpGreetingDelayMs },
     logger: opts.logger ?? silentLogger(),
   });
 }

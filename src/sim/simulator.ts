@@ -46,6 +46,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         host: choice.host,
         entraPort: choice.entraPort,
         smtpPort: choice.smtpPort,
+        smtpGreetingDelayMs: choice.smtpGreetingDelayMs,
         tenantFile: choice.tenantFile,
         seed: choice.seed,
         logger,

@@ -7,7 +7,10 @@
  * 2. The greeting: "220 <host> Microsoft ESMTP MAIL Service ready at <date>" (the library puts "ESMTP" right after
  *    the name), with the date from the twin's clock.
  *
- * It also lets the twin find the socket of a session, so a `drop` fault can cut the connection.
+ * It also lets the twin find the socket of a session, so a `drop` fault can cut the connection, and makes the pause
+ * before the greeting configurable: smtp-server waits a fixed 100 ms (wall time) on every connection to catch "early
+ * talkers" (clients that send before the greeting, as spam bots do). That is the library's and a real server's
+ * behaviour and stays the default; a simulation that opens thousands of connections (a soak, a fleet) may set 0.
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -29,6 +32,21 @@ class ExchangeSmtpConnection extends SMTPConnection {
     this.tcpSocket = socket;
   }
 
+  /**
+   * SMTPConnection.init with the early-talker pause taken from the server (smtp-server 3.x hard-codes 100 ms). A
+   * client that talks during the pause is still refused ("You talk too soon"): the pause only gets shorter.
+   */
+  override init(): void {
+    const server = this._server as ExchangeSmtpServer;
+    this._setListeners(() => {
+      if (server.options.maxClients && server.connections.size > server.options.maxClients) {
+        return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
+      }
+      // Unref'd like the library's timer: a connection waiting for its greeting does not keep the process alive.
+      setTimeout(() => this.connectionReady(), server.greetingDelayMs).unref();
+    });
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     const carriesOwnCode = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
     super.send(code, data, carriesOwnCode ? false : context);
@@ -40,12 +58,18 @@ class ExchangeSmtpConnection extends SMTPConnection {
   }
 }
 
+/** smtp-server's own pause before the greeting (ms of wall time), which a real server also makes. */
+export const DEFAULT_SMTP_GREETING_DELAY_MS = 100;
+
 export class ExchangeSmtpServer extends SMTPServer {
   constructor(
     options: SMTPServerOptions,
     readonly clock: Clock,
+    /** Wall-time pause before the greeting of each connection (early-talker check). */
+    readonly greetingDelayMs: number = DEFAULT_SMTP_GREETING_DELAY_MS,
   ) {
     super(options);
+    if (!Number.isFinite(greetingDelayMs) || greetingDelayMs < 0) throw new RangeError(`greetingDelayMs must be ≥ 0, got ${greetingDelayMs}`);
   }
 
   /** Same as SMTPServer.connect, with the Exchange-flavoured connection class. */

@@ -28,6 +28,11 @@ export interface ExchangeTwinOptions {
   faults: FaultPlan;
   logger?: import('pino').Logger;
   maxMessageBytes?: number /* default 157286400 */;
+  /**
+   * Wall-time pause before each connection's greeting (smtp-server's early-talker check); default 100 ms, the
+   * library's and a real server's behaviour. Soaks and fleets pass 0: see docs/benchmarks.md.
+   */
+  smtpGreetingDelayMs?: number;
 }
 
 export interface ExchangeTwin {
@@ -248,6 +253,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       },
     },
     clock,
+    opts.smtpGreetingDelayMs,
   );
 
   /** After DATA: Send As on the header From (and on the envelope when policy defers it), quota, then filing. */
