@@ -44,7 +44,7 @@ export async function nvramCommitRow(): Promise<BenchRow> {
     baseline: { value: rawWrites, unit: `writes/s (${payloadBytes} B + fsync)` },
     ratio: commits / rawWrites,
     target: { op: '>=', value: 0.8, text: '≥ 80%' },
-    note: 'A commit is payload + fsync + header + fsync (two barriers, for power-loss safety); the baseline has one.',
+    note: 'A commit is payload + header + one fsync (each bank validates itself by CRC), plus validation and one serialization; the baseline is one write + fsync.',
   });
 }
 
@@ -140,6 +140,6 @@ export async function coldBootRow(sim: BenchSim): Promise<BenchRow> {
     baseline: { value: 1000 / rawReads, unit: 'ms per read + parse' },
     ratio,
     target: { op: '<=', value: 2, text: '≤ 2×' },
-    note: 'boot = lock, both bank headers + CRC, schema check, sealed-key load, msal-node PCA + nodemailer adapters, statechart restore with POWER_CYCLE',
+    note: 'boot = lock, one read of the image, both banks’ headers + CRC + schema check, device key, adapters (msal-node app and TLS agent built on first network use), statechart restore with POWER_CYCLE, spool sweep, power-off',
   });
 }

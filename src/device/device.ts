@@ -553,7 +553,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       });
     });
   }
-  await spool.sweep(new Set(nvram.data.spool.map((j) => j.id)));
+  // Runs alongside the POWER_CYCLE below (awaited before the device is handed out): it removes only content that
+  // has no job record at boot, and nothing can add a job before createDevice returns.
+  const sweeping = spool.sweep(new Set(nvram.data.spool.map((j) => j.id)));
 
   const device: Device = {
     id: data.device.id,
@@ -653,8 +655,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     const c = ctx();
     const accessDeadlinePassed =
       c.accessTokenExpiresAt !== null && clock.now() >= c.accessTokenExpiresAt - ACCESS_TOKEN_SKEW_MS;
-    await dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed });
+    await Promise.all([dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed }), sweeping]);
   } else {
+    await sweeping;
     rearm();
     schedulePump();
   }
