@@ -36,7 +36,8 @@ export class NvramAdapter implements Adapter<NvramData> {
   async read(): Promise<NvramData | null> {
     const running = this.options.runningFirmware;
     // Content from a newer firmware is not ours to judge: only its header and CRC are checked, then it is refused.
-    const scan = await this.store.scan((fw, content) => (fw > running ? null : checkContentFor(fw, content)));
+    // The bank older than the current one is checked by header and CRC only: see ScanOptions.
+    const scan = await this.store.scan((fw, content) => (fw > running ? null : checkContentFor(fw, content)), { olderBanks: 'crc' });
     this.lastScan = scan;
     this.migratedFrom = null;
     if (!scan.current) return null;

@@ -53,9 +53,23 @@ export interface BankState {
   /** Never written (zeros or beyond end of file): not an error. */
   blank: boolean;
   error: string | null;
-  /** Parsed payload when valid. */
+  /** Parsed payload when valid and its content was checked. */
   content: unknown;
   payloadBytes: number;
+  /**
+   * Whether the content was parsed and checked. False only for a bank older than the current one scanned with
+   * `olderBanks: 'crc'`: its header and payload CRC are intact (so `valid`), its content was not looked at.
+   */
+  contentChecked: boolean;
+}
+
+export interface ScanOptions {
+  /**
+   * 'full' (default): parse and check the content of every bank whose CRC is intact. 'crc': stop parsing once the
+   * current bank is found; older banks are checked by header and CRC only. Boot uses 'crc': the older bank's
+   * content is never used unless the newer bank fails (then it is checked), and the next commit overwrites it.
+   */
+  olderBanks?: 'full' | 'crc';
 }
 
 export interface ScanResult {
@@ -141,14 +155,18 @@ export class BankStore {
   /** How far into each slot old bytes may lie; a write zero-fills up to there so nothing stale outlives it. */
   private extent: Record<BankName, number | null> = { A: null, B: null };
 
-  async scan(check: ContentCheck): Promise<ScanResult> {
+  async scan(check: ContentCheck, options: ScanOptions = {}): Promise<ScanResult> {
     const fileSize = await this.file.size();
     // The whole image in one read (two 64 KiB slots at most by default): one trip to the disk instead of four.
     const image = await this.file.read(0, fileSize);
-    const banks = [] as unknown as [BankState, BankState];
-    for (const name of BANK_NAMES) banks.push(this.readBank(image, name, check));
-    const valid = banks.filter((b) => b.valid).sort((x, y) => y.header!.seq - x.header!.seq);
-    const current = valid[0] ?? null;
+    const banks = BANK_NAMES.map((name) => this.readBank(image, name)) as [BankState, BankState];
+    // Newest first: the first bank whose content also passes is the current one.
+    let current: BankState | null = null;
+    for (const b of banks.filter((x) => x.valid).sort((x, y) => y.header!.seq - x.header!.seq)) {
+      if (current && options.olderBanks === 'crc') break;
+      Object.assign(b, this.checkContent(image, b, check));
+      if (b.valid) current ??= b;
+    }
     const headers = banks.map((b) => b.header).filter((h): h is BankHeader => h !== null).sort((x, y) => y.seq - x.seq);
     this.newestHeader = headers[0] ?? null;
     this.currentHeader = current?.header ?? null;
@@ -158,9 +176,10 @@ export class BankStore {
     return { fileSize, banks, current };
   }
 
-  private readBank(image: Buffer, name: BankName, check: ContentCheck): BankState {
+  /** Header and payload CRC: `valid` here means intact; the content is checked by checkContent(). */
+  private readBank(image: Buffer, name: BankName): BankState {
     const fileSize = image.length;
-    const state: BankState = { name, header: null, valid: false, blank: false, error: null, content: undefined, payloadBytes: 0 };
+    const state: BankState = { name, header: null, valid: false, blank: false, error: null, content: undefined, payloadBytes: 0, contentChecked: false };
     const decoded = decodeHeader(image.subarray(headerOffset(name), headerOffset(name) + HEADER_SIZE), name);
     if (decoded === 'blank') return { ...state, blank: true };
     if (typeof decoded === 'string') return { ...state, error: decoded };
@@ -172,17 +191,24 @@ export class BankStore {
     const payload = image.subarray(decoded.offset, decoded.offset + decoded.length);
     const crc = crc32(payload);
     if (crc !== decoded.crc) return { ...state, error: `payload CRC mismatch (header ${hex(decoded.crc)}, payload ${hex(crc)})` };
+    return { ...state, valid: true };
+  }
+
+  /** Parses an intact bank's payload and checks it: it stays valid only if the content passes. */
+  private checkContent(image: Buffer, b: BankState, check: ContentCheck): Pick<BankState, 'valid' | 'error' | 'content' | 'contentChecked'> {
+    const h = b.header!;
+    const invalid = (error: string) => ({ valid: false, error, content: undefined, contentChecked: true });
     let content: unknown;
     try {
-      content = JSON.parse(payload.toString('utf8'));
+      content = JSON.parse(image.toString('utf8', h.offset, h.offset + h.length));
     } catch {
-      return { ...state, error: 'payload is not JSON' };
+      return invalid('payload is not JSON');
     }
     const fwInPayload = (content as { firmwareVersion?: unknown } | null)?.firmwareVersion;
-    if (fwInPayload !== decoded.fw) return { ...state, error: `payload firmwareVersion ${String(fwInPayload)} disagrees with header fw ${decoded.fw}` };
-    const problem = check(decoded.fw, content);
-    if (problem) return { ...state, error: `content invalid: ${problem}` };
-    return { ...state, valid: true, content };
+    if (fwInPayload !== h.fw) return invalid(`payload firmwareVersion ${String(fwInPayload)} disagrees with header fw ${h.fw}`);
+    const problem = check(h.fw, content);
+    if (problem) return invalid(`content invalid: ${problem}`);
+    return { valid: true, error: null, content, contentChecked: true };
   }
 
   /** Size of a payload slot: fixed by the current image, or the format size for a fresh one. */

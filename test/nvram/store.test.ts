@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BankStore, HEADER_SIZE, PAYLOAD_START } from '../../src/nvram/banks.ts';
 import { nodeIo, type NvramIo } from '../../src/nvram/io.ts';
-import { readCommitted } from '../../src/nvram/inspect.ts';
+import { inspectImage, readCommitted } from '../../src/nvram/inspect.ts';
 import { NvramCapacityError, NvramInvalidDataError, NvramLockedError, openNvram } from '../../src/nvram/index.ts';
 import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
 
@@ -95,6 +95,28 @@ describe('NVRAM store: boot', () => {
     expect(again.boot.reason).toMatch(/content invalid: settings\.smtp/);
     expect(counterOf(again.data)).toBe(7);
     await again.close();
+  });
+
+  it('at boot parses only down to the current bank: an older bank is checked by CRC; the CLI inspection checks both', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.update((d) => void (d.panel.counter = 7));
+    await nvram.close();
+    // Put schema-bad content with a good CRC in the bank that is not current, then a good commit on top of it.
+    const store = await BankStore.open(nodeIo, file, 'readwrite', 65536);
+    await store.scan(() => null);
+    const good = (await readCommitted(file))!.content as Record<string, unknown>;
+    await store.write(Buffer.from(JSON.stringify({ ...good, settings: { smtp: { smtpPort: 'x' } } })), 2);
+    await store.write(Buffer.from(JSON.stringify({ ...good, panel: { counter: 8 } })), 2);
+    await store.close();
+    const inspected = await inspectImage(file); // the CLI parses and checks both banks
+    expect(inspected.valid).toBe(true);
+    expect(inspected.banks.filter((b) => !b.valid).map((b) => b.error)).toEqual([expect.stringMatching(/content invalid: settings\.smtp/)]);
+    const again = await openNvram({ file });
+    expect(counterOf(again.data)).toBe(8);
+    expect(again.boot.recovered).toBe(false); // the older bank's content was not looked at
+    await again.update((d) => void (d.panel.counter = 9)); // and the next commit overwrites it
+    await again.close();
+    expect(await inspectImage(file)).toMatchObject({ valid: true, banks: [{ valid: true }, { valid: true }] });
   });
 
   it.each([
