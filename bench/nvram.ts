@@ -140,6 +140,6 @@ export async function coldBootRow(sim: BenchSim): Promise<BenchRow> {
     baseline: { value: 1000 / rawReads, unit: 'ms per read + parse' },
     ratio,
     target: { op: '<=', value: 2, text: '≤ 2×' },
-    note: 'boot = lock, one read of the image, both banks’ headers + CRC + schema check, device key, adapters (msal-node app and TLS agent built on first network use), statechart restore with POWER_CYCLE, spool sweep, power-off',
+    note: 'boot = lock, one read of the image, both banks’ headers + CRC, the current bank’s schema check, device key, adapters (msal-node app and TLS agent built on first network use), statechart restore with POWER_CYCLE, spool sweep, power-off',
   });
 }
