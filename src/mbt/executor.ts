@@ -8,6 +8,8 @@
  * After each step: `/api/status` must show the model's state; the NVRAM image (read with `inspectImage`, as
  * `mfp-sim nvram show` does) must hold that state's snapshot, the token cache exactly when the model has one, and as
  * many spool records as the model has jobs; the recipient's mailbox on the twin must hold one message per SENT.
+ * With `timing`, every wait on the system (performing the step, settling, HTTP reads, twin control reads) is
+ * counted as system time; predicting, comparing and inspecting the NVRAM image are the harness's own time.
  */
 import { inspectImage } from '../nvram/inspect.ts';
 import { TOKEN_CACHE_SECRET } from '../device/device.ts';
@@ -19,6 +21,7 @@ import { expectationsFor } from './generator.ts';
 import type { SystemUnderTest } from './system.ts';
 import type { GateKind } from './gates.ts';
 import type { CoverageTracker } from './coverage.ts';
+import { SystemTime } from './timing.ts';
 
 /** A step's check failed: carries everything needed to read, save and replay the failure. */
 export class ModelDivergence extends Error {
@@ -45,6 +48,8 @@ export interface ExecutorOptions {
   /** Wall-time bound for the system to reach the expected state after a step (default 8000 ms). */
   settleTimeoutMs?: number;
   coverage?: CoverageTracker;
+  /** Accumulates the wall time spent waiting on the system (see timing.ts); a private one when absent. */
+  timing?: SystemTime;
 }
 
 export interface StepRecord {
@@ -70,10 +75,14 @@ export class ModelExecutor {
   private delivered = 0;
   readonly records: StepRecord[] = [];
 
+  private readonly timing: SystemTime;
+
   constructor(
     readonly sut: SystemUnderTest,
     private readonly opts: ExecutorOptions = {},
-  ) {}
+  ) {
+    this.timing = opts.timing ?? new SystemTime();
+  }
 
   get modelState(): SystemState {
     return this.model;
@@ -94,12 +103,12 @@ export class ModelExecutor {
     const fail = (actual: string, detail: string) => new ModelDivergence(index, this.labels, expected, actual, detail);
 
     try {
-      await this.perform(label, before);
+      await this.timing.inside(() => this.perform(label, before));
     } catch (err) {
       if (err instanceof ModelDivergence) throw err;
       throw fail('?', `could not perform the step: ${(err as Error).message}`);
     }
-    const actual = await this.settle(expected);
+    const actual = await this.timing.inside(() => this.settle(expected));
     if (actual !== expected) {
       throw fail(actual, `system in ${actual}, model in ${expected}${this.lastErrorNote()}`);
     }
@@ -228,6 +237,10 @@ export class ModelExecutor {
   }
 
   async call(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+    return this.timing.inside(() => this.request(method, route, body));
+  }
+
+  private async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
     const res = await fetch(this.sut.panelUrl + route, {
       method,
       headers: {
@@ -312,7 +325,8 @@ export class ModelExecutor {
   }
 
   private async checkMailbox(fail: (a: string, d: string) => ModelDivergence): Promise<void> {
-    const inbox = this.sut.twin.control.messages(JOB_RECIPIENT).filter((m) => m.folder === 'Inbox');
+    const messages = await this.timing.inside(() => this.sut.twin.control.messages(JOB_RECIPIENT));
+    const inbox = messages.filter((m) => m.folder === 'Inbox');
     if (inbox.length !== this.delivered) {
       throw fail(leafOf(this.model), `the twin's mailbox ${JOB_RECIPIENT} holds ${inbox.length} message(s), model delivered ${this.delivered}`);
     }

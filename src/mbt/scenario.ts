@@ -11,6 +11,7 @@ import { materialize, type GeneratedPath } from './generator.ts';
 import { CoverageTracker } from './coverage.ts';
 import { ModelExecutor, ModelDivergence, type StepRecord } from './executor.ts';
 import { startSystemUnderTest, type InjectedFault } from './system.ts';
+import { SystemTime } from './timing.ts';
 
 export const FAILURES_DIR = path.join('reports', 'mbt-failures');
 
@@ -51,10 +52,14 @@ export interface ReplayResult {
 }
 
 /** Runs labels on a fresh system; a divergence is returned, not thrown. */
-export async function replayLabels(labels: readonly EventLabel[], opts: { fault?: InjectedFault; coverage?: CoverageTracker; seed?: number; certDir?: string } = {}): Promise<ReplayResult> {
+export async function replayLabels(
+  labels: readonly EventLabel[],
+  opts: { fault?: InjectedFault; coverage?: CoverageTracker; seed?: number; certDir?: string; timing?: SystemTime } = {},
+): Promise<ReplayResult> {
   const generated = materialize('replay', labels); // throws early if the model refuses a step
-  const sut = await startSystemUnderTest({ fault: opts.fault, seed: opts.seed, certDir: opts.certDir });
-  const executor = new ModelExecutor(sut, { coverage: opts.coverage });
+  const timing = opts.timing ?? new SystemTime();
+  const sut = await timing.inside(() => startSystemUnderTest({ fault: opts.fault, seed: opts.seed, certDir: opts.certDir }));
+  const executor = new ModelExecutor(sut, { coverage: opts.coverage, timing });
   try {
     await executor.runAll(labels);
     return { ok: true, steps: executor.records, failure: null, path: generated };
@@ -62,6 +67,6 @@ export async function replayLabels(labels: readonly EventLabel[], opts: { fault?
     if (err instanceof ModelDivergence) return { ok: false, steps: executor.records, failure: err, path: generated };
     throw err;
   } finally {
-    await sut.close();
+    await timing.inside(() => sut.close());
   }
 }

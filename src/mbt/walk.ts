@@ -10,6 +10,7 @@ import { enabledLabels, initialSystemState, nextDeadline, type SystemState } fro
 import { ModelExecutor } from './executor.ts';
 import { startSystemUnderTest, type InjectedFault } from './system.ts';
 import type { CoverageTracker } from './coverage.ts';
+import { SystemTime } from './timing.ts';
 
 interface WalkModel {
   state: SystemState;
@@ -66,6 +67,8 @@ export interface WalkOptions {
   certDir?: string;
   /** Stop shrinking after this much wall time (ms). */
   shrinkTimeLimitMs?: number;
+  /** Accumulates the wall time spent waiting on the systems (starting, stepping, closing them). */
+  timing?: SystemTime;
 }
 
 export interface WalkOutcome {
@@ -85,17 +88,18 @@ export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
   const arbitraries = [fc.nat({ max: 255 }).map((n) => new PickCommand(n))];
   const failing: { labels: EventLabel[]; message: string }[] = [];
   let runs = 0;
+  const timing = opts.timing ?? new SystemTime();
   const property = fc.asyncProperty(fc.commands(arbitraries, { maxCommands: opts.maxCommands, size: 'max' }), async (cmds) => {
     runs++;
-    const sut = await startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir });
-    const executor = new ModelExecutor(sut, { coverage: opts.coverage });
+    const sut = await timing.inside(() => startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir }));
+    const executor = new ModelExecutor(sut, { coverage: opts.coverage, timing });
     try {
       await fc.asyncModelRun(() => ({ model: { state: initialSystemState(), executor }, real: executor }), cmds);
     } catch (err) {
       failing.push({ labels: executor.records.map((r) => r.label).concat(lastAttempted(executor)), message: (err as Error).message });
       throw err;
     } finally {
-      await sut.close();
+      await timing.inside(() => sut.close());
     }
   });
   const details = await fc.check(property, {

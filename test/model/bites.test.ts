@@ -10,10 +10,13 @@ import { runWalks } from '../../src/mbt/walk.ts';
 import { prepareCertDir } from '../../src/mbt/system.ts';
 import { smtpAuthDisabledAsTransient, tokenCacheNotPersisted } from '../../src/mbt/faults.ts';
 import type { EventLabel } from '../../src/mbt/vocabulary.ts';
+import { suiteTiming } from './suiteTiming.ts';
+
+const timing = suiteTiming('bites');
 
 let certDir: string;
 beforeAll(async () => {
-  certDir = await prepareCertDir();
+  certDir = await timing.inside(() => prepareCertDir()); // the twin's keys: part of starting the system
 });
 
 /** The shortest prefix of a generated path that reaches `label` (the fault's step), so the test stays quick. */
@@ -29,9 +32,9 @@ function prefixTo(label: EventLabel): EventLabel[] {
 describe('deliberate faults make the suite fail', () => {
   it('5.7.139 classified as transient: the generated path fails at the permanent send failure', { timeout: 60_000 }, async () => {
     const labels = prefixTo('SEND_FAILED:permanent');
-    const clean = await replayLabels(labels, { certDir });
+    const clean = await replayLabels(labels, { certDir, timing });
     expect(clean.failure?.message ?? null).toBeNull();
-    const bitten = await replayLabels(labels, { certDir, fault: smtpAuthDisabledAsTransient });
+    const bitten = await replayLabels(labels, { certDir, timing, fault: smtpAuthDisabledAsTransient });
     expect(bitten.ok).toBe(false);
     expect(bitten.failure!.stepIndex).toBe(labels.length - 1);
     expect(bitten.failure!.message).toMatch(/SEND_FAILED:permanent.*a retry scheduled: system true, model false/s);
@@ -40,7 +43,7 @@ describe('deliberate faults make the suite fail', () => {
 
   // Shrinking runs walks on the real system: give it room on a loaded 2-core machine.
   it('token cache not persisted: a random walk fails and shrinks to a shorter walk', { timeout: 300_000 }, async () => {
-    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, certDir, fault: tokenCacheNotPersisted, shrinkTimeLimitMs: 120_000 });
+    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, certDir, timing, fault: tokenCacheNotPersisted, shrinkTimeLimitMs: 120_000 });
     expect(outcome.ok).toBe(false);
     expect(outcome.message).toMatch(/no token cache in NVRAM|system in \w+, model in \w+/);
     expect(outcome.shrunk!.length).toBeLessThan(outcome.original!.length);

@@ -10,6 +10,9 @@ import { buildModelGraph, generatePaths, materialize } from '../../src/mbt/gener
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { staleUnreachableDeclarations } from '../../src/mbt/coverage.ts';
 import { initialSystemState, stateKey, step } from '../../src/mbt/systemModel.ts';
+import { suiteTiming } from './suiteTiming.ts';
+
+suiteTiming('model'); // the model alone: all of its time is outside the system
 
 const graph = buildModelGraph();
 const table = transitionTable(oauthDeviceMachine);

@@ -11,6 +11,9 @@ import { CoverageTracker, formatCoverage, writeCoverageReport } from '../../src/
 import { replayLabels, saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
 import { prepareCertDir } from '../../src/mbt/system.ts';
 import { execFileSync } from 'node:child_process';
+import { suiteTiming } from './suiteTiming.ts';
+
+const timing = suiteTiming('paths');
 
 const paths = generatePaths(buildModelGraph(), { skipRows: new Set(Object.keys(UNREACHABLE_ROWS)) });
 const coverage = new CoverageTracker();
@@ -18,14 +21,14 @@ const started = performance.now();
 let steps = 0;
 let certDir: string;
 beforeAll(async () => {
-  certDir = await prepareCertDir();
+  certDir = await timing.inside(() => prepareCertDir()); // the twin's keys: part of starting the system
 });
 
 describe('generated paths on the running system', () => {
   for (const path of paths) {
     it(`${path.id}: ${path.steps.length} steps`, { timeout: 120_000 }, async () => {
       const labels = path.steps.map((s) => s.label);
-      const result = await replayLabels(labels, { coverage, certDir });
+      const result = await replayLabels(labels, { coverage, certDir, timing });
       steps += result.steps.length;
       if (result.failure) {
         const file = await saveScenario(

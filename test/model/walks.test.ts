@@ -8,6 +8,9 @@ import { runWalks } from '../../src/mbt/walk.ts';
 import { prepareCertDir } from '../../src/mbt/system.ts';
 import { saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
 import { CoverageTracker, formatCoverage } from '../../src/mbt/coverage.ts';
+import { suiteTiming } from './suiteTiming.ts';
+
+const timing = suiteTiming('walks');
 
 const numRuns = Number(process.env.MBT_RUNS ?? 15);
 const maxCommands = Number(process.env.MBT_MAX_COMMANDS ?? 20);
@@ -15,14 +18,14 @@ const seed = process.env.MBT_SEED ? Number(process.env.MBT_SEED) : undefined;
 
 let certDir: string;
 beforeAll(async () => {
-  certDir = await prepareCertDir();
+  certDir = await timing.inside(() => prepareCertDir()); // the twin's keys: part of starting the system
 });
 
 describe('random walks on the running system', () => {
   it(`${numRuns} walks of up to ${maxCommands} steps match the model`, { timeout: Math.max(120_000, numRuns * maxCommands * 3_000) }, async () => {
     const coverage = new CoverageTracker();
     const started = performance.now();
-    const outcome = await runWalks({ numRuns, maxCommands, seed, certDir, coverage, shrinkTimeLimitMs: 120_000 });
+    const outcome = await runWalks({ numRuns, maxCommands, seed, certDir, coverage, timing, shrinkTimeLimitMs: 120_000 });
     process.stdout.write(
       `walks: ${outcome.runs} runs, seed ${outcome.seed}, ${((performance.now() - started) / 1000).toFixed(1)} s; ${formatCoverage(coverage.report())}\n`,
     );
