@@ -124,7 +124,7 @@ export const SCANNER = `scanner@${DOMAIN}`;
 export const ALICE = `alice@${DOMAIN}`;
 export const BOB = `bob@${DOMAIN}`;
 
-export async function startHarness(options: { maxMessageBytes?: number; logger?: Logger } = {}): Promise<TwinHarness> {
+export async function startHarness(options: { maxMessageBytes?: number; logger?: Logger; smtpGreetingDelayMs?: number } = {}): Promise<TwinHarness> {
   const clock = new VirtualClock();
   const [certs, signer] = await Promise.all([makeTestCertificates(), makeTokenSigner(clock)]);
   const directory = new FakeDirectory();
