@@ -3,7 +3,7 @@
  * the machine. A line says what must happen; every (state, event) pair that no line mentions must be refused.
  */
 import { describe, expect, it } from 'vitest';
-import { transition } from 'xstate';
+import { createActor, transition } from 'xstate';
 import {
   initialContext,
   leafState,
@@ -134,6 +134,7 @@ sending/stale      SENT                       -> tokenExpired  jobId=null
 sending|sending/stale|sending/exhausted SEND_FAILED:5.7.3 -> refreshing forcedRefreshUsed=true
 sending/forced     SEND_FAILED:5.7.3          -> sendFailure   retryAt=null
 sending*           SEND_FAILED:permanent      -> sendFailure   retryAt=null
+sending|sending/stale|sending/forced SEND_FAILED:permanent -> sendFailure retryAt=null sendRetries=0
 sending|sending/stale|sending/forced SEND_FAILED:transient -> sendFailure retryAt=${T0 + 30_000} sendRetries=1
 sending/exhausted  SEND_FAILED:transient      -> sendFailure   retryAt=null
 sending|sending/forced|sending/exhausted ACCESS_TOKEN_DEADLINE -> sending accessTokenStale=true
@@ -236,5 +237,58 @@ describe('statechart: every event in every state', () => {
     const back = machine.resolveState(JSON.parse(persisted));
     expect(back.value).toEqual(snap.value);
     expect(back.context).toEqual(snap.context);
+  });
+});
+
+describe('statechart: the account, at its edges', () => {
+  const save = (authUsername: string, authEmailAddress = authUsername): DeviceEvent => ({
+    type: 'SAVE_SETTINGS',
+    settings: { authMethod: 'oauth2ExchangeOnline', authEmailAddress, authUsername },
+  });
+  const after = (name: string, event: DeviceEvent) => transition(machine, snapshotOf(name), event)[0];
+
+  it('blank addresses are not a complete OAuth configuration', () => {
+    const fresh = machine.resolveState({ value: 'unconfigured', context: initialContext() });
+    for (const e of [save('   '), save(ME, '  '), save('  ', ME)]) {
+      const [next] = transition(machine, fresh, e);
+      expect(leafState(next.value)).toBe('unconfigured');
+      expect(next.context.account).toBeNull();
+    }
+    expect(leafState(after('ready', save('  ')).value)).toBe('unconfigured');
+  });
+
+  it('the stored account is trimmed, and comparing accounts ignores case and surrounding spaces', () => {
+    const fresh = machine.resolveState({ value: 'unconfigured', context: initialContext() });
+    expect(transition(machine, fresh, save(`  ${ME} `))[0].context.account).toBe(ME);
+    expect(leafState(after('authorized', save(` ${ME.toUpperCase()} `)).value)).toBe('authorized');
+    expect(leafState(after('codePending', { type: 'TOKEN_GRANTED', account: ` ${ME.toUpperCase()} `, accessTokenExpiresAt: T0 }).value)).toBe('authorized');
+  });
+
+  it('with no account configured, no grant matches', () => {
+    const snap = machine.resolveState({ value: { signingIn: 'codePending' }, context: { ...initialContext(), account: null } });
+    const [next] = transition(machine, snap, { type: 'TOKEN_GRANTED', account: ME, accessTokenExpiresAt: T0 });
+    expect(leafState(next.value)).toBe('authFailed');
+    expect(next.context.lastError).toEqual({ reason: 'account-mismatch', code: null, reply: `Signed in as ${ME}, but Auth. Username is (none)` });
+  });
+
+  it('an account mismatch names both accounts', () => {
+    const next = after('codePending', { type: 'TOKEN_GRANTED', account: 'x@contoso.com', accessTokenExpiresAt: T0 });
+    expect(next.context.lastError?.reply).toBe(`Signed in as x@contoso.com, but Auth. Username is ${ME}`);
+  });
+
+  it('a failure event keeps its code and reply, and missing ones become null', () => {
+    const next = after('requestingCode', { type: 'CODE_FAILED', reason: 'network' });
+    expect(next.context.lastError).toEqual({ reason: 'network', code: null, reply: null });
+  });
+
+  it('a machine started with input keeps it; without, it starts from the initial context', () => {
+    expect(createActor(machine, { input: { account: ME } }).getSnapshot().context).toEqual({ ...initialContext(), account: ME });
+    expect(createActor(machine, { input: undefined }).getSnapshot().context).toEqual(initialContext());
+  });
+
+  it('leafState refuses what is not a state', () => {
+    expect(() => leafState('nowhere')).toThrow(/not a state of the OAuth device machine: "nowhere"/);
+    expect(() => leafState({ signedIn: 42 })).toThrow(/not a state/);
+    expect(leafState({ signedIn: 'sending' })).toBe('sending');
   });
 });
