@@ -86,7 +86,7 @@ export async function benchSimulator(credentials: string): Promise<BenchSim> {
   const dir = await tempDir('sim');
   await cp(credentials, path.join(dir, 'cloud'), { recursive: true });
   const tenant = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));
-  tenant.deviceCode.intervalSeconds = 1; // msal-node polls on wall time
+  tenant.deviceCode.intervalSeconds = 0.1; // msal-node polls on wall time
   const tenantFile = path.join(dir, 'tenant.json');
   await writeFile(tenantFile, JSON.stringify(tenant));
   return startSimulator({ stateDir: dir, cloud: { mode: 'twin', tenantFile, seed: 7 }, logger: silentLogger() });

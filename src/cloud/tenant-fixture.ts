@@ -104,6 +104,13 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
     return typeof v === 'number' ? v : dflt;
   };
 
+  const num = (o: Record<string, unknown>, key: string, path: string, dflt: number, min: number, max: number): number => {
+    const v = o[key] ?? dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+      problems.push(`${path}.${key}: expected a number in [${min}, ${max}]`);
+    return typeof v === 'number' ? v : dflt;
+  };
+
   const root = obj(raw, '$');
   const tenantId = str(root, 'tenantId', '$', GUID, 'a GUID').toLowerCase();
   const displayName = str(root, 'displayName', '$');
@@ -128,7 +135,9 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
     problems.push('$.deviceCode.expiredError: expected "code_expired" or "expired_token"');
   const deviceCode = {
     expiresInSeconds: int(dc, 'expiresInSeconds', '$.deviceCode', 900, 1, 86_400),
-    intervalSeconds: int(dc, 'intervalSeconds', '$.deviceCode', 5, 1, 60),
+    // Entra says 5. Test fixtures may poll faster than a whole second (msal-node multiplies by 1000; RFC 8628's
+    // interval is a JSON number): a sign-in then costs a tenth of a second of wall time, not one second.
+    intervalSeconds: num(dc, 'intervalSeconds', '$.deviceCode', 5, 0.05, 60),
     expiredError: expiredError as 'code_expired' | 'expired_token',
   };
 

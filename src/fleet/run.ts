@@ -103,7 +103,7 @@ async function prepareStateDir(stateDir: string): Promise<void> {
   await ensureCertificates(paths.cloudDir);
   await ensureSigningKey(paths.cloudDir);
   const tenant = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8')) as { deviceCode: { intervalSeconds: number } };
-  tenant.deviceCode.intervalSeconds = 1;
+  tenant.deviceCode.intervalSeconds = 0.1;
   await writeFile(paths.tenantFile, JSON.stringify(tenant, null, 2));
 }
 

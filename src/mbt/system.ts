@@ -67,7 +67,7 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
   await mkdir(cloudDir, { recursive: true });
   // The default tenant, polled every second (the fixture's minimum) so that a sign-in costs one second, not five.
   const fixture = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));
-  fixture.deviceCode.intervalSeconds = 1;
+  fixture.deviceCode.intervalSeconds = 0.1;
   const tenantFile = path.join(dir, 'tenant.json');
   await writeFile(tenantFile, JSON.stringify(fixture));
   // Started here rather than by the simulator so that its certificates can come from a shared `certDir`.

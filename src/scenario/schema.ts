@@ -195,7 +195,7 @@ export const scenarioHeaderSchema = z
     /** Tenant fixture, relative to the scenario file (default: fixtures/tenants/contoso.json). */
     tenant: z.string().min(1).optional(),
     /** msal-node polls on wall time: the twin's polling interval is set to this many seconds (default 1). */
-    pollIntervalSeconds: z.int().min(1).max(60).default(1),
+    pollIntervalSeconds: z.number().min(0.05).max(60).default(0.1),
     /** Seeds the twin's token lifetimes (60–90 minutes), so a scenario runs the same every time. */
     seed: z.int().default(1),
     /** NVRAM image to boot from (copied into the state dir), relative to the scenario file. */

@@ -41,7 +41,7 @@ let certsDir: string | null = null;
 export async function startE2E(opts: { patchTenant?: (fixture: Record<string, any>) => void; clientId?: string } = {}): Promise<E2ESim> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mfp-e2e-'));
   const fixture = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));
-  fixture.deviceCode.intervalSeconds = 1;
+  fixture.deviceCode.intervalSeconds = 0.1;
   opts.patchTenant?.(fixture);
   const tenantFile = path.join(dir, 'tenant.json');
   await writeFile(tenantFile, JSON.stringify(fixture));

@@ -53,7 +53,7 @@ describe('step shorthands', () => {
       ['resetPassword', { upn: 'scanner@contoso.com', password: 'Scenario-Reset-Passw0rd!' }],
       ['decline', {}],
     ]);
-    expect(s.pollIntervalSeconds).toBe(1);
+    expect(s.pollIntervalSeconds).toBe(0.1);
     expect(s.seed).toBe(1);
   });
 
