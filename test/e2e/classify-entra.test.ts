@@ -72,7 +72,7 @@ describe('classifySignIn', () => {
 
   it('cancellation and MSAL’s own wall-clock expiry', () => {
     expect(classifySignIn(factsOf(new ClientAuthError('device_code_polling_cancelled', 'cid')), true).kind).toBe('cancelled');
-    expect(classifySignIn(factsOf(new ClientAuthError('device_code_expired', 'cid')), true)).toMatchObject({ kind: 'expired', code: 'device_code_expired' });
+    expect(classifySignIn(factsOf(new ClientAuthError('device_code_expired', 'cid')), true)).toMatchObject({ kind: 'expired', reason: 'code-expired', code: 'device_code_expired' });
   });
 });
 
@@ -220,6 +220,18 @@ describe('classifyRefresh', () => {
     ['some_error', 'user_password_expired', 'some-error'],
   ] as const)('%s / suberror %s → permanent %s', (error, sub, reason) => {
     expect(classifyRefresh(factsOf(serverError(body(error, undefined, sub))))).toMatchObject({ transient: false, reason });
+  });
+
+  it('interaction_required alone, or an interaction suberror alone, is permanent', () => {
+    expect(classifyRefresh(factsOf(serverError(body('interaction_required'))))).toMatchObject({ transient: false, reason: 'interaction-required' });
+    expect(classifyRefresh(factsOf(serverError(body('some_error', undefined, 'basic_action'))))).toMatchObject({ transient: false, reason: 'some-error' });
+  });
+
+  it('network, TLS, 429 and 5xx stay transient whatever word the body carries: the token may still be good', () => {
+    const f = classifyRefresh(factsOf(new EntraHttpError(503, 60_000, body('invalid_grant', 50173), 'cid')));
+    expect(f).toMatchObject({ transient: true, reason: 'server-error', retryAfterMs: 60_000 });
+    expect(classifyRefresh(factsOf(new EntraHttpError(429, 5_000, body('interaction_required'), 'cid')))).toMatchObject({ transient: true, reason: 'throttled', retryAfterMs: 5_000 });
+    expect(classifyRefresh(factsOf(new EntraTransportError('network', 'ECONNRESET', 'u', 'read ECONNRESET'), body('invalid_grant')))).toMatchObject({ transient: true, reason: 'network' });
   });
 
   it('an unknown suberror is not an interaction: transient', () => {

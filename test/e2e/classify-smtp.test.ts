@@ -46,6 +46,8 @@ describe('classifySmtp: Exchange Online replies', () => {
     ['550 Too many recipients', 'other', false, '550'],
     ['400 4.4.1 Connection timed out', 'other', true, '4.4.1'],
     ['499 Try again', 'other', true, '499'],
+    ['400 Server busy', 'throttled', true, '400'],
+    ['500 Too many commands', 'other', false, '500'],
   ] as const)('%s', (reply, category, transient, code) => {
     const responseCode = Number(reply.slice(0, 3));
     const f = classifySmtp({ code: 'EAUTH', responseCode, response: reply });
@@ -70,6 +72,11 @@ describe('classifySmtp: Exchange Online replies', () => {
     expect(classifySmtp({ code: 'EENVELOPE', responseCode: 452 })).toMatchObject({ category: 'other', transient: true, code: '452' });
   });
 
+  it('the reply line is kept without its line ending; a failure without words has a null reply', () => {
+    expect(classifySmtp({ code: 'EAUTH', responseCode: 535, response: '535 5.7.3 Authentication unsuccessful\r\n' }).reply).toBe('535 5.7.3 Authentication unsuccessful');
+    expect(classifySmtp({ code: 'ETIMEDOUT' }).reply).toBeNull();
+  });
+
   it('a reply below 400 is not a refusal: the error is classified from nodemailer’s code', () => {
     expect(classifySmtp({ code: 'ECONNECTION', responseCode: 250, response: '250 2.0.0 OK' })).toMatchObject({ category: 'network', transient: true, code: 'ECONNECTION' });
     expect(classifySmtp({ code: 'EMESSAGE', response: '354 Start mail input' })).toMatchObject({ category: 'other', transient: false, code: 'EMESSAGE' });
@@ -81,6 +88,7 @@ describe('classifySmtp: Exchange Online replies', () => {
     expect(enhancedCodeOf('550 6.7.3 not a class')).toBeNull();
     expect(enhancedCodeOf('550 5.7.1234 too many digits')).toBeNull();
     expect(enhancedCodeOf('5.7.3 no basic code')).toBeNull();
+    expect(enhancedCodeOf('Error: 550 5.7.1 relay denied')).toBeNull();
     expect(enhancedCodeOf('535 5.7.139 Authentication unsuccessful')).toBe('5.7.139');
     expect(enhancedCodeOf('250-2.0.0 OK')).toBe('2.0.0');
     expect(enhancedCodeOf('421 Service not available')).toBeNull();
