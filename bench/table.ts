@@ -21,7 +21,8 @@ function measure(m: Measure | null): string {
 
 function ratio(r: BenchRow): string {
   if (r.ratio === null) return 'not measured';
-  if (r.target?.text.includes('%')) return `${(r.ratio * 100).toFixed(1)}%`;
+  // Shares are percentages: the rows with a % target, and the model suite's share of time outside the system.
+  if (r.target?.text.includes('%') || r.id === 'model-suite') return `${(r.ratio * 100).toFixed(1)}%`;
   return `${num(r.ratio)}${r.id.startsWith('nvram-writes') ? '' : '×'}`;
 }
 
