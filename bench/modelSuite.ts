@@ -27,7 +27,7 @@ export async function modelSuiteRow(): Promise<BenchRow> {
     child.on('close', (c) => resolve({ code: c, output }));
   });
   const wallMs = performance.now() - started;
-  const tests = /Tests\s+(\d+) passed/.exec(output)?.[1];
+  const tests = /Tests\s+(\d+) passed/.exec(output.replace(/\x1b\[[0-9;]*m/g, ""))?.[1];
   const timing = await readFile(MODEL_TIMING_FILE, 'utf8').then((t) => JSON.parse(t) as ModelTiming & { files?: string[] }, () => null);
   const share = timing && timing.wallMs > 0 ? timing.outsideMs / timing.wallMs : null;
   const split = timing
