@@ -127,30 +127,6 @@ export const OPERATOR_EVENTS = [
   'FACTORY_RESET',
 ] as const satisfies readonly DeviceEventType[];
 
-export const initialContext = (): DeviceContext => ({
-  account: null,
-  userCode: null,
-  verificationUri: null,
-  codeExpiresAt: null,
-  accessTokenExpiresAt: null,
-  accessTokenStale: false,
-  jobId: null,
-  retryAt: null,
-  sendRetries: 0,
-  refreshRetries: 0,
-  forcedRefreshUsed: false,
-  lastError: null,
-});
-
-export function isCompleteOAuth(s: OAuthSettings): boolean {
-  return s.authMethod === 'oauth2ExchangeOnline' && s.authEmailAddress.trim() !== '' && s.authUsername.trim() !== '';
-}
-
-const sameAccount = (a: string | null, b: string | null) =>
-  a !== null && b !== null && a.trim().toLowerCase() === b.trim().toLowerCase();
-
-const failureOf = (e: Failure): LastError => ({ reason: e.reason, code: e.code ?? null, reply: e.reply ?? null });
-
 /** What a finished, cancelled or abandoned sign-in leaves behind. */
 const noSignIn = { userCode: null, verificationUri: null, codeExpiresAt: null } as const;
 /** What leaving the signed-in states leaves behind. */
@@ -163,6 +139,20 @@ const noSession = {
   refreshRetries: 0,
   forcedRefreshUsed: false,
 } as const;
+
+/** A device with no account, no sign-in and no session. */
+export const initialContext = (): DeviceContext => ({ account: null, ...noSignIn, ...noSession, lastError: null });
+
+export function isCompleteOAuth(s: OAuthSettings): boolean {
+  return s.authMethod === 'oauth2ExchangeOnline' && s.authEmailAddress.trim() !== '' && s.authUsername.trim() !== '';
+}
+
+const sameAccount = (a: string | null, b: string | null) =>
+  a !== null && b !== null && a.trim().toLowerCase() === b.trim().toLowerCase();
+
+const failureOf = (e: Failure): LastError => ({ reason: e.reason, code: e.code ?? null, reply: e.reply ?? null });
+
+
 
 export const oauthDeviceMachine = setup({
   types: {
