@@ -17,6 +17,7 @@ import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
+import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 
 export interface StartTwinOptions {
@@ -24,6 +25,8 @@ export interface StartTwinOptions {
   /** 0 (default) = ephemeral. */
   entraPort?: number;
   smtpPort?: number;
+  /** UDP port of the SNTP server; 0 (default) = ephemeral. */
+  ntpPort?: number;
   /** Wall-time pause before each SMTP greeting (default 100 ms, as smtp-server and a real server); 0 for soaks. */
   smtpGreetingDelayMs?: number;
   stateDir: string;
@@ -45,6 +48,8 @@ export interface Twin {
   caPath: string;
   caPem: string;
   smtp: { host: string; port: number };
+  /** The twin's time server (SNTP, UDP), answering with the shared clock; `setReachable(false)` is the fault. */
+  ntp: SntpServer;
   /** The first app registration of the fixture (the printer's "Scan to Email"). */
   clientId: string;
   /** The fixture's first user, for CLIs and demos (test data). */
@@ -116,7 +121,14 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     await entra.close();
     throw e;
   }
-  log?.info({ entraUrl, smtpPort: exchange.port, tenantId: fixture.tenantId }, 'twin listening');
+  let ntp: SntpServer;
+  try {
+    ntp = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
+  } catch (e) {
+    await Promise.allSettled([exchange.close(), entra.close()]);
+    throw e;
+  }
+  log?.info({ entraUrl, smtpPort: exchange.port, ntpPort: ntp.port, tenantId: fixture.tenantId }, 'twin listening');
 
   const first = fixture.users[0]!;
   const ex = exchange;
@@ -128,6 +140,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     caPath: certs.caPath,
     caPem: certs.caPem,
     smtp: { host: ex.host, port: ex.port },
+    ntp,
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
@@ -135,7 +148,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     clock,
     seed,
     close: async () => {
-      await Promise.allSettled([ex.close(), entra.close()]);
+      await Promise.allSettled([ex.close(), entra.close(), ntp.close()]);
     },
   };
 }
