@@ -17,9 +17,12 @@ import {
   smtpSettingsSchema,
   statusSchema,
   testMailSchema,
+  clockSettingsInputSchema,
 } from '../schemas.ts';
+import type { ClockService, ClockStatus } from '../../device/clockService.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminApi } from './auth.ts';
+import { isTimeZone as isTimeZoneName } from '../../nvram/schema.ts';
 
 const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
 const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];
@@ -140,6 +143,61 @@ export function apiPlugin(ctx: PanelContext) {
         response: { 200: { type: 'object', additionalProperties: true }, ...errors },
       },
     }, async () => nvramView(device().nvram));
+
+    const clockView = (c: ClockStatus) => ({
+      ...c,
+      now: new Date(c.now).toISOString(),
+      lastSync: c.lastSync ? { ...c.lastSync, at: new Date(c.lastSync.at).toISOString() } : null,
+    });
+    const deviceClock = (reply: FastifyReply): ClockService | null => {
+      if (ctx.sim.deviceClock) return ctx.sim.deviceClock;
+      void reply.code(409).send({ error: 'this printer has no device clock' });
+      return null;
+    };
+
+    app.get('/settings/clock', {
+      schema: { tags: ['settings'], summary: 'Date/time, time zone, NTP on/off and the last NTP outcome', security, response: { 200: { $ref: 'ClockSettings#' }, ...errors } },
+    }, async (_request, reply) => {
+      const c = deviceClock(reply);
+      return c ? clockView(c.status()) : reply;
+    });
+
+    app.put<{ Body: { dateTime?: string; ntpEnabled?: boolean; timeZone?: string } }>('/settings/clock', {
+      schema: {
+        tags: ['settings'],
+        summary: 'Set the date/time and/or the time zone and NTP switch; bad input changes nothing',
+        security,
+        body: clockSettingsInputSchema,
+        response: { 200: { $ref: 'ClockSettings#' }, ...errors },
+      },
+    }, async (request, reply) => {
+      const c = deviceClock(reply);
+      if (!c) return reply;
+      const { dateTime, ...settings } = request.body;
+      const at = dateTime === undefined ? null : Date.parse(dateTime);
+      if (at !== null && !Number.isFinite(at)) return reply.code(400).send({ error: 'invalid date/time', fields: { dateTime: 'not an RFC 3339 date-time' } });
+      // Checked before touching the clock, so a bad time zone leaves the date alone too (ajv checked the types).
+      if (settings.timeZone !== undefined && !isTimeZoneName(settings.timeZone)) {
+        return reply.code(400).send({ error: 'invalid clock settings', fields: { timeZone: `not an IANA time zone name: ${JSON.stringify(settings.timeZone)}` } });
+      }
+      if (at !== null) await c.setDateTime(at);
+      if (settings.timeZone !== undefined || settings.ntpEnabled !== undefined) await c.saveTimeSettings(settings);
+      return clockView(c.status());
+    });
+
+    app.post('/device/clock/sync', {
+      schema: {
+        tags: ['device'],
+        summary: 'One NTP exchange now (whether or not NTP is on); the clock is corrected when it succeeds',
+        security,
+        response: { 200: { $ref: 'ClockSettings#' }, ...errors },
+      },
+    }, async (_request, reply) => {
+      const c = deviceClock(reply);
+      if (!c) return reply;
+      await c.syncNow();
+      return clockView(c.status());
+    });
 
     app.get('/statechart', {
       schema: {
