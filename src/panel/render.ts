@@ -14,6 +14,7 @@ export const NAV = [
   { href: '/events', label: 'Event Log', key: 'events' },
   { href: '/statechart', label: 'Statechart', key: 'statechart' },
   { href: '/nvram', label: 'NVRAM', key: 'nvram' },
+  { href: '/settings/clock', label: 'Date/Time', key: 'clock' },
   { href: '/maintenance', label: 'Maintenance', key: 'maintenance' },
 ] as const;
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildPanel } from '../../src/panel/index.ts';
 import { FIRMWARE_EPOCH } from '../../src/device/clockService.ts';
 import { startE2E, type E2ESim } from '../e2e/support.ts';
-import { ADMIN_PASSWORD, basic } from './support.ts';
+import { ADMIN_PASSWORD, basic, login } from './support.ts';
 
 let sim: E2ESim | undefined;
 let app: FastifyInstance | undefined;
@@ -81,5 +81,30 @@ describe('clock API', () => {
     const { app } = await setup();
     expect((await app.inject({ method: 'GET', url: '/api/settings/clock' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'PUT', url: '/api/settings/clock', payload: { ntpEnabled: true } })).statusCode).toBe(401);
+  });
+});
+
+describe('Date/Time page', () => {
+  it('shows the clock, saves date/time, time zone and NTP from the form, and refuses a bad field changing nothing', async () => {
+    const { sim, app } = await setup();
+    const { cookie, csrf } = await login(app);
+    const page = await app.inject({ method: 'GET', url: '/settings/clock', headers: { cookie } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(new Date(sim.clock.now()).toISOString().replace('.000Z', 'Z'));
+
+    const before = JSON.stringify(sim.device.nvram.data);
+    const bad = await app.inject({ method: 'POST', url: '/settings/clock', headers: { cookie }, payload: { _csrf: csrf, dateTime: '2020-01-01T00:00:00Z', timeZone: 'Nowhere/Else' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('not an IANA time zone name');
+    const bad2 = await app.inject({ method: 'POST', url: '/settings/clock', headers: { cookie }, payload: { _csrf: csrf, dateTime: 'next tuesday', timeZone: 'UTC' } });
+    expect(bad2.statusCode).toBe(400);
+    expect(JSON.stringify(sim.device.nvram.data)).toBe(before);
+
+    const ok = await app.inject({ method: 'POST', url: '/settings/clock', headers: { cookie }, payload: { _csrf: csrf, dateTime: '2025-03-01T10:00:00Z', timeZone: 'Asia/Tokyo', ntpEnabled: 'on' } });
+    expect(ok.statusCode).toBe(302);
+    // NTP turned on syncs at once: the clock is right again and the zone is kept.
+    expect(sim.deviceClock.status()).toMatchObject({ ntpEnabled: true, timeZone: 'Asia/Tokyo', now: sim.clock.now(), lastSync: { ok: true } });
+    const kinds = sim.device.nvram.data.eventLog.map((e) => e.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['clock.set', 'clock.settings', 'clock.ntp-synced']));
   });
 });

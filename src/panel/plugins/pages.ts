@@ -19,6 +19,8 @@ import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
+import { isTimeZone } from '../../nvram/schema.ts';
+import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
 const formString = { type: 'string', maxLength: 4096 } as const;
@@ -123,6 +125,52 @@ export function pagesPlugin(ctx: PanelContext) {
       }
       setFlash(req, { kind: 'ok', text: 'The settings were saved.' });
       return reply.redirect('/settings/smtp');
+    });
+
+    // ------------------------------------------------------------------ Date/Time
+    const clockModel = (c: ClockStatus) => ({
+      ...c,
+      nowUtc: new Date(c.now).toISOString().replace('.000Z', 'Z'),
+      nowLocal: new Date(c.now).toLocaleString('en-GB', { timeZone: c.timeZone }),
+      lastSyncText: !c.lastSync
+        ? 'none since power-on'
+        : c.lastSync.ok
+          ? `OK at ${new Date(c.lastSync.at).toISOString()}, corrected by ${c.lastSync.offsetMs} ms`
+          : `failed at ${new Date(c.lastSync.at).toISOString()}: ${c.lastSync.message}`,
+    });
+    const clockPage = (req: FastifyRequest, reply: FastifyReply, error: string | null, status = 200) =>
+      render(req, reply, 'clock.eta', {
+        title: 'Date/Time',
+        nav: 'clock',
+        clock: ctx.sim.deviceClock ? clockModel(ctx.sim.deviceClock.status()) : null,
+        error,
+      }, status);
+
+    app.get('/settings/clock', { schema: { hide: true } }, async (req, reply) => clockPage(req, reply, null));
+
+    app.post<{ Body: Record<string, string | undefined> }>('/settings/clock', post, async (req, reply) => {
+      const c = ctx.sim.deviceClock;
+      if (!c) return clockPage(req, reply, 'this printer has no adjustable clock', 409);
+      const dateText = (req.body.dateTime ?? '').trim();
+      const timeZone = (req.body.timeZone ?? '').trim();
+      // Both checked before anything changes: a bad field leaves the clock and the settings as they were.
+      const at = dateText ? Date.parse(dateText) : null;
+      if (at !== null && (!Number.isFinite(at) || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(dateText))) {
+        return clockPage(req, reply, `"${dateText}" is not a date/time like 2026-01-05T08:00:00Z`, 400);
+      }
+      if (!isTimeZone(timeZone)) return clockPage(req, reply, `"${timeZone}" is not an IANA time zone name`, 400);
+      if (at !== null) await c.setDateTime(at);
+      await c.saveTimeSettings({ timeZone, ntpEnabled: req.body.ntpEnabled !== undefined });
+      setFlash(req, { kind: 'ok', text: 'The date/time settings were saved.' });
+      return reply.redirect('/settings/clock');
+    });
+
+    app.post('/settings/clock/sync', post, async (req, reply) => {
+      const c = ctx.sim.deviceClock;
+      if (!c) return clockPage(req, reply, 'this printer has no adjustable clock', 409);
+      const outcome = await c.syncNow();
+      setFlash(req, outcome.ok ? { kind: 'ok', text: `NTP sync: clock corrected by ${outcome.offsetMs} ms.` } : { kind: 'error', text: `NTP sync failed: ${outcome.message}.` });
+      return reply.redirect('/settings/clock');
     });
 
     // ------------------------------------------------------------------ OAuth 2.0 Authentication
