@@ -48,6 +48,7 @@ export async function checkExpectation(e: Expectation, world: ExpectationWorld):
   if (e.account !== undefined && status.account !== e.account) {
     diffs.push({ what: 'account', expected: e.account, actual: status.account });
   }
+  if (e.clock) diffs.push(...checkClock(e.clock, sim));
   for (const [label, want] of Object.entries(e.jobs ?? {})) diffs.push(...checkJob(label, want, world));
   const mailboxes = e.mailbox === undefined ? [] : Array.isArray(e.mailbox) ? e.mailbox : [e.mailbox];
   for (const m of mailboxes) diffs.push(...checkMailbox(m, sim));
@@ -59,6 +60,23 @@ export async function checkExpectation(e: Expectation, world: ExpectationWorld):
         diffs.push({ what: 'eventLog', expected: `an entry containing "${text}"`, actual: entries.slice(-5) });
       }
     }
+  }
+  return diffs;
+}
+
+function checkClock(want: NonNullable<Expectation['clock']>, sim: Simulator): Difference[] {
+  const c = sim.deviceClock.status();
+  const skew = Math.abs(c.now - sim.clock.now());
+  const diffs: Difference[] = [];
+  if (want.skewAtMost !== undefined && skew > want.skewAtMost) diffs.push({ what: 'clock.skew', expected: `at most ${want.skewAtMost} ms`, actual: skew });
+  if (want.skewAtLeast !== undefined && skew < want.skewAtLeast) diffs.push({ what: 'clock.skew', expected: `at least ${want.skewAtLeast} ms`, actual: skew });
+  if (want.before !== undefined && !(c.now < Date.parse(want.before))) {
+    diffs.push({ what: 'clock.now', expected: `before ${want.before}`, actual: new Date(c.now).toISOString() });
+  }
+  if (want.ntpEnabled !== undefined && c.ntpEnabled !== want.ntpEnabled) diffs.push({ what: 'clock.ntpEnabled', expected: want.ntpEnabled, actual: c.ntpEnabled });
+  if (want.lastSync !== undefined) {
+    const actual = c.lastSync === null ? 'none' : c.lastSync.ok ? 'ok' : 'failed';
+    if (actual !== want.lastSync) diffs.push({ what: 'clock.lastSync', expected: want.lastSync, actual: c.lastSync ?? 'none' });
   }
   return diffs;
 }

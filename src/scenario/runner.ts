@@ -377,6 +377,8 @@ class ScenarioRun {
       case 'clearFaults':
         twin().control.clearFaults();
         return;
+      case 'clock':
+        return this.clockStep(step.args);
       case 'advance':
         return sim.advance(step.args);
       case 'advanceUntil':
@@ -446,6 +448,24 @@ class ScenarioRun {
       const next = due.length ? Math.min(...due) : end;
       await this.sim.advance(Math.min(next, end) - now);
     }
+  }
+
+  /** RTC faults first (they are the world's doing), then what the admin sets, then NTP: the order a person reads. */
+  private async clockStep(c: Extract<SimpleStep, { kind: 'clock' }>['args']): Promise<void> {
+    const clock = this.sim.deviceClock;
+    if (c.ntpReachable !== undefined) {
+      if (!this.sim.twin) throw new StepFailure('no-twin', 'ntpReachable needs the embedded twin');
+      this.sim.twin.ntp.setReachable(c.ntpReachable);
+    }
+    if (c.battery !== undefined) clock.rtc.setBattery(c.battery === 'ok');
+    if (c.driftPpm !== undefined) clock.rtc.setDrift(c.driftPpm);
+    if (c.step !== undefined) clock.rtc.step(c.step);
+    if (c.set !== undefined) await clock.setDateTime(c.set === 'world' ? this.sim.clock.now() : Date.parse(c.set));
+    if (c.ntp !== undefined || c.timeZone !== undefined) {
+      await clock.saveTimeSettings({ ...(c.ntp !== undefined ? { ntpEnabled: c.ntp } : {}), ...(c.timeZone !== undefined ? { timeZone: c.timeZone } : {}) });
+    }
+    if (c.sync) await clock.syncNow();
+    await clock.idle();
   }
 
   private async powerCycle(offMs: number): Promise<void> {
