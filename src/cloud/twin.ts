@@ -85,7 +85,9 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     entraUrl: '',
     smtp: () => ({ host, port: exchange?.port ?? 0 }),
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
+    ntp: () => ntpServer,
   });
+  let ntpServer: SntpServer | null = null;
 
   const entra: EntraServer = await startEntraServer({
     host,
@@ -123,7 +125,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   }
   let ntp: SntpServer;
   try {
-    ntp = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
+    ntp = ntpServer = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
   } catch (e) {
     await Promise.allSettled([exchange.close(), entra.close()]);
     throw e;

@@ -158,3 +158,15 @@ export const clockSettingsInputSchema = {
   additionalProperties: false,
   minProperties: 1,
 } as const;
+
+/** Simulation only: faults of the printer's RTC (a real printer has no such route). */
+export const clockFaultSchema = {
+  type: 'object',
+  properties: {
+    stepMs: { type: 'integer', minimum: -100 * 365 * 24 * 3600 * 1000, maximum: 100 * 365 * 24 * 3600 * 1000, description: 'The RTC jumps by this many ms (either sign)' },
+    driftPpm: { type: 'number', minimum: -100_000, maximum: 100_000, description: 'Oscillator rate error from now on (ppm; positive = fast)' },
+    battery: { type: 'string', enum: ['ok', 'dead'], description: 'dead: the RTC restarts at the firmware epoch (2024-01-01) at every power-on' },
+  },
+  additionalProperties: false,
+  minProperties: 1,
+} as const;

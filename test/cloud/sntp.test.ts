@@ -5,6 +5,7 @@ import { querySntp } from '../../src/adapters/sntp.ts';
 import { VirtualClock } from '../../src/time/clock.ts';
 import { DeviceRtc } from '../../src/time/rtc.ts';
 import { decodeSntp } from '../../src/time/sntp-packet.ts';
+import { api, startTestTwin } from './helpers.ts';
 
 const START = Date.UTC(2026, 0, 5, 8, 0, 0);
 const servers: SntpServer[] = [];
@@ -95,5 +96,28 @@ describe('twin SNTP server and printer SNTP client over loopback UDP', () => {
     const out = await querySntp({ host: '127.0.0.1', port: fake.address().port, clock: world });
     fake.close();
     expect(out).toMatchObject({ ok: false, reason: 'bad-reply' });
+  });
+});
+
+describe("the twin's control API for its NTP server", () => {
+  it('shows the endpoint, drops requests while unreachable (the fault), answers again; bad input is a 400', async () => {
+    const world = new VirtualClock(START);
+    const twin = await startTestTwin({ clock: world });
+    try {
+      const shown = await api(twin, 'GET', '/_twin/ntp');
+      expect(shown.json).toEqual({ host: '127.0.0.1', port: twin.ntp.port, reachable: true, answered: 0 });
+      expect((await api(twin, 'PUT', '/_twin/ntp', { reachable: false })).json.reachable).toBe(false);
+      const rtc = new DeviceRtc(world);
+      expect(await querySntp({ host: twin.ntp.host, port: twin.ntp.port, clock: rtc, timeoutMs: 200 })).toMatchObject({ ok: false, reason: 'timeout' });
+      expect((await api(twin, 'PUT', '/_twin/ntp', { reachable: 'no' })).status).toBe(400);
+      expect(twin.ntp.reachable()).toBe(false);
+      await api(twin, 'PUT', '/_twin/ntp', { reachable: true });
+      expect((await querySntp({ host: twin.ntp.host, port: twin.ntp.port, clock: rtc })).ok).toBe(true);
+      expect((await api(twin, 'GET', '/_twin/ntp')).json.answered).toBe(1);
+      const doc = await api(twin, 'GET', '/_twin/openapi.json');
+      expect(Object.keys(doc.json.paths)).toContain('/_twin/ntp');
+    } finally {
+      await twin.close();
+    }
   });
 });

@@ -69,10 +69,26 @@ describe('clock API', () => {
     expect(sim.deviceClock.now()).toBe(sim.clock.now());
   });
 
+  it('injects RTC faults (simulation route): step, drift, dead battery; bad input refused, nothing changed', async () => {
+    const { sim, app } = await setup();
+    const stepped = await call(app, 'POST', '/api/device/clock/fault', { stepMs: -7_200_000, driftPpm: 50 });
+    expect(stepped.statusCode).toBe(200);
+    expect(sim.deviceClock.now()).toBe(sim.clock.now() - 7_200_000);
+    expect(sim.deviceClock.rtc.snapshot()).toMatchObject({ driftPpm: 50 });
+    const before = JSON.stringify(sim.device.nvram.data);
+    for (const body of [{}, { driftPpm: 1e6 }, { battery: 'flat' }, { stepMs: 1.5 }, { other: 1 }]) {
+      expect((await call(app, 'POST', '/api/device/clock/fault', body)).statusCode, JSON.stringify(body)).toBe(400);
+    }
+    expect(JSON.stringify(sim.device.nvram.data)).toBe(before);
+    expect((await call(app, 'POST', '/api/device/clock/fault', { battery: 'dead' })).statusCode).toBe(200);
+    await sim.powerCycle(0);
+    expect(sim.deviceClock.now()).toBe(FIRMWARE_EPOCH);
+  });
+
   it('is in the OpenAPI document', async () => {
     const { app } = await setup();
     const doc = (await call(app, 'GET', '/docs/json')).json();
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/settings/clock', '/api/device/clock/sync']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/settings/clock', '/api/device/clock/sync', '/api/device/clock/fault']));
     expect(doc.paths['/api/settings/clock'].put.requestBody.content['application/json'].schema.properties).toHaveProperty('dateTime');
     expect(JSON.stringify(doc)).toContain('ntpEnabled');
   });

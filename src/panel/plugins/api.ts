@@ -18,6 +18,7 @@ import {
   statusSchema,
   testMailSchema,
   clockSettingsInputSchema,
+  clockFaultSchema,
 } from '../schemas.ts';
 import type { ClockService, ClockStatus } from '../../device/clockService.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
@@ -196,6 +197,25 @@ export function apiPlugin(ctx: PanelContext) {
       const c = deviceClock(reply);
       if (!c) return reply;
       await c.syncNow();
+      return clockView(c.status());
+    });
+
+    app.post<{ Body: { stepMs?: number; driftPpm?: number; battery?: 'ok' | 'dead' } }>('/device/clock/fault', {
+      schema: {
+        tags: ['device'],
+        summary: 'Simulation: inject RTC faults (step, drift, dead battery); answers the clock as the printer now reads it',
+        security,
+        body: clockFaultSchema,
+        response: { 200: { $ref: 'ClockSettings#' }, ...errors },
+      },
+    }, async (request, reply) => {
+      const c = deviceClock(reply);
+      if (!c) return reply;
+      const { stepMs, driftPpm, battery } = request.body;
+      if (battery !== undefined) c.rtc.setBattery(battery === 'ok');
+      if (driftPpm !== undefined) c.rtc.setDrift(driftPpm);
+      if (stepMs !== undefined) c.rtc.step(stepMs);
+      await c.idle();
       return clockView(c.status());
     });
 
