@@ -85,6 +85,13 @@ describe('clock API', () => {
     expect(sim.deviceClock.now()).toBe(FIRMWARE_EPOCH);
   });
 
+  it("the status's now is the printer's clock, the one its deadlines are on", async () => {
+    const { sim, app } = await setup();
+    sim.deviceClock.rtc.step(-7_200_000);
+    const status = (await call(app, 'GET', '/api/status')).json();
+    expect(status.now).toBe(new Date(sim.clock.now() - 7_200_000).toISOString());
+  });
+
   it('is in the OpenAPI document', async () => {
     const { app } = await setup();
     const doc = (await call(app, 'GET', '/docs/json')).json();

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DispatchResult } from '../../device/device.ts';
-import type { PanelContext } from '../context.ts';
+import { deviceNow, type PanelContext } from '../context.ts';
 import { jobView, settingsWarnings, statusView } from '../presenters.ts';
 import {
   dispatchResultSchema,
@@ -48,7 +48,7 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/status', {
       schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },
-    }, async () => statusView(device().status(), ctx.sim.clock.now()));
+    }, async () => statusView(device().status(), deviceNow(ctx)));
 
     app.get('/settings/smtp', {
       schema: { tags: ['settings'], summary: 'SMTP settings', security, response: { 200: { $ref: 'SmtpSettings#' }, ...errors } },

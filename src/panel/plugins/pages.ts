@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LeafState } from '../../../machines/oauthDevice.ts';
 import { DeviceInputError } from '../../device/validation.ts';
-import type { PanelContext } from '../context.ts';
+import { deviceNow, type PanelContext } from '../context.ts';
 import {
   describeError,
   jobView,
@@ -62,7 +62,7 @@ function waitWhile(ctx: PanelContext, state: LeafState, timeoutMs: number): Prom
 export function pagesPlugin(ctx: PanelContext) {
   return async function pages(app: FastifyInstance): Promise<void> {
     const device = () => ctx.sim.device;
-    const now = () => ctx.sim.clock.now();
+    const now = () => deviceNow(ctx); // the device's times (deadlines, token expiry) are on its own clock
     const post = { preHandler: app.csrfProtection, schema: { hide: true, body: anyForm } };
     const render = (req: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown> & { title: string; nav?: string }, status = 200) =>
       renderPage(ctx, req, reply, view, data, status);
