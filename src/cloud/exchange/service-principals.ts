@@ -125,11 +125,11 @@ export async function verifyAppOnlyLogin(
     throw new TokenRejectedError('bad-signature');
   }
   const roles = Array.isArray(claims.roles) ? claims.roles : [];
-  if (!roles.includes(SEND_AS_APP_ROLE)) throw new TokenRejectedError('missing-scope');
+  if (!roles.includes(SEND_AS_APP_ROLE)) throw new TokenRejectedError('missing-role');
   const appId = typeof claims.appid === 'string' ? claims.appid : '';
   const objectId = typeof claims.oid === 'string' ? claims.oid : '';
   const upn = saslUser.trim().toLowerCase();
   if (!upn) throw new TokenRejectedError('missing-upn');
-  if (!deps.principals.holds(appId, objectId, upn, 'FullAccess')) throw new TokenRejectedError('user-mismatch');
+  if (!deps.principals.holds(appId, objectId, upn, 'FullAccess')) throw new TokenRejectedError('no-mailbox-permission');
   return { upn, appId, objectId };
 }
