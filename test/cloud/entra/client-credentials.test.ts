@@ -133,4 +133,10 @@ describe('client credentials grant', () => {
     expect((await api(twin, 'GET', '/_twin/mailboxes/scanner@contoso.com/permissions')).json).toHaveLength(2);
     expect((await api(twin, 'GET', '/_twin/exchange/service-principals')).json).toHaveLength(2);
   });
+
+  it('the OpenAPI document lists the new control routes', async () => {
+    const doc = await api(twin, 'GET', '/_twin/openapi.json');
+    for (const p of ['/_twin/tenant/basic-auth', '/_twin/apps/credentials', '/_twin/apps/{clientId}/credentials', '/_twin/apps/{clientId}/secrets', '/_twin/apps/{clientId}/certificates', '/_twin/exchange/service-principals', '/_twin/exchange/service-principals/{objectId}', '/_twin/mailboxes/{upn}/permissions', '/_twin/mailboxes/{upn}/permissions/{servicePrincipal}'])
+      expect(Object.keys(doc.json.paths)).toContain(p);
+  });
 });
