@@ -86,6 +86,7 @@ export async function runStart(o: StartOptions): Promise<void> {
       : `  Admin password:     ${process.env.MFP_ADMIN_PASSWORD ? 'from MFP_ADMIN_PASSWORD' : 'as set on first boot (reset: mfp-sim nvram reset)'}`,
     `  Device state:       ${sim.device.state()}   (NVRAM ${path.join(stateDir, 'nvram.json')})`,
   ];
+  for (const finding of sim.internals.nvram.boot.findings) lines.push(`  WARNING (NVRAM):    ${finding.code}: ${finding.message}`);
   if (sim.twin) {
     const t = sim.twin;
     lines.push(

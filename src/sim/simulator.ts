@@ -74,6 +74,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       now: () => clock.now(),
       ...(opts.nvramCapacityBytes ? { capacityBytes: opts.nvramCapacityBytes } : {}),
     });
+    // What the boot found wrong goes to the process log too, not only into the NVRAM event log.
+    for (const finding of nvram.boot.findings) logger.warn({ nvram: nvramFile, finding: finding.code }, `NVRAM at boot: ${finding.message}`);
     try {
       const wanted: CloudSettings = { mode: cloud.mode, authority: cloud.authority, clientId: cloud.clientId };
       const stored = nvram.data.settings.cloud;
