@@ -10,6 +10,7 @@
  * to give both sides the same pause.
  */
 import https from 'node:https';
+import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,8 @@ export async function bareMailLimit(credentials: string, opts: { mails: number; 
   const key = await readFile(path.join(credentials, 'server-key.pem'), 'utf8');
   const cert = await readFile(path.join(credentials, 'server.pem'), 'utf8');
   const ca = await readFile(path.join(credentials, 'ca.pem'), 'utf8');
+  // One client TLS context for the whole run, as a printer keeps one trust store (the device's adapters do the same).
+  const secureContext = tls.createSecureContext({ ca, minVersion: 'TLSv1.2' });
 
   const smtp = new ExchangeSmtpServer(
     {
@@ -68,7 +71,7 @@ export async function bareMailLimit(credentials: string, opts: { mails: number; 
     new Promise<string>((resolve, reject) => {
       const body = 'grant_type=refresh_token&refresh_token=r&client_id=c&scope=https%3A%2F%2Foutlook.office.com%2FSMTP.Send';
       const req = https.request(
-        { host: '127.0.0.1', port: httpsPort, method: 'POST', path: '/token', ca, minVersion: 'TLSv1.2', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+        { host: '127.0.0.1', port: httpsPort, method: 'POST', path: '/token', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) }, ...({ secureContext } as https.RequestOptions) },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -87,7 +90,7 @@ export async function bareMailLimit(credentials: string, opts: { mails: number; 
       port: smtpPort,
       secure: false,
       requireTLS: true,
-      tls: { minVersion: 'TLSv1.2', ca },
+      tls: { minVersion: 'TLSv1.2', secureContext },
       auth: { type: 'OAuth2', user: USER, accessToken },
       pool: false,
     });
