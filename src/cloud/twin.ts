@@ -27,6 +27,8 @@ export interface StartTwinOptions {
   /** Wall-time pause before each SMTP greeting (default 100 ms, as smtp-server and a real server); 0 for soaks. */
   smtpGreetingDelayMs?: number;
   stateDir: string;
+  /** Names (DNS or IP) the server certificate carries besides Microsoft's names, localhost and loopback IPs. */
+  extraNames?: readonly string[];
   tenantFile?: string;
   clock: Clock;
   /** Seeds token lifetimes; random when absent. */
@@ -61,7 +63,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
-  const certs = await ensureCertificates(opts.stateDir);
+  const certs = await ensureCertificates(opts.stateDir, { extraNames: opts.extraNames });
   const key = await ensureSigningKey(opts.stateDir);
   const log = opts.logger?.child({ component: 'cloud-twin' });
 
