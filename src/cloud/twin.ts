@@ -9,7 +9,7 @@ import { seededRandom } from '../util/random.ts';
 import type { FaultPlan, MailStore, TokenTrust } from './contracts.ts';
 import { TwinControl } from './control/control.ts';
 import { TenantDirectory } from './directory.ts';
-import { ensureCertificates } from './entra/certs.ts';
+import { ensureCertificates, servedNames } from './entra/certs.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
 import { EntraService } from './entra/service.ts';
@@ -93,6 +93,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     faults,
     key,
+    servedNames: servedNames(opts.extraNames).dns,
     logger: log,
   });
   entraUrl = entra.url;

@@ -38,7 +38,8 @@ export class EntraService {
     this.deviceCodes = new DeviceCodeStore(() => clock.now());
   }
 
-  requestDeviceCode(p: Params): DeviceCodeResponse {
+  /** `verificationUri`: the sign-in page under the name the client used (default: the listening origin's). */
+  requestDeviceCode(p: Params, verificationUri: string = this.verificationUri()): DeviceCodeResponse {
     const clientId = required(p, 'client_id');
     const app = this.knownPublicApp(clientId);
     const scopes = parseScopes(required(p, 'scope'));
@@ -47,10 +48,10 @@ export class EntraService {
     return {
       user_code: rec.userCode,
       device_code: rec.deviceCode,
-      verification_uri: this.verificationUri(),
+      verification_uri: verificationUri,
       expires_in: expiresInSeconds,
       interval: intervalSeconds,
-      message: `To sign in, use a web browser to open the page ${this.verificationUri()} and enter the code ${rec.userCode} to authenticate.`,
+      message: `To sign in, use a web browser to open the page ${verificationUri} and enter the code ${rec.userCode} to authenticate.`,
     };
   }
 

@@ -39,7 +39,12 @@ export class TokenIssuer {
 
   /** Issuer of the id_token and of discovery. */
   get v2Issuer(): string {
-    return `${this.o.origin()}/${this.o.tenantId}/v2.0`;
+    return this.v2IssuerAt(this.o.origin());
+  }
+
+  /** The v2 issuer as seen from an origin a client used (e.g. https://login.microsoftonline.com). */
+  v2IssuerAt(origin: string): string {
+    return `${origin}/${this.o.tenantId}/v2.0`;
   }
 
   /** Issuer of v1 access tokens such as Exchange's (`https://sts.windows.net/{tid}/`). */
