@@ -127,7 +127,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     if ((await applyHttpFault(faults, 'token', req, reply)) === 'handled') return reply;
     const params = (req.body as ParsedBody | undefined) ?? {};
     if (params === MALFORMED) throw Errors.malformed();
-    return noStore(reply).send(await service.token(params));
+    return noStore(reply).send(await service.token(params, originOf(req)));
   });
   app.get<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (req) => {
     checkTenant(req.params.tenant);

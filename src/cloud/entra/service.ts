@@ -55,10 +55,11 @@ export class EntraService {
     };
   }
 
-  async token(p: Params): Promise<TokenResponse> {
+  /** `origin`: the name the client used (id_token `iss` under it); the listening origin when absent. */
+  async token(p: Params, origin?: string): Promise<TokenResponse> {
     const grantType = required(p, 'grant_type');
-    if (DEVICE_CODE_GRANTS.includes(grantType)) return this.deviceCodeGrant(p);
-    if (grantType === 'refresh_token') return this.refreshTokenGrant(p);
+    if (DEVICE_CODE_GRANTS.includes(grantType)) return this.deviceCodeGrant(p, origin);
+    if (grantType === 'refresh_token') return this.refreshTokenGrant(p, origin);
     throw Errors.unsupportedGrantType(grantType);
   }
 
@@ -118,7 +119,7 @@ export class EntraService {
     });
   }
 
-  private async deviceCodeGrant(p: Params): Promise<TokenResponse> {
+  private async deviceCodeGrant(p: Params, origin?: string): Promise<TokenResponse> {
     const clientId = required(p, 'client_id');
     const deviceCode = required(p, 'device_code');
     const app = this.knownPublicApp(clientId);
@@ -127,10 +128,10 @@ export class EntraService {
     if (!user) throw Errors.badVerificationCode();
     // MSAL for Python sends no scope here; the grant is what was asked at /devicecode either way.
     const scopes = p.scope?.trim() ? narrowScopes(rec.scopes, p.scope) : rec.scopes;
-    return this.mintFor(user, app.clientId, scopes, rec.mfaDone);
+    return this.mintFor(user, app.clientId, scopes, rec.mfaDone, user.mfaGeneration, origin);
   }
 
-  private async refreshTokenGrant(p: Params): Promise<TokenResponse> {
+  private async refreshTokenGrant(p: Params, origin?: string): Promise<TokenResponse> {
     const clientId = required(p, 'client_id');
     const token = required(p, 'refresh_token');
     const app = this.knownPublicApp(clientId);
@@ -149,7 +150,7 @@ export class EntraService {
     if (!this.directory.consentGranted(app.clientId)) throw Errors.consentRequired(app.clientId, app.displayName);
     const scopes = narrowScopes(rec.scopes, p.scope);
     rec.rotatedAt = now;
-    return this.mintFor(user, app.clientId, { resource: scopes.resource, oidc: rec.scopes.oidc }, rec.mfaDone, rec.mfaGeneration);
+    return this.mintFor(user, app.clientId, { resource: scopes.resource, oidc: rec.scopes.oidc }, rec.mfaDone, rec.mfaGeneration, origin);
   }
 
   private async mintFor(
@@ -158,6 +159,7 @@ export class EntraService {
     scopes: ReturnType<typeof parseScopes>,
     mfaDone: boolean,
     mfaGeneration: number = user.mfaGeneration,
+    origin?: string,
   ): Promise<TokenResponse> {
     const app = this.directory.app(clientId)!;
     const refreshToken = scopes.oidc.includes('offline_access')
@@ -171,7 +173,7 @@ export class EntraService {
           mfaDone,
         }).token
       : undefined;
-    return this.issuer.mint({ user, app, scopes, mfaDone, refreshToken });
+    return this.issuer.mint({ user, app, scopes, mfaDone, refreshToken, origin });
   }
 
   private knownPublicApp(clientId: string) {

@@ -5,6 +5,8 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestTwin, type TestTwin } from '../helpers.ts';
@@ -55,6 +57,49 @@ describe.skipIf(!curlPresent && !inCI)("the twin under Microsoft's names (curl -
     expect(body.verification_uri).toBe(`https://${NAME}:${port}/devicelogin`);
     expect(body.message).toContain(`https://${NAME}:${port}/devicelogin`);
     expect(JSON.stringify(body)).not.toContain('127.0.0.1');
+  });
+
+  it('device flow and an XOAUTH2 submission under Microsoft names, with only Microsoft names in what curl is given', async () => {
+    const code = await curl(`/${twin.tenantId}/oauth2/v2.0/devicecode`, [
+      '--data-urlencode', `client_id=${twin.clientId}`,
+      '--data-urlencode', 'scope=https://outlook.office.com/SMTP.Send offline_access openid profile',
+    ]);
+    expect(twin.control.approveDeviceCode(code.user_code, twin.testUser.upn).state).toBe('approved');
+    const token = await curl(`/${twin.tenantId}/oauth2/v2.0/token`, [
+      '--data-urlencode', 'grant_type=urn:ietf:params:oauth:grant-type:device_code',
+      '--data-urlencode', `client_id=${twin.clientId}`,
+      '--data-urlencode', `device_code=${code.device_code}`,
+    ]);
+    const idClaims = JSON.parse(Buffer.from(token.id_token.split('.')[1], 'base64url').toString());
+    expect(idClaims.iss).toBe(`https://${NAME}:${port}/${twin.tenantId}/v2.0`);
+    const message = join(twin.dir, 'scan.eml');
+    await writeFile(message, `From: ${twin.testUser.upn}\r\nTo: megan@contoso.com\r\nSubject: Scan\r\nMessage-ID: <scan-1@mfp.test>\r\nDate: Mon, 5 Jan 2026 08:00:00 +0000\r\n\r\nscan\r\n`);
+    const SMTP = 'smtp.office365.com';
+    const smtpPort = String(twin.smtp.port);
+    const { stdout, stderr } = await run(
+      '/usr/bin/curl',
+      [
+        '--silent', '--show-error', '--verbose', '--max-time', '20',
+        '--resolve', `${SMTP}:${smtpPort}:127.0.0.1`,
+        '--cacert', twin.caPath, '--ssl-reqd',
+        '--user', twin.testUser.upn, '--oauth2-bearer', token.access_token, '--login-options', 'AUTH=XOAUTH2',
+        '--mail-from', twin.testUser.upn, '--mail-rcpt', 'megan@contoso.com',
+        '--upload-file', message,
+        `smtp://${SMTP}:${smtpPort}`,
+      ],
+    ).then(
+      (r) => r,
+      (e: { stdout: string; stderr: string }) => e,
+    );
+    const transcript = `${stdout}\n${stderr}`;
+    expect(transcript).toMatch(/< 235 2\.7\.0 Authentication successful/);
+    expect(transcript).toMatch(/< 250 2\.0\.0 OK/);
+    const banner = /< 220 (\S+) /.exec(transcript)?.[1] ?? '';
+    expect(banner).toMatch(/\.prod\.outlook\.com$/);
+    // What the server said names no listening address; "Hello [addr]" echoes the client's own, as Exchange does.
+    const replies = transcript.split('\n').filter((l) => l.startsWith('< ')).map((l) => l.replace(/Hello \[[^\]]*\]/, 'Hello'));
+    expect(replies.length).toBeGreaterThan(5);
+    expect(replies.join('\n')).not.toContain('127.0.0.1');
   });
 
   it('a Host that is not a served name gets the listening origin', async () => {
