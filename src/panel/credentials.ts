@@ -70,6 +70,11 @@ export async function ensureAdminCredential(
   return { generatedPassword: generated };
 }
 
+/** Replaces the stored hash with one of `password`. */
+export async function setAdminPassword(nvram: Nvram, password: string): Promise<void> {
+  await writeHash(nvram, await hashPassword(password));
+}
+
 async function writeHash(nvram: Nvram, hash: StoredPasswordHash): Promise<void> {
   await nvram.update((draft) => {
     draft.panel = { ...draft.panel, adminPassword: hash };

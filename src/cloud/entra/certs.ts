@@ -5,7 +5,8 @@
  * any extra names asked for, and localhost / loopback IPs. A stored server certificate lacking an asked-for name is
  * reissued under the same CA, so the trust a device already has stays valid.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { makePrivateDir, writePrivateFile } from '../../util/private-fs.ts';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -46,7 +47,7 @@ export function servedNames(extraNames: readonly string[] = []): { dns: string[]
 export async function ensureCertificates(stateDir: string, opts: CertificateOptions | Date = {}): Promise<TwinCertificates> {
   const { extraNames = [], now = new Date() } = opts instanceof Date ? { now: opts } : opts;
   const names = servedNames(extraNames);
-  await mkdir(stateDir, { recursive: true });
+  await makePrivateDir(stateDir);
   const path = (f: string) => join(stateDir, f);
   const existing = await readAll(stateDir);
   if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now) && covers(existing.serverCertPem, names)) return existing;
@@ -80,10 +81,10 @@ export async function ensureCertificates(stateDir: string, opts: CertificateOpti
       },
     ],
   });
-  await writeFile(path(FILES.ca), ca.cert);
-  await writeFile(path(FILES.caKey), ca.private, { mode: 0o600 });
-  await writeFile(path(FILES.server), server.cert);
-  await writeFile(path(FILES.serverKey), server.private, { mode: 0o600 });
+  await writePrivateFile(path(FILES.ca), ca.cert);
+  await writePrivateFile(path(FILES.caKey), ca.private);
+  await writePrivateFile(path(FILES.server), server.cert);
+  await writePrivateFile(path(FILES.serverKey), server.private);
   return { caPath: path(FILES.ca), caPem: ca.cert, serverKeyPem: server.private, serverCertPem: server.cert };
 }
 
