@@ -102,6 +102,29 @@ describe.skipIf(!curlPresent && !inCI)("the twin under Microsoft's names (curl -
     expect(replies.join('\n')).not.toContain('127.0.0.1');
   });
 
+  it("Python's ssl verifies the twin as login.microsoftonline.com and smtp.office365.com (STARTTLS) with only the twin CA", async () => {
+    const script = [
+      'import socket, ssl, sys',
+      'ca, port, smtp_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])',
+      'ctx = ssl.create_default_context(cafile=ca)',
+      'with socket.create_connection(("127.0.0.1", port)) as raw:',
+      '    with ctx.wrap_socket(raw, server_hostname="login.microsoftonline.com") as tls:',
+      '        print(tls.version())',
+      'import smtplib',
+      's = smtplib.SMTP(timeout=20)',
+      's.connect("127.0.0.1", smtp_port)',
+      '# connect() records the address it dialled; STARTTLS must verify the name a bench device uses instead.',
+      's._host = "smtp.office365.com"',
+      's.ehlo("bench")',
+      'print(s.starttls(context=ctx)[0])',
+      's.quit()',
+    ].join('\n');
+    const { stdout } = await run('/usr/bin/python3', ['-c', script, twin.caPath, port, String(twin.smtp.port)]);
+    const [version, starttls] = stdout.trim().split('\n');
+    expect(version).toMatch(/^TLSv1\.[23]$/);
+    expect(starttls).toBe('220');
+  });
+
   it('a Host that is not a served name gets the listening origin', async () => {
     const res = await fetch(`${twin.entraUrl}/${twin.tenantId}/v2.0/.well-known/openid-configuration`, {
       // @ts-expect-error undici's dispatcher option on Node's fetch
