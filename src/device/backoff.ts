@@ -8,6 +8,3 @@ export function retryDelayMs(attempt: number, retryAfterMs: number | null = null
   const base = RETRY_DELAYS_MS[Math.min(Math.max(attempt, 0), RETRY_DELAYS_MS.length - 1)]!;
   return Math.max(base, retryAfterMs ?? 0);
 }
-
-/** The scheduler raises ACCESS_TOKEN_DEADLINE this long before the token really expires (MSAL uses 5 minutes). */
-export const ACCESS_TOKEN_SKEW_MS = 5 * 60_000;
