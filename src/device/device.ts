@@ -23,7 +23,11 @@ import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
 import { bootReport, freshBootMessage, isObject, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import { adminCredential, type AdminCredentialOps } from './admin.ts';
+import { nvramHealth, redactedContent } from './storage.ts';
+import { inspectImage } from '../nvram/inspect.ts';
+import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
 
 export { TOKEN_CACHE_SECRET };
 export type { DeadlineEvent, DispatchResult, TransitionNotice };
@@ -56,6 +60,20 @@ export interface Device {
   jobs(): JobRecord[];
   job(id: string): JobRecord | undefined;
   deadlines(): Deadlines;
+  identity(): PrinterIdentity;
+  eventLog(): EventLogEntry[];
+  nvramHealth(): NvramHealth;
+  /** Inspection of the stored image (a simulator capability): content read back from the medium, secrets redacted. */
+  inspectImage(): Promise<{ valid: boolean; reason: string | null; content: Record<string, unknown> | null }>;
+  /** The current content with secrets redacted. */
+  nvramContent(): Record<string, unknown>;
+  /**
+   * Token strings in the sealed MSAL cache (read through the vault, in memory only), so a secrecy check can search
+   * the image and the logs for them. A simulator capability: never sent to a page or an API answer.
+   */
+  heldTokenTexts(): string[];
+  /** The administrator password, checked and changed as an operation of the device. */
+  readonly admin: AdminCredentialOps;
   /** How this boot went, with the transitions it made before the device first settled (idle()). */
   bootReport(): BootReport;
   subscribe(listener: (t: TransitionNotice) => void): () => void;
@@ -248,6 +266,16 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       return j ? { ...j } : undefined;
     },
     deadlines: () => scheduler.pending(),
+    identity: () => ({ id: nvram.data.device.id, serial: nvram.data.device.serial, model: 'mfp-oauth-sim', firmware: CURRENT_FIRMWARE }),
+    eventLog: () => nvram.data.eventLog.map((e) => ({ ...e, ...(e.data ? { data: { ...e.data } } : {}) })),
+    nvramHealth: () => nvramHealth(nvram),
+    nvramContent: () => redactedContent(nvram),
+    inspectImage: async () => {
+      const image = await inspectImage(nvram.stats().file);
+      return { valid: image.valid, reason: image.reason, content: image.current };
+    },
+    heldTokenTexts: () => tokenTexts(nvram.secrets.get(TOKEN_CACHE_SECRET)),
+    admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
     bootReport: () =>
       bootReport({
         at: bootAt,
@@ -281,4 +309,19 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     schedulePump();
   }
   return device;
+}
+
+/** The secret strings of a serialized MSAL token cache (access, refresh and id tokens). */
+function tokenTexts(raw: string | undefined): string[] {
+  if (!raw) return [];
+  try {
+    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
+    const out: string[] = [];
+    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
+      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
+    }
+    return out;
+  } catch {
+    return [];
+  }
 }

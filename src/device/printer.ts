@@ -108,14 +108,18 @@ export interface NvramBankHealth {
 }
 
 export interface NvramHealth {
+  /** The image's file name (no directory). */
+  file: string;
   capacityBytes: number;
   /** Bytes of the current content. */
   usedBytes: number;
   banks: NvramBankHealth[];
+  /** What the NVRAM layer found at boot (the boot report says the same with coded reasons). */
+  image: { bank: 'A' | 'B' | null; seq: number; recovered: boolean; reason: string | null; migratedFrom: number | null };
   /** Size of each section of the content, for the panel's NVRAM page. */
   sections: { name: string; bytes: number }[];
-  /** Sealed secrets by name (never their content), and whether this printer can open them. */
-  secrets: { name: string; readable: boolean; reason: string | null }[];
+  /** Sealed secrets by name and size (never their content). */
+  secrets: { name: string; sealedBytes: number; kid: string }[];
 }
 
 /** What the printer's time is, and whether a tool may move it (a simulator's virtual clock). */

@@ -7,7 +7,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PanelContext } from '../context.ts';
-import { storedHash, verifyPassword, type StoredPasswordHash } from '../credentials.ts';
+import { verifyPassword, type StoredPasswordHash } from '../../device/admin.ts';
 import { mmss } from '../presenters.ts';
 import { renderPage, type Flash } from '../render.ts';
 
@@ -47,7 +47,7 @@ export function createPasswordCheck(ctx: PanelContext) {
 
   const stored = (): StoredPasswordHash | 'locked' | 'bad-credentials' => {
     if (ctx.lockout.remainingMs() > 0) return 'locked';
-    return storedHash(ctx.sim.device.nvram) ?? 'bad-credentials';
+    return ctx.sim.device.admin.stored() ?? 'bad-credentials';
   };
 
   const verify = async (user: string, password: string, current: StoredPasswordHash, digest: Buffer | null): Promise<CheckResult> => {

@@ -235,11 +235,11 @@ export function pagesPlugin(ctx: PanelContext) {
     );
 
     app.get('/events', { schema: { hide: true } }, async (req, reply) =>
-      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device().nvram).reverse() }),
+      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device()).reverse() }),
     );
 
     app.get('/nvram', { schema: { hide: true } }, async (req, reply) => {
-      const view = nvramView(device().nvram);
+      const view = nvramView(device());
       return render(req, reply, 'nvram.eta', { title: 'NVRAM', nav: 'nvram', n: view, contentJson: JSON.stringify(view.content, null, 2) });
     });
 
