@@ -13,17 +13,16 @@
  */
 import type { DeviceEvent, LastError, LeafState } from '../../machines/oauthDevice.ts';
 import type { EventLogEntry, JobRecord, JobStatus, SmtpSettings } from '../nvram/schema.ts';
+import type { OPERATOR_EVENT_TYPES } from './validation.ts';
 
 // Plain-data shapes shared with storage, re-exported so faces need no import of src/nvram.
 export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState };
 
-/** Every status a job record can have, in the order a job goes through them. The one list of them. */
-export const JOB_STATUSES = ['queued', 'held', 'sending', 'sent', 'failed'] as const satisfies readonly JobStatus[];
-/** Finished jobs kept in the job log (oldest dropped first). */
-export const JOB_LOG_LIMIT = 50;
+// Job statuses and the job log's limit are defined once, with the records they describe (src/nvram/schema.ts).
+export { JOB_LOG_LIMIT, JOB_STATUSES } from '../nvram/schema.ts';
 
 /** Events a person (or a tool acting for one) may send. Outcomes and deadlines come from inside the printer. */
-export const OPERATOR_EVENT_TYPES = ['START_AUTH', 'CANCEL_AUTH', 'SIGN_OUT', 'RETRY', 'DISMISS', 'FACTORY_RESET'] as const;
+export { OPERATOR_EVENT_TYPES } from './validation.ts';
 export type OperatorEventType = (typeof OPERATOR_EVENT_TYPES)[number];
 
 export interface PrinterIdentity {

@@ -47,7 +47,7 @@ describe('panel buttons follow can()', () => {
     const real = h.device;
     const following: Device = {
       ...real,
-      can: (type) => copy.resolveState({ value: real.nvram.data.snapshot!.value as never, context: real.nvram.data.snapshot!.context as never }).can({ type } as never),
+      can: (type) => copy.resolveState(real.nvram.data.snapshot as never).can({ type } as never),
     };
     Object.defineProperty(p.sim, 'device', { get: () => following });
     const page = await statusPage(p);

@@ -93,5 +93,3 @@ export function exchangeReplies(host: ExchangeHostIdentity) {
     dailyRecipientQuota: () => r(550, '5.4.5', 'Daily user sending quota exceeded.'),
   };
 }
-
-export type ExchangeReplies = ReturnType<typeof exchangeReplies>;
