@@ -3,7 +3,7 @@
  * Microsoft twin, on a real clock. Everything is on loopback; the twin's control API can move a virtual clock.
  */
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { makePrivateDir, touchPrivateFile } from '../util/private-fs.ts';
 import pino from 'pino';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startSimulator } from '../sim/simulator.ts';
@@ -57,8 +57,9 @@ export async function runStart(o: StartOptions): Promise<void> {
     throw new InvalidArgumentError('--cloud microsoft needs --tenant <tenant id or domain> and --client-id <app id>');
   }
   const stateDir = path.resolve(o.stateDir);
-  await mkdir(stateDir, { recursive: true });
+  await makePrivateDir(stateDir);
   const logFile = path.join(stateDir, 'mfp-sim.log');
+  await touchPrivateFile(logFile); // pino appends to it: created 0600 first
   const logger = pino(
     { name: 'mfp-sim', level: process.env.MFP_LOG_LEVEL ?? 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     pino.destination({ dest: logFile, mkdir: true, sync: false }),
@@ -85,6 +86,7 @@ export async function runStart(o: StartOptions): Promise<void> {
       : `  Admin password:     ${process.env.MFP_ADMIN_PASSWORD ? 'from MFP_ADMIN_PASSWORD' : 'as set on first boot (reset: mfp-sim nvram reset)'}`,
     `  Device state:       ${sim.device.state()}   (NVRAM ${path.join(stateDir, 'nvram.json')})`,
   ];
+  for (const finding of sim.internals.nvram.boot.findings) lines.push(`  WARNING (NVRAM):    ${finding.code}: ${finding.message}`);
   if (sim.twin) {
     const t = sim.twin;
     lines.push(

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { validateAuthMethods, type AuthMethodsFixture } from './auth-methods-fixture.ts';
 import type { MfaMethod } from './contracts.ts';
 
 export interface FixtureUser {
@@ -50,6 +51,8 @@ export interface TenantFixture {
   signIn: { maxFailedAttempts: number; lockoutSeconds: number };
   users: FixtureUser[];
   apps: FixtureApp[];
+  /** Basic-auth calendar, app-only credentials, Exchange service principals (auth-methods-fixture.ts). */
+  authMethods: AuthMethodsFixture;
 }
 
 export class FixtureError extends Error {
@@ -195,6 +198,7 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
     };
   });
 
+  const authMethods = validateAuthMethods(root, problems);
   if (problems.length) throw new FixtureError(file, problems);
-  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, users, apps };
+  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, users, apps, authMethods };
 }

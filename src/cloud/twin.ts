@@ -7,7 +7,10 @@ import type { Logger } from 'pino';
 import type { Clock } from '../time/clock.ts';
 import { seededRandom } from '../util/random.ts';
 import type { FaultPlan, MailStore, TokenTrust } from './contracts.ts';
+import { createAuthMethods } from './auth-methods.ts';
+import { AuthMethodsControl } from './control/auth-methods-control.ts';
 import { TwinControl } from './control/control.ts';
+import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
 import { ensureCertificates } from './entra/certs.ts';
 import { PhoneOutbox } from './entra/phone.ts';
@@ -68,7 +71,16 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const directory = new TenantDirectory(fixture, () => clock.now());
   let entraUrl = '';
   const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => entraUrl, key, rng: seededRandom(seed), now: () => clock.now() });
-  const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`);
+  const authMethods = createAuthMethods(fixture.authMethods, directory);
+  const clientCredentials = new ClientCredentialsGrant({
+    directory,
+    credentials: authMethods.credentials,
+    key,
+    v1Issuer: () => issuer.v1Issuer,
+    origin: () => entraUrl,
+    now: () => clock.now(),
+  });
+  const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
   let exchange: ExchangeTwin | null = null;
@@ -80,6 +92,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     entraUrl: '',
     smtp: () => ({ host, port: exchange?.port ?? 0 }),
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
+    authMethods: new AuthMethodsControl(authMethods, directory, clock),
   });
 
   const entra: EntraServer = await startEntraServer({
@@ -111,6 +124,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       faults,
       logger: log,
       smtpGreetingDelayMs: opts.smtpGreetingDelayMs,
+      authMethods,
     });
   } catch (e) {
     await entra.close();

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 
 export interface JobContent {
   to: string[];
@@ -21,11 +22,12 @@ export class Spool {
   }
 
   async write(jobId: string, content: JobContent): Promise<string> {
-    await fs.mkdir(this.dir, { recursive: true });
+    await makePrivateDir(this.dir);
     const file = this.pathFor(jobId);
     const tmp = `${file}.tmp`;
-    const handle = await fs.open(tmp, 'w');
+    const handle = await fs.open(tmp, 'w', PRIVATE_FILE_MODE);
     try {
+      await handle.chmod(PRIVATE_FILE_MODE);
       await handle.writeFile(JSON.stringify(content));
       await handle.sync();
     } finally {

@@ -128,8 +128,20 @@ export function decodeHeader(raw: Buffer, expected: BankName): BankHeader | 'bla
   return h as BankHeader;
 }
 
+/**
+ * Banks that read as never written although the valid bank's wear counters say they were written: erased or
+ * zeroed (a silent rollback otherwise). Marks each with the reason in `error` and returns them.
+ */
+export function markErasedBanks(scan: ScanResult): BankState[] {
+  const wear = scan.current?.header?.wear;
+  if (!wear) return [];
+  const erased = scan.banks.filter((b) => b.blank && wear[b.name] > 0);
+  for (const b of erased) b.error = `header blank although bank ${b.name} had been written ${wear[b.name]} times (erased or zeroed)`;
+  return erased;
+}
+
 export function describeBank(b: BankState): string {
-  return `bank ${b.name}: ${b.valid ? `valid, seq ${b.header!.seq}` : b.blank ? 'blank' : b.error}`;
+  return `bank ${b.name}: ${b.valid ? `valid, seq ${b.header!.seq}` : b.error ?? (b.blank ? 'blank' : 'invalid')}`;
 }
 
 /**

@@ -30,13 +30,15 @@ export function nvramCommand(output: NvramCliOutput = consoleOutput): Command {
 
   nvram
     .command('verify')
-    .description('exit 0 when a valid bank exists, 1 otherwise, with the reason')
+    .description('exit 0 when a device boots from the image (a torn bank is named in the reason); 1 with the reason when no bank is valid, a bank was erased or zeroed (silent rollback), or the device key beside the image cannot open its secrets')
     .option('--file <path>', 'NVRAM image', DEFAULT_NVRAM_FILE)
+    .option('--key <path>', 'device key file (default: secure-element.key beside the image)')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { file: string; json?: boolean }) => {
-      const result = await verifyImage(opts.file);
+    .action(async (opts: { file: string; key?: string; json?: boolean }) => {
+      const result = await verifyImage(opts.file, undefined, opts.key);
       if (opts.json) output.out(JSON.stringify(result));
       else if (result.ok) output.out(`OK: bank ${result.bank} seq ${result.seq}${result.reason ? ` (${result.reason})` : ''}`);
+      else if (result.bank) output.err(`DEGRADED: a device boots from bank ${result.bank} seq ${result.seq}, but ${result.reason}`);
       else output.err(`INVALID: ${result.reason}`);
       process.exitCode = result.ok ? 0 : 1;
     });

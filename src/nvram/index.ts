@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
-import { BankStore, describeBank, type BankName, type BankState, type ScanResult } from './banks.ts';
+import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
 import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
 import { acquireImageLock, type ImageLock } from './lock.ts';
@@ -66,6 +66,27 @@ export interface BootInfo {
   recovered: boolean;
   reason: string | null;
   migratedFrom: number | null;
+  /** Everything the boot found wrong, coded (empty on a clean boot). See BootFindingCode. */
+  findings: BootFinding[];
+  /** Sealed secrets exist that this device's key cannot open: the key was deleted, replaced or damaged. */
+  keyChanged: boolean;
+}
+
+export type BootFindingCode =
+  /** A bank failed its checks (torn, flipped, truncated); the other bank was used. */
+  | 'bank-invalid'
+  /** A bank reads as never written although the other bank's wear counters say it was written: zeroed or erased. */
+  | 'bank-erased'
+  /** No bank is valid: factory defaults. */
+  | 'no-valid-bank'
+  /** The image is blank although the device key already existed: the image was lost (truncated, erased, replaced). */
+  | 'image-lost'
+  /** The device key cannot open the sealed secrets (deleted, replaced or truncated key file). */
+  | 'device-key-changed';
+
+export interface BootFinding {
+  code: BootFindingCode;
+  message: string;
 }
 
 export interface BankStats {
@@ -139,7 +160,7 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
       throw new NvramError('nvram_unsupported_firmware', `this build is firmware ${CURRENT_FIRMWARE}; it cannot run as firmware ${runningFirmware}`);
     }
     const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit);
-    await nvram.decideBoot(adapter.lastScan!, opts.factoryDevice ?? randomDevice());
+    await nvram.decideBoot(adapter.lastScan!, opts.factoryDevice ?? randomDevice(), key.value.ok && !key.value.created);
     return nvram;
   } catch (err) {
     await store?.close().catch(() => {});
@@ -157,7 +178,7 @@ function randomDevice(): DeviceIdentity {
 }
 
 class NvramInstance implements Nvram {
-  boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null };
+  boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null, findings: [], keyChanged: false };
   /** The JSON text of `low.data` when known (the last commit's payload): drafts are parsed from it. */
   private committedText: { of: NvramData; text: string } | null = null;
   /** A draft for the next update(), parsed while the last commit's fsync was in flight; handed out once. */
@@ -182,12 +203,35 @@ class NvramInstance implements Nvram {
   }
 
   /** Decides what the device boots with; commits only for a blank image (format) or a firmware migration. */
-  async decideBoot(scan: ScanResult, device: DeviceIdentity): Promise<void> {
-    const damaged = scan.banks.filter((b) => !b.valid && !b.blank);
+  async decideBoot(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean): Promise<void> {
+    await this.decideImage(scan, device, keyExisted);
+    this.checkKey();
+    deepFreeze(this.low.data);
+  }
+
+  /** Sealed secrets that the key cannot open mean the key changed: say so at boot, not at the first send. */
+  private checkKey(): void {
+    const unreadable = this.secrets.unreadable();
+    if (unreadable.length === 0) return;
+    const message = `device key changed: ${unreadable.map((u) => `${u.name}: ${u.reason}`).join('; ')}`;
+    this.boot.keyChanged = true;
+    this.boot.recovered = true;
+    this.boot.findings.push({ code: 'device-key-changed', message });
+    this.boot.reason = this.boot.reason ? `${this.boot.reason}; ${message}` : message;
+    this.low.data = structuredClone(this.low.data);
+    this.appendEvent(this.low.data, 'nvram.recovered', message, { reason: 'device-key-changed', secrets: unreadable.map((u) => u.name) });
+  }
+
+  private async decideImage(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean): Promise<void> {
+    // A bank that reads as blank although the valid bank's wear counters say it was written was erased (a zeroed
+    // header): without this the fallback would be silent.
+    const erased = markErasedBanks(scan);
+    const damaged = scan.banks.filter((b) => !b.valid && (!b.blank || erased.includes(b)));
     const migratedFrom = this.adapter.migratedFrom;
     if (scan.current) {
       const reason = damaged.length ? `${damaged.map(describeBank).join('; ')}; booted from bank ${scan.current.name} seq ${scan.current.header!.seq}` : null;
-      this.boot = { bank: scan.current.name, seq: scan.current.header!.seq, recovered: damaged.length > 0, reason, migratedFrom };
+      const findings: BootFinding[] = damaged.map((b) => ({ code: erased.includes(b) ? 'bank-erased' : 'bank-invalid', message: describeBank(b) }));
+      this.boot = { bank: scan.current.name, seq: scan.current.header!.seq, recovered: damaged.length > 0, reason, migratedFrom, findings, keyChanged: false };
       if (migratedFrom !== null) {
         // Firmware update: commit the migrated content into both banks, so the firmware-1 bank (with its plaintext
         // password) does not linger as the "older" bank. A cut between the two leaves one valid migrated bank.
@@ -203,24 +247,27 @@ class NvramInstance implements Nvram {
         this.boot.seq = this.adapter.store.current()!.seq;
       } else if (reason) {
         this.low.data = structuredClone(this.low.data);
-        this.appendEvent(this.low.data, 'nvram.bank-invalid', reason, { damaged: damaged.map((b) => b.name) });
+        this.appendEvent(this.low.data, 'nvram.recovered', reason, { damaged: damaged.map((b) => b.name), reasons: findings.map((f) => f.code) });
       }
     } else if (damaged.length === 0) {
-      // Blank image: first power-on. Format it so the identity is stable from now on.
+      // Blank image: first power-on — unless the device key was already there, which only a printer that had booted
+      // before has: then the image was lost (truncated to nothing, erased), and that is said, not passed off as new.
       const data = factoryDefaults(device);
-      this.appendEvent(data, 'nvram.formatted', 'blank NVRAM image: formatted with factory defaults');
+      const lost = keyExisted;
+      const reason = lost ? `NVRAM image blank (${scan.fileSize} bytes) although the device key already existed: the image was lost; booted with factory defaults as a new identity` : null;
+      if (lost) this.appendEvent(data, 'nvram.recovered', reason!, { reason: 'image-lost', fileSize: scan.fileSize });
+      else this.appendEvent(data, 'nvram.formatted', 'blank NVRAM image: formatted with factory defaults');
       await this.commitData(data);
       const head = this.adapter.store.current()!;
-      this.boot = { bank: head.bank, seq: head.seq, recovered: false, reason: null, migratedFrom: null };
+      this.boot = { bank: head.bank, seq: head.seq, recovered: lost, reason, migratedFrom: null, findings: lost ? [{ code: 'image-lost', message: reason! }] : [], keyChanged: false };
     } else {
       // Nothing valid. Boot on factory defaults without touching the image; the next update() writes them.
       const reason = `no valid bank (${damaged.map(describeBank).join('; ')}): booted with factory defaults`;
       const data = factoryDefaults(device);
       this.appendEvent(data, 'nvram.recovered', reason, { banks: scan.banks.map((b) => ({ bank: b.name, error: b.error })) });
       this.low.data = data;
-      this.boot = { bank: null, seq: 0, recovered: true, reason, migratedFrom: null };
+      this.boot = { bank: null, seq: 0, recovered: true, reason, migratedFrom: null, findings: [{ code: 'no-valid-bank', message: reason }], keyChanged: false };
     }
-    deepFreeze(this.low.data);
   }
 
   get data(): Readonly<NvramData> {

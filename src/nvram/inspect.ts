@@ -4,7 +4,9 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { BankStore, describeBank, type BankName, type ScanResult } from './banks.ts';
+import { readFileSync } from 'node:fs';
+import { defaultKeyFile, DEVICE_KEY_BYTES, keyId } from './vault.ts';
+import { BankStore, describeBank, markErasedBanks, type BankName, type ScanResult } from './banks.ts';
 import { NvramDowngradeError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
 import { acquireImageLock } from './lock.ts';
@@ -44,14 +46,16 @@ async function scanImage(file: string, io: NvramIo): Promise<ScanResult | 'missi
     throw err;
   }
   try {
-    return await store.scan((fw, content) => (fw > CURRENT_FIRMWARE ? null : checkContentFor(fw, content)));
+    const scan = await store.scan((fw, content) => (fw > CURRENT_FIRMWARE ? null : checkContentFor(fw, content)));
+    markErasedBanks(scan);
+    return scan;
   } finally {
     await store.close();
   }
 }
 
 function reasonOf(scan: ScanResult): string | null {
-  const damaged = scan.banks.filter((b) => !b.valid && !b.blank);
+  const damaged = scan.banks.filter((b) => !b.valid && (!b.blank || b.error !== null));
   if (!scan.current) {
     return damaged.length ? `no valid bank: ${damaged.map(describeBank).join('; ')}` : 'blank image (never written)';
   }
@@ -104,11 +108,35 @@ export async function inspectImage(file: string, io: NvramIo = nodeIo): Promise<
 }
 
 /** ok when a valid bank exists. */
-export async function verifyImage(file: string, io: NvramIo = nodeIo): Promise<{ ok: boolean; reason: string | null; bank: BankName | null; seq: number }> {
+export async function verifyImage(file: string, io: NvramIo = nodeIo, keyFile: string = defaultKeyFile(path.resolve(file))): Promise<{ ok: boolean; reason: string | null; bank: BankName | null; seq: number }> {
   const abs = path.resolve(file);
   const scan = await scanImage(abs, io);
   if (scan === 'missing') return { ok: false, reason: `no image file at ${abs}`, bank: null, seq: 0 };
-  return { ok: scan.current !== null, reason: reasonOf(scan), bank: scan.current?.name ?? null, seq: scan.current?.header?.seq ?? 0 };
+  // OK means a device boots from it with what it last committed, or the write a power cut interrupted (a torn bank:
+  // the reason says so). Not OK: no valid bank; a bank erased or zeroed behind the device's back (a silent rollback
+  // to older content); a device key beside the image that cannot open its sealed secrets.
+  const erased = scan.banks.some((b) => b.blank && b.error !== null);
+  const keyProblem = deviceKeyProblem(keyFile, scan);
+  const reason = [reasonOf(scan), keyProblem].filter(Boolean).join('; ') || null;
+  return { ok: scan.current !== null && !erased && keyProblem === null, reason, bank: scan.current?.name ?? null, seq: scan.current?.header?.seq ?? 0 };
+}
+
+/** Whether the key file beside the image can open the current bank's sealed secrets (read only; never creates it). */
+function deviceKeyProblem(keyFile: string, scan: ScanResult): string | null {
+  let key: Buffer | null = null;
+  try {
+    key = readFileSync(keyFile);
+  } catch {
+    key = null;
+  }
+  if (!scan.current) return key ? `the device key exists (${keyFile}): this printer had booted before, so the image was lost` : null;
+  const secrets = Object.values(((scan.current.content as { secrets?: Record<string, { kid?: string }> }).secrets ?? {}));
+  if (secrets.length === 0) return null;
+  if (!key) return `device key changed: key file ${keyFile} missing, ${secrets.length} sealed secret(s) cannot be opened`;
+  if (key.length !== DEVICE_KEY_BYTES) return `device key changed: key file ${keyFile} holds ${key.length} bytes, expected ${DEVICE_KEY_BYTES}`;
+  const kid = keyId(key);
+  const foreign = secrets.filter((s) => s.kid !== kid).length;
+  return foreign ? `device key changed: ${foreign} sealed secret(s) were sealed with another key than ${keyFile} (${kid})` : null;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 
 /** What a write is for: the payload of a bank, or the header that commits it. Lets a fault injector aim. */
 export type WritePhase = 'data' | 'commit';
@@ -71,9 +72,10 @@ export const nodeIo: NvramIo = {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      await fs.mkdir(path.dirname(file), { recursive: true });
+      await makePrivateDir(path.dirname(file));
       try {
-        const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+        const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
+        await fh.chmod(PRIVATE_FILE_MODE);
         return { file: new NodeFile(fh), created: true };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // created meanwhile by another opener: open it

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NvramLockedError } from './errors.ts';
+import { makePrivateDirSync } from '../util/private-fs.ts';
 
 export interface ImageLock {
   readonly file: string;
@@ -38,7 +39,7 @@ export async function acquireImageLock(imageFile: string): Promise<ImageLock> {
       fs.writeFileSync(tmp, content, { mode: 0o600 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.mkdirSync(path.dirname(lockFile), { recursive: true }); // first boot: the image's directory is new
+      makePrivateDirSync(path.dirname(lockFile)); // first boot: the image's directory is new
       fs.writeFileSync(tmp, content, { mode: 0o600 });
     }
     try {

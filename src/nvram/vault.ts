@@ -7,6 +7,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NvramSecretError } from './errors.ts';
+import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 import type { SealedBlob } from './schema.ts';
 
 export const DEVICE_KEY_BYTES = 32;
@@ -38,10 +39,11 @@ export async function loadOrCreateDeviceKey(keyFile: string): Promise<DeviceKeyS
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { ok: false, reason: `device key file ${keyFile} unreadable (${(err as NodeJS.ErrnoException).code})` };
   }
   const key = randomBytes(DEVICE_KEY_BYTES);
-  await fs.mkdir(path.dirname(keyFile), { recursive: true });
+  await makePrivateDir(path.dirname(keyFile));
   try {
-    const fh = await fs.open(keyFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    const fh = await fs.open(keyFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
     try {
+      await fh.chmod(PRIVATE_FILE_MODE);
       await fh.writeFile(key);
       await fh.sync();
     } finally {

@@ -4,7 +4,7 @@
  * the JSON API, server-sent events, the pages. No module-level state: each call builds an independent panel.
  */
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import swagger from '@fastify/swagger';
@@ -26,6 +26,8 @@ const PUBLIC = fileURLToPath(new URL('./public', import.meta.url));
 export interface PanelInstanceInfo {
   /** The password generated on first boot (to print once), or null. */
   generatedPassword: string | null;
+  /** Password checks (scrypt verifications) run since start: what the lockout bounds. */
+  passwordChecks(): number;
 }
 
 declare module 'fastify' {
@@ -45,13 +47,17 @@ export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
     // Strict JSON: "587" is not a port, unknown fields are errors, not silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     bodyLimit: 256 * 1024,
+    // Requests Fastify refuses before routing (an undecodable URL such as /api/%C0%AF) get the panel's error shape.
+    frameworkErrors: (error, _request, reply) => {
+      (reply as FastifyReply).code(400).send({ error: `bad request: ${error.message}` });
+    },
   }) as unknown as FastifyInstance;
-  app.decorate('panel', { generatedPassword });
+  app.decorate('panel', { generatedPassword, passwordChecks: () => ctx.lockout.verifications });
 
   registerErrorHandling(app);
   for (const schema of [errorSchema, statusSchema, smtpSettingsSchema, dispatchResultSchema, jobSchema]) app.addSchema(schema);
 
-  await registerSecurity(app, { sessionKey: opts.sessionKey });
+  await registerSecurity(app, { sessionKey: opts.sessionKey, allowedHosts: opts.allowedHosts });
   await app.register(fastifyStatic, { root: PUBLIC, prefix: '/assets/', index: false, cacheControl: true, maxAge: 60_000 });
   await app.register(view, {
     engine: { eta: new Eta({ views: VIEWS, autoEscape: true, cache: true }) },

@@ -2,11 +2,13 @@
 import { oauthDeviceMachine } from '../../machines/oauthDevice.ts';
 import { transitionTable, type TransitionTable } from '../model/transitionTable.ts';
 import { LoginLockout } from './lockout.ts';
+import { SessionStore } from './sessions.ts';
 import type { PanelSim } from './types.ts';
 
 export interface PanelContext {
   sim: PanelSim;
   lockout: LoginLockout;
+  sessions: SessionStore;
   table: TransitionTable;
   machine: typeof oauthDeviceMachine;
   /** Printer model shown in the header. */
@@ -17,6 +19,7 @@ export function createPanelContext(sim: PanelSim): PanelContext {
   return {
     sim,
     lockout: new LoginLockout(() => sim.clock),
+    sessions: new SessionStore(() => sim.clock),
     table: transitionTable(oauthDeviceMachine),
     machine: oauthDeviceMachine,
     productName: 'MFP Simulator C3000',

@@ -25,6 +25,8 @@ export interface PanelOptions {
   sessionKey?: Buffer;
   /** pino logger (redacting) or false. */
   logger?: FastifyBaseLogger | false;
+  /** Host names and addresses the panel is served on, besides loopback's; other `Host` headers get 421. */
+  allowedHosts?: readonly string[];
   /** Login attempts per minute per client address (rate limit); default 10. */
   loginRateLimit?: number;
 }

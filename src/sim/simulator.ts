@@ -4,10 +4,11 @@
  * own world, so a process can hold many.
  */
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { makePrivateDir } from '../util/private-fs.ts';
 import { openNvram, type CloudSettings, type Nvram } from '../nvram/index.ts';
 import { createDevice, type Device } from '../device/device.ts';
 import { RealClock, VirtualClock, type Clock } from '../time/clock.ts';
+import { persistedVirtualClock } from '../time/persisted-clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { createDeviceAdapters, microsoftCloud, twinCloud, type CloudConfig, type DeviceAdapters } from '../adapters/index.ts';
@@ -25,10 +26,14 @@ export interface SimulatorInternals {
 
 export async function startSimulator(opts: SimulatorOptions): Promise<Simulator & { internals: SimulatorInternals }> {
   const stateDir = path.resolve(opts.stateDir);
-  await mkdir(stateDir, { recursive: true });
-  const clock: Clock = opts.clock === 'real' ? new RealClock() : opts.clock === undefined || opts.clock === 'virtual' ? new VirtualClock() : opts.clock;
+  await makePrivateDir(stateDir);
+  // A virtual clock the simulator makes itself is the printer's battery-backed clock: it resumes after a restart.
+  const rtc = opts.clock === undefined || opts.clock === 'virtual' ? persistedVirtualClock(path.join(stateDir, 'rtc.json')) : null;
+  const clock: Clock = opts.clock === 'real' ? new RealClock() : rtc ? rtc.clock : (opts.clock as Clock);
   const virtualClock = clock instanceof VirtualClock ? clock : null;
   const logger = opts.logger ?? createLogger({ name: 'mfp-sim' });
+  if (rtc?.problem) logger.warn({ problem: rtc.problem }, 'virtual clock: saved time unusable, starting at the origin');
+  else if (rtc?.resumedFrom) logger.info({ at: new Date(rtc.resumedFrom).toISOString() }, 'virtual clock resumed from the state directory');
   const choice = opts.cloud ?? { mode: 'twin' as const };
 
   // The cloud: a twin we own, a twin someone shares with us, or Microsoft.
@@ -69,6 +74,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       now: () => clock.now(),
       ...(opts.nvramCapacityBytes ? { capacityBytes: opts.nvramCapacityBytes } : {}),
     });
+    // What the boot found wrong goes to the process log too, not only into the NVRAM event log.
+    for (const finding of nvram.boot.findings) logger.warn({ nvram: nvramFile, finding: finding.code }, `NVRAM at boot: ${finding.message}`);
     try {
       const wanted: CloudSettings = { mode: cloud.mode, authority: cloud.authority, clientId: cloud.clientId };
       const stored = nvram.data.settings.cloud;
@@ -141,6 +148,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       await device.idle().catch(() => undefined);
       await powerOff().catch(() => undefined);
       await ownTwin?.close();
+      rtc?.stop();
     },
     internals: {
       cloud,

@@ -54,10 +54,12 @@ describe('mfp-sim', { timeout: 180_000 }, () => {
   it('nvram verify: exit 0 on a valid image, 1 with the reason on a damaged one', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mfp-cli-'));
     await copyFile('fixtures/nvram/firmware-2.img', path.join(dir, 'ok.img'));
-    await copyFile('fixtures/nvram/garbage.img', path.join(dir, 'bad.img'));
+    await copyFile('fixtures/nvram/firmware-2.key', path.join(dir, 'secure-element.key'));
     const ok = await run('nvram', 'verify', '--file', path.join(dir, 'ok.img'));
     expect(ok.code).toBe(0);
-    const bad = await run('nvram', 'verify', '--file', path.join(dir, 'bad.img'));
+    const badDir = await mkdtemp(path.join(tmpdir(), 'mfp-cli-'));
+    await copyFile('fixtures/nvram/garbage.img', path.join(badDir, 'bad.img'));
+    const bad = await run('nvram', 'verify', '--file', path.join(badDir, 'bad.img'));
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/INVALID: .+/);
   });

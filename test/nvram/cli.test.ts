@@ -60,7 +60,10 @@ describe('nvram CLI', () => {
     ['truncated-header.img', 1, /^INVALID: no valid bank/],
     ['empty.img', 1, /^INVALID: blank image/],
   ])('verify %s exits %d with the reason', async (fixture, exit, message) => {
-    const file = await copyFixture(fixture, await dirs.make());
+    const dir = await dirs.make();
+    const file = await copyFixture(fixture, dir);
+    // The device key that sealed firmware-2's secrets sits beside its image, as on the printer.
+    if (fixture === 'firmware-2.img' || fixture === 'crc-mismatch.img') await copyFixture('firmware-2.key', dir, 'secure-element.key');
     const before = await fs.readFile(file);
     const { out, err, code } = await run('verify', '--file', file);
     expect(code).toBe(exit);

@@ -110,7 +110,7 @@ async function sweep(script: typeof deviceScript, prepare: (dir: string) => Prom
     },
     run: ({ file }, io) => script(io, file),
     check: async ({ file }, c) => {
-      const verdict = await verifyImage(file);
+      const verdict = await verifyImage(file, undefined, keyFile);
       const got = await committedNow(file);
       // One fsync covers payload and header: only when both reached the disk complete (kept un-fsync'ed bytes) does
       // the interrupted write count. In every other case, the header on the disk ahead of its payload included, the
@@ -125,7 +125,7 @@ async function sweep(script: typeof deviceScript, prepare: (dir: string) => Prom
       if (committed) expect(nv.boot.seq).toBe(committed.seq);
       await nv.update((d) => void (d.panel.afterCut = c.atWrite));
       await nv.close();
-      const final = await verifyImage(file);
+      const final = await verifyImage(file, undefined, keyFile);
       expect(final.ok).toBe(true);
       expect((await readCommitted(file))?.content).toMatchObject({ panel: { afterCut: c.atWrite } });
       await extraCheck?.(file);

@@ -75,7 +75,7 @@ describe('NVRAM store: boot', () => {
     expect(again.boot.recovered).toBe(true);
     expect(again.boot.reason).toMatch(/bank A: payload CRC mismatch/);
     expect(counterOf(again.data)).toBe(1);
-    expect(again.data.eventLog.at(-1)?.kind).toBe('nvram.bank-invalid');
+    expect(again.data.eventLog.at(-1)?.kind).toBe('nvram.recovered');
     expect(again.stats().banks.find((x) => x.name === 'A')).toMatchObject({ valid: false, error: expect.stringMatching(/CRC/) });
     await again.close();
     expect((await fs.readFile(file)).equals(before)).toBe(true); // reading never repairs behind the caller's back

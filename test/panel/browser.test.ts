@@ -93,9 +93,9 @@ describe.skipIf(!chromiumPresent && !inCI)('Web Image Monitor in Chromium: the s
     await page.waitForSelector('.flash-ok');
     expect(sim.device.state()).toBe('ready');
 
-    // Step 4: Start Authentication.
-    await page.click('nav >> text=OAuth 2.0 Authentication');
-    await page.click('#start-authentication');
+    // Step 4: "Start Authentication" in "OAuth 2.0 Authentication" in "SMTP", where the seed places it (the saved
+    // page shows the block under the method; its button submits a form outside the settings form).
+    await page.click('#oauth-authentication #start-authentication');
     await page.waitForSelector('#user-code', { timeout: 20_000 });
     const userCode = (await page.textContent('#user-code'))!.trim();
     expect(userCode).toMatch(/^[A-Z0-9]{6,12}$/);

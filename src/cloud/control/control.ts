@@ -48,10 +48,16 @@ export interface TwinControlDeps {
   /** Filled in once the Exchange half is up. */
   smtp: () => { host: string; port: number };
   mailStore: () => MailStore | null;
+  /** Basic auth and app-only control (auth-methods-control.ts); its routes are registered when present. */
+  authMethods?: import('./auth-methods-control.ts').AuthMethodsControl;
 }
 
 export class TwinControl {
   constructor(private readonly d: TwinControlDeps) {}
+
+  get authMethods() {
+    return this.d.authMethods;
+  }
 
   /** The Entra origin is known only once the server listens. */
   setEntraUrl(url: string): void {

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/swagger';
 import { renderPhonePage } from '../signin/routes.ts';
+import { authMethodsRoutes } from './auth-methods-routes.ts';
 import { ControlError, type TwinControl } from './control.ts';
 
 const isLoopback = (addr: string | undefined) =>
@@ -73,6 +74,7 @@ export function controlRoutes(control: TwinControl) {
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
     const tag = (t: string) => ({ tags: [t] });
+    if (control.authMethods) await app.register(authMethodsRoutes(control.authMethods));
 
     app.get('/tenant', { schema: { ...tag('tenant'), summary: 'Tenant settings, authority, apps and SMTP endpoint' } }, () => control.tenant());
     app.patch(

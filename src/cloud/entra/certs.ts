@@ -2,7 +2,8 @@
  * The twin's TLS material: a private CA and a server certificate for localhost / 127.0.0.1 signed by it, created on
  * first start in the state directory and reused afterwards (so a device that trusted the CA once keeps trusting it).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { makePrivateDir, writePrivateFile } from '../../util/private-fs.ts';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
@@ -17,7 +18,7 @@ export interface TwinCertificates {
 const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
 
 export async function ensureCertificates(stateDir: string, now: Date = new Date()): Promise<TwinCertificates> {
-  await mkdir(stateDir, { recursive: true });
+  await makePrivateDir(stateDir);
   const path = (f: string) => join(stateDir, f);
   const existing = await readAll(stateDir);
   if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now)) return existing;
@@ -54,10 +55,10 @@ export async function ensureCertificates(stateDir: string, now: Date = new Date(
       },
     ],
   });
-  await writeFile(path(FILES.ca), ca.cert);
-  await writeFile(path(FILES.caKey), ca.private, { mode: 0o600 });
-  await writeFile(path(FILES.server), server.cert);
-  await writeFile(path(FILES.serverKey), server.private, { mode: 0o600 });
+  await writePrivateFile(path(FILES.ca), ca.cert);
+  await writePrivateFile(path(FILES.caKey), ca.private);
+  await writePrivateFile(path(FILES.server), server.cert);
+  await writePrivateFile(path(FILES.serverKey), server.private);
   return { caPath: path(FILES.ca), caPem: ca.cert, serverKeyPem: server.private, serverCertPem: server.cert };
 }
 

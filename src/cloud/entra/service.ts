@@ -9,6 +9,7 @@ import { EntraError, Errors, entraTimestamp } from './errors.ts';
 import { RefreshTokenStore, REFRESH_TOKEN_INACTIVITY_MS, type RefreshTokenView } from './refresh-tokens.ts';
 import { EXCHANGE_RESOURCE, narrowScopes, parseScopes } from './scopes.ts';
 import type { TokenIssuer, TokenResponse } from './tokens.ts';
+import { CLIENT_CREDENTIALS_GRANT, type AppOnlyTokenResponse, type ClientCredentialsGrant } from './client-credentials.ts';
 
 export type Params = Record<string, string | undefined>;
 
@@ -34,6 +35,8 @@ export class EntraService {
     readonly clock: Clock,
     /** https://host:port/devicelogin, known once the twin listens. */
     private readonly verificationUri: () => string,
+    /** App-only tokens (client-credentials.ts); absent: the grant is unsupported. */
+    private readonly clientCredentials?: ClientCredentialsGrant,
   ) {
     this.deviceCodes = new DeviceCodeStore(() => clock.now());
   }
@@ -54,8 +57,9 @@ export class EntraService {
     };
   }
 
-  async token(p: Params): Promise<TokenResponse> {
+  async token(p: Params): Promise<TokenResponse | AppOnlyTokenResponse> {
     const grantType = required(p, 'grant_type');
+    if (grantType === CLIENT_CREDENTIALS_GRANT && this.clientCredentials) return this.clientCredentials.grant(p);
     if (DEVICE_CODE_GRANTS.includes(grantType)) return this.deviceCodeGrant(p);
     if (grantType === 'refresh_token') return this.refreshTokenGrant(p);
     throw Errors.unsupportedGrantType(grantType);

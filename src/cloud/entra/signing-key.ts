@@ -1,5 +1,6 @@
 /** The RS256 key that signs access and id tokens; kept in the state directory so tokens survive a twin restart. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from '../../util/private-fs.ts';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from 'jose';
@@ -20,7 +21,7 @@ export async function ensureSigningKey(stateDir: string): Promise<SigningKey> {
   } catch {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
     pkcs8 = await exportPKCS8(privateKey);
-    await writeFile(file, pkcs8, { mode: 0o600 });
+    await writePrivateFile(file, pkcs8);
   }
   const privateKey = await importPKCS8(pkcs8, 'RS256', { extractable: true });
   const full = await exportJWK(privateKey);

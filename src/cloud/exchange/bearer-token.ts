@@ -20,7 +20,10 @@ export type TokenRejection =
   | 'wrong-audience'
   | 'missing-scope'
   | 'missing-upn'
-  | 'user-mismatch';
+  | 'user-mismatch'
+  /** App-only tokens (service-principals.ts): no SMTP.SendAsApp role; no registered principal with FullAccess. */
+  | 'missing-role'
+  | 'no-mailbox-permission';
 
 export class TokenRejectedError extends Error {
   override readonly name = 'TokenRejectedError';

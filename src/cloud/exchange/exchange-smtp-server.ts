@@ -47,6 +47,18 @@ class ExchangeSmtpConnection extends SMTPConnection {
     });
   }
 
+  /** EHLO with the mechanisms the tenant offers now (the server's list stays what AUTH accepts). */
+  override handler_EHLO(command: Buffer, callback: () => void): void {
+    const server = this._server as ExchangeSmtpServer;
+    const accepted = server.options.authMethods;
+    if (server.advertisedAuthMethods) server.options.authMethods = server.advertisedAuthMethods();
+    try {
+      super.handler_EHLO(command, callback); // reads the list synchronously
+    } finally {
+      server.options.authMethods = accepted;
+    }
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     const carriesOwnCode = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
     super.send(code, data, carriesOwnCode ? false : context);
@@ -67,6 +79,8 @@ export class ExchangeSmtpServer extends SMTPServer {
     readonly clock: Clock,
     /** Wall-time pause before the greeting of each connection (early-talker check). */
     readonly greetingDelayMs: number = DEFAULT_SMTP_GREETING_DELAY_MS,
+    /** SASL mechanisms EHLO lists, when they depend on the tenant (basic-auth.ts); default: options.authMethods. */
+    readonly advertisedAuthMethods?: () => string[],
   ) {
     super(options);
     if (!Number.isFinite(greetingDelayMs) || greetingDelayMs < 0) throw new RangeError(`greetingDelayMs must be ≥ 0, got ${greetingDelayMs}`);

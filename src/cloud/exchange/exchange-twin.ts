@@ -11,11 +11,13 @@ import type { SMTPServerAuthenticationResponse, SMTPServerSession } from 'smtp-s
 import type { Clock } from '../../time/clock.ts';
 import type { CloudDirectory, FaultPlan, MailStore, TokenTrust } from '../contracts.ts';
 import { evaluateSmtpAuth, maySendAs } from './auth-policy.ts';
+import { authenticateBasic, BasicAuthPolicy, type PasswordCheck } from './basic-auth.ts';
 import { createBearerTokenVerifier, TokenRejectedError } from './bearer-token.ts';
 import { ExchangeSmtpServer } from './exchange-smtp-server.ts';
 import { addresses, InMemoryMailStore } from './mail-store.ts';
 import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mailbox-limits.ts';
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
+import { ExchangeServicePrincipals, isAppOnlyToken, verifyAppOnlyLogin } from './service-principals.ts';
 import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
 
 export interface ExchangeTwinOptions {
@@ -33,6 +35,17 @@ export interface ExchangeTwinOptions {
    * library's and a real server's behaviour. Soaks and fleets pass 0: see docs/benchmarks.md.
    */
   smtpGreetingDelayMs?: number;
+  /**
+   * Basic auth and app-only sending (issue 14). Absent: basic auth is refused as disabled and no app-only token is
+   * accepted (no service principal is registered).
+   */
+  authMethods?: ExchangeAuthMethods;
+}
+
+export interface ExchangeAuthMethods {
+  basicAuth: BasicAuthPolicy;
+  checkPassword: PasswordCheck;
+  principals: ExchangeServicePrincipals;
 }
 
 export interface ExchangeTwin {
@@ -69,6 +82,11 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
   const mailStore = new InMemoryMailStore();
   const sessions = new Map<string, SessionState>();
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const authMethods: ExchangeAuthMethods = opts.authMethods ?? {
+    basicAuth: new BasicAuthPolicy({ disabledByDefaultFrom: 0, adminReEnabled: false, finalRemovalAt: null, tenantCreatedAt: 0 }),
+    checkPassword: () => false,
+    principals: new ExchangeServicePrincipals({ servicePrincipals: [], mailboxPermissions: [] }),
+  };
 
   const signedIn = (session: SMTPServerSession): SignedInMailbox | undefined =>
     session.user && typeof session.user.upn === 'string' ? (session.user as SignedInMailbox) : undefined;
@@ -105,8 +123,8 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       cert: opts.tls.cert,
       minVersion: 'TLSv1.2',
       secure: false, // port 587 style: plain connect, then STARTTLS
-      // Exchange advertises "AUTH LOGIN XOAUTH2" in this order; smtp-server prints them as listed.
-      authMethods: ['LOGIN', 'XOAUTH2'],
+      // Accepted mechanisms; EHLO lists the tenant's (basic-auth.ts: "AUTH LOGIN XOAUTH2" in this order).
+      authMethods: ['LOGIN', 'PLAIN', 'XOAUTH2'],
       size: maxMessageBytes,
       hideENHANCEDSTATUSCODES: false,
       hideSTARTTLS: false,
@@ -142,11 +160,15 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
             const f = await fault('smtp.auth', session);
             if (f.kind === 'reply') throw f.error;
             if (f.kind === 'dropped') throw replies.badToken(); // nobody is listening any more
-            if (auth.method !== 'XOAUTH2') throw replies.basicAuthDisabled(clock.now());
-
             let upn: string;
             try {
-              ({ upn } = await verifier.verify(auth.username ?? '', auth.accessToken ?? ''));
+              if (auth.method !== 'XOAUTH2') {
+                upn = authenticateBasic(auth, { policy: authMethods.basicAuth, directory, checkPassword: authMethods.checkPassword, replies, now: clock.now() });
+              } else if (isAppOnlyToken(auth.accessToken ?? '')) {
+                ({ upn } = await verifyAppOnlyLogin(auth.username ?? '', auth.accessToken ?? '', { trust: opts.trust, clock, principals: authMethods.principals }));
+              } else {
+                ({ upn } = await verifier.verify(auth.username ?? '', auth.accessToken ?? ''));
+              }
             } catch (err) {
               if (err instanceof TokenRejectedError) {
                 log?.info({ reason: err.reason, cid: session.id }, 'XOAUTH2 token refused');
@@ -254,6 +276,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     },
     clock,
     opts.smtpGreetingDelayMs,
+    () => authMethods.basicAuth.advertised(clock.now()),
   );
 
   /** After DATA: Send As on the header From (and on the envelope when policy defers it), quota, then filing. */

@@ -79,6 +79,8 @@ export function exchangeReplies(host: ExchangeHostIdentity) {
       r(535, '5.7.139', `Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. ${host.diagnostic(now)}`),
     basicAuthDisabled: (now: number) =>
       r(535, '5.7.139', `Authentication unsuccessful, basic authentication is disabled. ${host.diagnostic(now)}`),
+    /** Basic auth after Microsoft's final removal (issue 14). */
+    basicAuthRemoved: () => r(550, '5.7.30', 'Basic authentication is not supported for Client Submission.'),
     securityDefaults: (now: number) =>
       r(535, '5.7.139', `Authentication unsuccessful, user is locked by your organization's security defaults policy. ${host.diagnostic(now)}`),
     notAuthenticated: () => r(530, '5.7.57', 'Client not authenticated to send mail.'),
@@ -93,3 +95,5 @@ export function exchangeReplies(host: ExchangeHostIdentity) {
     dailyRecipientQuota: () => r(550, '5.4.5', 'Daily user sending quota exceeded.'),
   };
 }
+
+export type ExchangeReplies = ReturnType<typeof exchangeReplies>;

@@ -1,13 +1,14 @@
 /**
- * Who is asking. An administrator is recognised by the encrypted session cookie (set by the login form) or by HTTP
- * Basic `admin:<password>` on each request (scripts). Both go through the same password check and the same lockout.
+ * Who is asking. An administrator is recognised by a server-side session (its id in the encrypted cookie set by the
+ * login form; see sessions.ts) or by HTTP Basic `admin:<password>` on each request (scripts). Both go through the
+ * same password check and the same lockout, which takes its attempt slot before the check (see lockout.ts).
  * A 401 never carries `WWW-Authenticate`: a browser that never prompted never caches Basic credentials, so Basic
  * cannot become an ambient credential for cross-site requests (which is why Basic requests need no CSRF token).
  */
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PanelContext } from '../context.ts';
-import { verifyPassword, type StoredPasswordHash } from '../../device/admin.ts';
+import { hashPassword, verifyPassword, type StoredPasswordHash } from '../../device/admin.ts';
 import { mmss } from '../presenters.ts';
 import { renderPage, type Flash } from '../render.ts';
 
@@ -23,13 +24,17 @@ declare module 'fastify' {
 }
 declare module '@fastify/secure-session' {
   interface SessionData {
-    admin: boolean;
+    /** Id of the server-side session (SessionStore); the cookie alone proves nothing. */
+    sid: string;
     flash: Flash | undefined;
     _csrf: string;
   }
 }
 
 export type CheckResult = 'ok' | 'bad-credentials' | 'locked';
+
+/** Verified against when the user name is not the administrator's, so a wrong name costs what a wrong password does. */
+const DUMMY_HASH_PROMISE = () => hashPassword(randomBytes(16).toString('base64'));
 
 /**
  * The password check shared by the login form and HTTP Basic. It answers synchronously when it can (locked out, no
@@ -45,36 +50,49 @@ export function createPasswordCheck(ctx: PanelContext) {
   let remembered: { digest: Buffer; hash: string } | null = null;
   const digestOf = (header: string) => hash('sha256', cacheKey + header, 'buffer');
 
-  const stored = (): StoredPasswordHash | 'locked' | 'bad-credentials' => {
-    if (ctx.lockout.remainingMs() > 0) return 'locked';
+  let dummy: Promise<StoredPasswordHash> | null = null;
+
+  const stored = (address: string): StoredPasswordHash | 'locked' | 'bad-credentials' => {
+    if (ctx.lockout.remainingMs(address) > 0) return 'locked';
     return ctx.sim.device.admin.stored() ?? 'bad-credentials';
   };
 
-  const verify = async (user: string, password: string, current: StoredPasswordHash, digest: Buffer | null): Promise<CheckResult> => {
-    const ok = user === ADMIN_USER && (await verifyPassword(password, current));
-    if (!ok) {
-      ctx.lockout.recordFailure();
-      return 'bad-credentials';
+  const verify = async (address: string, user: string, password: string, current: StoredPasswordHash, digest: Buffer | null): Promise<CheckResult> => {
+    // The slot is taken before the ~70 ms check: a burst of parallel guesses verifies at most the limit.
+    const slot = ctx.lockout.tryBegin(address);
+    if (!slot) return 'locked';
+    let ok = false;
+    try {
+      // Always one scrypt, whatever the user name: the answer's timing does not tell a wrong name from a wrong password.
+      const against = user === ADMIN_USER ? current : await (dummy ??= DUMMY_HASH_PROMISE());
+      ok = (await verifyPassword(password, against)) && user === ADMIN_USER;
+    } finally {
+      if (ok) slot.succeeded();
+      else slot.failed();
     }
-    ctx.lockout.recordSuccess();
+    if (!ok) return 'bad-credentials';
     if (digest) remembered = { digest, hash: current.hash };
     return 'ok';
   };
 
   return {
     /** The login form's user name and password. */
-    password(user: string, password: string): CheckResult | Promise<CheckResult> {
-      const current = stored();
-      return typeof current === 'string' ? current : verify(user, password, current, null);
+    password(address: string, user: string, password: string): CheckResult | Promise<CheckResult> {
+      const current = stored(address);
+      return typeof current === 'string' ? current : verify(address, user, password, current, null);
     },
     /** An `Authorization: Basic …` header (see isBasic). */
-    basic(header: string): CheckResult | Promise<CheckResult> {
-      const current = stored();
+    basic(address: string, header: string): CheckResult | Promise<CheckResult> {
+      const current = stored(address);
       if (typeof current === 'string') return current;
       const digest = digestOf(header);
       if (remembered && remembered.hash === current.hash && timingSafeEqual(digest, remembered.digest)) return 'ok';
       const { user, password } = parseBasic(header);
-      return verify(user, password, current, digest);
+      return verify(address, user, password, current, digest);
+    },
+    /** After a password change: no remembered header stays valid. */
+    forget(): void {
+      remembered = null;
     },
   };
 }
@@ -103,11 +121,11 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
   app.addHook('onRequest', (request, _reply, done) => {
     const header = request.headers.authorization;
     if (!isBasic(header)) {
-      if (request.session.get('admin') === true) request.adminVia = 'session';
+      if (ctx.sessions.touch(request.session.get('sid'))) request.adminVia = 'session';
       done();
       return;
     }
-    const result = check.basic(header);
+    const result = check.basic(request.ip, header);
     if (typeof result === 'string') {
       applyBasicResult(request, result);
       done();
@@ -141,22 +159,55 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
       preHandler: app.csrfProtection,
     },
     async (request, reply) => {
-      const result = await check.password(request.body.userName ?? '', request.body.password ?? '');
+      const result = await check.password(request.ip, request.body.userName ?? '', request.body.password ?? '');
       if (result === 'locked') {
-        return loginPage(request, reply, `Too many failed logins. Try again in ${mmss(ctx.lockout.remainingMs())}.`, 429);
+        return loginPage(request, reply, ctx.lockout.remainingMs(request.ip) > 0
+            ? `Too many failed logins. Try again in ${mmss(ctx.lockout.remainingMs(request.ip))}.`
+            : 'Too many failed logins at once. Try again in a moment.', 429);
       }
       if (result === 'bad-credentials') return loginPage(request, reply, 'The user name or password is incorrect.', 401);
       // A fresh session: nothing from before the login (CSRF secret included) carries over.
       request.session.regenerate();
-      request.session.set('admin', true);
+      request.session.set('sid', ctx.sessions.create());
       return reply.redirect('/status');
     },
   );
 
   app.post('/logout', { schema: { hide: true }, onRequest: requireAdminPage, preHandler: app.csrfProtection }, async (request, reply) => {
+    // Server-side: every copy of this cookie stops working, not just the browser's.
+    ctx.sessions.revoke(request.session.get('sid'));
     request.session.delete();
     return reply.redirect('/login');
   });
+
+  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
+    '/api/admin/password',
+    {
+      schema: {
+        summary: 'Change the administrator password; every session ends (sign out everywhere)',
+        tags: ['admin'],
+        body: {
+          type: 'object',
+          required: ['currentPassword', 'newPassword'],
+          additionalProperties: false,
+          properties: { currentPassword: { type: 'string', maxLength: 256 }, newPassword: { type: 'string', minLength: 8, maxLength: 256 } },
+        },
+        response: { 200: { type: 'object', properties: { changed: { type: 'boolean' }, sessionsEnded: { type: 'boolean' } } } },
+      },
+      onRequest: requireAdminApi,
+      preHandler: (request, reply, done) => (request.adminVia === 'session' ? app.csrfProtection(request, reply, done) : done()),
+    },
+    async (request, reply) => {
+      const result = await check.password(request.ip, ADMIN_USER, request.body.currentPassword);
+      if (result === 'locked') return reply.code(429).send({ error: 'too many failed logins; locked out for a while' });
+      if (result !== 'ok') return reply.code(400).send({ error: 'invalid input: currentPassword is not the current password', fields: { currentPassword: 'is not the current password' } });
+      await ctx.sim.device.admin.change(request.body.newPassword);
+      check.forget();
+      ctx.sessions.revokeAll();
+      ctx.lockout.reset();
+      return { changed: true, sessionsEnded: true };
+    },
+  );
 }
 
 /** onRequest hook for the JSON API: 401 without credentials, 429 while locked out (callback style: no promise). */

@@ -79,6 +79,24 @@ export function pagesPlugin(ctx: PanelContext) {
       return { s, v: statusView(s, now()), tone: STATE_TONE[s.state], title: STATE_TITLES[s.state] };
     };
 
+    /**
+     * The "OAuth 2.0 Authentication" block (oauth-block.eta), shown on its page and in SMTP under the method. Only its
+     * own page reloads on a transition: in SMTP a reload would throw away what the administrator is typing.
+     */
+    const oauthBlock = (reloadOnTransition: boolean) => {
+      const { s, v, tone, title } = statusModel();
+      return {
+        tone,
+        stateTitle: title,
+        stateText: v.stateText,
+        lastError: s.lastError ? describeError(s.lastError) : null,
+        canStart: device().can('START_AUTH'),
+        signingIn: s.state === 'requestingCode' || s.state === 'codePending',
+        signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
+        reloadOnTransition,
+      };
+    };
+
     app.addHook('onRequest', requireAdminPage);
 
     app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/status'));
@@ -111,6 +129,8 @@ export function pagesPlugin(ctx: PanelContext) {
         values,
         fieldErrors,
         warnings: fieldErrors && Object.keys(fieldErrors).length ? [] : settingsWarnings(device().settings()),
+        // As the seed places it (step 4: "Start Authentication" in "OAuth 2.0 Authentication" in "SMTP"), for OAuth.
+        oauth: device().settings().authMethod === 'oauth2ExchangeOnline' ? oauthBlock(false) : null,
       }, status);
 
     app.get('/settings/smtp', { schema: { hide: true } }, async (req, reply) => smtpPage(req, reply, { ...device().settings() }, {}));
@@ -135,18 +155,13 @@ export function pagesPlugin(ctx: PanelContext) {
 
     // ------------------------------------------------------------------ OAuth 2.0 Authentication
     app.get('/oauth', { schema: { hide: true } }, async (req, reply) => {
-      const { s, v, tone, title } = statusModel();
+      const { v } = statusModel();
       return render(req, reply, 'oauth.eta', {
         title: 'OAuth 2.0 Authentication',
         nav: 'oauth',
         st: v,
-        tone,
-        stateTitle: title,
         settings: device().settings(),
-        signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
-        signingIn: s.state === 'requestingCode' || s.state === 'codePending',
-        canStart: device().can('START_AUTH'),
-        lastError: s.lastError ? describeError(s.lastError) : null,
+        oauth: oauthBlock(true),
       });
     });
 

@@ -57,8 +57,37 @@ export function securityHeaders(options: HelmetOptions = HELMET_OPTIONS): Readon
   return Object.freeze(headers);
 }
 
-export async function registerSecurity(app: FastifyInstance, opts: { sessionKey?: Buffer }): Promise<void> {
+/** The host names and addresses a panel answers to: loopback's, plus those it is served on (DNS-rebinding guard). */
+export function allowedHostNames(extra: readonly string[] = []): Set<string> {
+  const names = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+  for (const name of extra) {
+    const bare = name.trim().toLowerCase();
+    if (!bare) continue;
+    names.add(bare);
+    if (bare.includes(':') && !bare.startsWith('[')) names.add(`[${bare}]`);
+  }
+  return names;
+}
+
+/** `Host` without its port, lower-cased ("[::1]:8080" → "[::1]"). */
+export function hostNameOf(host: string | undefined): string {
+  if (!host) return '';
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+export async function registerSecurity(app: FastifyInstance, opts: { sessionKey?: Buffer; allowedHosts?: readonly string[] }): Promise<void> {
   const headers = securityHeaders();
+  const hosts = allowedHostNames(opts.allowedHosts);
+  // A page on another site that rebinds its own name to this panel's address sends its own name as Host: refuse it
+  // before anything else runs (no login attempt, no lockout, no session).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (hosts.has(hostNameOf(request.headers.host))) return done();
+    reply.headers(headers);
+    reply.code(421).send({ error: `this panel is not served as "${hostNameOf(request.headers.host) || '(no Host)'}"` });
+  });
   // On every route and on 404s and errors too (onRequest runs before routing decides); a handler may still override
   // one (swagger-ui's own CSP for its static page).
   app.addHook('onRequest', (_request, reply, done) => {

@@ -41,7 +41,8 @@ describe('bad AUTH input', () => {
     ['XOAUTH2 with control characters in the user', `AUTH XOAUTH2 ${b64(`user=a\r\nb@x\x01auth=Bearer x\x01\x01`)}`, /^501 5\.5\.4 /],
     ['XOAUTH2 with two arguments', 'AUTH XOAUTH2 abc def', /^501 5\.5\.4 /],
     ['AUTH without a mechanism', 'AUTH', /^504 5\.5\.4 /],
-    ['an unoffered mechanism', `AUTH PLAIN ${b64(`\x00${SCANNER}\x00pw`)}`, /^504 5\.5\.4 /],
+    // PLAIN is accepted unadvertised since issue 14 (basic-auth.ts); CRAM-MD5 is known to smtp-server, never offered.
+    ['an unoffered mechanism', 'AUTH CRAM-MD5', /^504 5\.5\.4 /],
     ['an unknown mechanism', 'AUTH GSSAPI', /^504 5\.5\.4 /],
   ];
   it.each(cases)('%s', async (_name, line, expected) => {

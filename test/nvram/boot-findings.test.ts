@@ -1,0 +1,88 @@
+/**
+ * What a dying disk or a tampered key did without a word (issue 13): each fault is now recognised at boot and
+ * reported as a coded finding (boot report, nvram.recovered event) and by `nvram verify`.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openNvram } from '../../src/nvram/index.ts';
+import { HEADER_SIZE, headerOffset } from '../../src/nvram/banks.ts';
+import { verifyImage } from '../../src/nvram/inspect.ts';
+import { steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+/** An image written many times, with a sealed secret, closed cleanly. Returns its paths and the newer bank. */
+async function wornImage(): Promise<{ file: string; keyFile: string; newer: 'A' | 'B' }> {
+  const dir = await dirs.make();
+  const file = path.join(dir, 'nvram.json');
+  const keyFile = path.join(dir, 'secure-element.key');
+  const nv = await openNvram({ file, keyFile, now: steppingNow(), factoryDevice: TEST_DEVICE });
+  await nv.secrets.set('msal-cache', '{"refresh":"sealed-token-material"}');
+  for (let i = 0; i < 22; i++) await nv.update((d) => void d.eventLog.push({ at: i, kind: 'test', message: `write ${i}` }));
+  const newer = nv.boot.bank === null ? 'A' : (nv.stats().banks.reduce((a, b) => (b.seq > a.seq ? b : a)).name as 'A' | 'B');
+  await nv.close();
+  return { file, keyFile, newer };
+}
+
+const open = (file: string, keyFile: string) => openNvram({ file, keyFile, now: steppingNow(), factoryDevice: { id: 'new-identity', serial: 'SIMNEW' } });
+
+describe('boot findings', () => {
+  it('a zeroed newer header: fallback reported as bank-erased, and verify exits non-OK', async () => {
+    const { file, keyFile, newer } = await wornImage();
+    const fh = await fs.open(file, 'r+');
+    await fh.write(Buffer.alloc(HEADER_SIZE), 0, HEADER_SIZE, headerOffset(newer));
+    await fh.close();
+    const verdict = await verifyImage(file, undefined, keyFile);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.reason).toMatch(/header blank although bank [AB] had been written \d+ times/);
+    const nv = await open(file, keyFile);
+    expect(nv.boot.recovered).toBe(true);
+    expect(nv.boot.findings.map((f) => f.code)).toEqual(['bank-erased']);
+    expect(nv.data.eventLog.at(-1)).toMatchObject({ kind: 'nvram.recovered' });
+    expect(nv.data.device.id).toBe(TEST_DEVICE.id);
+    await nv.close();
+  });
+
+  it('an image truncated to 0 bytes beside an existing key: image-lost, not a silent new printer', async () => {
+    const { file, keyFile } = await wornImage();
+    await fs.truncate(file, 0);
+    expect((await verifyImage(file, undefined, keyFile)).reason).toMatch(/image was lost/);
+    const nv = await open(file, keyFile);
+    expect(nv.boot.recovered).toBe(true);
+    expect(nv.boot.findings.map((f) => f.code)).toEqual(['image-lost']);
+    expect(nv.data.eventLog.some((e) => e.kind === 'nvram.recovered' && /image was lost/.test(e.message))).toBe(true);
+    await nv.close();
+  });
+
+  it.each([
+    ['deleted', async (k: string) => fs.rm(k)],
+    ['replaced', async (k: string) => fs.writeFile(k, randomBytes(32))],
+    ['truncated', async (k: string) => fs.truncate(k, 7)],
+  ])('a %s device key: device-key-changed at boot and in verify', async (_name, damage) => {
+    const { file, keyFile } = await wornImage();
+    await damage(keyFile);
+    const verdict = await verifyImage(file, undefined, keyFile);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.reason).toMatch(/device key changed/);
+    if (_name === 'truncated') {
+      // A key file of the wrong size is reported and never replaced (it would orphan every secret for good).
+      await expect(open(file, keyFile)).resolves.toMatchObject({ boot: { keyChanged: true } });
+      return;
+    }
+    const nv = await open(file, keyFile);
+    expect(nv.boot.keyChanged).toBe(true);
+    expect(nv.boot.findings.map((f) => f.code)).toContain('device-key-changed');
+    await nv.close();
+  });
+
+  it('a clean image has no findings and verifies OK', async () => {
+    const { file, keyFile } = await wornImage();
+    expect((await verifyImage(file, undefined, keyFile)).ok).toBe(true);
+    const nv = await open(file, keyFile);
+    expect(nv.boot).toMatchObject({ recovered: false, findings: [], keyChanged: false });
+    await nv.close();
+  });
+});
