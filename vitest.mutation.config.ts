@@ -8,11 +8,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/machine/**/*.test.ts',
+      'test/machines/**/*.test.ts',
       'test/device/**/*.test.ts',
       'test/time/**/*.test.ts',
-      'test/e2e/classify-smtp.test.ts',
-      'test/e2e/classify-entra.test.ts',
+      'test/adapters/classify-smtp.test.ts',
+      'test/adapters/classify-entra.test.ts',
     ],
     exclude: ['test/device/powerloss.test.ts'],
     testTimeout: 30_000,

@@ -22,7 +22,9 @@ export interface CloudSettings {
   authority: string | null;
   clientId: string | null;
 }
-export type JobStatus = 'queued' | 'sending' | 'held' | 'sent' | 'failed';
+/** Every status a job record can have: the one list of them (records, scenario files and the panel read it). */
+export const JOB_STATUSES = ['queued', 'held', 'sending', 'sent', 'failed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 export interface JobRecord {
   id: string;
   messageId: string;
@@ -187,14 +189,13 @@ export function checkSealedBlob(v: unknown, path: string): Problem {
   );
 }
 
-const JOB_STATUSES: readonly string[] = ['queued', 'sending', 'held', 'sent', 'failed'];
 
 function checkJob(v: unknown, path: string): Problem {
   if (!isObj(v)) return `${path} must be an object`;
   return first(
     need(isStr(v.id), `${path}.id`, 'a string'),
     need(isStr(v.messageId), `${path}.messageId`, 'a string'),
-    need(isStr(v.status) && JOB_STATUSES.includes(v.status), `${path}.status`, JOB_STATUSES.join(' | ')),
+    need(isStr(v.status) && (JOB_STATUSES as readonly string[]).includes(v.status), `${path}.status`, JOB_STATUSES.join(' | ')),
     need(Array.isArray(v.to) && v.to.every(isStr), `${path}.to`, 'an array of strings'),
     need(isStr(v.subject), `${path}.subject`, 'a string'),
     need(isStr(v.contentPath), `${path}.contentPath`, 'a string'),

@@ -11,7 +11,6 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Eta } from 'eta';
 import { createPanelContext } from './context.ts';
-import { ensureAdminCredential } from './credentials.ts';
 import { apiPlugin } from './plugins/api.ts';
 import { registerAuth, requireAdminPage } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
@@ -39,7 +38,7 @@ declare module 'fastify' {
 
 export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
   const explicit = opts.adminPassword ?? process.env.MFP_ADMIN_PASSWORD;
-  const { generatedPassword } = await ensureAdminCredential(opts.sim.device.nvram, explicit);
+  const { generatedPassword } = await opts.sim.device.admin.ensure(explicit);
   const ctx = createPanelContext(opts.sim);
 
   const app = Fastify({

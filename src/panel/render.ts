@@ -45,7 +45,7 @@ export async function renderPage(
       csrfToken: reply.generateCsrf(),
       flash,
       product: ctx.productName,
-      serial: device.nvram.data.device.serial,
+      serial: device.identity().serial,
       deviceId: device.id,
       headerState: { state, title: STATE_TITLES[state], tone: STATE_TONE[state] },
       cloud: ctx.sim.twin ? 'Microsoft twin (offline)' : 'Microsoft',

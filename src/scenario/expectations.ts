@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Simulator } from '../sim/types.ts';
-import { TOKEN_CACHE_SECRET } from '../device/device.ts';
 import type { Expectation, JobExpectation, MailboxExpectation } from './schema.ts';
 
 export interface Difference {
@@ -54,7 +53,7 @@ export async function checkExpectation(e: Expectation, world: ExpectationWorld):
   for (const m of mailboxes) diffs.push(...checkMailbox(m, sim));
   if (e.nvram) diffs.push(...(await checkNvram(e.nvram, world)));
   if (e.eventLog) {
-    const entries = device.nvram.data.eventLog.map((x) => `${x.kind}: ${x.message}`);
+    const entries = device.eventLog().map((x) => `${x.kind}: ${x.message}`);
     for (const text of Array.isArray(e.eventLog.contains) ? e.eventLog.contains : [e.eventLog.contains]) {
       if (!entries.some((line) => line.includes(text))) {
         diffs.push({ what: 'eventLog', expected: `an entry containing "${text}"`, actual: entries.slice(-5) });
@@ -140,16 +139,5 @@ async function checkNvram(want: NonNullable<Expectation['nvram']>, world: Expect
 
 /** Token strings in the device's sealed MSAL cache right now (read through the vault, in memory only). */
 export function tokensHeld(sim: Simulator): string[] {
-  const raw = sim.device.nvram.secrets.get(TOKEN_CACHE_SECRET);
-  if (!raw) return [];
-  try {
-    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
-    const out: string[] = [];
-    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
-      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
-    }
-    return out;
-  } catch {
-    return [];
-  }
+  return sim.device.heldTokenTexts();
 }

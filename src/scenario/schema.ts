@@ -5,6 +5,7 @@
  * See docs/scenarios.md for the reference.
  */
 import { z } from 'zod';
+import { JOB_STATUSES } from '../device/printer.ts';
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
 import { smtpSettingsSchema } from '../device/validation.ts';
 import { parseDuration } from './duration.ts';
@@ -17,7 +18,6 @@ const duration = z
 
 const upn = z.email('must be an e-mail address (user principal name)');
 const leafState = z.enum(LEAF_STATES, `must be one of ${LEAF_STATES.join(', ')}`);
-const JOB_STATUSES = ['queued', 'held', 'sending', 'sent', 'failed'] as const;
 /** One state or a list of states (any of them will do). */
 const states = z.union([leafState, z.array(leafState).min(1)], `must be one of ${LEAF_STATES.join(', ')}, or a list of them`);
 const jobStatus = z.enum(JOB_STATUSES, `must be one of ${JOB_STATUSES.join(', ')}`);

@@ -134,7 +134,7 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/eventlog', {
       schema: { tags: ['device'], summary: 'Event log from NVRAM (transitions with times)', security, response: { 200: eventLogSchema, ...errors } },
-    }, async () => eventLogView(device().nvram));
+    }, async () => eventLogView(device()));
 
     app.get('/nvram', {
       schema: {
@@ -143,7 +143,7 @@ export function apiPlugin(ctx: PanelContext) {
         security,
         response: { 200: { type: 'object', additionalProperties: true }, ...errors },
       },
-    }, async () => nvramView(device().nvram));
+    }, async () => nvramView(device()));
 
     const clockView = (c: ClockStatus) => ({
       ...c,

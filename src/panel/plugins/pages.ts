@@ -63,6 +63,16 @@ export function pagesPlugin(ctx: PanelContext) {
   return async function pages(app: FastifyInstance): Promise<void> {
     const device = () => ctx.sim.device;
     const now = () => deviceNow(ctx); // the device's times (deadlines, token expiry) are on its own clock
+    /**
+     * The operator buttons of the status page: shown exactly when the statechart takes the event now (`can`), never
+     * from a list of states kept here. RETRY in tokenExpired is the statechart's "Renew now" (refresh without a job).
+     */
+    const operatorButtons = (state: string) => ({
+      canStart: device().can('START_AUTH'),
+      canRetry: device().can('RETRY'),
+      retryLabel: state === 'tokenExpired' ? 'Renew now' : 'Retry',
+      canDismiss: device().can('DISMISS'),
+    });
     const post = { preHandler: app.csrfProtection, schema: { hide: true, body: anyForm } };
     const render = (req: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown> & { title: string; nav?: string }, status = 200) =>
       renderPage(ctx, req, reply, view, data, status);
@@ -82,7 +92,7 @@ export function pagesPlugin(ctx: PanelContext) {
         stateTitle: title,
         stateText: v.stateText,
         lastError: s.lastError ? describeError(s.lastError) : null,
-        canStart: ['ready', 'authFailed', 'reauthRequired'].includes(s.state),
+        canStart: device().can('START_AUTH'),
         signingIn: s.state === 'requestingCode' || s.state === 'codePending',
         signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
         reloadOnTransition,
@@ -108,9 +118,7 @@ export function pagesPlugin(ctx: PanelContext) {
         tokenRemaining: s.tokenExpiresAt ? mmss(s.tokenExpiresAt - now()) : null,
         settings,
         job: job ? jobView(job) : null,
-        canRetry: device().status().state === 'sendFailure',
-        canDismiss: ['sendFailure', 'authFailed'].includes(s.state),
-        canStart: ['ready', 'authFailed', 'reauthRequired'].includes(s.state),
+        ...operatorButtons(s.state),
         warnings: settingsWarnings(settings),
       });
     });
@@ -298,11 +306,11 @@ export function pagesPlugin(ctx: PanelContext) {
     );
 
     app.get('/events', { schema: { hide: true } }, async (req, reply) =>
-      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device().nvram).reverse() }),
+      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device()).reverse() }),
     );
 
     app.get('/nvram', { schema: { hide: true } }, async (req, reply) => {
-      const view = nvramView(device().nvram);
+      const view = nvramView(device());
       return render(req, reply, 'nvram.eta', { title: 'NVRAM', nav: 'nvram', n: view, contentJson: JSON.stringify(view.content, null, 2) });
     });
 
@@ -330,14 +338,15 @@ export function pagesPlugin(ctx: PanelContext) {
       render(req, reply, 'maintenance.eta', { title: 'Maintenance', nav: 'maintenance', state: device().state() }),
     );
 
-    const operatorForm = (path: string, type: string, done: string) =>
+    const operatorForm = (path: string, type: string, done: (state: string) => string) =>
       app.post(path, post, async (req, reply) => {
+        const before = device().state();
         const result = await device().send({ type });
-        setFlash(req, result.accepted ? { kind: 'ok', text: done } : { kind: 'warn', text: `Not done: ${result.reason}.` });
+        setFlash(req, result.accepted ? { kind: 'ok', text: done(before) } : { kind: 'warn', text: `Not done: ${result.reason}.` });
         return reply.redirect('/status');
       });
-    operatorForm('/device/retry', 'RETRY', 'Retrying the job now.');
-    operatorForm('/device/dismiss', 'DISMISS', 'Dismissed.');
+    operatorForm('/device/retry', 'RETRY', (from) => (from === 'tokenExpired' ? 'Renewing the access token now.' : 'Retrying the job now.'));
+    operatorForm('/device/dismiss', 'DISMISS', () => 'Dismissed.');
 
     app.get('/maintenance/factory-reset', { schema: { hide: true } }, async (req, reply) =>
       render(req, reply, 'confirm.eta', {
@@ -349,7 +358,7 @@ export function pagesPlugin(ctx: PanelContext) {
         cancelHref: '/maintenance',
       }),
     );
-    operatorForm('/maintenance/factory-reset', 'FACTORY_RESET', 'The device was reset to factory settings.');
+    operatorForm('/maintenance/factory-reset', 'FACTORY_RESET', () => 'The device was reset to factory settings.');
 
     app.post('/maintenance/power-cycle', post, async (req, reply) => {
       await ctx.sim.powerCycle(0);
