@@ -16,6 +16,7 @@ export default defineConfig({
       // The twin's policy modules (in-process rules; the Entra protocol suite talks to a loopback twin).
       'test/cloud/exchange/rules.test.ts',
       'test/cloud/entra/device-codes.test.ts',
+      'test/cloud/entra/refresh-tokens.test.ts',
       'test/cloud/entra-protocol.test.ts',
       'test/cloud/msal-device-code.test.ts',
       // NVRAM without its child-process sweeps (powerloss, sigkill, cli: seconds a run, kept in npm test).
