@@ -133,12 +133,15 @@ describe('DeviceCodeStore.list', () => {
       upn: 'scanner@contoso.example',
     });
 
+    expect(codes.list().find((v) => v.userCode === pending.userCode)?.state).toBe('pending');
     clock.t = pending.expiresAt;
     expect(codes.list().map((v) => v.userCode)).toEqual([approved.userCode]);
     const all = codes.list(true);
     expect(all).toHaveLength(3);
     expect(all.find((v) => v.userCode === pending.userCode)?.state).toBe('expired');
-    expect(all.find((v) => v.userCode === declined.userCode)?.state).toBe('declined');
+    clock.t = declined.expiresAt;
+    // Only a request still waiting for the user reads "expired"; a finished one keeps its outcome.
+    expect(codes.list(true).find((v) => v.userCode === declined.userCode)?.state).toBe('declined');
   });
 
   it('keeps an expired request for a day after its expiry (for "expired" answers), then forgets it', () => {
