@@ -12,7 +12,7 @@ import { AuthMethodsControl } from './control/auth-methods-control.ts';
 import { TwinControl } from './control/control.ts';
 import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
-import { ensureCertificates } from './entra/certs.ts';
+import { ensureCertificates, servedNames } from './entra/certs.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
 import { EntraService } from './entra/service.ts';
@@ -30,6 +30,8 @@ export interface StartTwinOptions {
   /** Wall-time pause before each SMTP greeting (default 100 ms, as smtp-server and a real server); 0 for soaks. */
   smtpGreetingDelayMs?: number;
   stateDir: string;
+  /** Names (DNS or IP) the server certificate carries besides Microsoft's names, localhost and loopback IPs. */
+  extraNames?: readonly string[];
   tenantFile?: string;
   clock: Clock;
   /** Seeds token lifetimes; random when absent. */
@@ -64,7 +66,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
-  const certs = await ensureCertificates(opts.stateDir);
+  const certs = await ensureCertificates(opts.stateDir, { extraNames: opts.extraNames });
   const key = await ensureSigningKey(opts.stateDir);
   const log = opts.logger?.child({ component: 'cloud-twin' });
 
@@ -104,6 +106,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     faults,
     key,
+    servedNames: servedNames(opts.extraNames).dns,
     logger: log,
   });
   entraUrl = entra.url;

@@ -26,6 +26,8 @@ export interface EntraServerOptions {
   control: TwinControl;
   faults: FaultPlan;
   key: SigningKey;
+  /** Host names the twin answers as (the server certificate's DNS names). */
+  servedNames?: readonly string[];
   logger?: Logger;
 }
 
@@ -65,7 +67,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
   await app.register(controlRoutes(o.control), { prefix: '/_twin' });
 
