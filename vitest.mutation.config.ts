@@ -13,6 +13,17 @@ export default defineConfig({
       'test/time/**/*.test.ts',
       'test/adapters/classify-smtp.test.ts',
       'test/adapters/classify-entra.test.ts',
+      // The twin's policy modules (in-process rules; the Entra protocol suite talks to a loopback twin).
+      'test/cloud/exchange/rules.test.ts',
+      'test/cloud/entra/device-codes.test.ts',
+      'test/cloud/entra/refresh-tokens.test.ts',
+      'test/cloud/entra-protocol.test.ts',
+      'test/cloud/msal-device-code.test.ts',
+      // NVRAM without its child-process sweeps (powerloss, sigkill, cli: seconds a run, kept in npm test).
+      'test/nvram/store.test.ts',
+      'test/nvram/boot-findings.test.ts',
+      'test/nvram/migration.test.ts',
+      'test/nvram/vault.test.ts',
     ],
     exclude: ['test/device/powerloss.test.ts'],
     testTimeout: 30_000,
