@@ -125,7 +125,7 @@ export async function connectDriver(opts: DriverClientOptions): Promise<DriverCl
     const cap = (DRIVER_ROUTES[call] as { capability?: DriverCapability }).capability;
     if (cap && !hello.capabilities[cap]) throw new DriverError(call, `the printer does not declare the ${cap} capability`, 'capability');
   };
-  const c = <C extends DriverCall>(call: C, body?: unknown, query?: string) => {
+  const c = async <C extends DriverCall>(call: C, body?: unknown, query?: string) => {
     need(call);
     return callDriver(opts, call, body, query);
   };
