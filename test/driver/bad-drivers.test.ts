@@ -31,11 +31,11 @@ const json = (res: http.ServerResponse, body: unknown) => {
 describe('a misbehaving driver', () => {
   it('that hangs: the call times out and the message names it', async () => {
     const url = await fakeDriver((p, res) => (p.endsWith('/hello') ? json(res, HELLO) : undefined /* never answers */));
-    const d = await connectDriver({ url, timeoutMs: 300 });
+    const d = await connectDriver({ url, timeoutMs: 2000 });
     const err = await d.status().catch((e) => e);
     expect(err).toBeInstanceOf(DriverError);
     expect(err.kind).toBe('timeout');
-    expect(err.message).toMatch(/^driver call status \(GET \/driver\/v1\/status\): no answer within 300 ms/);
+    expect(err.message).toMatch(/^driver call status \(GET \/driver\/v1\/status\): no answer within 2000 ms/);
   });
 
   it('that stalls after the headers: still the timeout', async () => {
@@ -44,7 +44,7 @@ describe('a misbehaving driver', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"state":'); // and nothing more
     });
-    const d = await connectDriver({ url, timeoutMs: 300 });
+    const d = await connectDriver({ url, timeoutMs: 2000 });
     expect((await d.jobs().catch((e) => e)).kind).toBe('timeout');
   });
 
