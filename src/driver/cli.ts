@@ -35,7 +35,7 @@ export async function checkDriver(url: string, timeoutMs: number): Promise<{ nam
   await attempt('idle', async () => (await d.idle(), 'idle'));
   for (const cap of DRIVER_CAPABILITIES) {
     if (!d.capabilities[cap]) {
-      lines.push({ call: cap, ok: true, detail: 'not offered: steps that need it are skipped' });
+      lines.push({ call: cap, ok: true, detail: 'not offered' });
       continue;
     }
     if (cap === 'clock') await attempt('clock', async () => `now ${new Date(await d.advance(0)).toISOString()}`);
