@@ -11,6 +11,7 @@ import { startCommand } from './app/start.ts';
 import { scenarioCommand } from './scenario/cli.ts';
 import { pathsCommand, replayCommand } from './mbt/cli.ts';
 import { fleetCommand } from './fleet/cli.ts';
+import { driverCommand } from './driver/cli.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -31,6 +32,7 @@ export function buildCli(): Command {
   program.addCommand(pathsCommand());
   program.addCommand(replayCommand());
   program.addCommand(fleetCommand());
+  program.addCommand(driverCommand());
   return program;
 }
 

@@ -10,6 +10,8 @@ import { startSimulator } from '../sim/simulator.ts';
 import { startPanel, DEFAULT_PANEL_PORT } from '../panel/index.ts';
 import { REDACTED_PATHS } from '../log/logger.ts';
 import type { CloudChoice } from '../sim/types.ts';
+import { startDriverServer } from '../driver/server.ts';
+import { localPrinter } from '../sim/printer.ts';
 
 const port = (v: string) => {
   const n = Number(v);
@@ -28,6 +30,8 @@ export interface StartOptions {
   tenant?: string;
   clientId?: string;
   seed?: number;
+  /** Serve the driver protocol (src/driver) for this printer on this port. */
+  driverPort?: number;
 }
 
 export function startCommand(): Command {
@@ -42,6 +46,7 @@ export function startCommand(): Command {
     .addOption(new Option('--cloud <cloud>', 'the embedded twin, or real Microsoft').choices(['twin', 'microsoft']).default('twin'))
     .option('--tenant <tenant>', 'twin: tenant fixture file (default fixtures/tenants/contoso.json); microsoft: tenant id or domain')
     .option('--client-id <id>', 'microsoft: the app registration (public client) id')
+    .option('--driver-port <port>', 'also serve the driver protocol for this printer (docs/driver-protocol.md)', port)
     .option('--seed <n>', 'twin: seed for token lifetimes', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n)) throw new InvalidArgumentError('must be an integer');
@@ -77,6 +82,14 @@ export async function runStart(o: StartOptions): Promise<void> {
     await sim.close();
     throw err;
   }
+  let driver;
+  try {
+    if (o.driverPort !== undefined) driver = await startDriverServer({ printer: localPrinter(sim), name: 'mfp-sim reference printer', host: o.host, port: o.driverPort });
+  } catch (err) {
+    await panel.close();
+    await sim.close();
+    throw err;
+  }
 
   const lines = [
     'mfp-oauth-sim is running (Ctrl+C to stop)',
@@ -100,6 +113,7 @@ export async function runStart(o: StartOptions): Promise<void> {
   } else {
     lines.push(`  Microsoft:          ${o.tenant} / app ${o.clientId} (login.microsoftonline.com, smtp.office365.com:587)`);
   }
+  if (driver) lines.push(`  Driver protocol:    ${driver.url}/driver/v1/hello   (all capabilities; clock ${o.clock})`);
   lines.push(`  Log:                ${logFile}`);
   console.log(lines.join('\n'));
 
@@ -109,6 +123,7 @@ export async function runStart(o: StartOptions): Promise<void> {
     process.once('SIGTERM', stop);
   });
   console.log('stopping…');
+  await driver?.close();
   await panel.close();
   await sim.close();
   logger.flush();
