@@ -98,7 +98,9 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .argument('<reports...>', 'report files, one per shard 0…N-1')
     .option('--json', 'print the merged report as JSON instead of the summary')
     .option('--report <file>', 'also write the merged report as JSON to this file')
-    .action(async (files: string[], o: { json?: boolean; report?: string }) => {
+    .action(async (files: string[], _o: unknown, command: Command) => {
+      // With globals: the root program is not positional, so fleet's own --json/--report (same meaning) may take them.
+      const o = command.optsWithGlobals<{ json?: boolean; report?: string }>();
       let merged: FleetReport;
       try {
         merged = await mergeShardFiles(files);
