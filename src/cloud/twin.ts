@@ -12,7 +12,7 @@ import { AuthMethodsControl } from './control/auth-methods-control.ts';
 import { TwinControl } from './control/control.ts';
 import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
-import { ensureCertificates } from './entra/certs.ts';
+import { ensureCertificates, servedNames } from './entra/certs.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
 import { EntraService } from './entra/service.ts';
@@ -20,6 +20,7 @@ import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
+import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 
 export interface StartTwinOptions {
@@ -27,9 +28,13 @@ export interface StartTwinOptions {
   /** 0 (default) = ephemeral. */
   entraPort?: number;
   smtpPort?: number;
+  /** UDP port of the SNTP server; 0 (default) = ephemeral. */
+  ntpPort?: number;
   /** Wall-time pause before each SMTP greeting (default 100 ms, as smtp-server and a real server); 0 for soaks. */
   smtpGreetingDelayMs?: number;
   stateDir: string;
+  /** Names (DNS or IP) the server certificate carries besides Microsoft's names, localhost and loopback IPs. */
+  extraNames?: readonly string[];
   tenantFile?: string;
   clock: Clock;
   /** Seeds token lifetimes; random when absent. */
@@ -48,6 +53,8 @@ export interface Twin {
   caPath: string;
   caPem: string;
   smtp: { host: string; port: number };
+  /** The twin's time server (SNTP, UDP), answering with the shared clock; `setReachable(false)` is the fault. */
+  ntp: SntpServer;
   /** The first app registration of the fixture (the printer's "Scan to Email"). */
   clientId: string;
   /** The fixture's first user, for CLIs and demos (test data). */
@@ -64,7 +71,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
-  const certs = await ensureCertificates(opts.stateDir);
+  const certs = await ensureCertificates(opts.stateDir, { extraNames: opts.extraNames });
   const key = await ensureSigningKey(opts.stateDir);
   const log = opts.logger?.child({ component: 'cloud-twin' });
 
@@ -93,7 +100,9 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     smtp: () => ({ host, port: exchange?.port ?? 0 }),
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
+    ntp: () => ntpServer,
   });
+  let ntpServer: SntpServer | null = null;
 
   const entra: EntraServer = await startEntraServer({
     host,
@@ -104,6 +113,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     faults,
     key,
+    servedNames: servedNames(opts.extraNames).dns,
     logger: log,
   });
   entraUrl = entra.url;
@@ -130,7 +140,14 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     await entra.close();
     throw e;
   }
-  log?.info({ entraUrl, smtpPort: exchange.port, tenantId: fixture.tenantId }, 'twin listening');
+  let ntp: SntpServer;
+  try {
+    ntp = ntpServer = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
+  } catch (e) {
+    await Promise.allSettled([exchange.close(), entra.close()]);
+    throw e;
+  }
+  log?.info({ entraUrl, smtpPort: exchange.port, ntpPort: ntp.port, tenantId: fixture.tenantId }, 'twin listening');
 
   const first = fixture.users[0]!;
   const ex = exchange;
@@ -142,6 +159,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     caPath: certs.caPath,
     caPem: certs.caPem,
     smtp: { host: ex.host, port: ex.port },
+    ntp,
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
@@ -149,7 +167,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     clock,
     seed,
     close: async () => {
-      await Promise.allSettled([ex.close(), entra.close()]);
+      await Promise.allSettled([ex.close(), entra.close(), ntp.close()]);
     },
   };
 }

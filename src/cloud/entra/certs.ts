@@ -1,11 +1,15 @@
 /**
- * The twin's TLS material: a private CA and a server certificate for localhost / 127.0.0.1 signed by it, created on
- * first start in the state directory and reused afterwards (so a device that trusted the CA once keeps trusting it).
+ * The twin's TLS material: a private CA and a server certificate signed by it, created on first start in the state
+ * directory and reused afterwards (so a device that trusted the CA once keeps trusting it). The server certificate
+ * carries Microsoft's names (a bench device reaches the twin as login.microsoftonline.com / smtp.office365.com),
+ * any extra names asked for, and localhost / loopback IPs. A stored server certificate lacking an asked-for name is
+ * reissued under the same CA, so the trust a device already has stays valid.
  */
 import { readFile } from 'node:fs/promises';
 import { makePrivateDir, writePrivateFile } from '../../util/private-fs.ts';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 
 export interface TwinCertificates {
@@ -15,17 +19,43 @@ export interface TwinCertificates {
   serverCertPem: string;
 }
 
+/** The names Microsoft's clients use for the two halves of the twin. */
+export const MICROSOFT_NAMES = ['login.microsoftonline.com', 'smtp.office365.com'] as const;
+const LOOPBACK_IPS = ['127.0.0.1', '::1'];
+
+export interface CertificateOptions {
+  /** DNS names or IP addresses the server certificate carries besides Microsoft's names and localhost. */
+  extraNames?: readonly string[];
+  now?: Date;
+}
+
 const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
 
-export async function ensureCertificates(stateDir: string, now: Date = new Date()): Promise<TwinCertificates> {
+/** Every name the server certificate must carry, DNS names first, deduplicated (case-insensitive for DNS names). */
+export function servedNames(extraNames: readonly string[] = []): { dns: string[]; ips: string[] } {
+  const dns = new Set<string>([...MICROSOFT_NAMES, 'localhost']);
+  const ips = new Set<string>(LOOPBACK_IPS);
+  for (const raw of extraNames) {
+    const name = raw.trim();
+    if (isIP(name)) ips.add(name);
+    else if (/^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(name)) dns.add(name.toLowerCase());
+    else throw new Error(`not a DNS name or IP address: ${JSON.stringify(raw)}`);
+  }
+  return { dns: [...dns], ips: [...ips] };
+}
+
+export async function ensureCertificates(stateDir: string, opts: CertificateOptions | Date = {}): Promise<TwinCertificates> {
+  const { extraNames = [], now = new Date() } = opts instanceof Date ? { now: opts } : opts;
+  const names = servedNames(extraNames);
   await makePrivateDir(stateDir);
   const path = (f: string) => join(stateDir, f);
   const existing = await readAll(stateDir);
-  if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now)) return existing;
+  if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now) && covers(existing.serverCertPem, names)) return existing;
 
   // Validity is on the wall clock (TLS stacks check it), not the twin's clock.
   const notBeforeDate = new Date(now.getTime() - 24 * 3600_000);
-  const ca = await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
+  const kept = existing && stillValid(existing.caPem, now) ? await readCaKey(stateDir) : null;
+  const ca = kept ? { cert: existing!.caPem, private: kept } : await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
     algorithm: 'sha256',
     keySize: 2048,
     notBeforeDate,
@@ -35,7 +65,7 @@ export async function ensureCertificates(stateDir: string, now: Date = new Date(
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
-  const server = await generate([{ name: 'commonName', value: 'localhost' }], {
+  const server = await generate([{ name: 'commonName', value: MICROSOFT_NAMES[0] }], {
     algorithm: 'sha256',
     keySize: 2048,
     notBeforeDate,
@@ -47,11 +77,7 @@ export async function ensureCertificates(stateDir: string, now: Date = new Date(
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',
-        altNames: [
-          { type: 2, value: 'localhost' },
-          { type: 7, ip: '127.0.0.1' },
-          { type: 7, ip: '::1' },
-        ],
+        altNames: [...names.dns.map((value) => ({ type: 2 as const, value })), ...names.ips.map((ip) => ({ type: 7 as const, ip }))],
       },
     ],
   });
@@ -71,6 +97,31 @@ async function readAll(stateDir: string): Promise<TwinCertificates | null> {
   } catch {
     return null;
   }
+}
+
+async function readCaKey(stateDir: string): Promise<string | null> {
+  try {
+    return await readFile(join(stateDir, FILES.caKey), 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a stored server certificate already carries every name asked for. */
+function covers(pem: string, names: { dns: string[]; ips: string[] }): boolean {
+  try {
+    const san = (new X509Certificate(pem).subjectAltName ?? '').split(', ');
+    const dns = new Set(san.filter((e) => e.startsWith('DNS:')).map((e) => e.slice(4).toLowerCase()));
+    const ips = new Set(san.filter((e) => e.startsWith('IP Address:')).map((e) => normaliseIp(e.slice(11))));
+    return names.dns.every((n) => dns.has(n)) && names.ips.every((ip) => ips.has(normaliseIp(ip)));
+  } catch {
+    return false;
+  }
+}
+
+function normaliseIp(ip: string): string {
+  // X509Certificate prints IPv6 in full form; compare on the parsed address.
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname : ip;
 }
 
 function stillValid(pem: string, now: Date): boolean {

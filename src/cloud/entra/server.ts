@@ -3,7 +3,7 @@
  * control API (with its OpenAPI document).
  */
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyReply } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -26,6 +26,8 @@ export interface EntraServerOptions {
   control: TwinControl;
   faults: FaultPlan;
   key: SigningKey;
+  /** Host names the twin answers as (the server certificate's DNS names). */
+  servedNames?: readonly string[];
   logger?: Logger;
 }
 
@@ -47,6 +49,10 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     bodyLimit: 1024 * 1024,
     // Unknown control fields are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    // Requests refused before routing (an undecodable URL such as /%C0%AF) get Microsoft's error shape too.
+    frameworkErrors: (_error, _req, reply) => {
+      void (reply as FastifyReply).code(400).send(msError(Errors.malformed()));
+    },
   });
 
   await app.register(cookie, { secret: randomBytes(32).toString('hex') });
@@ -61,7 +67,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
   await app.register(controlRoutes(o.control), { prefix: '/_twin' });
 
