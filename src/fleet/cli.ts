@@ -1,8 +1,12 @@
 /**
  * `mfp-sim fleet --devices N [--state-dir DIR] [--workers K] [--seed S] [--serve [--port P]]`: N printers through
  * the scripted day (day.ts) against embedded twins, a progress bar on a terminal, a summary at the end.
- * Mounted by src/cli.ts. Exit code 1 when the fleet did not end as planned (a device not authorized, a mail missing).
+ * `--shard i/N` (or Kubernetes' JOB_COMPLETION_INDEX with `--shards N` / MFP_FLEET_SHARDS) runs only shard i of the
+ * fleet; `--report FILE` writes the JSON report; `mfp-sim fleet merge REPORT…` sums the shards' reports (merge.ts).
+ * Mounted by src/cli.ts. Exit code 1 when the fleet did not end as planned (a device not authorized, a mail missing),
+ * or on bad input.
  */
+import { writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,8 +16,9 @@ import { FleetBoard } from './board.ts';
 import { progressUnitsPerDevice } from './day.ts';
 import { measureMsalBytes } from './memory.ts';
 import { startFleetPage } from './page.ts';
-import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet } from './run.ts';
+import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet, shardRange } from './run.ts';
 import { formatSummary } from './summary.ts';
+import { FleetMergeError, mergeShardFiles } from './merge.ts';
 import type { FleetReport } from './types.ts';
 
 export interface FleetCommandIo {
@@ -23,6 +28,10 @@ export interface FleetCommandIo {
   progressBar?: boolean;
   /** Called with the report (tests). */
   onReport?: (report: FleetReport) => void;
+  /** Where JOB_COMPLETION_INDEX and MFP_FLEET_SHARDS are read from; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Where errors go (bad input); stderr by default. */
+  err?: (text: string) => void;
   /** With --serve: resolves when the page should close (default: SIGINT or SIGTERM). */
   serveUntil?: (url: string) => Promise<void>;
 }
@@ -45,13 +54,71 @@ interface FleetCliOptions {
   serve?: boolean;
   port: number;
   json?: boolean;
+  shard?: string;
+  shards?: number;
+  report?: string;
+}
+
+/**
+ * The shard this process runs: `--shard i/N` (0-based, as Kubernetes counts), else JOB_COMPLETION_INDEX (an Indexed
+ * Job's pod) with the shard count from `--shards` or MFP_FLEET_SHARDS (the Job's completions). Throws on bad input.
+ */
+export function resolveShard(o: { shard?: string; shards?: number; devices: number }, env: NodeJS.ProcessEnv): { index: number; count: number } | null {
+  const whole = (name: string, v: string) => {
+    if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  let index: number;
+  let count: number;
+  if (o.shard !== undefined) {
+    const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(o.shard);
+    if (!m) throw new InvalidArgumentError(`--shard must be i/N (shard i of N, i from 0 to N-1), got ${JSON.stringify(o.shard)}`);
+    [index, count] = [Number(m[1]), Number(m[2])];
+    if (o.shards !== undefined && o.shards !== count) throw new InvalidArgumentError(`--shard ${o.shard} and --shards ${o.shards} disagree on the shard count`);
+  } else if (env.JOB_COMPLETION_INDEX !== undefined && env.JOB_COMPLETION_INDEX !== '') {
+    index = whole('JOB_COMPLETION_INDEX', env.JOB_COMPLETION_INDEX);
+    const fromEnv = env.MFP_FLEET_SHARDS;
+    if (o.shards === undefined && (fromEnv === undefined || fromEnv === '')) {
+      throw new InvalidArgumentError('JOB_COMPLETION_INDEX is set but the shard count is not: pass --shards N or set MFP_FLEET_SHARDS (the Job\'s completions)');
+    }
+    count = o.shards ?? whole('MFP_FLEET_SHARDS', fromEnv!);
+  } else if (o.shards !== undefined) {
+    throw new InvalidArgumentError('--shards N needs the shard index: --shard i/N, or JOB_COMPLETION_INDEX from an Indexed Job');
+  } else return null;
+  if (count < 1 || count > o.devices) throw new InvalidArgumentError(`the shard count must be from 1 to the ${o.devices} devices, got ${count}`);
+  if (index >= count) throw new InvalidArgumentError(`shard index ${index} is out of range for ${count} shards (0 to ${count - 1})`);
+  return { index, count };
 }
 
 export function fleetCommand(io: FleetCommandIo = {}): Command {
   const out = io.out ?? ((s: string) => void process.stdout.write(`${s}\n`));
+  const errOut = io.err ?? ((s: string) => void process.stderr.write(`${s}\n`));
+  const merge = new Command('merge')
+    .description('Sum the JSON reports of the shards of one fleet (fleet --shard i/N --report FILE) into one report')
+    .argument('<reports...>', 'report files, one per shard 0…N-1')
+    .option('--json', 'print the merged report as JSON instead of the summary')
+    .option('--report <file>', 'also write the merged report as JSON to this file')
+    .action(async (files: string[], _o: unknown, command: Command) => {
+      // With globals: the root program is not positional, so fleet's own --json/--report (same meaning) may take them.
+      const o = command.optsWithGlobals<{ json?: boolean; report?: string }>();
+      let merged: FleetReport;
+      try {
+        merged = await mergeShardFiles(files);
+      } catch (err) {
+        if (!(err instanceof FleetMergeError)) throw err;
+        errOut(`mfp-sim fleet merge: ${err.message}`);
+        process.exitCode = 1;
+        return;
+      }
+      if (o.report) await writeFile(o.report, `${JSON.stringify(merged, null, 2)}\n`);
+      io.onReport?.(merged);
+      out(o.json ? JSON.stringify(merged, null, 2) : formatSummary(merged));
+      if (!merged.ok) process.exitCode = 1;
+    });
   return new Command('fleet')
     .description('Run N simulated printers (own NVRAM, identity and mailbox each) through a scripted day against embedded twins')
-    .requiredOption('--devices <n>', 'number of printers', integer(1, 9999))
+    // Checked in the action, not by commander: a required option here would also be demanded of `fleet merge`.
+    .option('--devices <n>', 'number of printers (required; with --shard, of the whole fleet)', integer(1, 9999))
     .option('--state-dir <dir>', 'empty directory for every printer\'s NVRAM and spool (default: a new temporary directory)')
     .option('--workers <k>', 'worker threads; each runs a slice of the printers with its own twin and virtual clock', integer(1, 64), defaultFleetWorkers())
     .option('--seed <s>', 'seed of the twins\' token lifetimes', integer(0), DEFAULT_FLEET_OPTIONS.seed)
@@ -60,11 +127,25 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .option('--serve', 'serve the fleet page (GET /fleet) during the run and keep it up afterwards until Ctrl+C')
     .option('--port <p>', 'port of the fleet page (0 = ephemeral)', integer(0, 65535), 8090)
     .option('--json', 'print the report as JSON instead of the summary')
-    .action(async (o: FleetCliOptions) => {
+    .option('--shard <i/N>', 'run only shard i of N (0-based; default: JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, with --shards)')
+    .option('--shards <n>', 'shard count when the index comes from JOB_COMPLETION_INDEX (default: MFP_FLEET_SHARDS)', integer(1, 9999))
+    .option('--report <file>', 'also write the JSON report to this file (what `fleet merge` reads)')
+    .addCommand(merge)
+    .action(async (o: FleetCliOptions, command: Command) => {
+      if (o.devices === undefined) command.error("error: required option '--devices <n>' not specified");
+      let shard: { index: number; count: number } | null;
+      try {
+        shard = resolveShard(o, io.env ?? process.env);
+      } catch (err) {
+        errOut(`mfp-sim fleet: ${(err as Error).message}`);
+        process.exitCode = 1;
+        return;
+      }
       const stateDir = path.resolve(o.stateDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mfp-fleet-'))));
-      const options = { devices: o.devices, stateDir, workers: o.workers, seed: o.seed, mailsPerDay: o.mails, concurrency: o.concurrency };
-      const total = o.devices * progressUnitsPerDevice(o.mails);
-      const board = new FleetBoard(o.devices, total);
+      const options = { devices: o.devices, shard, stateDir, workers: o.workers, seed: o.seed, mailsPerDay: o.mails, concurrency: o.concurrency };
+      const runDevices = shardRange(o.devices, shard).devices;
+      const total = runDevices * progressUnitsPerDevice(o.mails);
+      const board = new FleetBoard(runDevices, total);
       const page = o.serve ? await startFleetPage(board, { port: o.port }) : null;
       if (page) process.stderr.write(`Fleet page: ${page.url}\n`);
 
@@ -101,6 +182,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
       bar?.update(total, { phase: 'done' });
       bar?.stop();
       io.onReport?.(report);
+      if (o.report) await writeFile(o.report, `${JSON.stringify({ ...report, msal }, null, 2)}\n`);
       out(o.json ? JSON.stringify({ ...report, msal }, null, 2) : formatSummary(report, { msal }));
       if (!report.ok) process.exitCode = 1;
 

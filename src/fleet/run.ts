@@ -14,7 +14,8 @@ import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import { mailsPerPrinter } from './day.ts';
 import { sampleMemory } from './memory.ts';
 import { FleetSlice, fleetPaths, type SliceSpec } from './slice.ts';
-import { PHASES, type DeviceRow, type FleetOptions, type FleetReport, type Phase, type PhaseResult, type SliceReport } from './types.ts';
+import { mergeHistograms, summarizeLatency } from './latency.ts';
+import { PHASES, type DeviceRow, type FleetOptions, type FleetShard, type FleetReport, type Phase, type PhaseResult, type SliceReport } from './types.ts';
 import type { SliceMessage, CoordinatorMessage } from './protocol.ts';
 
 export const DEFAULT_FLEET_OPTIONS = { seed: 7, mailsPerDay: 8, concurrency: 64 } as const;
@@ -80,17 +81,41 @@ function validate(o: FleetOptions): void {
   positive('mailsPerDay', o.mailsPerDay, 0);
   positive('concurrency', o.concurrency);
   if (o.devices > 9999) throw new RangeError('devices must be <= 9999 (printer-0001 … printer-9999)');
+  if (o.shard) {
+    const { index, count } = o.shard;
+    if (!Number.isSafeInteger(count) || count < 1 || count > o.devices) throw new RangeError(`shard count must be an integer from 1 to the ${o.devices} devices, got ${count}`);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= count) throw new RangeError(`shard index must be an integer from 0 to ${count - 1}, got ${index}`);
+  }
 }
 
-/** Splits the printers as evenly as possible; never more slices than printers. */
+/** Part `part` of `parts` of the range [first, first + total), as even as possible (earlier parts take the remainder). */
+function evenPart(first: number, total: number, part: number, parts: number): { first: number; count: number } {
+  const base = Math.floor(total / parts);
+  const extra = total % parts;
+  return { first: first + part * base + Math.min(part, extra), count: base + (part < extra ? 1 : 0) };
+}
+
+/**
+ * The printers shard i of n runs: a contiguous range of fleet indices, the same for every process that asks, so
+ * the shards of one fleet partition it exactly (each printer in one shard, none left out).
+ */
+export function shardRange(devices: number, shard: { index: number; count: number } | null | undefined): FleetShard {
+  if (!shard) return { index: 0, count: 1, first: 0, devices };
+  const { first, count } = evenPart(0, devices, shard.index, shard.count);
+  return { index: shard.index, count: shard.count, first, devices: count };
+}
+
+/**
+ * Splits this run's printers (the whole fleet, or its shard) as evenly as possible; never more slices than printers.
+ * Slice numbers are fleet-wide (shard i's slices follow shard i − 1's), so every slice's seed and log are its own.
+ */
 export function slices(o: FleetOptions): SliceSpec[] {
-  const k = Math.min(o.workers, o.devices);
+  const range = shardRange(o.devices, o.shard);
+  const k = Math.min(o.workers, range.devices);
   const out: SliceSpec[] = [];
-  let first = 0;
   for (let s = 0; s < k; s++) {
-    const count = Math.floor(o.devices / k) + (s < o.devices % k ? 1 : 0);
-    out.push({ slice: s, first, count, stateDir: o.stateDir, seed: o.seed, mailsPerDay: o.mailsPerDay, concurrency: o.concurrency });
-    first += count;
+    const { first, count } = evenPart(range.first, range.devices, s, k);
+    out.push({ slice: range.index * o.workers + s, first, count, stateDir: o.stateDir, seed: o.seed, mailsPerDay: o.mailsPerDay, concurrency: o.concurrency });
   }
   return out;
 }
@@ -188,8 +213,9 @@ function summarize(
     failures: sum((r) => r.failures),
     errors: sum((r) => r.errors.length),
   };
+  const shard = options.shard ? shardRange(options.devices, options.shard) : null;
   const ok =
-    rows.length === options.devices &&
+    rows.length === (shard?.devices ?? options.devices) &&
     rows.every(
       (r) =>
         r.state === 'authorized' &&
@@ -204,6 +230,7 @@ function summarize(
   const heapAdded = reports.reduce((n, r) => n + Math.max(0, r.memory.heapWithDevices - r.memory.heapBeforeDevices), 0);
   return {
     options,
+    shard,
     rows,
     states,
     totals,
@@ -211,6 +238,7 @@ function summarize(
     wallMs: Math.round(m.wallMs),
     simulatedMs: Math.max(...reports.map((r) => r.simulatedMs)),
     phaseWallMs: m.phaseWallMs,
+    mailLatency: summarizeLatency(mergeHistograms(reports.map((r) => r.mailLatency))),
     memory: {
       rssBefore: m.rssBefore,
       rssAfter: m.rssAfter,

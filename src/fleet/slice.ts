@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import type { DeviceEventType } from '../../machines/oauthDevice.ts';
 import { DeviceClock } from './deviceClock.ts';
 import { forEachLimited } from './limit.ts';
+import { encodeHistogram, newLatencyHistogram, recordMs } from './latency.ts';
 import { sampleMemory } from './memory.ts';
 import {
   FIRST_MAIL_AFTER_MS,
@@ -79,6 +80,8 @@ export class FleetSlice {
   private printers: Printer[] = [];
   private memory: SliceMemory = { heapBeforeDevices: 0, heapWithDevices: 0, devices: 0 };
   private readonly logger: Logger;
+  /** Wall time of every mail this slice's printers sent (submit → idle), merged by the coordinator. */
+  private readonly mailLatency = newLatencyHistogram();
   private readonly logStream: pino.DestinationStream & { flushSync?: () => void; end?: () => void };
 
   constructor(readonly spec: SliceSpec) {
@@ -118,7 +121,14 @@ export class FleetSlice {
   }
 
   report(): SliceReport {
-    return { slice: this.spec.slice, rows: this.rows(), memory: { ...this.memory }, simulatedAt: this.clock.now(), simulatedMs: this.clock.now() - this.start };
+    return {
+      slice: this.spec.slice,
+      rows: this.rows(),
+      memory: { ...this.memory },
+      simulatedAt: this.clock.now(),
+      simulatedMs: this.clock.now() - this.start,
+      mailLatency: encodeHistogram(this.mailLatency),
+    };
   }
 
   async close(): Promise<void> {
@@ -268,7 +278,8 @@ export class FleetSlice {
     await this.advanceTo(this.start + afterMs);
     const when = new Date(this.clock.now()).toISOString().slice(0, 16).replace('T', ' ');
     await forEachLimited(this.printers, this.spec.concurrency, async (p) => {
-      await this.step(p, async () => {
+      const t0 = performance.now();
+      const ok = await this.step(p, async () => {
         const device = this.simOf(p).device;
         const job = await device.submitJob({
           to: [p.upn],
@@ -279,6 +290,7 @@ export class FleetSlice {
         p.messageIds.push(job.messageId);
         await device.idle();
       });
+      if (ok) recordMs(this.mailLatency, performance.now() - t0);
       progress(1);
     });
   }

@@ -12,12 +12,18 @@ export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null 
     .map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`)
     .join(', ');
   const troubled = r.rows.filter((row) => row.errors.length > 0 || row.failures > 0 || row.state !== 'authorized');
+  const scope = r.shard
+    ? `Shard ${r.shard.index}/${r.shard.count} (printers ${r.shard.first + 1}…${r.shard.first + r.shard.devices} of ${r.options.devices})`
+    : r.mergedFrom
+      ? `Merged ${r.mergedFrom.length} shards: fleet`
+      : 'Fleet';
   const lines = [
-    `Fleet of ${n} printers, ${r.options.workers} worker${r.options.workers > 1 ? 's' : ''}, seed ${r.options.seed}: ${r.ok ? 'OK' : 'NOT OK'}`,
+    `${scope} of ${n} printers, ${r.options.workers} worker${r.options.workers > 1 ? 's' : ''}, seed ${r.options.seed}: ${r.ok ? 'OK' : 'NOT OK'}`,
     `  States:        ${states}`,
     `  Mails:         ${r.totals.mailsSent} sent of ${r.totals.mailsExpected} (every one checked in the twin's mailboxes: ${r.rows.every((row) => row.mailbox?.messageIdsMatch) ? 'yes' : 'no'})`,
     `  Sign-ins:      ${r.totals.signIns}   Refreshes: ${r.totals.refreshes}   Failures: ${r.totals.failures}   Step errors: ${r.totals.errors}`,
     `  Simulated:     ${(r.simulatedMs / 3_600_000).toFixed(1)} h in ${(r.wallMs / 1000).toFixed(1)} s of wall time (${phases})`,
+    `  Mail latency:  p50 ${r.mailLatency.p50} ms, p90 ${r.mailLatency.p90} ms, p99 ${r.mailLatency.p99} ms, max ${r.mailLatency.max} ms over ${r.mailLatency.count} mails (wall, submit to sent)`,
     `  Memory:        RSS ${mib(r.memory.rssBefore)} before, peak ${mib(r.memory.rssPeak)}; per device ${kib(r.memory.rssPerDevice)} RSS, ${kib(r.memory.heapPerDevice)} heap`,
   ];
   if (extra.msal) {

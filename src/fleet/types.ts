@@ -1,8 +1,12 @@
 /** The fleet's vocabulary: what a run is asked to do, what each device ends up as, and what the run reports. */
 import type { LeafState } from '../../machines/oauthDevice.ts';
+import type { LatencySummary } from './latency.ts';
 
 export interface FleetOptions {
+  /** Printers in the whole fleet (with a shard: across all shards). */
   devices: number;
+  /** Run only this shard of the fleet (null: the whole fleet). */
+  shard?: { index: number; count: number } | null;
   /** Root of every device's NVRAM and spool, the twins' certificates and the tenant file (must not hold an old fleet). */
   stateDir: string;
   /** Worker threads (1 = everything in this thread). */
@@ -61,10 +65,25 @@ export interface SliceReport {
   /** Virtual time at the end of the day. */
   simulatedAt: number;
   simulatedMs: number;
+  /** Wall latency of the slice's mails, an encoded HDR histogram (latency.ts). */
+  mailLatency: string;
+}
+
+/** Shard i of n (0-based, as Kubernetes' JOB_COMPLETION_INDEX) and the printers it ran. */
+export interface FleetShard {
+  index: number;
+  count: number;
+  /** Fleet index of the shard's first printer, and how many it ran. */
+  first: number;
+  devices: number;
 }
 
 export interface FleetReport {
   options: FleetOptions;
+  /** The shard this report covers (null: the whole fleet in one run, or a merge of every shard). */
+  shard: FleetShard | null;
+  /** For a merge (`mfp-sim fleet merge`): the shards it was made of, in index order. */
+  mergedFrom?: FleetShard[];
   rows: DeviceRow[];
   states: Record<string, number>;
   totals: { mailsSent: number; mailsExpected: number; refreshes: number; signIns: number; failures: number; errors: number };
@@ -73,6 +92,8 @@ export interface FleetReport {
   wallMs: number;
   simulatedMs: number;
   phaseWallMs: Record<string, number>;
+  /** Per-mail wall latency: percentiles read from the histogram, which is kept so that reports merge. */
+  mailLatency: LatencySummary;
   memory: {
     /** Process RSS before the fleet started and at its end (all threads). */
     rssBefore: number;
