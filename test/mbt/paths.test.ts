@@ -42,7 +42,8 @@ describe('generated paths on the running system', () => {
     });
   }
 
-  it('covers every reachable row of the statechart', async () => {
+  // Spawns `npx mfp-sim machine` (tsx compiles on the fly): seconds on an idle machine, far more on a loaded one.
+  it('covers every reachable row of the statechart', { timeout: 120_000 }, async () => {
     const report = coverage.report();
     const file = await writeCoverageReport(report);
     process.stdout.write(
