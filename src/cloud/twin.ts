@@ -16,6 +16,8 @@ import { ensureCertificates } from './entra/certs.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
 import { EntraService } from './entra/service.ts';
+import { WireJournal, DEFAULT_JOURNAL_CAPACITY } from './journal/wire-journal.ts';
+import { ServedNames } from './entra/served-names.ts';
 import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
@@ -32,6 +34,10 @@ export interface StartTwinOptions {
   stateDir: string;
   tenantFile?: string;
   clock: Clock;
+  /** Names besides loopback and Microsoft's that the certificate carries and the Host header may use. */
+  extraNames?: string[];
+  /** Wire journal ring size (entries; default 10 000). */
+  journalCapacity?: number;
   /** Seeds token lifetimes; random when absent. */
   seed?: number;
   logger?: Logger;
@@ -53,6 +59,9 @@ export interface Twin {
   /** The fixture's first user, for CLIs and demos (test data). */
   testUser: { upn: string; password: string };
   control: TwinControl;
+  journal: WireJournal;
+  /** Every name the certificate carries and the Host header may use. */
+  servedNames: readonly string[];
   faults: FaultPlan;
   clock: Clock;
   seed: number;
@@ -64,23 +73,25 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
-  const certs = await ensureCertificates(opts.stateDir);
+  const journal = new WireJournal(() => clock.now(), opts.journalCapacity ?? DEFAULT_JOURNAL_CAPACITY);
+  const served = new ServedNames(opts.extraNames ?? []);
+  const certs = await ensureCertificates(opts.stateDir, new Date(), { dns: served.dnsNames, ips: served.ipNames });
   const key = await ensureSigningKey(opts.stateDir);
   const log = opts.logger?.child({ component: 'cloud-twin' });
 
   const directory = new TenantDirectory(fixture, () => clock.now());
   let entraUrl = '';
-  const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => entraUrl, key, rng: seededRandom(seed), now: () => clock.now() });
+  const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => served.current(entraUrl), key, rng: seededRandom(seed), now: () => clock.now() });
   const authMethods = createAuthMethods(fixture.authMethods, directory);
   const clientCredentials = new ClientCredentialsGrant({
     directory,
     credentials: authMethods.credentials,
     key,
     v1Issuer: () => issuer.v1Issuer,
-    origin: () => entraUrl,
+    origin: () => served.current(entraUrl),
     now: () => clock.now(),
   });
-  const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
+  const service = new EntraService(directory, issuer, clock, () => `${served.current(entraUrl)}/devicelogin`, clientCredentials);
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
   let exchange: ExchangeTwin | null = null;
@@ -93,6 +104,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     smtp: () => ({ host, port: exchange?.port ?? 0 }),
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
+    journal,
   });
 
   const entra: EntraServer = await startEntraServer({
@@ -104,14 +116,21 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     faults,
     key,
+    served,
+    journal,
     logger: log,
   });
   entraUrl = entra.url;
   control.setEntraUrl(entraUrl);
 
+  const servedOrigins = () => {
+    const port = new URL(entraUrl).port;
+    return served.names.map((n) => `https://${n.includes(':') ? `[${n}]` : n}${port ? `:${port}` : ''}`);
+  };
   const trust: TokenTrust = {
     jwks: () => ({ keys: [key.publicJwk] }),
-    issuers: () => [issuer.v1Issuer, issuer.v2Issuer],
+    // v2 tokens name the origin the client used: any served name on the twin's port.
+    issuers: () => [issuer.v1Issuer, ...servedOrigins().map((o) => `${o}/${fixture.tenantId}/v2.0`)],
   };
   try {
     exchange = await startExchangeTwin({
@@ -124,6 +143,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       faults,
       logger: log,
       smtpGreetingDelayMs: opts.smtpGreetingDelayMs,
+      journal,
       authMethods,
     });
   } catch (e) {
@@ -145,6 +165,8 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
+    journal,
+    servedNames: served.names,
     faults,
     clock,
     seed,

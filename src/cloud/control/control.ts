@@ -50,6 +50,8 @@ export interface TwinControlDeps {
   mailStore: () => MailStore | null;
   /** Basic auth and app-only control (auth-methods-control.ts); its routes are registered when present. */
   authMethods?: import('./auth-methods-control.ts').AuthMethodsControl;
+  /** The wire journal (journal-routes.ts); its routes are registered when present. */
+  journal?: import('../journal/wire-journal.ts').WireJournal;
 }
 
 export class TwinControl {
@@ -57,6 +59,10 @@ export class TwinControl {
 
   get authMethods() {
     return this.d.authMethods;
+  }
+
+  get journal() {
+    return this.d.journal;
   }
 
   /** The Entra origin is known only once the server listens. */

@@ -1,6 +1,8 @@
 /**
- * The twin's TLS material: a private CA and a server certificate for localhost / 127.0.0.1 signed by it, created on
+ * The twin's TLS material: a private CA and a server certificate signed by it (SHA-256) for every served name —
+ * localhost / 127.0.0.1 / ::1, login.microsoftonline.com, smtp.office365.com and configured extra names — created on
  * first start in the state directory and reused afterwards (so a device that trusted the CA once keeps trusting it).
+ * A server certificate that lacks one of the names asked for is re-issued under the same CA.
  */
 import { readFile } from 'node:fs/promises';
 import { makePrivateDir, writePrivateFile } from '../../util/private-fs.ts';
@@ -17,15 +19,27 @@ export interface TwinCertificates {
 
 const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
 
-export async function ensureCertificates(stateDir: string, now: Date = new Date()): Promise<TwinCertificates> {
+export interface CertificateNames {
+  dns: readonly string[];
+  ips: readonly string[];
+}
+
+const LOOPBACK: CertificateNames = { dns: ['localhost'], ips: ['127.0.0.1', '::1'] };
+
+export async function ensureCertificates(
+  stateDir: string,
+  now: Date = new Date(),
+  names: CertificateNames = LOOPBACK,
+): Promise<TwinCertificates> {
   await makePrivateDir(stateDir);
   const path = (f: string) => join(stateDir, f);
   const existing = await readAll(stateDir);
-  if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now)) return existing;
+  const caOk = existing !== null && stillValid(existing.caPem, now);
+  if (existing && caOk && stillValid(existing.serverCertPem, now) && covers(existing.serverCertPem, names)) return existing;
 
   // Validity is on the wall clock (TLS stacks check it), not the twin's clock.
   const notBeforeDate = new Date(now.getTime() - 24 * 3600_000);
-  const ca = await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
+  const ca = caOk && existing ? { cert: existing.caPem, private: existing.caKeyPem } : await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
     algorithm: 'sha256',
     keySize: 2048,
     notBeforeDate,
@@ -35,7 +49,7 @@ export async function ensureCertificates(stateDir: string, now: Date = new Date(
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
-  const server = await generate([{ name: 'commonName', value: 'localhost' }], {
+  const server = await generate([{ name: 'commonName', value: names.dns[0] ?? 'localhost' }], {
     algorithm: 'sha256',
     keySize: 2048,
     notBeforeDate,
@@ -47,11 +61,7 @@ export async function ensureCertificates(stateDir: string, now: Date = new Date(
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',
-        altNames: [
-          { type: 2, value: 'localhost' },
-          { type: 7, ip: '127.0.0.1' },
-          { type: 7, ip: '::1' },
-        ],
+        altNames: [...names.dns.map((value) => ({ type: 2 as const, value })), ...names.ips.map((ip) => ({ type: 7 as const, ip }))],
       },
     ],
   });
@@ -62,15 +72,36 @@ export async function ensureCertificates(stateDir: string, now: Date = new Date(
   return { caPath: path(FILES.ca), caPem: ca.cert, serverKeyPem: server.private, serverCertPem: server.cert };
 }
 
-async function readAll(stateDir: string): Promise<TwinCertificates | null> {
+async function readAll(stateDir: string): Promise<(TwinCertificates & { caKeyPem: string }) | null> {
   try {
-    const [caPem, , serverCertPem, serverKeyPem] = await Promise.all(
+    const [caPem, caKeyPem, serverCertPem, serverKeyPem] = await Promise.all(
       [FILES.ca, FILES.caKey, FILES.server, FILES.serverKey].map((f) => readFile(join(stateDir, f), 'utf8')),
     );
-    return { caPath: join(stateDir, FILES.ca), caPem: caPem!, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem! };
+    return { caPath: join(stateDir, FILES.ca), caPem: caPem!, caKeyPem: caKeyPem!, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem! };
   } catch {
     return null;
   }
+}
+
+/** Whether the certificate's subjectAltName lists every name asked for. */
+function covers(pem: string, names: CertificateNames): boolean {
+  try {
+    const san = new X509Certificate(pem).subjectAltName ?? '';
+    const entries = new Set(san.split(', ').map((e) => e.toLowerCase()));
+    return names.dns.every((d) => entries.has(`dns:${d}`)) && names.ips.every((ip) => entries.has(`ip address:${ip.toLowerCase()}`) || entries.has(`ip address:${expandV6(ip)}`));
+  } catch {
+    return false;
+  }
+}
+
+/** Node prints IPv6 SANs fully expanded ("0:0:0:0:0:0:0:1"). */
+function expandV6(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
+  return [...h, ...zeros, ...t].map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':');
 }
 
 function stillValid(pem: string, now: Date): boolean {
