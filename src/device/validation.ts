@@ -2,6 +2,7 @@
  * What the device accepts from operators (panel, API, CLI, scenario files). Everything is checked before anything
  * changes; a refusal carries one message per field so the panel can show it next to the input.
  */
+import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 
 export class DeviceInputError extends Error {
@@ -15,12 +16,27 @@ export class DeviceInputError extends Error {
   }
 }
 
+/** One DNS label (RFC 1123): letters, digits and inner hyphens, 1 to 63 characters. */
+const DNS_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * A host name made of valid labels (no empty label, so no `a..b`), an IPv4 address, or an address literal in brackets
+ * that really is an address (`[2001:db8::25]`, not `[:::::::::::]`). A name whose last label is all digits must be an
+ * IPv4 address (no top-level domain is numeric, RFC 3696), so `999.1.1.1` is refused rather than looked up.
+ */
+export function isHostNameOrAddress(host: string): boolean {
+  if (host.startsWith('[') && host.endsWith(']')) return isIP(host.slice(1, -1)) !== 0;
+  const labels = host.split('.');
+  if (!labels.every((label) => DNS_LABEL.test(label))) return false;
+  return /^[0-9]+$/.test(labels[labels.length - 1]!) ? isIPv4(host) : true;
+}
+
 const hostname = z
   .string()
   .trim()
   .min(1, 'is required')
   .max(253, 'is longer than 253 characters')
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9a-fA-F:.]+\]$/, 'is not a host name or address');
+  .refine(isHostNameOrAddress, 'is not a host name or address');
 
 const optionalEmail = z.union([z.literal(''), z.email('is not an e-mail address').max(254)]);
 

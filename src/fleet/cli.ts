@@ -12,7 +12,7 @@ import { FleetBoard } from './board.ts';
 import { progressUnitsPerDevice } from './day.ts';
 import { measureMsalBytes } from './memory.ts';
 import { startFleetPage } from './page.ts';
-import { DEFAULT_FLEET_OPTIONS, runFleet } from './run.ts';
+import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet } from './run.ts';
 import { formatSummary } from './summary.ts';
 import type { FleetReport } from './types.ts';
 
@@ -53,7 +53,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .description('Run N simulated printers (own NVRAM, identity and mailbox each) through a scripted day against embedded twins')
     .requiredOption('--devices <n>', 'number of printers', integer(1, 9999))
     .option('--state-dir <dir>', 'empty directory for every printer\'s NVRAM and spool (default: a new temporary directory)')
-    .option('--workers <k>', 'worker threads; each runs a slice of the printers with its own twin and virtual clock', integer(1, 64), DEFAULT_FLEET_OPTIONS.workers)
+    .option('--workers <k>', 'worker threads; each runs a slice of the printers with its own twin and virtual clock', integer(1, 64), defaultFleetWorkers())
     .option('--seed <s>', 'seed of the twins\' token lifetimes', integer(0), DEFAULT_FLEET_OPTIONS.seed)
     .option('--mails <m>', 'mails each printer sends through the day (one an hour)', integer(0, 12), DEFAULT_FLEET_OPTIONS.mailsPerDay)
     .option('--concurrency <c>', 'printers a worker drives at once within a phase', integer(1, 1000), DEFAULT_FLEET_OPTIONS.concurrency)

@@ -4,6 +4,7 @@
  * starts the next. Each slice owns a twin and a virtual clock; the phases are the synchronisation points
  * (docs/scaling.md discusses the trade-off against one shared twin).
  */
+import os from 'node:os';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -16,7 +17,12 @@ import { FleetSlice, fleetPaths, type SliceSpec } from './slice.ts';
 import { PHASES, type DeviceRow, type FleetOptions, type FleetReport, type Phase, type PhaseResult, type SliceReport } from './types.ts';
 import type { SliceMessage, CoordinatorMessage } from './protocol.ts';
 
-export const DEFAULT_FLEET_OPTIONS = { workers: 1, seed: 7, mailsPerDay: 8, concurrency: 64 } as const;
+export const DEFAULT_FLEET_OPTIONS = { seed: 7, mailsPerDay: 8, concurrency: 64 } as const;
+
+/** Worker threads by default: one per core the process may use (each slice is CPU-bound), within the CLI's 1…64. */
+export function defaultFleetWorkers(): number {
+  return Math.min(64, Math.max(1, os.availableParallelism()));
+}
 
 export interface FleetRunHooks {
   /** Progress units done (see progressUnitsPerDevice). */

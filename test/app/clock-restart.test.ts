@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ interface Running {
   child: ChildProcess;
   entraUrl: string;
   caPath: string;
+  banner: string;
 }
 
 function start(state: string): Promise<Running> {
@@ -31,7 +32,7 @@ function start(state: string): Promise<Running> {
       const ca = out.match(/CA (\S+)\s+control API/);
       if (api && ca && out.includes('Log:')) {
         clearTimeout(timer);
-        resolve({ child, entraUrl: api[1]!, caPath: ca[1]! });
+        resolve({ child, entraUrl: api[1]!, caPath: ca[1]!, banner: out });
       }
     });
     child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
@@ -92,5 +93,30 @@ describe('virtual clock across a SIGKILL', () => {
     const after = await twinClock(second);
     expect(after).toBeGreaterThanOrEqual(before);
     expect(after - before).toBeLessThanOrEqual(60_000);
-  });
+  }, 180_000); // two process starts (each bounded at 60 s by start()): room on a loaded machine
+
+  it('a start whose NVRAM image was lost (truncated to 0, key still there) warns in the banner and the process log', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mfp-lost-'));
+    const state = path.join(dir, 'var');
+    const first = await start(state);
+    children.push(first.child);
+    expect(first.banner).not.toContain('WARNING');
+    const exited = new Promise((r) => first.child.once('exit', r));
+    process.kill(-first.child.pid!, 'SIGKILL');
+    await exited;
+    await portClosed(first.entraUrl);
+
+    await truncate(path.join(state, 'nvram.json'), 0);
+    const second = await start(state);
+    children.push(second.child);
+    expect(second.banner).toMatch(/WARNING \(NVRAM\): +image-lost: NVRAM image blank \(0 bytes\) although the device key already existed/);
+    // The log is written asynchronously: read it until the line is there (bounded).
+    let warning: { level: number; msg: string; finding?: string } | undefined;
+    for (let i = 0; i < 100 && !warning; i++) {
+      const log = await readFile(path.join(state, 'mfp-sim.log'), 'utf8');
+      warning = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as NonNullable<typeof warning>).find((l) => l.finding === 'image-lost');
+      if (!warning) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(warning).toMatchObject({ level: 40, msg: expect.stringMatching(/^NVRAM at boot: NVRAM image blank/) });
+  }, 180_000);
 });

@@ -58,6 +58,9 @@ describe('malformed requests to the OAuth endpoints', () => {
     const unknown = await request(`${twin.entraUrl}/no/such/route`, { dispatcher: twin.agent });
     expect(unknown.statusCode).toBe(404);
     expectEntraError(await unknown.body.json());
+    const undecodable = await request(`${twin.entraUrl}/%C0%AF`, { dispatcher: twin.agent });
+    expect(undecodable.statusCode).toBe(400);
+    expectEntraError(await undecodable.body.json());
 
     // And a normal sign-in still works.
     const dc = await oauth(twin, '/oauth2/v2.0/devicecode', { client_id: twin.clientId, scope: `${SMTP_SCOPE} offline_access` });

@@ -37,7 +37,7 @@ describe('SMTP settings', () => {
     expect(parseOrThrow(smtpSettingsSchema, { ...GOOD, smtpServerName: '  smtp.office365.com ' }, 'SMTP settings')).toEqual(GOOD);
   });
 
-  it.each(['smtp.office365.com', 'a', '10.0.0.25', '[2001:db8::25]', '[::1]', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`])(
+  it.each(['smtp.office365.com', 'a', '10.0.0.25', '[2001:db8::25]', '[::1]', '[10.0.0.25]', 'smtp-1.example.com', 'xn--bcher-kva.example', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`])(
     'accepts the host %s',
     (smtpServerName) => {
       expect(parseOrThrow(smtpSettingsSchema, { ...GOOD, smtpServerName }, 'SMTP settings').smtpServerName).toBe(smtpServerName);
@@ -52,6 +52,15 @@ describe('SMTP settings', () => {
     ['smtp.office365.com.', 'is not a host name or address'],
     ['smtp_office365.com', 'is not a host name or address'],
     ['[not:an:address]', 'is not a host name or address'],
+    ['a..b', 'is not a host name or address'],
+    ['.smtp.office365.com', 'is not a host name or address'],
+    ['[:::::::::::]', 'is not a host name or address'],
+    ['[]', 'is not a host name or address'],
+    ['[2001:db8::25', 'is not a host name or address'],
+    ['999.1.1.1', 'is not a host name or address'],
+    ['10.0.0', 'is not a host name or address'],
+    ['smtp-.office365.com', 'is not a host name or address'],
+    [`${'a'.repeat(64)}.example.com`, 'is not a host name or address'],
     ['x'.repeat(254), 'is longer than 253 characters'],
   ])('refuses the host %j: %s', (smtpServerName, message) => {
     expect(refusal(smtpSettingsSchema, { ...GOOD, smtpServerName }).fields).toEqual({ smtpServerName: message });

@@ -57,6 +57,35 @@ describe('NVRAM store: boot', () => {
     await again.close();
   });
 
+  it('a zeroed newer header: booted from the other bank, and the next commit heals the erased bank', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.update((d) => void (d.panel.counter = 1)); // bank B, seq 2
+    await nvram.update((d) => void (d.panel.counter = 2)); // bank A, seq 3
+    await nvram.close();
+    const fh = await fs.open(file, 'r+');
+    await fh.write(Buffer.alloc(HEADER_SIZE), 0, HEADER_SIZE, 0); // bank A's header erased to zeros
+    await fh.close();
+
+    const again = await openNvram({ file, now: steppingNow() });
+    expect(again.boot).toMatchObject({ bank: 'B', seq: 2, recovered: true });
+    expect(again.boot.findings.map((f) => f.code)).toEqual(['bank-erased']);
+    expect(counterOf(again.data)).toBe(1);
+    await again.update((d) => void (d.panel.counter = 3)); // the next commit overwrites the erased bank
+    await again.close();
+    const healed = await openNvram({ file });
+    expect(healed.boot).toMatchObject({ bank: 'A', seq: 3, recovered: false });
+    expect(counterOf(healed.data)).toBe(3);
+    await healed.close();
+  });
+
+  it('keeps a never-written second bank blank (no wear counted for it), not damaged', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.close();
+    const inspection = await inspectImage(file);
+    expect(inspection.banks[1]).toMatchObject({ name: 'B', blank: true, error: null });
+    expect(inspection.reason).toBeNull();
+  });
+
   it('falls back to the older bank when the newest has a CRC mismatch, and says so', async () => {
     const { file, nvram } = await fresh();
     await nvram.update((d) => void (d.panel.counter = 1)); // bank B, seq 2

@@ -133,3 +133,30 @@ describe('SecretVault in the NVRAM', () => {
     await nvram.close();
   });
 });
+
+describe('boot findings beside the vault (issue 13)', () => {
+  async function signedIn() {
+    const s = await setup();
+    const nvram = await openNvram({ file: s.file, factoryDevice: TEST_DEVICE });
+    await nvram.secrets.set('msal-cache', TOKEN);
+    await nvram.close();
+    return s;
+  }
+
+  it('an intact key reports nothing', async () => {
+    const { file } = await signedIn();
+    const again = await openNvram({ file });
+    expect(again.boot).toMatchObject({ recovered: false, reason: null, findings: [] });
+    await again.close();
+  });
+
+  it('an image deleted while its device key is there is image-lost, not a silent first boot', async () => {
+    const { file } = await signedIn();
+    await fs.rm(file);
+    const again = await openNvram({ file });
+    expect(again.boot.recovered).toBe(true);
+    expect(again.boot.findings.map((f) => f.code)).toEqual(['image-lost']);
+    expect(again.data.eventLog.map((e) => e.kind)).toEqual(['nvram.recovered']);
+    await again.close();
+  });
+});

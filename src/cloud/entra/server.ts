@@ -3,7 +3,7 @@
  * control API (with its OpenAPI document).
  */
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyReply } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -53,6 +53,10 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     bodyLimit: 1024 * 1024,
     // Unknown control fields are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    // Requests refused before routing (an undecodable URL such as /%C0%AF) get Microsoft's error shape too.
+    frameworkErrors: (_error, _req, reply) => {
+      void (reply as FastifyReply).code(400).send(msError(Errors.malformed()));
+    },
   });
 
   // After body parsing (so the stored origin survives the body stream's callbacks), up to the reply.
