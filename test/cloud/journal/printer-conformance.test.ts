@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { conformanceReport } from '../../../src/cloud/journal/conformance.ts';
-import { DAY, signIn, startE2E, submitScan, type E2ESim } from '../../e2e/support.ts';
+import { DAY, cachedTokens, signIn, startE2E, submitScan, type E2ESim } from '../../e2e/support.ts';
 
 let sim: E2ESim | undefined;
 afterAll(async () => {
@@ -33,6 +33,11 @@ describe('our printer against the conformance rules', () => {
     expect(verdicts['device-code.poll-interval']).toBe('pass');
     expect(verdicts['smtp.starttls-before-auth']).toBe('pass');
     expect(verdicts['smtp.one-message-id-per-job']).toBe('pass');
+    // No token the device holds ever reached the journal.
+    const journalText = JSON.stringify(twin.journal.list());
+    const held = cachedTokens(sim);
+    for (const t of [...held.accessTokens, ...held.refreshTokens, ...held.idTokens]) expect(journalText).not.toContain(t.slice(0, 40));
+    expect(held.accessTokens.length + held.refreshTokens.length).toBeGreaterThan(0);
     const tls = twin.journal.list({ kind: 'smtp' }).filter((e) => e.kind === 'smtp' && e.command === 'TLS');
     expect(tls.length).toBeGreaterThan(0);
 
