@@ -39,13 +39,28 @@ export default {
   plugins: ['@stryker-mutator/vitest-runner', './stryker.config.mjs'],
   ignorers: ['log-statements'],
   mutate: [
+    // The statechart.
     'machines/oauthDevice.ts',
+    // The firmware runtime, split by concern (issue 10), and its deadline rule.
     'src/device/device.ts',
+    'src/device/dispatch.ts',
+    'src/device/records.ts',
+    'src/device/effects.ts',
+    'src/device/boot.ts',
+    'src/device/deadlines.ts',
     'src/device/scheduler.ts',
     'src/device/backoff.ts',
     'src/device/validation.ts',
+    // The two error classifiers.
     'src/adapters/mail/classify.ts',
     'src/adapters/msal/classify.ts',
+    // NVRAM: the commit (two banks, one fsync) and the boot path.
+    'src/nvram/banks.ts',
+    'src/nvram/index.ts',
+    // The twin's policy modules.
+    'src/cloud/exchange/auth-policy.ts',
+    'src/cloud/entra/refresh-tokens.ts',
+    'src/cloud/entra/device-codes.ts',
   ],
   // Only the tests that cover a mutant run against it.
   coverageAnalysis: 'perTest',

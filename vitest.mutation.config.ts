@@ -8,11 +8,22 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/machine/**/*.test.ts',
+      'test/machines/**/*.test.ts',
       'test/device/**/*.test.ts',
       'test/time/**/*.test.ts',
-      'test/e2e/classify-smtp.test.ts',
-      'test/e2e/classify-entra.test.ts',
+      'test/adapters/classify-smtp.test.ts',
+      'test/adapters/classify-entra.test.ts',
+      // The twin's policy modules (in-process rules; the Entra protocol suite talks to a loopback twin).
+      'test/cloud/exchange/rules.test.ts',
+      'test/cloud/entra/device-codes.test.ts',
+      'test/cloud/entra/refresh-tokens.test.ts',
+      'test/cloud/entra-protocol.test.ts',
+      'test/cloud/msal-device-code.test.ts',
+      // NVRAM without its child-process sweeps (powerloss, sigkill, cli: seconds a run, kept in npm test).
+      'test/nvram/store.test.ts',
+      'test/nvram/boot-findings.test.ts',
+      'test/nvram/migration.test.ts',
+      'test/nvram/vault.test.ts',
     ],
     exclude: ['test/device/powerloss.test.ts'],
     testTimeout: 30_000,

@@ -1,5 +1,5 @@
 /**
- * The model-based suite's wall time: `npx vitest run test/model` as a child process, timed from outside, and the
+ * The model-based suite's wall time: `npx vitest run test/mbt` as a child process, timed from outside, and the
  * share of the suite's time spent outside the system under test (graph building, path generation, prediction,
  * assertions) from the suite's own stopwatch: each test file writes its part and the run's sum lands in
  * reports/model-timing.json `{ wallMs, systemMs, outsideMs }` (src/mbt/timing.ts). Test files run in parallel
@@ -19,7 +19,7 @@ export async function modelSuiteRow(): Promise<BenchRow> {
   await rm(MODEL_TIMING_FILE, { force: true });
   const started = performance.now();
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn('npx', ['vitest', 'run', 'test/model', '--reporter=dot'], { cwd: REPO, env: { ...process.env, CI: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npx', ['vitest', 'run', 'test/mbt', '--reporter=dot'], { cwd: REPO, env: { ...process.env, CI: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -35,7 +35,7 @@ export async function modelSuiteRow(): Promise<BenchRow> {
     : 'share outside the system not measured (no reports/model-timing.json written)';
   return row({
     id: 'model-suite',
-    name: 'Model-based suite (test/model) wall time',
+    name: 'Model-based suite (test/mbt) wall time',
     measured: { value: wallMs / 1000, unit: 's wall' },
     baseline: timing ? { value: timing.outsideMs / 1000, unit: 's outside the SUT' } : null,
     ratio: share,

@@ -6,12 +6,14 @@
  * every timer is a deadline kept in context that the runtime's scheduler raises as an event on its own clock. That
  * keeps the machine explorable by `xstate/graph`, persistable as a snapshot, and restorable after a power cycle.
  *
- * Actions come in three named kinds, all no-ops here; the runtime supplies implementations with `machine.provide`:
+ * Actions come in three named kinds, all no-ops here; the runtime interprets them by name, from the actions xstate's
+ * `transition` returns for each step (src/device/records.ts, src/device/effects.ts):
  *  - context updates (`assign`): the only thing the machine does by itself;
  *  - records (`holdJob`, `failJob`, `completeJob`, `requeueJob`, `deleteTokens`): durable bookkeeping the runtime
  *    commits to NVRAM in the same write as the new snapshot;
- *  - effects (`requestDeviceCode`, `pollForToken`, `cancelSignIn`, `refreshAccessToken`, `submitJob`): network work the
- *    runtime starts after that write, whose outcome comes back as an event.
+ *  - effects (`requestDeviceCode` — request a code, then poll until the user finishes —, `cancelSignIn`,
+ *    `refreshAccessToken`, `submitJob`): network work the runtime starts after that write, whose outcome comes back
+ *    as an event.
  * Context holds nothing secret: tokens live in the sealed MSAL cache in NVRAM, never in a snapshot.
  */
 import { assign, setup } from 'xstate';
@@ -115,17 +117,6 @@ export const LEAF_STATES = [
   'reauthRequired',
 ] as const;
 export type LeafState = (typeof LEAF_STATES)[number];
-
-export const OPERATOR_EVENTS = [
-  'SAVE_SETTINGS',
-  'START_AUTH',
-  'CANCEL_AUTH',
-  'SIGN_OUT',
-  'SEND',
-  'RETRY',
-  'DISMISS',
-  'FACTORY_RESET',
-] as const satisfies readonly DeviceEventType[];
 
 /** What a finished, cancelled or abandoned sign-in leaves behind. */
 const noSignIn = { userCode: null, verificationUri: null, codeExpiresAt: null } as const;
@@ -250,7 +241,6 @@ export const oauthDeviceMachine = setup({
     deleteTokens: () => {},
     // --- effects (the runtime starts them after the commit) ---
     requestDeviceCode: () => {},
-    pollForToken: () => {},
     cancelSignIn: () => {},
     refreshAccessToken: () => {},
     submitJob: () => {},
@@ -307,7 +297,6 @@ export const oauthDeviceMachine = setup({
           },
         },
         codePending: {
-          entry: 'pollForToken',
           on: {
             TOKEN_GRANTED: [
               { guard: 'grantedForConfiguredAccount', target: '#oauthDevice.signedIn.authorized', actions: 'storeGrant' },
@@ -456,8 +445,6 @@ export const oauthDeviceMachine = setup({
     },
   },
 });
-
-export type OAuthDeviceMachine = typeof oauthDeviceMachine;
 
 /** The leaf state name of a snapshot value (leaf names are unique, so this is the public state name). */
 export function leafState(value: unknown): LeafState {

@@ -26,8 +26,6 @@ export interface SimulatedNetwork {
   caPem: string | null;
 }
 
-export const NO_SIMULATION: SimulatedNetwork = { routes: [], caPem: null };
-
 /** Where a connection to `host:port` really goes. */
 export function resolveEndpoint(network: SimulatedNetwork, host: string, port: number): Endpoint {
   const name = host.trim().toLowerCase().replace(/\.$/, '');

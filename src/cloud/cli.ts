@@ -76,11 +76,11 @@ export function cloudCommand(): Command {
     .option('--entra-port <port>', 'HTTPS port of the Entra twin (0 = ephemeral)', port, 8443)
     .option('--smtp-port <port>', 'SMTP submission port of the Exchange twin (0 = ephemeral)', port, 2587)
     .option('--state-dir <dir>', 'where the CA, certificates and signing key live', '.mfp-sim/cloud')
+    .option('--name <name...>', 'extra DNS names or IPs for the server certificate (besides login.microsoftonline.com, smtp.office365.com, localhost, loopback IPs)')
     .option('--tenant <file>', 'tenant fixture (default fixtures/tenants/contoso.json)')
     .addOption(new Option('--clock <kind>', 'real time, or a virtual clock moved by POST /_twin/clock/advance').choices(['real', 'virtual']).default('real'))
     .option('--seed <n>', 'seed for token lifetimes', integer)
-    .option('--name <name...>', "extra host names / IPs the certificate carries and the Host header may use (besides localhost, login.microsoftonline.com, smtp.office365.com)")
-    .action(async (o: { name?: string[]; host: string; entraPort: number; smtpPort: number; stateDir: string; tenant?: string; clock: string; seed?: number }) => {
+    .action(async (o: { host: string; entraPort: number; smtpPort: number; stateDir: string; name?: string[]; tenant?: string; clock: string; seed?: number }) => {
       const clock: Clock = o.clock === 'virtual' ? new VirtualClock(Date.now()) : new RealClock();
       const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
       const twin = await startTwin({
@@ -88,10 +88,10 @@ export function cloudCommand(): Command {
         entraPort: o.entraPort,
         smtpPort: o.smtpPort,
         stateDir: resolve(o.stateDir),
+        extraNames: o.name,
         tenantFile: o.tenant ? resolve(o.tenant) : undefined,
         clock,
         seed: o.seed,
-        extraNames: o.name,
         logger,
       });
       const lines = [
@@ -104,7 +104,6 @@ export function cloudCommand(): Command {
         `  Control API:       ${twin.entraUrl}/_twin  (OpenAPI: ${twin.entraUrl}/_twin/openapi.json)`,
         `  Test user:         ${twin.testUser.upn}  password: ${twin.testUser.password}  (fixture test data)`,
         `  One-time codes:    ${twin.entraUrl}/_twin/phone/${twin.testUser.upn}`,
-        `  Served names:      ${twin.servedNames.join(', ')}`,
         `  Wire journal:      ${twin.entraUrl}/_twin/journal  (conformance: mfp-sim cloud conformance --url ${twin.entraUrl})`,
         `  Clock:             ${o.clock}, seed ${twin.seed}`,
       ];

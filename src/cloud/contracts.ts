@@ -110,8 +110,3 @@ export interface MailStore {
   /** Raw RFC 5322 bytes of one message, or undefined. */
   raw(upn: string, id: string): Buffer | undefined;
 }
-
-/** What both halves are built with. */
-export interface TwinDeps {
-  clock: Clock;
-}

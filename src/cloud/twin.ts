@@ -12,16 +12,16 @@ import { AuthMethodsControl } from './control/auth-methods-control.ts';
 import { TwinControl } from './control/control.ts';
 import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
-import { ensureCertificates } from './entra/certs.ts';
+import { ensureCertificates, servedNames } from './entra/certs.ts';
+import { WireJournal, DEFAULT_JOURNAL_CAPACITY } from './journal/wire-journal.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
 import { EntraService } from './entra/service.ts';
-import { WireJournal, DEFAULT_JOURNAL_CAPACITY } from './journal/wire-journal.ts';
-import { ServedNames } from './entra/served-names.ts';
 import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
+import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 
 export interface StartTwinOptions {
@@ -29,13 +29,15 @@ export interface StartTwinOptions {
   /** 0 (default) = ephemeral. */
   entraPort?: number;
   smtpPort?: number;
+  /** UDP port of the SNTP server; 0 (default) = ephemeral. */
+  ntpPort?: number;
   /** Wall-time pause before each SMTP greeting (default 100 ms, as smtp-server and a real server); 0 for soaks. */
   smtpGreetingDelayMs?: number;
   stateDir: string;
+  /** Names (DNS or IP) the server certificate carries besides Microsoft's names, localhost and loopback IPs. */
+  extraNames?: readonly string[];
   tenantFile?: string;
   clock: Clock;
-  /** Names besides loopback and Microsoft's that the certificate carries and the Host header may use. */
-  extraNames?: string[];
   /** Wire journal ring size (entries; default 10 000). */
   journalCapacity?: number;
   /** Seeds token lifetimes; random when absent. */
@@ -54,14 +56,14 @@ export interface Twin {
   caPath: string;
   caPem: string;
   smtp: { host: string; port: number };
+  /** The twin's time server (SNTP, UDP), answering with the shared clock; `setReachable(false)` is the fault. */
+  ntp: SntpServer;
   /** The first app registration of the fixture (the printer's "Scan to Email"). */
   clientId: string;
   /** The fixture's first user, for CLIs and demos (test data). */
   testUser: { upn: string; password: string };
   control: TwinControl;
   journal: WireJournal;
-  /** Every name the certificate carries and the Host header may use. */
-  servedNames: readonly string[];
   faults: FaultPlan;
   clock: Clock;
   seed: number;
@@ -74,24 +76,23 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
   const journal = new WireJournal(() => clock.now(), opts.journalCapacity ?? DEFAULT_JOURNAL_CAPACITY);
-  const served = new ServedNames(opts.extraNames ?? []);
-  const certs = await ensureCertificates(opts.stateDir, new Date(), { dns: served.dnsNames, ips: served.ipNames });
+  const certs = await ensureCertificates(opts.stateDir, { extraNames: opts.extraNames });
   const key = await ensureSigningKey(opts.stateDir);
   const log = opts.logger?.child({ component: 'cloud-twin' });
 
   const directory = new TenantDirectory(fixture, () => clock.now());
   let entraUrl = '';
-  const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => served.current(entraUrl), key, rng: seededRandom(seed), now: () => clock.now() });
+  const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => entraUrl, key, rng: seededRandom(seed), now: () => clock.now() });
   const authMethods = createAuthMethods(fixture.authMethods, directory);
   const clientCredentials = new ClientCredentialsGrant({
     directory,
     credentials: authMethods.credentials,
     key,
     v1Issuer: () => issuer.v1Issuer,
-    origin: () => served.current(entraUrl),
+    origin: () => entraUrl,
     now: () => clock.now(),
   });
-  const service = new EntraService(directory, issuer, clock, () => `${served.current(entraUrl)}/devicelogin`, clientCredentials);
+  const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
   let exchange: ExchangeTwin | null = null;
@@ -104,8 +105,10 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     smtp: () => ({ host, port: exchange?.port ?? 0 }),
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
+    ntp: () => ntpServer,
     journal,
   });
+  let ntpServer: SntpServer | null = null;
 
   const entra: EntraServer = await startEntraServer({
     host,
@@ -116,21 +119,16 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     faults,
     key,
-    served,
+    servedNames: servedNames(opts.extraNames).dns,
     journal,
     logger: log,
   });
   entraUrl = entra.url;
   control.setEntraUrl(entraUrl);
 
-  const servedOrigins = () => {
-    const port = new URL(entraUrl).port;
-    return served.names.map((n) => `https://${n.includes(':') ? `[${n}]` : n}${port ? `:${port}` : ''}`);
-  };
   const trust: TokenTrust = {
     jwks: () => ({ keys: [key.publicJwk] }),
-    // v2 tokens name the origin the client used: any served name on the twin's port.
-    issuers: () => [issuer.v1Issuer, ...servedOrigins().map((o) => `${o}/${fixture.tenantId}/v2.0`)],
+    issuers: () => [issuer.v1Issuer, issuer.v2Issuer],
   };
   try {
     exchange = await startExchangeTwin({
@@ -150,7 +148,14 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     await entra.close();
     throw e;
   }
-  log?.info({ entraUrl, smtpPort: exchange.port, tenantId: fixture.tenantId }, 'twin listening');
+  let ntp: SntpServer;
+  try {
+    ntp = ntpServer = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
+  } catch (e) {
+    await Promise.allSettled([exchange.close(), entra.close()]);
+    throw e;
+  }
+  log?.info({ entraUrl, smtpPort: exchange.port, ntpPort: ntp.port, tenantId: fixture.tenantId }, 'twin listening');
 
   const first = fixture.users[0]!;
   const ex = exchange;
@@ -162,16 +167,16 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     caPath: certs.caPath,
     caPem: certs.caPem,
     smtp: { host: ex.host, port: ex.port },
+    ntp,
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
     journal,
-    servedNames: served.names,
     faults,
     clock,
     seed,
     close: async () => {
-      await Promise.allSettled([ex.close(), entra.close()]);
+      await Promise.allSettled([ex.close(), entra.close(), ntp.close()]);
     },
   };
 }

@@ -28,6 +28,3 @@ function checkedFraction(f: number): number {
   if (!Number.isFinite(f) || f < 0 || f > 1) throw new RangeError(`retry jitter fraction must be within 0…1, got ${f}`);
   return f;
 }
-
-/** The scheduler raises ACCESS_TOKEN_DEADLINE this long before the token really expires (MSAL uses 5 minutes). */
-export const ACCESS_TOKEN_SKEW_MS = 5 * 60_000;

@@ -23,7 +23,7 @@ export interface Grant {
   accessTokenExpiresInMs: number;
 }
 
-/** Why a sign-in ended without a token. `stage` says whether Entra ever issued a code. */
+/** Why a sign-in ended without a token; `kind` says how (a failed code request, declined, expired, …). */
 export class SignInFailure extends Error {
   constructor(
     readonly kind: 'code-request-failed' | 'declined' | 'expired' | 'poll-failed' | 'cancelled',

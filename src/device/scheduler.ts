@@ -1,12 +1,10 @@
 /**
  * Raises the statechart's deadlines (kept in context) as events on the injected clock. After every transition the
- * runtime calls `arm` with the deadlines the current state listens for; a deadline that already passed (the device
+ * runtime calls `arm` with the deadlines the current state listens for (deadlines.ts); a deadline that already passed (the device
  * was off, or the clock jumped) is raised at once rather than waiting for the clock to move again.
  */
 import type { Clock, TimerHandle } from '../time/clock.ts';
-
-export type DeadlineEvent = 'CODE_DEADLINE' | 'ACCESS_TOKEN_DEADLINE' | 'RETRY_DUE';
-export type Deadlines = Partial<Record<DeadlineEvent, number>>;
+import type { DeadlineEvent, Deadlines } from './deadlines.ts';
 
 export class Scheduler {
   private readonly armed = new Map<DeadlineEvent, { at: number; handle: TimerHandle | null; cancelled: boolean }>();

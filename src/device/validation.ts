@@ -52,8 +52,6 @@ export const smtpSettingsSchema = z
   })
   .strict();
 
-export type SmtpSettingsInput = z.infer<typeof smtpSettingsSchema>;
-
 export const jobRequestSchema = z
   .object({
     to: z.array(z.email('is not an e-mail address').max(254)).min(1, 'needs at least one recipient').max(100),

@@ -307,8 +307,9 @@ export class FleetSlice {
     const sim = await startSimulator({ stateDir: p.dir, clock: p.clock, cloud: { mode: 'twin' }, twin: this.twin!, logger: this.logger });
     p.sim = sim;
     const device = sim.device;
-    p.row.deviceId = device.nvram.data.device.id;
-    p.row.serial = device.nvram.data.device.serial;
+    const identity = device.identity();
+    p.row.deviceId = identity.id;
+    p.row.serial = identity.serial;
     device.subscribe((t) => {
       if (t.event === 'TOKEN_GRANTED') p.row.signIns++;
       if (t.event === 'REFRESHED') p.row.refreshes++;

@@ -5,13 +5,12 @@
  *    smtp.auth, approve / decline through the twin's control), then the held effect is let through (gates.ts).
  *  - Deadlines: the shared virtual clock is moved to the deadline the device has armed (and must be the earliest).
  *  - POWER_CYCLE: the panel's power-cycle route, off for 0 ms or for a day (the access deadline passes).
- * After each step: `/api/status` must show the model's state; the NVRAM image (read with `inspectImage`, as
+ * After each step: `/api/status` must show the model's state; the NVRAM image (read back from the medium with `device.inspectImage()`, as
  * `mfp-sim nvram show` does) must hold that state's snapshot, the token cache exactly when the model has one, and as
  * many spool records as the model has jobs; the recipient's mailbox on the twin must hold one message per SENT.
  * With `timing`, every wait on the system (performing the step, settling, HTTP reads, twin control reads) is
  * counted as system time; predicting, comparing and inspecting the NVRAM image are the harness's own time.
  */
-import { inspectImage } from '../nvram/inspect.ts';
 import { TOKEN_CACHE_SECRET } from '../device/device.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
@@ -310,9 +309,9 @@ export class ModelExecutor {
   }
 
   private async checkNvram(after: SystemState, rows: string[], fail: (a: string, d: string) => ModelDivergence): Promise<void> {
-    const image = await inspectImage(this.sut.nvramFile);
-    if (!image.valid || !image.current) throw fail('?', `NVRAM image not valid: ${image.reason}`);
-    const content = image.current as { snapshot?: { value?: unknown }; secrets?: Record<string, unknown>; spool?: unknown[] };
+    const image = await this.sut.device.inspectImage();
+    if (!image.valid || !image.content) throw fail('?', `NVRAM image not valid: ${image.reason}`);
+    const content = image.content as { snapshot?: { value?: unknown }; secrets?: Record<string, unknown>; spool?: unknown[] };
     const stored = leafOfValue(content.snapshot?.value);
     const expected = leafOf(after);
     if (stored !== expected) throw fail(stored, `NVRAM snapshot is ${stored}, model in ${expected}`);

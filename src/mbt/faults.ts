@@ -27,5 +27,3 @@ export const tokenCacheNotPersisted: InjectedFault = {
   description: 'the TokenCacheStore drops stage(), so the MSAL cache never reaches NVRAM',
   wrapTokenCache: (store: TokenCacheStore): TokenCacheStore => ({ load: () => store.load(), stage: () => undefined }),
 };
-
-export const DELIBERATE_FAULTS = [smtpAuthDisabledAsTransient, tokenCacheNotPersisted] as const;

@@ -19,7 +19,8 @@ import {
   type LeafState,
 } from '../../machines/oauthDevice.ts';
 import { transitionTable, type TransitionRow, type TransitionTable } from '../model/transitionTable.ts';
-import { ACCESS_TOKEN_SKEW_MS, retryDelayMs } from '../device/backoff.ts';
+import { retryDelayMs } from '../device/backoff.ts';
+import { armedDeadlines, type DeadlineEvent } from '../device/deadlines.ts';
 import { EVENT_LABELS, eventFor, type EventLabel } from './vocabulary.ts';
 
 export type MachineSnapshot = SnapshotFrom<typeof machine>;
@@ -56,7 +57,7 @@ export interface StepResult {
 export const MAX_JOBS_IN_SPOOL = 2;
 
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
-type DeadlineName = 'CODE_DEADLINE' | 'ACCESS_TOKEN_DEADLINE' | 'RETRY_DUE';
+type DeadlineName = DeadlineEvent;
 
 /** One table for the process: rows hold transition objects of the one machine, so they are shared safely. */
 let sharedTable: TransitionTable | undefined;
@@ -84,18 +85,6 @@ export function stateKey(s: SystemState): string {
     s.queued,
     s.held,
   ]);
-}
-
-/** The deadlines the runtime's scheduler would arm in this snapshot (same rule as `Device.rearm`). */
-export function armedDeadlines(snapshot: MachineSnapshot): Partial<Record<DeadlineName, number>> {
-  const c = snapshot.context;
-  const d: Partial<Record<DeadlineName, number>> = {};
-  if (c.codeExpiresAt !== null && snapshot.can({ type: 'CODE_DEADLINE' })) d.CODE_DEADLINE = c.codeExpiresAt;
-  if (c.accessTokenExpiresAt !== null && snapshot.can({ type: 'ACCESS_TOKEN_DEADLINE' })) {
-    d.ACCESS_TOKEN_DEADLINE = c.accessTokenExpiresAt - ACCESS_TOKEN_SKEW_MS;
-  }
-  if (c.retryAt !== null && snapshot.can({ type: 'RETRY_DUE' })) d.RETRY_DUE = c.retryAt;
-  return d;
 }
 
 /** The earliest armed deadline (the only one a tester can reach by moving the clock without passing another). */

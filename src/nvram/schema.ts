@@ -7,6 +7,7 @@ export const CURRENT_FIRMWARE = 2;
 /** The statechart owns the vocabulary; the store keeps what it says. */
 import type { AuthMethod } from '../../machines/oauthDevice.ts';
 export type { AuthMethod };
+import { validateRtcState, type RtcState } from '../time/rtc.ts';
 export interface SmtpSettings {
   smtpServerName: string;
   smtpPort: number;
@@ -21,7 +22,9 @@ export interface CloudSettings {
   authority: string | null;
   clientId: string | null;
 }
-export type JobStatus = 'queued' | 'sending' | 'held' | 'sent' | 'failed';
+/** Every status a job record can have: the one list of them (records, scenario files and the panel read it). */
+export const JOB_STATUSES = ['queued', 'held', 'sending', 'sent', 'failed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 export interface JobRecord {
   id: string;
   messageId: string;
@@ -70,6 +73,16 @@ export interface NvramData {
   eventLog: EventLogEntry[];
   /** Free section for the web panel (hashes only, never a plaintext secret). */
   panel: { sessionSecretSealed?: never } & Record<string, unknown>;
+  /** The RTC chip's state and the date/time settings; absent on images written before the device clock existed. */
+  clock?: DeviceClockRecord;
+}
+
+/** What the NVRAM keeps of the device clock (see src/time/rtc.ts and src/device/clockService.ts). */
+export interface DeviceClockRecord {
+  rtc: RtcState;
+  ntpEnabled: boolean;
+  /** IANA time zone name for the Date header and the panel (e.g. "Europe/Berlin"); the clock itself is UTC. */
+  timeZone: string;
 }
 
 /** What firmware 1 (SMTP basic AUTH only) wrote. Its password is plaintext: that is how firmware 1 stored it. */
@@ -176,14 +189,13 @@ export function checkSealedBlob(v: unknown, path: string): Problem {
   );
 }
 
-const JOB_STATUSES: readonly string[] = ['queued', 'sending', 'held', 'sent', 'failed'];
 
 function checkJob(v: unknown, path: string): Problem {
   if (!isObj(v)) return `${path} must be an object`;
   return first(
     need(isStr(v.id), `${path}.id`, 'a string'),
     need(isStr(v.messageId), `${path}.messageId`, 'a string'),
-    need(isStr(v.status) && JOB_STATUSES.includes(v.status), `${path}.status`, JOB_STATUSES.join(' | ')),
+    need(isStr(v.status) && (JOB_STATUSES as readonly string[]).includes(v.status), `${path}.status`, JOB_STATUSES.join(' | ')),
     need(Array.isArray(v.to) && v.to.every(isStr), `${path}.to`, 'an array of strings'),
     need(isStr(v.subject), `${path}.subject`, 'a string'),
     need(isStr(v.contentPath), `${path}.contentPath`, 'a string'),
@@ -235,7 +247,29 @@ export function checkNvramData(v: unknown): Problem {
     checkArray(v.jobLog, 'jobLog', checkJob),
     checkArray(v.eventLog, 'eventLog', checkEvent),
     need(isObj(panel) && !('sessionSecretSealed' in panel), 'panel', 'an object without sessionSecretSealed'),
+    v.clock === undefined ? null : checkDeviceClock(v.clock, 'clock'),
   );
+}
+
+export function checkDeviceClock(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  try {
+    validateRtcState(v.rtc);
+  } catch (err) {
+    return `${path}.rtc: ${(err as Error).message}`;
+  }
+  if (typeof v.ntpEnabled !== 'boolean') return `${path}.ntpEnabled must be a boolean`;
+  if (typeof v.timeZone !== 'string' || !isTimeZone(v.timeZone)) return `${path}.timeZone must be an IANA time zone name`;
+  return null;
+}
+
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return name.length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Firmware-1 content (read only: this firmware never writes it). */

@@ -11,14 +11,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Eta } from 'eta';
 import { createPanelContext } from './context.ts';
-import { ensureAdminCredential } from './credentials.ts';
 import { apiPlugin } from './plugins/api.ts';
 import { registerAuth, requireAdminPage } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
 import { pagesPlugin } from './plugins/pages.ts';
 import { registerSecurity } from './plugins/security.ts';
 import { ssePlugin } from './plugins/sse.ts';
-import { dispatchResultSchema, errorSchema, jobSchema, smtpSettingsSchema, statusSchema } from './schemas.ts';
+import { clockSettingsSchema, dispatchResultSchema, errorSchema, jobSchema, smtpSettingsSchema, statusSchema } from './schemas.ts';
 import type { PanelOptions } from './types.ts';
 
 const VIEWS = fileURLToPath(new URL('./views', import.meta.url));
@@ -39,7 +38,7 @@ declare module 'fastify' {
 
 export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
   const explicit = opts.adminPassword ?? process.env.MFP_ADMIN_PASSWORD;
-  const { generatedPassword } = await ensureAdminCredential(opts.sim.device.nvram, explicit);
+  const { generatedPassword } = await opts.sim.device.admin.ensure(explicit);
   const ctx = createPanelContext(opts.sim);
 
   const app = Fastify({
@@ -56,7 +55,7 @@ export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
   app.decorate('panel', { generatedPassword, passwordChecks: () => ctx.lockout.verifications });
 
   registerErrorHandling(app);
-  for (const schema of [errorSchema, statusSchema, smtpSettingsSchema, dispatchResultSchema, jobSchema]) app.addSchema(schema);
+  for (const schema of [errorSchema, statusSchema, smtpSettingsSchema, dispatchResultSchema, jobSchema, clockSettingsSchema]) app.addSchema(schema);
 
   await registerSecurity(app, { sessionKey: opts.sessionKey, allowedHosts: opts.allowedHosts });
   await app.register(fastifyStatic, { root: PUBLIC, prefix: '/assets/', index: false, cacheControl: true, maxAge: 60_000 });

@@ -25,3 +25,8 @@ export function createPanelContext(sim: PanelSim): PanelContext {
     productName: 'MFP Simulator C3000',
   };
 }
+
+/** "Now" as the printer reads it (its RTC): the device's own times (deadlines, token expiry) are on that clock. */
+export function deviceNow(ctx: PanelContext): number {
+  return (ctx.sim.deviceClock ?? ctx.sim.clock).now();
+}

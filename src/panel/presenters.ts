@@ -4,7 +4,7 @@
  */
 import type { DeviceStatus, TransitionNotice } from '../device/device.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
-import type { JobRecord, SmtpSettings } from '../nvram/index.ts';
+import type { JobRecord, SmtpSettings } from '../device/printer.ts';
 
 export const iso = (ms: number | null | undefined): string | null =>
   typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null;

@@ -14,6 +14,7 @@ export const NAV = [
   { href: '/events', label: 'Event Log', key: 'events' },
   { href: '/statechart', label: 'Statechart', key: 'statechart' },
   { href: '/nvram', label: 'NVRAM', key: 'nvram' },
+  { href: '/settings/clock', label: 'Date/Time', key: 'clock' },
   { href: '/maintenance', label: 'Maintenance', key: 'maintenance' },
 ] as const;
 
@@ -44,7 +45,7 @@ export async function renderPage(
       csrfToken: reply.generateCsrf(),
       flash,
       product: ctx.productName,
-      serial: device.nvram.data.device.serial,
+      serial: device.identity().serial,
       deviceId: device.id,
       headerState: { state, title: STATE_TITLES[state], tone: STATE_TONE[state] },
       cloud: ctx.sim.twin ? 'Microsoft twin (offline)' : 'Microsoft',

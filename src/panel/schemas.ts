@@ -124,3 +124,49 @@ export const eventLogSchema = {
     properties: { at: isoTime, kind: { type: 'string' }, message: { type: 'string' }, data: { type: 'object', additionalProperties: true } },
   },
 } as const;
+
+/** The printer's clock as the API shows it (src/device/clockService.ts). */
+export const clockSettingsSchema = {
+  $id: 'ClockSettings',
+  type: 'object',
+  properties: {
+    now: { type: 'string', format: 'date-time', description: "What the printer believes the time is (its RTC), UTC" },
+    ntpEnabled: { type: 'boolean', description: 'NTP on: sync with the NTP server at power-on and hourly' },
+    timeZone: { type: 'string', description: 'IANA time zone name (display and mail Date header; the clock is UTC)' },
+    lastSync: {
+      type: ['object', 'null'],
+      description: 'Outcome of the last NTP exchange since power-on',
+      properties: {
+        at: { type: 'string', format: 'date-time' },
+        ok: { type: 'boolean' },
+        offsetMs: { type: 'integer', description: 'How far the clock was corrected' },
+        reason: { type: 'string', enum: ['timeout', 'kiss-of-death', 'bad-reply', 'socket', 'no-server'] },
+        message: { type: 'string' },
+      },
+    },
+  },
+  required: ['now', 'ntpEnabled', 'timeZone', 'lastSync'],
+} as const;
+
+export const clockSettingsInputSchema = {
+  type: 'object',
+  properties: {
+    dateTime: { type: 'string', format: 'date-time', description: 'Set the date and time (RFC 3339, e.g. 2026-01-05T08:00:00Z)' },
+    ntpEnabled: { type: 'boolean' },
+    timeZone: { type: 'string', minLength: 1, maxLength: 64 },
+  },
+  additionalProperties: false,
+  minProperties: 1,
+} as const;
+
+/** Simulation only: faults of the printer's RTC (a real printer has no such route). */
+export const clockFaultSchema = {
+  type: 'object',
+  properties: {
+    stepMs: { type: 'integer', minimum: -100 * 365 * 24 * 3600 * 1000, maximum: 100 * 365 * 24 * 3600 * 1000, description: 'The RTC jumps by this many ms (either sign)' },
+    driftPpm: { type: 'number', minimum: -100_000, maximum: 100_000, description: 'Oscillator rate error from now on (ppm; positive = fast)' },
+    battery: { type: 'string', enum: ['ok', 'dead'], description: 'dead: the RTC restarts at the firmware epoch (2024-01-01) at every power-on' },
+  },
+  additionalProperties: false,
+  minProperties: 1,
+} as const;

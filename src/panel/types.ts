@@ -6,11 +6,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Device } from '../device/device.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Twin } from '../cloud/twin.ts';
+import type { ClockService } from '../device/clockService.ts';
 
 export interface PanelSim {
   readonly device: Device;
   readonly clock: Clock;
   readonly twin: Twin | null;
+  /** The printer's clock (RTC, NTP); absent in fakes that have none. */
+  readonly deviceClock?: ClockService;
   powerCycle(offMs?: number): Promise<Device>;
   onBoot(listener: (device: Device) => void): () => void;
 }

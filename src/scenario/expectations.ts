@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Simulator } from '../sim/types.ts';
-import { TOKEN_CACHE_SECRET } from '../device/device.ts';
 import type { Expectation, JobExpectation, MailboxExpectation } from './schema.ts';
 
 export interface Difference {
@@ -48,17 +47,35 @@ export async function checkExpectation(e: Expectation, world: ExpectationWorld):
   if (e.account !== undefined && status.account !== e.account) {
     diffs.push({ what: 'account', expected: e.account, actual: status.account });
   }
+  if (e.clock) diffs.push(...checkClock(e.clock, sim));
   for (const [label, want] of Object.entries(e.jobs ?? {})) diffs.push(...checkJob(label, want, world));
   const mailboxes = e.mailbox === undefined ? [] : Array.isArray(e.mailbox) ? e.mailbox : [e.mailbox];
   for (const m of mailboxes) diffs.push(...checkMailbox(m, sim));
   if (e.nvram) diffs.push(...(await checkNvram(e.nvram, world)));
   if (e.eventLog) {
-    const entries = device.nvram.data.eventLog.map((x) => `${x.kind}: ${x.message}`);
+    const entries = device.eventLog().map((x) => `${x.kind}: ${x.message}`);
     for (const text of Array.isArray(e.eventLog.contains) ? e.eventLog.contains : [e.eventLog.contains]) {
       if (!entries.some((line) => line.includes(text))) {
         diffs.push({ what: 'eventLog', expected: `an entry containing "${text}"`, actual: entries.slice(-5) });
       }
     }
+  }
+  return diffs;
+}
+
+function checkClock(want: NonNullable<Expectation['clock']>, sim: Simulator): Difference[] {
+  const c = sim.deviceClock.status();
+  const skew = Math.abs(c.now - sim.clock.now());
+  const diffs: Difference[] = [];
+  if (want.skewAtMost !== undefined && skew > want.skewAtMost) diffs.push({ what: 'clock.skew', expected: `at most ${want.skewAtMost} ms`, actual: skew });
+  if (want.skewAtLeast !== undefined && skew < want.skewAtLeast) diffs.push({ what: 'clock.skew', expected: `at least ${want.skewAtLeast} ms`, actual: skew });
+  if (want.before !== undefined && !(c.now < Date.parse(want.before))) {
+    diffs.push({ what: 'clock.now', expected: `before ${want.before}`, actual: new Date(c.now).toISOString() });
+  }
+  if (want.ntpEnabled !== undefined && c.ntpEnabled !== want.ntpEnabled) diffs.push({ what: 'clock.ntpEnabled', expected: want.ntpEnabled, actual: c.ntpEnabled });
+  if (want.lastSync !== undefined) {
+    const actual = c.lastSync === null ? 'none' : c.lastSync.ok ? 'ok' : 'failed';
+    if (actual !== want.lastSync) diffs.push({ what: 'clock.lastSync', expected: want.lastSync, actual: c.lastSync ?? 'none' });
   }
   return diffs;
 }
@@ -122,16 +139,5 @@ async function checkNvram(want: NonNullable<Expectation['nvram']>, world: Expect
 
 /** Token strings in the device's sealed MSAL cache right now (read through the vault, in memory only). */
 export function tokensHeld(sim: Simulator): string[] {
-  const raw = sim.device.nvram.secrets.get(TOKEN_CACHE_SECRET);
-  if (!raw) return [];
-  try {
-    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
-    const out: string[] = [];
-    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
-      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
-    }
-    return out;
-  } catch {
-    return [];
-  }
+  return sim.device.heldTokenTexts();
 }

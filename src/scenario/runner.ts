@@ -377,6 +377,8 @@ class ScenarioRun {
       case 'clearFaults':
         twin().control.clearFaults();
         return;
+      case 'clock':
+        return this.clockStep(step.args);
       case 'advance':
         return sim.advance(step.args);
       case 'advanceUntil':
@@ -448,26 +450,31 @@ class ScenarioRun {
     }
   }
 
+  /** RTC faults first (they are the world's doing), then what the admin sets, then NTP: the order a person reads. */
+  private async clockStep(c: Extract<SimpleStep, { kind: 'clock' }>['args']): Promise<void> {
+    const clock = this.sim.deviceClock;
+    if (c.ntpReachable !== undefined) {
+      if (!this.sim.twin) throw new StepFailure('no-twin', 'ntpReachable needs the embedded twin');
+      this.sim.twin.ntp.setReachable(c.ntpReachable);
+    }
+    if (c.battery !== undefined) clock.rtc.setBattery(c.battery === 'ok');
+    if (c.driftPpm !== undefined) clock.rtc.setDrift(c.driftPpm);
+    if (c.step !== undefined) clock.rtc.step(c.step);
+    if (c.set !== undefined) await clock.setDateTime(c.set === 'world' ? this.sim.clock.now() : Date.parse(c.set));
+    if (c.ntp !== undefined || c.timeZone !== undefined) {
+      await clock.saveTimeSettings({ ...(c.ntp !== undefined ? { ntpEnabled: c.ntp } : {}), ...(c.timeZone !== undefined ? { timeZone: c.timeZone } : {}) });
+    }
+    if (c.sync) await clock.syncNow();
+    await clock.idle();
+  }
+
   private async powerCycle(offMs: number): Promise<void> {
-    const log = this.sim.device.nvram.data.eventLog;
-    const lastBefore = log[log.length - 1];
     const from = this.sim.device.state();
     this.note(`power off in ${from}${offMs ? ` for ${formatDurationShort(offMs)}` : ''}`);
     const device = await this.sim.powerCycle(offMs);
-    // The boot's own transitions happen before anyone can subscribe; the event log has them.
-    const entries = device.nvram.data.eventLog;
-    let start = 0;
-    for (let i = entries.length - 1; lastBefore && i >= 0; i--) {
-      if (entries[i]!.at === lastBefore.at && entries[i]!.message === lastBefore.message) {
-        start = i + 1;
-        break;
-      }
-    }
-    for (const e of entries.slice(start)) {
-      const m = /^(\w+) → (\w+) on (\w+)$/.exec(e.message);
-      if (e.kind !== 'transition' || !m || m[1] === m[2]) continue;
-      const reason = typeof e.data?.reason === 'string' ? e.data.reason : null;
-      this.report(e.at, m[1] as LeafState, m[2] as LeafState, m[3]!, reason);
+    // The boot's own transitions happen before anyone can subscribe; the boot report has them.
+    for (const t of device.bootReport().transitions) {
+      if (t.from !== t.to) this.report(t.at, t.from, t.to, t.event, t.reason);
     }
     this.lastError = device.status().lastError;
     this.note(`power on: ${device.state()}`);

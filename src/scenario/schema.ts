@@ -5,6 +5,7 @@
  * See docs/scenarios.md for the reference.
  */
 import { z } from 'zod';
+import { JOB_STATUSES } from '../device/printer.ts';
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
 import { smtpSettingsSchema } from '../device/validation.ts';
 import { parseDuration } from './duration.ts';
@@ -17,7 +18,6 @@ const duration = z
 
 const upn = z.email('must be an e-mail address (user principal name)');
 const leafState = z.enum(LEAF_STATES, `must be one of ${LEAF_STATES.join(', ')}`);
-const JOB_STATUSES = ['queued', 'held', 'sending', 'sent', 'failed'] as const;
 /** One state or a list of states (any of them will do). */
 const states = z.union([leafState, z.array(leafState).min(1)], `must be one of ${LEAF_STATES.join(', ')}, or a list of them`);
 const jobStatus = z.enum(JOB_STATUSES, `must be one of ${JOB_STATUSES.join(', ')}`);
@@ -61,8 +61,34 @@ const mailboxExpectation = z
   })
   .strict();
 
+/** A signed duration ("-2h", "+90s", "3d") for RTC steps and skews. */
+const signedDuration = z.string().transform((text, ctx) => {
+  const m = /^([+-]?)(.*)$/.exec(text.trim())!;
+  const ms = parseDuration(m[2]!);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration like "2h" or "-90s"' });
+    return z.NEVER;
+  }
+  return m[1] === '-' ? -ms : ms;
+});
+
+/** The printer's clock as a scenario checks it (src/device/clockService.ts). */
+const clockExpectation = z
+  .object({
+    /** |device time − world time| at most this. */
+    skewAtMost: duration.optional(),
+    /** |device time − world time| at least this. */
+    skewAtLeast: duration.optional(),
+    /** The device believes it is earlier than this date (e.g. after an RTC reset to the firmware epoch). */
+    before: z.iso.datetime().optional(),
+    ntpEnabled: z.boolean().optional(),
+    lastSync: z.enum(['ok', 'failed', 'none']).optional(),
+  })
+  .strict();
+
 const expectation = z
   .object({
+    clock: clockExpectation.optional(),
     state: states.optional(),
     lastError: z
       .union([z.null(), z.object({ reason: z.string().optional(), code: z.string().nullable().optional() }).strict()])
@@ -143,6 +169,23 @@ export const STEP_ARGS = {
     })
     .strict(),
   clearFaults: nothing,
+  /** The printer's clock: faults on its RTC (step, drift, battery) and NTP, and what an admin sets (date, zone, NTP). */
+  clock: z
+    .object({
+      /** "world" = the shared (true) time; or an RFC 3339 date-time. */
+      set: z.union([z.literal('world'), z.iso.datetime({ offset: true })]).optional(),
+      step: signedDuration.optional(),
+      driftPpm: z.number().min(-100_000).max(100_000).optional(),
+      battery: z.enum(['ok', 'dead']).optional(),
+      ntp: z.boolean().optional(),
+      timeZone: z.string().min(1).optional(),
+      /** The twin's NTP server answers (true) or drops every request (false: "NTP unreachable"). */
+      ntpReachable: z.boolean().optional(),
+      /** One NTP exchange now. */
+      sync: z.literal(true).optional(),
+    })
+    .strict()
+    .refine((c) => Object.keys(c).length > 0, 'must change at least one thing'),
   advance: duration,
   advanceUntil: z.object({ state: states, cap: duration }).strict(),
   powerCycle: z.preprocess(

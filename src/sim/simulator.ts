@@ -7,6 +7,8 @@ import path from 'node:path';
 import { makePrivateDir } from '../util/private-fs.ts';
 import { openNvram, type CloudSettings, type Nvram } from '../nvram/index.ts';
 import { createDevice, type Device } from '../device/device.ts';
+import { ClockService, type TimeSyncPort } from '../device/clockService.ts';
+import { querySntp } from '../adapters/sntp.ts';
 import { RealClock, VirtualClock, type Clock } from '../time/clock.ts';
 import { persistedVirtualClock } from '../time/persisted-clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
@@ -60,10 +62,15 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
     cloud = { ...twinCloud(twin), ...(choice.clientId ? { clientId: choice.clientId } : {}) };
   }
 
+  // The printer's NTP server: the twin's in twin mode; none against Microsoft (loopback only, no lab time server).
+  const ntpServer = twin?.ntp ?? null;
+  const timeSync: TimeSyncPort | null = ntpServer ? (rtc) => querySntp({ host: ntpServer.host, port: ntpServer.port, clock: rtc }) : null;
+
   const nvramFile = path.join(stateDir, 'nvram.json');
   const spoolDir = path.join(stateDir, 'spool');
   let nvram!: Nvram;
   let device!: Device;
+  let deviceClock: ClockService | null = null;
   let adapters!: DeviceAdapters;
   let closed = false;
   const bootListeners = new Set<(d: Device) => void>();
@@ -71,7 +78,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
   async function boot(): Promise<Device> {
     nvram = await openNvram({
       file: nvramFile,
-      now: () => clock.now(),
+      // The firmware stamps its records with its own clock (the RTC) once it runs.
+      now: () => (deviceClock ?? clock).now(),
       ...(opts.nvramCapacityBytes ? { capacityBytes: opts.nvramCapacityBytes } : {}),
     });
     // What the boot found wrong goes to the process log too, not only into the NVRAM event log.
@@ -85,9 +93,17 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
           draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `cloud set to ${wanted.mode} (${wanted.authority})` });
         });
       }
+      deviceClock = null;
+      deviceClock = await ClockService.powerOn({
+        shared: clock,
+        nvram,
+        timeSync,
+        logger,
+        ...(opts.ntpByDefault !== undefined ? { defaultNtpEnabled: opts.ntpByDefault } : {}),
+      });
       adapters = createDeviceAdapters({ cloud, logger, clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}` });
       const ports = opts.wrapPorts ? opts.wrapPorts(adapters.ports) : adapters.ports;
-      device = await createDevice({ nvram, clock, ports, spoolDir, logger });
+      device = await createDevice({ nvram, clock: deviceClock.rtc, ports, spoolDir, logger });
     } catch (err) {
       await nvram.close().catch(() => undefined);
       throw err;
@@ -105,6 +121,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
 
   /** Power off: timers stop, work in flight is abandoned (sockets cut, as a power cut would), NVRAM closed. */
   async function powerOff(): Promise<void> {
+    deviceClock?.stop();
     device.stop();
     await adapters.shutdown();
     await nvram.close();
@@ -124,11 +141,18 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
     get device() {
       return device;
     },
+    get deviceClock() {
+      return deviceClock!;
+    },
     stateDir,
     async advance(ms) {
       if (!virtualClock) throw new Error('advance() needs a virtual clock; this simulator runs on real time');
-      await virtualClock.advance(ms, () => device.idle());
-      await device.idle();
+      const settle = async () => {
+        await deviceClock?.idle();
+        await device.idle();
+      };
+      await virtualClock.advance(ms, settle);
+      await settle();
     },
     async powerCycle(offMs = 0) {
       await powerOff();
@@ -146,6 +170,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       if (closed) return;
       closed = true;
       await device.idle().catch(() => undefined);
+      await deviceClock?.idle().catch(() => undefined);
       await powerOff().catch(() => undefined);
       await ownTwin?.close();
       rtc?.stop();

@@ -5,6 +5,7 @@
  */
 import type { Clock, VirtualClock } from '../time/clock.ts';
 import type { Device } from '../device/device.ts';
+import type { ClockService } from '../device/clockService.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
@@ -49,6 +50,11 @@ export interface SimulatorOptions {
    * true). Tests that hold effects on gates settle themselves and pass false.
    */
   settleOnBoot?: boolean;
+  /**
+   * NTP for a printer whose NVRAM holds no clock settings yet (factory default false, as many printers ship; the
+   * admin turns it on in the panel). In twin mode the printer's NTP server is the twin's.
+   */
+  ntpByDefault?: boolean;
 }
 
 export interface Simulator {
@@ -57,6 +63,8 @@ export interface Simulator {
   readonly virtualClock: VirtualClock | null;
   /** The embedded twin (null against real Microsoft, or when the twin is shared and owned by someone else). */
   readonly twin: Twin | null;
+  /** The current printer's time keeping (RTC, NTP, date/time settings); replaced at each boot like `device`. */
+  readonly deviceClock: ClockService;
   /** The current device; a power cycle replaces it, so always read it through this getter. */
   readonly device: Device;
   readonly stateDir: string;

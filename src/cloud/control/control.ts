@@ -52,6 +52,16 @@ export interface TwinControlDeps {
   authMethods?: import('./auth-methods-control.ts').AuthMethodsControl;
   /** The wire journal (journal-routes.ts); its routes are registered when present. */
   journal?: import('../journal/wire-journal.ts').WireJournal;
+  /** The twin's SNTP server, once it listens. */
+  ntp?: () => { host: string; port: number; reachable(): boolean; setReachable(r: boolean): void; answered(): number } | null;
+}
+
+export interface NtpView {
+  host: string;
+  port: number;
+  /** false = the "NTP unreachable" fault: requests are dropped. */
+  reachable: boolean;
+  answered: number;
 }
 
 export class TwinControl {
@@ -131,6 +141,19 @@ export class TwinControl {
     const rec = this.pendingCode(userCode);
     this.d.service.decline(rec);
     return { state: rec.state };
+  }
+
+  ntp(): NtpView {
+    const server = this.d.ntp?.() ?? null;
+    if (!server) throw new ControlError(409, 'this twin runs no NTP server');
+    return { host: server.host, port: server.port, reachable: server.reachable(), answered: server.answered() };
+  }
+
+  setNtpReachable(reachable: boolean): NtpView {
+    const server = this.d.ntp?.() ?? null;
+    if (!server) throw new ControlError(409, 'this twin runs no NTP server');
+    server.setReachable(reachable);
+    return this.ntp();
   }
 
   clock(): ClockView {

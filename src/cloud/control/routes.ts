@@ -212,6 +212,18 @@ export function controlRoutes(control: TwinControl) {
     );
 
     app.get('/clock', { schema: { ...tag('clock'), summary: "The twin's clock" } }, () => control.clock());
+    app.get('/ntp', { schema: { ...tag('clock'), summary: "The twin's SNTP server (UDP): endpoint, reachable, requests answered" } }, () => control.ntp());
+    app.put(
+      '/ntp',
+      {
+        schema: {
+          ...tag('clock'),
+          summary: 'NTP unreachable fault: reachable false drops every SNTP request, true answers again',
+          body: { type: 'object', required: ['reachable'], additionalProperties: false, properties: { reachable: { type: 'boolean' } } },
+        },
+      },
+      (req) => control.setNtpReachable((req.body as { reachable: boolean }).reachable),
+    );
     app.post(
       '/clock/advance',
       {

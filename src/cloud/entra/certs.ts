@@ -1,13 +1,15 @@
 /**
- * The twin's TLS material: a private CA and a server certificate signed by it (SHA-256) for every served name —
- * localhost / 127.0.0.1 / ::1, login.microsoftonline.com, smtp.office365.com and configured extra names — created on
- * first start in the state directory and reused afterwards (so a device that trusted the CA once keeps trusting it).
- * A server certificate that lacks one of the names asked for is re-issued under the same CA.
+ * The twin's TLS material: a private CA and a server certificate signed by it, created on first start in the state
+ * directory and reused afterwards (so a device that trusted the CA once keeps trusting it). The server certificate
+ * carries Microsoft's names (a bench device reaches the twin as login.microsoftonline.com / smtp.office365.com),
+ * any extra names asked for, and localhost / loopback IPs. A stored server certificate lacking an asked-for name is
+ * reissued under the same CA, so the trust a device already has stays valid.
  */
 import { readFile } from 'node:fs/promises';
 import { makePrivateDir, writePrivateFile } from '../../util/private-fs.ts';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 
 export interface TwinCertificates {
@@ -17,29 +19,43 @@ export interface TwinCertificates {
   serverCertPem: string;
 }
 
-const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
+/** The names Microsoft's clients use for the two halves of the twin. */
+export const MICROSOFT_NAMES = ['login.microsoftonline.com', 'smtp.office365.com'] as const;
+const LOOPBACK_IPS = ['127.0.0.1', '::1'];
 
-export interface CertificateNames {
-  dns: readonly string[];
-  ips: readonly string[];
+export interface CertificateOptions {
+  /** DNS names or IP addresses the server certificate carries besides Microsoft's names and localhost. */
+  extraNames?: readonly string[];
+  now?: Date;
 }
 
-const LOOPBACK: CertificateNames = { dns: ['localhost'], ips: ['127.0.0.1', '::1'] };
+const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
 
-export async function ensureCertificates(
-  stateDir: string,
-  now: Date = new Date(),
-  names: CertificateNames = LOOPBACK,
-): Promise<TwinCertificates> {
+/** Every name the server certificate must carry, DNS names first, deduplicated (case-insensitive for DNS names). */
+export function servedNames(extraNames: readonly string[] = []): { dns: string[]; ips: string[] } {
+  const dns = new Set<string>([...MICROSOFT_NAMES, 'localhost']);
+  const ips = new Set<string>(LOOPBACK_IPS);
+  for (const raw of extraNames) {
+    const name = raw.trim();
+    if (isIP(name)) ips.add(name);
+    else if (/^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(name)) dns.add(name.toLowerCase());
+    else throw new Error(`not a DNS name or IP address: ${JSON.stringify(raw)}`);
+  }
+  return { dns: [...dns], ips: [...ips] };
+}
+
+export async function ensureCertificates(stateDir: string, opts: CertificateOptions | Date = {}): Promise<TwinCertificates> {
+  const { extraNames = [], now = new Date() } = opts instanceof Date ? { now: opts } : opts;
+  const names = servedNames(extraNames);
   await makePrivateDir(stateDir);
   const path = (f: string) => join(stateDir, f);
   const existing = await readAll(stateDir);
-  const caOk = existing !== null && stillValid(existing.caPem, now);
-  if (existing && caOk && stillValid(existing.serverCertPem, now) && covers(existing.serverCertPem, names)) return existing;
+  if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now) && covers(existing.serverCertPem, names)) return existing;
 
   // Validity is on the wall clock (TLS stacks check it), not the twin's clock.
   const notBeforeDate = new Date(now.getTime() - 24 * 3600_000);
-  const ca = caOk && existing ? { cert: existing.caPem, private: existing.caKeyPem } : await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
+  const kept = existing && stillValid(existing.caPem, now) ? await readCaKey(stateDir) : null;
+  const ca = kept ? { cert: existing!.caPem, private: kept } : await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
     algorithm: 'sha256',
     keySize: 2048,
     notBeforeDate,
@@ -49,7 +65,7 @@ export async function ensureCertificates(
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
-  const server = await generate([{ name: 'commonName', value: names.dns[0] ?? 'localhost' }], {
+  const server = await generate([{ name: 'commonName', value: MICROSOFT_NAMES[0] }], {
     algorithm: 'sha256',
     keySize: 2048,
     notBeforeDate,
@@ -72,36 +88,40 @@ export async function ensureCertificates(
   return { caPath: path(FILES.ca), caPem: ca.cert, serverKeyPem: server.private, serverCertPem: server.cert };
 }
 
-async function readAll(stateDir: string): Promise<(TwinCertificates & { caKeyPem: string }) | null> {
+async function readAll(stateDir: string): Promise<TwinCertificates | null> {
   try {
-    const [caPem, caKeyPem, serverCertPem, serverKeyPem] = await Promise.all(
+    const [caPem, , serverCertPem, serverKeyPem] = await Promise.all(
       [FILES.ca, FILES.caKey, FILES.server, FILES.serverKey].map((f) => readFile(join(stateDir, f), 'utf8')),
     );
-    return { caPath: join(stateDir, FILES.ca), caPem: caPem!, caKeyPem: caKeyPem!, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem! };
+    return { caPath: join(stateDir, FILES.ca), caPem: caPem!, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem! };
   } catch {
     return null;
   }
 }
 
-/** Whether the certificate's subjectAltName lists every name asked for. */
-function covers(pem: string, names: CertificateNames): boolean {
+async function readCaKey(stateDir: string): Promise<string | null> {
   try {
-    const san = new X509Certificate(pem).subjectAltName ?? '';
-    const entries = new Set(san.split(', ').map((e) => e.toLowerCase()));
-    return names.dns.every((d) => entries.has(`dns:${d}`)) && names.ips.every((ip) => entries.has(`ip address:${ip.toLowerCase()}`) || entries.has(`ip address:${expandV6(ip)}`));
+    return await readFile(join(stateDir, FILES.caKey), 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a stored server certificate already carries every name asked for. */
+function covers(pem: string, names: { dns: string[]; ips: string[] }): boolean {
+  try {
+    const san = (new X509Certificate(pem).subjectAltName ?? '').split(', ');
+    const dns = new Set(san.filter((e) => e.startsWith('DNS:')).map((e) => e.slice(4).toLowerCase()));
+    const ips = new Set(san.filter((e) => e.startsWith('IP Address:')).map((e) => normaliseIp(e.slice(11))));
+    return names.dns.every((n) => dns.has(n)) && names.ips.every((ip) => ips.has(normaliseIp(ip)));
   } catch {
     return false;
   }
 }
 
-/** Node prints IPv6 SANs fully expanded ("0:0:0:0:0:0:0:1"). */
-function expandV6(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const zeros = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
-  return [...h, ...zeros, ...t].map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':');
+function normaliseIp(ip: string): string {
+  // X509Certificate prints IPv6 in full form; compare on the parsed address.
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname : ip;
 }
 
 function stillValid(pem: string, now: Date): boolean {

@@ -15,6 +15,8 @@ export interface OAuthRoutesOptions {
   faults: FaultPlan;
   key: SigningKey;
   origin: () => string;
+  /** Host names (lower case) the twin answers as; a request naming one of them is answered with that name. */
+  servedNames?: readonly string[];
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -25,6 +27,16 @@ type ParsedBody = Params | typeof MALFORMED;
 export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions): Promise<void> {
   const { service, faults, key } = opts;
   const origin = () => opts.origin();
+  const served = new Set((opts.servedNames ?? []).map((n) => n.toLowerCase()));
+  // The origin the client used (Host), when it is one of the served names: a device that reached the twin as
+  // login.microsoftonline.com is told login.microsoftonline.com, never the listening address.
+  const originOf = (req: FastifyRequest): string => {
+    const host = String(req.headers.host ?? '');
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+    if (!served.has(name)) return origin();
+    // The client's own Host (its port, or none for 443) names the origin it will come back to.
+    return `https://${host.toLowerCase().replace(/:443$/, '')}`;
+  };
   const directory = service.directory;
   const now = () => service.clock.now();
 
@@ -46,7 +58,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     return reply
       .code(entra.status)
       .header('cache-control', 'no-store, no-cache')
-      .send(entraErrorBody(entra, now(), origin(), correlationOf(request)));
+      .send(entraErrorBody(entra, now(), originOf(request), correlationOf(request)));
   });
 
   const checkTenant = (tenant: string) => {
@@ -60,7 +72,8 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     const specific = t !== 'common' && t !== 'organizations';
     // Entra answers a domain with the GUID in every URL, and multi-tenant paths with a {tenantid} template.
     const seg = specific ? directory.tenantId : t;
-    const base = `${origin()}/${seg}`;
+    const here = originOf(req);
+    const base = `${here}/${seg}`;
     return {
       token_endpoint: `${base}/oauth2/v2.0/token`,
       token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -70,9 +83,9 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
       id_token_signing_alg_values_supported: ['RS256'],
       response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      issuer: specific ? service.issuer.v2Issuer : `${origin()}/{tenantid}/v2.0`,
+      issuer: specific ? service.issuer.v2IssuerAt(here) : `${here}/{tenantid}/v2.0`,
       request_uri_parameter_supported: false,
-      userinfo_endpoint: `${origin()}/oidc/userinfo`,
+      userinfo_endpoint: `${here}/oidc/userinfo`,
       authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
       device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
       http_logout_supported: true,
@@ -99,7 +112,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     checkTenant(req.params.tenant);
     if ((await applyHttpFault(faults, 'devicecode', req, reply)) === 'handled') return reply;
     if (params === MALFORMED) throw Errors.malformed();
-    return noStore(reply).send(service.requestDeviceCode(params));
+    return noStore(reply).send(service.requestDeviceCode(params, `${originOf(req)}/devicelogin`));
   };
   app.post<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/devicecode', (req, reply) =>
     deviceCode(req, reply, (req.body as ParsedBody | undefined) ?? {}),
@@ -114,7 +127,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     if ((await applyHttpFault(faults, 'token', req, reply)) === 'handled') return reply;
     const params = (req.body as ParsedBody | undefined) ?? {};
     if (params === MALFORMED) throw Errors.malformed();
-    return noStore(reply).send(await service.token(params));
+    return noStore(reply).send(await service.token(params, originOf(req)));
   });
   app.get<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (req) => {
     checkTenant(req.params.tenant);

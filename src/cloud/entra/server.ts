@@ -16,7 +16,6 @@ import { oauthRoutes } from './oauth-routes.ts';
 import type { PhoneOutbox } from './phone.ts';
 import type { EntraService } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
-import type { ServedNames } from './served-names.ts';
 import { journalHttp } from '../journal/http-journal.ts';
 import type { WireJournal } from '../journal/wire-journal.ts';
 
@@ -29,8 +28,9 @@ export interface EntraServerOptions {
   control: TwinControl;
   faults: FaultPlan;
   key: SigningKey;
-  /** Host names answered as; a request's origin follows its Host when it is one of them. */
-  served: ServedNames;
+  /** Host names the twin answers as (the server certificate's DNS names). */
+  servedNames?: readonly string[];
+  /** Wire journal of every OAuth / sign-in request (absent: nothing is journalled). */
   journal?: WireJournal;
   logger?: Logger;
 }
@@ -59,8 +59,6 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     },
   });
 
-  // After body parsing (so the stored origin survives the body stream's callbacks), up to the reply.
-  app.addHook('preValidation', (req, _reply, done) => o.served.withOrigin(o.served.originFor(req.headers.host, origin), done));
   if (o.journal) journalHttp(app as unknown as import('fastify').FastifyInstance, o.journal);
 
   await app.register(cookie, { secret: randomBytes(32).toString('hex') });
@@ -75,11 +73,11 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => o.served.current(origin) });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
   await app.register(controlRoutes(o.control), { prefix: '/_twin' });
 
-  const msError = (err: EntraError) => entraErrorBody(err, o.service.clock.now(), o.served.current(origin));
+  const msError = (err: EntraError) => entraErrorBody(err, o.service.clock.now(), origin);
   // Unknown paths get Microsoft's error shape too (with 404, as the path does not exist).
   app.setNotFoundHandler((_req, reply) => reply.code(404).send(msError(Errors.malformed())));
   app.setErrorHandler((err, req, reply) => {

@@ -41,7 +41,8 @@ export class EntraService {
     this.deviceCodes = new DeviceCodeStore(() => clock.now());
   }
 
-  requestDeviceCode(p: Params): DeviceCodeResponse {
+  /** `verificationUri`: the sign-in page under the name the client used (default: the listening origin's). */
+  requestDeviceCode(p: Params, verificationUri: string = this.verificationUri()): DeviceCodeResponse {
     const clientId = required(p, 'client_id');
     const app = this.knownPublicApp(clientId);
     const scopes = parseScopes(required(p, 'scope'));
@@ -50,18 +51,19 @@ export class EntraService {
     return {
       user_code: rec.userCode,
       device_code: rec.deviceCode,
-      verification_uri: this.verificationUri(),
+      verification_uri: verificationUri,
       expires_in: expiresInSeconds,
       interval: intervalSeconds,
-      message: `To sign in, use a web browser to open the page ${this.verificationUri()} and enter the code ${rec.userCode} to authenticate.`,
+      message: `To sign in, use a web browser to open the page ${verificationUri} and enter the code ${rec.userCode} to authenticate.`,
     };
   }
 
-  async token(p: Params): Promise<TokenResponse | AppOnlyTokenResponse> {
+  /** `origin`: the name the client used (id_token `iss` under it); the listening origin when absent. */
+  async token(p: Params, origin?: string): Promise<TokenResponse | AppOnlyTokenResponse> {
     const grantType = required(p, 'grant_type');
     if (grantType === CLIENT_CREDENTIALS_GRANT && this.clientCredentials) return this.clientCredentials.grant(p);
-    if (DEVICE_CODE_GRANTS.includes(grantType)) return this.deviceCodeGrant(p);
-    if (grantType === 'refresh_token') return this.refreshTokenGrant(p);
+    if (DEVICE_CODE_GRANTS.includes(grantType)) return this.deviceCodeGrant(p, origin);
+    if (grantType === 'refresh_token') return this.refreshTokenGrant(p, origin);
     throw Errors.unsupportedGrantType(grantType);
   }
 
@@ -121,7 +123,7 @@ export class EntraService {
     });
   }
 
-  private async deviceCodeGrant(p: Params): Promise<TokenResponse> {
+  private async deviceCodeGrant(p: Params, origin?: string): Promise<TokenResponse> {
     const clientId = required(p, 'client_id');
     const deviceCode = required(p, 'device_code');
     const app = this.knownPublicApp(clientId);
@@ -130,10 +132,10 @@ export class EntraService {
     if (!user) throw Errors.badVerificationCode();
     // MSAL for Python sends no scope here; the grant is what was asked at /devicecode either way.
     const scopes = p.scope?.trim() ? narrowScopes(rec.scopes, p.scope) : rec.scopes;
-    return this.mintFor(user, app.clientId, scopes, rec.mfaDone);
+    return this.mintFor(user, app.clientId, scopes, rec.mfaDone, user.mfaGeneration, origin);
   }
 
-  private async refreshTokenGrant(p: Params): Promise<TokenResponse> {
+  private async refreshTokenGrant(p: Params, origin?: string): Promise<TokenResponse> {
     const clientId = required(p, 'client_id');
     const token = required(p, 'refresh_token');
     const app = this.knownPublicApp(clientId);
@@ -152,7 +154,7 @@ export class EntraService {
     if (!this.directory.consentGranted(app.clientId)) throw Errors.consentRequired(app.clientId, app.displayName);
     const scopes = narrowScopes(rec.scopes, p.scope);
     rec.rotatedAt = now;
-    return this.mintFor(user, app.clientId, { resource: scopes.resource, oidc: rec.scopes.oidc }, rec.mfaDone, rec.mfaGeneration);
+    return this.mintFor(user, app.clientId, { resource: scopes.resource, oidc: rec.scopes.oidc }, rec.mfaDone, rec.mfaGeneration, origin);
   }
 
   private async mintFor(
@@ -161,6 +163,7 @@ export class EntraService {
     scopes: ReturnType<typeof parseScopes>,
     mfaDone: boolean,
     mfaGeneration: number = user.mfaGeneration,
+    origin?: string,
   ): Promise<TokenResponse> {
     const app = this.directory.app(clientId)!;
     const refreshToken = scopes.oidc.includes('offline_access')
@@ -174,7 +177,7 @@ export class EntraService {
           mfaDone,
         }).token
       : undefined;
-    return this.issuer.mint({ user, app, scopes, mfaDone, refreshToken });
+    return this.issuer.mint({ user, app, scopes, mfaDone, refreshToken, origin });
   }
 
   private knownPublicApp(clientId: string) {

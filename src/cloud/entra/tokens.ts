@@ -39,7 +39,12 @@ export class TokenIssuer {
 
   /** Issuer of the id_token and of discovery. */
   get v2Issuer(): string {
-    return `${this.o.origin()}/${this.o.tenantId}/v2.0`;
+    return this.v2IssuerAt(this.o.origin());
+  }
+
+  /** The v2 issuer as seen from an origin a client used (e.g. https://login.microsoftonline.com). */
+  v2IssuerAt(origin: string): string {
+    return `${origin}/${this.o.tenantId}/v2.0`;
   }
 
   /** Issuer of v1 access tokens such as Exchange's (`https://sts.windows.net/{tid}/`). */
@@ -53,6 +58,8 @@ export class TokenIssuer {
     scopes: GrantedScopes;
     mfaDone: boolean;
     refreshToken?: string;
+    /** The origin the client used; the id_token's `iss` is under it. */
+    origin?: string;
   }): Promise<TokenResponse> {
     const { user, app, scopes } = args;
     const nowS = Math.floor(this.o.now() / 1000);
@@ -94,14 +101,14 @@ export class TokenIssuer {
       client_info: Buffer.from(JSON.stringify({ uid: user.objectId, utid: this.o.tenantId })).toString('base64url'),
     };
     if (args.refreshToken) body.refresh_token = args.refreshToken;
-    if (scopes.oidc.includes('openid')) body.id_token = await this.idToken(user, app, nowS);
+    if (scopes.oidc.includes('openid')) body.id_token = await this.idToken(user, app, nowS, args.origin ? this.v2IssuerAt(args.origin) : this.v2Issuer);
     return body;
   }
 
-  private async idToken(user: UserRecord, app: AppRecord, nowS: number): Promise<string> {
+  private async idToken(user: UserRecord, app: AppRecord, nowS: number, iss: string): Promise<string> {
     return new SignJWT({
       aud: app.clientId,
-      iss: this.v2Issuer,
+      iss,
       iat: nowS,
       nbf: nowS,
       exp: nowS + ID_TOKEN_S,

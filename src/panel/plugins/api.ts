@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DispatchResult } from '../../device/device.ts';
-import type { PanelContext } from '../context.ts';
+import { deviceNow, type PanelContext } from '../context.ts';
 import { jobView, settingsWarnings, statusView } from '../presenters.ts';
 import {
   dispatchResultSchema,
@@ -17,9 +17,13 @@ import {
   smtpSettingsSchema,
   statusSchema,
   testMailSchema,
+  clockSettingsInputSchema,
+  clockFaultSchema,
 } from '../schemas.ts';
+import type { ClockService, ClockStatus } from '../../device/clockService.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminApi } from './auth.ts';
+import { isTimeZone as isTimeZoneName } from '../../nvram/schema.ts';
 
 const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
 const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];
@@ -44,7 +48,7 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/status', {
       schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },
-    }, async () => statusView(device().status(), ctx.sim.clock.now()));
+    }, async () => statusView(device().status(), deviceNow(ctx)));
 
     app.get('/settings/smtp', {
       schema: { tags: ['settings'], summary: 'SMTP settings', security, response: { 200: { $ref: 'SmtpSettings#' }, ...errors } },
@@ -130,7 +134,7 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/eventlog', {
       schema: { tags: ['device'], summary: 'Event log from NVRAM (transitions with times)', security, response: { 200: eventLogSchema, ...errors } },
-    }, async () => eventLogView(device().nvram));
+    }, async () => eventLogView(device()));
 
     app.get('/nvram', {
       schema: {
@@ -139,7 +143,81 @@ export function apiPlugin(ctx: PanelContext) {
         security,
         response: { 200: { type: 'object', additionalProperties: true }, ...errors },
       },
-    }, async () => nvramView(device().nvram));
+    }, async () => nvramView(device()));
+
+    const clockView = (c: ClockStatus) => ({
+      ...c,
+      now: new Date(c.now).toISOString(),
+      lastSync: c.lastSync ? { ...c.lastSync, at: new Date(c.lastSync.at).toISOString() } : null,
+    });
+    const deviceClock = (reply: FastifyReply): ClockService | null => {
+      if (ctx.sim.deviceClock) return ctx.sim.deviceClock;
+      void reply.code(409).send({ error: 'this printer has no device clock' });
+      return null;
+    };
+
+    app.get('/settings/clock', {
+      schema: { tags: ['settings'], summary: 'Date/time, time zone, NTP on/off and the last NTP outcome', security, response: { 200: { $ref: 'ClockSettings#' }, ...errors } },
+    }, async (_request, reply) => {
+      const c = deviceClock(reply);
+      return c ? clockView(c.status()) : reply;
+    });
+
+    app.put<{ Body: { dateTime?: string; ntpEnabled?: boolean; timeZone?: string } }>('/settings/clock', {
+      schema: {
+        tags: ['settings'],
+        summary: 'Set the date/time and/or the time zone and NTP switch; bad input changes nothing',
+        security,
+        body: clockSettingsInputSchema,
+        response: { 200: { $ref: 'ClockSettings#' }, ...errors },
+      },
+    }, async (request, reply) => {
+      const c = deviceClock(reply);
+      if (!c) return reply;
+      const { dateTime, ...settings } = request.body;
+      const at = dateTime === undefined ? null : Date.parse(dateTime);
+      if (at !== null && !Number.isFinite(at)) return reply.code(400).send({ error: 'invalid date/time', fields: { dateTime: 'not an RFC 3339 date-time' } });
+      // Checked before touching the clock, so a bad time zone leaves the date alone too (ajv checked the types).
+      if (settings.timeZone !== undefined && !isTimeZoneName(settings.timeZone)) {
+        return reply.code(400).send({ error: 'invalid clock settings', fields: { timeZone: `not an IANA time zone name: ${JSON.stringify(settings.timeZone)}` } });
+      }
+      if (at !== null) await c.setDateTime(at);
+      if (settings.timeZone !== undefined || settings.ntpEnabled !== undefined) await c.saveTimeSettings(settings);
+      return clockView(c.status());
+    });
+
+    app.post('/device/clock/sync', {
+      schema: {
+        tags: ['device'],
+        summary: 'One NTP exchange now (whether or not NTP is on); the clock is corrected when it succeeds',
+        security,
+        response: { 200: { $ref: 'ClockSettings#' }, ...errors },
+      },
+    }, async (_request, reply) => {
+      const c = deviceClock(reply);
+      if (!c) return reply;
+      await c.syncNow();
+      return clockView(c.status());
+    });
+
+    app.post<{ Body: { stepMs?: number; driftPpm?: number; battery?: 'ok' | 'dead' } }>('/device/clock/fault', {
+      schema: {
+        tags: ['device'],
+        summary: 'Simulation: inject RTC faults (step, drift, dead battery); answers the clock as the printer now reads it',
+        security,
+        body: clockFaultSchema,
+        response: { 200: { $ref: 'ClockSettings#' }, ...errors },
+      },
+    }, async (request, reply) => {
+      const c = deviceClock(reply);
+      if (!c) return reply;
+      const { stepMs, driftPpm, battery } = request.body;
+      if (battery !== undefined) c.rtc.setBattery(battery === 'ok');
+      if (driftPpm !== undefined) c.rtc.setDrift(driftPpm);
+      if (stepMs !== undefined) c.rtc.step(stepMs);
+      await c.idle();
+      return clockView(c.status());
+    });
 
     app.get('/statechart', {
       schema: {

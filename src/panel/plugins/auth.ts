@@ -8,7 +8,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PanelContext } from '../context.ts';
-import { hashPassword, setAdminPassword, storedHash, verifyPassword, type StoredPasswordHash } from '../credentials.ts';
+import { hashPassword, verifyPassword, type StoredPasswordHash } from '../../device/admin.ts';
 import { mmss } from '../presenters.ts';
 import { renderPage, type Flash } from '../render.ts';
 
@@ -54,7 +54,7 @@ export function createPasswordCheck(ctx: PanelContext) {
 
   const stored = (address: string): StoredPasswordHash | 'locked' | 'bad-credentials' => {
     if (ctx.lockout.remainingMs(address) > 0) return 'locked';
-    return storedHash(ctx.sim.device.nvram) ?? 'bad-credentials';
+    return ctx.sim.device.admin.stored() ?? 'bad-credentials';
   };
 
   const verify = async (address: string, user: string, password: string, current: StoredPasswordHash, digest: Buffer | null): Promise<CheckResult> => {
@@ -201,7 +201,7 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
       const result = await check.password(request.ip, ADMIN_USER, request.body.currentPassword);
       if (result === 'locked') return reply.code(429).send({ error: 'too many failed logins; locked out for a while' });
       if (result !== 'ok') return reply.code(400).send({ error: 'invalid input: currentPassword is not the current password', fields: { currentPassword: 'is not the current password' } });
-      await setAdminPassword(ctx.sim.device.nvram, request.body.newPassword);
+      await ctx.sim.device.admin.change(request.body.newPassword);
       check.forget();
       ctx.sessions.revokeAll();
       ctx.lockout.reset();

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LeafState } from '../../../machines/oauthDevice.ts';
 import { DeviceInputError } from '../../device/validation.ts';
-import type { PanelContext } from '../context.ts';
+import { deviceNow, type PanelContext } from '../context.ts';
 import {
   describeError,
   jobView,
@@ -19,6 +19,8 @@ import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
+import { isTimeZone } from '../../nvram/schema.ts';
+import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
 const formString = { type: 'string', maxLength: 4096 } as const;
@@ -60,7 +62,17 @@ function waitWhile(ctx: PanelContext, state: LeafState, timeoutMs: number): Prom
 export function pagesPlugin(ctx: PanelContext) {
   return async function pages(app: FastifyInstance): Promise<void> {
     const device = () => ctx.sim.device;
-    const now = () => ctx.sim.clock.now();
+    const now = () => deviceNow(ctx); // the device's times (deadlines, token expiry) are on its own clock
+    /**
+     * The operator buttons of the status page: shown exactly when the statechart takes the event now (`can`), never
+     * from a list of states kept here. RETRY in tokenExpired is the statechart's "Renew now" (refresh without a job).
+     */
+    const operatorButtons = (state: string) => ({
+      canStart: device().can('START_AUTH'),
+      canRetry: device().can('RETRY'),
+      retryLabel: state === 'tokenExpired' ? 'Renew now' : 'Retry',
+      canDismiss: device().can('DISMISS'),
+    });
     const post = { preHandler: app.csrfProtection, schema: { hide: true, body: anyForm } };
     const render = (req: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown> & { title: string; nav?: string }, status = 200) =>
       renderPage(ctx, req, reply, view, data, status);
@@ -80,7 +92,7 @@ export function pagesPlugin(ctx: PanelContext) {
         stateTitle: title,
         stateText: v.stateText,
         lastError: s.lastError ? describeError(s.lastError) : null,
-        canStart: ['ready', 'authFailed', 'reauthRequired'].includes(s.state),
+        canStart: device().can('START_AUTH'),
         signingIn: s.state === 'requestingCode' || s.state === 'codePending',
         signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
         reloadOnTransition,
@@ -106,9 +118,7 @@ export function pagesPlugin(ctx: PanelContext) {
         tokenRemaining: s.tokenExpiresAt ? mmss(s.tokenExpiresAt - now()) : null,
         settings,
         job: job ? jobView(job) : null,
-        canRetry: device().status().state === 'sendFailure',
-        canDismiss: ['sendFailure', 'authFailed'].includes(s.state),
-        canStart: ['ready', 'authFailed', 'reauthRequired'].includes(s.state),
+        ...operatorButtons(s.state),
         warnings: settingsWarnings(settings),
       });
     });
@@ -143,6 +153,52 @@ export function pagesPlugin(ctx: PanelContext) {
       }
       setFlash(req, { kind: 'ok', text: 'The settings were saved.' });
       return reply.redirect('/settings/smtp');
+    });
+
+    // ------------------------------------------------------------------ Date/Time
+    const clockModel = (c: ClockStatus) => ({
+      ...c,
+      nowUtc: new Date(c.now).toISOString().replace('.000Z', 'Z'),
+      nowLocal: new Date(c.now).toLocaleString('en-GB', { timeZone: c.timeZone }),
+      lastSyncText: !c.lastSync
+        ? 'none since power-on'
+        : c.lastSync.ok
+          ? `OK at ${new Date(c.lastSync.at).toISOString()}, corrected by ${c.lastSync.offsetMs} ms`
+          : `failed at ${new Date(c.lastSync.at).toISOString()}: ${c.lastSync.message}`,
+    });
+    const clockPage = (req: FastifyRequest, reply: FastifyReply, error: string | null, status = 200) =>
+      render(req, reply, 'clock.eta', {
+        title: 'Date/Time',
+        nav: 'clock',
+        clock: ctx.sim.deviceClock ? clockModel(ctx.sim.deviceClock.status()) : null,
+        error,
+      }, status);
+
+    app.get('/settings/clock', { schema: { hide: true } }, async (req, reply) => clockPage(req, reply, null));
+
+    app.post<{ Body: Record<string, string | undefined> }>('/settings/clock', post, async (req, reply) => {
+      const c = ctx.sim.deviceClock;
+      if (!c) return clockPage(req, reply, 'this printer has no adjustable clock', 409);
+      const dateText = (req.body.dateTime ?? '').trim();
+      const timeZone = (req.body.timeZone ?? '').trim();
+      // Both checked before anything changes: a bad field leaves the clock and the settings as they were.
+      const at = dateText ? Date.parse(dateText) : null;
+      if (at !== null && (!Number.isFinite(at) || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(dateText))) {
+        return clockPage(req, reply, `"${dateText}" is not a date/time like 2026-01-05T08:00:00Z`, 400);
+      }
+      if (!isTimeZone(timeZone)) return clockPage(req, reply, `"${timeZone}" is not an IANA time zone name`, 400);
+      if (at !== null) await c.setDateTime(at);
+      await c.saveTimeSettings({ timeZone, ntpEnabled: req.body.ntpEnabled !== undefined });
+      setFlash(req, { kind: 'ok', text: 'The date/time settings were saved.' });
+      return reply.redirect('/settings/clock');
+    });
+
+    app.post('/settings/clock/sync', post, async (req, reply) => {
+      const c = ctx.sim.deviceClock;
+      if (!c) return clockPage(req, reply, 'this printer has no adjustable clock', 409);
+      const outcome = await c.syncNow();
+      setFlash(req, outcome.ok ? { kind: 'ok', text: `NTP sync: clock corrected by ${outcome.offsetMs} ms.` } : { kind: 'error', text: `NTP sync failed: ${outcome.message}.` });
+      return reply.redirect('/settings/clock');
     });
 
     // ------------------------------------------------------------------ OAuth 2.0 Authentication
@@ -250,11 +306,11 @@ export function pagesPlugin(ctx: PanelContext) {
     );
 
     app.get('/events', { schema: { hide: true } }, async (req, reply) =>
-      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device().nvram).reverse() }),
+      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device()).reverse() }),
     );
 
     app.get('/nvram', { schema: { hide: true } }, async (req, reply) => {
-      const view = nvramView(device().nvram);
+      const view = nvramView(device());
       return render(req, reply, 'nvram.eta', { title: 'NVRAM', nav: 'nvram', n: view, contentJson: JSON.stringify(view.content, null, 2) });
     });
 
@@ -282,14 +338,15 @@ export function pagesPlugin(ctx: PanelContext) {
       render(req, reply, 'maintenance.eta', { title: 'Maintenance', nav: 'maintenance', state: device().state() }),
     );
 
-    const operatorForm = (path: string, type: string, done: string) =>
+    const operatorForm = (path: string, type: string, done: (state: string) => string) =>
       app.post(path, post, async (req, reply) => {
+        const before = device().state();
         const result = await device().send({ type });
-        setFlash(req, result.accepted ? { kind: 'ok', text: done } : { kind: 'warn', text: `Not done: ${result.reason}.` });
+        setFlash(req, result.accepted ? { kind: 'ok', text: done(before) } : { kind: 'warn', text: `Not done: ${result.reason}.` });
         return reply.redirect('/status');
       });
-    operatorForm('/device/retry', 'RETRY', 'Retrying the job now.');
-    operatorForm('/device/dismiss', 'DISMISS', 'Dismissed.');
+    operatorForm('/device/retry', 'RETRY', (from) => (from === 'tokenExpired' ? 'Renewing the access token now.' : 'Retrying the job now.'));
+    operatorForm('/device/dismiss', 'DISMISS', () => 'Dismissed.');
 
     app.get('/maintenance/factory-reset', { schema: { hide: true } }, async (req, reply) =>
       render(req, reply, 'confirm.eta', {
@@ -301,7 +358,7 @@ export function pagesPlugin(ctx: PanelContext) {
         cancelHref: '/maintenance',
       }),
     );
-    operatorForm('/maintenance/factory-reset', 'FACTORY_RESET', 'The device was reset to factory settings.');
+    operatorForm('/maintenance/factory-reset', 'FACTORY_RESET', () => 'The device was reset to factory settings.');
 
     app.post('/maintenance/power-cycle', post, async (req, reply) => {
       await ctx.sim.powerCycle(0);

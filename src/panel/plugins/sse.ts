@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { TransitionNotice } from '../../device/device.ts';
-import type { PanelContext } from '../context.ts';
+import { deviceNow, type PanelContext } from '../context.ts';
 import { statusView, transitionView } from '../presenters.ts';
 import { requireAdminApi } from './auth.ts';
 
@@ -40,12 +40,12 @@ export function ssePlugin(ctx: PanelContext) {
       const send = (event: string, data: unknown) => {
         raw.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
-      const onTransition = (t: TransitionNotice) => send('transition', transitionView(t, ctx.sim.clock.now()));
+      const onTransition = (t: TransitionNotice) => send('transition', transitionView(t, deviceNow(ctx)));
       let unsubscribe = ctx.sim.device.subscribe(onTransition);
       const offBoot = ctx.sim.onBoot((device) => {
         unsubscribe();
         unsubscribe = device.subscribe(onTransition);
-        send('boot', statusView(device.status(), ctx.sim.clock.now()));
+        send('boot', statusView(device.status(), deviceNow(ctx)));
       });
       const ping = setInterval(() => raw.write(': ping\n\n'), PING_MS);
       ping.unref();
@@ -62,7 +62,7 @@ export function ssePlugin(ctx: PanelContext) {
       open.add(end);
       request.raw.on('close', end);
       raw.write('retry: 2000\n\n');
-      send('status', statusView(ctx.sim.device.status(), ctx.sim.clock.now()));
+      send('status', statusView(ctx.sim.device.status(), deviceNow(ctx)));
     });
   };
 }

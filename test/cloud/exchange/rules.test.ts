@@ -54,6 +54,12 @@ describe('maySendAs', () => {
     expect(maySendAs(u, 'alice@contoso.example')).toBe(false);
     expect(maySendAs(u, '')).toBe(false);
   });
+
+  it('allows any one of several grants, however the grant was written', () => {
+    const u = user({ sendAs: ['scans@contoso.example', ' Reception@Contoso.example '] });
+    expect(maySendAs(u, 'reception@contoso.example')).toBe(true);
+    expect(maySendAs(u, 'scans@contoso.example')).toBe(true);
+  });
 });
 
 describe('ConcurrentConnections', () => {

@@ -1,0 +1,79 @@
+/**
+ * Boot: the statechart snapshot the runtime starts from (restored from NVRAM, or built from the settings on a first
+ * boot or when the stored one is unreadable), and the structured boot report tools read instead of log text.
+ */
+import {
+  oauthDeviceMachine as machine,
+  initialContext,
+  isCompleteOAuth,
+  leafState,
+  type DeviceContext,
+  type LeafState,
+} from '../../machines/oauthDevice.ts';
+import type { BootInfo } from '../nvram/index.ts';
+import type { SmtpSettings } from '../nvram/schema.ts';
+import type { Snapshot } from './dispatch.ts';
+import type { BootReason, BootReport, TransitionNotice } from './printer.ts';
+
+/** The stored snapshot, or null when there is none or it does not fit the statechart. */
+export function restoreSnapshot(stored: unknown, now: number): { snapshot: Snapshot; since: number } | null {
+  if (!isObject(stored) || !('value' in stored) || !isObject(stored.context)) return null;
+  try {
+    leafState(stored.value);
+    const s = machine.resolveState({
+      value: stored.value as never,
+      context: { ...initialContext(), ...(stored.context as Partial<DeviceContext>) },
+    });
+    return { snapshot: s, since: typeof stored.since === 'number' ? stored.since : now };
+  } catch {
+    return null;
+  }
+}
+
+/** The snapshot a printer without a usable stored one starts in: ready when the settings are complete. */
+export function snapshotFromSettings(smtp: SmtpSettings): Snapshot {
+  const complete = isCompleteOAuth(smtp);
+  return machine.resolveState({
+    value: complete ? 'ready' : 'unconfigured',
+    context: { ...initialContext(), account: complete ? smtp.authUsername.trim() : null },
+  });
+}
+
+/** The event-log line of a boot that did not restore a snapshot. */
+export function freshBootMessage(hadSnapshot: boolean, state: LeafState): string {
+  return hadSnapshot ? `stored state was unreadable; started in ${state} from the settings` : `first boot of the OAuth feature: ${state}`;
+}
+
+/** The boot report: the NVRAM's view of the image, and the runtime's of the snapshot and its boot steps. */
+export function bootReport(args: {
+  at: number;
+  nvram: BootInfo;
+  /** 'restored', 'unreadable' (a stored snapshot that did not fit), or 'none' (first boot of the feature). */
+  snapshot: 'restored' | 'unreadable' | 'none';
+  stateBefore: LeafState | null;
+  stateAfter: LeafState;
+  transitions: TransitionNotice[];
+}): BootReport {
+  const reasons: BootReason[] = [];
+  const n = args.nvram;
+  if (n.recovered) reasons.push({ code: n.bank === null ? 'no-valid-bank' : 'bank-invalid', detail: n.reason ?? 'NVRAM image recovered' });
+  if (n.migratedFrom !== null) reasons.push({ code: 'migrated', detail: `migrated from firmware ${n.migratedFrom}`, data: { from: n.migratedFrom } });
+  if (args.snapshot === 'none') reasons.push({ code: 'first-boot', detail: 'first boot of the OAuth feature' });
+  if (args.snapshot === 'unreadable') reasons.push({ code: 'snapshot-unreadable', detail: 'stored state was unreadable; started from the settings' });
+  const outcome = n.recovered || args.snapshot === 'unreadable' ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
+  return {
+    at: args.at,
+    outcome,
+    bank: n.bank,
+    seq: n.seq,
+    migratedFrom: n.migratedFrom,
+    stateBefore: args.stateBefore,
+    stateAfter: args.stateAfter,
+    transitions: args.transitions,
+    reasons,
+  };
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,138 @@
+/**
+ * Dispatch and commit: statechart events are applied one at a time (a promise queue) with xstate's pure
+ * `transition`, and each step that changes anything persisted — the snapshot, a job record, the token cache — is
+ * committed to NVRAM in exactly one write before anyone sees the new state. A step that changes nothing persisted
+ * writes nothing; if the write fails, the step did not happen (memory is left as it was).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { transition, type SnapshotFrom } from 'xstate';
+import { oauthDeviceMachine as machine, leafState, type DeviceEvent, type LeafState } from '../../machines/oauthDevice.ts';
+import type { Clock } from '../time/clock.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Nvram } from '../nvram/index.ts';
+import type { NvramData } from '../nvram/schema.ts';
+import { applyRecords, declaresRecords, transitionEntry, trimLogs, type Step } from './records.ts';
+import type { DispatchResult } from './printer.ts';
+
+export type Snapshot = SnapshotFrom<typeof machine>;
+
+/** Name of the sealed secret holding the serialized MSAL token cache. */
+export const TOKEN_CACHE_SECRET = 'msal-cache';
+
+/** The snapshot as it is stored in NVRAM. */
+export const persistedSnapshot = (s: Snapshot, since: number) => ({ value: s.value, context: s.context, since });
+
+/** What happened in an accepted step, for the runtime's after-step work (notices, effects, deadlines, the pump). */
+export interface StepDone extends Step {
+  from: LeafState;
+  to: LeafState;
+  stateChanged: boolean;
+  contextChanged: boolean;
+  /** Jobs that finished in this step (their spool content can go). */
+  finishedJobs: string[];
+}
+
+export interface DispatcherOptions {
+  nvram: Nvram;
+  clock: Clock;
+  log: Logger;
+  snapshot: Snapshot;
+  since: number;
+  /** Runs after each accepted step is committed and in memory (still inside the queue). */
+  afterStep(done: StepDone): Promise<void>;
+}
+
+export class Dispatcher {
+  snapshot: Snapshot;
+  since: number;
+  /** Staged token cache: a string is a new cache, null deletes it, undefined stages nothing. */
+  staged: string | null | undefined = undefined;
+  stopped = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.snapshot = o.snapshot;
+    this.since = o.since;
+  }
+
+  leaf(): LeafState {
+    return leafState(this.snapshot.value);
+  }
+
+  /** Runs `fn` after everything queued before it; keeps `idle()` honest. */
+  enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    this.track(run);
+    return run;
+  }
+
+  track(p: Promise<unknown>): void {
+    const settled = p.catch(() => undefined);
+    this.inFlight.add(settled);
+    void settled.then(() => this.inFlight.delete(settled));
+  }
+
+  async idle(): Promise<void> {
+    // Yield first so that outcomes already resolved (but still in the microtask queue) get enqueued and counted.
+    for (;;) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.inFlight.size === 0) return;
+      await Promise.all([...this.inFlight]);
+    }
+  }
+
+  dispatch(event: DeviceEvent, extra?: (draft: NvramData) => void): Promise<DispatchResult> {
+    return this.enqueue(() => this.apply(event, extra));
+  }
+
+  /** One statechart step (call inside the queue). `extra` adds the caller's own changes to the same write. */
+  async apply(event: DeviceEvent, extra?: (draft: NvramData) => void): Promise<DispatchResult> {
+    const { clock, log } = this.o;
+    if (this.stopped) return { accepted: false, state: this.leaf(), reason: 'device is powered off' };
+    const prev = this.snapshot;
+    const from = this.leaf();
+    if (!prev.can(event)) {
+      if (this.staged !== undefined) await this.commit(() => {});
+      log.debug({ event: event.type, state: from }, 'event not handled in this state');
+      return { accepted: false, state: from, reason: `${event.type} is not handled in state ${from}` };
+    }
+    const [next, actionList] = transition(machine, prev, event);
+    const step: Step = { prev, next, event, actions: new Set(actionList.map((a) => a.type)), now: clock.now() };
+    const to = leafState(next.value);
+    const stateChanged = to !== from || !isDeepStrictEqual(next.value, prev.value);
+    const contextChanged = !isDeepStrictEqual(next.context, prev.context);
+    const nextSince = stateChanged ? clock.now() : this.since;
+    const deleteTokens = step.actions.has('deleteTokens');
+    let finishedJobs: string[] = [];
+
+    const writes = extra !== undefined || stateChanged || contextChanged || this.staged !== undefined || deleteTokens || declaresRecords(step);
+    if (writes) {
+      await this.commit((draft) => {
+        extra?.(draft);
+        finishedJobs = applyRecords(draft, step);
+        draft.snapshot = persistedSnapshot(next, nextSince);
+        const entry = transitionEntry(step, stateChanged);
+        if (entry) draft.eventLog.push(entry);
+      }, deleteTokens);
+    }
+    this.snapshot = next;
+    this.since = nextSince;
+    log.info({ event: event.type, from, to, reason: next.context.lastError?.reason }, 'transition');
+    await this.o.afterStep({ ...step, from, to, stateChanged, contextChanged, finishedJobs });
+    return { accepted: true, state: to };
+  }
+
+  /** One NVRAM write: the mutation plus any staged token cache. On failure nothing in memory changes either. */
+  async commit(mutate: (draft: NvramData) => void, deleteTokens = false): Promise<void> {
+    const cache = deleteTokens ? null : this.staged;
+    await this.o.nvram.update((draft, vault) => {
+      mutate(draft);
+      if (cache === null) vault.delete(TOKEN_CACHE_SECRET);
+      else if (cache !== undefined) vault.set(TOKEN_CACHE_SECRET, cache);
+      trimLogs(draft);
+    });
+    this.staged = undefined;
+  }
+}

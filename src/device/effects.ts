@@ -1,0 +1,239 @@
+/**
+ * Effects: the network work the statechart asks for on entering a state (request a code and poll, refresh, submit),
+ * started through the ports after the step is committed, and the mapping of each outcome — a grant, a reply, or a
+ * typed failure — to the statechart event it becomes. Work the device abandoned (cancelled, left its state, powered
+ * off) has its outcome dropped: every effect has an id and only the current one may report.
+ */
+import type { DeviceContext, DeviceEvent } from '../../machines/oauthDevice.ts';
+import type { Clock } from '../time/clock.ts';
+import type { Logger } from '../log/logger.ts';
+import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
+import { retryDelayMs } from './backoff.ts';
+import type { JobContent } from './spool.ts';
+import { RefreshFailure, SendFailure, SignInFailure, type CancelHandle, type DevicePorts } from './ports.ts';
+
+export type EffectKind = 'signIn' | 'refresh' | 'submit';
+
+export interface EffectsDeps {
+  ports: DevicePorts;
+  clock: Clock;
+  log: Logger;
+  /** Runs work in the device's queue (after everything queued before it). */
+  enqueue<T>(fn: () => Promise<T>): Promise<T>;
+  /** Counts work for `idle()`. */
+  track(p: Promise<unknown>): void;
+  /** Applies an outcome as a statechart step (already inside the queue). */
+  apply(event: DeviceEvent): Promise<unknown>;
+  /** Drops a token cache the failed outcome had staged. */
+  dropStaged(): void;
+  context(): DeviceContext;
+  job(id: string): JobRecord | undefined;
+  readContent(jobId: string): Promise<JobContent>;
+  smtp(): SmtpSettings;
+}
+
+export interface Effects {
+  /** Starts (or cancels) the work the step's declared actions ask for. */
+  run(actions: ReadonlySet<string>, context: DeviceContext): void;
+  /** Whether any token-producing work is current (only it may stage a token cache). */
+  awaitingTokens(): boolean;
+  /** The state left: work tied to it is abandoned. */
+  leftState(to: string): void;
+  /** Power off: everything is abandoned. */
+  abandonAll(): void;
+}
+
+export function createEffects(d: EffectsDeps): Effects {
+  const current: { signIn?: { id: number; cancel: () => void }; refresh?: number; submit?: number } = {};
+  let seq = 0;
+  const currentId = (kind: EffectKind) => (kind === 'signIn' ? current.signIn?.id : current[kind]);
+  const clear = (kind: EffectKind) => {
+    if (kind === 'signIn') current.signIn = undefined;
+    else current[kind] = undefined;
+  };
+
+  /** Reports an outcome; `final` false for an intermediate one (the code, while polling goes on). */
+  function outcome(kind: EffectKind, id: number, event: DeviceEvent, final = true): void {
+    void d.enqueue(async () => {
+      if (currentId(kind) !== id) {
+        d.log.debug({ kind, event: event.type }, 'dropping the outcome of abandoned work');
+        return;
+      }
+      if (final) clear(kind);
+      try {
+        return await d.apply(event);
+      } catch (err) {
+        // The outcome could not be committed (NVRAM full, or failing): it did not happen. Say so, drop what it
+        // staged, and end the work in a state the admin can see rather than waiting for an event that is gone.
+        const message = (err as Error)?.message ?? String(err);
+        d.log.error({ event: event.type, error: message }, 'could not commit an outcome to NVRAM');
+        d.dropStaged();
+        const failed = commitFailedEvent(kind, event, err, d.context().refreshRetries, d.clock.now());
+        // A send whose acceptance cannot be recorded stays in the spool: it goes out again after a restart
+        // (at-least-once, same Message-ID).
+        if (!failed) throw err;
+        return d.apply(failed);
+      }
+    });
+  }
+
+  function startSignIn(account: string): void {
+    const id = ++seq;
+    let cancelled = false;
+    const cancelFns: (() => void)[] = [];
+    const cancel: CancelHandle = {
+      get cancelled() {
+        return cancelled;
+      },
+      onCancel: (fn) => void cancelFns.push(fn),
+    };
+    current.signIn = {
+      id,
+      cancel: () => {
+        cancelled = true;
+        for (const fn of cancelFns) fn();
+      },
+    };
+    let codeIssued = false;
+    // idle() waits for the code request, not for the person at the Microsoft page: polling is left out of it.
+    let codePhaseDone!: () => void;
+    d.track(new Promise<void>((resolve) => (codePhaseDone = resolve)));
+    void d.ports.oauth
+      .signIn({
+        account,
+        cancel,
+        onCode: (code) => {
+          codeIssued = true;
+          codePhaseDone();
+          const expiresAt = d.clock.now() + code.expiresInSeconds * 1000;
+          outcome('signIn', id, { type: 'CODE_ISSUED', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt }, false);
+        },
+      })
+      .then(
+        (grant) =>
+          outcome('signIn', id, { type: 'TOKEN_GRANTED', account: grant.account, accessTokenExpiresAt: d.clock.now() + grant.accessTokenExpiresInMs }),
+        (err: unknown) => {
+          const event = signInFailedEvent(err, codeIssued);
+          if (event) outcome('signIn', id, event);
+        },
+      )
+      .finally(() => codePhaseDone());
+  }
+
+  function startRefresh(c: DeviceContext): void {
+    const id = ++seq;
+    current.refresh = id;
+    const work = d.ports.oauth.refresh({ account: c.account ?? '' }).then(
+      (grant) => outcome('refresh', id, { type: 'REFRESHED', accessTokenExpiresAt: d.clock.now() + grant.accessTokenExpiresInMs }),
+      (err: unknown) => outcome('refresh', id, refreshFailedEvent(err, c.refreshRetries, d.clock.now())),
+    );
+    d.track(work);
+  }
+
+  function startSubmit(c: DeviceContext): void {
+    const id = ++seq;
+    current.submit = id;
+    const work = submit(c).then(
+      (r) => outcome('submit', id, { type: 'SENT', reply: r.reply }),
+      (err: unknown) => outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now())),
+    );
+    d.track(work);
+  }
+
+  async function submit(c: DeviceContext): Promise<{ reply: string }> {
+    const job = c.jobId ? d.job(c.jobId) : undefined;
+    if (!job) throw new SendFailure('other', false, 'the job is no longer in the spool');
+    let content;
+    try {
+      content = await d.readContent(job.id);
+    } catch {
+      throw new SendFailure('other', false, 'the job content is missing from the spool');
+    }
+    const smtp = d.smtp();
+    const accessToken = await d.ports.oauth.accessToken({ account: c.account ?? '' }).catch((err: unknown) => {
+      throw new SendFailure('auth-rejected', false, `no access token: ${String((err as Error)?.message ?? err)}`);
+    });
+    return d.ports.mail.submit({
+      target: { host: smtp.smtpServerName, port: smtp.smtpPort, secure: smtp.useSecureConnection, user: smtp.authUsername },
+      accessToken,
+      message: {
+        messageId: job.messageId,
+        from: smtp.adminEmailAddress || smtp.authEmailAddress,
+        to: content.to,
+        subject: content.subject,
+        text: content.text,
+        attachments: content.attachments,
+      },
+    });
+  }
+
+  return {
+    run(actions, context) {
+      if (actions.has('cancelSignIn') && current.signIn) {
+        current.signIn.cancel();
+        current.signIn = undefined;
+      }
+      if (actions.has('requestDeviceCode')) startSignIn(context.account ?? '');
+      if (actions.has('refreshAccessToken')) startRefresh(context);
+      if (actions.has('submitJob')) startSubmit(context);
+    },
+    awaitingTokens: () => current.signIn !== undefined || current.refresh !== undefined,
+    leftState(to) {
+      if (to !== 'refreshing') current.refresh = undefined;
+      if (to !== 'sending') current.submit = undefined;
+    },
+    abandonAll() {
+      current.signIn?.cancel();
+      current.signIn = undefined;
+      current.refresh = undefined;
+      current.submit = undefined;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- failure → event
+
+/** The event a failed sign-in becomes (null: it was cancelled, nothing to report). */
+export function signInFailedEvent(err: unknown, codeIssued: boolean): DeviceEvent | null {
+  const f =
+    err instanceof SignInFailure ? err : new SignInFailure(codeIssued ? 'poll-failed' : 'code-request-failed', 'unexpected', null, String(err));
+  const failure = { reason: f.reason, code: f.code, reply: f.reply };
+  if (f.kind === 'cancelled') return null;
+  if (f.kind === 'code-request-failed' || !codeIssued) return { type: 'CODE_FAILED', ...failure };
+  if (f.kind === 'declined') return { type: 'AUTH_DECLINED', ...failure };
+  if (f.kind === 'expired') return { type: 'CODE_EXPIRED', ...failure };
+  return { type: 'POLL_FAILED', ...failure };
+}
+
+export function refreshFailedEvent(err: unknown, retries: number, now: number): DeviceEvent {
+  const f = err instanceof RefreshFailure ? err : new RefreshFailure(true, 'unexpected', null, String(err));
+  return {
+    type: 'REFRESH_FAILED',
+    transient: f.transient,
+    reason: f.reason,
+    code: f.code,
+    reply: f.reply,
+    retryAt: f.transient ? now + retryDelayMs(retries, f.retryAfterMs) : null,
+  };
+}
+
+export function sendFailedEvent(err: unknown, retries: number, now: number): DeviceEvent {
+  const f = err instanceof SendFailure ? err : new SendFailure('other', true, String(err));
+  return {
+    type: 'SEND_FAILED',
+    category: f.category,
+    transient: f.transient,
+    reason: f.category,
+    code: f.code,
+    reply: f.reply,
+    retryAt: f.transient ? now + retryDelayMs(retries) : null,
+  };
+}
+
+/** What an outcome becomes when it could not be committed (null: a send — it stays in the spool and goes again). */
+export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unknown, refreshRetries: number, now: number): DeviceEvent | null {
+  const failure = { reason: 'nvram-write-failed', code: (err as { code?: string })?.code ?? null, reply: (err as Error)?.message ?? String(err) };
+  if (kind === 'signIn') return event.type === 'CODE_ISSUED' ? { type: 'CODE_FAILED', ...failure } : { type: 'POLL_FAILED', ...failure };
+  if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries), ...failure };
+  return null;
+}

@@ -1,0 +1,205 @@
+/**
+ * The printer as every face and tool sees it: the one interface the panel, the scenario runner, the model-based
+ * executor and the fleet use, and the one a remote (HTTP) driver for another printer implements.
+ *
+ * Written so that it can cross a wire:
+ *  - every method is async and every result is plain data (JSON-safe: no class instances, no functions, no Dates);
+ *  - nothing here exposes storage (no NVRAM object, no log text to parse): the boot report and NVRAM health are
+ *    structured data, the event log is entries with a kind and optional data;
+ *  - what only some printers can do is an optional capability, declared in `capabilities` and present as an object
+ *    when declared, so a tool says what it skips instead of assuming (a real printer has no virtual clock).
+ * A `Printer` is the box, not one boot of it: it survives power cycles (the local implementation swaps its runtime
+ * underneath, a remote one reconnects).
+ */
+import type { DeviceEvent, LastError, LeafState } from '../../machines/oauthDevice.ts';
+import type { EventLogEntry, JobRecord, JobStatus, SmtpSettings } from '../nvram/schema.ts';
+import type { OPERATOR_EVENT_TYPES } from './validation.ts';
+
+// Plain-data shapes shared with storage, re-exported so faces need no import of src/nvram.
+export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState };
+
+// Job statuses and the job log's limit are defined once, with the records they describe (src/nvram/schema.ts).
+export { JOB_LOG_LIMIT, JOB_STATUSES } from '../nvram/schema.ts';
+
+/** Events a person (or a tool acting for one) may send. Outcomes and deadlines come from inside the printer. */
+export { OPERATOR_EVENT_TYPES } from './validation.ts';
+export type OperatorEventType = (typeof OPERATOR_EVENT_TYPES)[number];
+
+export interface PrinterIdentity {
+  id: string;
+  serial: string;
+  model: string;
+  /** Firmware version running now. */
+  firmware: number;
+}
+
+/** The public state and the context fields a panel shows. No secret is ever part of it. */
+export interface PrinterStatus {
+  state: LeafState;
+  /** Clock time (ms) the printer entered `state`. */
+  since: number;
+  account: string | null;
+  userCode: string | null;
+  verificationUri: string | null;
+  /** When the user code expires. */
+  expiresAt: number | null;
+  tokenExpiresAt: number | null;
+  lastError: LastError | null;
+  jobId: string | null;
+  retryAt: number | null;
+}
+
+export interface DispatchResult {
+  accepted: boolean;
+  state: LeafState;
+  /** Why an event was not taken (the state does not handle it, or the printer is off). */
+  reason?: string;
+}
+
+export interface TransitionNotice {
+  at: number;
+  from: LeafState;
+  to: LeafState;
+  event: DeviceEvent['type'];
+  /** The statechart's failure reason on this step, when the step recorded one. */
+  reason: string | null;
+  status: PrinterStatus;
+}
+
+/**
+ * Why a boot went the way it did. A list of coded reasons, so new ones (bank fallback, key changed, …) are added
+ * without changing the shape; `detail` is for people, `code` for tools.
+ */
+export interface BootReason {
+  /** Stable, kebab-case: 'first-boot', 'bank-invalid', 'no-valid-bank', 'snapshot-unreadable', 'migrated', … */
+  code: string;
+  detail: string;
+  data?: Record<string, unknown>;
+}
+
+export interface BootReport {
+  /** Clock time of the boot. */
+  at: number;
+  /** 'restored': the stored state was used; 'recovered': something was damaged and the printer worked around it; 'fresh': first boot or factory defaults. */
+  outcome: 'restored' | 'recovered' | 'fresh';
+  /** The bank booted from (null: none was valid). */
+  bank: 'A' | 'B' | null;
+  seq: number;
+  /** Firmware version the stored image was migrated from, or null. */
+  migratedFrom: number | null;
+  /** State before the power went off (null: first boot or unreadable). */
+  stateBefore: LeafState | null;
+  /** State after the boot's own transitions (POWER_CYCLE and whatever it caused). */
+  stateAfter: LeafState;
+  /** The transitions the boot itself made, in order (they happen before anyone can subscribe). */
+  transitions: TransitionNotice[];
+  reasons: BootReason[];
+}
+
+export interface NvramBankHealth {
+  name: 'A' | 'B';
+  seq: number;
+  valid: boolean;
+  bytes: number;
+  writes: number;
+  firmwareVersion: number | null;
+  error: string | null;
+}
+
+export interface NvramHealth {
+  /** The image's file name (no directory). */
+  file: string;
+  capacityBytes: number;
+  /** Bytes of the current content. */
+  usedBytes: number;
+  banks: NvramBankHealth[];
+  /** What the NVRAM layer found at boot (the boot report says the same with coded reasons). */
+  image: { bank: 'A' | 'B' | null; seq: number; recovered: boolean; reason: string | null; migratedFrom: number | null };
+  /** Size of each section of the content, for the panel's NVRAM page. */
+  sections: { name: string; bytes: number }[];
+  /** Sealed secrets by name and size (never their content). */
+  secrets: { name: string; sealedBytes: number; kid: string }[];
+}
+
+/** What the printer's time is, and whether a tool may move it (a simulator's virtual clock). */
+export interface ClockControl {
+  now(): Promise<number>;
+  /** Moves virtual time, letting the printer finish what each fired deadline started before time moves on. */
+  advance(ms: number): Promise<void>;
+}
+
+/** Read-only look at the raw NVRAM image (for checks such as "no token in plain text"). */
+export interface NvramImageInspection {
+  /** The image file as it is on the medium, latin1, so byte searches work. */
+  image(): Promise<string>;
+  /** The whole content with sealed secrets redacted. */
+  content(): Promise<Record<string, unknown>>;
+}
+
+/** Holding effects before they reach the network, for model-based tests (see src/mbt/gates.ts). */
+export interface EffectHolds {
+  held(): Promise<('signIn' | 'refresh' | 'submit')[]>;
+  release(kind: 'signIn' | 'refresh' | 'submit'): Promise<void>;
+}
+
+export interface PowerControl {
+  /** Power off (work in flight abandoned, nothing written), stay off for `offMs` of the printer's clock, boot. */
+  powerCycle(offMs?: number): Promise<BootReport>;
+}
+
+/** Optional capabilities by name; each true one is present on the printer as the object of the same name. */
+export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power';
+export type PrinterCapabilities = Record<CapabilityName, boolean>;
+
+export interface AdminCredential {
+  /** True when `password` is the administrator's. Serialized with every other operation of the printer. */
+  check(password: string): Promise<boolean>;
+  /** Replaces the administrator password (stored only as a salted hash). */
+  change(password: string): Promise<void>;
+}
+
+export interface Printer {
+  readonly capabilities: PrinterCapabilities;
+
+  // ---- stimuli
+  saveSettings(input: unknown): Promise<DispatchResult>;
+  /** An operator event (START_AUTH, CANCEL_AUTH, SIGN_OUT, RETRY, DISMISS, FACTORY_RESET); bad input is refused. */
+  send(event: { type: OperatorEventType }): Promise<DispatchResult>;
+  /** Makes a job durable (content in the spool, record in NVRAM), then acknowledges it. */
+  submitJob(input: unknown): Promise<JobRecord>;
+
+  // ---- observations
+  identity(): Promise<PrinterIdentity>;
+  status(): Promise<PrinterStatus>;
+  settings(): Promise<SmtpSettings>;
+  /** Whether the statechart, in its current state, takes an event of this type (the panel's buttons follow it). */
+  can(eventType: DeviceEvent['type']): Promise<boolean>;
+  jobs(): Promise<JobRecord[]>;
+  job(id: string): Promise<JobRecord | undefined>;
+  eventLog(): Promise<EventLogEntry[]>;
+  /** How the current boot went. */
+  bootReport(): Promise<BootReport>;
+  nvramHealth(): Promise<NvramHealth>;
+  /** Transition notices of this and every later boot. Returns the unsubscribe function. */
+  subscribe(listener: (notice: TransitionNotice) => void): () => void;
+  /** Resolves when no event is queued and no effect is in flight. */
+  idle(): Promise<void>;
+
+  readonly admin: AdminCredential;
+
+  // ---- optional capabilities: present exactly when `capabilities` says so
+  readonly clock?: ClockControl;
+  readonly nvramImage?: NvramImageInspection;
+  readonly effectHolds?: EffectHolds;
+  readonly power?: PowerControl;
+}
+
+/** Narrows a printer to one with a capability, or says plainly that it lacks it. */
+export function requireCapability<K extends CapabilityName>(
+  printer: Printer,
+  what: K,
+): Required<Pick<Printer, K>>[K] {
+  const c = printer[what];
+  if (!printer.capabilities[what] || !c) throw new Error(`this printer does not offer ${what}`);
+  return c as Required<Pick<Printer, K>>[K];
+}

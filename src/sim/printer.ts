@@ -1,0 +1,52 @@
+/**
+ * The simulator's printer behind the one printer interface (src/device/printer.ts): what a face or tool may do to a
+ * simulated printer and see of it, as plain data. It follows the simulator across power cycles (each boot makes a
+ * new runtime) and declares what only a simulator can offer: a virtual clock, the raw NVRAM image, power control.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Device } from '../device/device.ts';
+import type { Printer, TransitionNotice } from '../device/printer.ts';
+import type { Simulator } from './types.ts';
+
+export function localPrinter(sim: Simulator): Printer {
+  const device = (): Device => sim.device;
+  const copy = <T>(v: T): T => structuredClone(v);
+  const listeners = new Set<(n: TransitionNotice) => void>();
+  let unsubscribe = device().subscribe((n) => listeners.forEach((l) => l(n)));
+  sim.onBoot((d) => {
+    unsubscribe();
+    unsubscribe = d.subscribe((n) => listeners.forEach((l) => l(n)));
+  });
+  const clock = sim.virtualClock;
+  return {
+    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true },
+    saveSettings: async (input) => device().saveSettings(input),
+    send: async (event) => device().send(event),
+    submitJob: async (input) => device().submitJob(input),
+    identity: async () => device().identity(),
+    status: async () => copy(device().status()),
+    settings: async () => device().settings(),
+    can: async (type) => device().can(type),
+    jobs: async () => device().jobs(),
+    job: async (id) => device().job(id),
+    eventLog: async () => device().eventLog(),
+    bootReport: async () => copy(device().bootReport()),
+    nvramHealth: async () => device().nvramHealth(),
+    subscribe: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    idle: () => device().idle(),
+    admin: {
+      check: (password) => device().admin.check(password),
+      change: (password) => device().admin.change(password),
+    },
+    ...(clock ? { clock: { now: async () => clock.now(), advance: (ms: number) => sim.advance(ms) } } : {}),
+    nvramImage: {
+      image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
+      content: async () => device().nvramContent(),
+    },
+    power: { powerCycle: async (offMs = 0) => copy((await sim.powerCycle(offMs)).bootReport()) },
+  };
+}

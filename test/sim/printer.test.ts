@@ -1,0 +1,41 @@
+/** The simulator behind the one printer interface: plain data, declared capabilities, the structured boot report. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { localPrinter } from '../../src/sim/printer.ts';
+import { requireCapability } from '../../src/device/printer.ts';
+import { DAY, SCANNER, signIn, startE2E, type E2ESim } from '../e2e/support.ts';
+
+let sim: E2ESim | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+describe('localPrinter', () => {
+  it('declares what it offers, answers in plain data, and reports a power cycle as a structured boot report', async () => {
+    sim = await startE2E();
+    const printer = localPrinter(sim);
+    expect(printer.capabilities).toEqual({ clock: true, nvramImage: true, effectHolds: false, power: true });
+    expect(() => requireCapability(printer, 'effectHolds')).toThrow(/does not offer effectHolds/);
+    expect((await printer.bootReport()).reasons.map((r) => r.code)).toContain('first-boot');
+    expect(await printer.can('START_AUTH')).toBe(false); // unconfigured: nothing to sign in with yet
+
+    await signIn(sim);
+    const status = await printer.status();
+    expect(status).toMatchObject({ state: 'authorized', account: SCANNER });
+    expect(JSON.parse(JSON.stringify(status))).toEqual(status);
+    expect(await printer.can('SIGN_OUT')).toBe(true);
+
+    const seen: string[] = [];
+    printer.subscribe((n) => seen.push(`${n.from}→${n.to}`));
+    const report = await requireCapability(printer, 'power').powerCycle(2 * DAY);
+    // Off for two days: the access token's deadline passed while off, so the boot itself leaves authorized.
+    expect(report).toMatchObject({ outcome: 'restored', stateBefore: 'authorized', stateAfter: 'tokenExpired' });
+    expect(report.transitions.map((t) => `${t.from}→${t.to} on ${t.event}`)).toEqual(['authorized→tokenExpired on POWER_CYCLE']);
+    expect(seen).toEqual([]); // the boot's own steps are in the report, not sent to subscribers
+    // After the boot, notices reach subscribers of the printer (it follows the new runtime).
+    await printer.send({ type: 'SIGN_OUT' });
+    expect(seen).toEqual([`tokenExpired→${(await printer.status()).state}`]);
+    expect((await printer.status()).state).toBe('ready');
+    expect(await printer.admin.check('not the password')).toBe(false);
+  });
+});
