@@ -7,6 +7,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { RealClock, VirtualClock, type Clock } from '../time/clock.ts';
 import { startTwin } from './twin.ts';
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'undici';
+import { CONFORMANCE_FORMATS } from './journal/conformance-format.ts';
 
 function port(v: string): number {
   const n = Number(v);
@@ -20,8 +23,54 @@ function integer(v: string): number {
   return n;
 }
 
+/**
+ * `mfp-sim cloud conformance`: asks a running twin's control API for its conformance report. Exit code 0 when every
+ * rule passes (or does not apply), 1 when one fails, 2 when the twin cannot be asked.
+ */
+function conformanceCommand(): Command {
+  return new Command('conformance')
+    .description("Print the conformance report judged from a running twin's wire journal")
+    .option('--url <url>', "the twin's Entra origin", 'https://127.0.0.1:8443')
+    .option('--ca <file>', "the twin's CA certificate (the only trusted root)", '.mfp-sim/cloud/ca.pem')
+    .option('--since <seq>', 'only journal entries after this seq', (v) => {
+      const n = integer(v);
+      if (n < 0) throw new InvalidArgumentError('expected a journal seq ≥ 0');
+      return n;
+    })
+    .option('--client <address>', 'only this client address')
+    .addOption(new Option('--format <format>', 'output format').choices([...CONFORMANCE_FORMATS]).default('text'))
+    .action(async (o: { url: string; ca: string; since?: number; client?: string; format: string }) => {
+      let url: URL;
+      try {
+        url = new URL('/_twin/conformance', o.url);
+      } catch {
+        throw new InvalidArgumentError(`not a URL: ${o.url}`);
+      }
+      url.searchParams.set('format', o.format);
+      if (o.since !== undefined) url.searchParams.set('since', String(o.since));
+      if (o.client !== undefined) url.searchParams.set('client', o.client);
+      const ca = await readFile(resolve(o.ca), 'utf8');
+      const agent = new Agent({ connect: { ca } });
+      try {
+        const res = await request(url, { dispatcher: agent });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) {
+          process.stderr.write(`twin answered ${res.statusCode}: ${text}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        process.stdout.write(o.format === 'json' ? `${JSON.stringify(JSON.parse(text), null, 2)}\n` : text);
+        const failed = o.format === 'json' ? !JSON.parse(text).passed : o.format === 'junit' ? /<failure\b/.test(text) : /^conformance: FAIL/.test(text);
+        process.exitCode = failed ? 1 : 0;
+      } finally {
+        await agent.close();
+      }
+    });
+}
+
 export function cloudCommand(): Command {
   return new Command('cloud')
+    .addCommand(conformanceCommand())
     .description('Run the offline Entra ID + Exchange Online twin alone')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--entra-port <port>', 'HTTPS port of the Entra twin (0 = ephemeral)', port, 8443)
@@ -55,6 +104,7 @@ export function cloudCommand(): Command {
         `  Control API:       ${twin.entraUrl}/_twin  (OpenAPI: ${twin.entraUrl}/_twin/openapi.json)`,
         `  Test user:         ${twin.testUser.upn}  password: ${twin.testUser.password}  (fixture test data)`,
         `  One-time codes:    ${twin.entraUrl}/_twin/phone/${twin.testUser.upn}`,
+        `  Wire journal:      ${twin.entraUrl}/_twin/journal  (conformance: mfp-sim cloud conformance --url ${twin.entraUrl})`,
         `  Clock:             ${o.clock}, seed ${twin.seed}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -13,6 +13,7 @@ import { TwinControl } from './control/control.ts';
 import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
 import { ensureCertificates, servedNames } from './entra/certs.ts';
+import { WireJournal, DEFAULT_JOURNAL_CAPACITY } from './journal/wire-journal.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
 import { EntraService } from './entra/service.ts';
@@ -37,6 +38,8 @@ export interface StartTwinOptions {
   extraNames?: readonly string[];
   tenantFile?: string;
   clock: Clock;
+  /** Wire journal ring size (entries; default 10 000). */
+  journalCapacity?: number;
   /** Seeds token lifetimes; random when absent. */
   seed?: number;
   logger?: Logger;
@@ -60,6 +63,7 @@ export interface Twin {
   /** The fixture's first user, for CLIs and demos (test data). */
   testUser: { upn: string; password: string };
   control: TwinControl;
+  journal: WireJournal;
   faults: FaultPlan;
   clock: Clock;
   seed: number;
@@ -71,6 +75,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
+  const journal = new WireJournal(() => clock.now(), opts.journalCapacity ?? DEFAULT_JOURNAL_CAPACITY);
   const certs = await ensureCertificates(opts.stateDir, { extraNames: opts.extraNames });
   const key = await ensureSigningKey(opts.stateDir);
   const log = opts.logger?.child({ component: 'cloud-twin' });
@@ -101,6 +106,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
     ntp: () => ntpServer,
+    journal,
   });
   let ntpServer: SntpServer | null = null;
 
@@ -114,6 +120,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     faults,
     key,
     servedNames: servedNames(opts.extraNames).dns,
+    journal,
     logger: log,
   });
   entraUrl = entra.url;
@@ -134,6 +141,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       faults,
       logger: log,
       smtpGreetingDelayMs: opts.smtpGreetingDelayMs,
+      journal,
       authMethods,
     });
   } catch (e) {
@@ -163,6 +171,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
+    journal,
     faults,
     clock,
     seed,

@@ -50,6 +50,8 @@ export interface TwinControlDeps {
   mailStore: () => MailStore | null;
   /** Basic auth and app-only control (auth-methods-control.ts); its routes are registered when present. */
   authMethods?: import('./auth-methods-control.ts').AuthMethodsControl;
+  /** The wire journal (journal-routes.ts); its routes are registered when present. */
+  journal?: import('../journal/wire-journal.ts').WireJournal;
   /** The twin's SNTP server, once it listens. */
   ntp?: () => { host: string; port: number; reachable(): boolean; setReachable(r: boolean): void; answered(): number } | null;
 }
@@ -67,6 +69,10 @@ export class TwinControl {
 
   get authMethods() {
     return this.d.authMethods;
+  }
+
+  get journal() {
+    return this.d.journal;
   }
 
   /** The Entra origin is known only once the server listens. */

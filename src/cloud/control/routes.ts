@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/swagger';
 import { renderPhonePage } from '../signin/routes.ts';
 import { authMethodsRoutes } from './auth-methods-routes.ts';
+import { journalRoutes } from './journal-routes.ts';
 import { ControlError, type TwinControl } from './control.ts';
 
 const isLoopback = (addr: string | undefined) =>
@@ -75,6 +76,7 @@ export function controlRoutes(control: TwinControl) {
 
     const tag = (t: string) => ({ tags: [t] });
     if (control.authMethods) await app.register(authMethodsRoutes(control.authMethods));
+    if (control.journal) await app.register(journalRoutes(control.journal));
 
     app.get('/tenant', { schema: { ...tag('tenant'), summary: 'Tenant settings, authority, apps and SMTP endpoint' } }, () => control.tenant());
     app.patch(

@@ -58,7 +58,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     return reply
       .code(entra.status)
       .header('cache-control', 'no-store, no-cache')
-      .send(entraErrorBody(entra, now(), origin(), correlationOf(request)));
+      .send(entraErrorBody(entra, now(), originOf(request), correlationOf(request)));
   });
 
   const checkTenant = (tenant: string) => {

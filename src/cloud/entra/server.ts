@@ -16,6 +16,8 @@ import { oauthRoutes } from './oauth-routes.ts';
 import type { PhoneOutbox } from './phone.ts';
 import type { EntraService } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
+import { journalHttp } from '../journal/http-journal.ts';
+import type { WireJournal } from '../journal/wire-journal.ts';
 
 export interface EntraServerOptions {
   host: string;
@@ -28,6 +30,8 @@ export interface EntraServerOptions {
   key: SigningKey;
   /** Host names the twin answers as (the server certificate's DNS names). */
   servedNames?: readonly string[];
+  /** Wire journal of every OAuth / sign-in request (absent: nothing is journalled). */
+  journal?: WireJournal;
   logger?: Logger;
 }
 
@@ -54,6 +58,8 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
       void (reply as FastifyReply).code(400).send(msError(Errors.malformed()));
     },
   });
+
+  if (o.journal) journalHttp(app as unknown as import('fastify').FastifyInstance, o.journal);
 
   await app.register(cookie, { secret: randomBytes(32).toString('hex') });
   await app.register(swagger, {

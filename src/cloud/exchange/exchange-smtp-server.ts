@@ -18,6 +18,17 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import type { Clock } from '../../time/clock.ts';
 import { ENHANCED_CODE_PREFIX } from './replies.ts';
+import { peerAddress } from '../journal/http-journal.ts';
+import type { SmtpJournalEntry, WireJournal } from '../journal/wire-journal.ts';
+
+/** The command a reply answers, as the journal shows it (arguments only where they are not secret). */
+interface PendingCommand {
+  command: string;
+  fields: Partial<SmtpJournalEntry>;
+}
+
+/** Verbs whose argument is an address or a name (never a credential). */
+const ADDRESS_ARGUMENT = /^(MAIL FROM|RCPT TO):\s*<?([^>\s]{0,320})>?/i;
 
 class ExchangeSmtpConnection extends SMTPConnection {
   /** The accepted TCP socket; destroying it also ends a TLS session running on top of it. */
@@ -31,6 +42,60 @@ class ExchangeSmtpConnection extends SMTPConnection {
     super(server, socket, options);
     this.tcpSocket = socket;
   }
+
+  private pending: PendingCommand | null = null;
+  private authMechanism = '';
+  /** Fields the twin learnt about the message (Message-ID, size), put on the next journal entry. */
+  notes: Partial<SmtpJournalEntry> = {};
+
+  /** Journals the verb (and only non-secret arguments) before smtp-server handles the line. */
+  override _onCommand(command: Buffer, callback: () => void): void {
+    if ((this._server as ExchangeSmtpServer).journal && !this._upgrading) this.pending = this.describe(String(command ?? ''));
+    super._onCommand(command, callback);
+  }
+
+  private describe(line: string): PendingCommand {
+    // A line inside an AUTH exchange is a SASL payload: a secret, never recorded.
+    if (this._nextHandler) return { command: 'AUTH', fields: { mechanism: this.authMechanism } };
+    const [verb = '', arg = ''] = line.split(/ (.*)/s, 2);
+    const command = verb.toUpperCase().slice(0, 16);
+    if (command === 'EHLO' || command === 'HELO') return { command, fields: { ehlo: arg.trim().slice(0, 255) } };
+    if (command === 'AUTH') {
+      this.authMechanism = (arg.split(' ')[0] ?? '').toUpperCase().slice(0, 32);
+      return { command, fields: { mechanism: this.authMechanism } };
+    }
+    const m = ADDRESS_ARGUMENT.exec(line);
+    if (m) return { command, fields: m[1]!.toUpperCase().startsWith('MAIL') ? { mailFrom: m[2] } : { rcptTo: m[2] } };
+    return { command, fields: {} };
+  }
+
+  /** Called once TLS is up (onSecure). */
+  journalTls(socket: tls.TLSSocket): void {
+    const servername = (socket as tls.TLSSocket & { servername?: string | false }).servername;
+    this.record({
+      command: 'TLS',
+      tls: { version: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher()?.name ?? 'unknown', ...(servername ? { servername } : {}) },
+    });
+  }
+
+  private record(fields: Partial<SmtpJournalEntry> & { command: string }): void {
+    const journal = (this._server as ExchangeSmtpServer).journal;
+    journal?.add({ kind: 'smtp', client: peerAddress(this.remoteAddress), session: this.id, ...this.notes, ...fields });
+    this.notes = {};
+  }
+
+  private journalReply(code: number, data: string | string[] | null | undefined): void {
+    if (!(this._server as ExchangeSmtpServer).journal) return;
+    const text = Array.isArray(data) ? (data[0] ?? '') : String(data ?? '');
+    const enhanced = /^(\d\.\d{1,3}\.\d{1,3})\b/.exec(text)?.[1];
+    const p = this.pending ?? { command: code === 220 && !this.greeted ? 'CONNECT' : 'SERVER', fields: {} };
+    this.greeted = true;
+    this.pending = code === 354 ? { command: 'MESSAGE', fields: {} } : null;
+    const outcome = p.command === 'AUTH' ? (code === 235 ? 'accepted' : code === 334 ? 'continue' : 'refused') : undefined;
+    this.record({ ...p.fields, command: p.command, reply: code, ...(enhanced ? { enhanced } : {}), ...(outcome ? { outcome } : {}) });
+  }
+
+  private greeted = false;
 
   /**
    * SMTPConnection.init with the early-talker pause taken from the server (smtp-server 3.x hard-codes 100 ms). A
@@ -62,6 +127,7 @@ class ExchangeSmtpConnection extends SMTPConnection {
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     const carriesOwnCode = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
     super.send(code, data, carriesOwnCode ? false : context);
+    this.journalReply(code, carriesOwnCode ? data : (data ?? null));
   }
 
   override _sendGreeting(): void {
@@ -81,6 +147,8 @@ export class ExchangeSmtpServer extends SMTPServer {
     readonly greetingDelayMs: number = DEFAULT_SMTP_GREETING_DELAY_MS,
     /** SASL mechanisms EHLO lists, when they depend on the tenant (basic-auth.ts); default: options.authMethods. */
     readonly advertisedAuthMethods?: () => string[],
+    /** Where every command and reply is journalled (absent: nothing is). */
+    readonly journal?: WireJournal,
   ) {
     super(options);
     if (!Number.isFinite(greetingDelayMs) || greetingDelayMs < 0) throw new RangeError(`greetingDelayMs must be ≥ 0, got ${greetingDelayMs}`);
@@ -93,6 +161,22 @@ export class ExchangeSmtpServer extends SMTPServer {
     connection.on('error', (err) => this._onError(err));
     connection.on('connect', (data) => this._onClientConnect(data));
     connection.init();
+  }
+
+  private connectionOf(sessionId: string): ExchangeSmtpConnection | undefined {
+    for (const c of this.connections) if (c.id === sessionId && c instanceof ExchangeSmtpConnection) return c;
+    return undefined;
+  }
+
+  /** Journal fields learnt about a session's message (Message-ID, size), attached to its next reply's entry. */
+  noteMessage(sessionId: string, notes: { messageId?: string; size: number }): void {
+    const c = this.connectionOf(sessionId);
+    if (c) c.notes = { ...(notes.messageId ? { messageId: notes.messageId.slice(0, 998) } : {}), size: notes.size };
+  }
+
+  /** Journals the TLS parameters of a session once STARTTLS completed. */
+  noteTls(sessionId: string, socket: tls.TLSSocket): void {
+    this.connectionOf(sessionId)?.journalTls(socket);
   }
 
   /** Cuts the connection of a session at the TCP level (a `drop` fault). Returns false if it is already gone. */

@@ -25,6 +25,8 @@ export interface ExchangeTwinOptions {
   port: number /* 0 = ephemeral */;
   tls: { key: string; cert: string };
   clock: Clock;
+  /** Wire journal of every command and reply (absent: nothing is journalled). */
+  journal?: import('../journal/wire-journal.ts').WireJournal;
   directory: CloudDirectory;
   trust: TokenTrust;
   faults: FaultPlan;
@@ -148,7 +150,8 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
         );
       },
 
-      onSecure(_socket, session, callback) {
+      onSecure(socket, session, callback) {
+        server.noteTls(session.id, socket as import('node:tls').TLSSocket);
         session.disabledCommands = undefined; // back to the server-wide list: AUTH is offered from now on
         callback();
       },
@@ -277,6 +280,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     clock,
     opts.smtpGreetingDelayMs,
     () => authMethods.basicAuth.advertised(clock.now()),
+    opts.journal,
   );
 
   /** After DATA: Send As on the header From (and on the envelope when policy defers it), quota, then filing. */
@@ -285,6 +289,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     const user = mailbox && directory.user(mailbox.upn);
     if (!mailbox || !user) throw replies.notAuthenticated();
     const parsed = await simpleParser(raw);
+    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length });
 
     const headerFrom = addresses(parsed.from);
     const headerDenied = headerFrom.some((a) => !maySendAs(user, a));

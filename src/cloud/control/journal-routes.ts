@@ -1,0 +1,153 @@
+/**
+ * /_twin/journal and /_twin/conformance: the wire journal (JSON or NDJSON) and the conformance report judged from it.
+ * Registered inside the /_twin plugin (loopback check, OpenAPI document); refusals are RFC 7807 problem documents.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { conformanceReport, CONFORMANCE_RULE_IDS } from '../journal/conformance.ts';
+import { CONFORMANCE_FORMATS, formatConformance, type ConformanceFormat } from '../journal/conformance-format.ts';
+import type { JournalFilter, WireJournal } from '../journal/wire-journal.ts';
+
+const filterProperties = {
+  client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
+  kind: { type: 'string', enum: ['http', 'smtp'] },
+  since: { type: 'integer', minimum: 0, description: 'Only entries with a greater seq' },
+} as const;
+
+const problemSchema = {
+  type: 'object',
+  description: 'RFC 7807 problem details',
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+} as const;
+
+const entrySchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['seq', 'at', 'kind', 'client'],
+  properties: {
+    seq: { type: 'integer' },
+    at: { type: 'string', format: 'date-time' },
+    kind: { type: 'string', enum: ['http', 'smtp'] },
+    client: { type: 'string' },
+    method: { type: 'string' },
+    path: { type: 'string' },
+    grantType: { type: 'string' },
+    clientId: { type: 'string' },
+    scope: { type: 'string' },
+    status: { type: 'integer' },
+    error: { type: 'string' },
+    aadsts: { type: 'integer' },
+    interval: { type: 'integer' },
+    durationMs: { type: 'number' },
+    session: { type: 'string' },
+    command: { type: 'string' },
+    reply: { type: 'integer' },
+    enhanced: { type: 'string' },
+    ehlo: { type: 'string' },
+    tls: { type: 'object', properties: { version: { type: 'string' }, cipher: { type: 'string' }, servername: { type: 'string' } } },
+    mechanism: { type: 'string' },
+    outcome: { type: 'string', enum: ['accepted', 'refused', 'continue'] },
+    mailFrom: { type: 'string' },
+    rcptTo: { type: 'string' },
+    messageId: { type: 'string' },
+    size: { type: 'integer' },
+  },
+} as const;
+
+const ruleSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', enum: CONFORMANCE_RULE_IDS },
+    title: { type: 'string' },
+    source: { type: 'string' },
+    verdict: { type: 'string', enum: ['pass', 'fail', 'not-applicable'] },
+    findings: { type: 'array', items: { type: 'string' } },
+    evidence: { type: 'array', items: { type: 'integer' }, description: 'journal seq of the entries that show the failures' },
+  },
+} as const;
+
+type Query = JournalFilter & { format?: string };
+
+export function journalRoutes(journal: WireJournal) {
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.setErrorHandler((err, req, reply) => {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status && status < 500) return problem(reply, status, 'Bad request', (err as Error).message);
+      req.log.error({ err }, 'twin journal failure');
+      return problem(reply, 500, 'Twin failure', 'the journal could not be read');
+    });
+
+    app.get<{ Querystring: Query }>(
+      '/journal',
+      {
+        schema: {
+          tags: ['journal'],
+          summary: 'The wire journal: every OAuth/sign-in request and SMTP command the twin served (secrets redacted)',
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { ...filterProperties, format: { type: 'string', enum: ['json', 'ndjson'], default: 'json' } },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: { capacity: { type: 'integer' }, dropped: { type: 'integer' }, entries: { type: 'array', items: entrySchema } },
+              description: 'JSON; with format=ndjson: application/x-ndjson, one entry per line',
+            },
+            400: problemSchema,
+          },
+        },
+      },
+      (req, reply) => {
+        const { format, ...filter } = req.query;
+        const entries = journal.list(filter);
+        if (format === 'ndjson') {
+          return reply
+            .type('application/x-ndjson')
+            .header('content-disposition', 'attachment; filename="twin-journal.ndjson"')
+            .serializer((x: unknown) => String(x))
+            .send(entries.map((e) => JSON.stringify(e)).join('\n') + (entries.length ? '\n' : ''));
+        }
+        return { capacity: journal.capacity, dropped: journal.dropped, entries };
+      },
+    );
+
+    app.get<{ Querystring: Query }>(
+      '/conformance',
+      {
+        schema: {
+          tags: ['journal'],
+          summary: 'Conformance report judged from the journal (one verdict per rule, each with its source and evidence)',
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { ...filterProperties, format: { type: 'string', enum: [...CONFORMANCE_FORMATS], default: 'json' } },
+          },
+          response: {
+            200: {
+              type: 'object',
+              description: 'JSON; format=text: text/plain; format=junit: application/xml (JUnit, one testcase per rule)',
+              properties: { entries: { type: 'integer' }, dropped: { type: 'integer' }, passed: { type: 'boolean' }, rules: { type: 'array', items: ruleSchema } },
+            },
+            400: problemSchema,
+          },
+        },
+      },
+      (req, reply) => {
+        const { format = 'json', ...filter } = req.query;
+        const report = conformanceReport(journal.list(filter), journal.dropped);
+        if (format === 'json') return report;
+        return reply
+          .type(format === 'junit' ? 'application/xml' : 'text/plain; charset=utf-8')
+          .serializer((x: unknown) => String(x))
+          .send(formatConformance(report, format as ConformanceFormat));
+      },
+    );
+  };
+}
+
+function problem(reply: FastifyReply, status: number, title: string, detail: string) {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title, status, detail });
+}

@@ -1,0 +1,98 @@
+/**
+ * The wire journal: what the twin saw of each client on the wire — every OAuth/sign-in HTTP request to the Entra half
+ * and every SMTP command and reply of the Exchange half — kept in a bounded ring (oldest entries dropped, and
+ * counted). Entries hold no secrets: no passwords, tokens, codes, assertions or SASL payloads, only what a tester
+ * needs to see how a device behaved (method, path, grant type, client_id, status, error, AADSTS; SMTP verb, reply
+ * code, EHLO name, TLS version/cipher, AUTH mechanism, envelope, Message-ID, size).
+ */
+
+export interface JournalBase {
+  /** 1, 2, 3… in the order the twin saw things; `since` filters on it. */
+  seq: number;
+  /** Twin clock, ISO 8601. */
+  at: string;
+  /** The peer's IP address. */
+  client: string;
+}
+
+export interface HttpJournalEntry extends JournalBase {
+  kind: 'http';
+  method: string;
+  /** Path without the query string (queries can carry codes). */
+  path: string;
+  grantType?: string;
+  clientId?: string;
+  /** `scope` of a device-code or token request (not secret; rules read offline_access from it). */
+  scope?: string;
+  status: number;
+  error?: string;
+  aadsts?: number;
+  /** `interval` of a device-code answer (seconds). */
+  interval?: number;
+  /** Wall-clock milliseconds the twin took to answer. */
+  durationMs: number;
+}
+
+export interface SmtpJournalEntry extends JournalBase {
+  kind: 'smtp';
+  /** smtp-server's session id (one TCP connection). */
+  session: string;
+  /** CONNECT (greeting), TLS (handshake done), an SMTP verb, MESSAGE (end of data) or SERVER (unprompted reply). */
+  command: string;
+  reply?: number;
+  enhanced?: string;
+  ehlo?: string;
+  tls?: { version: string; cipher: string; servername?: string };
+  mechanism?: string;
+  outcome?: 'accepted' | 'refused' | 'continue';
+  mailFrom?: string;
+  rcptTo?: string;
+  messageId?: string;
+  size?: number;
+}
+
+export type JournalEntry = HttpJournalEntry | SmtpJournalEntry;
+type Unnumbered<T> = T extends JournalEntry ? Omit<T, 'seq' | 'at'> : never;
+
+export interface JournalFilter {
+  client?: string;
+  kind?: JournalEntry['kind'];
+  /** Entries with seq greater than this. */
+  since?: number;
+}
+
+export const DEFAULT_JOURNAL_CAPACITY = 10_000;
+
+export class WireJournal {
+  private readonly ring: JournalEntry[] = [];
+  private next = 1;
+  private droppedCount = 0;
+
+  constructor(
+    private readonly now: () => number,
+    readonly capacity: number = DEFAULT_JOURNAL_CAPACITY,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`journal capacity must be a positive integer, got ${capacity}`);
+  }
+
+  add<E extends Unnumbered<JournalEntry>>(entry: E): JournalEntry {
+    const full = { seq: this.next++, at: new Date(this.now()).toISOString(), ...entry } as JournalEntry;
+    this.ring.push(full);
+    if (this.ring.length > this.capacity) {
+      this.ring.shift();
+      this.droppedCount++;
+    }
+    return full;
+  }
+
+  /** Entries pushed out of the ring since the start. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  list(f: JournalFilter = {}): JournalEntry[] {
+    return this.ring.filter(
+      (e) => (f.client === undefined || e.client === f.client) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since),
+    );
+  }
+}
