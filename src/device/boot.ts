@@ -56,11 +56,12 @@ export function bootReport(args: {
 }): BootReport {
   const reasons: BootReason[] = [];
   const n = args.nvram;
-  if (n.recovered) reasons.push({ code: n.bank === null ? 'no-valid-bank' : 'bank-invalid', detail: n.reason ?? 'NVRAM image recovered' });
+  // The NVRAM's own coded findings (bank-invalid, bank-erased, no-valid-bank, image-lost, device-key-changed).
+  for (const f of n.findings) reasons.push({ code: f.code, detail: f.message });
   if (n.migratedFrom !== null) reasons.push({ code: 'migrated', detail: `migrated from firmware ${n.migratedFrom}`, data: { from: n.migratedFrom } });
   if (args.snapshot === 'none') reasons.push({ code: 'first-boot', detail: 'first boot of the OAuth feature' });
   if (args.snapshot === 'unreadable') reasons.push({ code: 'snapshot-unreadable', detail: 'stored state was unreadable; started from the settings' });
-  const outcome = n.recovered || args.snapshot === 'unreadable' ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
+  const outcome = n.recovered || n.findings.length > 0 || args.snapshot === 'unreadable' ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
   return {
     at: args.at,
     outcome,

@@ -71,7 +71,7 @@ export interface TransitionNotice {
  * without changing the shape; `detail` is for people, `code` for tools.
  */
 export interface BootReason {
-  /** Stable, kebab-case: 'first-boot', 'bank-invalid', 'no-valid-bank', 'snapshot-unreadable', 'migrated', … */
+  /** Stable, kebab-case: 'first-boot', 'bank-invalid', 'bank-erased', 'no-valid-bank', 'image-lost', 'device-key-changed', 'snapshot-unreadable', 'migrated', … */
   code: string;
   detail: string;
   data?: Record<string, unknown>;
