@@ -19,6 +19,7 @@ import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mai
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
 import { ExchangeServicePrincipals, isAppOnlyToken, verifyAppOnlyLogin } from './service-principals.ts';
 import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
+import { messageDigest } from '../journal/message-digest.ts';
 
 export interface ExchangeTwinOptions {
   host: string;
@@ -157,6 +158,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       },
 
       onAuth(auth, session, callback) {
+        server.noteAuthUser(session.id, auth.username);
         stage<SMTPServerAuthenticationResponse>(
           'auth',
           async () => {
@@ -289,7 +291,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     const user = mailbox && directory.user(mailbox.upn);
     if (!mailbox || !user) throw replies.notAuthenticated();
     const parsed = await simpleParser(raw);
-    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length });
+    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length, digest: messageDigest(parsed) });
 
     const headerFrom = addresses(parsed.from);
     const headerDenied = headerFrom.some((a) => !maySendAs(user, a));

@@ -29,6 +29,17 @@ export interface HttpJournalEntry extends JournalBase {
   aadsts?: number;
   /** `interval` of a device-code answer (seconds). */
   interval?: number;
+  /** `expires_in` of a device-code answer (the code's life) or of a token answer (the access token's), seconds. */
+  expiresIn?: number;
+  /** `Retry-After` of the answer (seconds), when the twin sent one (429/503). */
+  retryAfter?: number;
+  /**
+   * Which device code a code answer or a poll is about: a keyed digest (HMAC with a key that lives only in this
+   * twin), so polls can be told apart per code while the code itself never reaches the journal.
+   */
+  codeRef?: string;
+  /** The account a token answer is for (the id token's preferred_username), when the answer carries one. */
+  upn?: string;
   /** Wall-clock milliseconds the twin took to answer. */
   durationMs: number;
 }
@@ -37,8 +48,18 @@ export interface SmtpJournalEntry extends JournalBase {
   kind: 'smtp';
   /** smtp-server's session id (one TCP connection). */
   session: string;
-  /** CONNECT (greeting), TLS (handshake done), an SMTP verb, MESSAGE (end of data) or SERVER (unprompted reply). */
+  /**
+   * CONNECT (greeting), TLS (handshake done), an SMTP verb, MESSAGE (end of data), SERVER (unprompted reply) or
+   * CLOSE (the connection ended, whoever closed it).
+   */
   command: string;
+  /** The mailbox the session authenticated as (or tried to): the SASL user name, never the token or password. */
+  upn?: string;
+  /**
+   * Of a MESSAGE: SHA-256 (hex, 16 digits) of the Subject and the body (text and attachments), without the headers a
+   * resend changes (Date, Message-ID): the same job resent has the same digest.
+   */
+  digest?: string;
   reply?: number;
   enhanced?: string;
   ehlo?: string;

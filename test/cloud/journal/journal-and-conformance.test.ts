@@ -151,7 +151,7 @@ describe('the conformance report flags a misbehaving client by exactly its rule'
     await clock.advance(5000); // should have been 10 s after slow_down
     await poll(c2.device_code);
     expect(first.json.error).toBe('slow_down');
-    expect(failing(await report(since))).toEqual(['device-code.poll-interval']);
+    expect(failing(await report(since))).toEqual(['device-code.slow-down']);
   });
 
   it('polling on after authorization_declined → device-code.stop-polling', async () => {
