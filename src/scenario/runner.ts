@@ -56,6 +56,8 @@ export interface RunOptions {
    */
   smtpGreetingDelayMs?: number;
   onTransition?: (t: TransitionRecord) => void;
+  /** After the last step (passed or not), before the simulator closes: a look at its twin (e.g. the wire journal). */
+  beforeClose?: (sim: Simulator) => void | Promise<void>;
   /** After every step (including each step of each repeat). */
   onProgress?: (p: ScenarioProgress) => void;
   /** Other things worth a line: notes, power cycles, approvals refused by policy. */
@@ -119,7 +121,11 @@ export async function runScenario(input: string | object, opts: RunOptions = {})
     failure = run.failureFrom(err);
   } finally {
     run.detach();
-    await sim.close();
+    try {
+      await opts.beforeClose?.(sim);
+    } finally {
+      await sim.close();
+    }
   }
   const result: ScenarioResult = {
     name: scenario.name,
