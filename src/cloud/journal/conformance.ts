@@ -367,12 +367,17 @@ const RULES: Rule[] = [
       const failures: Failure[] = [];
       let applicable = false;
       const throttled: SmtpJournalEntry[] = [];
-      // A new connection from the address, or an AUTH or MAIL of the mailbox, too soon after its 4.3.2.
-      const after = (x: SmtpJournalEntry, e: SmtpJournalEntry) =>
-        x.seq < e.seq && ms(e) - ms(x) < MIN_BACKOFF_MS && (e.command === 'CONNECT' ? x.client === e.client : mailboxOf(x) === mailboxOf(e));
+      const connectedAt = new Map<string, number>(); // session → seq of its CONNECT
+      // Too soon after a 4.3.2: a new connection from the address, or an AUTH or MAIL of the mailbox in the refused
+      // session or in one opened after the refusal (sessions already open may finish what they were doing).
+      const tooSoon = (x: SmtpJournalEntry, e: SmtpJournalEntry) =>
+        x.seq < e.seq &&
+        ms(e) - ms(x) < MIN_BACKOFF_MS &&
+        (e.command === 'CONNECT' ? x.client === e.client : mailboxOf(x) === mailboxOf(e) && (x.session === e.session || (connectedAt.get(e.session) ?? 0) > x.seq));
       for (const e of j.smtp) {
+        if (e.command === 'CONNECT') connectedAt.set(e.session, e.seq);
         if (e.command === 'CONNECT' || e.command === 'MAIL' || isAuthAttempt(e)) {
-          const t = throttled.find((x) => after(x, e));
+          const t = throttled.find((x) => tooSoon(x, e));
           if (t) failures.push({ finding: `${e.command} ${secs(ms(e) - ms(t))} after 4.3.2 (seq ${t.seq})`, evidence: [t.seq, e.seq] });
         }
         if (e.enhanced === '4.3.2') {

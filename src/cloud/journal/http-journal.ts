@@ -41,7 +41,8 @@ export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
       if (typeof body.interval === 'number') s.interval = body.interval;
       if (typeof body.expires_in === 'number') s.expiresIn = body.expires_in;
       if (typeof body.device_code === 'string') s.codeRef = codeRef(body.device_code);
-      if (typeof body.id_token === 'string') s.upn = preferredUsername(body.id_token);
+      // The account from the id token, or from the access token's claims when no id token was asked for.
+      for (const jwt of [body.id_token, body.access_token]) if (!s.upn && typeof jwt === 'string') s.upn = accountOf(jwt);
     } catch {
       // not JSON after all: nothing to read
     }
@@ -76,11 +77,12 @@ export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
   });
 }
 
-/** The account of an id token (its payload is read, its signature is not needed here); undefined if unreadable. */
-function preferredUsername(idToken: string): string | undefined {
+/** The account a JWT the twin issued names (payload read, signature not needed here); undefined if unreadable. */
+function accountOf(jwt: string): string | undefined {
   try {
-    const claims = JSON.parse(Buffer.from(idToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { preferred_username?: unknown };
-    return typeof claims.preferred_username === 'string' ? claims.preferred_username.slice(0, 320) : undefined;
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { preferred_username?: unknown; upn?: unknown };
+    const account = claims.preferred_username ?? claims.upn;
+    return typeof account === 'string' ? account.slice(0, 320) : undefined;
   } catch {
     return undefined;
   }
