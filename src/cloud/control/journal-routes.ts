@@ -6,9 +6,10 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { conformanceReport, CONFORMANCE_RULE_IDS } from '../journal/conformance.ts';
 import { CONFORMANCE_FORMATS, formatConformance, type ConformanceFormat } from '../journal/conformance-format.ts';
 import type { JournalFilter, WireJournal } from '../journal/wire-journal.ts';
+import { JOURNAL_PAGE_HEADERS, journalEta, journalPage } from '../journal/journal-page.ts';
 
 const filterProperties = {
-  client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
+  client: { type: 'string', minLength: 1, maxLength: 320, description: 'A client: peer IP address (127.0.0.1), client_id or UPN (case-insensitive)' },
   kind: { type: 'string', enum: ['http', 'smtp'] },
   since: { type: 'integer', minimum: 0, description: 'Only entries with a greater seq' },
 } as const;
@@ -36,10 +37,15 @@ const entrySchema = {
     status: { type: 'integer' },
     error: { type: 'string' },
     aadsts: { type: 'integer' },
-    interval: { type: 'integer' },
+    interval: { type: 'number' },
+    expiresIn: { type: 'number', description: 'expires_in of a device-code or token answer (s)' },
+    retryAfter: { type: 'number', description: 'Retry-After of the answer (s)' },
+    codeRef: { type: 'string', description: 'Keyed digest of the device code a code answer or poll is about (never the code)' },
+    upn: { type: 'string', description: 'Account of a token answer, or the SASL user of an SMTP session' },
+    digest: { type: 'string', description: 'Of a MESSAGE: SHA-256 (16 hex) of Subject and body, the same across resends of one job' },
     durationMs: { type: 'number' },
     session: { type: 'string' },
-    command: { type: 'string' },
+    command: { type: 'string', description: 'CONNECT, TLS, an SMTP verb, MESSAGE, SERVER or CLOSE' },
     reply: { type: 'integer' },
     enhanced: { type: 'string' },
     ehlo: { type: 'string' },
@@ -108,6 +114,24 @@ export function journalRoutes(journal: WireJournal) {
             .send(entries.map((e) => JSON.stringify(e)).join('\n') + (entries.length ? '\n' : ''));
         }
         return { capacity: journal.capacity, dropped: journal.dropped, entries };
+      },
+    );
+
+    const eta = journalEta();
+    app.get<{ Querystring: JournalFilter }>(
+      '/journal.html',
+      {
+        schema: {
+          tags: ['journal'],
+          summary: 'The wire journal as a page: conformance verdicts (evidence linked to rows), then a table per client',
+          querystring: { type: 'object', additionalProperties: false, properties: filterProperties },
+          response: { 200: { type: 'string', description: 'text/html; no script (CSP default-src none)' }, 400: problemSchema },
+        },
+      },
+      (req, reply) => {
+        const entries = journal.list(req.query);
+        const html = journalPage(eta, { entries, capacity: journal.capacity, dropped: journal.dropped, now: journal.now(), report: conformanceReport(entries, journal.dropped) });
+        return reply.type('text/html; charset=utf-8').headers(JOURNAL_PAGE_HEADERS).serializer((x: unknown) => String(x)).send(html);
       },
     );
 

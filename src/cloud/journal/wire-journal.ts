@@ -76,6 +76,7 @@ export type JournalEntry = HttpJournalEntry | SmtpJournalEntry;
 type Unnumbered<T> = T extends JournalEntry ? Omit<T, 'seq' | 'at'> : never;
 
 export interface JournalFilter {
+  /** A peer address, a client_id or a UPN (case-insensitive): entries of that client. */
   client?: string;
   kind?: JournalEntry['kind'];
   /** Entries with seq greater than this. */
@@ -90,7 +91,8 @@ export class WireJournal {
   private droppedCount = 0;
 
   constructor(
-    private readonly now: () => number,
+    /** The twin's clock (entries' `at`). */
+    readonly now: () => number,
     readonly capacity: number = DEFAULT_JOURNAL_CAPACITY,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`journal capacity must be a positive integer, got ${capacity}`);
@@ -112,8 +114,9 @@ export class WireJournal {
   }
 
   list(f: JournalFilter = {}): JournalEntry[] {
-    return this.ring.filter(
-      (e) => (f.client === undefined || e.client === f.client) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since),
-    );
+    const who = f.client?.toLowerCase();
+    const ofClient = (e: JournalEntry) =>
+      who === undefined || e.client.toLowerCase() === who || e.upn?.toLowerCase() === who || (e.kind === 'http' && e.clientId?.toLowerCase() === who);
+    return this.ring.filter((e) => ofClient(e) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since));
   }
 }

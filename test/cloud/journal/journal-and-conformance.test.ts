@@ -113,6 +113,7 @@ describe('the wire journal', () => {
     const doc = (await api(twin, 'GET', '/_twin/openapi.json')).json;
     expect(doc.paths['/_twin/journal'].get.parameters.map((p: any) => p.name).sort()).toEqual(['client', 'format', 'kind', 'since']);
     expect(doc.paths['/_twin/conformance'].get.parameters.map((p: any) => p.name).sort()).toEqual(['client', 'format', 'kind', 'since']);
+    expect(doc.paths['/_twin/journal.html'].get.parameters.map((p: any) => p.name).sort()).toEqual(['client', 'kind', 'since']);
   });
 });
 
@@ -215,6 +216,45 @@ describe('the conformance report flags a misbehaving client by exactly its rule'
     const r = conformanceReport(j.list());
     expect(r.rules.filter((x) => x.verdict === 'fail').map((x) => x.id)).toEqual(['smtp.no-retry-5.7.139']);
     expect(r.rules.find((x) => x.id === 'smtp.no-retry-5.7.139')!.evidence).toEqual([first.seq, again.seq]);
+  });
+});
+
+describe('the journal page', () => {
+  it('shows the verdicts and a table per client, escapes what clients sent, and runs no script', async () => {
+    const s = smtpTalk(twin.smtp.port);
+    try {
+      expect(await s.reply()).toMatch(/^220 /);
+      s.send('EHLO <script>alert(1)</script>');
+      await s.reply();
+      s.send('QUIT');
+      await s.reply().catch(() => '');
+    } finally {
+      s.close();
+    }
+    const res = await api(twin, 'GET', '/_twin/journal.html');
+    expect(res.status).toBe(200);
+    expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+    expect(String(res.headers['content-security-policy'])).toContain("default-src 'none'");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.text).not.toMatch(/<script/i);
+    expect(res.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(res.text).toContain('<h2 id="client-0">Client 127.0.0.1</h2>');
+    // Every rule is listed; a failing rule's evidence links to the rows that show it.
+    for (const id of CONFORMANCE_RULE_IDS) expect(res.text).toContain(`<code>${id}</code>`);
+    const link = /href="#seq-(\d+)"/.exec(res.text);
+    expect(link).not.toBeNull();
+    expect(res.text).toContain(`id="seq-${link![1]}"`);
+    const filtered = await api(twin, 'GET', '/_twin/journal.html?kind=http&client=10.9.9.9');
+    expect(filtered.text).toContain('No entries yet.');
+    const bad = await api(twin, 'GET', '/_twin/journal.html?kind=ftp');
+    expect(bad.status).toBe(400);
+    expect(String(bad.headers['content-type'])).toMatch(/^application\/problem\+json/);
+  });
+
+  it('filters by client_id or UPN as well as by address', async () => {
+    const byApp = await api(twin, 'GET', `/_twin/journal?client=${twin.clientId.toUpperCase()}`);
+    expect(byApp.json.entries.length).toBeGreaterThan(0);
+    expect(byApp.json.entries.every((e: { clientId?: string }) => e.clientId === twin.clientId)).toBe(true);
   });
 });
 
