@@ -55,6 +55,8 @@ export interface RunOptions {
    * does not see it either way).
    */
   smtpGreetingDelayMs?: number;
+  /** Wire journal ring size of the twin (default 10 000 entries): a long run judged for conformance whole needs more. */
+  journalCapacity?: number;
   onTransition?: (t: TransitionRecord) => void;
   /** After the last step (passed or not), before the simulator closes: a look at its twin (e.g. the wire journal). */
   beforeClose?: (sim: Simulator) => void | Promise<void>;
@@ -216,7 +218,7 @@ async function startScenarioSimulator(s: Scenario, files: ResolvedFiles, stateDi
   return startSimulator({
     stateDir,
     clock: s.startAt ? new VirtualClock(Date.parse(s.startAt)) : 'virtual',
-    cloud: { mode: 'twin', tenantFile, seed: s.seed, smtpGreetingDelayMs: opts.smtpGreetingDelayMs },
+    cloud: { mode: 'twin', tenantFile, seed: s.seed, smtpGreetingDelayMs: opts.smtpGreetingDelayMs, journalCapacity: opts.journalCapacity },
     logger: opts.logger ?? silentLogger(),
   });
 }

@@ -25,6 +25,8 @@ export type CloudChoice =
        * check, as a real server). A simulation choice: soaks and fleets use 0, since it is pure waiting per mail.
        */
       smtpGreetingDelayMs?: number;
+      /** Wire journal ring size of the embedded twin (default 10 000 entries; a long soak judged whole needs more). */
+      journalCapacity?: number;
     }
   /** Real Microsoft: login.microsoftonline.com/<tenant> and smtp.office365.com:587. */
   | { mode: 'microsoft'; tenant: string; clientId: string };
