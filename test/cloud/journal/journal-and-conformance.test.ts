@@ -258,6 +258,29 @@ describe('the journal page', () => {
   });
 });
 
+describe('rules read only what they know', () => {
+  it('entries of other kinds (holds) pass through the rules and the page', async () => {
+    const j = new WireJournal(() => 0);
+    j.add({ kind: 'hold.timeout', client: '10.0.0.9', target: 'token', ms: 30000 } as never);
+    const r = conformanceReport(j.list());
+    expect(r.passed).toBe(true);
+    expect(r.rules.every((x) => x.verdict === 'not-applicable')).toBe(true);
+    const { journalEta, journalPage } = await import('../../../src/cloud/journal/journal-page.ts');
+    const html = journalPage(journalEta(), { entries: j.list(), capacity: 10, dropped: 0, now: 0, report: r });
+    expect(html).toContain('hold.timeout');
+    expect(html).toContain('&quot;target&quot;:&quot;token&quot;');
+  });
+
+  it('TLS older than 1.2 → smtp.starttls-before-auth (journal-level: the twin itself refuses such a handshake)', () => {
+    const j = new WireJournal(() => 0);
+    const tls = j.add({ kind: 'smtp', client: '10.0.0.9', session: 's1', command: 'TLS', tls: { version: 'TLSv1.1', cipher: 'ECDHE-RSA-AES128-SHA' } });
+    j.add({ kind: 'smtp', client: '10.0.0.9', session: 's1', command: 'AUTH', mechanism: 'XOAUTH2', reply: 235, outcome: 'accepted', upn: 'scanner@contoso.com' });
+    const r = conformanceReport(j.list());
+    expect(r.rules.filter((x) => x.verdict === 'fail').map((x) => x.id)).toEqual(['smtp.starttls-before-auth']);
+    expect(r.rules.find((x) => x.id === 'smtp.starttls-before-auth')!.evidence).toEqual([tls.seq]);
+  });
+});
+
 describe('report formats', () => {
   it('--format junit parses as JUnit XML with one testcase per rule, failures where rules fail', async () => {
     const res = await api(twin, 'GET', '/_twin/conformance?format=junit');
