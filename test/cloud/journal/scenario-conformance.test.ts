@@ -91,3 +91,23 @@ describe('our printer passes every conformance rule', () => {
     }
   });
 });
+
+describe('our printer passes under faults no shipped scenario has', () => {
+  const SETTINGS = { authMethod: 'oauth2ExchangeOnline', authEmailAddress: 'scanner@contoso.com', authUsername: 'scanner@contoso.com', adminEmailAddress: 'scanner@contoso.com' };
+  const job = (label: string) => ({ submitJob: { label, to: ['admin@contoso.com'], subject: `Scan ${label}`, body: 'Scanned document attached.' } });
+  const refused = (reply: string, count: number) => ({ fault: { target: 'smtp.auth', action: { kind: 'reply', reply }, count } });
+  const cases: [string, unknown[], string][] = [
+    ['5.7.3, then 5.7.3 for the fresh token too', [refused('535 5.7.3 Authentication unsuccessful', 2), job('a'), { advance: '30m' }, job('b'), { advance: '30m' }], 'smtp.no-retry-5.7.3'],
+    ['429 with Retry-After on the refresh', [{ advance: '2h' }, { fault: { target: 'token', action: { kind: 'throttle', retryAfterSeconds: 120 }, count: 1 } }, job('a'), { advance: '30m' }], 'http.retry-after'],
+    ['503 twice on the refresh', [{ advance: '2h' }, { fault: { target: 'token', action: { kind: 'http', status: 503 }, count: 2 } }, job('a'), { advance: '30m' }], 'http.retry-after'],
+    ['432 4.3.2 at AUTH three times', [refused('432 4.3.2 Concurrent connections limit exceeded.', 3), job('a'), { advance: '30m' }], 'smtp.backoff-4.3.2'],
+    ['5.2.2 on a job, another job later', [{ patchUser: { upn: 'scanner@contoso.com', mailboxFull: true } }, job('a'), { advance: '30m' }, job('b'), { advance: '30m' }], 'smtp.no-retry-5.2.2'],
+  ];
+  for (const [name, steps, rule] of cases) {
+    it(`${name}: ${rule} judged and passed`, { timeout: 60_000 }, async () => {
+      const { report } = await conformanceAfter({ name, steps: [{ settings: SETTINGS }, 'startAuth', { approve: 'scanner@contoso.com' }, ...steps] });
+      expect(failures(report)).toEqual([]);
+      expect(verdict(report, rule)).toBe('pass');
+    });
+  }
+});
