@@ -61,7 +61,7 @@ function row(e: JournalEntry): Row {
         e.codeRef && `code ${e.codeRef}`,
         `${e.durationMs} ms`,
       ]),
-      failed: e.status >= 400,
+      failed: e.status >= 400 && e.error !== 'authorization_pending', // pending is the normal answer to a poll
     };
   }
   if (e.kind === 'smtp') {
