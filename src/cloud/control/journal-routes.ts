@@ -130,7 +130,7 @@ export function journalRoutes(journal: WireJournal) {
       },
       (req, reply) => {
         const entries = journal.list(req.query);
-        const html = journalPage(eta, { entries, capacity: journal.capacity, dropped: journal.dropped, now: journal.now(), report: conformanceReport(entries, journal.dropped) });
+        const html = journalPage(eta, { entries, capacity: journal.capacity, dropped: journal.dropped, now: journal.clockNow(), report: conformanceReport(entries, journal.dropped) });
         return reply.type('text/html; charset=utf-8').headers(JOURNAL_PAGE_HEADERS).serializer((x: unknown) => String(x)).send(html);
       },
     );

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import type { ConformanceReport } from './conformance.ts';
-import type { JournalEntry } from './wire-journal.ts';
+import { upnOf, type JournalEntry } from './wire-journal.ts';
 
 const VIEWS = fileURLToPath(new URL('../signin/views', import.meta.url));
 
@@ -33,7 +33,7 @@ export function journalPage(eta: Eta, data: { entries: JournalEntry[]; capacity:
   const clients = [...byClient].map(([client, list]) => ({
     client,
     clientIds: [...new Set(list.flatMap((e) => (e.kind === 'http' && e.clientId ? [e.clientId] : [])))],
-    upns: [...new Set(list.flatMap((e) => (e.upn ? [e.upn] : [])))],
+    upns: [...new Set(list.flatMap((e) => upnOf(e) ?? []))],
     rows: list.map(row),
   }));
   return eta.render('./journal', { ...data, now: new Date(data.now).toISOString(), total: data.entries.length, clients });

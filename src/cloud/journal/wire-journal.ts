@@ -73,6 +73,7 @@ export interface SmtpJournalEntry extends JournalBase {
 }
 
 export type JournalEntry = HttpJournalEntry | SmtpJournalEntry;
+
 type Unnumbered<T> = T extends JournalEntry ? Omit<T, 'seq' | 'at'> : never;
 
 export interface JournalFilter {
@@ -91,8 +92,7 @@ export class WireJournal {
   private droppedCount = 0;
 
   constructor(
-    /** The twin's clock (entries' `at`). */
-    readonly now: () => number,
+    private readonly now: () => number,
     readonly capacity: number = DEFAULT_JOURNAL_CAPACITY,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`journal capacity must be a positive integer, got ${capacity}`);
@@ -116,7 +116,18 @@ export class WireJournal {
   list(f: JournalFilter = {}): JournalEntry[] {
     const who = f.client?.toLowerCase();
     const ofClient = (e: JournalEntry) =>
-      who === undefined || e.client.toLowerCase() === who || e.upn?.toLowerCase() === who || (e.kind === 'http' && e.clientId?.toLowerCase() === who);
+      who === undefined || e.client.toLowerCase() === who || upnOf(e)?.toLowerCase() === who || (e.kind === 'http' && e.clientId?.toLowerCase() === who);
     return this.ring.filter((e) => ofClient(e) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since));
   }
+
+  /** The twin's clock now (what entries' `at` is read from). */
+  clockNow(): number {
+    return this.now();
+  }
+}
+
+/** The account an entry names, whatever its kind (kinds added later need not carry one). */
+export function upnOf(e: JournalEntry): string | undefined {
+  const upn = (e as { upn?: unknown }).upn;
+  return typeof upn === 'string' ? upn : undefined;
 }
