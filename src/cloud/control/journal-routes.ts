@@ -9,10 +9,13 @@ import type { JournalFilter, WireJournal } from '../journal/wire-journal.ts';
 import { JOURNAL_PAGE_HEADERS, journalEta, journalPage } from '../journal/journal-page.ts';
 
 const filterProperties = {
-  client: { type: 'string', minLength: 1, maxLength: 320, description: 'A client: peer IP address (127.0.0.1), client_id or UPN (case-insensitive)' },
+  client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
   kind: { type: 'string', enum: ['http', 'smtp'] },
   since: { type: 'integer', minimum: 0, description: 'Only entries with a greater seq' },
 } as const;
+
+/** `client` matches an address, a client_id or a UPN (wire-journal.ts), so it is as long as a UPN may be. */
+const clientProperty = { type: 'string', minLength: 1, maxLength: 320, description: 'A client: peer IP address (127.0.0.1), client_id or UPN (case-insensitive)' } as const;
 
 const problemSchema = {
   type: 'object',
@@ -91,7 +94,7 @@ export function journalRoutes(journal: WireJournal) {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { ...filterProperties, format: { type: 'string', enum: ['json', 'ndjson'], default: 'json' } },
+            properties: { ...filterProperties, client: clientProperty, format: { type: 'string', enum: ['json', 'ndjson'], default: 'json' } },
           },
           response: {
             200: {
@@ -124,7 +127,7 @@ export function journalRoutes(journal: WireJournal) {
         schema: {
           tags: ['journal'],
           summary: 'The wire journal as a page: conformance verdicts (evidence linked to rows), then a table per client',
-          querystring: { type: 'object', additionalProperties: false, properties: filterProperties },
+          querystring: { type: 'object', additionalProperties: false, properties: { ...filterProperties, client: clientProperty } },
           response: { 200: { type: 'string', description: 'text/html; no script (CSP default-src none)' }, 400: problemSchema },
         },
       },
@@ -144,7 +147,7 @@ export function journalRoutes(journal: WireJournal) {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { ...filterProperties, format: { type: 'string', enum: [...CONFORMANCE_FORMATS], default: 'json' } },
+            properties: { ...filterProperties, client: clientProperty, format: { type: 'string', enum: [...CONFORMANCE_FORMATS], default: 'json' } },
           },
           response: {
             200: {

@@ -14,12 +14,12 @@ import { evaluateSmtpAuth, maySendAs } from './auth-policy.ts';
 import { authenticateBasic, BasicAuthPolicy, type PasswordCheck } from './basic-auth.ts';
 import { createBearerTokenVerifier, TokenRejectedError } from './bearer-token.ts';
 import { ExchangeSmtpServer } from './exchange-smtp-server.ts';
+import { messageDigest } from '../journal/message-digest.ts';
 import { addresses, InMemoryMailStore } from './mail-store.ts';
 import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mailbox-limits.ts';
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
 import { ExchangeServicePrincipals, isAppOnlyToken, verifyAppOnlyLogin } from './service-principals.ts';
 import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
-import { messageDigest } from '../journal/message-digest.ts';
 
 export interface ExchangeTwinOptions {
   host: string;

@@ -73,7 +73,6 @@ export interface SmtpJournalEntry extends JournalBase {
 }
 
 export type JournalEntry = HttpJournalEntry | SmtpJournalEntry;
-
 type Unnumbered<T> = T extends JournalEntry ? Omit<T, 'seq' | 'at'> : never;
 
 export interface JournalFilter {
