@@ -37,7 +37,7 @@ function conformanceCommand(): Command {
       if (n < 0) throw new InvalidArgumentError('expected a journal seq ≥ 0');
       return n;
     })
-    .option('--client <client>', "only this client: a peer address, a client_id or a UPN")
+    .option('--client <address>', 'only this client address')
     .addOption(new Option('--format <format>', 'output format').choices([...CONFORMANCE_FORMATS]).default('text'))
     .action(async (o: { url: string; ca: string; since?: number; client?: string; format: string }) => {
       let url: URL;
