@@ -90,10 +90,21 @@ class Journal {
     }
   }
 
-  /** Successful token answers (any grant) to this address (and app, when given) between two seqs (exclusive). */
-  tokensBetween(client: string, afterSeq: number, beforeSeq: number, clientId?: string): HttpJournalEntry[] {
+  /**
+   * Successful token answers (any grant) to this address between two seqs (exclusive); of this app and account when
+   * given (an answer that names no account matches any: devices behind one address are told apart where the wire
+   * allows).
+   */
+  tokensBetween(client: string, afterSeq: number, beforeSeq: number, of: { clientId?: string; upn?: string } = {}): HttpJournalEntry[] {
+    const upn = of.upn?.toLowerCase();
     return this.http.filter(
-      (e) => isTokenAnswer(e) && e.client === client && (clientId === undefined || e.clientId === clientId) && e.seq > afterSeq && e.seq < beforeSeq,
+      (e) =>
+        isTokenAnswer(e) &&
+        e.client === client &&
+        (of.clientId === undefined || e.clientId === of.clientId) &&
+        (upn === undefined || e.upn === undefined || e.upn.toLowerCase() === upn) &&
+        e.seq > afterSeq &&
+        e.seq < beforeSeq,
     );
   }
 }
@@ -268,7 +279,7 @@ const RULES: Rule[] = [
       let applicable = false;
       for (const e of j.smtp) {
         if (!isAuthAttempt(e) || e.mechanism !== 'XOAUTH2') continue;
-        const last = j.tokensBetween(e.client, 0, e.seq).filter((t) => t.expiresIn !== undefined).at(-1);
+        const last = j.tokensBetween(e.client, 0, e.seq, { upn: e.upn }).filter((t) => t.expiresIn !== undefined).at(-1);
         if (!last) continue;
         applicable = true;
         const expiry = ms(last) + last.expiresIn! * 1000;
@@ -290,7 +301,7 @@ const RULES: Rule[] = [
       let applicable = false;
       for (const r of j.http) {
         if (!isTokenRequest(r) || r.grantType !== 'refresh_token') continue;
-        const last = j.tokensBetween(r.client, 0, r.seq, r.clientId).filter((t) => t.expiresIn !== undefined).at(-1);
+        const last = j.tokensBetween(r.client, 0, r.seq, { clientId: r.clientId, upn: r.upn }).filter((t) => t.expiresIn !== undefined).at(-1);
         if (!last) continue;
         applicable = true;
         if (last.grantType === 'refresh_token' && last.scope !== undefined && r.scope !== undefined && last.scope !== r.scope) continue;
@@ -343,7 +354,7 @@ const RULES: Rule[] = [
         if (!isAuthAttempt(e)) continue;
         const key = mailboxOf(e);
         const prev = refused.get(key);
-        const tokens = prev ? j.tokensBetween(e.client, prev.e.seq, e.seq) : [];
+        const tokens = prev ? j.tokensBetween(e.client, prev.e.seq, e.seq, { upn: e.upn }) : [];
         const signedInAgain = tokens.some((t) => t.grantType === DEVICE_CODE_GRANT || t.grantType === 'device_code');
         const again = e.enhanced === '5.7.3';
         if (prev && !prev.fresh && tokens.length === 0) {

@@ -271,6 +271,19 @@ describe('rules read only what they know', () => {
     expect(html).toContain('&quot;target&quot;:&quot;token&quot;');
   });
 
+  it('two printers behind one address are told apart by the account of each token answer', () => {
+    const j = new WireJournal(() => Date.parse('2026-01-05T08:00:00Z'));
+    const token = (upn: string, grantType: string) =>
+      j.add({ kind: 'http', client: '10.0.0.9', method: 'POST', path: '/t/oauth2/v2.0/token', grantType, clientId: 'app', status: 200, expiresIn: 3600, upn, durationMs: 1 });
+    token('a@contoso.com', 'urn:ietf:params:oauth:grant-type:device_code');
+    token('b@contoso.com', 'refresh_token'); // b's own token is old (before the journal): not an early refresh
+    expect(conformanceReport(j.list()).rules.find((x) => x.id === 'token.no-early-refresh')!.verdict).toBe('not-applicable');
+    const early = token('a@contoso.com', 'refresh_token');
+    const r = conformanceReport(j.list()).rules.find((x) => x.id === 'token.no-early-refresh')!;
+    expect(r.verdict).toBe('fail');
+    expect(r.evidence).toEqual([1, early.seq]);
+  });
+
   it('TLS older than 1.2 → smtp.starttls-before-auth (journal-level: the twin itself refuses such a handshake)', () => {
     const j = new WireJournal(() => 0);
     const tls = j.add({ kind: 'smtp', client: '10.0.0.9', session: 's1', command: 'TLS', tls: { version: 'TLSv1.1', cipher: 'ECDHE-RSA-AES128-SHA' } });
