@@ -110,4 +110,10 @@ describe('our printer passes under faults no shipped scenario has', () => {
       expect(verdict(report, rule)).toBe('pass');
     });
   }
+
+  it('a cancelled sign-in and a new one at once: device-code.no-new-code-while-pending judged and passed', { timeout: 60_000 }, async () => {
+    const { report } = await conformanceAfter({ name: 'cancel and restart', steps: [{ settings: SETTINGS }, 'startAuth', 'cancelAuth', 'startAuth', { approve: 'scanner@contoso.com' }] });
+    expect(failures(report)).toEqual([]);
+    expect(verdict(report, 'device-code.no-new-code-while-pending')).toBe('pass');
+  });
 });
