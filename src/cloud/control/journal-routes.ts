@@ -85,6 +85,13 @@ export function journalRoutes(journal: WireJournal) {
       return problem(reply, 500, 'Twin failure', 'the journal could not be read');
     });
 
+    const eta = journalEta();
+    const page = (reply: FastifyReply, filter: JournalFilter) => {
+      const entries = journal.list(filter);
+      const html = journalPage(eta, { entries, capacity: journal.capacity, dropped: journal.dropped, now: journal.clockNow(), report: conformanceReport(entries, journal.dropped) });
+      return reply.type('text/html; charset=utf-8').headers(JOURNAL_PAGE_HEADERS).serializer((x: unknown) => String(x)).send(html);
+    };
+
     app.get<{ Querystring: Query }>(
       '/journal',
       {
@@ -100,7 +107,7 @@ export function journalRoutes(journal: WireJournal) {
             200: {
               type: 'object',
               properties: { capacity: { type: 'integer' }, dropped: { type: 'integer' }, entries: { type: 'array', items: entrySchema } },
-              description: 'JSON; with format=ndjson: application/x-ndjson, one entry per line',
+              description: 'JSON; with format=ndjson: application/x-ndjson, one entry per line; with Accept: text/html and no format: the page of /_twin/journal.html',
             },
             400: problemSchema,
           },
@@ -108,6 +115,8 @@ export function journalRoutes(journal: WireJournal) {
       },
       (req, reply) => {
         const { format, ...filter } = req.query;
+        // A browser (Accept: text/html, no format asked for) gets the page, as /_twin/phone does.
+        if (!/[?&]format=/.test(req.url) && /\btext\/html\b/.test(req.headers.accept ?? '')) return page(reply, filter);
         const entries = journal.list(filter);
         if (format === 'ndjson') {
           return reply
@@ -120,7 +129,6 @@ export function journalRoutes(journal: WireJournal) {
       },
     );
 
-    const eta = journalEta();
     app.get<{ Querystring: JournalFilter }>(
       '/journal.html',
       {
@@ -131,11 +139,7 @@ export function journalRoutes(journal: WireJournal) {
           response: { 200: { type: 'string', description: 'text/html; no script (CSP default-src none)' }, 400: problemSchema },
         },
       },
-      (req, reply) => {
-        const entries = journal.list(req.query);
-        const html = journalPage(eta, { entries, capacity: journal.capacity, dropped: journal.dropped, now: journal.clockNow(), report: conformanceReport(entries, journal.dropped) });
-        return reply.type('text/html; charset=utf-8').headers(JOURNAL_PAGE_HEADERS).serializer((x: unknown) => String(x)).send(html);
-      },
+      (req, reply) => page(reply, req.query),
     );
 
     app.get<{ Querystring: Query }>(

@@ -91,7 +91,7 @@ describe('the wire journal', () => {
 
   it('refuses bad filters with an RFC 7807 problem and changes nothing', async () => {
     const before = twin.journal.list().length;
-    for (const q of ['kind=ftp', 'since=-1', 'since=abc', 'format=xml', 'bogus=1']) {
+    for (const q of ['kind=ftp', 'since=-1', 'since=abc', 'format=xml', 'bogus=1', 'client=', `client=${'a'.repeat(321)}`]) {
       const res = await api(twin, 'GET', `/_twin/journal?${q}`);
       expect(res.status, q).toBe(400);
       expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
@@ -244,6 +244,14 @@ describe('the journal page', () => {
     const link = /href="#seq-(\d+)"/.exec(res.text);
     expect(link).not.toBeNull();
     expect(res.text).toContain(`id="seq-${link![1]}"`);
+    // A browser asking /_twin/journal gets the same page; asking for a format gets that format.
+    const { request } = await import('undici');
+    const browse = async (path: string) => {
+      const r = await request(`${twin.entraUrl}${path}`, { dispatcher: twin.agent, headers: { accept: 'text/html,application/xhtml+xml' } });
+      return { type: String(r.headers['content-type']), text: await r.body.text() };
+    };
+    expect((await browse('/_twin/journal')).type).toMatch(/^text\/html/);
+    expect((await browse('/_twin/journal?format=json')).type).toMatch(/^application\/json/);
     const filtered = await api(twin, 'GET', '/_twin/journal.html?kind=http&client=10.9.9.9');
     expect(filtered.text).toContain('No entries yet.');
     const bad = await api(twin, 'GET', '/_twin/journal.html?kind=ftp');
