@@ -126,14 +126,15 @@ const intervalMs = (run: CodeRun) => (run.code.interval ?? 5) * 1000;
 
 /**
  * Walks the polls of each code with the interval required at each (5 s more after every slow_down) and hands each
- * poll with its gap to `judge`.
+ * poll but the first with its gap to the previous poll to `judge`. The interval is "between polling requests"
+ * (RFC 8628 §3.2): the first poll may follow the code answer at once (MSAL for Python polls straight away).
  */
 function eachPoll(j: Journal, judge: (poll: HttpJournalEntry, prev: HttpJournalEntry, gap: number, base: number, required: number) => void): void {
   for (const run of j.codeRuns) {
     let required = intervalMs(run);
-    let prev = run.code;
+    let prev: HttpJournalEntry | undefined;
     for (const poll of run.polls) {
-      judge(poll, prev, ms(poll) - ms(prev), intervalMs(run), required);
+      if (prev) judge(poll, prev, ms(poll) - ms(prev), intervalMs(run), required);
       if (poll.error === 'slow_down') required += 5000;
       prev = poll;
     }

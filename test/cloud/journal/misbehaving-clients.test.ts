@@ -91,6 +91,17 @@ async function send(user: string, accessToken: string, mail: SendMailOptions = {
 }
 
 describe('device-code misbehaviour, each flagged by exactly its rule', () => {
+  it('a first poll straight after the code (as MSAL for Python does), then one per interval, passes', async () => {
+    const since = lastSeq();
+    const code = await newCode();
+    await poll(code.device_code);
+    await clock.advance(5000);
+    await poll(code.device_code);
+    const r = await report(since);
+    expect(r.rules.find((x) => x.id === 'device-code.poll-interval')!.verdict).toBe('pass');
+    expect(r.passed).toBe(true);
+  });
+
   it('polling on after the code expired → device-code.stop-polling', async () => {
     const since = lastSeq();
     const code = await newCode();
