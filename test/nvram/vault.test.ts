@@ -91,22 +91,47 @@ describe('SecretVault in the NVRAM', () => {
     await original.close();
   });
 
-  it('with a damaged key file: reported, not replaced, and sealing refused without writing', async () => {
+  it('with a damaged key file (wrong size): replaced at boot, said so, the old secrets reported unreadable, new ones sealed', async () => {
     const { file, keyFile } = await setup();
     const nvram = await openNvram({ file });
     await nvram.secrets.set('msal-cache', TOKEN);
     await nvram.close();
     await fs.writeFile(keyFile, Buffer.alloc(7));
+    const broken = await openNvram({ file });
+    expect(broken.boot.keyChanged).toBe(true);
+    expect(broken.boot.findings.find((f) => f.code === 'device-key-changed')?.message).toMatch(/holds 7 bytes, expected 32: replaced with a new device key/);
+    expect(broken.secrets.get('msal-cache')).toBeUndefined();
+    expect(broken.secrets.unreadable()[0]?.reason).toMatch(/sealed with device key \w+, this device has key \w+/);
+    await broken.secrets.set('msal-cache', 'new');
+    expect(broken.secrets.get('msal-cache')).toBe('new');
+    await broken.close();
+    const key = await fs.stat(keyFile);
+    expect(key.size).toBe(32);
+    expect(key.mode & 0o777).toBe(0o600);
+    await expect(fs.stat(`${keyFile}.new`)).rejects.toMatchObject({ code: 'ENOENT' });
+    const again = await openNvram({ file });
+    expect(again.secrets.get('msal-cache')).toBe('new');
+    expect(again.boot.keyChanged).toBe(false);
+    await again.close();
+  });
+
+  it('with a key file that cannot be read (not a file): reported, not replaced, and sealing refused without writing', async () => {
+    const { file, keyFile } = await setup();
+    const nvram = await openNvram({ file });
+    await nvram.secrets.set('msal-cache', TOKEN);
+    await nvram.close();
+    await fs.rm(keyFile);
+    await fs.mkdir(keyFile);
     const bytes = await fs.readFile(file);
     const broken = await openNvram({ file });
     expect(broken.secrets.get('msal-cache')).toBeUndefined();
-    expect(broken.secrets.unreadable()[0]?.reason).toMatch(/holds 7 bytes, expected 32/);
+    expect(broken.secrets.unreadable()[0]?.reason).toMatch(/device key file .* unreadable \(EISDIR\)/);
     const err = await broken.secrets.set('msal-cache', 'new').catch((e) => e);
     expect(err).toBeInstanceOf(NvramSecretError);
     expect(err.code).toBe('nvram_secret_unavailable');
     await broken.close();
     expect((await fs.readFile(file)).equals(bytes)).toBe(true);
-    expect((await fs.readFile(keyFile)).length).toBe(7);
+    expect((await fs.stat(keyFile)).isDirectory()).toBe(true);
   });
 
   it('does not open a blob moved under another name (AAD binds the name)', async () => {
