@@ -22,6 +22,7 @@ import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
+import { persistSignIns } from './entra/persisted-sign-ins.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 
 export interface StartTwinOptions {
@@ -42,6 +43,11 @@ export interface StartTwinOptions {
   journalCapacity?: number;
   /** Seeds token lifetimes; random when absent. */
   seed?: number;
+  /**
+   * Keep the sign-ins (refresh-token hashes, users' session counters) in this file, so that they outlive the process
+   * (see entra/persisted-sign-ins.ts). Absent: in memory only.
+   */
+  signInsFile?: string;
   logger?: Logger;
 }
 
@@ -93,6 +99,11 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     now: () => clock.now(),
   });
   const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
+  if (opts.signInsFile) {
+    const kept = persistSignIns(opts.signInsFile, service.refreshTokens, directory);
+    if (kept.problem) log?.warn({ problem: kept.problem }, 'sign-ins of the last run not restored');
+    else if (kept.restored > 0) log?.info({ refreshTokens: kept.restored }, 'sign-ins of the last run restored');
+  }
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
   let exchange: ExchangeTwin | null = null;

@@ -56,6 +56,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         smtpGreetingDelayMs: choice.smtpGreetingDelayMs,
         tenantFile: choice.tenantFile,
         seed: choice.seed,
+        // Our twin dies with this process; Microsoft would still know the printer's sign-in after a restart.
+        signInsFile: path.join(stateDir, 'cloud', 'sign-ins.json'),
         logger,
       });
     }

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
@@ -22,8 +22,9 @@ interface Running {
 
 const ADMIN_PASSWORD = 'Clock-Test-Pass-1';
 
-function start(state: string): Promise<Running> {
-  const child = spawn('node', ['bin/mfp-sim.mjs', 'start', '--state-dir', state, '--port', '0', '--entra-port', '0', '--smtp-port', '0', '--clock', 'virtual'], {
+/** `entraPort`: the twin's address is Microsoft's, which a printer's restart does not change (MSAL's cache is keyed by it). */
+function start(state: string, entraPort = 0): Promise<Running> {
+  const child = spawn('node', ['bin/mfp-sim.mjs', 'start', '--state-dir', state, '--port', '0', '--entra-port', String(entraPort), '--smtp-port', '0', '--clock', 'virtual'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
     env: { ...process.env, MFP_ADMIN_PASSWORD: ADMIN_PASSWORD },
@@ -99,6 +100,15 @@ async function twinClock(r: Running, method: 'GET' | 'POST' = 'GET', body?: unkn
   }
 }
 
+/** A port the system just handed out for port 0, free again: for a twin that must come back on the same address. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** Resolves once nothing accepts connections on the port (a killed group's sockets can outlive the exit). */
 async function portClosed(url: string): Promise<void> {
   const { hostname, port } = new URL(url);
@@ -146,7 +156,8 @@ describe('virtual clock across a SIGKILL', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'mfp-revoke-'));
     const state = path.join(dir, 'var');
     const upn = 'scanner@contoso.com';
-    const first = await start(state);
+    const entraPort = await freePort();
+    const first = await start(state, entraPort);
     children.push(first.child);
     const settings = { smtpServerName: 'smtp.office365.com', smtpPort: 587, useSecureConnection: true, authMethod: 'oauth2ExchangeOnline', authEmailAddress: upn, authUsername: upn };
     expect((await panelCall(first, 'PUT', '/api/settings/smtp', settings)).status).toBe(200);
@@ -161,7 +172,7 @@ describe('virtual clock across a SIGKILL', () => {
     await exited;
     await Promise.all([portClosed(first.entraUrl), portClosed(first.panelUrl)]);
 
-    const second = await start(state);
+    const second = await start(state, entraPort);
     children.push(second.child);
     // The clock resumed: the access token is as valid as it was, not more, not less.
     const booted = await statusWhen(second, () => true, 'answered');
