@@ -190,7 +190,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   }
 
   // ---- boot: secrets a changed device key cannot open go with the boot's first write (see discardUnopenableSecrets)
-  const unopenable = nvram.boot.keyChanged ? nvram.secrets.unreadable().map((u) => u.name) : [];
+  // Only those the usable key provably cannot open: a key file that could not be read may read next time.
+  const unopenable = nvram.boot.keyChanged ? nvram.secrets.unreadable().filter((u) => u.lost).map((u) => u.name) : [];
   const discard = discardUnopenableSecrets(unopenable, bootAt);
   if (discard) log.warn({ secrets: unopenable }, 'device key changed: discarding the sealed secrets it cannot open');
 

@@ -116,8 +116,11 @@ export interface Nvram {
     /** Seals and commits at once (one write through update()). */
     set(name: string, value: string): Promise<void>;
     delete(name: string): Promise<void>;
-    /** Sealed secrets this device cannot open, with the reason. */
-    unreadable(): { name: string; reason: string }[];
+    /**
+     * Sealed secrets this device cannot open, with the reason. `lost`: the device key is usable and the blob does not
+     * open with it (sealed with another key, or damaged), so it never will; false when the key itself cannot be read.
+     */
+    unreadable(): { name: string; reason: string; lost: boolean }[];
   };
   readonly boot: BootInfo;
   stats(): { file: string; capacityBytes: number; banks: BankStats[] };
@@ -292,12 +295,12 @@ class NvramInstance implements Nvram {
       await this.update((_, vault) => vault.delete(name));
     },
     unreadable: () => {
-      const out: { name: string; reason: string }[] = [];
+      const out: { name: string; reason: string; lost: boolean }[] = [];
       for (const [name, blob] of Object.entries(this.low.data.secrets)) {
         try {
           this.vault.open(name, blob);
         } catch (err) {
-          out.push({ name, reason: err instanceof NvramSecretError ? err.reason : String(err) });
+          out.push({ name, reason: err instanceof NvramSecretError ? err.reason : String(err), lost: this.vault.available });
         }
       }
       return out;

@@ -82,7 +82,7 @@ describe('SecretVault in the NVRAM', () => {
     const other = await openNvram({ file, keyFile: path.join(dir, 'another-secure-element.key') });
     expect(other.secrets.get('msal-cache')).toBeUndefined();
     expect(other.secrets.has('msal-cache')).toBe(false);
-    expect(other.secrets.unreadable()).toEqual([{ name: 'msal-cache', reason: expect.stringMatching(/sealed with device key \w+, this device has key \w+/) }]);
+    expect(other.secrets.unreadable()).toEqual([{ name: 'msal-cache', reason: expect.stringMatching(/sealed with device key \w+, this device has key \w+/), lost: true }]);
     await other.update((d) => void (d.panel.touched = true)); // the rest of the NVRAM still works
     expect(other.data.secrets['msal-cache']).toBeDefined();
     await other.close();
@@ -125,7 +125,7 @@ describe('SecretVault in the NVRAM', () => {
     const bytes = await fs.readFile(file);
     const broken = await openNvram({ file });
     expect(broken.secrets.get('msal-cache')).toBeUndefined();
-    expect(broken.secrets.unreadable()[0]?.reason).toMatch(/device key file .* unreadable \(EISDIR\)/);
+    expect(broken.secrets.unreadable()[0]).toMatchObject({ reason: expect.stringMatching(/device key file .* unreadable \(EISDIR\)/), lost: false });
     const err = await broken.secrets.set('msal-cache', 'new').catch((e) => e);
     expect(err).toBeInstanceOf(NvramSecretError);
     expect(err.code).toBe('nvram_secret_unavailable');
@@ -140,7 +140,7 @@ describe('SecretVault in the NVRAM', () => {
     await nvram.secrets.set('msal-cache', TOKEN);
     await nvram.update((d) => void (d.secrets['smtp-password'] = d.secrets['msal-cache']!));
     expect(nvram.secrets.get('smtp-password')).toBeUndefined();
-    expect(nvram.secrets.unreadable()).toEqual([{ name: 'smtp-password', reason: expect.stringMatching(/authentication failed/) }]);
+    expect(nvram.secrets.unreadable()).toEqual([{ name: 'smtp-password', reason: expect.stringMatching(/authentication failed/), lost: true }]);
     await nvram.close();
   });
 
