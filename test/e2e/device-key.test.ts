@@ -46,6 +46,9 @@ describe('a changed device key', () => {
     const nvramFile = path.join(sim.stateDir, 'nvram.json');
     const keyFile = path.join(sim.stateDir, 'secure-element.key');
     await damage(keyFile);
+    // `mfp-sim nvram verify` sees it before the printer boots (read only: it creates or replaces nothing).
+    const verdict = await verifyImage(nvramFile, undefined, keyFile);
+    expect(verdict).toMatchObject({ ok: false, reason: expect.stringMatching(/device key changed/) });
     await sim.powerCycle(0);
 
     // Status, boot report, event log and process log all say what happened.
