@@ -13,10 +13,8 @@
  * With `timing`, every wait on the system (performing the step, settling, HTTP reads, twin control reads) is
  * counted as system time; predicting, comparing and inspecting the NVRAM image are the harness's own time.
  */
-import { randomBytes } from 'node:crypto';
-import { rm, truncate, writeFile } from 'node:fs/promises';
 import { TOKEN_CACHE_SECRET } from '../device/device.ts';
-import { defaultKeyFile, DEVICE_KEY_BYTES } from '../nvram/vault.ts';
+import { damageDeviceKey, DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
 import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
@@ -209,12 +207,8 @@ export class ModelExecutor {
 
   private keyFaults = 0;
   /** The three ways a device key goes while the printer is off, in turn: deleted, replaced, truncated. */
-  private async damageDeviceKey(): Promise<void> {
-    const keyFile = defaultKeyFile(this.sut.nvramFile);
-    const fault = this.keyFaults++ % 3;
-    if (fault === 0) await rm(keyFile);
-    else if (fault === 1) await writeFile(keyFile, randomBytes(DEVICE_KEY_BYTES), { mode: 0o600 });
-    else await truncate(keyFile, 7);
+  private damageDeviceKey(): Promise<void> {
+    return damageDeviceKey(this.sut.nvramFile, DEVICE_KEY_FAULTS[this.keyFaults++ % DEVICE_KEY_FAULTS.length]!);
   }
 
   private async operator(label: EventLabel): Promise<void> {
