@@ -124,7 +124,9 @@ export const SCANNER = `scanner@${DOMAIN}`;
 export const ALICE = `alice@${DOMAIN}`;
 export const BOB = `bob@${DOMAIN}`;
 
-export async function startHarness(options: { maxMessageBytes?: number; logger?: Logger; smtpGreetingDelayMs?: number } = {}): Promise<TwinHarness> {
+export async function startHarness(
+  options: { maxMessageBytes?: number; logger?: Logger; smtpGreetingDelayMs?: number; idleTimeoutMs?: number } = {},
+): Promise<TwinHarness> {
   const clock = new VirtualClock();
   const [certs, signer] = await Promise.all([makeTestCertificates(), makeTokenSigner(clock)]);
   const directory = new FakeDirectory();
