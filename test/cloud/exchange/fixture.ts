@@ -14,6 +14,7 @@ import { generate } from 'selfsigned';
 import type { CloudDirectory, DirectoryUser, FaultPlan, TenantPolicy, TokenTrust } from '../../../src/cloud/contracts.ts';
 import { createFaultPlan } from '../../../src/cloud/faults.ts';
 import { startExchangeTwin, type ExchangeTwin } from '../../../src/cloud/exchange/index.ts';
+import { WireJournal } from '../../../src/cloud/journal/wire-journal.ts';
 import { VirtualClock } from '../../../src/time/clock.ts';
 
 export const TENANT_ID = '0b1f8a4e-5c3d-4e2f-9a7b-1c2d3e4f5a6b';
@@ -113,6 +114,8 @@ export interface TwinHarness {
   clock: VirtualClock;
   directory: FakeDirectory;
   faults: FaultPlan;
+  /** The twin's wire journal: what tests wait on instead of sleeping (test/cloud/journal/events.ts). */
+  journal: WireJournal;
   ca: string;
   sign: (claims: JWTPayload, key?: CryptoKey, kid?: string) => Promise<string>;
   /** A token for `upn` with the usual claims (override any). */
@@ -135,7 +138,9 @@ export async function startHarness(
   directory.add(BOB);
   const trust: TokenTrust = { jwks: () => ({ keys: [signer.jwk] }), issuers: () => [ISSUER] };
   const faults = createFaultPlan();
+  const journal = new WireJournal(() => clock.now());
   const twin = await startExchangeTwin({
+    journal,
     host: '127.0.0.1',
     port: 0,
     tls: { key: certs.key, cert: certs.cert },
@@ -150,6 +155,7 @@ export async function startHarness(
     clock,
     directory,
     faults,
+    journal,
     ca: certs.ca,
     sign: signer.sign,
     tokenFor: (upn, claims = {}) => signer.sign({ upn, unique_name: upn, ...claims }),
