@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { inExchangeOrder } from '../../../src/cloud/exchange/ehlo.ts';
 import { startExchangeTwin } from '../../../src/cloud/exchange/index.ts';
 import { createFaultPlan } from '../../../src/cloud/faults.ts';
 import { VirtualClock } from '../../../src/time/clock.ts';
@@ -113,5 +114,16 @@ describe('Exchange fidelity, with nodemailer', () => {
     for (const idleTimeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       await expect(startExchangeTwin({ ...base, idleTimeoutMs })).rejects.toThrow(/idleTimeoutMs must be > 0/);
     }
+  });
+});
+
+describe("Exchange's EHLO order", () => {
+  it("reorders smtp-server's list, keeps what Exchange does not list at the end in the library's order, drops nothing", () => {
+    const library = ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'DSN', 'AUTH LOGIN XOAUTH2', 'XCLIENT NAME ADDR', 'SIZE 157286400', 'XFORWARD NAME'];
+    expect(inExchangeOrder(library)).toEqual([
+      'SIZE 157286400', 'PIPELINING', 'DSN', 'ENHANCEDSTATUSCODES', 'AUTH LOGIN XOAUTH2', '8BITMIME', 'SMTPUTF8', 'XCLIENT NAME ADDR', 'XFORWARD NAME',
+    ]);
+    expect(inExchangeOrder(['size 10', 'starttls'])).toEqual(['size 10', 'starttls']);
+    expect(inExchangeOrder([])).toEqual([]);
   });
 });
