@@ -77,6 +77,22 @@ describe('Exchange fidelity, with nodemailer', () => {
     expect(lines.filter((l) => /^250 2\.1\.[05] /.test(l))).toHaveLength(2);
   });
 
+  it('the deviation, as a client that ignores EHLO sees it: BDAT is an unknown command, BODY=BINARYMIME a bad parameter', async () => {
+    const c = await RawSmtp.connect(h.twin.port);
+    try {
+      await c.reply();
+      await c.startTls(h.ca);
+      expect(await c.authXoauth2(SCANNER, await h.tokenFor(SCANNER))).toBe('235 2.7.0 Authentication successful');
+      expect(await c.command(`MAIL FROM:<${SCANNER}> BODY=BINARYMIME`)).toMatch(/^501 .*Invalid BODY parameter value/);
+      expect(await c.command(`MAIL FROM:<${SCANNER}> BODY=8BITMIME SMTPUTF8`)).toMatch(/^250 /);
+      expect(await c.command(`RCPT TO:<${ALICE}>`)).toMatch(/^250 /);
+      expect(await c.command('BDAT 0 LAST')).toMatch(/^500 5\.5\.2 /);
+      expect(await c.command('RSET')).toMatch(/^250 /); // the session goes on
+    } finally {
+      await c.quit();
+    }
+  });
+
   it("stamps a 5.7.139 refusal with the twin's clock (virtual, January), not wall time", async () => {
     await h.clock.advanceTo(Date.parse('2027-01-14T09:30:15.250Z'));
     h.directory.tenant.smtpAuthEnabled = false;
