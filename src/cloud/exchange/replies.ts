@@ -45,8 +45,9 @@ export interface LibraryReplyInExchangeWords {
  * smtp-server's own texts that Exchange words differently, keyed by the library's `code text` (smtp-server 3.x):
  * - STARTTLS: Exchange Online answers `220 2.0.0 SMTP server ready` (microsoft-protocol-facts.md, second round).
  * - Idle session: Exchange Server closes a session idle for the receive connector's ConnectionInactivityTimeout
- *   (default 00:05:00) with `451 4.7.0 Timeout waiting for client input` (its SMTP receive protocol log); Exchange
- *   Online publishes no text of its own. The library would say `421 Timeout - closing connection`.
+ *   (default 00:05:00) with `451 4.7.0 Timeout waiting for client input` (as its SMTP receive protocol logs show it;
+ *   see docs/cloud-twin.md "Fidelity"); Exchange Online publishes no text of its own. The library would say
+ *   `421 Timeout - closing connection`.
  */
 const LIBRARY_REPLIES: ReadonlyMap<string, LibraryReplyInExchangeWords> = new Map([
   ['220 Ready to start TLS', { code: 220, text: '2.0.0 SMTP server ready', closes: false }],
