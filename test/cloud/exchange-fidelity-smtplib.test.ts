@@ -55,7 +55,7 @@ describe.skipIf(skip)('Exchange fidelity with smtplib', () => {
     // January 2027: basic auth is off by default (basic-auth.ts), so AUTH LOGIN gets a stamped 5.7.139.
     twin = await startTestTwin({
       clock: new VirtualClock(Date.parse('2027-01-12T07:45:30.125Z')),
-      patch: (f) => (f.exchange = { connectionInactivityTimeoutSeconds: 1 }),
+      patch: (f) => (f.exchange = { connectionInactivityTimeoutSeconds: 2 }), // short, yet above a loaded machine's pauses
     });
     seen = await observe();
   }, 90_000);

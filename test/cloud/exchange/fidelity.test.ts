@@ -109,8 +109,8 @@ describe('Exchange fidelity, with nodemailer', () => {
   });
 
   it('closes a session left idle after 334 (inside AUTH LOGIN) with 451 4.7.0 Timeout waiting for client input', async () => {
-    // A short timeout (a second of wall time: long enough for the steps before 334 on a loaded machine).
-    const idle = await startHarness({ smtpGreetingDelayMs: 0, idleTimeoutMs: 1_000 });
+    // A short timeout (two seconds of wall time: longer than a loaded machine's pauses between the steps before 334).
+    const idle = await startHarness({ smtpGreetingDelayMs: 0, idleTimeoutMs: 2_000 });
     try {
       const c = await RawSmtp.connect(idle.twin.port);
       await c.reply();
