@@ -12,6 +12,7 @@ import { REDACTED_PATHS } from '../log/logger.ts';
 import type { CloudChoice } from '../sim/types.ts';
 import { startDriverServer } from '../driver/server.ts';
 import { localPrinter } from '../sim/printer.ts';
+import { untilSignal } from '../util/signals.ts';
 
 const port = (v: string) => {
   const n = Number(v);
@@ -117,11 +118,7 @@ export async function runStart(o: StartOptions): Promise<void> {
   lines.push(`  Log:                ${logFile}`);
   console.log(lines.join('\n'));
 
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilSignal();
   console.log('stopping…');
   await driver?.close();
   await panel.close();

@@ -10,6 +10,7 @@ import { startTwin } from './twin.ts';
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { CONFORMANCE_FORMATS } from './journal/conformance-format.ts';
+import { untilSignal } from '../util/signals.ts';
 
 function port(v: string): number {
   const n = Number(v);
@@ -108,15 +109,7 @@ export function cloudCommand(): Command {
         `  Clock:             ${o.clock}, seed ${twin.seed}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
-      await new Promise<void>((done) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilSignal();
       await twin.close();
     });
 }

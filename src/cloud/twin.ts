@@ -152,6 +152,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       faults,
       logger: log,
       smtpGreetingDelayMs: opts.smtpGreetingDelayMs,
+      idleTimeoutMs: fixture.exchange.connectionInactivityTimeoutSeconds * 1000,
       journal,
       authMethods,
     });

@@ -67,6 +67,7 @@ export class WireJournal {
   private readonly ring: JournalEntry[] = [];
   private next = 1;
   private droppedCount = 0;
+  private readonly listeners = new Set<(entry: JournalEntry) => void>();
 
   constructor(
     private readonly now: () => number,
@@ -82,7 +83,25 @@ export class WireJournal {
       this.ring.shift();
       this.droppedCount++;
     }
+    for (const l of this.listeners) {
+      try {
+        l(full);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err; // the listener's bug surfaces as an uncaught error, not as a failure of the twin's request
+        });
+      }
+    }
     return full;
+  }
+
+  /**
+   * Calls `listener` with every entry from now on, as it is added (a tester's event: "the twin answered DATA"),
+   * until the returned function is called.
+   */
+  subscribe(listener: (entry: JournalEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Entries pushed out of the ring since the start. */
