@@ -11,10 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { CONFORMANCE_FORMATS } from './journal/conformance-format.ts';
 import { benchBannerLines } from './bench-banner.ts';
+import { CONTROL_TOKEN_ENV } from './exposure.ts';
 import { isIP } from 'node:net';
-
-/** Environment variable carrying a chosen control API token (an exposed twin generates one otherwise). */
-export const CONTROL_TOKEN_ENV = 'MFP_TWIN_CONTROL_TOKEN';
 
 function ipAddress(v: string, previous: string[] = []): string[] {
   if (isIP(v) === 0) throw new InvalidArgumentError('expected an IPv4 or IPv6 address');

@@ -9,6 +9,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
+/** Environment variable carrying a chosen control API token (an exposed twin generates one otherwise). */
+export const CONTROL_TOKEN_ENV = 'MFP_TWIN_CONTROL_TOKEN';
+
 /** Whether an address (or `localhost`) is loopback-only. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
