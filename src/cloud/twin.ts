@@ -23,7 +23,8 @@ import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
-import { hostsFileLine, startDnsResponder, type DnsResponder } from './dns/responder.ts';
+import { isIP } from 'node:net';
+import { DnsConfigError, hostsFileLine, startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { ControlToken, HostCheck, dialableHost, isLoopbackHost, reachableAddresses } from './exposure.ts';
 
 export interface StartTwinOptions {
@@ -92,12 +93,19 @@ export interface Twin {
   close(): Promise<void>;
 }
 
+function checkDnsOptions(dns: NonNullable<StartTwinOptions['dns']>): void {
+  if (!Number.isInteger(dns.port) || dns.port < 0 || dns.port > 65535) throw new DnsConfigError(`not a DNS port: ${dns.port}`);
+  for (const a of dns.addresses ?? []) if (isIP(a) === 0) throw new DnsConfigError(`not an IP address to answer with: ${JSON.stringify(a)}`);
+}
+
 export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const host = opts.host ?? '127.0.0.1';
   // Beyond loopback only on explicit request; then /_twin is behind a bearer token.
   const exposed = !isLoopbackHost(host);
   const token = !exposed ? null : opts.controlToken !== undefined ? { token: opts.controlToken, guard: ControlToken.of(opts.controlToken) } : ControlToken.generate();
   const addresses = reachableAddresses(host);
+  // Bad DNS settings are refused before anything listens.
+  if (opts.dns) checkDnsOptions(opts.dns);
   const names = servedNames(opts.extraNames);
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
