@@ -75,7 +75,8 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     const check = o.hostCheck;
     app.addHook('onRequest', async (req, reply) => {
       if (check.allows(req.headers.host)) return;
-      const detail = `this server does not answer for the host ${JSON.stringify(String(req.headers.host ?? ''))}`;
+      // The Host is not echoed back: a refusal reflects nothing the client made up.
+      const detail = 'the Host header names no name this server answers for (Microsoft names, --name extras, its own addresses, localhost)';
       if (isControl(req.url)) return problem(reply, 421, 'Misdirected Request', detail);
       return reply.code(421).send(msError(new EntraError({ error: 'invalid_request', description: `Misdirected request: ${detail}.`, status: 421 })));
     });
