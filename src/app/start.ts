@@ -50,6 +50,11 @@ export interface StartOptions {
   ca?: string;
 }
 
+/** Options that do not fit together (found after parsing; commander prints only its own parse errors). */
+export class StartOptionError extends Error {
+  override name = 'StartOptionError';
+}
+
 const collectResolve = (v: string, previous: ResolveEntry[] = []) => {
   try {
     return [...previous, parseResolveEntry(v)];
@@ -76,15 +81,15 @@ function readCa(file: string): string {
   try {
     pem = readFileSync(path.resolve(file), 'utf8');
   } catch (e) {
-    throw new InvalidArgumentError(`--ca ${file}: ${(e as Error).message}`);
+    throw new StartOptionError(`--ca ${file}: ${(e as Error).message}`);
   }
   const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (!certs.length) throw new InvalidArgumentError(`--ca ${file}: no PEM certificate in it`);
+  if (!certs.length) throw new StartOptionError(`--ca ${file}: no PEM certificate in it`);
   for (const c of certs) {
     try {
       new X509Certificate(c);
     } catch (e) {
-      throw new InvalidArgumentError(`--ca ${file}: not a certificate (${(e as Error).message})`);
+      throw new StartOptionError(`--ca ${file}: not a certificate (${(e as Error).message})`);
     }
   }
   return certs.join('\n');
@@ -120,15 +125,15 @@ export function startCommand(): Command {
 
 export async function runStart(o: StartOptions): Promise<void> {
   if (o.cloud === 'microsoft' && (!o.tenant || !o.clientId)) {
-    throw new InvalidArgumentError('--cloud microsoft needs --tenant <tenant id or domain> and --client-id <app id>');
+    throw new StartOptionError('--cloud microsoft needs --tenant <tenant id or domain> and --client-id <app id>');
   }
   const onlyFor = (mode: 'twin' | 'microsoft', names: [string, unknown][]) => {
     const given = names.filter(([, v]) => v !== undefined).map(([n]) => n);
-    if (o.cloud !== mode && given.length) throw new InvalidArgumentError(`${given.join(', ')}: only with --cloud ${mode}`);
+    if (o.cloud !== mode && given.length) throw new StartOptionError(`${given.join(', ')}: only with --cloud ${mode}`);
   };
   onlyFor('twin', [['--dns-port', o.dnsPort], ['--dns-address', o.dnsAddress]]);
   onlyFor('microsoft', [['--resolve', o.resolve], ['--dns-server', o.dnsServer], ['--ca', o.ca]]);
-  if (o.dnsAddress && o.dnsPort === undefined) throw new InvalidArgumentError('--dns-address needs --dns-port');
+  if (o.dnsAddress && o.dnsPort === undefined) throw new StartOptionError('--dns-address needs --dns-port');
   const bench: MicrosoftBench = {
     ...(o.resolve ? { resolve: o.resolve } : {}),
     ...(o.dnsServer ? { dnsServer: o.dnsServer } : {}),
@@ -140,7 +145,7 @@ export async function runStart(o: StartOptions): Promise<void> {
     const v = process.env[name];
     if (v === undefined || v === '') return fallback;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be a port number from 0 to 65535`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new StartOptionError(`${name} must be a port number from 0 to 65535`);
     return n;
   };
   const stateDir = path.resolve(o.stateDir);

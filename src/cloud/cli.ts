@@ -93,7 +93,7 @@ export function cloudCommand(): Command {
     .option('--dns-port <port>', 'also answer Microsoft\'s names (and --name) over DNS, UDP and TCP, on this port of --host (0 = ephemeral)', port)
     .option('--dns-address <ip>', 'address(es) the DNS responder answers with (default: where the twin is reachable)', ipAddress)
     .action(async (o: { host: string; entraPort: number; smtpPort: number; stateDir: string; name?: string[]; tenant?: string; clock: string; seed?: number; dnsPort?: number; dnsAddress?: string[] }) => {
-      if (o.dnsAddress && o.dnsPort === undefined) throw new InvalidArgumentError('--dns-address needs --dns-port');
+      if (o.dnsAddress && o.dnsPort === undefined) throw new Error('--dns-address needs --dns-port');
       const clock: Clock = o.clock === 'virtual' ? new VirtualClock(Date.now()) : new RealClock();
       const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
       const twin = await startTwin({
