@@ -95,7 +95,15 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
   await app.register(cookie, { secret: randomBytes(32).toString('hex') });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'mfp-oauth-sim Microsoft twin control API', version: '1.0.0', description: 'Loopback-only control of the Entra ID / Exchange Online twin.' },
+      info: {
+        title: 'mfp-oauth-sim Microsoft twin control API',
+        version: '1.0.0',
+        description: o.controlToken
+          ? 'Control of the Entra ID / Exchange Online twin. Bound beyond loopback: every route needs the bearer token printed at start (401 otherwise).'
+          : 'Loopback-only control of the Entra ID / Exchange Online twin (no token: it answers loopback peers only).',
+      },
+      // Exposed twins demand the control token on every route (docs/cloud-twin.md, "Exposure beyond loopback").
+      ...(o.controlToken ? { components: { securitySchemes: { controlToken: { type: 'http' as const, scheme: 'bearer' } } }, security: [{ controlToken: [] }] } : {}),
     },
     // Only the control API is documented; the OAuth surface is Microsoft's.
     transform: ({ schema, url }) => ({

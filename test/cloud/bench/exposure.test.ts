@@ -100,6 +100,14 @@ describe(`bound to 0.0.0.0, reached at ${lanAddress}`, () => {
     expect((await get(exposed, lanAddress, `/_twin/clock?access_token=${exposed.controlToken}`)).status).toBe(401);
   });
 
+  it("the OpenAPI document declares the bearer scheme when exposed, and none on loopback", async () => {
+    const doc = JSON.parse((await get(exposed, lanAddress, '/_twin/openapi.json', { authorization: `Bearer ${exposed.controlToken}` })).body);
+    expect(doc.components.securitySchemes.controlToken).toEqual({ type: 'http', scheme: 'bearer' });
+    expect(doc.security).toEqual([{ controlToken: [] }]);
+    const local = JSON.parse((await get(loopback, '127.0.0.1', '/_twin/openapi.json')).body);
+    expect(local.security).toBeUndefined();
+  });
+
   it('the OAuth endpoints and sign-in pages answer devices without any token', async () => {
     const discovery = await get(exposed, lanAddress, `/${exposed.tenantId}/v2.0/.well-known/openid-configuration`);
     expect(discovery.status).toBe(200);
