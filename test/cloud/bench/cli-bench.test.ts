@@ -71,6 +71,32 @@ describe('mfp-sim cloud --host 0.0.0.0 --dns-port 0', () => {
   });
 });
 
+describe('mfp-sim cloud: bad bench options', () => {
+  it('are refused before anything is created', async () => {
+    const { cloudCommand } = await import('../../../src/cloud/cli.ts');
+    const stateDir = path.join(tmpdir(), `twin-never-${process.pid}`);
+    const cases: [string[], RegExp][] = [
+      [['--dns-port', 'x'], /expected a port number/],
+      [['--dns-port', '70000'], /expected a port number/],
+      [['--dns-port', '0', '--dns-address', 'not-an-ip'], /expected an IPv4 or IPv6 address/],
+      [['--dns-address', '127.0.0.1'], /--dns-address needs --dns-port/],
+    ];
+    for (const [args, want] of cases) {
+      let printed = '';
+      const cmd = cloudCommand()
+        .exitOverride()
+        .configureOutput({ writeErr: (t) => (printed += t), writeOut: () => undefined });
+      const e = await cmd.parseAsync([...args, '--state-dir', stateDir], { from: 'user' }).then(
+        () => null,
+        (x: Error) => x,
+      );
+      expect(e, args.join(' ')).not.toBeNull();
+      expect(`${printed} ${e!.message}`).toMatch(want);
+    }
+    await expect(readFile(path.join(stateDir, 'ca.pem'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
 /** Retries `f` (wall time) until it resolves, for what a child process writes as it starts. */
 async function waitFor<T>(f: () => Promise<T>, timeoutMs = 150_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { promisify } from 'node:util';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import nodemailer from 'nodemailer';
@@ -140,6 +141,17 @@ describe("Node's dns.Resolver pointed at the responder", () => {
 
       // nodemailer asks the process's DNS itself: the client resolves through the responder and dials the address.
       const [smtpAddress] = await names.lookup(SMTP);
+      // The SMTP banner a client sees there names an Exchange front end, never the listening address.
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const s = connect({ host: smtpAddress!.address, port: twin.smtp.port }, () => undefined);
+        s.once('data', (d) => {
+          resolve(String(d));
+          s.end('QUIT\r\n');
+        });
+        s.once('error', reject);
+      });
+      expect(greeting).toMatch(/^220 \S+\.outlook\.com /);
+      expect(greeting).not.toMatch(/127\.0\.0\.1|localhost/);
       const transport = nodemailer.createTransport({
         host: smtpAddress!.address,
         port: twin.smtp.port,
