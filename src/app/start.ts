@@ -203,7 +203,7 @@ export async function runStart(o: StartOptions): Promise<void> {
       `                      authority ${t.authority}   SMTP ${t.smtp.host}:${t.smtp.port} (STARTTLS)`,
       `                      test user ${t.testUser.upn} / ${t.testUser.password}   (one-time codes: ${t.entraUrl}/_twin/phone/${t.testUser.upn})`,
       `                      CA ${t.caPath}   control API ${t.entraUrl}/_twin   clock ${o.clock}`,
-      ...benchBannerLines(t, (label) => `                      ${label.replace(/:$/, '')} `),
+      ...benchBannerLines(t, (label) => `                      ${label.replace(/:$/, '').toLowerCase()} `),
       '  In the panel: SMTP settings -> "OAuth2.0 (for Exchange Online)", Auth. Email Address and Auth. Username =',
       `  ${t.testUser.upn}, then OAuth 2.0 Authentication -> Start Authentication.`,
     );
