@@ -20,6 +20,8 @@ export interface HttpJournalEntry extends JournalBase {
   method: string;
   /** Path without the query string (queries can carry codes). */
   path: string;
+  /** The Host header the client sent (which name it reached the twin by). */
+  host?: string;
   grantType?: string;
   clientId?: string;
   /** `scope` of a device-code or token request (not secret; rules read offline_access from it). */
