@@ -34,6 +34,7 @@ const entrySchema = {
     client: { type: 'string' },
     method: { type: 'string' },
     path: { type: 'string' },
+    host: { type: 'string', description: 'Host header the client sent (HTTP)' },
     grantType: { type: 'string' },
     clientId: { type: 'string' },
     scope: { type: 'string' },

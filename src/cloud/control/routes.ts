@@ -54,10 +54,11 @@ const faultActionSchema = {
   },
 } as const;
 
-export function controlRoutes(control: TwinControl) {
+/** `remotePeers`: the twin is bound beyond loopback and the bearer token (checked before routing) admits any peer. */
+export function controlRoutes(control: TwinControl, opts: { remotePeers?: boolean } = {}) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', async (req, reply) => {
-      if (!isLoopback(req.socket.remoteAddress)) {
+      if (!opts.remotePeers && !isLoopback(req.socket.remoteAddress)) {
         return reply.code(403).send({ error: 'forbidden', message: 'the twin control API answers loopback peers only' });
       }
     });

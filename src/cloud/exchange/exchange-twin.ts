@@ -39,6 +39,12 @@ export interface ExchangeTwinOptions {
    */
   smtpGreetingDelayMs?: number;
   /**
+   * Wall time a session may wait for the client's next input before the twin closes it with Exchange's
+   * `451 4.7.0 Timeout waiting for client input`; default 5 minutes (Exchange's ConnectionInactivityTimeout). The
+   * tenant fixture's `exchange.connectionInactivityTimeoutSeconds` sets it.
+   */
+  idleTimeoutMs?: number;
+  /**
    * Basic auth and app-only sending (issue 14). Absent: basic auth is refused as disabled and no app-only token is
    * accepted (no service principal is registered).
    */
@@ -60,6 +66,9 @@ export interface ExchangeTwin {
 
 /** Exchange Online's message size limit (150 MiB), advertised in EHLO as SIZE. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 157_286_400;
+
+/** Exchange Server's receive connector default ConnectionInactivityTimeout (00:05:00); Exchange Online publishes none. */
+export const DEFAULT_SMTP_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 /** What the twin keeps about one SMTP connection, beyond smtp-server's session. */
 interface SessionState {
@@ -85,6 +94,9 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
   const mailStore = new InMemoryMailStore();
   const sessions = new Map<string, SessionState>();
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_SMTP_IDLE_TIMEOUT_MS;
+  // 0 would mean "the library's 60 s" to smtp-server, not "never": refuse it with the rest.
+  if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) throw new RangeError(`idleTimeoutMs must be > 0, got ${idleTimeoutMs}`);
   const authMethods: ExchangeAuthMethods = opts.authMethods ?? {
     basicAuth: new BasicAuthPolicy({ disabledByDefaultFrom: 0, adminReEnabled: false, finalRemovalAt: null, tenantCreatedAt: 0 }),
     checkPassword: () => false,
@@ -129,8 +141,13 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       // Accepted mechanisms; EHLO lists the tenant's (basic-auth.ts: "AUTH LOGIN XOAUTH2" in this order).
       authMethods: ['LOGIN', 'PLAIN', 'XOAUTH2'],
       size: maxMessageBytes,
+      // EHLO as Exchange lists it (ehlo.ts puts the lines in Exchange's order): DSN on, so MAIL FROM RET=/ENVID= and
+      // RCPT NOTIFY=/ORCPT= are accepted; no REQUIRETLS, which Exchange does not list.
       hideENHANCEDSTATUSCODES: false,
+      hideDSN: false,
+      hideREQUIRETLS: true,
       hideSTARTTLS: false,
+      socketTimeout: idleTimeoutMs,
       disableReverseLookup: true, // no DNS: the twin only ever talks to loopback
       heloResponse: '%s Hello %s',
       authRequiredMessage: replies.notAuthenticated().message,

@@ -20,6 +20,8 @@ export interface HttpJournalEntry extends JournalBase {
   method: string;
   /** Path without the query string (queries can carry codes). */
   path: string;
+  /** The Host header the client sent (which name it reached the twin by). */
+  host?: string;
   grantType?: string;
   clientId?: string;
   /** `scope` of a device-code or token request (not secret; rules read offline_access from it). */
@@ -89,6 +91,7 @@ export class WireJournal {
   private readonly ring: JournalEntry[] = [];
   private next = 1;
   private droppedCount = 0;
+  private readonly listeners = new Set<(entry: JournalEntry) => void>();
 
   constructor(
     private readonly now: () => number,
@@ -104,7 +107,25 @@ export class WireJournal {
       this.ring.shift();
       this.droppedCount++;
     }
+    for (const l of this.listeners) {
+      try {
+        l(full);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err; // the listener's bug surfaces as an uncaught error, not as a failure of the twin's request
+        });
+      }
+    }
     return full;
+  }
+
+  /**
+   * Calls `listener` with every entry from now on, as it is added (a tester's event: "the twin answered DATA"),
+   * until the returned function is called.
+   */
+  subscribe(listener: (entry: JournalEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Entries pushed out of the ring since the start. */
