@@ -51,6 +51,7 @@ export interface StartTwinOptions {
    * (see entra/persisted-sign-ins.ts). Absent: in memory only.
    */
   signInsFile?: string;
+  /**
    * The bench DNS responder (off when absent): answers Microsoft's names and the extra names with `addresses`
    * (default: the addresses the twin is reachable at) on `port` (UDP and TCP, 0 = ephemeral), on the twin's host.
    */
