@@ -21,6 +21,7 @@ import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
+import { HoldRegistry } from './holds.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 
@@ -65,6 +66,8 @@ export interface Twin {
   control: TwinControl;
   journal: WireJournal;
   faults: FaultPlan;
+  /** Holds at the network boundary (also under /_twin/holds). */
+  holds: HoldRegistry;
   clock: Clock;
   seed: number;
   close(): Promise<void>;
@@ -95,6 +98,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
+  const holds = new HoldRegistry({ now: () => clock.now(), journal });
   let exchange: ExchangeTwin | null = null;
   const control = new TwinControl({
     service,
@@ -107,6 +111,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
     ntp: () => ntpServer,
     journal,
+    holds,
   });
   let ntpServer: SntpServer | null = null;
 
@@ -121,6 +126,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     key,
     servedNames: servedNames(opts.extraNames).dns,
     journal,
+    holds,
     logger: log,
   });
   entraUrl = entra.url;
@@ -143,6 +149,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       smtpGreetingDelayMs: opts.smtpGreetingDelayMs,
       journal,
       authMethods,
+      holds,
     });
   } catch (e) {
     await entra.close();
@@ -173,9 +180,12 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     journal,
     faults,
+    holds,
     clock,
     seed,
     close: async () => {
+      // Held requests are let go first, so that no server waits on a request the tester forgot.
+      holds.cancelAll();
       await Promise.allSettled([ex.close(), entra.close(), ntp.close()]);
     },
   };

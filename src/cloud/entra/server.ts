@@ -18,6 +18,7 @@ import type { EntraService } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
 import { journalHttp } from '../journal/http-journal.ts';
 import type { WireJournal } from '../journal/wire-journal.ts';
+import type { HoldGate } from '../holds.ts';
 
 export interface EntraServerOptions {
   host: string;
@@ -32,6 +33,8 @@ export interface EntraServerOptions {
   servedNames?: readonly string[];
   /** Wire journal of every OAuth / sign-in request (absent: nothing is journalled). */
   journal?: WireJournal;
+  /** Holds at the boundary for /devicecode and /token (absent: nothing is held). */
+  holds?: HoldGate;
   logger?: Logger;
 }
 
@@ -73,7 +76,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames, holds: o.holds });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
   await app.register(controlRoutes(o.control), { prefix: '/_twin' });
 

@@ -19,6 +19,8 @@ import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mai
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
 import { ExchangeServicePrincipals, isAppOnlyToken, verifyAppOnlyLogin } from './service-principals.ts';
 import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
+import { HOLD_TARGET_OF, type HoldGate } from '../holds.ts';
+import { peerAddress } from '../journal/http-journal.ts';
 
 export interface ExchangeTwinOptions {
   host: string;
@@ -42,6 +44,8 @@ export interface ExchangeTwinOptions {
    * accepted (no service principal is registered).
    */
   authMethods?: ExchangeAuthMethods;
+  /** Holds at the boundary (holds.ts) for connect, AUTH and DATA (absent: nothing is held). */
+  holds?: HoldGate;
 }
 
 export interface ExchangeAuthMethods {
@@ -95,13 +99,18 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
   /** Created in onConnect, removed in onClose; a session no longer in the map has closed. */
   const stateOf = (session: SMTPServerSession): SessionState =>
     sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false };
-  const fault = (target: SmtpFaultTarget, session: SMTPServerSession) =>
-    applySmtpFault(
+  /** A stage's boundary: a hold on it waits first (its outcome replaces the plan's), then the fault plan. */
+  const fault = async (target: SmtpFaultTarget, session: SMTPServerSession, upn?: string) => {
+    const holdTarget = HOLD_TARGET_OF[target];
+    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) }) : null;
+    return applySmtpFault(
       faults,
       target,
       () => server.dropSession(session.id),
       (msg) => log?.warn({ target }, msg),
+      held,
     );
+  };
 
   /**
    * Runs an async stage and answers smtp-server's callback: a SmtpReplyError is the reply; anything else is a bug in
@@ -160,7 +169,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
         stage<SMTPServerAuthenticationResponse>(
           'auth',
           async () => {
-            const f = await fault('smtp.auth', session);
+            const f = await fault('smtp.auth', session, auth.username?.slice(0, 256));
             if (f.kind === 'reply') throw f.error;
             if (f.kind === 'dropped') throw replies.badToken(); // nobody is listening any more
             let upn: string;
@@ -258,7 +267,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
           stage(
             'data',
             async () => {
-              const f = await fault('smtp.data', session);
+              const f = await fault('smtp.data', session, signedIn(session)?.upn);
               if (f.kind === 'reply') throw f.error;
               if (f.kind === 'dropped') throw replies.badToken(); // not sent: the socket is gone
               if (stream.sizeExceeded) throw replies.messageTooBig();
