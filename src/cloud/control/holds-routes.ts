@@ -158,6 +158,10 @@ export function holdsRoutes(holds: HoldRegistry) {
           body: { type: 'object', additionalProperties: false, properties: { outcome: outcomeSchema } },
           response: { 200: holdSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema },
         },
+        // No body at all is a release to proceed (the schema then checks an empty object).
+        preValidation: async (req) => {
+          if (req.body === undefined || req.body === null) req.body = {};
+        },
       },
       (req) => holds.release(req.params.id, req.body?.outcome ?? 'proceed'),
     );
