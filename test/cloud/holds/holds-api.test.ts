@@ -157,6 +157,40 @@ describe('holds on the OAuth endpoints', () => {
     expect((await api(twin, 'POST', `/_twin/holds/${holding.id}/release`, {})).status).toBe(409);
   });
 
+  it('proceed leaves the fault plan in force; a released fault answers instead of the plan, which stays untouched', async () => {
+    try {
+      twin.faults.add({ target: 'devicecode', action: { kind: 'http', status: 502 } });
+      const first = await arm({ target: 'device-code' });
+      const a = inFlight(oauth(twin, '/oauth2/v2.0/devicecode', codeForm()));
+      await until(first.id, 'holding');
+      await api(twin, 'POST', `/_twin/holds/${first.id}/release`, { outcome: { kind: 'http', status: 503 } });
+      expect((await a.result).status).toBe(503);
+      expect(twin.faults.list()).toHaveLength(1);
+
+      const second = await arm({ target: 'device-code' });
+      const b = inFlight(oauth(twin, '/oauth2/v2.0/devicecode', codeForm()));
+      await until(second.id, 'holding');
+      await api(twin, 'POST', `/_twin/holds/${second.id}/release`, { outcome: 'proceed' });
+      expect((await b.result).status).toBe(502);
+      expect(twin.faults.list()).toHaveLength(0);
+    } finally {
+      twin.faults.clear();
+    }
+  });
+
+  it('hold entries are in /_twin/journal (kind=hold) with their fields', async () => {
+    const hold = await arm({ target: 'device-code', timeoutMs: 50 });
+    await oauth(twin, '/oauth2/v2.0/devicecode', codeForm());
+    const r = await api(twin, 'GET', '/_twin/journal?kind=hold');
+    expect(r.status).toBe(200);
+    const mine = r.json.entries.filter((e: any) => e.hold === hold.id);
+    expect(mine).toEqual([
+      expect.objectContaining({ kind: 'hold', event: 'hold.caught', target: 'device-code', client: '127.0.0.1', clientId: twin.clientId }),
+      expect.objectContaining({ kind: 'hold', event: 'hold.timed-out', answer: 'proceed', heldMs: expect.any(Number) }),
+    ]);
+    expect(r.json.entries.every((e: any) => e.kind === 'hold')).toBe(true);
+  });
+
   it('holds appear in the OpenAPI document', async () => {
     const doc = (await api(twin, 'GET', '/_twin/openapi.json')).json;
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/_twin/holds', '/_twin/holds/{id}', '/_twin/holds/{id}/release']));
