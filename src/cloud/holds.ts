@@ -22,7 +22,7 @@ export type HoldTarget = (typeof HOLD_TARGETS)[number];
 export const HOLD_GRANT_TYPES = ['device_code', 'refresh_token', 'client_credentials'] as const;
 export type HoldGrantType = (typeof HOLD_GRANT_TYPES)[number];
 
-export const HOLD_STATES = ['armed', 'holding', 'released', 'timed-out', 'cancelled'] as const;
+export const HOLD_STATES = ['armed', 'holding', 'released', 'timed-out', 'cancelled', 'abandoned'] as const;
 export type HoldState = (typeof HOLD_STATES)[number];
 
 export const DEFAULT_HOLD_TIMEOUT_MS = 30_000;
@@ -97,9 +97,11 @@ export class HoldError extends Error {
 export interface HoldGate {
   /**
    * Waits while a hold holds this request. Resolves at once with null when no hold matches (or the hold was
-   * released to proceed), or with the fault action the request must be answered with instead.
+   * released to proceed), or with the fault action the request must be answered with instead. `gone` fires when the
+   * client closes its connection: the hold then ends `abandoned` and the request proceeds, as it would have reached
+   * a server that was merely slow.
    */
-  wait(target: HoldTarget, request: HoldRequest): Promise<FaultAction | null>;
+  wait(target: HoldTarget, request: HoldRequest, gone?: AbortSignal): Promise<FaultAction | null>;
 }
 
 const HTTP_TARGETS: readonly HoldTarget[] = ['device-code', 'token'];
@@ -121,6 +123,8 @@ interface LiveHold extends HoldView {
   caughtAtWall?: number;
   timer?: ReturnType<typeof setTimeout>;
   letGo?: (action: FaultAction | null) => void;
+  /** Stops listening for the client's departure. */
+  unlisten?: () => void;
 }
 
 export interface HoldRegistryDeps {
@@ -165,8 +169,8 @@ export class HoldRegistry implements HoldGate {
     return view(this.find(id));
   }
 
-  wait(target: HoldTarget, request: HoldRequest): Promise<FaultAction | null> {
-    const hold = this.live.find((h) => h.state === 'armed' && matches(h, target, request));
+  wait(target: HoldTarget, request: HoldRequest, gone?: AbortSignal): Promise<FaultAction | null> {
+    const hold = gone?.aborted ? undefined : this.live.find((h) => h.state === 'armed' && matches(h, target, request));
     if (!hold) return Promise.resolve(null);
     // Consumed here, synchronously: no other request can be caught by the same hold.
     hold.state = 'holding';
@@ -179,6 +183,11 @@ export class HoldRegistry implements HoldGate {
       hold.timer = setTimeout(() => this.finish(hold, 'timed-out', hold.onTimeout), hold.timeoutMs);
       // A forgotten hold does not keep a process alive on its own.
       hold.timer.unref?.();
+      if (gone) {
+        const left = () => this.finish(hold, 'abandoned', 'proceed');
+        gone.addEventListener('abort', left, { once: true });
+        hold.unlisten = () => gone.removeEventListener('abort', left);
+      }
     });
   }
 
@@ -208,9 +217,11 @@ export class HoldRegistry implements HoldGate {
     return live.length;
   }
 
-  private finish(hold: LiveHold, state: 'released' | 'timed-out' | 'cancelled', outcome: HoldOutcome): void {
+  private finish(hold: LiveHold, state: 'released' | 'timed-out' | 'cancelled' | 'abandoned', outcome: HoldOutcome): void {
     const wasHolding = hold.state === 'holding';
     if (hold.timer) clearTimeout(hold.timer);
+    hold.unlisten?.();
+    hold.unlisten = undefined;
     hold.state = state;
     hold.since = this.stamp();
     this.live.splice(this.live.indexOf(hold), 1);
@@ -314,6 +325,6 @@ function describeOutcome(o: HoldOutcome): string {
 }
 
 function view(h: LiveHold): HoldView {
-  const { caughtAtWall, timer, letGo, ...rest } = h;
+  const { caughtAtWall, timer, letGo, unlisten, ...rest } = h;
   return { ...rest, ...(rest.match ? { match: { ...rest.match } } : {}), ...(rest.caught ? { caught: { ...rest.caught } } : {}) };
 }

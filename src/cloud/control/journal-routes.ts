@@ -50,7 +50,7 @@ const entrySchema = {
     rcptTo: { type: 'string' },
     messageId: { type: 'string' },
     size: { type: 'integer' },
-    event: { type: 'string', enum: ['hold.caught', 'hold.released', 'hold.timed-out', 'hold.cancelled'], description: 'kind hold (POST /_twin/holds)' },
+    event: { type: 'string', enum: ['hold.caught', 'hold.released', 'hold.timed-out', 'hold.cancelled', 'hold.abandoned'], description: 'kind hold (POST /_twin/holds)' },
     hold: { type: 'string', description: 'kind hold: the hold id' },
     target: { type: 'string', description: 'kind hold: device-code, token, smtp-connect, smtp-auth, smtp-data' },
     upn: { type: 'string', description: 'kind hold: the SMTP mailbox' },

@@ -113,12 +113,25 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
   app.get('/:tenant/discovery/keys', jwks);
 
   // The hold comes first: at the boundary, before the twin has looked at the tenant or the parameters.
-  const hold = (target: HoldTarget, req: FastifyRequest, params: ParsedBody) =>
-    opts.holds?.wait(target, {
-      client: peerAddress(req.socket.remoteAddress),
-      ...(params !== MALFORMED && params.grant_type ? { grantType: params.grant_type.slice(0, 200) } : {}),
-      ...(params !== MALFORMED && params.client_id ? { clientId: params.client_id.slice(0, 128) } : {}),
-    }) ?? null;
+  const hold = async (target: HoldTarget, req: FastifyRequest, params: ParsedBody) => {
+    if (!opts.holds) return null;
+    const gone = new AbortController();
+    const left = () => gone.abort();
+    req.socket.once('close', left);
+    try {
+      return await opts.holds.wait(
+        target,
+        {
+          client: peerAddress(req.socket.remoteAddress),
+          ...(params !== MALFORMED && params.grant_type ? { grantType: params.grant_type.slice(0, 200) } : {}),
+          ...(params !== MALFORMED && params.client_id ? { clientId: params.client_id.slice(0, 128) } : {}),
+        },
+        gone.signal,
+      );
+    } finally {
+      req.socket.off('close', left);
+    }
+  };
 
   const deviceCode = async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply, params: ParsedBody) => {
     const held = await hold('device-code', req, params);

@@ -69,11 +69,20 @@ interface SessionState {
   closed: boolean;
   /** The envelope sender of the current transaction may not be used; refused after DATA (policy). */
   envelopeSendAsDenied: boolean;
+  /** Aborted when the connection closes (a hold on the session then ends). */
+  gone: AbortController;
 }
 
 /** smtp-server keeps whatever onAuth returns as `session.user`. */
 interface SignedInMailbox {
   upn: string;
+}
+
+/** The `gone` of a session that has already closed. */
+function alreadyGone(): AbortController {
+  const c = new AbortController();
+  c.abort();
+  return c;
 }
 
 export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<ExchangeTwin> {
@@ -98,11 +107,11 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     session.user && typeof session.user.upn === 'string' ? (session.user as SignedInMailbox) : undefined;
   /** Created in onConnect, removed in onClose; a session no longer in the map has closed. */
   const stateOf = (session: SMTPServerSession): SessionState =>
-    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false };
+    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false, gone: alreadyGone() };
   /** A stage's boundary: a hold on it waits first (its outcome replaces the plan's), then the fault plan. */
   const fault = async (target: SmtpFaultTarget, session: SMTPServerSession, upn?: string) => {
     const holdTarget = HOLD_TARGET_OF[target];
-    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) }) : null;
+    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) }, stateOf(session).gone.signal) : null;
     return applySmtpFault(
       faults,
       target,
@@ -146,7 +155,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       logger: log ? (log as unknown as import('nodemailer/lib/shared').Logger) : false,
 
       onConnect(session, callback) {
-        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false });
+        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false, gone: new AbortController() });
         // No AUTH before STARTTLS: not advertised in EHLO, and refused as an unknown command.
         session.disabledCommands = ['AUTH'];
         stage(
@@ -281,6 +290,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       onClose(session) {
         const state = sessions.get(session.id);
         if (state) state.closed = true;
+        state?.gone.abort();
         sessions.delete(session.id);
         const mailbox = signedIn(session);
         if (mailbox) connections.release(mailbox.upn);

@@ -54,7 +54,7 @@ export interface SmtpJournalEntry extends JournalBase {
 /** A hold at the boundary (src/cloud/holds.ts) caught a request, or let it go. */
 export interface HoldJournalEntry extends JournalBase {
   kind: 'hold';
-  event: 'hold.caught' | 'hold.released' | 'hold.timed-out' | 'hold.cancelled';
+  event: 'hold.caught' | 'hold.released' | 'hold.timed-out' | 'hold.cancelled' | 'hold.abandoned';
   /** The hold's id (GET /_twin/holds/{id}). */
   hold: string;
   /** device-code, token, smtp-connect, smtp-auth or smtp-data. */

@@ -4,6 +4,8 @@
  * entry; bad input is refused with RFC 7807 and changes nothing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { request } from 'undici';
 import { VirtualClock } from '../../../src/time/clock.ts';
 import { SMTP_SCOPE, api, expectEntraError, oauth, startTestTwin, type TestTwin } from '../helpers.ts';
 
@@ -189,6 +191,31 @@ describe('holds on the OAuth endpoints', () => {
       expect.objectContaining({ kind: 'hold', event: 'hold.timed-out', answer: 'proceed', heldMs: expect.any(Number) }),
     ]);
     expect(r.json.entries.every((e: any) => e.kind === 'hold')).toBe(true);
+  });
+
+  it('a client that gives up while held ends the hold as abandoned (HTTP and SMTP), with a journal entry', async () => {
+    const http = await arm({ target: 'device-code' });
+    const abort = new AbortController();
+    const req = request(`${twin.authority}/oauth2/v2.0/devicecode`, {
+      method: 'POST',
+      dispatcher: twin.agent,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(codeForm()).toString(),
+      signal: abort.signal,
+    });
+    req.catch(() => {});
+    await until(http.id, 'holding');
+    abort.abort();
+    expect(await until(http.id, 'abandoned')).toMatchObject({ outcome: 'proceed' });
+    expect(holdEntries(http.id).map((e) => e.event)).toEqual(['hold.caught', 'hold.abandoned']);
+
+    const smtp = await arm({ target: 'smtp-connect' });
+    const socket = net.connect(twin.smtp.port, twin.smtp.host);
+    socket.on('error', () => {});
+    await until(smtp.id, 'holding');
+    socket.destroy();
+    await until(smtp.id, 'abandoned');
+    expect(holdEntries(smtp.id).map((e) => e.event)).toEqual(['hold.caught', 'hold.abandoned']);
   });
 
   it('holds appear in the OpenAPI document', async () => {
