@@ -218,6 +218,8 @@ export class HoldRegistry implements HoldGate {
   }
 
   private finish(hold: LiveHold, state: 'released' | 'timed-out' | 'cancelled' | 'abandoned', outcome: HoldOutcome): void {
+    // Ends once: a release, a timeout and the client's departure can meet in one turn of the event loop.
+    if (hold.state !== 'armed' && hold.state !== 'holding') return;
     const wasHolding = hold.state === 'holding';
     if (hold.timer) clearTimeout(hold.timer);
     hold.unlisten?.();

@@ -138,6 +138,12 @@ describe('holds on the OAuth endpoints', () => {
     const res = await oauth(twin, '/oauth2/v2.0/token', { grant_type: 'refresh_token', client_id: twin.clientId, refresh_token: 'x' });
     expect(res.status).toBe(503);
     expect(holdEntries(hold.id).at(-1)).toMatchObject({ event: 'hold.timed-out', answer: 'http 503' });
+    expect((await api(twin, 'GET', `/_twin/holds/${hold.id}`)).json).toMatchObject({
+      state: 'timed-out',
+      onTimeout: { kind: 'http', status: 503 },
+      outcome: { kind: 'http', status: 503 },
+      caught: { client: '127.0.0.1', grantType: 'refresh_token', clientId: twin.clientId },
+    });
   });
 
   it('cancelling: an armed hold catches nothing, a holding one lets its request proceed', async () => {
