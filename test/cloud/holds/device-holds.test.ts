@@ -216,4 +216,38 @@ describe('a hold keeps our printer in its transient state', () => {
     expect(s.twin!.journal.list({ kind: 'hold' }).filter((e) => e.kind === 'hold' && e.event === 'hold.caught')).toHaveLength(1);
     expect(s.twin!.control.messages(RECIPIENT)).toHaveLength(2);
   });
+
+  it('a power cut while a held DATA waits: the job is resent after the reboot, one Message-ID, the hold ends', async () => {
+    const s = await start();
+    await signIn(s);
+    const id = await arm({ target: 'smtp-data' });
+    const job = await submitScan(s);
+    await caught(id);
+    await staysIn('sending', id);
+    await s.powerCycle(60_000);
+    await waitForState(s, 'authorized');
+    expect(jobOf(s, job.id)).toMatchObject({ status: 'sent', attempts: 2 });
+    // Whatever the cut did to the held session (closed: abandoned; still open: release it now), the hold ends and
+    // never catches the resend.
+    const after = (await control('GET', `/holds/${id}`)).json;
+    if (after.state === 'holding') await release(id);
+    expect(['abandoned', 'holding']).toContain(after.state);
+    expect(s.twin!.journal.list({ kind: 'hold' }).filter((e) => e.kind === 'hold' && e.event === 'hold.caught')).toHaveLength(1);
+    const copies = s.twin!.control.messages(RECIPIENT);
+    expect(new Set(copies.map((m) => m.messageId))).toEqual(new Set([job.messageId]));
+  });
+
+  it('a power cut while a held refresh waits: the device closes the connection (abandoned), refreshes again unheld and sends', async () => {
+    const s = await start();
+    await expiredSession(s);
+    const id = await arm({ target: 'token', grantType: 'refresh_token' });
+    const job = await submitScan(s);
+    await caught(id);
+    await staysIn('refreshing', id);
+    await s.powerCycle(1_000);
+    const after = (await control('GET', `/holds/${id}`)).json;
+    if (after.state === 'holding') await release(id);
+    await waitForState(s, 'authorized');
+    expect(jobOf(s, job.id).status).toBe('sent');
+  });
 });
