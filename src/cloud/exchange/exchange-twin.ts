@@ -111,7 +111,8 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
   /** A stage's boundary: a hold on it waits first (its outcome replaces the plan's), then the fault plan. */
   const fault = async (target: SmtpFaultTarget, session: SMTPServerSession, upn?: string) => {
     const holdTarget = HOLD_TARGET_OF[target];
-    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) }, stateOf(session).gone.signal) : null;
+    const request = { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) };
+    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, request, stateOf(session).gone.signal) : null;
     return applySmtpFault(
       faults,
       target,
