@@ -25,6 +25,12 @@ export type HoldGrantType = (typeof HOLD_GRANT_TYPES)[number];
 export const HOLD_STATES = ['armed', 'holding', 'released', 'timed-out', 'cancelled', 'abandoned'] as const;
 export type HoldState = (typeof HOLD_STATES)[number];
 
+/** What GET /_twin/holds/{id}?until= can wait for: the catch, or the end whichever way it ends. */
+export const HOLD_WAITS = ['holding', 'finished'] as const;
+export type HoldWait = (typeof HOLD_WAITS)[number];
+/** Longest wall-time wait of one GET (a driver asks again if it needs longer). */
+export const MAX_HOLD_WAIT_MS = 60_000;
+
 export const DEFAULT_HOLD_TIMEOUT_MS = 30_000;
 export const MAX_HOLD_TIMEOUT_MS = 600_000;
 /** Bounds on what the registry keeps: armed or holding rules, and finished ones kept for GET /_twin/holds. */
@@ -137,6 +143,8 @@ export class HoldRegistry implements HoldGate {
   /** Armed and holding, in creation order (the first armed match catches). */
   private readonly live: LiveHold[] = [];
   private readonly finished: LiveHold[] = [];
+  /** Called on every state change (long-polling GETs). */
+  private readonly watchers = new Set<() => void>();
 
   constructor(private readonly d: HoldRegistryDeps) {}
 
@@ -169,6 +177,29 @@ export class HoldRegistry implements HoldGate {
     return view(this.find(id));
   }
 
+  /**
+   * The hold once it has caught a request (`holding`: also when it already ended) or has ended (`finished`), or as it
+   * is after `waitMs` of wall time, whichever comes first. Lets a driver wait for the catch without polling.
+   */
+  async until(id: string, what: HoldWait, waitMs: number): Promise<HoldView> {
+    const hold = this.find(id);
+    const reached = () => (what === 'holding' ? hold.state !== 'armed' : hold.state !== 'armed' && hold.state !== 'holding');
+    if (!reached() && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const check = () => reached() && done();
+        const done = () => {
+          clearTimeout(timer);
+          this.watchers.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(waitMs, MAX_HOLD_WAIT_MS));
+        timer.unref?.();
+        this.watchers.add(check);
+      });
+    }
+    return view(hold);
+  }
+
   wait(target: HoldTarget, request: HoldRequest, gone?: AbortSignal): Promise<FaultAction | null> {
     const hold = gone?.aborted ? undefined : this.live.find((h) => h.state === 'armed' && matches(h, target, request));
     if (!hold) return Promise.resolve(null);
@@ -178,6 +209,7 @@ export class HoldRegistry implements HoldGate {
     hold.caught = { ...request, at: hold.since };
     hold.caughtAtWall = performance.now();
     this.journal(hold, 'hold.caught');
+    this.notify();
     return new Promise<FaultAction | null>((resolve) => {
       hold.letGo = resolve;
       hold.timer = setTimeout(() => this.finish(hold, 'timed-out', hold.onTimeout), hold.timeoutMs);
@@ -229,6 +261,7 @@ export class HoldRegistry implements HoldGate {
     this.live.splice(this.live.indexOf(hold), 1);
     this.finished.push(hold);
     if (this.finished.length > FINISHED_HOLDS_KEPT) this.finished.shift();
+    this.notify();
     if (!wasHolding) return; // an armed hold caught nothing: nothing to let go, nothing on the wire
     hold.outcome = outcome;
     hold.heldMs = Math.round((performance.now() - (hold.caughtAtWall ?? performance.now())) * 10) / 10;
@@ -236,6 +269,10 @@ export class HoldRegistry implements HoldGate {
     const letGo = hold.letGo;
     hold.letGo = undefined;
     letGo?.(outcome === 'proceed' ? null : outcome);
+  }
+
+  private notify(): void {
+    for (const w of [...this.watchers]) w();
   }
 
   private find(id: string): LiveHold {

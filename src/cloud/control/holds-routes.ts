@@ -9,8 +9,11 @@ import {
   HOLD_GRANT_TYPES,
   HOLD_STATES,
   HOLD_TARGETS,
+  HOLD_WAITS,
   HoldError,
   MAX_HOLD_TIMEOUT_MS,
+  MAX_HOLD_WAIT_MS,
+  type HoldWait,
   type HoldOutcome,
   type HoldRegistry,
   type HoldSpec,
@@ -142,10 +145,25 @@ export function holdsRoutes(holds: HoldRegistry) {
       () => ({ cancelled: holds.cancelAll() }),
     );
 
-    app.get<{ Params: { id: string } }>(
+    app.get<{ Params: { id: string }; Querystring: { until?: HoldWait; waitMs: number } }>(
       '/holds/:id',
-      { schema: { tags, summary: 'One hold', params: idParam, response: { 200: holdSchema, 400: problemSchema, 404: problemSchema } } },
-      (req) => holds.get(req.params.id),
+      {
+        schema: {
+          tags,
+          summary: 'One hold; with until=holding|finished, answers once the hold has caught a request (or has ended), or after waitMs',
+          params: idParam,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              until: { type: 'string', enum: HOLD_WAITS, description: 'holding: caught (or already ended); finished: released, timed-out, cancelled or abandoned' },
+              waitMs: { type: 'integer', minimum: 0, maximum: MAX_HOLD_WAIT_MS, default: 10_000, description: 'Longest wait, wall time (with until)' },
+            },
+          },
+          response: { 200: holdSchema, 400: problemSchema, 404: problemSchema },
+        },
+      },
+      (req) => (req.query.until ? holds.until(req.params.id, req.query.until, req.query.waitMs) : holds.get(req.params.id)),
     );
 
     app.post<{ Params: { id: string }; Body: { outcome?: HoldOutcome } | undefined }>(

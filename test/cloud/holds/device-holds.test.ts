@@ -41,15 +41,12 @@ async function arm(spec: Record<string, unknown>): Promise<string> {
   return r.json.id;
 }
 
-/** Waits (wall time) until the hold has caught a request; answers the hold. */
-async function caught(id: string, timeoutMs = 15_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await control('GET', `/holds/${id}`);
-    if (r.json.state !== 'armed') return r.json;
-    if (Date.now() > deadline) throw new Error(`hold ${id} caught nothing; device is ${sim!.device.state()}`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
+/** Waits until the hold has caught a request (the control API's long poll); answers the hold. */
+async function caught(id: string): Promise<any> {
+  const r = await control('GET', `/holds/${id}?until=holding&waitMs=20000`);
+  expect(r.status).toBe(200);
+  if (r.json.state === 'armed') throw new Error(`hold ${id} caught nothing; device is ${sim!.device.state()}`);
+  return r.json;
 }
 
 /** While the hold holds, the device stays where it is: checked across a few control round trips. */

@@ -224,6 +224,27 @@ describe('holds on the OAuth endpoints', () => {
     expect(holdEntries(smtp.id).map((e) => e.event)).toEqual(['hold.caught', 'hold.abandoned']);
   });
 
+  it('GET with until waits for the catch and for the end (long poll), or answers the state after waitMs', async () => {
+    const hold = await arm({ target: 'device-code' });
+    expect((await api(twin, 'GET', `/_twin/holds/${hold.id}?until=holding&waitMs=0`)).json.state).toBe('armed');
+    expect((await api(twin, 'GET', `/_twin/holds/${hold.id}?until=holding&waitMs=50`)).json.state).toBe('armed');
+    const caught = inFlight(api(twin, 'GET', `/_twin/holds/${hold.id}?until=holding&waitMs=20000`));
+    const ended = inFlight(api(twin, 'GET', `/_twin/holds/${hold.id}?until=finished&waitMs=20000`));
+    const req = inFlight(oauth(twin, '/oauth2/v2.0/devicecode', codeForm()));
+    expect((await caught.result).json.state).toBe('holding');
+    expect(ended.settled).toBe(false);
+    await api(twin, 'POST', `/_twin/holds/${hold.id}/release`, {});
+    expect((await ended.result).json).toMatchObject({ state: 'released', outcome: 'proceed' });
+    expect((await req.result).status).toBe(200);
+    // until=holding on a hold that already ended answers at once.
+    expect((await api(twin, 'GET', `/_twin/holds/${hold.id}?until=holding&waitMs=60000`)).json.state).toBe('released');
+    for (const q of ['until=armed', 'until=holding&waitMs=-1', 'until=holding&waitMs=60001', 'wait=1']) {
+      const r = await api(twin, 'GET', `/_twin/holds/${hold.id}?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+  });
+
   it('holds appear in the OpenAPI document', async () => {
     const doc = (await api(twin, 'GET', '/_twin/openapi.json')).json;
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/_twin/holds', '/_twin/holds/{id}', '/_twin/holds/{id}/release']));
