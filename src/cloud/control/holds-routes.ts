@@ -126,7 +126,7 @@ export function holdsRoutes(holds: HoldRegistry) {
       {
         schema: {
           tags,
-          summary: 'Holds: armed and holding ones, then the last finished ones (released, timed-out, cancelled)',
+          summary: 'Holds: armed and holding ones, then the last 100 finished ones (released, timed-out, cancelled, abandoned)',
           response: { 200: { type: 'array', items: holdSchema } },
         },
       },
