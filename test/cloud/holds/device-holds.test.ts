@@ -12,6 +12,8 @@ import { MINUTE, SCANNER, SETTINGS, RECIPIENT, jobOf, signIn, startE2E, submitSc
 let sim: E2ESim | undefined;
 let agent: Agent | undefined;
 afterEach(async () => {
+  // A test that failed mid-hold must not leave the simulator waiting for the hold's timeout.
+  sim?.twin?.holds.cancelAll();
   await agent?.close();
   await sim?.close();
   sim = agent = undefined;
@@ -43,7 +45,7 @@ async function arm(spec: Record<string, unknown>): Promise<string> {
 
 /** Waits until the hold has caught a request (the control API's long poll); answers the hold. */
 async function caught(id: string): Promise<any> {
-  const r = await control('GET', `/holds/${id}?until=holding&waitMs=20000`);
+  const r = await control('GET', `/holds/${id}?until=holding&waitMs=60000`);
   expect(r.status).toBe(200);
   if (r.json.state === 'armed') throw new Error(`hold ${id} caught nothing; device is ${sim!.device.state()}`);
   return r.json;
@@ -75,7 +77,8 @@ async function expiredSession(s: E2ESim): Promise<void> {
   expect(s.device.state()).toBe('tokenExpired');
 }
 
-describe('a hold keeps our printer in its transient state', () => {
+// Each test boots a whole simulator and signs in over sockets: generous bounds for a loaded machine (not assertions).
+describe('a hold keeps our printer in its transient state', { timeout: 120_000 }, () => {
   it('device-code: requestingCode until released; proceed gives the code', async () => {
     const s = await start();
     const id = await arm({ target: 'device-code', match: { clientId: s.twin!.clientId } });

@@ -31,7 +31,7 @@ function inFlight<T>(p: Promise<T>) {
 }
 
 /** Polls the hold (wall time) until it reaches `state`. */
-async function until(id: string, state: string, timeoutMs = 10_000): Promise<any> {
+async function until(id: string, state: string, timeoutMs = 30_000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await api(twin, 'GET', `/_twin/holds/${id}`);

@@ -22,6 +22,7 @@ beforeAll(async () => {
   twin = await startTestTwin({ clock: new VirtualClock() });
 });
 afterAll(async () => {
+  twin?.holds.cancelAll();
   await twin?.close();
 });
 
@@ -78,7 +79,7 @@ describe.skipIf(!hasCurl && !process.env.CI)('curl', () => {
   });
 });
 
-describe.skipIf(!hasPython && !process.env.CI)("Python's smtplib", () => {
+describe.skipIf(!hasPython && !process.env.CI)("Python's smtplib", { timeout: 120_000 }, () => {
   it('no greeting while the connect is held; AUTH XOAUTH2 held, then the released 535 5.7.139', async () => {
     const { pca } = msalFor(twin);
     const flow = startDeviceCodeFlow(pca);
