@@ -145,6 +145,7 @@ export class HoldRegistry implements HoldGate {
   private readonly finished: LiveHold[] = [];
   /** Called on every state change (long-polling GETs). */
   private readonly watchers = new Set<() => void>();
+  private closed = false;
 
   constructor(private readonly d: HoldRegistryDeps) {}
 
@@ -184,9 +185,9 @@ export class HoldRegistry implements HoldGate {
   async until(id: string, what: HoldWait, waitMs: number): Promise<HoldView> {
     const hold = this.find(id);
     const reached = () => (what === 'holding' ? hold.state !== 'armed' : hold.state !== 'armed' && hold.state !== 'holding');
-    if (!reached() && waitMs > 0) {
+    if (!reached() && !this.closed && waitMs > 0) {
       await new Promise<void>((resolve) => {
-        const check = () => reached() && done();
+        const check = () => (reached() || this.closed) && done();
         const done = () => {
           clearTimeout(timer);
           this.watchers.delete(check);
@@ -247,6 +248,13 @@ export class HoldRegistry implements HoldGate {
     const live = [...this.live];
     for (const h of live) this.finish(h, 'cancelled', 'proceed');
     return live.length;
+  }
+
+  /** The twin is stopping: held requests proceed, long polls answer now, nothing is armed any more. */
+  close(): void {
+    this.closed = true;
+    this.cancelAll();
+    this.notify();
   }
 
   private finish(hold: LiveHold, state: 'released' | 'timed-out' | 'cancelled' | 'abandoned', outcome: HoldOutcome): void {

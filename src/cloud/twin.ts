@@ -184,8 +184,8 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     clock,
     seed,
     close: async () => {
-      // Held requests are let go first, so that no server waits on a request the tester forgot.
-      holds.cancelAll();
+      // Held requests and long polls are let go first, so that no server waits on a request the tester forgot.
+      holds.close();
       await Promise.allSettled([ex.close(), entra.close(), ntp.close()]);
     },
   };

@@ -105,4 +105,21 @@ describe('HoldRegistry', () => {
     holds.release(h.id, { kind: 'error', error: 'temporarily_unavailable', status: 503 });
     expect(await waiting).toEqual({ kind: 'error', error: 'temporarily_unavailable', status: 503 });
   });
+
+  it('close lets held requests proceed and answers long polls at once', async () => {
+    vi.useFakeTimers();
+    const { holds } = registry();
+    const armed = holds.add({ target: 'smtp-connect' });
+    const held = holds.add({ target: 'smtp-auth' });
+    const waiting = holds.wait('smtp-auth', req);
+    const poll = holds.until(armed.id, 'holding', 60_000);
+    holds.close();
+    expect(await waiting).toBeNull();
+    expect((await poll).state).toBe('cancelled');
+    expect(holds.get(held.id).state).toBe('cancelled');
+    // A poll after the close does not wait either.
+    const late = holds.add({ target: 'device-code' });
+    expect((await holds.until(late.id, 'holding', 60_000)).state).toBe('armed');
+  });
 });
+
