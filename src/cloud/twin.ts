@@ -21,6 +21,7 @@ import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
+import { HoldRegistry } from './holds.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { persistSignIns } from './entra/persisted-sign-ins.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
@@ -51,6 +52,7 @@ export interface StartTwinOptions {
    * (see entra/persisted-sign-ins.ts). Absent: in memory only.
    */
   signInsFile?: string;
+  /**
    * The bench DNS responder (off when absent): answers Microsoft's names and the extra names with `addresses`
    * (default: the addresses the twin is reachable at) on `port` (UDP and TCP, 0 = ephemeral), on the twin's host.
    */
@@ -83,6 +85,8 @@ export interface Twin {
   control: TwinControl;
   journal: WireJournal;
   faults: FaultPlan;
+  /** Holds at the network boundary (also under /_twin/holds). */
+  holds: HoldRegistry;
   clock: Clock;
   seed: number;
   /** Bound beyond loopback (explicit `host`): devices on the network reach it, /_twin needs `controlToken`. */
@@ -140,6 +144,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   }
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
+  const holds = new HoldRegistry({ now: () => clock.now(), journal });
   let exchange: ExchangeTwin | null = null;
   const control = new TwinControl({
     service,
@@ -152,6 +157,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
     ntp: () => ntpServer,
     journal,
+    holds,
   });
   let ntpServer: SntpServer | null = null;
 
@@ -168,6 +174,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     journal,
     hostCheck: new HostCheck([...names.dns, ...names.ips, host, ...addresses, ...(exposed ? reachableAddresses('::') : [])]),
     controlToken: token?.guard ?? null,
+    holds,
     logger: log,
   });
   entraUrl = entra.url;
@@ -191,6 +198,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       idleTimeoutMs: fixture.exchange.connectionInactivityTimeoutSeconds * 1000,
       journal,
       authMethods,
+      holds,
     });
   } catch (e) {
     await entra.close();
@@ -238,6 +246,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     journal,
     faults,
+    holds,
     clock,
     seed,
     exposed,
@@ -246,6 +255,8 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     hostsLine: hostsFileLine(addresses[0]!, dnsNames),
     dns,
     close: async () => {
+      // Held requests and long polls are let go first, so that no server waits on a request the tester forgot.
+      holds.close();
       await Promise.allSettled([ex.close(), entra.close(), ntp.close(), ...(dns ? [dns.close()] : [])]);
     },
   };

@@ -10,7 +10,7 @@ import { JOURNAL_PAGE_HEADERS, journalEta, journalPage } from '../journal/journa
 
 const filterProperties = {
   client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
-  kind: { type: 'string', enum: ['http', 'smtp'] },
+  kind: { type: 'string', enum: ['http', 'smtp', 'hold'] },
   since: { type: 'integer', minimum: 0, description: 'Only entries with a greater seq' },
 } as const;
 
@@ -30,7 +30,7 @@ const entrySchema = {
   properties: {
     seq: { type: 'integer' },
     at: { type: 'string', format: 'date-time' },
-    kind: { type: 'string', enum: ['http', 'smtp'] },
+    kind: { type: 'string', enum: ['http', 'smtp', 'hold'] },
     client: { type: 'string' },
     method: { type: 'string' },
     path: { type: 'string' },
@@ -45,7 +45,7 @@ const entrySchema = {
     expiresIn: { type: 'number', description: 'expires_in of a device-code or token answer (s)' },
     retryAfter: { type: 'number', description: 'Retry-After of the answer (s)' },
     codeRef: { type: 'string', description: 'Keyed digest of the device code a code answer or poll is about (never the code)' },
-    upn: { type: 'string', description: 'Account of a token answer, or the SASL user of an SMTP session' },
+    upn: { type: 'string', description: 'Account of a token answer, the SASL user of an SMTP session, or (kind hold) the SMTP mailbox' },
     digest: { type: 'string', description: 'Of a MESSAGE: SHA-256 (16 hex) of Subject and body, the same across resends of one job' },
     durationMs: { type: 'number' },
     session: { type: 'string' },
@@ -60,6 +60,11 @@ const entrySchema = {
     rcptTo: { type: 'string' },
     messageId: { type: 'string' },
     size: { type: 'integer' },
+    event: { type: 'string', enum: ['hold.caught', 'hold.released', 'hold.timed-out', 'hold.cancelled', 'hold.abandoned'], description: 'kind hold (POST /_twin/holds)' },
+    hold: { type: 'string', description: 'kind hold: the hold id' },
+    target: { type: 'string', description: 'kind hold: device-code, token, smtp-connect, smtp-auth, smtp-data' },
+    answer: { type: 'string', description: 'kind hold: what the request was let go with (proceed, error …, reply …, drop)' },
+    heldMs: { type: 'number', description: 'kind hold: wall-time milliseconds the request was held' },
   },
 } as const;
 

@@ -19,6 +19,7 @@ import type { SigningKey } from './signing-key.ts';
 import { journalHttp } from '../journal/http-journal.ts';
 import type { WireJournal } from '../journal/wire-journal.ts';
 import { dialableHost, type ControlToken, type HostCheck } from '../exposure.ts';
+import type { HoldGate } from '../holds.ts';
 
 export interface EntraServerOptions {
   host: string;
@@ -37,6 +38,8 @@ export interface EntraServerOptions {
   hostCheck?: HostCheck;
   /** Bound beyond loopback: /_twin demands this bearer token (absent: loopback peers only, no token). */
   controlToken?: ControlToken | null;
+  /** Holds at the boundary for /devicecode and /token (absent: nothing is held). */
+  holds?: HoldGate;
   logger?: Logger;
 }
 
@@ -112,7 +115,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames, holds: o.holds });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
   await app.register(controlRoutes(o.control, { remotePeers: !!o.controlToken }), { prefix: '/_twin' });
 
