@@ -18,12 +18,13 @@ import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
+import { adoptedRecord, applyReconcile, changesRecords, mayHaveLostNewerBank, planReconcile, reconcileReason, restoredRecord } from './reconcile.ts';
 import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
 import { bootReport, freshBootMessage, isObject, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
@@ -158,10 +159,75 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         }
       }
     }
-    for (const id of done.finishedJobs) await spool.remove(id).catch(() => undefined);
+    for (const id of done.finishedJobs) await finished(id);
+    await retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
     schedulePump();
+  }
+
+  // ---- spool retirement: content leaves only when no valid bank can still point at its job
+  /** Spool entries no longer referenced by the committed content, with the seq of the commit that stopped it. */
+  const retiring = new Map<string, number>();
+  const headSeq = () => Math.max(0, ...nvram.stats().banks.filter((b) => b.valid).map((b) => b.seq));
+
+  /** A job just finished: the spool records it (an older bank may still hold it as pending); its files go later. */
+  async function finished(id: string): Promise<void> {
+    const job = nvram.data.jobLog.find((j) => j.id === id);
+    if (job && (job.status === 'sent' || job.status === 'failed')) {
+      await spool.markDone(id, { status: job.status, reply: job.reply, at: job.updatedAt, messageId: job.messageId }).catch((err: unknown) => {
+        log.warn({ err, job: id }, 'could not record the finished job in the spool');
+      });
+    }
+    retiring.set(id, headSeq());
+  }
+
+  /**
+   * Retires entries whose un-referencing commit has been followed by another: that later commit went to the other
+   * bank, so neither bank can still hold the job as pending.
+   */
+  async function retireDue(): Promise<void> {
+    const seq = headSeq();
+    for (const [id, since] of retiring) {
+      if (seq <= since) continue;
+      retiring.delete(id);
+      await spool.retire(id).catch((err: unknown) => log.warn({ err, job: id }, 'could not retire a spool entry'));
+    }
+  }
+
+  /** Boot: the spool against the bank booted from (src/device/reconcile.ts); one commit if records change. */
+  async function reconcileSpool(): Promise<BootReason | null> {
+    const entries = await spool.entries();
+    const lostNewer = mayHaveLostNewerBank({ seq: nvram.boot.seq, findings: nvram.boot.findings, banks: nvram.stats().banks });
+    const plan = planReconcile(nvram.data, entries, lostNewer);
+    for (const w of plan.writeDone) await spool.markDone(w.id, w.done).catch(() => undefined);
+    let reason: BootReason | null = null;
+    if (changesRecords(plan)) {
+      const now = clock.now();
+      const adopted: JobRecord[] = [];
+      const restoredJobs: JobRecord[] = [];
+      for (const id of plan.adopt) {
+        const content = await spool.read(id).catch(() => null);
+        if (content && Array.isArray(content.to)) adopted.push(adoptedRecord(id, content, spool.pathFor(id), nvram.data.device.serial, now));
+        else plan.retire.push(id); // unreadable: nothing to send
+      }
+      for (const { id, done } of plan.restoreFinished) {
+        const content = await spool.read(id).catch(() => null);
+        if (content && Array.isArray(content.to)) restoredJobs.push(restoredRecord(id, content, done, spool.pathFor(id)));
+      }
+      try {
+        await core.commit((draft) => applyReconcile(draft, plan, adopted, restoredJobs, now));
+        reason = reconcileReason([...nvram.data.eventLog].reverse().find((e) => e.kind === 'spool.reconciled'));
+        log.warn({ reconciled: reason?.data }, `at boot: ${reason?.detail}`);
+      } catch (err) {
+        // The records stay as booted (and the spool untouched): the next boot reconciles again.
+        log.error({ err }, 'spool reconciliation could not be committed');
+        return null;
+      }
+    }
+    const since = headSeq();
+    for (const id of plan.retire) retiring.set(id, since);
+    return reason;
   }
 
   // ---- deadlines and the job pump
@@ -197,9 +263,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       draft.eventLog.push({ at: clock.now(), kind: 'boot', message: freshBootMessage(storedSnapshot !== null, core.leaf()) });
     });
   }
-  // Runs alongside the POWER_CYCLE below (awaited before the device is handed out): it removes only content that
-  // has no job record at boot, and nothing can add a job before createDevice returns.
-  const sweeping = spool.sweep(new Set(nvram.data.spool.map((j) => j.id)));
+  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
+  const reconciled = await reconcileSpool();
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -218,7 +283,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         draft.jobLog = [];
         draft.eventLog.push({ at: clock.now(), kind: 'factory-reset', message: 'factory reset: settings, jobs and tokens erased' });
       });
-      for (const id of ids) await spool.remove(id).catch(() => undefined);
+      // Their content goes once no bank can still point at them (the older bank still holds them until the next commit).
+      if (result.accepted) for (const id of ids) retiring.set(id, headSeq());
       return result;
     },
     saveSettings: async (input) => {
@@ -232,11 +298,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     submitJob: async (input) => {
       const req = parseOrThrow(jobRequestSchema, input, 'job');
       const id = randomUUID();
-      const contentPath = await spool.write(id, { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments });
       const now = clock.now();
+      const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
+      // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
+      const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
+      const contentPath = await spool.write(id, content);
       const record: JobRecord = {
         id,
-        messageId: `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`,
+        messageId,
         status: 'queued',
         to: req.to,
         subject: req.subject,
@@ -254,9 +323,11 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
           }),
         );
       } catch (err) {
-        await spool.remove(id).catch(() => undefined);
+        // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
+        retiring.set(id, headSeq());
         throw err;
       }
+      await core.enqueue(retireDue);
       schedulePump();
       return { ...record };
     },
@@ -284,6 +355,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         stateBefore,
         stateAfter: bootTransitions.at(-1)?.to ?? startState,
         transitions: [...bootTransitions],
+        extra: reconciled ? [reconciled] : [],
       }),
     subscribe: (l) => {
       listeners.add(l);
@@ -302,9 +374,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
 
   if (restored) {
     const passed = accessDeadlinePassed(core.snapshot.context, clock.now());
-    await Promise.all([core.dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed: passed }), sweeping]);
+    await core.dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed: passed });
   } else {
-    await sweeping;
     rearm();
     schedulePump();
   }
