@@ -12,6 +12,7 @@ import { REDACTED_PATHS } from '../log/logger.ts';
 import type { CloudChoice } from '../sim/types.ts';
 import { startDriverServer } from '../driver/server.ts';
 import { localPrinter } from '../sim/printer.ts';
+import { bootWarnings } from '../device/boot.ts';
 
 const port = (v: string) => {
   const n = Number(v);
@@ -99,7 +100,8 @@ export async function runStart(o: StartOptions): Promise<void> {
       : `  Admin password:     ${process.env.MFP_ADMIN_PASSWORD ? 'from MFP_ADMIN_PASSWORD' : 'as set on first boot (reset: mfp-sim nvram reset)'}`,
     `  Device state:       ${sim.device.state()}   (NVRAM ${path.join(stateDir, 'nvram.json')})`,
   ];
-  for (const finding of sim.internals.nvram.boot.findings) lines.push(`  WARNING (NVRAM):    ${finding.code}: ${finding.message}`);
+  // What the boot found wrong (NVRAM findings, a reconciled spool): said at start-up, not only in the event log.
+  for (const r of bootWarnings(sim.device.bootReport())) lines.push(`  WARNING (boot):     ${r.code}: ${r.detail}`);
   if (sim.twin) {
     const t = sim.twin;
     lines.push(
