@@ -153,11 +153,15 @@ async function checkAfterBoot(h: History, p: Printer, code: string): Promise<voi
   expect(report.reasons.map((r) => r.code)).toContain(code);
   const panel = await buildPanel({ sim: p, adminPassword: ADMIN_PASSWORD, logger: false });
   try {
-    const res = await panel.inject({ method: 'GET', url: '/api/status', headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` } });
+    const authorization = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
+    const res = await panel.inject({ method: 'GET', url: '/api/status', headers: { authorization } });
     expect(res.statusCode).toBe(200);
     const boot = res.json().boot as { outcome: string; reasons: { code: string; detail: string; warning: boolean }[] };
     expect(boot.outcome).toBe('recovered');
     expect(boot.reasons.find((r) => r.code === code)).toMatchObject({ warning: true, detail: expect.any(String) });
+    const page = await panel.inject({ method: 'GET', url: '/status', headers: { authorization } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(`data-code="${code}"`);
   } finally {
     await panel.close();
   }
