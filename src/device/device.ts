@@ -375,6 +375,10 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   if (restored) {
     const passed = accessDeadlinePassed(core.snapshot.context, clock.now());
     await core.dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed: passed });
+    // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
+    // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
+    const parked = core.snapshot.context.jobId;
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) await core.dispatch({ type: 'DISMISS' });
   } else {
     rearm();
     schedulePump();

@@ -8,6 +8,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DeviceHarness } from '../support/deviceHarness.ts';
 import { damageImage } from '../support/nvramFaults.ts';
+import { SendFailure } from '../../src/device/ports.ts';
 
 let h: DeviceHarness | undefined;
 afterEach(async () => {
@@ -154,5 +155,31 @@ describe('spool reconciliation at boot', () => {
     const next = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'next' });
     await h.device.idle();
     expect(h.device.job(next.id)).toMatchObject({ status: 'sent' });
+  });
+});
+
+describe('spool reconciliation: a dismissal the older bank never saw', () => {
+  it('the newer bank (job dismissed) is damaged: the older bank parked the queue in sendFailure; the job stays failed as dismissed and the queue moves', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    h.fake.sendResults.push(new SendFailure('quota', false, '550 5.4.5 Daily user sending quota exceeded.', '5.4.5'));
+    const refused = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
+    await h.device.idle();
+    expect(h.device.state()).toBe('sendFailure');
+    const off = powerOffAfter(h, 'DISMISS');
+    await h.device.send({ type: 'DISMISS' });
+    await off;
+    await h.device.idle();
+    h.device.stop();
+    await h.nvram.close();
+    await damageImage(h.file, 'flip-newer-payload');
+    await h.boot();
+    expect(h.nvram.boot.findings.map((f) => f.code)).toEqual(['bank-invalid']);
+    expect(h.device.job(refused.id)).toMatchObject({ status: 'failed', reply: '550 5.4.5 Daily user sending quota exceeded.' });
+    expect(h.device.state()).toBe('authorized');
+    const next = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'next' });
+    await h.device.idle();
+    expect(h.device.job(next.id)).toMatchObject({ status: 'sent' });
+    expect(h.fake.sent.map((m) => m.subject)).toEqual(['next']);
   });
 });
