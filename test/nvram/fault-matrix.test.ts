@@ -4,8 +4,8 @@
  * lives a short history — signed in, one mail delivered, one delivered by the very last commit (so the older bank
  * still holds it as sending), one acknowledged and waiting — and is powered off. Then one fault is done to its state
  * directory and it boots again. For every fault:
- *  - the reason is in the NVRAM event log, `nvram verify` (exit 1, same function as the CLI) says it, the process
- *    log has a warning, and the status says it (boot report, and the panel's GET /api/status);
+ *  - the reason is in the NVRAM event log, `nvram verify` says it (and `nvram verify --strict` exits 1), the process
+ *    log has a warning, and the status says it (boot report, the panel's GET /api/status and status page);
  *  - no delivered job is reported failed or delivered twice, no queue is stuck (the waiting job and a new one go
  *    out, after a sign-in where the fault cost the sign-in), nothing acknowledged is lost.
  */
@@ -17,6 +17,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { startSimulator } from '../../src/sim/simulator.ts';
 import { buildPanel } from '../../src/panel/index.ts';
 import { verifyImage } from '../../src/nvram/inspect.ts';
+import { nvramCommand } from '../../src/nvram/cli.ts';
 import type { DevicePorts, TokenCacheStore } from '../../src/device/ports.ts';
 import type { JobRecord } from '../../src/nvram/schema.ts';
 import { RECIPIENT, SETTINGS, startE2E, submitScan, waitForState, type E2ESim } from '../e2e/support.ts';
@@ -129,6 +130,18 @@ async function history(): Promise<History> {
   }
 }
 
+/** `mfp-sim nvram verify --strict` in-process: its exit code and what it printed. */
+async function verifyStrict(file: string, keyFile: string): Promise<{ code: number; text: string }> {
+  const lines: string[] = [];
+  process.exitCode = undefined;
+  const cmd = nvramCommand({ out: (l) => lines.push(l), err: (l) => lines.push(l) });
+  cmd.exitOverride();
+  await cmd.parseAsync(['verify', '--strict', '--file', file, '--key', keyFile], { from: 'user' });
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return { code, text: lines.join('\n') };
+}
+
 const copiesOf = (messageId: string) => host.twin!.control.messages(RECIPIENT).filter((m) => m.messageId === messageId).length;
 
 /** What every fault must leave true after the boot, then: the waiting job and a new one go out. */
@@ -209,6 +222,9 @@ describe('NVRAM fault matrix: a reason everywhere, no delivered job failed, no q
     const verdict = await verifyImage(file, undefined, keyFile);
     expect(verdict.ok).toBe(expected.ok(newer));
     expect(verdict.reason).toMatch(expected.verify);
+    const strict = await verifyStrict(file, keyFile);
+    expect(strict.code).toBe(1);
+    expect(strict.text).toMatch(expected.verify);
 
     const p = await printer(h.dir);
     try {
@@ -236,6 +252,7 @@ describe('NVRAM fault matrix: a reason everywhere, no delivered job failed, no q
     const verdict = await verifyImage(file, undefined, keyFile);
     expect(verdict.ok).toBe(false);
     expect(verdict.reason).toMatch(/device key changed/);
+    expect(await verifyStrict(file, keyFile)).toMatchObject({ code: 1, text: expect.stringMatching(/device key changed/) });
 
     const p = await printer(h.dir);
     try {
