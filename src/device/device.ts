@@ -6,6 +6,7 @@
  *  - effects.ts   network work started after the commit, and each outcome (or typed failure) as an event;
  *  - deadlines.ts which deadlines a state listens for (armed on scheduler.ts), and which passed while off;
  *  - boot.ts      the snapshot to start from, and the structured boot report;
+ *  - spoolKeeper.ts  done records, deferred deletion and the boot's reconciliation of the spool (reconcile.ts);
  *  - the job pump (below): the next queued job goes to the statechart when it can take one.
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
@@ -18,13 +19,13 @@ import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
-import { adoptedRecord, applyReconcile, changesRecords, mayHaveLostNewerBank, planReconcile, reconcileReason, restoredRecord } from './reconcile.ts';
+import { spoolKeeper } from './spoolKeeper.ts';
 import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
 import { bootReport, freshBootMessage, isObject, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
@@ -98,6 +99,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const restored = restoreSnapshot(storedSnapshot, bootAt);
   const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
   const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, afterStep });
+  // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
+  const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -159,75 +162,11 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         }
       }
     }
-    for (const id of done.finishedJobs) await finished(id);
-    await retireDue();
+    for (const id of done.finishedJobs) await keeper.finished(id);
+    await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
     schedulePump();
-  }
-
-  // ---- spool retirement: content leaves only when no valid bank can still point at its job
-  /** Spool entries no longer referenced by the committed content, with the seq of the commit that stopped it. */
-  const retiring = new Map<string, number>();
-  const headSeq = () => Math.max(0, ...nvram.stats().banks.filter((b) => b.valid).map((b) => b.seq));
-
-  /** A job just finished: the spool records it (an older bank may still hold it as pending); its files go later. */
-  async function finished(id: string): Promise<void> {
-    const job = nvram.data.jobLog.find((j) => j.id === id);
-    if (job && (job.status === 'sent' || job.status === 'failed')) {
-      await spool.markDone(id, { status: job.status, reply: job.reply, at: job.updatedAt, messageId: job.messageId }).catch((err: unknown) => {
-        log.warn({ err, job: id }, 'could not record the finished job in the spool');
-      });
-    }
-    retiring.set(id, headSeq());
-  }
-
-  /**
-   * Retires entries whose un-referencing commit has been followed by another: that later commit went to the other
-   * bank, so neither bank can still hold the job as pending.
-   */
-  async function retireDue(): Promise<void> {
-    const seq = headSeq();
-    for (const [id, since] of retiring) {
-      if (seq <= since) continue;
-      retiring.delete(id);
-      await spool.retire(id).catch((err: unknown) => log.warn({ err, job: id }, 'could not retire a spool entry'));
-    }
-  }
-
-  /** Boot: the spool against the bank booted from (src/device/reconcile.ts); one commit if records change. */
-  async function reconcileSpool(): Promise<BootReason | null> {
-    const entries = await spool.entries();
-    const lostNewer = mayHaveLostNewerBank({ seq: nvram.boot.seq, findings: nvram.boot.findings, banks: nvram.stats().banks });
-    const plan = planReconcile(nvram.data, entries, lostNewer);
-    for (const w of plan.writeDone) await spool.markDone(w.id, w.done).catch(() => undefined);
-    let reason: BootReason | null = null;
-    if (changesRecords(plan)) {
-      const now = clock.now();
-      const adopted: JobRecord[] = [];
-      const restoredJobs: JobRecord[] = [];
-      for (const id of plan.adopt) {
-        const content = await spool.read(id).catch(() => null);
-        if (content && Array.isArray(content.to)) adopted.push(adoptedRecord(id, content, spool.pathFor(id), nvram.data.device.serial, now));
-        else plan.retire.push(id); // unreadable: nothing to send
-      }
-      for (const { id, done } of plan.restoreFinished) {
-        const content = await spool.read(id).catch(() => null);
-        if (content && Array.isArray(content.to)) restoredJobs.push(restoredRecord(id, content, done, spool.pathFor(id)));
-      }
-      try {
-        await core.commit((draft) => applyReconcile(draft, plan, adopted, restoredJobs, now));
-        reason = reconcileReason([...nvram.data.eventLog].reverse().find((e) => e.kind === 'spool.reconciled'));
-        log.warn({ reconciled: reason?.data }, `at boot: ${reason?.detail}`);
-      } catch (err) {
-        // The records stay as booted (and the spool untouched): the next boot reconciles again.
-        log.error({ err }, 'spool reconciliation could not be committed');
-        return null;
-      }
-    }
-    const since = headSeq();
-    for (const id of plan.retire) retiring.set(id, since);
-    return reason;
   }
 
   // ---- deadlines and the job pump
@@ -264,7 +203,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     });
   }
   // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
-  const reconciled = await reconcileSpool();
+  const reconciled = await keeper.reconcileAtBoot();
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -284,7 +223,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         draft.eventLog.push({ at: clock.now(), kind: 'factory-reset', message: 'factory reset: settings, jobs and tokens erased' });
       });
       // Their content goes once no bank can still point at them (the older bank still holds them until the next commit).
-      if (result.accepted) for (const id of ids) retiring.set(id, headSeq());
+      if (result.accepted) keeper.retireLater(ids);
       return result;
     },
     saveSettings: async (input) => {
@@ -324,10 +263,10 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         );
       } catch (err) {
         // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
-        retiring.set(id, headSeq());
+        keeper.retireLater([id]);
         throw err;
       }
-      await core.enqueue(retireDue);
+      await core.enqueue(keeper.retireDue);
       schedulePump();
       return { ...record };
     },

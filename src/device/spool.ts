@@ -8,7 +8,7 @@
  *  - when a job finishes (sent, or dismissed as failed) a small "done" record (`<id>.done`) is written beside its
  *    content: an older bank that still holds the job as pending is corrected from it, never re-sent or failed;
  *  - content and done record are deleted only once no valid bank can still point at the job (the runtime retires
- *    them after a later commit has overwritten the older bank), see src/device/reconcile.ts.
+ *    them after a later commit has overwritten the older bank): src/device/spoolKeeper.ts, rules in reconcile.ts.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
