@@ -101,7 +101,7 @@ export async function runStart(o: StartOptions): Promise<void> {
     `  Device state:       ${sim.device.state()}   (NVRAM ${path.join(stateDir, 'nvram.json')})`,
   ];
   // What the boot found wrong (NVRAM findings, a reconciled spool): said at start-up, not only in the event log.
-  for (const r of bootWarnings(sim.device.bootReport())) lines.push(`  WARNING (boot):     ${r.code}: ${r.detail}`);
+  for (const r of bootWarnings(sim.device.bootReport())) lines.push(`  WARNING (${r.code === 'spool-reconciled' ? 'spool' : 'NVRAM'}):    ${r.code}: ${r.detail}`);
   if (sim.twin) {
     const t = sim.twin;
     lines.push(
