@@ -122,8 +122,12 @@ async function history(): Promise<History> {
     });
     p.gate.release();
     await off;
+    await p.device.idle(); // the step's after-step work (the done record) finishes; nothing else runs
     expect(p.device.job(lastDelivered.id)?.status).toBe('sent');
     expect(p.device.job(waiting.id)?.status).toBe('queued');
+    // The spool's done record is there (the older bank needs it), private like everything in the state directory.
+    const done = await fs.stat(path.join(dir, 'spool', `${lastDelivered.id}.done`));
+    expect(done.mode & 0o077).toBe(0);
     return { dir, delivered, lastDelivered, waiting };
   } finally {
     await p.close();
