@@ -24,6 +24,7 @@ import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, s
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
+import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
 import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
@@ -42,6 +43,8 @@ export interface DeviceOptions {
   ports: (tokenCache: TokenCacheStore) => DevicePorts;
   spoolDir: string;
   logger?: Logger;
+  /** Retry jitter (backoff.ts), a device setting; absent: off. */
+  retryJitter?: RetryJitter | null;
 }
 
 /** One boot of the runtime (a power cycle makes a new one over the same NVRAM). */
@@ -128,6 +131,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     job: (id) => nvram.data.spool.find((j) => j.id === id),
     readContent: (id) => spool.read(id),
     smtp: () => nvram.data.settings.smtp,
+    jitter: opts.retryJitter ?? null,
   });
   const scheduler = new Scheduler(clock, (event) => void core.dispatch({ type: event }));
 

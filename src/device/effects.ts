@@ -8,7 +8,7 @@ import type { DeviceContext, DeviceEvent } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
-import { retryDelayMs } from './backoff.ts';
+import { retryDelayMs, type RetryJitter } from './backoff.ts';
 import type { JobContent } from './spool.ts';
 import { RefreshFailure, SendFailure, SignInFailure, type CancelHandle, type DevicePorts } from './ports.ts';
 
@@ -30,6 +30,8 @@ export interface EffectsDeps {
   job(id: string): JobRecord | undefined;
   readContent(jobId: string): Promise<JobContent>;
   smtp(): SmtpSettings;
+  /** Spreads retry delays (backoff.ts); absent or null: the fixed schedule. */
+  jitter?: RetryJitter | null;
 }
 
 export interface Effects {
@@ -68,7 +70,7 @@ export function createEffects(d: EffectsDeps): Effects {
         const message = (err as Error)?.message ?? String(err);
         d.log.error({ event: event.type, error: message }, 'could not commit an outcome to NVRAM');
         d.dropStaged();
-        const failed = commitFailedEvent(kind, event, err, d.context().refreshRetries, d.clock.now());
+        const failed = commitFailedEvent(kind, event, err, d.context().refreshRetries, d.clock.now(), d.jitter);
         // A send whose acceptance cannot be recorded stays in the spool: it goes out again after a restart
         // (at-least-once, same Message-ID).
         if (!failed) throw err;
@@ -125,7 +127,7 @@ export function createEffects(d: EffectsDeps): Effects {
     current.refresh = id;
     const work = d.ports.oauth.refresh({ account: c.account ?? '' }).then(
       (grant) => outcome('refresh', id, { type: 'REFRESHED', accessTokenExpiresAt: d.clock.now() + grant.accessTokenExpiresInMs }),
-      (err: unknown) => outcome('refresh', id, refreshFailedEvent(err, c.refreshRetries, d.clock.now())),
+      (err: unknown) => outcome('refresh', id, refreshFailedEvent(err, c.refreshRetries, d.clock.now(), d.jitter)),
     );
     d.track(work);
   }
@@ -135,7 +137,7 @@ export function createEffects(d: EffectsDeps): Effects {
     current.submit = id;
     const work = submit(c).then(
       (r) => outcome('submit', id, { type: 'SENT', reply: r.reply }),
-      (err: unknown) => outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now())),
+      (err: unknown) => outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now(), d.jitter)),
     );
     d.track(work);
   }
@@ -205,7 +207,7 @@ export function signInFailedEvent(err: unknown, codeIssued: boolean): DeviceEven
   return { type: 'POLL_FAILED', ...failure };
 }
 
-export function refreshFailedEvent(err: unknown, retries: number, now: number): DeviceEvent {
+export function refreshFailedEvent(err: unknown, retries: number, now: number, jitter: RetryJitter | null = null): DeviceEvent {
   const f = err instanceof RefreshFailure ? err : new RefreshFailure(true, 'unexpected', null, String(err));
   return {
     type: 'REFRESH_FAILED',
@@ -213,11 +215,11 @@ export function refreshFailedEvent(err: unknown, retries: number, now: number): 
     reason: f.reason,
     code: f.code,
     reply: f.reply,
-    retryAt: f.transient ? now + retryDelayMs(retries, f.retryAfterMs) : null,
+    retryAt: f.transient ? now + retryDelayMs(retries, f.retryAfterMs, jitter) : null,
   };
 }
 
-export function sendFailedEvent(err: unknown, retries: number, now: number): DeviceEvent {
+export function sendFailedEvent(err: unknown, retries: number, now: number, jitter: RetryJitter | null = null): DeviceEvent {
   const f = err instanceof SendFailure ? err : new SendFailure('other', true, String(err));
   return {
     type: 'SEND_FAILED',
@@ -226,14 +228,14 @@ export function sendFailedEvent(err: unknown, retries: number, now: number): Dev
     reason: f.category,
     code: f.code,
     reply: f.reply,
-    retryAt: f.transient ? now + retryDelayMs(retries) : null,
+    retryAt: f.transient ? now + retryDelayMs(retries, null, jitter) : null,
   };
 }
 
 /** What an outcome becomes when it could not be committed (null: a send — it stays in the spool and goes again). */
-export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unknown, refreshRetries: number, now: number): DeviceEvent | null {
+export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unknown, refreshRetries: number, now: number, jitter: RetryJitter | null = null): DeviceEvent | null {
   const failure = { reason: 'nvram-write-failed', code: (err as { code?: string })?.code ?? null, reply: (err as Error)?.message ?? String(err) };
   if (kind === 'signIn') return event.type === 'CODE_ISSUED' ? { type: 'CODE_FAILED', ...failure } : { type: 'POLL_FAILED', ...failure };
-  if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries), ...failure };
+  if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries, null, jitter), ...failure };
   return null;
 }

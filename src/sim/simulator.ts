@@ -7,6 +7,7 @@ import path from 'node:path';
 import { makePrivateDir } from '../util/private-fs.ts';
 import { openNvram, type CloudSettings, type Nvram } from '../nvram/index.ts';
 import { createDevice, type Device } from '../device/device.ts';
+import { seededRandom } from '../util/random.ts';
 import { ClockService, type TimeSyncPort } from '../device/clockService.ts';
 import { querySntp } from '../adapters/sntp.ts';
 import { RealClock, VirtualClock, type Clock } from '../time/clock.ts';
@@ -71,6 +72,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
   const ntpServer = twin?.ntp ?? null;
   const timeSync: TimeSyncPort | null = ntpServer ? (rtc) => querySntp({ host: ntpServer.host, port: ntpServer.port, clock: rtc }) : null;
 
+  const retryJitter = opts.retryJitter ? { fraction: checkJitter(opts.retryJitter.fraction), random: seededRandom(opts.retryJitter.seed).float } : null;
   const nvramFile = path.join(stateDir, 'nvram.json');
   const spoolDir = path.join(stateDir, 'spool');
   let nvram!: Nvram;
@@ -108,7 +110,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       });
       adapters = createDeviceAdapters({ cloud, logger, clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}` });
       const ports = opts.wrapPorts ? opts.wrapPorts(adapters.ports) : adapters.ports;
-      device = await createDevice({ nvram, clock: deviceClock.rtc, ports, spoolDir, logger });
+      // One generator per simulator, not per boot: a power cycle goes on with the sequence (seeded, so it replays).
+      device = await createDevice({ nvram, clock: deviceClock.rtc, ports, spoolDir, logger, retryJitter });
     } catch (err) {
       await nvram.close().catch(() => undefined);
       throw err;
@@ -192,4 +195,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
     },
   };
   return sim;
+}
+
+function checkJitter(fraction: number): number {
+  if (!Number.isFinite(fraction) || fraction < 0 || fraction > 1) throw new RangeError(`retryJitter.fraction must be within 0…1, got ${fraction}`);
+  return fraction;
 }

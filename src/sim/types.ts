@@ -49,6 +49,11 @@ export interface SimulatorOptions {
   twin?: Twin;
   logger?: Logger;
   /** NVRAM capacity in bytes (default 64 KiB). */
+  /**
+   * Retry jitter, a device setting (off by default): each retry delay drawn from [base × (1 − fraction), base]
+   * with a generator seeded by `seed` (so a simulation replays). See src/device/backoff.ts.
+   */
+  retryJitter?: { fraction: number; seed: number } | null;
   nvramCapacityBytes?: number;
   /**
    * Wraps the device's ports at every boot: model-based tests hold effects on gates and inject deliberate faults
