@@ -2,6 +2,7 @@
  * Tenant fixtures: the JSON files under fixtures/tenants/ that seed a twin's directory. Validated by hand on load so
  * that a typo in a fixture fails at start with the path of the bad field, not later with a confusing protocol error.
  */
+import { checkThrottlePolicy, type ThrottlePolicy } from './throttling.ts';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { validateAuthMethods, type AuthMethodsFixture } from './auth-methods-fixture.ts';
@@ -57,6 +58,8 @@ export interface TenantFixture {
      */
     connectionInactivityTimeoutSeconds: number;
   };
+  /** Tenant throttling (throttling.ts); absent: off. */
+  throttling?: ThrottlePolicy;
   users: FixtureUser[];
   apps: FixtureApp[];
   /** Basic-auth calendar, app-only credentials, Exchange service principals (auth-methods-fixture.ts). */
@@ -163,6 +166,15 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
     connectionInactivityTimeoutSeconds: num(ex, 'connectionInactivityTimeoutSeconds', '$.exchange', 300, 0.05, 86_400),
   };
 
+  let throttling: ThrottlePolicy | undefined;
+  if (root.throttling !== undefined) {
+    try {
+      throttling = checkThrottlePolicy(root.throttling, '$.throttling');
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+
   const usersRaw = Array.isArray(root.users) ? root.users : (problems.push('$.users: expected an array'), []);
   const seenUpn = new Set<string>();
   const users: FixtureUser[] = usersRaw.map((u, i) => {
@@ -213,5 +225,5 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
 
   const authMethods = validateAuthMethods(root, problems);
   if (problems.length) throw new FixtureError(file, problems);
-  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, exchange, users, apps, authMethods };
+  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, exchange, ...(throttling ? { throttling } : {}), users, apps, authMethods };
 }

@@ -22,6 +22,7 @@ import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
 import { HoldRegistry } from './holds.ts';
+import { TenantThrottle, THROTTLING_OFF, type ThrottlePolicy } from './throttling.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { persistSignIns } from './entra/persisted-sign-ins.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
@@ -62,6 +63,8 @@ export interface StartTwinOptions {
    * (returned once in `controlToken`). Ignored on loopback, where /_twin needs no token.
    */
   controlToken?: string;
+  /** Tenant throttling (throttling.ts); wins over the tenant fixture's `throttling`; absent in both: off. */
+  throttling?: ThrottlePolicy;
   logger?: Logger;
 }
 
@@ -87,6 +90,8 @@ export interface Twin {
   faults: FaultPlan;
   /** Holds at the network boundary (also under /_twin/holds). */
   holds: HoldRegistry;
+  /** The tenant's throttling and the traffic it counted (also under /_twin/throttling). */
+  throttle: TenantThrottle;
   clock: Clock;
   seed: number;
   /** Bound beyond loopback (explicit `host`): devices on the network reach it, /_twin needs `controlToken`. */
@@ -145,6 +150,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
   const holds = new HoldRegistry({ now: () => clock.now(), journal });
+  const throttle = new TenantThrottle(() => clock.now(), opts.throttling ?? fixture.throttling ?? THROTTLING_OFF);
   let exchange: ExchangeTwin | null = null;
   const control = new TwinControl({
     service,
@@ -158,6 +164,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     ntp: () => ntpServer,
     journal,
     holds,
+    throttle,
   });
   let ntpServer: SntpServer | null = null;
 
@@ -175,6 +182,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     hostCheck: new HostCheck([...names.dns, ...names.ips, host, ...addresses, ...(exposed ? reachableAddresses('::') : [])]),
     controlToken: token?.guard ?? null,
     holds,
+    throttle,
     logger: log,
   });
   entraUrl = entra.url;
@@ -199,6 +207,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       journal,
       authMethods,
       holds,
+      throttle,
     });
   } catch (e) {
     await entra.close();
@@ -247,6 +256,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     journal,
     faults,
     holds,
+    throttle,
     clock,
     seed,
     exposed,

@@ -54,6 +54,8 @@ export interface TwinControlDeps {
   journal?: import('../journal/wire-journal.ts').WireJournal;
   /** Holds at the network boundary (holds-routes.ts); its routes are registered when present. */
   holds?: import('../holds.ts').HoldRegistry;
+  /** The tenant's throttling (throttling-routes.ts); its routes are registered when present. */
+  throttle?: import('../throttling.ts').TenantThrottle;
   /** The twin's SNTP server, once it listens. */
   ntp?: () => { host: string; port: number; reachable(): boolean; setReachable(r: boolean): void; answered(): number } | null;
 }
@@ -79,6 +81,10 @@ export class TwinControl {
 
   get holds() {
     return this.d.holds;
+  }
+
+  get throttle() {
+    return this.d.throttle;
   }
 
   /** The Entra origin is known only once the server listens. */

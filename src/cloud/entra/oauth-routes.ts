@@ -9,6 +9,7 @@ import { EntraError, Errors, entraErrorBody } from './errors.ts';
 import { applyHttpFault } from './http-faults.ts';
 import { peerAddress } from '../journal/http-journal.ts';
 import type { HoldGate, HoldTarget } from '../holds.ts';
+import type { TenantThrottle } from '../throttling.ts';
 import type { EntraService, Params } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
 
@@ -21,6 +22,8 @@ export interface OAuthRoutesOptions {
   servedNames?: readonly string[];
   /** Holds at the boundary (holds.ts): a matching request waits here before the twin looks at it. */
   holds?: HoldGate;
+  /** The tenant's throttling (throttling.ts); absent: none. */
+  throttle?: TenantThrottle;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -152,7 +155,10 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     const params = (req.body as ParsedBody | undefined) ?? {};
     const held = await hold('token', req, params);
     checkTenant(req.params.tenant);
-    if ((await applyHttpFault(faults, 'token', req, reply, held)) === 'handled') return reply;
+    // Throttling answers as a throttle fault would (429 + Retry-After); a released hold's choice comes first.
+    const throttled = held ? null : opts.throttle?.admitTokenRequest(params === MALFORMED ? '' : String(params.client_id ?? ''));
+    const instead = held ?? (throttled ? { kind: 'throttle' as const, retryAfterSeconds: throttled.retryAfterSeconds } : null);
+    if ((await applyHttpFault(faults, 'token', req, reply, instead)) === 'handled') return reply;
     if (params === MALFORMED) throw Errors.malformed();
     return noStore(reply).send(await service.token(params, originOf(req)));
   });

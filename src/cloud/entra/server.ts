@@ -40,6 +40,7 @@ export interface EntraServerOptions {
   controlToken?: ControlToken | null;
   /** Holds at the boundary for /devicecode and /token (absent: nothing is held). */
   holds?: HoldGate;
+  throttle?: import('../throttling.ts').TenantThrottle;
   logger?: Logger;
 }
 
@@ -115,7 +116,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames, holds: o.holds });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames, holds: o.holds, throttle: o.throttle });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
   await app.register(controlRoutes(o.control, { remotePeers: !!o.controlToken }), { prefix: '/_twin' });
 

@@ -53,6 +53,8 @@ export interface ExchangeTwinOptions {
   authMethods?: ExchangeAuthMethods;
   /** Holds at the boundary (holds.ts) for connect, AUTH and DATA (absent: nothing is held). */
   holds?: HoldGate;
+  /** The tenant's throttling (throttling.ts): submissions per mailbox per minute; absent: none. */
+  throttle?: import('../throttling.ts').TenantThrottle;
 }
 
 export interface ExchangeAuthMethods {
@@ -256,6 +258,8 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
             const user = mailbox && directory.user(mailbox.upn);
             if (!mailbox || !user) throw replies.notAuthenticated();
             if (sendAs.isThrottled(mailbox.upn)) throw replies.sendAsThrottled();
+            const rate = opts.throttle?.admitSubmission(mailbox.upn);
+            if (rate) throw rate;
             const state = stateOf(session);
             state.envelopeSendAsDenied = false;
             if (!maySendAs(user, address.address)) {
