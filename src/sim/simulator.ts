@@ -72,7 +72,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
   const ntpServer = twin?.ntp ?? null;
   const timeSync: TimeSyncPort | null = ntpServer ? (rtc) => querySntp({ host: ntpServer.host, port: ntpServer.port, clock: rtc }) : null;
 
-  const retryJitter = opts.retryJitter ? { fraction: checkJitter(opts.retryJitter.fraction), random: seededRandom(opts.retryJitter.seed).float } : null;
+  const retryJitter = opts.retryJitter ? { fraction: checkJitter(opts.retryJitter.fraction), random: seededRandom(scrambleSeed(opts.retryJitter.seed)).float } : null;
   const nvramFile = path.join(stateDir, 'nvram.json');
   const spoolDir = path.join(stateDir, 'spool');
   let nvram!: Nvram;
@@ -200,4 +200,12 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
 function checkJitter(fraction: number): number {
   if (!Number.isFinite(fraction) || fraction < 0 || fraction > 1) throw new RangeError(`retryJitter.fraction must be within 0…1, got ${fraction}`);
   return fraction;
+}
+
+/** Neighbouring seeds (a fleet seeds printer i with base + i) must not start neighbouring sequences: murmur3's fmix32. */
+function scrambleSeed(seed: number): number {
+  let h = seed | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
 }
