@@ -19,6 +19,7 @@ import { startFleetPage } from './page.ts';
 import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet, shardRange } from './run.ts';
 import { formatSummary } from './summary.ts';
 import { FleetMergeError, mergeShardFiles } from './merge.ts';
+import { stormCommand } from './storm-cli.ts';
 import type { FleetReport } from './types.ts';
 import { untilSignal } from '../util/signals.ts';
 
@@ -132,6 +133,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .option('--shards <n>', 'shard count when the index comes from JOB_COMPLETION_INDEX (default: MFP_FLEET_SHARDS)', integer(1, 9999))
     .option('--report <file>', 'also write the JSON report to this file (what `fleet merge` reads)')
     .addCommand(merge)
+    .addCommand(stormCommand({ out }))
     .action(async (o: FleetCliOptions, command: Command) => {
       if (o.devices === undefined) command.error("error: required option '--devices <n>' not specified");
       let shard: { index: number; count: number } | null;
