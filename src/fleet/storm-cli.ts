@@ -35,7 +35,7 @@ export function stormCommand(io: StormCliIo = {}): Command {
   const out = io.out ?? ((s: string) => void process.stdout.write(`${s}\n`));
   return new Command('storm')
     .description('A whole site against one throttled tenant through a site event: peak requests/s, throttled requests, time to 99% healthy, mails delayed')
-    .requiredOption('--devices <n>', 'printers on the site', integer(1, 9999))
+    .option('--devices <n>', 'printers on the site (required)', integer(1, 9999))
     .requiredOption('--event <event>', `the site event: ${STORM_EVENTS.join(' | ')}`, (v: string) => {
       if (!(STORM_EVENTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${STORM_EVENTS.join(', ')}`);
       return v as StormEvent;
@@ -52,10 +52,12 @@ export function stormCommand(io: StormCliIo = {}): Command {
     .option('--report <file>', 'write the report(s) as JSON')
     .option('--page <file>', 'write an HTML page with the chart and the figures')
     .option('--json', 'print the report(s) as JSON')
-    .action(async (o: {
+    .action(async (_o: unknown, command: Command) => {
+      const o = ownOrParent(command) as {
       devices: number; event: StormEvent; jitter?: number; compare?: boolean; tokenRpsTenant: number | null; tokenRpsApp: number | null;
       smtpPerMinute: number | null; watchMinutes: number; seed: number; concurrency: number; stateDir?: string; report?: string; page?: string; json?: boolean;
-    }) => {
+      };
+      if (o.devices === undefined) command.error("error: required option '--devices <n>' not specified");
       const arms: Array<number | null> = o.compare ? [null, o.jitter ?? 0.5] : [o.jitter ?? null];
       const reports: StormReport[] = [];
       for (const [i, jitter] of arms.entries()) {
@@ -80,6 +82,21 @@ export function stormCommand(io: StormCliIo = {}): Command {
       out(o.json ? JSON.stringify(doc, null, 2) : reports.map(formatStorm).join('\n\n'));
       if (reports.some((r) => !r.recovered)) process.exitCode = 1;
     });
+}
+
+/**
+ * Under `mfp-sim fleet`, options the parent also has (--devices, --seed, --concurrency, --state-dir, --report,
+ * --json) may be parsed by the parent: a value typed on the command line wins, wherever commander put it; else ours.
+ */
+function ownOrParent(command: Command): Record<string, unknown> {
+  const own = command.opts();
+  const parent = command.parent;
+  if (!parent) return own;
+  const merged: Record<string, unknown> = { ...own };
+  for (const [key, value] of Object.entries(parent.opts())) {
+    if (parent.getOptionValueSource(key) === 'cli' && command.getOptionValueSource(key) !== 'cli') merged[key] = value;
+  }
+  return merged;
 }
 
 const armLabel = (r: StormReport) => (r.options.jitter === null ? 'no jitter' : `jitter ${r.options.jitter}`);
