@@ -228,8 +228,6 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       await each(async (p) => {
         const device = p.sim!.device;
         if (device.state() === 'authorized') return;
-        if (device.can('DISMISS')) await device.send({ type: 'DISMISS' });
-        await device.idle();
         await signIn(p).catch((err: Error) => logger.warn({ upn: p.upn, err: err.message }, 'storm: re-sign-in failed'));
       });
       await waitSignedIn();
