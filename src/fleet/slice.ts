@@ -351,7 +351,7 @@ export class FleetSlice {
       mailsSent: jobs.filter((j) => j.status === 'sent').length,
       mailsFailed: jobs.filter((j) => j.status === 'failed').length,
       mailsHeld: jobs.filter((j) => j.status === 'held').length,
-      lastError: status.lastError ? { reason: status.lastError.reason, code: status.lastError.code ?? null } : null,
+      lastError: status.lastError ? { reason: status.lastError.reason, code: status.lastError.code } : null,
     });
   }
 

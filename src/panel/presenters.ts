@@ -3,7 +3,8 @@
  * of the reference statechart). Times leave as ISO 8601 strings (UTC) everywhere in the API.
  */
 import type { DeviceStatus, TransitionNotice } from '../device/device.ts';
-import type { LeafState } from '../../machines/oauthDevice.ts';
+import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
+import { codeText, lastErrorWire, type LastErrorWire } from '../device/failures.ts';
 import type { JobRecord, SmtpSettings } from '../device/printer.ts';
 
 export const iso = (ms: number | null | undefined): string | null =>
@@ -17,7 +18,7 @@ export interface StatusView {
   verificationUri: string | null;
   expiresAt: string | null;
   tokenExpiresAt: string | null;
-  lastError: { reason: string; code: string | null; reply: string | null } | null;
+  lastError: LastErrorWire | null;
   /** The state in the panel's words. */
   stateText: string;
   jobId: string | null;
@@ -35,7 +36,7 @@ export function statusView(s: DeviceStatus, now: number): StatusView {
     verificationUri: s.verificationUri,
     expiresAt: iso(s.expiresAt),
     tokenExpiresAt: iso(s.tokenExpiresAt),
-    lastError: s.lastError ? { reason: s.lastError.reason, code: s.lastError.code, reply: s.lastError.reply } : null,
+    lastError: s.lastError ? lastErrorWire(s.lastError) : null,
     stateText: stateText(s, now),
     jobId: s.jobId,
     retryAt: iso(s.retryAt),
@@ -97,8 +98,9 @@ export function stateText(s: DeviceStatus, now: number): string {
   }
 }
 
-export function describeError(e: { reason: string; code: string | null; reply: string | null }): string {
-  const code = e.code && !e.reason.includes(e.code) ? ` (${e.code})` : '';
+export function describeError(e: LastError): string {
+  const text = codeText(e.code);
+  const code = text && !e.reason.includes(text) ? ` (${text})` : '';
   return `${e.reason}${code}`;
 }
 
