@@ -42,7 +42,7 @@ describe('sign-in failures', () => {
     await sim.device.saveSettings(SETTINGS);
     await sim.device.send({ type: 'START_AUTH' });
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status().lastError).toMatchObject({ reason: 'code-expired', code: `AADSTS${aadsts}` });
+    expect(sim.device.status().lastError).toMatchObject({ reason: 'code-expired', code: { kind: 'aadsts', value: String(aadsts) } });
   });
 
   it('slow_down, which msal-node treats as final: authFailed with a clear reason', async () => {
