@@ -1,8 +1,8 @@
 /**
  * The panel's words, in one place: state titles, badge tones, the full state sentences (the wording column of the
  * reference statechart), how a failure and a countdown read. The server renders with them, and sends the part the
- * browser needs (titles, tones, the few labels panel.js changes) as a JSON data block in every page, so
- * public/panel.js holds no copy of any of it.
+ * browser needs (titles, tones, the few labels panel.js changes) as JSON in every page's `data-wording` attribute,
+ * so public/panel.js holds no copy of any of it.
  */
 import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
 import { codeText } from '../device/failures.ts';
@@ -78,7 +78,7 @@ export function stateText(s: PrinterStatus, now: number): string {
   }
 }
 
-/** What the browser script gets (the page's `<script type="application/json" id="panel-wording">` block). */
+/** What the browser script gets: the page's `data-wording` attribute (on `<body>`), as JSON. */
 export interface BrowserWording {
   titles: Record<LeafState, string>;
   tones: Record<LeafState, Tone>;
@@ -88,12 +88,8 @@ export interface BrowserWording {
 export const browserWording = (): BrowserWording => ({ titles: STATE_TITLES, tones: STATE_TONE, labels: LIVE_LABELS });
 
 /**
- * JSON safe inside a `<script>` data block: `<`, `>`, `&` and the JavaScript line separators are written as \u
- * escapes, so no string can close the element or start markup. A data block is never executed, so the CSP (no
- * inline scripts) is untouched.
+ * The JSON the layout puts in `data-wording` (the template's HTML escaping makes it a safe attribute value). An
+ * attribute rather than a `<script>` block: the pages carry no inline `<script>` element of any type, so the CSP
+ * (`script-src 'self'`) and the "no inline script" checks hold without exceptions.
  */
-export function jsonForScriptBlock(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-export const browserWordingJson = (): string => jsonForScriptBlock(browserWording());
+export const browserWordingJson = (): string => JSON.stringify(browserWording());

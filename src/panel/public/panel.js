@@ -1,12 +1,11 @@
 // Web Image Monitor: the only script (served locally; the CSP forbids inline scripts).
 // Live state over server-sent events, the code countdown, and the copy button.
-// Every word it shows comes from the page's JSON data block (src/panel/wording.ts renders it): no copy here.
+// Every word it shows comes from the page's data-wording attribute (src/panel/wording.ts): no copy here.
 (function () {
   'use strict';
 
-  var wordingEl = document.getElementById('panel-wording');
   var wording = { titles: {}, tones: {}, labels: {} };
-  try { if (wordingEl) wording = JSON.parse(wordingEl.textContent); } catch (e) { /* keep the server-rendered text */ }
+  try { wording = JSON.parse(document.body.getAttribute('data-wording') || '{}'); } catch (e) { /* keep the server-rendered text */ }
   var labels = wording.labels || {};
 
   function mmss(total) {
