@@ -23,7 +23,7 @@ import {
 import type { ClockService, ClockStatus } from '../../device/clockService.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminApi } from './auth.ts';
-import { isTimeZone as isTimeZoneName } from '../../nvram/schema.ts';
+import { isTimeZone as isTimeZoneName } from '../../time/zone.ts';
 
 const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
 const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];

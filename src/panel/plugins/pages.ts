@@ -12,7 +12,7 @@ import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
-import { isTimeZone } from '../../nvram/schema.ts';
+import { isTimeZone } from '../../time/zone.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
