@@ -22,7 +22,7 @@ import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, s
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
-import { bootReport, freshBootMessage, isObject, restoreSnapshot, snapshotFromSettings } from './boot.ts';
+import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
 import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
@@ -189,10 +189,17 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     await core.apply(event);
   }
 
+  // ---- boot: secrets a changed device key cannot open go with the boot's first write (see discardUnopenableSecrets)
+  // Only those the usable key provably cannot open: a key file that could not be read may read next time.
+  const unopenable = nvram.boot.keyChanged ? nvram.secrets.unreadable().filter((u) => u.lost).map((u) => u.name) : [];
+  const discard = discardUnopenableSecrets(unopenable, bootAt);
+  if (discard) log.warn({ secrets: unopenable }, 'device key changed: discarding the sealed secrets it cannot open');
+
   // ---- boot: commit a snapshot built from the settings
   if (!restored) {
     if (storedSnapshot !== null) log.warn('stored snapshot unreadable; booting from settings');
     await core.commit((draft) => {
+      discard?.(draft);
       draft.snapshot = persistedSnapshot(core.snapshot, core.since);
       draft.eventLog.push({ at: clock.now(), kind: 'boot', message: freshBootMessage(storedSnapshot !== null, core.leaf()) });
     });
@@ -302,7 +309,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
 
   if (restored) {
     const passed = accessDeadlinePassed(core.snapshot.context, clock.now());
-    await Promise.all([core.dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed: passed }), sweeping]);
+    await Promise.all([core.dispatch(powerCycleEvent(passed, nvram.boot), discard), sweeping]);
   } else {
     await sweeping;
     rearm();
