@@ -10,9 +10,9 @@ import { jobView, settingsWarnings, statusView } from '../presenters.ts';
 import { describeError, mmss, STATE_TITLES, STATE_TONE } from '../wording.ts';
 import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
-import { eventLogView, nvramView, statechartView } from '../views-data.ts';
+import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
-import { isTimeZone } from '../../time/zone.ts';
+import { isTimeZone } from '../../device/printer.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
@@ -113,6 +113,7 @@ export function pagesPlugin(ctx: PanelContext) {
         job: job ? jobView(job) : null,
         ...operatorButtons(s.state),
         warnings: settingsWarnings(settings),
+        boot: bootView(device().bootReport()),
       });
     });
 
