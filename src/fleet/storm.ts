@@ -91,6 +91,8 @@ interface StormPrinter {
 /** Polling runs on wall time (msal-node); a sign-in that takes longer than this is reported, not waited for. */
 const SIGN_IN_WALL_LIMIT_MS = 180_000;
 const DEFAULT_WATCH_MS = 30 * 60_000;
+/** How often the admin starts the sign-ins again after a revocation, a minute apart. */
+const ADMIN_SIGN_IN_ROUNDS = 10;
 
 export function checkStormOptions(o: StormOptions): StormOptions {
   if (!Number.isSafeInteger(o.devices) || o.devices < 1 || o.devices > 9999) throw new RangeError(`devices must be an integer from 1 to 9999, got ${o.devices}`);
@@ -224,13 +226,17 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       await each(scan);
       await advanceTo(clock.now());
       // The admin walks the site (the control API): every printer the revocation sent back to sign-in is signed in
-      // again, all at once; its held mail goes once it has a token.
-      await each(async (p) => {
-        const device = p.sim!.device;
-        if (device.state() === 'authorized') return;
-        await signIn(p).catch((err: Error) => logger.warn({ upn: p.upn, err: err.message }, 'storm: re-sign-in failed'));
-      });
-      await waitSignedIn();
+      // again, all at once; its held mail goes once it has a token. A sign-in the throttle broke (msal-node ends
+      // polling on a 429) is started again a minute later, as an admin would, for a few rounds.
+      for (let round = 0; round < ADMIN_SIGN_IN_ROUNDS; round++) {
+        const left = printers.filter((p) => p.sim!.device.state() !== 'authorized');
+        if (left.length === 0) break;
+        await forEachLimited(left, o.concurrency, (p) =>
+          signIn(p).catch((err: Error) => logger.warn({ upn: p.upn, err: err.message }, 'storm: re-sign-in failed')),
+        );
+        await waitSignedIn();
+        await advanceTo(clock.now() + 60_000);
+      }
     }
     await advanceTo(eventAt + o.watchMs!);
 
