@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ThrottlingError, type TenantThrottle } from '../throttling.ts';
 
-const limit = (description: string) => ({ anyOf: [{ type: 'integer', minimum: 1 }, { type: 'null' }], description });
+// A type list, not anyOf with null: the control API's ajv coerces types, and 0 would pass as null under anyOf.
+const limit = (description: string) => ({ type: ['integer', 'null'], minimum: 1, description });
 
 const policySchema = {
   type: 'object',
