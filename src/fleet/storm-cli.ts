@@ -110,7 +110,7 @@ export function formatStorm(r: StormReport): string {
     `  peak requests/s at the twin: ${r.peakRequestsPerSecond} (after the first second: ${r.peakRetryRequestsPerSecond})`,
     `  requests: ${r.tokenRequests} token, ${r.smtpSubmissions} SMTP; throttled: ${r.throttled}`,
     `  99% healthy after: ${r.msTo99PercentHealthy === null ? 'never (within the watch)' : `${(r.msTo99PercentHealthy / 1000).toFixed(1)} s`} of virtual time; healthy ${r.healthy}/${r.options.devices}`,
-    `  mails: ${r.mailsSent}/${r.mailsExpected} sent, ${r.mailsDelayed} delayed, ${r.mailsLost} lost`,
+    `  mails: ${r.mailsSent}/${r.mailsExpected} sent, ${r.mailsDelayed} delayed, ${r.mailsLost} not delivered (not in the mailbox)`,
     `  ${r.recovered ? 'recovered' : 'NOT RECOVERED'} (wall ${(r.wallMs / 1000).toFixed(1)} s)`,
   ].join('\n');
 }

@@ -67,7 +67,7 @@ export interface StormReport {
   mailsSent: number;
   /** Mails sent later than the event's own second. */
   mailsDelayed: number;
-  /** Mails not found in their mailbox (Sent Items and Inbox, by Message-ID) at the end. */
+  /** Mails not found in their mailbox (Sent Items and Inbox, by Message-ID) at the end of the watch: not delivered. */
   mailsLost: number;
   /** Every printer healthy and no mail lost. */
   recovered: boolean;
