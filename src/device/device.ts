@@ -18,6 +18,8 @@ import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
+import type { SpoolIo } from './spool-io.ts';
+import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
@@ -39,6 +41,8 @@ export interface DeviceOptions {
   /** Builds the ports; the token cache store is how the OAuth adapter reads and stages the sealed MSAL cache. */
   ports: (tokenCache: TokenCacheStore) => DevicePorts;
   spoolDir: string;
+  /** The spool's disk. Default: real files (a failing disk in the I/O-fault tests). */
+  spoolIo?: SpoolIo;
   logger?: Logger;
 }
 
@@ -86,7 +90,7 @@ export interface Device {
 export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const { nvram, clock } = opts;
   const log = (opts.logger ?? silentLogger()).child({ device: nvram.data.device.id });
-  const spool = new Spool(opts.spoolDir);
+  const spool = new Spool(opts.spoolDir, opts.spoolIo);
   const listeners = new Set<(t: TransitionNotice) => void>();
   const bootAt = clock.now();
   const bootTransitions: TransitionNotice[] = [];
@@ -96,7 +100,32 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const storedSnapshot = nvram.data.snapshot;
   const restored = restoreSnapshot(storedSnapshot, bootAt);
   const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
-  const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, afterStep });
+  const storage = new StorageFaults({
+    clock,
+    log,
+    enqueue: (fn) => core.enqueue(fn),
+    probeSpool: async () => {
+      const probe = `probe-${randomUUID()}`;
+      await spool.write(probe, { to: [], subject: '', text: '', attachments: [] });
+      await spool.remove(probe).catch(() => undefined); // left over: garbage the boot sweep removes
+      storage.spoolWritten();
+    },
+    commitLog: () => core.commit(() => {}),
+  });
+  const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, storage, afterStep });
+
+  /**
+   * Work from inside the device (a deadline, the job pump, a boot step, run in the queue): nobody awaits it, so a
+   * failing disk keeps it for the storage retry; any other error is logged.
+   */
+  async function internal(key: string, work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      if (err instanceof StorageFaultError) storage.defer(key, work);
+      else log.error({ key, err }, 'internal step failed');
+    }
+  }
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -119,13 +148,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     enqueue: (fn) => core.enqueue(fn),
     track: (p) => core.track(p),
     apply: (event) => core.apply(event),
+    defer: (key, work) => storage.defer(key, work),
     dropStaged: () => (core.staged = undefined),
     context: () => core.snapshot.context,
     job: (id) => nvram.data.spool.find((j) => j.id === id),
     readContent: (id) => spool.read(id),
     smtp: () => nvram.data.settings.smtp,
   });
-  const scheduler = new Scheduler(clock, (event) => void core.dispatch({ type: event }));
+  const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));
 
   const status = (): DeviceStatus => {
     const c = core.snapshot.context;
@@ -140,6 +170,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       lastError: c.lastError,
       jobId: c.jobId,
       retryAt: c.retryAt,
+      storageFault: storage.current(),
     };
   };
 
@@ -164,6 +195,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     schedulePump();
   }
 
+  /** A queued job cannot move while the NVRAM cannot record it: it shows as held, with the disk's reason. */
+  function heldByStorage(j: JobRecord): JobRecord {
+    const fault = storage.faulty('nvram') ? storage.current() : null;
+    if (!fault || j.status !== 'queued') return { ...j };
+    return { ...j, status: 'held', reply: `held: ${fault.reason} (${fault.code})` };
+  }
+
   // ---- deadlines and the job pump
   function rearm(): void {
     if (!core.stopped) scheduler.arm(armedDeadlines(core.snapshot));
@@ -175,7 +213,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     pumpScheduled = true;
     void core.enqueue(async () => {
       pumpScheduled = false;
-      await pump();
+      await internal('pump', pump);
     });
   }
 
@@ -192,10 +230,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // ---- boot: commit a snapshot built from the settings
   if (!restored) {
     if (storedSnapshot !== null) log.warn('stored snapshot unreadable; booting from settings');
-    await core.commit((draft) => {
-      draft.snapshot = persistedSnapshot(core.snapshot, core.since);
-      draft.eventLog.push({ at: clock.now(), kind: 'boot', message: freshBootMessage(storedSnapshot !== null, core.leaf()) });
-    });
+    const message = freshBootMessage(storedSnapshot !== null, core.leaf());
+    await internal('boot', () =>
+      core.commit((draft) => {
+        draft.snapshot = persistedSnapshot(core.snapshot, core.since);
+        draft.eventLog.push({ at: bootAt, kind: 'boot', message });
+      }),
+    );
   }
   // Runs alongside the POWER_CYCLE below (awaited before the device is handed out): it removes only content that
   // has no job record at boot, and nothing can add a job before createDevice returns.
@@ -232,7 +273,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     submitJob: async (input) => {
       const req = parseOrThrow(jobRequestSchema, input, 'job');
       const id = randomUUID();
-      const contentPath = await spool.write(id, { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments });
+      let contentPath: string;
+      try {
+        contentPath = await spool.write(id, { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments });
+      } catch (err) {
+        throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
+      }
+      storage.spoolWritten();
       const now = clock.now();
       const record: JobRecord = {
         id,
@@ -254,16 +301,19 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
           }),
         );
       } catch (err) {
-        await spool.remove(id).catch(() => undefined);
+        // A commit the disk failed may still have reached it (a write that failed at its fsync): the content stays
+        // until a later commit has certainly overwritten that bank; the boot sweep removes it if none does.
+        if (err instanceof StorageFaultError) storage.afterNextCommit(() => spool.remove(id));
+        else await spool.remove(id).catch(() => undefined);
         throw err;
       }
       schedulePump();
       return { ...record };
     },
-    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map((j) => ({ ...j })),
+    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map(heldByStorage),
     job: (id) => {
       const j = nvram.data.spool.find((x) => x.id === id) ?? nvram.data.jobLog.find((x) => x.id === id);
-      return j ? { ...j } : undefined;
+      return j ? heldByStorage(j) : undefined;
     },
     deadlines: () => scheduler.pending(),
     identity: () => ({ id: nvram.data.device.id, serial: nvram.data.device.serial, model: 'mfp-oauth-sim', firmware: CURRENT_FIRMWARE }),
@@ -296,13 +346,15 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     stop: () => {
       core.stopped = true;
       scheduler.stop();
+      storage.stop();
       effects.abandonAll();
     },
   };
 
   if (restored) {
-    const passed = accessDeadlinePassed(core.snapshot.context, clock.now());
-    await Promise.all([core.dispatch({ type: 'POWER_CYCLE', accessDeadlinePassed: passed }), sweeping]);
+    // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
+    const powerCycle = () => core.apply({ type: 'POWER_CYCLE', accessDeadlinePassed: accessDeadlinePassed(core.snapshot.context, clock.now()) });
+    await Promise.all([core.enqueue(() => internal('boot', powerCycle)), sweeping]);
   } else {
     await sweeping;
     rearm();

@@ -9,6 +9,7 @@ import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
 import { retryDelayMs } from './backoff.ts';
+import { StorageFaultError } from './storage-fault.ts';
 import type { JobContent } from './spool.ts';
 import { RefreshFailure, SendFailure, SignInFailure, type CancelHandle, type DevicePorts } from './ports.ts';
 
@@ -24,6 +25,8 @@ export interface EffectsDeps {
   track(p: Promise<unknown>): void;
   /** Applies an outcome as a statechart step (already inside the queue). */
   apply(event: DeviceEvent): Promise<unknown>;
+  /** Keeps work the disk refused, for the storage retry (see storage-fault.ts). */
+  defer(key: string, work: () => Promise<unknown>): void;
   /** Drops a token cache the failed outcome had staged. */
   dropStaged(): void;
   context(): DeviceContext;
@@ -69,10 +72,18 @@ export function createEffects(d: EffectsDeps): Effects {
         d.log.error({ event: event.type, error: message }, 'could not commit an outcome to NVRAM');
         d.dropStaged();
         const failed = commitFailedEvent(kind, event, err, d.context().refreshRetries, d.clock.now());
-        // A send whose acceptance cannot be recorded stays in the spool: it goes out again after a restart
-        // (at-least-once, same Message-ID).
-        if (!failed) throw err;
-        return d.apply(failed);
+        // A send whose acceptance cannot be recorded stays in the spool: on a failing disk the outcome is kept and
+        // recorded once the disk works again; after a restart before that, it goes out again (at-least-once, same
+        // Message-ID).
+        const next = failed ?? event;
+        if (!failed && !(err instanceof StorageFaultError)) throw err;
+        try {
+          return failed ? await d.apply(failed) : d.defer(`outcome:${kind}`, () => d.apply(event));
+        } catch (again) {
+          // The failure itself cannot be recorded either (the disk still fails): it waits for the disk.
+          if (!(again instanceof StorageFaultError)) throw again;
+          d.defer(`outcome:${kind}`, () => d.apply(next));
+        }
       }
     });
   }
@@ -232,7 +243,11 @@ export function sendFailedEvent(err: unknown, retries: number, now: number): Dev
 
 /** What an outcome becomes when it could not be committed (null: a send — it stays in the spool and goes again). */
 export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unknown, refreshRetries: number, now: number): DeviceEvent | null {
-  const failure = { reason: 'nvram-write-failed', code: (err as { code?: string })?.code ?? null, reply: (err as Error)?.message ?? String(err) };
+  // A failing disk says which way it failed (storage-full, storage-read-only, nvram-write-failed) and its errno.
+  const failure =
+    err instanceof StorageFaultError
+      ? { reason: err.code, code: err.errno, reply: err.message }
+      : { reason: 'nvram-write-failed', code: (err as { code?: string })?.code ?? null, reply: (err as Error)?.message ?? String(err) };
   if (kind === 'signIn') return event.type === 'CODE_ISSUED' ? { type: 'CODE_FAILED', ...failure } : { type: 'POLL_FAILED', ...failure };
   if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries), ...failure };
   return null;
