@@ -9,7 +9,7 @@ import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
 import { retryDelayMs } from './backoff.ts';
-import { StorageFaultError } from './storage-fault.ts';
+import { isDiskError, StorageFaultError } from './storage-fault.ts';
 import type { JobContent } from './spool.ts';
 import { RefreshFailure, SendFailure, SignInFailure, type CancelHandle, type DevicePorts } from './ports.ts';
 
@@ -157,8 +157,11 @@ export function createEffects(d: EffectsDeps): Effects {
     let content;
     try {
       content = await d.readContent(job.id);
-    } catch {
-      throw new SendFailure('other', false, 'the job content is missing from the spool');
+    } catch (err) {
+      // Gone is for good; a disk that failed to read it (EIO) may read it on the next try.
+      const code = (err as NodeJS.ErrnoException)?.code;
+      if (code === 'ENOENT' || !isDiskError(err)) throw new SendFailure('other', false, 'the job content is missing from the spool');
+      throw new SendFailure('other', true, `the spool could not be read (${code}): ${(err as Error).message}`);
     }
     const smtp = d.smtp();
     const accessToken = await d.ports.oauth.accessToken({ account: c.account ?? '' }).catch((err: unknown) => {

@@ -177,7 +177,10 @@ export class StorageFaults {
     this.o.log.warn({ area: 'spool', code: was.code, failures: was.failures }, 'storage fault over: spool writable again');
     this.unlogged.push(faultLine(was));
     this.unlogged.push({ at: this.o.clock.now(), kind: 'storage.recovered', message: `spool writable again after ${was.failures} failed write(s) (${was.code})`, data: { area: 'spool', reason: was.reason, code: was.code, failures: was.failures, since: was.since } });
-    if (!this.faults.nvram) this.defer('log', () => this.o.commitLog());
+    if (this.faults.nvram) return;
+    this.defer('log', () => this.o.commitLog());
+    this.attempt = 0;
+    this.arm(this.o.clock.now()); // the NVRAM works: tell the event log now
   }
 
   /** Power off: no more retries. */

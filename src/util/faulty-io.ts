@@ -33,6 +33,8 @@ export interface FaultPlan {
   errno: FaultErrno;
   /** true: every later call of the kind fails too, until clear(). */
   persistent: boolean;
+  /** Only calls of the NVRAM's or of the spool's file layer count and fail. Default: both. */
+  area?: FaultArea;
 }
 
 export interface InjectedFault {
@@ -62,6 +64,7 @@ export function errnoError(code: FaultErrno, syscall: string, path?: string): No
 function checkPlan(plan: FaultPlan): void {
   if (plan.kind !== 'any' && !FAULT_KINDS.includes(plan.kind)) throw new RangeError(`unknown fault kind ${JSON.stringify(plan.kind)}`);
   if (!FAULT_ERRNOS.includes(plan.errno)) throw new RangeError(`unknown errno ${JSON.stringify(plan.errno)}`);
+  if (plan.area !== undefined && plan.area !== 'nvram' && plan.area !== 'spool') throw new RangeError(`unknown fault area ${JSON.stringify(plan.area)}`);
   if (!Number.isSafeInteger(plan.at) || plan.at < 1) throw new RangeError(`fault call index must be an integer >= 1, got ${plan.at}`);
 }
 
@@ -157,7 +160,7 @@ export class FaultyDisk {
   private call(kind: FaultKind, area: FaultArea, syscall: string, path: string): void {
     this.calls[kind]++;
     const plan = this.plan;
-    if (!plan || (plan.kind !== 'any' && plan.kind !== kind)) return;
+    if (!plan || (plan.kind !== 'any' && plan.kind !== kind) || (plan.area !== undefined && plan.area !== area)) return;
     if (!this.failing) {
       this.seen++;
       if (this.seen !== plan.at) return;
