@@ -152,7 +152,10 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     dropStaged: () => (core.staged = undefined),
     context: () => core.snapshot.context,
     job: (id) => nvram.data.spool.find((j) => j.id === id),
-    readContent: (id) => spool.read(id),
+    readContent: (id) =>
+      spool.read(id).catch((err: unknown) => {
+        throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
+      }),
     smtp: () => nvram.data.settings.smtp,
   });
   const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));

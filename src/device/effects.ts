@@ -9,7 +9,7 @@ import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
 import { retryDelayMs } from './backoff.ts';
-import { isDiskError, StorageFaultError } from './storage-fault.ts';
+import { StorageFaultError } from './storage-fault.ts';
 import type { JobContent } from './spool.ts';
 import { RefreshFailure, SendFailure, SignInFailure, type CancelHandle, type DevicePorts } from './ports.ts';
 
@@ -31,6 +31,7 @@ export interface EffectsDeps {
   dropStaged(): void;
   context(): DeviceContext;
   job(id: string): JobRecord | undefined;
+  /** The job's content; a disk that fails to read it throws a StorageFaultError (a missing file does not). */
   readContent(jobId: string): Promise<JobContent>;
   smtp(): SmtpSettings;
 }
@@ -144,9 +145,18 @@ export function createEffects(d: EffectsDeps): Effects {
   function startSubmit(c: DeviceContext): void {
     const id = ++seq;
     current.submit = id;
+    runSubmit(id, c);
+  }
+
+  function runSubmit(id: number, c: DeviceContext): void {
     const work = submit(c).then(
       (r) => outcome('submit', id, { type: 'SENT', reply: r.reply }),
-      (err: unknown) => outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now())),
+      (err: unknown) => {
+        // The spool's disk could not read the content: not the mail's failure, and no send retry is used up. The
+        // same submission starts again once the disk reads (the storage retry).
+        if (err instanceof StorageFaultError) return d.defer('submit', async () => void (current.submit === id && runSubmit(id, c)));
+        outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now()));
+      },
     );
     d.track(work);
   }
@@ -158,10 +168,9 @@ export function createEffects(d: EffectsDeps): Effects {
     try {
       content = await d.readContent(job.id);
     } catch (err) {
-      // Gone is for good; a disk that failed to read it (EIO) may read it on the next try.
-      const code = (err as NodeJS.ErrnoException)?.code;
-      if (code === 'ENOENT' || !isDiskError(err)) throw new SendFailure('other', false, 'the job content is missing from the spool');
-      throw new SendFailure('other', true, `the spool could not be read (${code}): ${(err as Error).message}`);
+      // Gone is for good; a disk that failed to read it (a StorageFaultError) may read it on the next try.
+      if (err instanceof StorageFaultError) throw err;
+      throw new SendFailure('other', false, 'the job content is missing from the spool');
     }
     const smtp = d.smtp();
     const accessToken = await d.ports.oauth.accessToken({ account: c.account ?? '' }).catch((err: unknown) => {

@@ -17,11 +17,13 @@ import { NvramError } from '../nvram/errors.ts';
 
 export type StorageArea = 'nvram' | 'spool';
 /** Stable reasons (the device status, the event log, the error a refused request gets). */
-export type StorageFaultReason = 'storage-full' | 'storage-read-only' | 'nvram-write-failed' | 'spool-write-failed';
+export type StorageFaultReason = 'storage-full' | 'storage-read-only' | 'nvram-write-failed' | 'spool-write-failed' | 'spool-read-failed';
+export type StorageOperation = 'read' | 'write';
 
 export interface StorageFault {
   reason: StorageFaultReason;
   area: StorageArea;
+  operation: StorageOperation;
   /** The errno code the disk answered (ENOSPC, EROFS, EIO, …). */
   code: string;
   message: string;
@@ -41,8 +43,8 @@ export class StorageFaultError extends Error {
   readonly code: StorageFaultReason;
   readonly errno: string;
   readonly area: StorageArea;
-  constructor(fault: Pick<StorageFault, 'reason' | 'area' | 'code' | 'message'>, options?: { cause?: unknown }) {
-    super(`${fault.area === 'nvram' ? 'NVRAM' : 'spool'} write failed (${fault.reason}): ${fault.message}; nothing was changed`, options);
+  constructor(fault: Pick<StorageFault, 'reason' | 'area' | 'operation' | 'code' | 'message'>, options?: { cause?: unknown }) {
+    super(`${what(fault)} failed (${fault.reason}): ${fault.message}; nothing was changed`, options);
     this.name = 'StorageFaultError';
     this.code = fault.reason;
     this.errno = fault.code;
@@ -57,11 +59,14 @@ export function isDiskError(err: unknown): err is NodeJS.ErrnoException {
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
-export function faultReason(code: string, area: StorageArea): StorageFaultReason {
+export function faultReason(code: string, area: StorageArea, operation: StorageOperation = 'write'): StorageFaultReason {
   if (code === 'ENOSPC' || code === 'EDQUOT') return 'storage-full';
   if (code === 'EROFS') return 'storage-read-only';
-  return area === 'nvram' ? 'nvram-write-failed' : 'spool-write-failed';
+  if (area === 'nvram') return 'nvram-write-failed'; // the NVRAM reads only at boot, where it fails the boot
+  return operation === 'read' ? 'spool-read-failed' : 'spool-write-failed';
 }
+
+const what = (f: Pick<StorageFault, 'area' | 'operation'>) => `${f.area === 'nvram' ? 'NVRAM' : 'spool'} ${f.operation}`;
 
 type Work = () => Promise<unknown>;
 
@@ -108,15 +113,16 @@ export class StorageFaults {
    * A call of `area` failed with `err`. A disk error becomes (or adds to) the area's fault and comes back as a
    * StorageFaultError; anything else is returned unchanged.
    */
-  failed(err: unknown, area: StorageArea): unknown {
+  failed(err: unknown, area: StorageArea, operation: StorageOperation = 'write'): unknown {
     if (err instanceof StorageFaultError) return err;
     if (!isDiskError(err)) return err;
     const code = err.code!;
+    const reason = faultReason(code, area, operation);
     const f = this.faults[area];
-    if (f && f.code === code) f.failures++;
+    if (f && f.reason === reason) f.failures++;
     else {
-      this.faults[area] = { reason: faultReason(code, area), area, code, message: err.message, since: this.o.clock.now(), failures: 1, retryAt: null };
-      this.o.log.error({ area, code, reason: faultReason(code, area), error: err.message }, 'storage fault: the disk refused a write');
+      this.faults[area] = { reason, area, operation, code, message: err.message, since: this.o.clock.now(), failures: f ? f.failures + 1 : 1, retryAt: f?.retryAt ?? null };
+      this.o.log.error({ area, operation, code, reason, error: err.message }, `storage fault: ${area} ${operation} failed`);
     }
     const fault = this.faults[area]!;
     // The event log must learn of it, and the bank a failed commit may have torn must be rewritten: a commit of the
@@ -143,7 +149,7 @@ export class StorageFaults {
     const f = this.faults.nvram;
     if (f) {
       lines.push(faultLine(f));
-      lines.push({ at: now, kind: 'storage.recovered', message: `NVRAM writable again after ${f.failures} failed write(s) (${f.code})`, data: { area: 'nvram', reason: f.reason, code: f.code, failures: f.failures, since: f.since } });
+      lines.push(recoveredLine(f, now));
     }
     return lines;
   }
@@ -168,7 +174,7 @@ export class StorageFaults {
     if (this.deferred.size > 0) this.arm(this.o.clock.now());
   }
 
-  /** A spool write worked: its fault is over (told in the event log with the next commit). */
+  /** A spool write (or the probe) worked: its fault is over (told in the event log with the next commit). */
   spoolWritten(): void {
     const was = this.faults.spool;
     if (!was) return;
@@ -176,7 +182,7 @@ export class StorageFaults {
     this.deferred.delete('spool-probe');
     this.o.log.warn({ area: 'spool', code: was.code, failures: was.failures }, 'storage fault over: spool writable again');
     this.unlogged.push(faultLine(was));
-    this.unlogged.push({ at: this.o.clock.now(), kind: 'storage.recovered', message: `spool writable again after ${was.failures} failed write(s) (${was.code})`, data: { area: 'spool', reason: was.reason, code: was.code, failures: was.failures, since: was.since } });
+    this.unlogged.push(recoveredLine(was, this.o.clock.now()));
     if (this.faults.nvram) return;
     this.defer('log', () => this.o.commitLog());
     this.attempt = 0;
@@ -229,10 +235,14 @@ export class StorageFaults {
 }
 
 function faultLine(f: StorageFault): EventLogEntry {
+  return { at: f.since, kind: 'storage.fault', message: `${what(f)} failed (${f.reason}, ${f.code}): ${f.message}`, data: { area: f.area, operation: f.operation, reason: f.reason, code: f.code } };
+}
+
+function recoveredLine(f: StorageFault, now: number): EventLogEntry {
   return {
-    at: f.since,
-    kind: 'storage.fault',
-    message: `${f.area === 'nvram' ? 'NVRAM' : 'spool'} write failed (${f.reason}, ${f.code}): ${f.message}`,
-    data: { area: f.area, reason: f.reason, code: f.code, failures: f.failures },
+    at: now,
+    kind: 'storage.recovered',
+    message: `${f.area === 'nvram' ? 'NVRAM' : 'spool'} works again after ${f.failures} failed call(s) (${f.code})`,
+    data: { area: f.area, reason: f.reason, code: f.code, failures: f.failures, since: f.since },
   };
 }

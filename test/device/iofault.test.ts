@@ -136,10 +136,12 @@ interface Figures {
   corruptBoots: number;
   lost: number;
   duplicates: number;
+  /** Cases that broke an invariant, with the first broken one's message (the sweep goes on to count them all). */
+  failures: string[];
 }
 
 function newFigures(): Figures {
-  return { cases: 0, fired: 0, faultsInjected: 0, refused: 0, bootFailures: 0, adminSignIns: 0, reasons: {}, states: {}, fallbackBoots: 0, corruptBoots: 0, lost: 0, duplicates: 0 };
+  return { cases: 0, fired: 0, faultsInjected: 0, refused: 0, bootFailures: 0, adminSignIns: 0, reasons: {}, states: {}, fallbackBoots: 0, corruptBoots: 0, lost: 0, duplicates: 0, failures: [] };
 }
 
 const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
@@ -355,9 +357,17 @@ describe('I/O-fault sweep', () => {
     const cases = allCases(calls, total);
     const chosen = FULL ? cases : sample(cases, BUDGET, SEED);
     const fig = newFigures();
-    for (const plan of chosen) await runCase(plan, fig);
+    for (const plan of chosen) {
+      try {
+        await runCase(plan, fig);
+      } catch (err) {
+        fig.failures.push((err as Error).message.split('\n')[0]!);
+        if (!FULL) break; // npm test: the first broken case is enough to fail on
+      }
+    }
     const report = { calls, total, planned: cases.length, ...fig };
     if (FULL || process.env.IOFAULT_REPORT) console.log(`I/O-fault sweep figures: ${JSON.stringify(report, null, 2)}`);
+    expect(fig.failures).toEqual([]);
     expect(fig.cases).toBe(chosen.length);
     expect(fig.fired).toBeGreaterThan(0); // the sweep bites
     expect(fig.lost).toBe(0);
