@@ -25,7 +25,7 @@ import { eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminApi } from './auth.ts';
 import { isTimeZone as isTimeZoneName } from '../../nvram/schema.ts';
 
-const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
+const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' }, 503: { $ref: 'PanelError#' } };
 const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];
 
 function answer(reply: FastifyReply, result: DispatchResult) {
