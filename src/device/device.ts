@@ -363,6 +363,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     rearm();
     schedulePump();
   }
+  // A bank the NVRAM fell back from (torn by a power cut or a failing disk) is rewritten at once, with its
+  // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
+  if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
 }
 

@@ -51,6 +51,8 @@ export class Dispatcher {
   /** Staged token cache: a string is a new cache, null deletes it, undefined stages nothing. */
   staged: string | null | undefined = undefined;
   stopped = false;
+  /** NVRAM commits this boot made. */
+  commits = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -146,6 +148,7 @@ export class Dispatcher {
       throw storage.failed(err, 'nvram');
     }
     this.staged = undefined;
+    this.commits++;
     storage.committed();
   }
 }
