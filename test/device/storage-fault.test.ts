@@ -4,7 +4,7 @@
  * The sweep over every call of a whole scenario is test/device/iofault.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -113,5 +113,76 @@ describe('device on a failing disk', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('a deadline that falls due while the disk fails is applied once it works', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
+    const r = await newRun(dir);
+    try {
+      await boot(r);
+      await r.h.signIn();
+      r.disk.inject({ kind: 'write', at: 1, errno: 'EROFS', persistent: true, area: 'nvram' });
+      await r.h.advance(56 * 60_000); // the access token's deadline (55 min) passes on a read-only disk
+      expect(r.h.device.state()).toBe('authorized'); // the step could not be recorded: it did not happen
+      expect(r.h.device.status().storageFault).toMatchObject({ reason: 'storage-read-only', code: 'EROFS' });
+      r.disk.clear();
+      await r.h.advance(2 * 60_000);
+      expect(r.h.device.state()).toBe('tokenExpired');
+      expect(r.h.device.status().storageFault).toBeNull();
+      expect(r.h.device.eventLog().filter((e) => e.kind.startsWith('storage.')).map((e) => e.kind)).toEqual(['storage.fault', 'storage.recovered']);
+    } finally {
+      await r.h.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a submit whose commit failed at its fsync is refused; its content stays until a later commit overwrote that bank', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
+    const r = await newRun(dir);
+    try {
+      await boot(r);
+      await r.h.signIn();
+      r.disk.inject({ kind: 'fsync', at: 1, errno: 'EIO', persistent: false, area: 'nvram' });
+      const refused = await r.h.device.submitJob({ to: ['bob@contoso.com'], subject: 'maybe' }).then(() => null, (e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'nvram-write-failed', errno: 'EIO' });
+      expect(r.h.device.jobs()).toEqual([]);
+      const spooled = () => readdirSync(path.join(dir, 'spool')).filter((n) => n.endsWith('.json'));
+      // The failed commit's bytes may be on the disk (only its fsync failed): the content must not go yet.
+      expect(spooled()).toHaveLength(1);
+      await r.h.advance(2_000); // the storage retry commits the fault's event-log lines: that bank is overwritten
+      expect(r.h.device.status().storageFault).toBeNull();
+      await r.h.device.idle();
+      await until(() => spooled().length === 0);
+      expect(r.h.fake.sent).toEqual([]);
+    } finally {
+      await r.h.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a first boot that the disk failed leaves no device key: the next boot is a first boot, not a lost image', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
+    const r = await newRun(dir);
+    try {
+      r.disk.inject({ kind: 'fsync', at: 1, errno: 'EIO', persistent: true, area: 'nvram' });
+      await boot(r);
+      expect(r.on).toBe(false);
+      expect(existsSync(path.join(dir, 'secure-element.key'))).toBe(false);
+      r.disk.clear();
+      await boot(r);
+      expect(r.on).toBe(true);
+      expect(r.h.device.bootReport().reasons.map((x) => x.code)).toEqual(['first-boot']);
+      expect((await verifyImage(r.h.file)).ok).toBe(true);
+    } finally {
+      await r.h.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
+/** Polls (the clean-up after a commit runs beside the queue, on real files) until `cond` holds, for at most 10 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let waited = 0; !cond(); waited += 5) {
+    if (waited > 10_000) throw new Error('condition not reached in 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
