@@ -73,6 +73,20 @@ export interface DeviceContext {
 
 type Failure = { reason: string; code?: string | null; reply?: string | null };
 
+/**
+ * The first event after a restore, with what the boot found. `accessDeadlinePassed`: the access token's deadline
+ * passed while the printer was off. `keyChanged`: the device key no longer opens the sealed secrets (key file
+ * deleted, replaced or damaged), so the tokens are gone: a signed-in printer must sign in again. Absent means false.
+ */
+export interface PowerCycleEvent {
+  type: 'POWER_CYCLE';
+  accessDeadlinePassed: boolean;
+  keyChanged?: boolean;
+}
+
+/** lastError.reason of a boot whose device key could not open the sealed sign-in. */
+export const DEVICE_KEY_CHANGED = 'device-key-changed';
+
 export type DeviceEvent =
   // operator
   | { type: 'SAVE_SETTINGS'; settings: OAuthSettings }
@@ -98,8 +112,8 @@ export type DeviceEvent =
   | { type: 'CODE_DEADLINE' }
   | { type: 'ACCESS_TOKEN_DEADLINE' }
   | { type: 'RETRY_DUE' }
-  // power
-  | { type: 'POWER_CYCLE'; accessDeadlinePassed: boolean };
+  // power: what the boot found travels with it (see PowerCycleEvent)
+  | PowerCycleEvent;
 
 export type DeviceEventType = DeviceEvent['type'];
 
@@ -145,6 +159,17 @@ const failureOf = (e: Failure): LastError => ({ reason: e.reason, code: e.code ?
 
 
 
+/**
+ * POWER_CYCLE's first branch in every signed-in leaf: with the device key changed, the sealed tokens cannot be
+ * opened, so the printer boots into reauthRequired; the job it was working on is held (with every queued one, which
+ * the pump holds there) until the admin signs in again. Declared once, listed first in each leaf so it wins.
+ */
+const keyChangedAtBoot = {
+  guard: 'deviceKeyChanged',
+  target: '#oauthDevice.reauthRequired',
+  actions: ['holdJob', 'deleteTokens', 'clearSession', 'recordKeyChanged'],
+} as const;
+
 export const oauthDeviceMachine = setup({
   types: {
     context: {} as DeviceContext,
@@ -167,6 +192,7 @@ export const oauthDeviceMachine = setup({
     // Passed by the clock at boot, or already known before the power went (the deadline was raised while sending).
     accessDeadlinePassed: ({ context, event }) =>
       event.type === 'POWER_CYCLE' && (event.accessDeadlinePassed || context.accessTokenStale),
+    deviceKeyChanged: ({ event }) => event.type === 'POWER_CYCLE' && event.keyChanged === true,
     authRejectedFirstTime: ({ context, event }) =>
       event.type === 'SEND_FAILED' && event.category === 'auth-rejected' && !context.forcedRefreshUsed,
     permanentFailure: ({ event }) =>
@@ -205,6 +231,13 @@ export const oauthDeviceMachine = setup({
     }),
     recordInterrupted: assign({
       lastError: () => ({ reason: 'interrupted-by-restart', code: null, reply: null }),
+    }),
+    recordKeyChanged: assign({
+      lastError: () => ({
+        reason: DEVICE_KEY_CHANGED,
+        code: null,
+        reply: 'The device key changed while the printer was off: the stored sign-in cannot be opened. Sign in again.',
+      }),
     }),
     recordAccountMismatch: assign({
       lastError: ({ event, context }) => ({
@@ -349,6 +382,7 @@ export const oauthDeviceMachine = setup({
             SEND: { target: 'sending', actions: 'takeJob' },
             ACCESS_TOKEN_DEADLINE: { target: 'tokenExpired', actions: 'markAccessTokenStale' },
             POWER_CYCLE: [
+              keyChangedAtBoot,
               { guard: 'accessDeadlinePassed', target: 'tokenExpired', actions: 'markAccessTokenStale' },
               { target: 'authorized', reenter: true },
             ],
@@ -360,7 +394,7 @@ export const oauthDeviceMachine = setup({
             RETRY_DUE: { guard: 'retryScheduled', target: 'refreshing', actions: 'stopRetrying' },
             // "Renew now" from the panel: refresh without waiting for a job (or for a scheduled retry).
             RETRY: { target: 'refreshing', actions: 'stopRetrying' },
-            POWER_CYCLE: { target: 'tokenExpired', reenter: true },
+            POWER_CYCLE: [keyChangedAtBoot, { target: 'tokenExpired', reenter: true }],
           },
         },
         refreshing: {
@@ -381,7 +415,7 @@ export const oauthDeviceMachine = setup({
               { target: 'tokenExpired', actions: ['recordFailure', 'resetRefreshRetries'] },
             ],
             // The refresh in flight is abandoned at power-off; a job it was for goes back to the spool.
-            POWER_CYCLE: { target: 'tokenExpired', actions: ['requeueJob', 'dropJob', 'markAccessTokenStale'] },
+            POWER_CYCLE: [keyChangedAtBoot, { target: 'tokenExpired', actions: ['requeueJob', 'dropJob', 'markAccessTokenStale'] }],
           },
         },
         sending: {
@@ -401,6 +435,7 @@ export const oauthDeviceMachine = setup({
               { target: 'sendFailure', actions: ['recordFailure', 'stopRetrying'] },
             ],
             POWER_CYCLE: [
+              keyChangedAtBoot,
               {
                 guard: 'accessDeadlinePassed',
                 target: 'tokenExpired',
@@ -425,7 +460,7 @@ export const oauthDeviceMachine = setup({
               { guard: 'accessTokenStale', target: 'tokenExpired', actions: ['failJob', 'dropJob', 'clearError'] },
               { target: 'authorized', actions: ['failJob', 'dropJob', 'clearError'] },
             ],
-            POWER_CYCLE: { target: 'sendFailure', reenter: true },
+            POWER_CYCLE: [keyChangedAtBoot, { target: 'sendFailure', reenter: true }],
           },
         },
       },

@@ -20,6 +20,9 @@ export interface UserRecord extends DirectoryUser {
   lockedUntil: number;
 }
 
+/** The part of a user record that decides which of its refresh tokens still work. */
+export type UserSessions = Pick<UserRecord, 'sessionGeneration' | 'tokensValidFrom' | 'mfaGeneration'>;
+
 export interface AppRecord {
   clientId: string;
   displayName: string;
@@ -163,7 +166,10 @@ export class TenantDirectory implements CloudDirectory {
     if (patch.mfa !== undefined) u.mfa = patch.mfa;
     if (patch.displayName !== undefined) u.displayName = patch.displayName;
     if (patch.phone !== undefined) u.phone = patch.phone;
-    if (patch.requireMfa) u.mfaGeneration += 1;
+    if (patch.requireMfa) {
+      u.mfaGeneration += 1;
+      this.onSessionsChanged?.();
+    }
     return publicUser(u);
   }
 
@@ -190,6 +196,25 @@ export class TenantDirectory implements CloudDirectory {
   private bumpSessions(u: UserRecord): void {
     u.sessionGeneration += 1;
     u.tokensValidFrom = this.now();
+    this.onSessionsChanged?.();
+  }
+
+  /** Called when a user's session or MFA generation moves: persisted-sign-ins.ts saves them then. */
+  onSessionsChanged: (() => void) | null = null;
+
+  /** Each user's session counters (what decides which refresh tokens still work), for persisting. */
+  sessions(): Record<string, UserSessions> {
+    const out: Record<string, UserSessions> = {};
+    for (const u of this.users.values()) out[u.upn] = { sessionGeneration: u.sessionGeneration, tokensValidFrom: u.tokensValidFrom, mfaGeneration: u.mfaGeneration };
+    return out;
+  }
+
+  /** Puts back counters saved by `sessions()`, for the users that still exist. */
+  restoreSessions(saved: Record<string, UserSessions>): void {
+    for (const [upn, s] of Object.entries(saved)) {
+      const u = this.record(upn);
+      if (u) Object.assign(u, { sessionGeneration: s.sessionGeneration, tokensValidFrom: s.tokensValidFrom, mfaGeneration: s.mfaGeneration });
+    }
   }
 
   private mustRecord(upn: string): UserRecord {

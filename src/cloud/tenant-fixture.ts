@@ -49,6 +49,14 @@ export interface TenantFixture {
     expiredError: 'code_expired' | 'expired_token';
   };
   signIn: { maxFailedAttempts: number; lockoutSeconds: number };
+  exchange: {
+    /**
+     * Seconds an SMTP session may wait for the client's next input before `451 4.7.0 Timeout waiting for client
+     * input`: Exchange Server's receive-connector ConnectionInactivityTimeout, default 300 (Exchange Online publishes
+     * none). Tests may set a fraction of a second.
+     */
+    connectionInactivityTimeoutSeconds: number;
+  };
   users: FixtureUser[];
   apps: FixtureApp[];
   /** Basic-auth calendar, app-only credentials, Exchange service principals (auth-methods-fixture.ts). */
@@ -150,6 +158,11 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
     lockoutSeconds: int(si, 'lockoutSeconds', '$.signIn', 60, 1, 86_400),
   };
 
+  const ex = obj(root.exchange ?? {}, '$.exchange');
+  const exchange = {
+    connectionInactivityTimeoutSeconds: num(ex, 'connectionInactivityTimeoutSeconds', '$.exchange', 300, 0.05, 86_400),
+  };
+
   const usersRaw = Array.isArray(root.users) ? root.users : (problems.push('$.users: expected an array'), []);
   const seenUpn = new Set<string>();
   const users: FixtureUser[] = usersRaw.map((u, i) => {
@@ -200,5 +213,5 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
 
   const authMethods = validateAuthMethods(root, problems);
   if (problems.length) throw new FixtureError(file, problems);
-  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, users, apps, authMethods };
+  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, exchange, users, apps, authMethods };
 }

@@ -9,9 +9,10 @@ import {
   leafState,
   type DeviceContext,
   type LeafState,
+  type PowerCycleEvent,
 } from '../../machines/oauthDevice.ts';
 import type { BootInfo } from '../nvram/index.ts';
-import type { SmtpSettings } from '../nvram/schema.ts';
+import type { NvramData, SmtpSettings } from '../nvram/schema.ts';
 import type { Snapshot } from './dispatch.ts';
 import type { BootReason, BootReport, TransitionNotice } from './printer.ts';
 
@@ -37,6 +38,29 @@ export function snapshotFromSettings(smtp: SmtpSettings): Snapshot {
     value: complete ? 'ready' : 'unconfigured',
     context: { ...initialContext(), account: complete ? smtp.authUsername.trim() : null },
   });
+}
+
+/** The first event after a restore: what the clock says of the access deadline, and what the NVRAM found of the key. */
+export function powerCycleEvent(accessDeadlinePassed: boolean, nvram: Pick<BootInfo, 'keyChanged'>): PowerCycleEvent {
+  return { type: 'POWER_CYCLE', accessDeadlinePassed, ...(nvram.keyChanged ? { keyChanged: true } : {}) };
+}
+
+/**
+ * Sealed secrets this device's key cannot open will never open again (the key they were sealed with is gone): the
+ * boot's first write drops them, so that the next boot does not find the same key change again and send a printer
+ * that has signed in anew back to reauthRequired. Undefined when there is nothing to drop.
+ */
+export function discardUnopenableSecrets(names: readonly string[], at: number): ((draft: NvramData) => void) | undefined {
+  if (names.length === 0) return undefined;
+  return (draft) => {
+    for (const name of names) delete draft.secrets[name];
+    draft.eventLog.push({
+      at,
+      kind: 'nvram.secrets-discarded',
+      message: `discarded ${names.length} sealed secret(s) the device key cannot open: ${names.join(', ')}`,
+      data: { reason: 'device-key-changed', secrets: [...names] },
+    });
+  };
 }
 
 /** The event-log line of a boot that did not restore a snapshot. */

@@ -24,7 +24,7 @@ import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, s
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
-import { bootReport, freshBootMessage, isObject, restoreSnapshot, snapshotFromSettings } from './boot.ts';
+import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
 import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
@@ -230,12 +230,19 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     await core.apply(event);
   }
 
+  // ---- boot: secrets a changed device key cannot open go with the boot's first write (see discardUnopenableSecrets)
+  // Only those the usable key provably cannot open: a key file that could not be read may read next time.
+  const unopenable = nvram.boot.keyChanged ? nvram.secrets.unreadable().filter((u) => u.lost).map((u) => u.name) : [];
+  const discard = discardUnopenableSecrets(unopenable, bootAt);
+  if (discard) log.warn({ secrets: unopenable }, 'device key changed: discarding the sealed secrets it cannot open');
+
   // ---- boot: commit a snapshot built from the settings
   if (!restored) {
     if (storedSnapshot !== null) log.warn('stored snapshot unreadable; booting from settings');
     const message = freshBootMessage(storedSnapshot !== null, core.leaf());
     await internal('boot', () =>
       core.commit((draft) => {
+        discard?.(draft);
         draft.snapshot = persistedSnapshot(core.snapshot, core.since);
         draft.eventLog.push({ at: bootAt, kind: 'boot', message });
       }),
@@ -356,7 +363,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
 
   if (restored) {
     // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
-    const powerCycle = () => core.apply({ type: 'POWER_CYCLE', accessDeadlinePassed: accessDeadlinePassed(core.snapshot.context, clock.now()) });
+    const powerCycle = () => core.apply(powerCycleEvent(accessDeadlinePassed(core.snapshot.context, clock.now()), nvram.boot), discard);
     await Promise.all([core.enqueue(() => internal('boot', powerCycle)), sweeping]);
   } else {
     await sweeping;

@@ -20,6 +20,7 @@ import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet, shardRange } from
 import { formatSummary } from './summary.ts';
 import { FleetMergeError, mergeShardFiles } from './merge.ts';
 import type { FleetReport } from './types.ts';
+import { untilSignal } from '../util/signals.ts';
 
 export interface FleetCommandIo {
   /** Where the summary (or the JSON report) goes; stdout by default. */
@@ -188,20 +189,8 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
 
       if (page) {
         process.stderr.write(`Fleet page stays up at ${page.url} (Ctrl+C to stop)\n`);
-        await (io.serveUntil ?? untilSignal)(page.url);
+        await (io.serveUntil ? io.serveUntil(page.url) : untilSignal());
         await page.close();
       }
     });
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
 }

@@ -4,7 +4,9 @@
  *  - Outcomes are scripted on the twin before the step that triggers them (fault plans for devicecode / token /
  *    smtp.auth, approve / decline through the twin's control), then the held effect is let through (gates.ts).
  *  - Deadlines: the shared virtual clock is moved to the deadline the device has armed (and must be the earliest).
- *  - POWER_CYCLE: the panel's power-cycle route, off for 0 ms or for a day (the access deadline passes).
+ *  - POWER_CYCLE: the panel's power-cycle route, off for 0 ms or for a day (the access deadline passes); for a
+ *    changed key, the device key file is deleted, replaced or truncated first (in turn), as a tester with the
+ *    printer's storage would (the running device read its key at boot and does not read it again).
  * After each step: `/api/status` must show the model's state; the NVRAM image (read back from the medium with `device.inspectImage()`, as
  * `mfp-sim nvram show` does) must hold that state's snapshot, the token cache exactly when the model has one, and as
  * many spool records as the model has jobs; the recipient's mailbox on the twin must hold one message per SENT.
@@ -12,6 +14,7 @@
  * counted as system time; predicting, comparing and inspecting the NVRAM image are the harness's own time.
  */
 import { TOKEN_CACHE_SECRET } from '../device/device.ts';
+import { damageDeviceKey, DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
 import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
@@ -133,6 +136,7 @@ export class ModelExecutor {
       case 'operator':
         return this.operator(label);
       case 'power':
+        if (label === 'POWER_CYCLE:keyChanged') await this.damageDeviceKey();
         await this.api('POST', '/api/device/power-cycle', { offMs: label === 'POWER_CYCLE:deadlinePassed' ? POWER_OFF_LONG_MS : 0 });
         return;
       case 'deadline': {
@@ -199,6 +203,12 @@ export class ModelExecutor {
       default:
         throw new Error(`no executor for ${label}`);
     }
+  }
+
+  private keyFaults = 0;
+  /** The three ways a device key goes while the printer is off, in turn: deleted, replaced, truncated. */
+  private damageDeviceKey(): Promise<void> {
+    return damageDeviceKey(this.sut.nvramFile, DEVICE_KEY_FAULTS[this.keyFaults++ % DEVICE_KEY_FAULTS.length]!);
   }
 
   private async operator(label: EventLabel): Promise<void> {

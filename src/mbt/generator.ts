@@ -17,6 +17,7 @@ import {
   machineTable,
   modelEvent,
   stateKey,
+  SIGNED_IN,
   step,
   type SystemState,
 } from './systemModel.ts';
@@ -101,8 +102,6 @@ export interface GeneratorOptions {
   /** Rows never to aim for (declared unreachable). */
   skipRows?: ReadonlySet<string>;
 }
-
-const SIGNED_IN: ReadonlySet<LeafState> = new Set(['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure']);
 
 /** What can be observed after a step, derived from the model state it ends in. */
 export function expectationsFor(after: SystemState, rows: string[]): StepExpectations {

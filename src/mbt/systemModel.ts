@@ -87,6 +87,9 @@ export function stateKey(s: SystemState): string {
   ]);
 }
 
+/** The leaves that hold the sealed token cache (the grant wrote it; leaving them deletes it). */
+export const SIGNED_IN: ReadonlySet<LeafState> = new Set(['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure']);
+
 /** The earliest armed deadline (the only one a tester can reach by moving the clock without passing another). */
 export function nextDeadline(snapshot: MachineSnapshot): DeadlineName | null {
   let best: [DeadlineName, number] | null = null;
@@ -109,12 +112,14 @@ export function modelEvent(s: SystemState, label: EventLabel): DeviceEvent {
 /**
  * Whether a tester can apply this stimulus here: the statechart must handle it (`can`, as the reference asks), a new
  * job is only submitted while the spool holds fewer than MAX_JOBS_IN_SPOOL (a held job always waits in
- * reauthRequired, so the bound is 2), and a
- * deadline is only reached when it is the earliest one armed.
+ * reauthRequired, so the bound is 2), a
+ * deadline is only reached when it is the earliest one armed, and a changed device key is only noticed at boot where
+ * there is a sealed token cache for it to fail to open (elsewhere it is the same step as POWER_CYCLE:short).
  */
 export function isEnabled(s: SystemState, label: EventLabel): boolean {
   const event = modelEvent(s, label);
   if (!s.snapshot.can(event)) return false;
+  if (label === 'POWER_CYCLE:keyChanged') return SIGNED_IN.has(leafState(s.snapshot.value));
   if (event.type === 'SEND') return s.queued + s.held + (s.snapshot.context.jobId !== null ? 1 : 0) < MAX_JOBS_IN_SPOOL;
   if (event.type === 'CODE_DEADLINE' || event.type === 'ACCESS_TOKEN_DEADLINE' || event.type === 'RETRY_DUE') {
     return nextDeadline(s.snapshot) === event.type;

@@ -1,7 +1,8 @@
 /**
  * The model's event vocabulary: every statechart event, with one entry per payload variant a guard can tell apart
  * (settings for the configured account / another account / leaving OAuth, a grant for the right or the wrong account,
- * transient or permanent failures, a power cut long or short enough for the access-token deadline to pass).
+ * transient or permanent failures, a power cut long or short enough for the access-token deadline to pass, a power
+ * cycle during which the device key was lost or replaced).
  * A label ("SEND_FAILED:transient") names a variant; the executor turns it into an action on the running system.
  */
 import type { DeviceContext, DeviceEvent, SendCategory } from '../../machines/oauthDevice.ts';
@@ -42,6 +43,7 @@ export const EVENT_LABELS = [
   'RETRY_DUE',
   'POWER_CYCLE:deadlinePassed',
   'POWER_CYCLE:short',
+  'POWER_CYCLE:keyChanged',
 ] as const;
 export type EventLabel = (typeof EVENT_LABELS)[number];
 
@@ -157,5 +159,7 @@ export function eventFor(label: EventLabel, context: DeviceContext, now: number,
       return { type: 'POWER_CYCLE', accessDeadlinePassed: context.accessTokenExpiresAt !== null };
     case 'POWER_CYCLE:short':
       return { type: 'POWER_CYCLE', accessDeadlinePassed: false };
+    case 'POWER_CYCLE:keyChanged':
+      return { type: 'POWER_CYCLE', accessDeadlinePassed: false, keyChanged: true };
   }
 }

@@ -25,7 +25,7 @@ import {
   type NvramData,
   type NvramDataV1,
 } from './schema.ts';
-import { defaultKeyFile, loadOrCreateDeviceKey, SecretVault } from './vault.ts';
+import { defaultKeyFile, loadOrCreateDeviceKey, replaceDamagedDeviceKey, SecretVault } from './vault.ts';
 
 export * from './errors.ts';
 export * from './schema.ts';
@@ -117,8 +117,11 @@ export interface Nvram {
     /** Seals and commits at once (one write through update()). */
     set(name: string, value: string): Promise<void>;
     delete(name: string): Promise<void>;
-    /** Sealed secrets this device cannot open, with the reason. */
-    unreadable(): { name: string; reason: string }[];
+    /**
+     * Sealed secrets this device cannot open, with the reason. `lost`: the device key is usable and the blob does not
+     * open with it (sealed with another key, or damaged), so it never will; false when the key itself cannot be read.
+     */
+    unreadable(): { name: string; reason: string; lost: boolean }[];
   };
   readonly boot: BootInfo;
   stats(): { file: string; capacityBytes: number; banks: BankStats[] };
@@ -138,13 +141,16 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   const io = opts.io ?? nodeIo;
 
   // The key file is not part of the image (and its creation is race-safe on its own): load it while the lock is taken.
-  const [locked, key] = await Promise.allSettled([acquireImageLock(file), loadOrCreateDeviceKey(opts.keyFile ?? defaultKeyFile(file))]);
+  const keyFile = opts.keyFile ?? defaultKeyFile(file);
+  const [locked, loaded] = await Promise.allSettled([acquireImageLock(file), loadOrCreateDeviceKey(keyFile)]);
   if (locked.status === 'rejected') throw locked.reason;
   const lock = locked.value;
   let store: BankStore | null = null;
   try {
-    if (key.status === 'rejected') throw key.reason;
-    const vault = new SecretVault(key.value);
+    if (loaded.status === 'rejected') throw loaded.reason;
+    // Replaced only now, under the image's lock: a second opener that lost the lock never touches the key file.
+    const key = !loaded.value.ok && loaded.value.damaged ? await replaceDamagedDeviceKey(keyFile, loaded.value.reason) : loaded.value;
+    const vault = new SecretVault(key);
     store = await BankStore.open(io, file, 'readwrite', capacityBytes);
     if (store.created) await io.syncDir(path.dirname(file));
     const adapter = new NvramAdapter(store, {
@@ -161,14 +167,14 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
       throw new NvramError('nvram_unsupported_firmware', `this build is firmware ${CURRENT_FIRMWARE}; it cannot run as firmware ${runningFirmware}`);
     }
     const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit);
-    await nvram.decideBoot(adapter.lastScan!, opts.factoryDevice ?? randomDevice(), key.value.ok && !key.value.created);
+    await nvram.decideBoot(adapter.lastScan!, opts.factoryDevice ?? randomDevice(), key.ok && !key.created, key.ok ? (key.replaced ?? null) : null);
     return nvram;
   } catch (err) {
     await store?.close().catch(() => {});
     // The first boot failed before its format was durable (a failing disk): the key it made seals nothing. Left
     // behind, it would make the next boot call the still blank image lost.
-    const firstBoot = key.status === 'fulfilled' && key.value.ok && key.value.created;
-    if (firstBoot && !store?.current()) await rm(opts.keyFile ?? defaultKeyFile(file), { force: true }).catch(() => {});
+    const firstBoot = loaded.status === 'fulfilled' && loaded.value.ok && loaded.value.created;
+    if (firstBoot && !store?.current()) await rm(keyFile, { force: true }).catch(() => {});
     await lock.release().catch(() => {});
     throw err;
   }
@@ -208,17 +214,22 @@ class NvramInstance implements Nvram {
   }
 
   /** Decides what the device boots with; commits only for a blank image (format) or a firmware migration. */
-  async decideBoot(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean): Promise<void> {
-    await this.decideImage(scan, device, keyExisted);
-    this.checkKey();
+  async decideBoot(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean, keyReplaced: string | null): Promise<void> {
+    // A replaced key had existed (damaged): a blank image beside it was lost, not new.
+    await this.decideImage(scan, device, keyExisted || keyReplaced !== null);
+    this.checkKey(keyReplaced);
     deepFreeze(this.low.data);
   }
 
-  /** Sealed secrets that the key cannot open mean the key changed: say so at boot, not at the first send. */
-  private checkKey(): void {
+  /**
+   * Sealed secrets that the key cannot open, or a damaged key file replaced at this boot, mean the key changed: say
+   * so at boot, not at the first send.
+   */
+  private checkKey(replaced: string | null): void {
     const unreadable = this.secrets.unreadable();
-    if (unreadable.length === 0) return;
-    const message = `device key changed: ${unreadable.map((u) => `${u.name}: ${u.reason}`).join('; ')}`;
+    if (unreadable.length === 0 && replaced === null) return;
+    const parts = [...(replaced ? [replaced] : []), ...unreadable.map((u) => `${u.name}: ${u.reason}`)];
+    const message = `device key changed: ${parts.join('; ')}`;
     this.boot.keyChanged = true;
     this.boot.recovered = true;
     this.boot.findings.push({ code: 'device-key-changed', message });
@@ -289,12 +300,12 @@ class NvramInstance implements Nvram {
       await this.update((_, vault) => vault.delete(name));
     },
     unreadable: () => {
-      const out: { name: string; reason: string }[] = [];
+      const out: { name: string; reason: string; lost: boolean }[] = [];
       for (const [name, blob] of Object.entries(this.low.data.secrets)) {
         try {
           this.vault.open(name, blob);
         } catch (err) {
-          out.push({ name, reason: err instanceof NvramSecretError ? err.reason : String(err) });
+          out.push({ name, reason: err instanceof NvramSecretError ? err.reason : String(err), lost: this.vault.available });
         }
       }
       return out;

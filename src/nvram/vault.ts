@@ -13,8 +13,10 @@ import type { SealedBlob } from './schema.ts';
 export const DEVICE_KEY_BYTES = 32;
 
 export type DeviceKeyState =
-  | { ok: true; key: Buffer; kid: string; created: boolean }
-  | { ok: false; reason: string };
+  /** `replaced`: why a damaged key file was replaced by a new key at this boot (absent when it was not). */
+  | { ok: true; key: Buffer; kid: string; created: boolean; replaced?: string }
+  /** `damaged`: the file is there but cannot be a key (wrong size); unreadable files (EACCES, EIO…) are not. */
+  | { ok: false; reason: string; damaged?: boolean };
 
 export function keyId(key: Buffer): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
@@ -27,13 +29,14 @@ export function defaultKeyFile(imageFile: string): string {
 
 /**
  * Reads the device key, creating it (mode 0600, fsync'ed) when the file does not exist. A key file that exists but
- * is not 32 bytes is reported, never replaced: replacing it would silently orphan every sealed secret.
+ * is not 32 bytes is reported as damaged and left alone here: only the image's owner, holding its lock, may replace
+ * it (replaceDamagedDeviceKey), and says so at boot.
  */
 export async function loadOrCreateDeviceKey(keyFile: string): Promise<DeviceKeyState> {
   try {
     // Synchronous: 32 bytes read once per boot; a thread-pool round trip costs more than the read.
     const key = readFileSync(keyFile);
-    if (key.length !== DEVICE_KEY_BYTES) return { ok: false, reason: `device key file ${keyFile} holds ${key.length} bytes, expected ${DEVICE_KEY_BYTES}` };
+    if (key.length !== DEVICE_KEY_BYTES) return { ok: false, damaged: true, reason: `device key file ${keyFile} holds ${key.length} bytes, expected ${DEVICE_KEY_BYTES}` };
     return { ok: true, key, kid: keyId(key), created: false };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { ok: false, reason: `device key file ${keyFile} unreadable (${(err as NodeJS.ErrnoException).code})` };
@@ -61,6 +64,32 @@ export async function loadOrCreateDeviceKey(keyFile: string): Promise<DeviceKeyS
     await dir.close();
   }
   return { ok: true, key, kid: keyId(key), created: true };
+}
+
+/**
+ * A damaged key (wrong size) opens nothing and seals nothing: a printer that kept it could never sign in again. Its
+ * secrets are lost either way, so the booting device makes a new key (written beside it, fsync'ed, renamed over it)
+ * and reports the change; the sealed secrets of the old key are then reported as unreadable by the new one.
+ */
+export async function replaceDamagedDeviceKey(keyFile: string, damage: string): Promise<DeviceKeyState> {
+  const key = randomBytes(DEVICE_KEY_BYTES);
+  const temp = `${keyFile}.new`;
+  const fh = await fs.open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, PRIVATE_FILE_MODE);
+  try {
+    await fh.chmod(PRIVATE_FILE_MODE);
+    await fh.writeFile(key);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(temp, keyFile);
+  const dir = await fs.open(path.dirname(keyFile), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return { ok: true, key, kid: keyId(key), created: true, replaced: `${damage}: replaced with a new device key` };
 }
 
 export class SecretVault {

@@ -15,6 +15,7 @@ import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import type { Simulator } from '../sim/types.ts';
+import { damageDeviceKey, type DeviceKeyFault } from '../sim/device-key-fault.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { formatSimTime } from './duration.ts';
 import { checkExpectation, jobStatusOf, tokensHeld, type Difference } from './expectations.ts';
@@ -384,7 +385,7 @@ class ScenarioRun {
       case 'advanceUntil':
         return this.advanceUntil(step.args.state, step.args.cap);
       case 'powerCycle':
-        return this.powerCycle(step.args.off);
+        return this.powerCycle(step.args.off, step.args.deviceKey);
       case 'waitFor': {
         const { state, jobs, timeout } = step.args;
         const states = state === undefined ? null : Array.isArray(state) ? state : [state];
@@ -468,9 +469,10 @@ class ScenarioRun {
     await clock.idle();
   }
 
-  private async powerCycle(offMs: number): Promise<void> {
+  private async powerCycle(offMs: number, deviceKey?: DeviceKeyFault): Promise<void> {
     const from = this.sim.device.state();
-    this.note(`power off in ${from}${offMs ? ` for ${formatDurationShort(offMs)}` : ''}`);
+    this.note(`power off in ${from}${offMs ? ` for ${formatDurationShort(offMs)}` : ''}${deviceKey ? `; device key ${deviceKey}` : ''}`);
+    if (deviceKey) await damageDeviceKey(path.join(this.sim.stateDir, 'nvram.json'), deviceKey);
     const device = await this.sim.powerCycle(offMs);
     // The boot's own transitions happen before anyone can subscribe; the boot report has them.
     for (const t of device.bootReport().transitions) {

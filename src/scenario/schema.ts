@@ -9,6 +9,7 @@ import { JOB_STATUSES } from '../device/printer.ts';
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
 import { smtpSettingsSchema } from '../device/validation.ts';
 import { parseDuration } from './duration.ts';
+import { DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 
 /** A duration string ("10h", "61m", "90d", "1h30m", "500ms") turned into milliseconds. */
 const duration = z
@@ -190,7 +191,7 @@ export const STEP_ARGS = {
   advanceUntil: z.object({ state: states, cap: duration }).strict(),
   powerCycle: z.preprocess(
     (v) => (typeof v === 'string' ? { off: v } : v === true || v === null ? {} : v),
-    z.object({ off: duration.default(0) }).strict(),
+    z.object({ off: duration.default(0), deviceKey: z.enum(DEVICE_KEY_FAULTS).optional() }).strict(),
   ),
   /** Wall time: for what msal-node and sockets do outside the virtual clock (a sign-in's polling, a send in flight). */
   waitFor: z

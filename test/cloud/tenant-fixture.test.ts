@@ -16,6 +16,19 @@ describe('tenant fixtures', () => {
     expect(fabrikam.policy.smtpAuthEnabled).toBe(false);
   });
 
+  it("defaults the SMTP idle timeout to Exchange's 5 minutes and refuses one that is not a positive number", async () => {
+    const contoso = JSON.parse(await readFile(new URL('../../fixtures/tenants/contoso.json', import.meta.url), 'utf8'));
+    delete contoso.exchange;
+    expect(validateTenantFixture(contoso).exchange).toEqual({ connectionInactivityTimeoutSeconds: 300 });
+    expect(validateTenantFixture({ ...contoso, exchange: { connectionInactivityTimeoutSeconds: 0.5 } }).exchange.connectionInactivityTimeoutSeconds).toBe(0.5);
+    for (const bad of [0, -5, '300', 86_401]) {
+      expect(() => validateTenantFixture({ ...contoso, exchange: { connectionInactivityTimeoutSeconds: bad } })).toThrow(
+        /\$\.exchange\.connectionInactivityTimeoutSeconds: expected a number in \[0\.05, 86400\]/,
+      );
+    }
+    expect(() => validateTenantFixture({ ...contoso, exchange: 'five minutes' })).toThrow(/\$\.exchange: expected an object/);
+  });
+
   it('lists every problem with its path', () => {
     const bad = {
       tenantId: 'not-a-guid',

@@ -1,5 +1,6 @@
 /** Submissions that Exchange refuses or that the network breaks, end to end, and a power cut in the middle of one. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { faultTaken, isSmtp, nextEntry } from '../cloud/journal/events.ts';
 import { RECIPIENT, SCANNER, SETTINGS, cachedTokens, jobOf, signIn, startE2E, submitScan, type E2ESim } from './support.ts';
 
 let sim: E2ESim | undefined;
@@ -91,20 +92,22 @@ describe('sending', () => {
   it('a power cut while sending loses no acknowledged job: delivered after the reboot, same Message-ID', async () => {
     sim = await startE2E();
     await signIn(sim);
-    // Hold the first submission after DATA long enough to pull the plug in the middle of it (wall time).
-    sim.twin!.faults.add({ target: 'smtp.data', action: { kind: 'delay', ms: 1500 } });
+    const twin = sim.twin!;
+    // A slow answer to the first message (wall time), so the plug can be pulled while the twin holds it.
+    twin.faults.add({ target: 'smtp.data', action: { kind: 'delay', ms: 1500 } });
+    const messageIn = faultTaken(twin.faults, 'smtp.data');
     const job = await submitScan(sim);
-    const deadline = Date.now() + 5000;
-    while (sim.device.state() !== 'sending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await messageIn; // the whole message is at the twin, which has not answered yet
     expect(sim.device.state()).toBe('sending');
-    await new Promise((r) => setTimeout(r, 300));
+    const cut = twin.journal.list({ kind: 'smtp' }).filter((e) => isSmtp(e) && e.command === 'DATA' && e.reply === 354).at(-1);
+    const cutAnswered = nextEntry(twin.journal, (e) => isSmtp(e) && e.command === 'MESSAGE' && isSmtp(cut!) && e.session === cut.session, "answer to the cut session's message");
     await sim.powerCycle(60_000);
     await sim.device.idle();
     expect(jobOf(sim, job.id)).toMatchObject({ status: 'sent', attempts: 2 });
-    await new Promise((r) => setTimeout(r, 1500)); // let the cut session's delay run out at the twin
-    // At least once: the twin may have filed the first copy too; every copy carries the job's Message-ID.
+    await cutAnswered; // the twin has answered (to nobody) the message it held when the power went
+    // At least once: the twin filed the held copy too (it had all of it), and both carry the job's Message-ID.
     const copies = sim.twin!.control.messages(RECIPIENT);
-    expect(copies.length).toBeGreaterThanOrEqual(1);
+    expect(copies).toHaveLength(2);
     expect(new Set(copies.map((m) => m.messageId))).toEqual(new Set([job.messageId]));
   });
 });

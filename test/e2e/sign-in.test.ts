@@ -1,6 +1,6 @@
 /** Sign-ins that end without a token, end to end: each failure arrives in authFailed with its reason and code. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MINUTE, SETTINGS, startE2E, startSignIn, waitForState, type E2ESim } from './support.ts';
+import { MINUTE, SETTINGS, startE2E, startSignIn, waitForState, watchSignIns, type E2ESim } from './support.ts';
 
 let sim: E2ESim | undefined;
 afterEach(async () => {
@@ -91,13 +91,15 @@ describe('sign-in failures', () => {
   });
 
   it('a cancel on the panel stops MSAL polling; the twin code stays unanswered', async () => {
-    sim = await startE2E();
+    const signIns = watchSignIns();
+    sim = await startE2E({ wrapPorts: signIns.wrapPorts });
     const userCode = await startSignIn(sim);
     await sim.device.send({ type: 'CANCEL_AUTH' });
     expect(sim.device.state()).toBe('ready');
-    // Approving afterwards grants nothing on the device: MSAL stopped at its next poll, the outcome is dropped.
+    // Approving afterwards grants nothing on the device: MSAL stops at its next poll (or, if a poll was already in
+    // flight, its answer comes back to an effect that is no longer current), and the outcome is dropped.
     sim.twin!.control.approveDeviceCode(userCode, SETTINGS.authUsername);
-    await new Promise((r) => setTimeout(r, 1500));
+    await signIns.ended(); // msal-node's polling call has returned
     await sim.device.idle();
     expect(sim.device.state()).toBe('ready');
   });

@@ -11,6 +11,8 @@ import { expect } from 'vitest';
 import { createLogger } from '../../src/log/logger.ts';
 import { DEFAULT_TENANT_FILE } from '../../src/cloud/tenant-fixture.ts';
 import { startSimulator } from '../../src/sim/simulator.ts';
+import type { SimulatorOptions } from '../../src/sim/types.ts';
+import type { DevicePorts } from '../../src/device/ports.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import type { JobRecord } from '../../src/nvram/schema.ts';
 import { TOKEN_CACHE_SECRET } from '../../src/device/device.ts';
@@ -38,7 +40,9 @@ export type E2ESim = Awaited<ReturnType<typeof startSimulator>> & { logs: string
 /** The twin's certificates are made once per test run and copied into each simulator (key generation is slow). */
 let certsDir: string | null = null;
 
-export async function startE2E(opts: { patchTenant?: (fixture: Record<string, any>) => void; clientId?: string } = {}): Promise<E2ESim> {
+export async function startE2E(
+  opts: { patchTenant?: (fixture: Record<string, any>) => void; clientId?: string; wrapPorts?: SimulatorOptions['wrapPorts'] } = {},
+): Promise<E2ESim> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mfp-e2e-'));
   const fixture = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8'));
   fixture.deviceCode.intervalSeconds = 0.1;
@@ -48,7 +52,7 @@ export async function startE2E(opts: { patchTenant?: (fixture: Record<string, an
   if (certsDir && (await exists(path.join(certsDir, 'ca.pem')))) await cp(certsDir, path.join(dir, 'cloud'), { recursive: true });
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', destination: { write: (s: string) => void logs.push(s) } });
-  const sim = await startSimulator({ stateDir: dir, cloud: { mode: 'twin', tenantFile, seed: 7, clientId: opts.clientId }, logger });
+  const sim = await startSimulator({ stateDir: dir, cloud: { mode: 'twin', tenantFile, seed: 7, clientId: opts.clientId }, logger, wrapPorts: opts.wrapPorts });
   if (!certsDir) {
     certsDir = await mkdtemp(path.join(tmpdir(), 'mfp-e2e-certs-'));
     await mkdir(certsDir, { recursive: true });
@@ -64,15 +68,29 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Waits (wall time) until the device reaches one of `states`: msal-node's polling runs outside device.idle(). */
-export async function waitForState(sim: E2ESim, states: LeafState | LeafState[], timeoutMs = 10_000): Promise<void> {
-  const want = Array.isArray(states) ? states : [states];
-  const deadline = Date.now() + timeoutMs;
-  while (!want.includes(sim.device.state())) {
-    if (Date.now() > deadline) throw new Error(`device stayed in ${sim.device.state()} (wanted ${want.join('|')}): ${JSON.stringify(sim.device.status().lastError)}`);
-    await new Promise((r) => setTimeout(r, 20));
+/**
+ * Waits for the device's transition notice into one of `states` (at once if it is there already), then for the
+ * device to settle. msal-node's polling runs outside device.idle(), so a sign-in's end comes only as a notice. The
+ * bound (wall time) only turns a device that never gets there into a clear failure.
+ */
+export async function waitForState(sim: E2ESim, states: LeafState | LeafState[], boundMs = 30_000): Promise<void> {
+  const want: LeafState[] = Array.isArray(states) ? states : [states];
+  const device = sim.device;
+  if (!want.includes(device.state())) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stop();
+        reject(new Error(`device stayed in ${device.state()} (wanted ${want.join('|')}): ${JSON.stringify(device.status().lastError)}`));
+      }, boundMs);
+      const stop = device.subscribe((t) => {
+        if (!want.includes(t.to)) return;
+        clearTimeout(timer);
+        stop();
+        resolve();
+      });
+    });
   }
-  await sim.device.idle();
+  await device.idle();
 }
 
 /** Settings → START_AUTH → code on the panel. Returns the user code. */
@@ -116,4 +134,32 @@ export function jobOf(sim: E2ESim, id: string): JobRecord {
   const job = sim.device.job(id);
   if (!job) throw new Error(`no job ${id}`);
   return job;
+}
+
+/**
+ * Ports that report when each sign-in call of the OAuth adapter (msal-node's device-code polling) has ended, however
+ * it ended: `ended()` is the settled promise of the latest call. For tests that must know MSAL stopped polling.
+ */
+export function watchSignIns(): { wrapPorts: NonNullable<SimulatorOptions['wrapPorts']>; ended: () => Promise<unknown> } {
+  let last: Promise<unknown> = Promise.reject(new Error('no sign-in was started'));
+  last.catch(() => {});
+  const wrap = (ports: DevicePorts): DevicePorts => {
+    const oauth = ports.oauth;
+    return {
+      ...ports,
+      oauth: {
+        signIn: (args) => {
+          const call = oauth.signIn(args);
+          last = call.then(
+            (grant) => ({ granted: grant.account }),
+            (err: unknown) => err,
+          );
+          return call;
+        },
+        refresh: (args) => oauth.refresh(args),
+        accessToken: (args) => oauth.accessToken(args),
+      },
+    };
+  };
+  return { wrapPorts: (build) => (tokenCache) => wrap(build(tokenCache)), ended: () => last };
 }

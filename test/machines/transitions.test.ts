@@ -76,6 +76,8 @@ const EVENTS: Record<string, DeviceEvent> = {
   RETRY_DUE: { type: 'RETRY_DUE' },
   'POWER_CYCLE:passed': { type: 'POWER_CYCLE', accessDeadlinePassed: true },
   'POWER_CYCLE:kept': { type: 'POWER_CYCLE', accessDeadlinePassed: false },
+  'POWER_CYCLE:keyChanged': { type: 'POWER_CYCLE', accessDeadlinePassed: false, keyChanged: true },
+  'POWER_CYCLE:keyChangedPassed': { type: 'POWER_CYCLE', accessDeadlinePassed: true, keyChanged: true },
 };
 
 // state-or-variant  event-variant  ->  target  [checks on the new context]
@@ -113,6 +115,7 @@ SIGNED_IN          SIGN_OUT                   -> ready         jobId=null access
 SIGNED_IN          SAVE_SETTINGS:same         -> =
 SIGNED_IN          SAVE_SETTINGS:other        -> ready         jobId=null
 SIGNED_IN          SAVE_SETTINGS:off          -> unconfigured  jobId=null
+SIGNED_IN          POWER_CYCLE:keyChanged|keyChangedPassed -> reauthRequired lastError.reason=device-key-changed jobId=null accessTokenExpiresAt=null retryAt=null accessTokenStale=false
 authorized         SEND                       -> sending       jobId=j2
 authorized         ACCESS_TOKEN_DEADLINE      -> tokenExpired  accessTokenStale=true
 authorized         POWER_CYCLE:passed         -> tokenExpired
@@ -121,14 +124,14 @@ tokenExpired       SEND                       -> refreshing    jobId=j2
 tokenExpired/retrying RETRY_DUE               -> refreshing    retryAt=null jobId=j1
 tokenExpired       RETRY                      -> refreshing    jobId=null
 tokenExpired/retrying RETRY                   -> refreshing    retryAt=null jobId=j1
-tokenExpired|tokenExpired/retrying POWER_CYCLE:* -> tokenExpired
+tokenExpired|tokenExpired/retrying POWER_CYCLE:passed|kept -> tokenExpired
 refreshing|refreshing/exhausted REFRESHED     -> sending       accessTokenStale=false refreshRetries=0
 refreshing/noJob|refreshing/exhaustedNoJob REFRESHED -> authorized
 refreshing*        REFRESH_FAILED:permanent   -> reauthRequired jobId=null
 refreshing|refreshing/noJob REFRESH_FAILED:transient -> tokenExpired retryAt=${T0 + 30_000} refreshRetries=1
 refreshing/exhausted REFRESH_FAILED:transient -> sendFailure   retryAt=null
 refreshing/exhaustedNoJob REFRESH_FAILED:transient -> tokenExpired retryAt=null
-refreshing*        POWER_CYCLE:*              -> tokenExpired  jobId=null
+refreshing*        POWER_CYCLE:passed|kept    -> tokenExpired  jobId=null
 sending*           SENT                       -> authorized    jobId=null
 sending/stale      SENT                       -> tokenExpired  jobId=null
 sending|sending/stale|sending/exhausted SEND_FAILED:5.7.3 -> refreshing forcedRefreshUsed=true
@@ -140,7 +143,7 @@ sending/exhausted  SEND_FAILED:transient      -> sendFailure   retryAt=null
 sending|sending/forced|sending/exhausted ACCESS_TOKEN_DEADLINE -> sending accessTokenStale=true
 sending|sending/forced|sending/exhausted POWER_CYCLE:passed -> tokenExpired jobId=null
 sending|sending/forced|sending/exhausted POWER_CYCLE:kept -> authorized jobId=null
-sending/stale      POWER_CYCLE:*              -> tokenExpired  jobId=null
+sending/stale      POWER_CYCLE:passed|kept    -> tokenExpired  jobId=null
 sendFailure*       RETRY                      -> sending       sendRetries=0
 sendFailure/stale  RETRY                      -> refreshing
 sendFailure        RETRY_DUE                  -> sending       retryAt=null
@@ -148,7 +151,7 @@ sendFailure/stale  RETRY_DUE                  -> refreshing
 sendFailure*       DISMISS                    -> authorized    jobId=null
 sendFailure/stale  DISMISS                    -> tokenExpired  jobId=null
 sendFailure|sendFailure/final ACCESS_TOKEN_DEADLINE -> sendFailure accessTokenStale=true
-sendFailure*       POWER_CYCLE:*              -> sendFailure
+sendFailure*       POWER_CYCLE:passed|kept    -> sendFailure
 reauthRequired     START_AUTH                 -> requestingCode
 reauthRequired     SIGN_OUT                   -> ready
 reauthRequired     SEND                       -> reauthRequired
@@ -290,5 +293,40 @@ describe('statechart: the account, at its edges', () => {
     expect(() => leafState('nowhere')).toThrow(/not a state of the OAuth device machine: "nowhere"/);
     expect(() => leafState({ signedIn: 42 })).toThrow(/not a state/);
     expect(leafState({ signedIn: 'sending' })).toBe('sending');
+  });
+});
+
+describe('statechart: a boot that found the device key changed', () => {
+  const keyChanged: DeviceEvent = { type: 'POWER_CYCLE', accessDeadlinePassed: false, keyChanged: true };
+  const signedInStates = Object.keys(STATES).filter((s) => SIGNED_IN.includes(base(s)));
+
+  it.each(signedInStates)('%s: holds the job it worked on and deletes the unreadable tokens', (name) => {
+    const snap = snapshotOf(name);
+    const [next, actions] = transition(machine, snap, keyChanged);
+    const types = actions.map((a) => a.type);
+    expect(leafState(next.value)).toBe('reauthRequired');
+    expect(types).toEqual(expect.arrayContaining(['holdJob', 'deleteTokens']));
+    // Never requeued as if the tokens still worked, never failed or completed.
+    expect(types).not.toEqual(expect.arrayContaining(['requeueJob']));
+    expect(types.filter((t) => t === 'failJob' || t === 'completeJob')).toEqual([]);
+    expect(next.context.lastError).toMatchObject({ reason: 'device-key-changed', code: null });
+    expect(next.context.account).toBe(ME); // the configured account stays: the admin signs in again as it
+  });
+
+  it('outside the signed-in states the flag changes nothing (no tokens were held)', () => {
+    for (const name of ['unconfigured', 'ready', 'requestingCode', 'codePending', 'authFailed', 'reauthRequired']) {
+      const snap = snapshotOf(name);
+      const [withFlag] = transition(machine, snap, keyChanged);
+      const [without] = transition(machine, snap, { type: 'POWER_CYCLE', accessDeadlinePassed: false });
+      expect(withFlag.value, name).toEqual(without.value);
+      expect(withFlag.context, name).toEqual(without.context);
+    }
+  });
+
+  it('after the key change, a new sign-in for the account leaves reauthRequired as usual', () => {
+    let [s] = transition(machine, snapshotOf('sendFailure'), keyChanged);
+    for (const e of [EVENTS.START_AUTH!, EVENTS.CODE_ISSUED!, EVENTS['TOKEN_GRANTED:me']!]) [s] = transition(machine, s, e);
+    expect(leafState(s.value)).toBe('authorized');
+    expect(s.context.lastError).toBeNull();
   });
 });

@@ -19,8 +19,8 @@ const table = transitionTable(oauthDeviceMachine);
 const skipRows = new Set(Object.keys(UNREACHABLE_ROWS));
 
 describe('model graph and generated paths', () => {
-  it('counts the rows transitionTable lists (105 today), POWER_CYCLE from every leaf included', () => {
-    expect(table.transitions.length).toBe(105);
+  it('counts the rows transitionTable lists (110 today), POWER_CYCLE from every leaf included', () => {
+    expect(table.transitions.length).toBe(110);
     const powerSources = new Set(table.transitions.filter((r) => r.event === 'POWER_CYCLE').map((r) => r.source));
     expect([...powerSources].sort()).toEqual([...LEAF_STATES].sort());
   });
@@ -63,8 +63,23 @@ describe('model graph and generated paths', () => {
       'SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured', 'SEND', 'SEND_FAILED:transient',
       'POWER_CYCLE:deadlinePassed',
     ]);
-    expect(p.steps.at(-1)!.rows).toEqual(['sendFailure:POWER_CYCLE#0', 'sendFailure:ACCESS_TOKEN_DEADLINE#0', 'sendFailure:RETRY_DUE#0']);
+    // #0 is the changed-key branch; #1 the one that keeps sendFailure.
+    expect(p.steps.at(-1)!.rows).toEqual(['sendFailure:POWER_CYCLE#1', 'sendFailure:ACCESS_TOKEN_DEADLINE#0', 'sendFailure:RETRY_DUE#0']);
     expect(p.steps.at(-1)!.expectedState).toBe('refreshing');
+  });
+
+  it('predicts a changed device key: reauthRequired with the job held, no token cache; a new sign-in sends it', () => {
+    const signedIn = ['SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured'] as const;
+    const p = materialize('key', [...signedIn, 'SEND', 'SEND_FAILED:permanent', 'POWER_CYCLE:keyChanged', 'SEND', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured']);
+    const boot = p.steps[6]!;
+    expect(boot.rows).toEqual(['sendFailure:POWER_CYCLE#0']);
+    expect(boot.expectedState).toBe('reauthRequired');
+    expect(boot.expect).toMatchObject({ tokenCache: 'absent', jobsInSpool: 1 });
+    expect(p.steps[7]!.rows).toEqual(['reauthRequired:SEND#0']);
+    expect(p.steps.at(-1)!.rows).toEqual(['codePending:TOKEN_GRANTED#0', 'authorized:SEND#0']);
+    expect(p.steps.at(-1)!.expect.jobsInSpool).toBe(2);
+    // Only where a sealed token cache exists can a boot find that the key no longer opens it.
+    expect(() => materialize('bad', ['SAVE_SETTINGS:accountA', 'POWER_CYCLE:keyChanged'])).toThrow(/POWER_CYCLE:keyChanged is not enabled/);
   });
 
   it('refuses a path step the model does not enable', () => {

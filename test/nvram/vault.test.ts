@@ -82,7 +82,7 @@ describe('SecretVault in the NVRAM', () => {
     const other = await openNvram({ file, keyFile: path.join(dir, 'another-secure-element.key') });
     expect(other.secrets.get('msal-cache')).toBeUndefined();
     expect(other.secrets.has('msal-cache')).toBe(false);
-    expect(other.secrets.unreadable()).toEqual([{ name: 'msal-cache', reason: expect.stringMatching(/sealed with device key \w+, this device has key \w+/) }]);
+    expect(other.secrets.unreadable()).toEqual([{ name: 'msal-cache', reason: expect.stringMatching(/sealed with device key \w+, this device has key \w+/), lost: true }]);
     await other.update((d) => void (d.panel.touched = true)); // the rest of the NVRAM still works
     expect(other.data.secrets['msal-cache']).toBeDefined();
     await other.close();
@@ -91,22 +91,47 @@ describe('SecretVault in the NVRAM', () => {
     await original.close();
   });
 
-  it('with a damaged key file: reported, not replaced, and sealing refused without writing', async () => {
+  it('with a damaged key file (wrong size): replaced at boot, said so, the old secrets reported unreadable, new ones sealed', async () => {
     const { file, keyFile } = await setup();
     const nvram = await openNvram({ file });
     await nvram.secrets.set('msal-cache', TOKEN);
     await nvram.close();
     await fs.writeFile(keyFile, Buffer.alloc(7));
+    const broken = await openNvram({ file });
+    expect(broken.boot.keyChanged).toBe(true);
+    expect(broken.boot.findings.find((f) => f.code === 'device-key-changed')?.message).toMatch(/holds 7 bytes, expected 32: replaced with a new device key/);
+    expect(broken.secrets.get('msal-cache')).toBeUndefined();
+    expect(broken.secrets.unreadable()[0]?.reason).toMatch(/sealed with device key \w+, this device has key \w+/);
+    await broken.secrets.set('msal-cache', 'new');
+    expect(broken.secrets.get('msal-cache')).toBe('new');
+    await broken.close();
+    const key = await fs.stat(keyFile);
+    expect(key.size).toBe(32);
+    expect(key.mode & 0o777).toBe(0o600);
+    await expect(fs.stat(`${keyFile}.new`)).rejects.toMatchObject({ code: 'ENOENT' });
+    const again = await openNvram({ file });
+    expect(again.secrets.get('msal-cache')).toBe('new');
+    expect(again.boot.keyChanged).toBe(false);
+    await again.close();
+  });
+
+  it('with a key file that cannot be read (not a file): reported, not replaced, and sealing refused without writing', async () => {
+    const { file, keyFile } = await setup();
+    const nvram = await openNvram({ file });
+    await nvram.secrets.set('msal-cache', TOKEN);
+    await nvram.close();
+    await fs.rm(keyFile);
+    await fs.mkdir(keyFile);
     const bytes = await fs.readFile(file);
     const broken = await openNvram({ file });
     expect(broken.secrets.get('msal-cache')).toBeUndefined();
-    expect(broken.secrets.unreadable()[0]?.reason).toMatch(/holds 7 bytes, expected 32/);
+    expect(broken.secrets.unreadable()[0]).toMatchObject({ reason: expect.stringMatching(/device key file .* unreadable \(EISDIR\)/), lost: false });
     const err = await broken.secrets.set('msal-cache', 'new').catch((e) => e);
     expect(err).toBeInstanceOf(NvramSecretError);
     expect(err.code).toBe('nvram_secret_unavailable');
     await broken.close();
     expect((await fs.readFile(file)).equals(bytes)).toBe(true);
-    expect((await fs.readFile(keyFile)).length).toBe(7);
+    expect((await fs.stat(keyFile)).isDirectory()).toBe(true);
   });
 
   it('does not open a blob moved under another name (AAD binds the name)', async () => {
@@ -115,7 +140,7 @@ describe('SecretVault in the NVRAM', () => {
     await nvram.secrets.set('msal-cache', TOKEN);
     await nvram.update((d) => void (d.secrets['smtp-password'] = d.secrets['msal-cache']!));
     expect(nvram.secrets.get('smtp-password')).toBeUndefined();
-    expect(nvram.secrets.unreadable()).toEqual([{ name: 'smtp-password', reason: expect.stringMatching(/authentication failed/) }]);
+    expect(nvram.secrets.unreadable()).toEqual([{ name: 'smtp-password', reason: expect.stringMatching(/authentication failed/), lost: true }]);
     await nvram.close();
   });
 

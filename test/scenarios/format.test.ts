@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration, formatElapsed } from '../../src/scenario/duration.ts';
 import { jsonValueLines, JsonSyntaxError } from '../../src/scenario/jsonLines.ts';
-import { parseScenario } from '../../src/scenario/load.ts';
+import { parseScenario, ScenarioFormatError } from '../../src/scenario/load.ts';
 
 describe('durations', () => {
   it.each([
@@ -55,6 +55,12 @@ describe('step shorthands', () => {
     ]);
     expect(s.pollIntervalSeconds).toBe(0.1);
     expect(s.seed).toBe(1);
+  });
+
+  it('a power cycle may damage the device key in one of three named ways, and nothing else', () => {
+    const s = parseScenario({ name: 'key', steps: [{ powerCycle: { off: '1h', deviceKey: 'truncated' } }] });
+    expect(s.steps[0]!.args).toEqual({ off: 3_600_000, deviceKey: 'truncated' });
+    expect(() => parseScenario({ name: 'key', steps: [{ powerCycle: { deviceKey: 'stolen' } }] })).toThrow(ScenarioFormatError);
   });
 
   it('a step with two kinds is refused', () => {

@@ -35,13 +35,26 @@ export interface RefreshTokenView {
 export class RefreshTokenStore {
   /** Keyed by a hash of the token so the store itself holds no usable secrets. */
   private readonly byHash = new Map<string, RefreshTokenRecord>();
+  /** Called after each issue (a refresh's rotation included): persisted-sign-ins.ts saves the store then. */
+  onChange: (() => void) | null = null;
 
   issue(rec: Omit<RefreshTokenRecord, 'id' | 'rotatedAt'>): { token: string; record: RefreshTokenRecord } {
     const token = `1.AQ${randomBytes(160).toString('base64url')}`;
     const hash = hashToken(token);
     const record: RefreshTokenRecord = { ...rec, id: hash.slice(0, 12), rotatedAt: null };
     this.byHash.set(hash, record);
+    this.onChange?.();
     return { token, record };
+  }
+
+  /** Records by token hash (no token in them), for persisting. */
+  entries(): [string, RefreshTokenRecord][] {
+    return [...this.byHash.entries()];
+  }
+
+  /** Puts back records saved by `entries()` (at start, before any token is issued). */
+  restore(entries: Iterable<[string, RefreshTokenRecord]>): void {
+    for (const [hash, rec] of entries) this.byHash.set(hash, rec);
   }
 
   find(token: string): RefreshTokenRecord | undefined {

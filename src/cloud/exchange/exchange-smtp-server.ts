@@ -6,6 +6,8 @@
  *    "535 5.7.8 5.7.3 …". A reply whose text already starts with an enhanced code is sent as is.
  * 2. The greeting: "220 <host> Microsoft ESMTP MAIL Service ready at <date>" (the library puts "ESMTP" right after
  *    the name), with the date from the twin's clock.
+ * 3. The EHLO list in Exchange's order (ehlo.ts), and the library's own replies that Exchange words differently
+ *    (STARTTLS, the idle timeout) in Exchange's words (replies.ts `inExchangeWords`).
  *
  * It also lets the twin find the socket of a session, so a `drop` fault can cut the connection, and makes the pause
  * before the greeting configurable: smtp-server waits a fixed 100 ms (wall time) on every connection to catch "early
@@ -17,7 +19,8 @@ import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import type { Clock } from '../../time/clock.ts';
-import { ENHANCED_CODE_PREFIX } from './replies.ts';
+import { inExchangeOrder } from './ehlo.ts';
+import { ENHANCED_CODE_PREFIX, inExchangeWords } from './replies.ts';
 import { peerAddress } from '../journal/http-journal.ts';
 import type { SmtpJournalEntry, WireJournal } from '../journal/wire-journal.ts';
 
@@ -117,17 +120,26 @@ class ExchangeSmtpConnection extends SMTPConnection {
     const server = this._server as ExchangeSmtpServer;
     const accepted = server.options.authMethods;
     if (server.advertisedAuthMethods) server.options.authMethods = server.advertisedAuthMethods();
+    this.answeringEhlo = true;
     try {
-      super.handler_EHLO(command, callback); // reads the list synchronously
+      super.handler_EHLO(command, callback); // reads the list and sends the reply synchronously
     } finally {
       server.options.authMethods = accepted;
+      this.answeringEhlo = false;
     }
   }
 
+  /** True while the library composes an EHLO reply, whose extension lines send() puts in Exchange's order. */
+  private answeringEhlo = false;
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    if (this.answeringEhlo && code === 250 && Array.isArray(data)) data = [data[0] ?? '', ...inExchangeOrder(data.slice(1))];
+    const exchange = typeof data === 'string' ? inExchangeWords(code, data) : undefined;
+    if (exchange) [code, data] = [exchange.code, exchange.text];
     const carriesOwnCode = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
     super.send(code, data, carriesOwnCode ? false : context);
     this.journalReply(code, carriesOwnCode ? data : (data ?? null));
+    if (exchange?.closes && code !== 421) this.close(); // the library closes after a 421 only
   }
 
   override _sendGreeting(): void {

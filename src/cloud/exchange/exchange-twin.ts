@@ -19,6 +19,8 @@ import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mai
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
 import { ExchangeServicePrincipals, isAppOnlyToken, verifyAppOnlyLogin } from './service-principals.ts';
 import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
+import { HOLD_TARGET_OF, type HoldGate } from '../holds.ts';
+import { peerAddress } from '../journal/http-journal.ts';
 
 export interface ExchangeTwinOptions {
   host: string;
@@ -38,10 +40,18 @@ export interface ExchangeTwinOptions {
    */
   smtpGreetingDelayMs?: number;
   /**
+   * Wall time a session may wait for the client's next input before the twin closes it with Exchange's
+   * `451 4.7.0 Timeout waiting for client input`; default 5 minutes (Exchange's ConnectionInactivityTimeout). The
+   * tenant fixture's `exchange.connectionInactivityTimeoutSeconds` sets it.
+   */
+  idleTimeoutMs?: number;
+  /**
    * Basic auth and app-only sending (issue 14). Absent: basic auth is refused as disabled and no app-only token is
    * accepted (no service principal is registered).
    */
   authMethods?: ExchangeAuthMethods;
+  /** Holds at the boundary (holds.ts) for connect, AUTH and DATA (absent: nothing is held). */
+  holds?: HoldGate;
 }
 
 export interface ExchangeAuthMethods {
@@ -60,16 +70,28 @@ export interface ExchangeTwin {
 /** Exchange Online's message size limit (150 MiB), advertised in EHLO as SIZE. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 157_286_400;
 
+/** Exchange Server's receive connector default ConnectionInactivityTimeout (00:05:00); Exchange Online publishes none. */
+export const DEFAULT_SMTP_IDLE_TIMEOUT_MS = 5 * 60_000;
+
 /** What the twin keeps about one SMTP connection, beyond smtp-server's session. */
 interface SessionState {
   closed: boolean;
   /** The envelope sender of the current transaction may not be used; refused after DATA (policy). */
   envelopeSendAsDenied: boolean;
+  /** Aborted when the connection closes (a hold on the session then ends). */
+  gone: AbortController;
 }
 
 /** smtp-server keeps whatever onAuth returns as `session.user`. */
 interface SignedInMailbox {
   upn: string;
+}
+
+/** The `gone` of a session that has already closed. */
+function alreadyGone(): AbortController {
+  const c = new AbortController();
+  c.abort();
+  return c;
 }
 
 export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<ExchangeTwin> {
@@ -84,6 +106,9 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
   const mailStore = new InMemoryMailStore();
   const sessions = new Map<string, SessionState>();
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_SMTP_IDLE_TIMEOUT_MS;
+  // 0 would mean "the library's 60 s" to smtp-server, not "never": refuse it with the rest.
+  if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) throw new RangeError(`idleTimeoutMs must be > 0, got ${idleTimeoutMs}`);
   const authMethods: ExchangeAuthMethods = opts.authMethods ?? {
     basicAuth: new BasicAuthPolicy({ disabledByDefaultFrom: 0, adminReEnabled: false, finalRemovalAt: null, tenantCreatedAt: 0 }),
     checkPassword: () => false,
@@ -94,14 +119,20 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     session.user && typeof session.user.upn === 'string' ? (session.user as SignedInMailbox) : undefined;
   /** Created in onConnect, removed in onClose; a session no longer in the map has closed. */
   const stateOf = (session: SMTPServerSession): SessionState =>
-    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false };
-  const fault = (target: SmtpFaultTarget, session: SMTPServerSession) =>
-    applySmtpFault(
+    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false, gone: alreadyGone() };
+  /** A stage's boundary: a hold on it waits first (its outcome replaces the plan's), then the fault plan. */
+  const fault = async (target: SmtpFaultTarget, session: SMTPServerSession, upn?: string) => {
+    const holdTarget = HOLD_TARGET_OF[target];
+    const request = { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) };
+    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, request, stateOf(session).gone.signal) : null;
+    return applySmtpFault(
       faults,
       target,
       () => server.dropSession(session.id),
       (msg) => log?.warn({ target }, msg),
+      held,
     );
+  };
 
   /**
    * Runs an async stage and answers smtp-server's callback: a SmtpReplyError is the reply; anything else is a bug in
@@ -128,8 +159,13 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       // Accepted mechanisms; EHLO lists the tenant's (basic-auth.ts: "AUTH LOGIN XOAUTH2" in this order).
       authMethods: ['LOGIN', 'PLAIN', 'XOAUTH2'],
       size: maxMessageBytes,
+      // EHLO as Exchange lists it (ehlo.ts puts the lines in Exchange's order): DSN on, so MAIL FROM RET=/ENVID= and
+      // RCPT NOTIFY=/ORCPT= are accepted; no REQUIRETLS, which Exchange does not list.
       hideENHANCEDSTATUSCODES: false,
+      hideDSN: false,
+      hideREQUIRETLS: true,
       hideSTARTTLS: false,
+      socketTimeout: idleTimeoutMs,
       disableReverseLookup: true, // no DNS: the twin only ever talks to loopback
       heloResponse: '%s Hello %s',
       authRequiredMessage: replies.notAuthenticated().message,
@@ -137,7 +173,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       logger: log ? (log as unknown as import('nodemailer/lib/shared').Logger) : false,
 
       onConnect(session, callback) {
-        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false });
+        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false, gone: new AbortController() });
         // No AUTH before STARTTLS: not advertised in EHLO, and refused as an unknown command.
         session.disabledCommands = ['AUTH'];
         stage(
@@ -160,7 +196,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
         stage<SMTPServerAuthenticationResponse>(
           'auth',
           async () => {
-            const f = await fault('smtp.auth', session);
+            const f = await fault('smtp.auth', session, auth.username?.slice(0, 256));
             if (f.kind === 'reply') throw f.error;
             if (f.kind === 'dropped') throw replies.badToken(); // nobody is listening any more
             let upn: string;
@@ -258,7 +294,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
           stage(
             'data',
             async () => {
-              const f = await fault('smtp.data', session);
+              const f = await fault('smtp.data', session, signedIn(session)?.upn);
               if (f.kind === 'reply') throw f.error;
               if (f.kind === 'dropped') throw replies.badToken(); // not sent: the socket is gone
               if (stream.sizeExceeded) throw replies.messageTooBig();
@@ -272,6 +308,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       onClose(session) {
         const state = sessions.get(session.id);
         if (state) state.closed = true;
+        state?.gone.abort();
         sessions.delete(session.id);
         const mailbox = signedIn(session);
         if (mailbox) connections.release(mailbox.upn);

@@ -32,6 +32,33 @@ export class SmtpReplyError extends Error {
 /** Starts with an RFC 3463 enhanced status code ("5.7.3 ..."): such text must not get smtp-server's default one. */
 export const ENHANCED_CODE_PREFIX = /^[245]\.\d{1,3}\.\d{1,3}(\s|$)/;
 
+/** A reply smtp-server composes itself, reworded as Exchange gives it. */
+export interface LibraryReplyInExchangeWords {
+  code: number;
+  /** Text after the code, enhanced status code included. */
+  text: string;
+  /** The library closes the connection after this reply only for a 421; say so when the new code is another. */
+  closes: boolean;
+}
+
+/**
+ * smtp-server's own texts that Exchange words differently, keyed by the library's `code text` (smtp-server 3.x):
+ * - STARTTLS: Exchange Online answers `220 2.0.0 SMTP server ready` (microsoft-protocol-facts.md, second round).
+ * - Idle session: Exchange Server closes a session idle for the receive connector's ConnectionInactivityTimeout
+ *   (default 00:05:00) with `451 4.7.0 Timeout waiting for client input` (as its SMTP receive protocol logs show it;
+ *   see docs/cloud-twin.md "Fidelity"); Exchange Online publishes no text of its own. The library would say
+ *   `421 Timeout - closing connection`.
+ */
+const LIBRARY_REPLIES: ReadonlyMap<string, LibraryReplyInExchangeWords> = new Map([
+  ['220 Ready to start TLS', { code: 220, text: '2.0.0 SMTP server ready', closes: false }],
+  ['421 Timeout - closing connection', { code: 451, text: '4.7.0 Timeout waiting for client input', closes: true }],
+]);
+
+/** Exchange's version of a reply the library composed, or undefined when Exchange says the same (or we don't know). */
+export function inExchangeWords(code: number, text: string): LibraryReplyInExchangeWords | undefined {
+  return LIBRARY_REPLIES.get(`${code} ${text}`);
+}
+
 /**
  * The name the twin's front end shows in its greeting and inside the brackets of its refusals, shaped like the
  * outlook.com front ends that real replies name ("SN2PR00CA0018.namprd00.prod.outlook.com").

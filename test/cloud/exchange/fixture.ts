@@ -14,6 +14,7 @@ import { generate } from 'selfsigned';
 import type { CloudDirectory, DirectoryUser, FaultPlan, TenantPolicy, TokenTrust } from '../../../src/cloud/contracts.ts';
 import { createFaultPlan } from '../../../src/cloud/faults.ts';
 import { startExchangeTwin, type ExchangeTwin } from '../../../src/cloud/exchange/index.ts';
+import { WireJournal } from '../../../src/cloud/journal/wire-journal.ts';
 import { VirtualClock } from '../../../src/time/clock.ts';
 
 export const TENANT_ID = '0b1f8a4e-5c3d-4e2f-9a7b-1c2d3e4f5a6b';
@@ -113,6 +114,8 @@ export interface TwinHarness {
   clock: VirtualClock;
   directory: FakeDirectory;
   faults: FaultPlan;
+  /** The twin's wire journal: what tests wait on instead of sleeping (test/cloud/journal/events.ts). */
+  journal: WireJournal;
   ca: string;
   sign: (claims: JWTPayload, key?: CryptoKey, kid?: string) => Promise<string>;
   /** A token for `upn` with the usual claims (override any). */
@@ -124,7 +127,9 @@ export const SCANNER = `scanner@${DOMAIN}`;
 export const ALICE = `alice@${DOMAIN}`;
 export const BOB = `bob@${DOMAIN}`;
 
-export async function startHarness(options: { maxMessageBytes?: number; logger?: Logger; smtpGreetingDelayMs?: number } = {}): Promise<TwinHarness> {
+export async function startHarness(
+  options: { maxMessageBytes?: number; logger?: Logger; smtpGreetingDelayMs?: number; idleTimeoutMs?: number } = {},
+): Promise<TwinHarness> {
   const clock = new VirtualClock();
   const [certs, signer] = await Promise.all([makeTestCertificates(), makeTokenSigner(clock)]);
   const directory = new FakeDirectory();
@@ -133,7 +138,9 @@ export async function startHarness(options: { maxMessageBytes?: number; logger?:
   directory.add(BOB);
   const trust: TokenTrust = { jwks: () => ({ keys: [signer.jwk] }), issuers: () => [ISSUER] };
   const faults = createFaultPlan();
+  const journal = new WireJournal(() => clock.now());
   const twin = await startExchangeTwin({
+    journal,
     host: '127.0.0.1',
     port: 0,
     tls: { key: certs.key, cert: certs.cert },
@@ -148,6 +155,7 @@ export async function startHarness(options: { maxMessageBytes?: number; logger?:
     clock,
     directory,
     faults,
+    journal,
     ca: certs.ca,
     sign: signer.sign,
     tokenFor: (upn, claims = {}) => signer.sign({ upn, unique_name: upn, ...claims }),

@@ -196,7 +196,7 @@ describe('message size', () => {
   it('advertises the configured SIZE and refuses a larger message with 552 5.3.4', async () => {
     const c = await RawSmtp.connect(small.twin.port);
     await c.reply();
-    expect((await c.startTls(small.ca))!.split('\r\n')).toContain('250 SIZE 4096');
+    expect((await c.startTls(small.ca))!.split('\r\n')).toContain('250-SIZE 4096');
     await c.quit();
 
     const big = scanMail(SCANNER, ALICE, { attachments: [{ filename: 'big.pdf', content: Buffer.alloc(8192, 0x41) }] });
