@@ -136,7 +136,8 @@ export class StorageFaults {
   defer(key: string, work: Work): void {
     if (this.stopped) return;
     this.deferred.set(key, work);
-    this.arm(this.o.clock.now() + STORAGE_RETRY_DELAYS_MS[Math.min(this.attempt, STORAGE_RETRY_DELAYS_MS.length - 1)]!);
+    // A retry already due keeps its time: more work waiting must not push it later.
+    if (!this.timer) this.arm(this.o.clock.now() + STORAGE_RETRY_DELAYS_MS[Math.min(this.attempt, STORAGE_RETRY_DELAYS_MS.length - 1)]!);
   }
 
   /**
