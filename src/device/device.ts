@@ -6,6 +6,7 @@
  *  - effects.ts   network work started after the commit, and each outcome (or typed failure) as an event;
  *  - deadlines.ts which deadlines a state listens for (armed on scheduler.ts), and which passed while off;
  *  - boot.ts      the snapshot to start from, and the structured boot report;
+ *  - spoolKeeper.ts  done records, deferred deletion and the boot's reconciliation of the spool (reconcile.ts);
  *  - the job pump (below): the next queued job goes to the statechart when it can take one.
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
@@ -20,6 +21,7 @@ import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadline
 import { Spool } from './spool.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { StorageFaultError, StorageFaults } from './storage-fault.ts';
+import { spoolKeeper } from './spoolKeeper.ts';
 import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
@@ -107,7 +109,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     probeSpool: async () => {
       const probe = `probe-${randomUUID()}`;
       await spool.write(probe, { to: [], subject: '', text: '', attachments: [] });
-      await spool.remove(probe).catch(() => undefined); // left over: garbage the boot sweep removes
+      await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
       storage.spoolWritten();
     },
     commitLog: () => core.commit(() => {}),
@@ -126,6 +128,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       else log.error({ key, err }, 'internal step failed');
     }
   }
+  // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
+  const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -192,7 +196,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         }
       }
     }
-    for (const id of done.finishedJobs) await spool.remove(id).catch(() => undefined);
+    for (const id of done.finishedJobs) await keeper.finished(id);
+    await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
     schedulePump();
@@ -248,9 +253,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       }),
     );
   }
-  // Runs alongside the POWER_CYCLE below (awaited before the device is handed out): it removes only content that
-  // has no job record at boot, and nothing can add a job before createDevice returns.
-  const sweeping = spool.sweep(new Set(nvram.data.spool.map((j) => j.id)));
+  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
+  const reconciled = await keeper.reconcileAtBoot();
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -269,7 +273,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         draft.jobLog = [];
         draft.eventLog.push({ at: clock.now(), kind: 'factory-reset', message: 'factory reset: settings, jobs and tokens erased' });
       });
-      for (const id of ids) await spool.remove(id).catch(() => undefined);
+      // Their content goes once no bank can still point at them (the older bank still holds them until the next commit).
+      if (result.accepted) keeper.retireLater(ids);
       return result;
     },
     saveSettings: async (input) => {
@@ -283,17 +288,20 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     submitJob: async (input) => {
       const req = parseOrThrow(jobRequestSchema, input, 'job');
       const id = randomUUID();
+      const now = clock.now();
+      const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
+      // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
+      const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
       let contentPath: string;
       try {
-        contentPath = await spool.write(id, { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments });
+        contentPath = await spool.write(id, content);
       } catch (err) {
         throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
       }
       storage.spoolWritten();
-      const now = clock.now();
       const record: JobRecord = {
         id,
-        messageId: `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`,
+        messageId,
         status: 'queued',
         to: req.to,
         subject: req.subject,
@@ -311,12 +319,11 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
           }),
         );
       } catch (err) {
-        // A commit the disk failed may still have reached it (a write that failed at its fsync): the content stays
-        // until a later commit has certainly overwritten that bank; the boot sweep removes it if none does.
-        if (err instanceof StorageFaultError) storage.afterNextCommit(() => spool.remove(id));
-        else await spool.remove(id).catch(() => undefined);
+        // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
+        keeper.retireLater([id]);
         throw err;
       }
+      await core.enqueue(keeper.retireDue);
       schedulePump();
       return { ...record };
     },
@@ -344,6 +351,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         stateBefore,
         stateAfter: bootTransitions.at(-1)?.to ?? startState,
         transitions: [...bootTransitions],
+        extra: reconciled ? [reconciled] : [],
       }),
     subscribe: (l) => {
       listeners.add(l);
@@ -364,9 +372,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   if (restored) {
     // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
     const powerCycle = () => core.apply(powerCycleEvent(accessDeadlinePassed(core.snapshot.context, clock.now()), nvram.boot), discard);
-    await Promise.all([core.enqueue(() => internal('boot', powerCycle)), sweeping]);
+    await core.enqueue(() => internal('boot', powerCycle));
+    // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
+    // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
+    const parked = core.snapshot.context.jobId;
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
+      await core.enqueue(() => internal('boot-dismiss', () => core.apply({ type: 'DISMISS' })));
+    }
   } else {
-    await sweeping;
     rearm();
     schedulePump();
   }
