@@ -152,3 +152,41 @@ describe('abandoned work', () => {
     expect(h.device.state()).toBe('ready');
   });
 });
+
+describe('abandoned refreshes', () => {
+  it('a refresh that completes after a sign-out leaves no tokens behind', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    await h.advance(60 * 60_000);
+    const release = h.fake.gateRefreshes();
+    const job = await h.device.submitJob({ to: ['a@contoso.com'], subject: 's' });
+    // idle() would wait for the gated refresh: wait for the state instead (the spool's fsync takes real time).
+    for (let i = 0; i < 2000 && h.device.state() !== 'refreshing'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(h.device.state()).toBe('refreshing');
+    await h.device.send({ type: 'SIGN_OUT' });
+    expect(h.device.state()).toBe('ready');
+    expect(h.nvram.secrets.has(TOKEN_CACHE_SECRET)).toBe(false);
+    // The job goes back to the spool and is held (not signed in); wait for that write before the refresh answers.
+    for (let i = 0; i < 2000 && h.device.job(job.id)?.status !== 'held'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(h.device.job(job.id)?.status).toBe('held');
+    release(); // the refresh answers now, and stages a new cache
+    await h.device.idle();
+    expect(h.fake.refreshCalls).toBe(1);
+    expect(h.device.state()).toBe('ready');
+    expect(h.fake.tokenCache!.load()).toBeUndefined();
+    expect(h.nvram.secrets.has(TOKEN_CACHE_SECRET)).toBe(false);
+  });
+});
+
+describe('the boot report of a damaged image', () => {
+  it('a bank that fails its checks: recovered, with the NVRAM’s coded finding as a reason', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-obs-'));
+    await copyFile(path.resolve('fixtures/nvram/crc-mismatch.img'), path.join(dir, 'nvram.json'));
+    h = await DeviceHarness.create(dir);
+    const r = h.device.bootReport();
+    expect(r.outcome).toBe('recovered');
+    expect(r.reasons.length).toBeGreaterThan(0);
+    expect(r.reasons.map((x) => x.code)).toEqual([...h.nvram.boot.findings.map((f) => f.code), ...r.reasons.slice(h.nvram.boot.findings.length).map((x) => x.code)]);
+    expect(r.reasons[0]).toEqual({ code: h.nvram.boot.findings[0]!.code, detail: h.nvram.boot.findings[0]!.message });
+  });
+});
