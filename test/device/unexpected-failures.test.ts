@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
-import type { TokenCacheStore } from '../../src/device/ports.ts';
+import { SignInFailure, type TokenCacheStore } from '../../src/device/ports.ts';
 
 let h: DeviceHarness;
 afterEach(async () => h?.close());
@@ -81,5 +81,45 @@ describe('untyped failures from the ports', () => {
     control.failing = false;
     await h.advance(30_000);
     expect(h.device.job(job.id)).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+});
+
+describe('typed sign-in failures become their own events', () => {
+  it.each([
+    ['declined', 'AUTH_DECLINED'],
+    ['expired', 'CODE_EXPIRED'],
+    ['poll-failed', 'POLL_FAILED'],
+  ] as const)('%s after the code was shown: %s', async (kind, event) => {
+    h = await DeviceHarness.create();
+    await h.device.saveSettings(OAUTH_SETTINGS);
+    await h.device.send({ type: 'START_AUTH' });
+    await h.device.idle();
+    h.fake.lastSignIn().fail(new SignInFailure(kind, `reason-${kind}`, 'AADSTS1', 'words'));
+    await h.device.idle();
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: `reason-${kind}`, code: 'AADSTS1', reply: 'words' } });
+    expect(transitions().at(-1)).toBe(`codePending → authFailed on ${event}`);
+  });
+
+  it('any failure before a code was issued is a failed code request', async () => {
+    h = await DeviceHarness.create();
+    h.fake.holdCodes = true;
+    await h.device.saveSettings(OAUTH_SETTINGS);
+    await h.device.send({ type: 'START_AUTH' });
+    h.fake.lastSignIn().fail(new SignInFailure('declined', 'declined', 'authorization_declined'));
+    await h.device.idle();
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'declined' } });
+    expect(transitions().at(-1)).toBe('requestingCode → authFailed on CODE_FAILED');
+  });
+
+  it('a power cut during a sign-in cancels the polling of the old boot', async () => {
+    h = await DeviceHarness.create();
+    await h.device.saveSettings(OAUTH_SETTINGS);
+    await h.device.send({ type: 'START_AUTH' });
+    await h.device.idle();
+    const old = h.fake.lastSignIn();
+    expect(old.cancel.cancelled).toBe(false);
+    await h.powerCycle(1000);
+    expect(old.cancel.cancelled).toBe(true);
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'interrupted-by-restart' } });
   });
 });
