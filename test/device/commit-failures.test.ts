@@ -20,7 +20,7 @@ describe('an outcome that does not fit in NVRAM', () => {
     await h.device.send({ type: 'START_AUTH' });
     h.fake.lastSignIn().issue({ userCode: 'X'.repeat(TOO_BIG) });
     await h.device.idle();
-    expect(h.device.status()).toMatchObject({ state: 'authFailed', userCode: null, lastError: { reason: 'nvram-write-failed', code: 'nvram_capacity' } });
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', userCode: null, lastError: { reason: 'nvram-write-failed', code: { kind: 'storage', value: 'nvram_capacity' } } });
     expect(h.device.status().lastError?.reply).toMatch(/NVRAM full/);
     expect(h.fake.lastSignIn().cancel.cancelled).toBe(true);
   });
@@ -34,7 +34,7 @@ describe('an outcome that does not fit in NVRAM', () => {
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
     expect(h.fake.refreshCalls).toBe(1);
-    expect(h.device.status()).toMatchObject({ state: 'tokenExpired', jobId: job.id, lastError: { reason: 'nvram-write-failed', code: 'nvram_capacity' } });
+    expect(h.device.status()).toMatchObject({ state: 'tokenExpired', jobId: job.id, lastError: { reason: 'nvram-write-failed', code: { kind: 'storage', value: 'nvram_capacity' } } });
     expect(h.device.status().lastError?.reply).toMatch(/NVRAM full/);
     expect(h.device.deadlines().RETRY_DUE).toBe(h.clock.now() + 30_000);
     expect(h.fake.tokenCache!.load()).toContain('at-secret-1');

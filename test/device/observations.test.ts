@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
 import { TOKEN_CACHE_SECRET } from '../../src/device/device.ts';
-import { SignInFailure } from '../../src/device/ports.ts';
+import { protocolCode, SignInFailure } from '../../src/device/failures.ts';
 
 let h: DeviceHarness | null = null;
 afterEach(async () => {
@@ -127,7 +127,7 @@ describe('inspection capabilities and identity', () => {
     h.device.job(job.id)!.status = 'sent';
     expect(h.device.job(job.id)?.status).toBe('held');
     expect(h.device.job('no-such-job')).toBeUndefined();
-    h.fake.nextCodeFailure = new SignInFailure('code-request-failed', 'unknown-client', 'AADSTS700016', 'no app');
+    h.fake.nextCodeFailure = new SignInFailure({ kind: 'code-request-failed', reason: 'unknown-client', code: protocolCode('aadsts', '700016'), reply: 'no app' });
     await h.device.send({ type: 'START_AUTH' });
     await h.device.idle();
     const withData = h.device.eventLog().find((e) => e.data);

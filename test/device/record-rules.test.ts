@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
-import { SendFailure } from '../../src/device/ports.ts';
+import { protocolCode, SendFailure } from '../../src/device/failures.ts';
 
 let h: DeviceHarness;
 afterEach(async () => h?.close());
@@ -19,7 +19,7 @@ describe('record rules leave alone what the step does not concern', () => {
   it('a job held after a permanent send failure stays held, with the server’s reply, through a sign-out', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('smtp-auth-disabled', false, '535 5.7.139 SMTP AUTH is disabled', '5.7.139'));
+    h.fake.sendResults.push(new SendFailure({ category: 'smtp-auth-disabled', transient: false, reply: '535 5.7.139 SMTP AUTH is disabled', code: protocolCode('smtp', '5.7.139') }));
     const job = await h.device.submitJob({ to: ['a@contoso.com'], subject: 's' });
     await h.device.idle();
     expect(h.device.job(job.id)).toMatchObject({ status: 'held', reply: '535 5.7.139 SMTP AUTH is disabled' });
@@ -62,7 +62,7 @@ describe('record rules leave alone what the step does not concern', () => {
   it('a dismissed job whose failure had no reply keeps the failure’s reason', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('quota', false, null, '5.4.5'));
+    h.fake.sendResults.push(new SendFailure({ category: 'quota', transient: false, code: protocolCode('smtp', '5.4.5') }));
     const job = await h.device.submitJob({ to: ['a@contoso.com'], subject: 's' });
     await h.device.idle();
     expect(h.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'quota', reply: null } });

@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
-import { SignInFailure, type TokenCacheStore } from '../../src/device/ports.ts';
+import type { TokenCacheStore } from '../../src/device/ports.ts';
+import { protocolCode, SignInFailure } from '../../src/device/failures.ts';
 
 let h: DeviceHarness;
 afterEach(async () => h?.close());
@@ -94,9 +95,9 @@ describe('typed sign-in failures become their own events', () => {
     await h.device.saveSettings(OAUTH_SETTINGS);
     await h.device.send({ type: 'START_AUTH' });
     await h.device.idle();
-    h.fake.lastSignIn().fail(new SignInFailure(kind, `reason-${kind}`, 'AADSTS1', 'words'));
+    h.fake.lastSignIn().fail(new SignInFailure({ kind, reason: `reason-${kind}`, code: protocolCode('aadsts', '1'), reply: 'words' }));
     await h.device.idle();
-    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: `reason-${kind}`, code: 'AADSTS1', reply: 'words' } });
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: `reason-${kind}`, code: { kind: 'aadsts', value: '1' }, reply: 'words' } });
     expect(transitions().at(-1)).toBe(`codePending → authFailed on ${event}`);
   });
 
@@ -105,7 +106,7 @@ describe('typed sign-in failures become their own events', () => {
     h.fake.holdCodes = true;
     await h.device.saveSettings(OAUTH_SETTINGS);
     await h.device.send({ type: 'START_AUTH' });
-    h.fake.lastSignIn().fail(new SignInFailure('declined', 'declined', 'authorization_declined'));
+    h.fake.lastSignIn().fail(new SignInFailure({ kind: 'declined', reason: 'declined', code: protocolCode('oauth', 'authorization_declined') }));
     await h.device.idle();
     expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'declined' } });
     expect(transitions().at(-1)).toBe('requestingCode → authFailed on CODE_FAILED');
