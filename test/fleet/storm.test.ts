@@ -12,6 +12,8 @@ import path from 'node:path';
 import { runStorm, checkStormOptions, stormChartSvg, type StormOptions, type StormReport } from '../../src/fleet/storm.ts';
 import { TenantThrottle, checkThrottlePolicy, THROTTLING_OFF } from '../../src/cloud/throttling.ts';
 import { stormCommand } from '../../src/fleet/storm-cli.ts';
+import { refreshFailedEvent, sendFailedEvent } from '../../src/device/effects.ts';
+import { RefreshFailure, SendFailure } from '../../src/device/failures.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -104,6 +106,17 @@ describe('the tenant throttle', () => {
     expect(() => t.setPolicy({ tokensPerSecond: 5 })).toThrow(/unknown field/);
     expect(() => checkThrottlePolicy('fast')).toThrow(/object/);
     expect(t.policy().tokenRequestsPerSecondPerApp).toBe(5);
+  });
+});
+
+describe('the jitter seam', () => {
+  it('spreads the retry delays of the device when set, never before Retry-After, and leaves them fixed when not', () => {
+    const jitter = { fraction: 0.5, random: () => 0.5 };
+    const send = () => new SendFailure({ category: 'other', transient: true, reply: '421 4.3.2 try later' });
+    expect(sendFailedEvent(send(), 0, 1000)).toMatchObject({ retryAt: 1000 + 30_000 });
+    expect(sendFailedEvent(send(), 0, 1000, jitter)).toMatchObject({ retryAt: 1000 + 22_500 });
+    const throttled = new RefreshFailure({ transient: true, reason: 'throttled', reply: '429', retryAfterMs: 25_000 });
+    expect(refreshFailedEvent(throttled, 0, 0, jitter)).toMatchObject({ retryAt: 25_000 });
   });
 });
 
