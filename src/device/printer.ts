@@ -157,6 +157,16 @@ export interface AdminCredential {
   check(password: string): Promise<boolean>;
   /** Replaces the administrator password (stored only as a salted hash). */
   change(password: string): Promise<void>;
+  /**
+   * Makes sure a password is set: an explicit one replaces a different stored one; with none, the stored one stays;
+   * with neither, one is generated, stored as a hash and returned once (for the CLI to print).
+   */
+  ensure(explicit: string | undefined): Promise<{ generatedPassword: string | null }>;
+  /**
+   * An opaque, non-secret tag of the stored password that changes whenever it changes (null: none is set), so a
+   * face that remembers a verified credential knows when to forget it (a change through another face, a reset).
+   */
+  revision(): Promise<string | null>;
 }
 
 export interface Printer {
@@ -183,6 +193,8 @@ export interface Printer {
   nvramHealth(): Promise<NvramHealth>;
   /** Transition notices of this and every later boot. Returns the unsubscribe function. */
   subscribe(listener: (notice: TransitionNotice) => void): () => void;
+  /** The boot report of every later boot, once the new boot's notices are subscribed. Returns the unsubscribe function. */
+  onBoot(listener: (report: BootReport) => void): () => void;
   /** Resolves when no event is queued and no effect is in flight. */
   idle(): Promise<void>;
 
