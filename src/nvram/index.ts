@@ -3,6 +3,7 @@
  * `openNvram` is the only way in; one open instance per image (lock file), writes serialized in-process.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
@@ -170,6 +171,10 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
     return nvram;
   } catch (err) {
     await store?.close().catch(() => {});
+    // The first boot failed before its format was durable (a failing disk): the key it made seals nothing. Left
+    // behind, it would make the next boot call the still blank image lost.
+    const firstBoot = loaded.status === 'fulfilled' && loaded.value.ok && loaded.value.created;
+    if (firstBoot && !store?.current()) await rm(keyFile, { force: true }).catch(() => {});
     await lock.release().catch(() => {});
     throw err;
   }

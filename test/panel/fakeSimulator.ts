@@ -27,8 +27,9 @@ export class FakeSimulator implements PanelSim {
     });
   }
 
-  static async create(): Promise<FakeSimulator> {
-    return new FakeSimulator(await DeviceHarness.create());
+  /** Over a fresh harness, or the one given (e.g. on a failing disk). */
+  static async create(harness?: DeviceHarness): Promise<FakeSimulator> {
+    return new FakeSimulator(harness ?? (await DeviceHarness.create()));
   }
 
   get device(): Device {
