@@ -142,6 +142,17 @@ export class RemoteExecutor {
     }
   }
 
+  /** For walks: what the printer can take now; a deadline only when the status shows it is the earliest armed. */
+  async eligible(label: EventLabel): Promise<boolean> {
+    if (!(await this.canTake(label))) return false;
+    if (kindOf(label) !== 'deadline') return true;
+    const status = await this.target.driver.status();
+    const at = dueAt(label as DeadlineEvent, status);
+    if (at === null) return false;
+    const armed = Object.keys(armedDeadlines(this.model.snapshot)) as DeadlineEvent[];
+    return armed.every((e) => e === label || (dueAt(e, status) ?? Infinity) > at);
+  }
+
   async runAll(labels: readonly EventLabel[]): Promise<StepRecord[]> {
     for (const l of labels) await this.run(l);
     return this.records;
