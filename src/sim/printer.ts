@@ -42,11 +42,34 @@ export function localPrinter(sim: Simulator): Printer {
       check: (password) => device().admin.check(password),
       change: (password) => device().admin.change(password),
     },
-    ...(clock ? { clock: { now: async () => clock.now(), advance: (ms: number) => sim.advance(ms) } } : {}),
+    ...(clock
+      ? {
+          clock: {
+            now: async () => clock.now(),
+            // Settles after each timer like sim.advance, but does not wait on a call held at the twin (a black-box
+            // harness moves the clock while the printer sits in requestingCode, refreshing or sending): effects
+            // still in flight after HELD_EFFECT_WAIT_MS of wall time are left running.
+            advance: async (ms: number) => {
+              const settle = () => boundedWait(device().idle(), HELD_EFFECT_WAIT_MS);
+              await clock.advance(ms, settle);
+              await settle();
+            },
+          },
+        }
+      : {}),
     nvramImage: {
       image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
       content: async () => device().nvramContent(),
     },
     power: { powerCycle: async (offMs = 0) => copy((await sim.powerCycle(offMs)).bootReport()) },
   };
+}
+
+/** How long the driver's clock advance waits for effects in flight before it answers (see `clock.advance`). */
+const HELD_EFFECT_WAIT_MS = 250;
+
+async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
