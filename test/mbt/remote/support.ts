@@ -21,7 +21,7 @@ export async function startOurPrinter(): Promise<OurPrinter> {
   fixture.deviceCode.intervalSeconds = 0.1; // a sign-in costs a tenth of a second of wall time, not five
   const tenantFile = path.join(dir, 'tenant.json');
   await writeFile(tenantFile, JSON.stringify(fixture));
-  const sim = await startSimulator({ stateDir: dir, clock: 'virtual', cloud: { mode: 'twin', tenantFile, seed: 7 }, logger: silentLogger() });
+  const sim = await startSimulator({ stateDir: dir, clock: 'virtual', cloud: { mode: 'twin', tenantFile, seed: 7 }, logger: silentLogger(), settleOnBoot: false });
   let driver: DriverServer;
   try {
     driver = await startDriverServer({ printer: localPrinter(sim), name: 'mfp-sim reference printer' });
