@@ -3,6 +3,7 @@
  * simulated printer and see of it, as plain data. It follows the simulator across power cycles (each boot makes a
  * new runtime) and declares what only a simulator can offer: a virtual clock, the raw NVRAM image, power control.
  */
+import { damageDeviceKey } from './device-key-fault.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Device } from '../device/device.ts';
@@ -61,7 +62,14 @@ export function localPrinter(sim: Simulator): Printer {
       image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
       content: async () => device().nvramContent(),
     },
-    power: { powerCycle: async (offMs = 0) => copy((await sim.powerCycle(offMs)).bootReport()) },
+    power: {
+      deviceKeyLoss: true,
+      powerCycle: async (offMs = 0, o) => {
+        // The running device read its key at boot and does not read it again: damaging it now is what the next boot sees.
+        if (o?.deviceKey) await damageDeviceKey(path.join(sim.stateDir, 'nvram.json'), o.deviceKey);
+        return copy((await sim.powerCycle(offMs)).bootReport());
+      },
+    },
   };
 }
 

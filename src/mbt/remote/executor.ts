@@ -18,7 +18,7 @@ import type { LeafState } from '../../../machines/oauthDevice.ts';
 import type { FaultAction } from '../../cloud/contracts.ts';
 import { ACCESS_TOKEN_SKEW_MS, armedDeadlines, type DeadlineEvent } from '../../device/deadlines.ts';
 import type { DriverClient } from '../../driver/client.ts';
-import type { DriverStatus } from '../../driver/protocol.ts';
+import { DEVICE_KEY_LOSSES, type DriverStatus } from '../../driver/protocol.ts';
 import { ModelDivergence, type StepRecord } from '../executor.ts';
 import { initialSystemState, leafOf, step as modelStep, type DeviceEffect, type SystemState } from '../systemModel.ts';
 import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from '../vocabulary.ts';
@@ -71,10 +71,10 @@ const REFRESH_PERMANENT: FaultAction = { kind: 'error', error: 'invalid_grant', 
 
 /** Which capability (if any) a label needs on this printer, before the step is tried. */
 export function missingCapability(label: EventLabel, caps: DriverClient['capabilities']): { capability: string; reason: string } | null {
-  if (label === 'POWER_CYCLE:keyChanged') {
-    return { capability: 'storage', reason: 'losing the device key needs the printer storage; no driver call does it' };
-  }
   if (kindOf(label) === 'power' && !caps.power) return { capability: 'power', reason: 'the printer does not declare the power capability' };
+  if (label === 'POWER_CYCLE:keyChanged' && !caps.deviceKey) {
+    return { capability: 'deviceKey', reason: 'the printer does not declare the deviceKey capability (a power cycle that loses the device key)' };
+  }
   return null;
 }
 
@@ -85,6 +85,8 @@ export class RemoteExecutor {
   private delivered = 0;
   private mailboxBase = 0;
   private hold: { id: string; state: LeafState } | null = null;
+  /** The three ways a device key goes, in turn: deleted, replaced, truncated. */
+  private keyLosses = 0;
   records: StepRecord[] = [];
 
   constructor(
@@ -244,6 +246,10 @@ export class RemoteExecutor {
         let offMs = 0;
         if (label === 'POWER_CYCLE:deadlinePassed') {
           offMs = this.capabilities.clock ? POWER_OFF_LONG_MS : Math.max(0, (latestDue(this.model, status) ?? Date.now()) - Date.now() + 500);
+        }
+        if (label === 'POWER_CYCLE:keyChanged') {
+          await driver.powerCycle(0, DEVICE_KEY_LOSSES[this.keyLosses++ % DEVICE_KEY_LOSSES.length]);
+          return;
         }
         await driver.powerCycle(offMs);
         return;
