@@ -60,6 +60,8 @@ const HELD: Partial<Record<LeafState, { effect: DeviceEffect; target: HoldTarget
   sending: { effect: 'submitJob', target: 'smtp-auth' },
 };
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
+/** Past a wall-time deadline, how long the printer's timer may take to fire. */
+const WALL_MARGIN_MS = 250;
 /** A request the printer abandoned (it left the state) is answered with a cut connection, as a dead link would. */
 const ABANDON: FaultAction = { kind: 'drop' };
 
@@ -262,7 +264,10 @@ export class RemoteExecutor {
         const earlier = armed.filter((e) => e !== which && (dueAt(e, status) ?? Infinity) <= at);
         if (earlier.length) throw new Error(`${earlier.join(', ')} would fire first (the model cannot order these deadlines)`);
         if (this.capabilities.clock) await driver.advance(Math.max(0, at - (await driver.now())));
-        return; // without a clock the settle waits for it on wall time
+        // Without a clock the printer's own timer fires on wall time: wait for it (a deadline that keeps the state,
+        // like ACCESS_TOKEN_DEADLINE in sending, shows nothing else to wait for).
+        else await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now()) + WALL_MARGIN_MS));
+        return;
       }
       case 'outcome':
         break;
