@@ -8,9 +8,11 @@ import {
   isCompleteOAuth,
   leafState,
   type DeviceContext,
+  type LastError,
   type LeafState,
   type PowerCycleEvent,
 } from '../../machines/oauthDevice.ts';
+import { storedCode } from './failures.ts';
 import type { BootInfo } from '../nvram/index.ts';
 import type { NvramData, SmtpSettings } from '../nvram/schema.ts';
 import type { Snapshot } from './dispatch.ts';
@@ -23,12 +25,21 @@ export function restoreSnapshot(stored: unknown, now: number): { snapshot: Snaps
     leafState(stored.value);
     const s = machine.resolveState({
       value: stored.value as never,
-      context: { ...initialContext(), ...(stored.context as Partial<DeviceContext>) },
+      context: { ...initialContext(), ...(stored.context as Partial<DeviceContext>), lastError: storedLastError(stored.context.lastError) },
     });
     return { snapshot: s, since: typeof stored.since === 'number' ? stored.since : now };
   } catch {
     return null;
   }
+}
+
+/**
+ * A stored last error of any firmware. Images written before codes were tagged hold `code` as one string
+ * ("AADSTS70020", "5.7.139"): it is read into its tagged form, so old images load without a migration step.
+ */
+function storedLastError(v: unknown): LastError | null {
+  if (!isObject(v) || typeof v.reason !== 'string') return null;
+  return { reason: v.reason, code: storedCode(v.code), reply: typeof v.reply === 'string' ? v.reply : null };
 }
 
 /** The snapshot a printer without a usable stored one starts in: ready when the settings are complete. */
@@ -77,6 +88,8 @@ export function bootReport(args: {
   stateBefore: LeafState | null;
   stateAfter: LeafState;
   transitions: TransitionNotice[];
+  /** The runtime's own findings (e.g. spool-reconciled). */
+  extra?: BootReason[];
 }): BootReport {
   const reasons: BootReason[] = [];
   const n = args.nvram;
@@ -85,7 +98,9 @@ export function bootReport(args: {
   if (n.migratedFrom !== null) reasons.push({ code: 'migrated', detail: `migrated from firmware ${n.migratedFrom}`, data: { from: n.migratedFrom } });
   if (args.snapshot === 'none') reasons.push({ code: 'first-boot', detail: 'first boot of the OAuth feature' });
   if (args.snapshot === 'unreadable') reasons.push({ code: 'snapshot-unreadable', detail: 'stored state was unreadable; started from the settings' });
-  const outcome = n.recovered || n.findings.length > 0 || args.snapshot === 'unreadable' ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
+  const extra = args.extra ?? [];
+  reasons.push(...extra);
+  const outcome = n.recovered || n.findings.length > 0 || args.snapshot === 'unreadable' || extra.length > 0 ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
   return {
     at: args.at,
     outcome,
@@ -97,6 +112,12 @@ export function bootReport(args: {
     transitions: args.transitions,
     reasons,
   };
+}
+
+/** Reasons that mean something went wrong (a warning for the process log, the banner and the panel). */
+const INFORMATIONAL_REASONS = new Set(['first-boot', 'migrated']);
+export function bootWarnings(report: Pick<BootReport, 'reasons'>): BootReason[] {
+  return report.reasons.filter((r) => !INFORMATIONAL_REASONS.has(r.code));
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

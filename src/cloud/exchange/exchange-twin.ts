@@ -14,6 +14,7 @@ import { evaluateSmtpAuth, maySendAs } from './auth-policy.ts';
 import { authenticateBasic, BasicAuthPolicy, type PasswordCheck } from './basic-auth.ts';
 import { createBearerTokenVerifier, TokenRejectedError } from './bearer-token.ts';
 import { ExchangeSmtpServer } from './exchange-smtp-server.ts';
+import { messageDigest } from '../journal/message-digest.ts';
 import { addresses, InMemoryMailStore } from './mail-store.ts';
 import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mailbox-limits.ts';
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
@@ -193,6 +194,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       },
 
       onAuth(auth, session, callback) {
+        server.noteAuthUser(session.id, auth.username);
         stage<SMTPServerAuthenticationResponse>(
           'auth',
           async () => {
@@ -326,7 +328,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     const user = mailbox && directory.user(mailbox.upn);
     if (!mailbox || !user) throw replies.notAuthenticated();
     const parsed = await simpleParser(raw);
-    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length });
+    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length, digest: messageDigest(parsed) });
 
     const headerFrom = addresses(parsed.from);
     const headerDenied = headerFrom.some((a) => !maySendAs(user, a));

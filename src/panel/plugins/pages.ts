@@ -6,20 +6,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LeafState } from '../../../machines/oauthDevice.ts';
 import { DeviceInputError } from '../../device/validation.ts';
 import { deviceNow, type PanelContext } from '../context.ts';
-import {
-  describeError,
-  jobView,
-  mmss,
-  settingsWarnings,
-  STATE_TITLES,
-  STATE_TONE,
-  statusView,
-} from '../presenters.ts';
+import { jobView, settingsWarnings, statusView } from '../presenters.ts';
+import { describeError, mmss, STATE_TITLES, STATE_TONE } from '../wording.ts';
 import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
-import { eventLogView, nvramView, statechartView } from '../views-data.ts';
+import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
-import { isTimeZone } from '../../nvram/schema.ts';
+import { isTimeZone } from '../../device/printer.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
@@ -120,6 +113,7 @@ export function pagesPlugin(ctx: PanelContext) {
         job: job ? jobView(job) : null,
         ...operatorButtons(s.state),
         warnings: settingsWarnings(settings),
+        boot: bootView(device().bootReport()),
       });
     });
 
