@@ -184,7 +184,21 @@ export async function runRemote(target: RemoteTarget, o: RemoteRunOptions = {}):
  * The printer's own retries are caught by the model instead (it must show sendFailure and stay there). Such a rule is
  * reported skipped with the reason, never passed.
  */
+const followedBy = (cases: readonly RunCase[], first: EventLabel, then: (l: EventLabel) => boolean) =>
+  cases.some((c) => c.kind !== 'rule' && c.labels.some((l, i) => l === first && c.labels.slice(i + 1).some(then)));
 const MODEL_MADE_IT_FAIL: Record<string, (cases: readonly RunCase[]) => string | undefined> = {
+  'smtp.no-retry-5.7.3': (cases) =>
+    followedBy(cases, 'SEND_FAILED:auth-rejected', (l) => l === 'RETRY' || l === 'SEND')
+      ? 'the run itself sends again after a 5.7.3 (operator RETRY or a new job), which this rule counts as a retry'
+      : undefined,
+  'smtp.backoff-4.3.2': (cases) =>
+    followedBy(cases, 'SEND_FAILED:transient', (l) => l === 'RETRY')
+      ? "the run's operator RETRY after a 4.3.2 resends at once by design (sendFailure —RETRY→), which this rule counts as no backoff"
+      : undefined,
+  'token.refresh-before-expiry': (cases) =>
+    cases.some((c) => c.kind !== 'rule' && c.labels.some((l) => l === 'ACCESS_TOKEN_DEADLINE' || l === 'POWER_CYCLE:deadlinePassed'))
+      ? 'the run moves the clock past the access token while a send is held at the twin (sending —ACCESS_TOKEN_DEADLINE→ sending, long power cuts), so an AUTH after expiry is the run\'s doing'
+      : undefined,
   'smtp.no-retry-5.7.139': (cases) =>
     cases.some((c) => c.kind !== 'rule' && c.labels.slice(0, -1).includes('SEND_FAILED:permanent'))
       ? 'the run itself sends again after a 5.7.139 (operator RETRY or a new job), which this rule counts as a retry; run a scenario without those steps to judge it'

