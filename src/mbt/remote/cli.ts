@@ -29,7 +29,7 @@ interface MbtOptions {
   walkSteps: number;
   seed?: number;
   replay?: string;
-  reporter: 'text' | 'junit';
+  reporter: 'json' | 'junit';
   output?: string;
   coverageOutput?: string;
   stepTimeout: number;
@@ -52,7 +52,7 @@ export function mbtCommand(): Command {
     .option('--walk-steps <n>', 'steps per random walk', int(1, 200), 20)
     .option('--seed <n>', 'seed of the random walks', int(-2_147_483_648, 2_147_483_647))
     .option('--replay <file>', 'run one saved scenario (reports/mbt-failures/*.json) instead of paths and walks')
-    .addOption(new Option('--reporter <reporter>', 'report format written to --output (text goes to stdout as well)').choices(['text', 'junit']).default('text'))
+    .addOption(new Option('--reporter <reporter>', 'format of the report written to --output: JUnit XML or JSON (the cases); a summary always goes to stdout').choices(['json', 'junit']).default('json'))
     .option('--output <file>', 'write the report here (JUnit XML with --reporter junit)')
     .option('--coverage-output <file>', 'write the JSON coverage report (covered / skipped / uncovered rows) here')
     .option('--step-timeout <ms>', 'timeout of each driver and twin call', int(100, 600_000), 10_000)
