@@ -19,6 +19,8 @@ import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
+import type { SpoolIo } from './spool-io.ts';
+import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { spoolKeeper } from './spoolKeeper.ts';
 import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
@@ -41,6 +43,8 @@ export interface DeviceOptions {
   /** Builds the ports; the token cache store is how the OAuth adapter reads and stages the sealed MSAL cache. */
   ports: (tokenCache: TokenCacheStore) => DevicePorts;
   spoolDir: string;
+  /** The spool's disk. Default: real files (a failing disk in the I/O-fault tests). */
+  spoolIo?: SpoolIo;
   logger?: Logger;
 }
 
@@ -88,7 +92,7 @@ export interface Device {
 export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const { nvram, clock } = opts;
   const log = (opts.logger ?? silentLogger()).child({ device: nvram.data.device.id });
-  const spool = new Spool(opts.spoolDir);
+  const spool = new Spool(opts.spoolDir, opts.spoolIo);
   const listeners = new Set<(t: TransitionNotice) => void>();
   const bootAt = clock.now();
   const bootTransitions: TransitionNotice[] = [];
@@ -98,7 +102,32 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const storedSnapshot = nvram.data.snapshot;
   const restored = restoreSnapshot(storedSnapshot, bootAt);
   const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
-  const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, afterStep });
+  const storage = new StorageFaults({
+    clock,
+    log,
+    enqueue: (fn) => core.enqueue(fn),
+    probeSpool: async () => {
+      const probe = `probe-${randomUUID()}`;
+      await spool.write(probe, { to: [], subject: '', text: '', attachments: [] });
+      await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
+      storage.spoolWritten();
+    },
+    commitLog: () => core.commit(() => {}),
+  });
+  const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, storage, afterStep });
+
+  /**
+   * Work from inside the device (a deadline, the job pump, a boot step, run in the queue): nobody awaits it, so a
+   * failing disk keeps it for the storage retry; any other error is logged.
+   */
+  async function internal(key: string, work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      if (err instanceof StorageFaultError) storage.defer(key, work);
+      else log.error({ key, err }, 'internal step failed');
+    }
+  }
   // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
   const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
   const startState = core.leaf();
@@ -123,13 +152,17 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     enqueue: (fn) => core.enqueue(fn),
     track: (p) => core.track(p),
     apply: (event) => core.apply(event),
+    defer: (key, work) => storage.defer(key, work),
     dropStaged: () => (core.staged = undefined),
     context: () => core.snapshot.context,
     job: (id) => nvram.data.spool.find((j) => j.id === id),
-    readContent: (id) => spool.read(id),
+    readContent: (id) =>
+      spool.read(id).catch((err: unknown) => {
+        throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
+      }),
     smtp: () => nvram.data.settings.smtp,
   });
-  const scheduler = new Scheduler(clock, (event) => void core.dispatch({ type: event }));
+  const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));
 
   const status = (): DeviceStatus => {
     const c = core.snapshot.context;
@@ -144,6 +177,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       lastError: c.lastError,
       jobId: c.jobId,
       retryAt: c.retryAt,
+      storageFault: storage.current(),
     };
   };
 
@@ -169,6 +203,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     schedulePump();
   }
 
+  /** A queued job cannot move while the NVRAM cannot record it: it shows as held, with the disk's reason. */
+  function heldByStorage(j: JobRecord): JobRecord {
+    const fault = storage.faulty('nvram') ? storage.current() : null;
+    if (!fault || j.status !== 'queued') return { ...j };
+    return { ...j, status: 'held', reply: `held: ${fault.reason} (${fault.code})` };
+  }
+
   // ---- deadlines and the job pump
   function rearm(): void {
     if (!core.stopped) scheduler.arm(armedDeadlines(core.snapshot));
@@ -180,7 +221,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     pumpScheduled = true;
     void core.enqueue(async () => {
       pumpScheduled = false;
-      await pump();
+      await internal('pump', pump);
     });
   }
 
@@ -203,11 +244,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // ---- boot: commit a snapshot built from the settings
   if (!restored) {
     if (storedSnapshot !== null) log.warn('stored snapshot unreadable; booting from settings');
-    await core.commit((draft) => {
-      discard?.(draft);
-      draft.snapshot = persistedSnapshot(core.snapshot, core.since);
-      draft.eventLog.push({ at: clock.now(), kind: 'boot', message: freshBootMessage(storedSnapshot !== null, core.leaf()) });
-    });
+    const message = freshBootMessage(storedSnapshot !== null, core.leaf());
+    await internal('boot', () =>
+      core.commit((draft) => {
+        discard?.(draft);
+        draft.snapshot = persistedSnapshot(core.snapshot, core.since);
+        draft.eventLog.push({ at: bootAt, kind: 'boot', message });
+      }),
+    );
   }
   // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
   const reconciled = await keeper.reconcileAtBoot();
@@ -248,7 +292,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
       // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
       const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
-      const contentPath = await spool.write(id, content);
+      let contentPath: string;
+      try {
+        contentPath = await spool.write(id, content);
+      } catch (err) {
+        throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
+      }
+      storage.spoolWritten();
       const record: JobRecord = {
         id,
         messageId,
@@ -277,10 +327,10 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       schedulePump();
       return { ...record };
     },
-    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map((j) => ({ ...j })),
+    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map(heldByStorage),
     job: (id) => {
       const j = nvram.data.spool.find((x) => x.id === id) ?? nvram.data.jobLog.find((x) => x.id === id);
-      return j ? { ...j } : undefined;
+      return j ? heldByStorage(j) : undefined;
     },
     deadlines: () => scheduler.pending(),
     identity: () => ({ id: nvram.data.device.id, serial: nvram.data.device.serial, model: 'mfp-oauth-sim', firmware: CURRENT_FIRMWARE }),
@@ -314,21 +364,28 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     stop: () => {
       core.stopped = true;
       scheduler.stop();
+      storage.stop();
       effects.abandonAll();
     },
   };
 
   if (restored) {
-    const passed = accessDeadlinePassed(core.snapshot.context, clock.now());
-    await core.dispatch(powerCycleEvent(passed, nvram.boot), discard);
+    // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
+    const powerCycle = () => core.apply(powerCycleEvent(accessDeadlinePassed(core.snapshot.context, clock.now()), nvram.boot), discard);
+    await core.enqueue(() => internal('boot', powerCycle));
     // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
     // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
     const parked = core.snapshot.context.jobId;
-    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) await core.dispatch({ type: 'DISMISS' });
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
+      await core.enqueue(() => internal('boot-dismiss', () => core.apply({ type: 'DISMISS' })));
+    }
   } else {
     rearm();
     schedulePump();
   }
+  // A bank the NVRAM fell back from (torn by a power cut or a failing disk) is rewritten at once, with its
+  // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
+  if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
 }
 

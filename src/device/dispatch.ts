@@ -13,6 +13,7 @@ import type { Nvram } from '../nvram/index.ts';
 import type { NvramData } from '../nvram/schema.ts';
 import { applyRecords, declaresRecords, transitionEntry, trimLogs, type Step } from './records.ts';
 import type { DispatchResult } from './printer.ts';
+import type { StorageFaults } from './storage-fault.ts';
 
 export type Snapshot = SnapshotFrom<typeof machine>;
 
@@ -38,6 +39,8 @@ export interface DispatcherOptions {
   log: Logger;
   snapshot: Snapshot;
   since: number;
+  /** What the device knows of its disk: a commit that fails on it becomes a StorageFaultError there. */
+  storage: StorageFaults;
   /** Runs after each accepted step is committed and in memory (still inside the queue). */
   afterStep(done: StepDone): Promise<void>;
 }
@@ -48,6 +51,8 @@ export class Dispatcher {
   /** Staged token cache: a string is a new cache, null deletes it, undefined stages nothing. */
   staged: string | null | undefined = undefined;
   stopped = false;
+  /** NVRAM commits this boot made. */
+  commits = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -124,15 +129,28 @@ export class Dispatcher {
     return { accepted: true, state: to };
   }
 
-  /** One NVRAM write: the mutation plus any staged token cache. On failure nothing in memory changes either. */
+  /**
+   * One NVRAM write: the mutation plus any staged token cache, and the event-log lines of a storage fault that is
+   * over. On failure nothing in memory changes either; a failure of the disk is thrown as a StorageFaultError.
+   */
   async commit(mutate: (draft: NvramData) => void, deleteTokens = false): Promise<void> {
     const cache = deleteTokens ? null : this.staged;
-    await this.o.nvram.update((draft, vault) => {
-      mutate(draft);
-      if (cache === null) vault.delete(TOKEN_CACHE_SECRET);
-      else if (cache !== undefined) vault.set(TOKEN_CACHE_SECRET, cache);
-      trimLogs(draft);
-    });
-    this.staged = undefined;
+    const storage = this.o.storage;
+    try {
+      await this.o.nvram.update((draft, vault) => {
+        draft.eventLog.push(...storage.logLines());
+        mutate(draft);
+        if (cache === null) vault.delete(TOKEN_CACHE_SECRET);
+        else if (cache !== undefined) vault.set(TOKEN_CACHE_SECRET, cache);
+        trimLogs(draft);
+      });
+    } catch (err) {
+      throw storage.failed(err, 'nvram');
+    }
+    // A cache staged while this write was in flight (a refresh that answered meanwhile) is not in it: it waits for
+    // the next commit. A sign-out's write drops whatever was staged, late answers included.
+    if (deleteTokens || this.staged === cache) this.staged = undefined;
+    this.commits++;
+    storage.committed();
   }
 }

@@ -9,6 +9,7 @@ import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
 import { retryDelayMs } from './backoff.ts';
+import { StorageFaultError } from './storage-fault.ts';
 import type { JobContent } from './spool.ts';
 import { protocolCode, RefreshFailure, SendFailure, SignInFailure } from './failures.ts';
 import type { CancelHandle, DevicePorts } from './ports.ts';
@@ -25,10 +26,13 @@ export interface EffectsDeps {
   track(p: Promise<unknown>): void;
   /** Applies an outcome as a statechart step (already inside the queue). */
   apply(event: DeviceEvent): Promise<unknown>;
+  /** Keeps work the disk refused, for the storage retry (see storage-fault.ts). */
+  defer(key: string, work: () => Promise<unknown>): void;
   /** Drops a token cache the failed outcome had staged. */
   dropStaged(): void;
   context(): DeviceContext;
   job(id: string): JobRecord | undefined;
+  /** The job's content; a disk that fails to read it throws a StorageFaultError (a missing file does not). */
   readContent(jobId: string): Promise<JobContent>;
   smtp(): SmtpSettings;
 }
@@ -70,10 +74,18 @@ export function createEffects(d: EffectsDeps): Effects {
         d.log.error({ event: event.type, error: message }, 'could not commit an outcome to NVRAM');
         d.dropStaged();
         const failed = commitFailedEvent(kind, event, err, d.context().refreshRetries, d.clock.now());
-        // A send whose acceptance cannot be recorded stays in the spool: it goes out again after a restart
-        // (at-least-once, same Message-ID).
-        if (!failed) throw err;
-        return d.apply(failed);
+        // A send whose acceptance cannot be recorded stays in the spool: on a failing disk the outcome is kept and
+        // recorded once the disk works again; after a restart before that, it goes out again (at-least-once, same
+        // Message-ID).
+        const next = failed ?? event;
+        if (!failed && !(err instanceof StorageFaultError)) throw err;
+        try {
+          return failed ? await d.apply(failed) : d.defer(`outcome:${kind}`, () => d.apply(event));
+        } catch (again) {
+          // The failure itself cannot be recorded either (the disk still fails): it waits for the disk.
+          if (!(again instanceof StorageFaultError)) throw again;
+          d.defer(`outcome:${kind}`, () => d.apply(next));
+        }
       }
     });
   }
@@ -134,9 +146,18 @@ export function createEffects(d: EffectsDeps): Effects {
   function startSubmit(c: DeviceContext): void {
     const id = ++seq;
     current.submit = id;
+    runSubmit(id, c);
+  }
+
+  function runSubmit(id: number, c: DeviceContext): void {
     const work = submit(c).then(
       (r) => outcome('submit', id, { type: 'SENT', reply: r.reply }),
-      (err: unknown) => outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now())),
+      (err: unknown) => {
+        // The spool's disk could not read the content: not the mail's failure, and no send retry is used up. The
+        // same submission starts again once the disk reads (the storage retry).
+        if (err instanceof StorageFaultError) return d.defer('submit', async () => void (current.submit === id && runSubmit(id, c)));
+        outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now()));
+      },
     );
     d.track(work);
   }
@@ -147,7 +168,9 @@ export function createEffects(d: EffectsDeps): Effects {
     let content;
     try {
       content = await d.readContent(job.id);
-    } catch {
+    } catch (err) {
+      // Gone is for good; a disk that failed to read it (a StorageFaultError) may read it on the next try.
+      if (err instanceof StorageFaultError) throw err;
       throw new SendFailure({ category: 'other', transient: false, reply: 'the job content is missing from the spool' });
     }
     const smtp = d.smtp();
@@ -235,9 +258,13 @@ export function sendFailedEvent(err: unknown, retries: number, now: number): Dev
 
 /** What an outcome becomes when it could not be committed (null: a send — it stays in the spool and goes again). */
 export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unknown, refreshRetries: number, now: number): DeviceEvent | null {
-  const errno = (err as { code?: unknown })?.code;
+  // A failing disk says which way it failed (storage-full, storage-read-only, nvram-write-failed) and its errno.
+  const errno = err instanceof StorageFaultError ? err.errno : (err as { code?: unknown })?.code;
   const code = typeof errno === 'string' && errno ? protocolCode('storage', errno) : null;
-  const failure = { reason: 'nvram-write-failed', code, reply: (err as Error)?.message ?? String(err) };
+  const failure =
+    err instanceof StorageFaultError
+      ? { reason: err.code, code, reply: err.message }
+      : { reason: 'nvram-write-failed', code, reply: (err as Error)?.message ?? String(err) };
   if (kind === 'signIn') return event.type === 'CODE_ISSUED' ? { type: 'CODE_FAILED', ...failure } : { type: 'POLL_FAILED', ...failure };
   if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries), ...failure };
   return null;

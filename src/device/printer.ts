@@ -14,9 +14,10 @@
 import type { DeviceEvent, LastError, LeafState } from '../../machines/oauthDevice.ts';
 import type { EventLogEntry, JobRecord, JobStatus, SmtpSettings } from '../nvram/schema.ts';
 import type { OPERATOR_EVENT_TYPES } from './validation.ts';
+import type { StorageFault } from './storage-fault.ts';
 
 // Plain-data shapes shared with storage, re-exported so faces need no import of src/nvram.
-export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState };
+export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState, StorageFault };
 
 // Job statuses and the job log's limit are defined once, with the records they describe (src/nvram/schema.ts).
 export { JOB_LOG_LIMIT, JOB_STATUSES } from '../nvram/schema.ts';
@@ -48,6 +49,11 @@ export interface PrinterStatus {
   lastError: LastError | null;
   jobId: string | null;
   retryAt: number | null;
+  /**
+   * The disk under the NVRAM or the spool is failing (full, read-only, I/O error): the reason, and when the printer
+   * tries again by itself. null when the storage works; absent on printers that do not report it.
+   */
+  storageFault?: StorageFault | null;
 }
 
 export interface DispatchResult {

@@ -10,9 +10,8 @@
  *  - content and done record are deleted only once no valid bank can still point at the job (the runtime retires
  *    them after a later commit has overwritten the older bank): src/device/spoolKeeper.ts, rules in reconcile.ts.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
+import { nodeSpoolIo, type SpoolIo } from './spool-io.ts';
 
 export interface JobContent {
   to: string[];
@@ -45,7 +44,11 @@ const DONE = '.done';
 const TMP = '.tmp';
 
 export class Spool {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** The disk (a failing one in the I/O-fault tests): every file call goes through it. */
+    private readonly io: SpoolIo = nodeSpoolIo,
+  ) {}
 
   pathFor(jobId: string): string {
     return path.join(this.dir, `${jobId}${CONTENT}`);
@@ -62,7 +65,7 @@ export class Spool {
   }
 
   async read(jobId: string): Promise<JobContent> {
-    return JSON.parse(await fs.readFile(this.pathFor(jobId), 'utf8')) as JobContent;
+    return JSON.parse((await this.io.readFile(this.pathFor(jobId))).toString('utf8')) as JobContent;
   }
 
   /** Records durably that a job finished (after the NVRAM commit that says so). */
@@ -72,7 +75,7 @@ export class Spool {
 
   async readDone(jobId: string): Promise<DoneRecord | null> {
     try {
-      const parsed = JSON.parse(await fs.readFile(this.donePath(jobId), 'utf8')) as Partial<DoneRecord>;
+      const parsed = JSON.parse((await this.io.readFile(this.donePath(jobId))).toString('utf8')) as Partial<DoneRecord>;
       const ok = (parsed.status === 'sent' || parsed.status === 'failed') && typeof parsed.messageId === 'string' && typeof parsed.at === 'number';
       return ok ? { status: parsed.status!, reply: typeof parsed.reply === 'string' ? parsed.reply : null, at: parsed.at!, messageId: parsed.messageId! } : null;
     } catch {
@@ -85,22 +88,23 @@ export class Spool {
    * still says "finished") rather than content without it (which would look pending to an older bank).
    */
   async retire(jobId: string): Promise<void> {
-    await fs.rm(this.pathFor(jobId), { force: true });
-    await fs.rm(this.donePath(jobId), { force: true });
+    await this.io.unlink(this.pathFor(jobId));
+    await this.io.unlink(this.donePath(jobId));
   }
 
   /** The jobs that have files in the spool. Leftover temp files (an interrupted write) are deleted. */
   async entries(): Promise<SpoolEntry[]> {
     let names: string[];
     try {
-      names = await fs.readdir(this.dir);
+      names = await this.io.readdir(this.dir);
     } catch {
       return [];
     }
     const byId = new Map<string, { content: boolean; done: boolean }>();
     for (const name of names) {
       if (name.endsWith(TMP)) {
-        await fs.rm(path.join(this.dir, name), { force: true });
+        // A failing disk must not stop the boot: a temp file that cannot go now goes at the next boot.
+        await this.io.unlink(path.join(this.dir, name)).catch(() => undefined);
         continue;
       }
       const ext = name.endsWith(CONTENT) ? CONTENT : name.endsWith(DONE) ? DONE : null;
@@ -117,26 +121,24 @@ export class Spool {
   }
 
   private async writeDurably(file: string, text: string): Promise<void> {
-    await makePrivateDir(this.dir);
+    const io = this.io;
+    await io.makeDir(this.dir);
     const tmp = `${file}${TMP}`;
-    const handle = await fs.open(tmp, 'w', PRIVATE_FILE_MODE);
     try {
-      await handle.chmod(PRIVATE_FILE_MODE);
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await io.create(tmp);
+      try {
+        await handle.write(Buffer.from(text, 'utf8'));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await io.rename(tmp, file);
+      await io.syncDir(this.dir);
+    } catch (err) {
+      // A failing disk (full, read-only, I/O error): leave no partial file behind if it lets us; the next boot
+      // removes what it does not.
+      await io.unlink(tmp).catch(() => undefined);
+      throw err;
     }
-    await fs.rename(tmp, file);
-    await syncDir(this.dir);
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

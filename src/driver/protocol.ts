@@ -56,6 +56,20 @@ export const statusSchema = z
     lastError: lastErrorSchema.nullable(),
     jobId: z.string().nullable(),
     retryAt: z.number().nullable(),
+    /** The disk under the NVRAM or the spool is failing (docs/nvram.md, "Storage faults"); absent on printers that do not say. */
+    storageFault: z
+      .object({
+        reason: z.string(),
+        area: z.enum(['nvram', 'spool']),
+        operation: z.enum(['read', 'write']),
+        code: z.string(),
+        message: z.string(),
+        since: z.number(),
+        failures: z.int(),
+        retryAt: z.number().nullable(),
+      })
+      .nullable()
+      .optional(),
   })
   .loose();
 export type DriverStatus = z.infer<typeof statusSchema>;

@@ -10,6 +10,7 @@ import type { DeviceKeyLoss, JobRecord, Printer, PrinterStatus, TransitionNotice
 import { lastErrorWire } from '../device/failures.ts';
 import { requireCapability } from '../device/printer.ts';
 import { DeviceInputError } from '../device/validation.ts';
+import { StorageFaultError } from '../device/storage-fault.ts';
 import {
   DRIVER_BASE,
   DRIVER_PROTOCOL,
@@ -149,7 +150,9 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
             ? err
             : err instanceof DeviceInputError
               ? new Problem(400, 'refused by the printer', err.message)
-              : new Problem(500, 'driver error', (err as Error).message);
+              : err instanceof StorageFaultError
+                ? new Problem(503, 'refused by the printer: storage fault', err.message)
+                : new Problem(500, 'driver error', (err as Error).message);
         send(p.status, { type: 'about:blank', title: p.title, status: p.status, ...(p.detail ? { detail: p.detail } : {}) }, 'application/problem+json');
       }
     })();

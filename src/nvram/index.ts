@@ -3,6 +3,7 @@
  * `openNvram` is the only way in; one open instance per image (lock file), writes serialized in-process.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
@@ -170,6 +171,10 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
     return nvram;
   } catch (err) {
     await store?.close().catch(() => {});
+    // The first boot failed before its format was durable (a failing disk): the key it made seals nothing. Left
+    // behind, it would make the next boot call the still blank image lost.
+    const firstBoot = loaded.status === 'fulfilled' && loaded.value.ok && loaded.value.created;
+    if (firstBoot && !store?.current()) await rm(keyFile, { force: true }).catch(() => {});
     await lock.release().catch(() => {});
     throw err;
   }
@@ -222,8 +227,15 @@ class NvramInstance implements Nvram {
    */
   private checkKey(replaced: string | null): void {
     const unreadable = this.secrets.unreadable();
-    if (unreadable.length === 0 && replaced === null) return;
-    const parts = [...(replaced ? [replaced] : []), ...unreadable.map((u) => `${u.name}: ${u.reason}`)];
+    const recorded = this.low.data.deviceKeyId;
+    const kid = this.vault.kid;
+    // The image names the key it was written under: a key deleted or swapped shows even with nothing sealed.
+    const swapped = recorded !== undefined && kid !== null && recorded !== kid && replaced === null && unreadable.length === 0
+      ? `the image was written under device key ${recorded}, the key file holds key ${kid}`
+      : null;
+    if (kid !== null && recorded !== kid) this.low.data = { ...structuredClone(this.low.data), deviceKeyId: kid };
+    if (unreadable.length === 0 && replaced === null && swapped === null) return;
+    const parts = [...(replaced ? [replaced] : []), ...(swapped ? [swapped] : []), ...unreadable.map((u) => `${u.name}: ${u.reason}`)];
     const message = `device key changed: ${parts.join('; ')}`;
     this.boot.keyChanged = true;
     this.boot.recovered = true;

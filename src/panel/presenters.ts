@@ -26,6 +26,8 @@ export interface StatusView {
   retryAt: string | null;
   /** The device clock's "now" (a virtual clock may be far from the wall clock). */
   now: string | null;
+  /** The disk under the NVRAM or the spool is failing: why, since when, and when the printer tries again. */
+  storageFault: { reason: string; area: string; operation: string; code: string; message: string; since: string | null; failures: number; retryAt: string | null } | null;
 }
 
 export function statusView(s: DeviceStatus, now: number): StatusView {
@@ -42,6 +44,7 @@ export function statusView(s: DeviceStatus, now: number): StatusView {
     jobId: s.jobId,
     retryAt: iso(s.retryAt),
     now: iso(now),
+    storageFault: s.storageFault ? { ...s.storageFault, since: iso(s.storageFault.since), retryAt: iso(s.storageFault.retryAt) } : null,
   };
 }
 

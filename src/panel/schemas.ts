@@ -43,6 +43,20 @@ export const statusSchema = {
     jobId: nullableString,
     retryAt: isoTime,
     now: isoTime,
+    storageFault: {
+      type: ['object', 'null'],
+      description: 'The disk under the NVRAM or the spool is failing (docs/nvram.md, "Storage faults"); null when it works',
+      properties: {
+        reason: { type: 'string', enum: ['storage-full', 'storage-read-only', 'nvram-write-failed', 'spool-write-failed', 'spool-read-failed'] },
+        area: { type: 'string', enum: ['nvram', 'spool'] },
+        operation: { type: 'string', enum: ['read', 'write'] },
+        code: { type: 'string', description: 'errno code, e.g. ENOSPC' },
+        message: { type: 'string' },
+        since: isoTime,
+        failures: { type: 'integer' },
+        retryAt: isoTime,
+      },
+    },
     boot: {
       type: 'object',
       description: 'How the last boot went: the coded reasons (bank fallback, lost image, changed device key, reconciled spool, …)',

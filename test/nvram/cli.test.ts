@@ -81,6 +81,16 @@ describe('nvram CLI', () => {
     expect(intact.code).toBe(0);
   });
 
+  it('verify exits 1 for a device key of the wrong size even when the image holds no sealed secret', async () => {
+    const dir = await dirs.make();
+    const file = await copyFixture('firmware-1.img', dir); // firmware-1: no sealed secrets
+    expect((await run('verify', '--file', file)).code).toBe(0);
+    await fs.writeFile(path.join(dir, 'secure-element.key'), Buffer.alloc(16, 7), { mode: 0o600 });
+    const { err, code } = await run('verify', '--file', file);
+    expect(code).toBe(1);
+    expect(err).toMatch(/device key changed: key file .*secure-element\.key holds 16 bytes, expected 32/);
+  });
+
   it('verify on a missing file exits 1', async () => {
     const { err, code } = await run('verify', '--file', path.join(await dirs.make(), 'none.img'));
     expect(code).toBe(1);

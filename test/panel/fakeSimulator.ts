@@ -12,8 +12,9 @@ export class FakeSimulator implements PanelSim {
 
   private constructor(readonly harness: DeviceHarness) {}
 
-  static async create(): Promise<FakeSimulator> {
-    return new FakeSimulator(await DeviceHarness.create());
+  /** Over a fresh harness, or the one given (e.g. on a failing disk). */
+  static async create(harness?: DeviceHarness): Promise<FakeSimulator> {
+    return new FakeSimulator(harness ?? (await DeviceHarness.create()));
   }
 
   get device(): Device {

@@ -3,6 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openNvram, type Nvram, type NvramIo } from '../../src/nvram/index.ts';
+import type { SpoolIo } from '../../src/device/spool-io.ts';
 import { createDevice, type Device } from '../../src/device/device.ts';
 import { VirtualClock } from '../../src/time/clock.ts';
 import { FakePorts } from './fakePorts.ts';
@@ -25,15 +26,18 @@ export class DeviceHarness {
 
   /** The disk under the NVRAM (a PowerCutIo in the power-loss sweep); undefined = real files. */
   io: NvramIo | undefined;
+  /** The disk under the spool (a FaultyDisk's in the I/O-fault sweep); undefined = real files. */
+  spoolIo: SpoolIo | undefined;
 
   private constructor(readonly dir: string) {}
 
   /** NVRAM capacity per bank (default: the store's 64 KiB). */
   capacityBytes: number | undefined;
 
-  static async create(dir?: string, opts: { io?: NvramIo; boot?: boolean; capacityBytes?: number } = {}): Promise<DeviceHarness> {
+  static async create(dir?: string, opts: { io?: NvramIo; spoolIo?: SpoolIo; boot?: boolean; capacityBytes?: number } = {}): Promise<DeviceHarness> {
     const h = new DeviceHarness(dir ?? (await mkdtemp(path.join(tmpdir(), 'mfp-dev-'))));
     h.io = opts.io;
+    h.spoolIo = opts.spoolIo;
     h.capacityBytes = opts.capacityBytes;
     if (opts.boot !== false) await h.boot();
     return h;
@@ -56,6 +60,7 @@ export class DeviceHarness {
       clock: this.clock,
       ports: this.fake.ports,
       spoolDir: path.join(this.dir, 'spool'),
+      spoolIo: this.spoolIo,
     });
     await this.device.idle();
     return this.device;

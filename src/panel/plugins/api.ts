@@ -25,7 +25,7 @@ import { bootView, eventLogView, nvramView, statechartView } from '../views-data
 import { requireAdminApi } from './auth.ts';
 import { isTimeZone as isTimeZoneName } from '../../device/printer.ts';
 
-const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
+const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' }, 503: { $ref: 'PanelError#' } };
 const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];
 
 function answer(reply: FastifyReply, result: DispatchResult) {

@@ -4,6 +4,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DeviceInputError } from '../../device/validation.ts';
+import { StorageFaultError } from '../../device/storage-fault.ts';
 
 type AjvIssue = { instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> };
 
@@ -37,6 +38,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     } else if (error instanceof DeviceInputError) {
       status = 400;
       body = { error: error.message, fields: error.fields };
+    } else if (error instanceof StorageFaultError) {
+      // The printer's disk refused the change (full, read-only, failing): nothing was changed; try again later.
+      status = 503;
+      body = { error: error.message };
     } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       status = error.statusCode;
       body = { error: error.code?.startsWith('FST_CSRF') ? `CSRF check failed: ${error.message}` : error.message };

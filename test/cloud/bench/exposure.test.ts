@@ -49,7 +49,7 @@ beforeAll(async () => {
   exposed = await startTwin({ stateDir: dir, clock: new VirtualClock(), host: '0.0.0.0', smtpGreetingDelayMs: 0, seed: 1 });
   // The same certificates (copied by state dir reuse): only the bind differs.
   loopback = await startTwin({ stateDir: dir, clock: new VirtualClock(), smtpGreetingDelayMs: 0, seed: 1 });
-});
+}, 120_000); // three RSA keys on a fresh state dir: slow on a loaded machine
 afterAll(async () => {
   await Promise.allSettled([exposed?.close(), loopback?.close()]);
 });

@@ -18,7 +18,7 @@ let clock: VirtualClock;
 beforeAll(async () => {
   clock = new VirtualClock();
   twin = await startTestTwin({ clock, patch: (f) => (f.deviceCode.intervalSeconds = 5) });
-});
+}, 120_000); // a twin start on a loaded machine can take longer than the 30 s default
 afterAll(async () => {
   await twin?.close();
 });
