@@ -12,6 +12,7 @@ import { formatConformance } from '../../src/cloud/journal/conformance-format.ts
 import type { Twin } from '../../src/cloud/twin.ts';
 import {
   eventually,
+  OAUTH_SETTINGS,
   pythonMsalAvailable,
   signIn,
   startPythonPrinter,
@@ -65,12 +66,15 @@ describe.skipIf(skip)('python printer, black-box on wall time', () => {
     // Power cycle: tokens kept in the state file, signed in again without a sign-in.
     expect(await p.driver.powerCycle(300)).toEqual({ stateAfter: 'authorized' });
 
-    // The short tenant's 30 s tokens with a 20 s skew: the refresh is due within ~10 s of wall time.
+    // The short tenant's 30 s tokens with a 20 s skew: the access deadline passes within ~10 s of wall time; the
+    // next job refreshes first, then goes.
     const before = (await p.driver.status()).tokenExpiresAt!;
-    await eventually('a refreshed token', async () => {
-      const s = await p.driver.status();
-      return s.state === 'authorized' && s.tokenExpiresAt! > before ? s : undefined;
-    }, 25_000);
+    await eventually('tokenExpired', async () => ((await p.driver.status()).state === 'tokenExpired' ? true : undefined), 25_000);
+    const afterRefresh = await p.driver.submitJob({ ...JOB, subject: 'Scan 0001b' });
+    await p.driver.idle();
+    expect(await job(p, afterRefresh.id)).toMatchObject({ status: 'sent' });
+    expect(await p.driver.status()).toMatchObject({ state: 'authorized' });
+    expect((await p.driver.status()).tokenExpiresAt!).toBeGreaterThan(before);
 
     // A transient refusal of the message (432): resent with the same Message-ID, then delivered.
     t.faults.add({ target: 'smtp.data', action: { kind: 'reply', reply: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded' }, count: 1 });
@@ -105,7 +109,7 @@ describe.skipIf(skip)('python printer, black-box on wall time', () => {
 
   it('lets an unapproved code expire on wall time and stops polling', async () => {
     const { twin: t, p } = await boot();
-    await p.driver.saveSettings((await import('./python-printer-harness.ts')).OAUTH_SETTINGS);
+    await p.driver.saveSettings(OAUTH_SETTINGS);
     await p.driver.send({ type: 'START_AUTH' });
     const pending = await eventually('codePending', async () => {
       const s = await p.driver.status();
@@ -139,7 +143,7 @@ describe.skipIf(skip)('python printer --bug variants fail at a named step or rul
 
   it('poll-every-second: rule device-code.poll-interval', async () => {
     const { twin: t, p } = await boot({ bug: 'poll-every-second' });
-    await p.driver.saveSettings((await import('./python-printer-harness.ts')).OAUTH_SETTINGS);
+    await p.driver.saveSettings(OAUTH_SETTINGS);
     await p.driver.send({ type: 'START_AUTH' });
     const rule = await eventually('the rule to fail', () => {
       const r = verdict(t, 'device-code.poll-interval');
