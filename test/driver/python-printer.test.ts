@@ -90,9 +90,14 @@ describe.skipIf(skip)('python printer, black-box on wall time', () => {
     t.faults.add({ target: 'smtp.auth', action: { kind: 'reply', reply: '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.' }, count: 5 });
     const third = await p.driver.submitJob({ ...JOB, subject: 'Scan 0003' });
     await p.driver.idle();
-    expect(await job(p, third.id)).toMatchObject({ status: 'failed', attempts: 1 });
-    expect((await p.driver.status()).lastError).toMatchObject({ code: '5.7.139' });
+    const failure = await p.driver.status();
+    expect(failure).toMatchObject({ state: 'sendFailure', jobId: third.id, retryAt: null, lastError: { code: '5.7.139' } });
     await new Promise((r) => setTimeout(r, 2500)); // longer than the 1 s retry delay: a retry would show
+    expect(await job(p, third.id)).toMatchObject({ attempts: 1 });
+    // The operator dismisses the job: it is failed, the printer is ready for the next one.
+    expect(await p.driver.send({ type: 'DISMISS' })).toMatchObject({ accepted: true });
+    await p.driver.idle();
+    expect(await job(p, third.id)).toMatchObject({ status: 'failed', attempts: 1 });
 
     const report = conformanceReport(t.journal.list());
     expect(report.rules.filter((r) => r.verdict === 'fail'), formatConformance(report, 'text')).toEqual([]);
