@@ -2,7 +2,9 @@
  * Which cloud the adapters talk to. The device stores the real names (authority on login.microsoftonline.com,
  * smtp.office365.com); in twin mode the simulated network routes them to the twin.
  */
-import type { SimulatedNetwork } from './network.ts';
+import { rootCertificates } from 'node:tls';
+import type { Route, SimulatedNetwork } from './network.ts';
+import { createNameResolver, type ResolveEntry } from './resolver.ts';
 
 export const MICROSOFT_LOGIN_HOST = 'login.microsoftonline.com';
 export const EXCHANGE_SMTP_HOST = 'smtp.office365.com';
@@ -22,9 +24,36 @@ export function microsoftAuthority(tenant: string): string {
   return `https://${MICROSOFT_LOGIN_HOST}/${tenant}`;
 }
 
-/** Real Microsoft: no routes, system CAs. */
-export function microsoftCloud(tenant: string, clientId: string): CloudConfig {
-  return { mode: 'microsoft', authority: microsoftAuthority(tenant), clientId, network: { routes: [], caPem: null } };
+/**
+ * Bench options of real-Microsoft mode (a bench that serves Microsoft's names itself, e.g. the twin): where the names
+ * resolve, an extra trust anchor, and non-standard ports. Without any, the device talks to the real service.
+ */
+export interface MicrosoftBench {
+  /** Fixed name → address entries, consulted first (as a hosts file). */
+  resolve?: readonly ResolveEntry[];
+  /** A DNS server (address[:port]) for every other name; without it, names without an entry fail. */
+  dnsServer?: string;
+  /** PEM added to the bundled roots (the device keeps trusting the public CAs too). */
+  caPem?: string;
+  /** Port of login.microsoftonline.com instead of 443. */
+  entraPort?: number;
+  /** Port of smtp.office365.com instead of what the admin typed (587). */
+  smtpPort?: number;
+}
+
+/** Real Microsoft: no routes, system CAs; a bench may resolve the names elsewhere, add a CA, move the ports. */
+export function microsoftCloud(tenant: string, clientId: string, bench: MicrosoftBench = {}): CloudConfig {
+  const routes: Route[] = [];
+  // Only the port changes: URLs, Host headers and TLS names stay Microsoft's.
+  if (bench.entraPort !== undefined && bench.entraPort !== 443) routes.push({ host: MICROSOFT_LOGIN_HOST, port: 443, to: { host: MICROSOFT_LOGIN_HOST, port: bench.entraPort } });
+  if (bench.smtpPort !== undefined) routes.push({ host: EXCHANGE_SMTP_HOST, to: { host: EXCHANGE_SMTP_HOST, port: bench.smtpPort } });
+  const resolver = bench.resolve?.length || bench.dnsServer ? createNameResolver({ entries: bench.resolve, dnsServer: bench.dnsServer }) : null;
+  return {
+    mode: 'microsoft',
+    authority: microsoftAuthority(tenant),
+    clientId,
+    network: { routes, caPem: bench.caPem ? [...rootCertificates, bench.caPem].join('\n') : null, resolver },
+  };
 }
 
 /** What the twin exposes that the routes need (a subset of `Twin`). */

@@ -2,8 +2,10 @@
  * The simulated network: in twin mode the admin still types Microsoft's real names (smtp.office365.com:587,
  * login.microsoftonline.com/<tenant>), and this small route table sends them to the twin's loopback endpoints, the
  * way a lab DNS would. TLS is then verified against the twin's CA. Any host without a route is dialled as given;
- * against real Microsoft there are no routes and no extra CA.
+ * against real Microsoft there are no routes and no extra CA — unless a bench gives a resolver (names → the twin's
+ * address, the URLs keep Microsoft's names), port overrides (routes that change only the port) and an extra CA.
  */
+import type { NameResolver } from './resolver.ts';
 
 export interface Endpoint {
   host: string;
@@ -24,6 +26,8 @@ export interface SimulatedNetwork {
   routes: Route[];
   /** Extra trust anchor (the twin's CA, PEM); null = the system's CAs only. */
   caPem: string | null;
+  /** How host names become addresses (a bench's --resolve / --dns-server); absent = the system resolver. */
+  resolver?: NameResolver | null;
 }
 
 /** Where a connection to `host:port` really goes. */

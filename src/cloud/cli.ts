@@ -11,6 +11,14 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { CONFORMANCE_FORMATS } from './journal/conformance-format.ts';
 import { untilSignal } from '../util/signals.ts';
+import { benchBannerLines } from './bench-banner.ts';
+import { CONTROL_TOKEN_ENV } from './exposure.ts';
+import { isIP } from 'node:net';
+
+function ipAddress(v: string, previous: string[] = []): string[] {
+  if (isIP(v) === 0) throw new InvalidArgumentError('expected an IPv4 or IPv6 address');
+  return [...previous, v];
+}
 
 function port(v: string): number {
   const n = Number(v);
@@ -39,8 +47,9 @@ function conformanceCommand(): Command {
       return n;
     })
     .option('--client <address>', 'only this client address')
+    .option('--token <token>', `the control API token of a twin bound beyond loopback (default: ${CONTROL_TOKEN_ENV})`)
     .addOption(new Option('--format <format>', 'output format').choices([...CONFORMANCE_FORMATS]).default('text'))
-    .action(async (o: { url: string; ca: string; since?: number; client?: string; format: string }) => {
+    .action(async (o: { url: string; ca: string; since?: number; client?: string; format: string; token?: string }) => {
       let url: URL;
       try {
         url = new URL('/_twin/conformance', o.url);
@@ -53,7 +62,8 @@ function conformanceCommand(): Command {
       const ca = await readFile(resolve(o.ca), 'utf8');
       const agent = new Agent({ connect: { ca } });
       try {
-        const res = await request(url, { dispatcher: agent });
+        const token = o.token ?? process.env[CONTROL_TOKEN_ENV];
+        const res = await request(url, { dispatcher: agent, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
         const text = await res.body.text();
         if (res.statusCode !== 200) {
           process.stderr.write(`twin answered ${res.statusCode}: ${text}\n`);
@@ -73,7 +83,7 @@ export function cloudCommand(): Command {
   return new Command('cloud')
     .addCommand(conformanceCommand())
     .description('Run the offline Entra ID + Exchange Online twin alone')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--host <host>', 'address to listen on; beyond loopback (0.0.0.0, ::, a LAN address) only when asked, and then /_twin needs a bearer token', '127.0.0.1')
     .option('--entra-port <port>', 'HTTPS port of the Entra twin (0 = ephemeral)', port, 8443)
     .option('--smtp-port <port>', 'SMTP submission port of the Exchange twin (0 = ephemeral)', port, 2587)
     .option('--state-dir <dir>', 'where the CA, certificates and signing key live', '.mfp-sim/cloud')
@@ -81,7 +91,10 @@ export function cloudCommand(): Command {
     .option('--tenant <file>', 'tenant fixture (default fixtures/tenants/contoso.json)')
     .addOption(new Option('--clock <kind>', 'real time, or a virtual clock moved by POST /_twin/clock/advance').choices(['real', 'virtual']).default('real'))
     .option('--seed <n>', 'seed for token lifetimes', integer)
-    .action(async (o: { host: string; entraPort: number; smtpPort: number; stateDir: string; name?: string[]; tenant?: string; clock: string; seed?: number }) => {
+    .option('--dns-port <port>', 'also answer Microsoft\'s names (and --name) over DNS, UDP and TCP, on this port of --host (0 = ephemeral)', port)
+    .option('--dns-address <ip>', 'address(es) the DNS responder answers with (default: where the twin is reachable)', ipAddress)
+    .action(async (o: { host: string; entraPort: number; smtpPort: number; stateDir: string; name?: string[]; tenant?: string; clock: string; seed?: number; dnsPort?: number; dnsAddress?: string[] }) => {
+      if (o.dnsAddress && o.dnsPort === undefined) throw new Error('--dns-address needs --dns-port');
       const clock: Clock = o.clock === 'virtual' ? new VirtualClock(Date.now()) : new RealClock();
       const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
       const twin = await startTwin({
@@ -94,6 +107,8 @@ export function cloudCommand(): Command {
         clock,
         seed: o.seed,
         logger,
+        ...(o.dnsPort !== undefined ? { dns: { port: o.dnsPort, addresses: o.dnsAddress } } : {}),
+        ...(process.env[CONTROL_TOKEN_ENV] ? { controlToken: process.env[CONTROL_TOKEN_ENV] } : {}),
       });
       const lines = [
         'Microsoft twin is running (Ctrl+C to stop)',
@@ -107,6 +122,7 @@ export function cloudCommand(): Command {
         `  One-time codes:    ${twin.entraUrl}/_twin/phone/${twin.testUser.upn}`,
         `  Wire journal:      ${twin.entraUrl}/_twin/journal  (conformance: mfp-sim cloud conformance --url ${twin.entraUrl})`,
         `  Clock:             ${o.clock}, seed ${twin.seed}`,
+        ...benchBannerLines(twin),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
       await untilSignal();

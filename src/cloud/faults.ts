@@ -41,3 +41,15 @@ function publicRule(r: LiveRule): FaultRule {
   const { remaining, rng, ...rest } = r;
   return r.probability === undefined ? { ...rest, count: remaining } : rest;
 }
+
+/** The fields each action kind needs beyond `kind` (the control API's schema checks shapes, this what belongs together). */
+const ACTION_NEEDS: Record<FaultAction['kind'], string[]> = { error: ['error'], http: ['status'], throttle: ['retryAfterSeconds'], reply: ['reply'], delay: ['ms'], drop: [] };
+
+/** Why a fault action is incomplete ("action error needs error"), or null. */
+export function faultActionProblem(action: FaultAction): string | null {
+  const a = action as unknown as Record<string, unknown>;
+  const need = ACTION_NEEDS[a.kind as FaultAction['kind']];
+  if (!need) return `unknown action kind ${String(a.kind)}`;
+  const missing = need.filter((k) => a[k] === undefined);
+  return missing.length ? `action ${String(a.kind)} needs ${missing.join(', ')}` : null;
+}

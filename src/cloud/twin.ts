@@ -21,9 +21,13 @@ import { ensureSigningKey } from './entra/signing-key.ts';
 import { TokenIssuer } from './entra/tokens.ts';
 import { startExchangeTwin, type ExchangeTwin } from './exchange/index.ts';
 import { createFaultPlan } from './faults.ts';
+import { HoldRegistry } from './holds.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
 import { persistSignIns } from './entra/persisted-sign-ins.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
+import { isIP } from 'node:net';
+import { DnsConfigError, hostsFileLine, startDnsResponder, type DnsResponder } from './dns/responder.ts';
+import { ControlToken, HostCheck, dialableHost, isLoopbackHost, reachableAddresses } from './exposure.ts';
 
 export interface StartTwinOptions {
   host?: string;
@@ -48,6 +52,16 @@ export interface StartTwinOptions {
    * (see entra/persisted-sign-ins.ts). Absent: in memory only.
    */
   signInsFile?: string;
+  /**
+   * The bench DNS responder (off when absent): answers Microsoft's names and the extra names with `addresses`
+   * (default: the addresses the twin is reachable at) on `port` (UDP and TCP, 0 = ephemeral), on the twin's host.
+   */
+  dns?: { port: number; addresses?: readonly string[] };
+  /**
+   * Bound beyond loopback, the control API's bearer token: this one (32+ printable characters), else a generated one
+   * (returned once in `controlToken`). Ignored on loopback, where /_twin needs no token.
+   */
+  controlToken?: string;
   logger?: Logger;
 }
 
@@ -71,13 +85,37 @@ export interface Twin {
   control: TwinControl;
   journal: WireJournal;
   faults: FaultPlan;
+  /** Holds at the network boundary (also under /_twin/holds). */
+  holds: HoldRegistry;
   clock: Clock;
   seed: number;
+  /** Bound beyond loopback (explicit `host`): devices on the network reach it, /_twin needs `controlToken`. */
+  exposed: boolean;
+  /** The bearer token of /_twin when exposed (the twin itself keeps only its hash); null on loopback. */
+  controlToken: string | null;
+  /** Addresses a device reaches the twin at (the bound address; every interface address for a wildcard bind). */
+  addresses: string[];
+  /** `<address> login.microsoftonline.com smtp.office365.com …` for devices that take a hosts file. */
+  hostsLine: string;
+  /** The bench DNS responder, when asked for. */
+  dns: DnsResponder | null;
   close(): Promise<void>;
+}
+
+function checkDnsOptions(dns: NonNullable<StartTwinOptions['dns']>): void {
+  if (!Number.isInteger(dns.port) || dns.port < 0 || dns.port > 65535) throw new DnsConfigError(`not a DNS port: ${dns.port}`);
+  for (const a of dns.addresses ?? []) if (isIP(a) === 0) throw new DnsConfigError(`not an IP address to answer with: ${JSON.stringify(a)}`);
 }
 
 export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   const host = opts.host ?? '127.0.0.1';
+  // Beyond loopback only on explicit request; then /_twin is behind a bearer token.
+  const exposed = !isLoopbackHost(host);
+  const token = !exposed ? null : opts.controlToken !== undefined ? { token: opts.controlToken, guard: ControlToken.of(opts.controlToken) } : ControlToken.generate();
+  const addresses = reachableAddresses(host);
+  // Bad DNS settings are refused before anything listens.
+  if (opts.dns) checkDnsOptions(opts.dns);
+  const names = servedNames(opts.extraNames);
   const clock = opts.clock;
   const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
   const fixture = await loadTenantFixture(opts.tenantFile ?? DEFAULT_TENANT_FILE);
@@ -106,6 +144,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   }
   const phone = new PhoneOutbox();
   const faults = createFaultPlan();
+  const holds = new HoldRegistry({ now: () => clock.now(), journal });
   let exchange: ExchangeTwin | null = null;
   const control = new TwinControl({
     service,
@@ -113,11 +152,12 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     faults,
     clock,
     entraUrl: '',
-    smtp: () => ({ host, port: exchange?.port ?? 0 }),
+    smtp: () => ({ host: dialableHost(host), port: exchange?.port ?? 0 }),
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
     ntp: () => ntpServer,
     journal,
+    holds,
   });
   let ntpServer: SntpServer | null = null;
 
@@ -130,8 +170,11 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     control,
     faults,
     key,
-    servedNames: servedNames(opts.extraNames).dns,
+    servedNames: names.dns,
     journal,
+    hostCheck: new HostCheck([...names.dns, ...names.ips, host, ...addresses, ...(exposed ? reachableAddresses('::') : [])]),
+    controlToken: token?.guard ?? null,
+    holds,
     logger: log,
   });
   entraUrl = entra.url;
@@ -155,6 +198,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       idleTimeoutMs: fixture.exchange.connectionInactivityTimeoutSeconds * 1000,
       journal,
       authMethods,
+      holds,
     });
   } catch (e) {
     await entra.close();
@@ -167,7 +211,24 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     await Promise.allSettled([exchange.close(), entra.close()]);
     throw e;
   }
-  log?.info({ entraUrl, smtpPort: exchange.port, ntpPort: ntp.port, tenantId: fixture.tenantId }, 'twin listening');
+  // DNS names only: localhost stays the machine's own, and a bench DNS never answers it.
+  const dnsNames = names.dns.filter((n) => n !== 'localhost');
+  let dns: DnsResponder | null = null;
+  if (opts.dns) {
+    try {
+      dns = await startDnsResponder({
+        host: host === 'localhost' ? '127.0.0.1' : host,
+        port: opts.dns.port,
+        names: dnsNames,
+        addresses: opts.dns.addresses?.length ? opts.dns.addresses : addresses,
+        onQuery: (q) => log?.debug({ dns: q }, 'dns query'),
+      });
+    } catch (e) {
+      await Promise.allSettled([exchange.close(), entra.close(), ntp.close()]);
+      throw e;
+    }
+  }
+  log?.info({ entraUrl, smtpPort: exchange.port, ntpPort: ntp.port, dnsPort: dns?.port, exposed, tenantId: fixture.tenantId }, 'twin listening');
 
   const first = fixture.users[0]!;
   const ex = exchange;
@@ -178,17 +239,25 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     verificationUri: `${entraUrl}/devicelogin`,
     caPath: certs.caPath,
     caPem: certs.caPem,
-    smtp: { host: ex.host, port: ex.port },
+    smtp: { host: dialableHost(ex.host), port: ex.port },
     ntp,
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
     journal,
     faults,
+    holds,
     clock,
     seed,
+    exposed,
+    controlToken: token?.token ?? null,
+    addresses,
+    hostsLine: hostsFileLine(addresses[0]!, dnsNames),
+    dns,
     close: async () => {
-      await Promise.allSettled([ex.close(), entra.close(), ntp.close()]);
+      // Held requests and long polls are let go first, so that no server waits on a request the tester forgot.
+      holds.close();
+      await Promise.allSettled([ex.close(), entra.close(), ntp.close(), ...(dns ? [dns.close()] : [])]);
     },
   };
 }

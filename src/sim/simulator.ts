@@ -43,7 +43,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
   let twin: Twin | null = null;
   let cloud: CloudConfig;
   if (choice.mode === 'microsoft') {
-    cloud = microsoftCloud(choice.tenant, choice.clientId);
+    cloud = microsoftCloud(choice.tenant, choice.clientId, choice.bench);
   } else {
     twin = opts.twin ?? null;
     if (!twin) {
@@ -58,6 +58,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         seed: choice.seed,
         // Our twin dies with this process; Microsoft would still know the printer's sign-in after a restart.
         signInsFile: path.join(stateDir, 'cloud', 'sign-ins.json'),
+        ...(choice.dns ? { dns: choice.dns } : {}),
+        ...(choice.controlToken ? { controlToken: choice.controlToken } : {}),
         logger,
       });
     }

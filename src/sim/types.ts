@@ -9,6 +9,7 @@ import type { ClockService } from '../device/clockService.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
+import type { MicrosoftBench } from '../adapters/config.ts';
 
 export type CloudChoice =
   | {
@@ -25,9 +26,16 @@ export type CloudChoice =
        * check, as a real server). A simulation choice: soaks and fleets use 0, since it is pure waiting per mail.
        */
       smtpGreetingDelayMs?: number;
+      /** The embedded twin's bench DNS responder (src/cloud/dns): port (0 = ephemeral) and answer addresses. */
+      dns?: { port: number; addresses?: readonly string[] };
+      /** Bound beyond loopback: the control API token to use instead of a generated one. */
+      controlToken?: string;
     }
-  /** Real Microsoft: login.microsoftonline.com/<tenant> and smtp.office365.com:587. */
-  | { mode: 'microsoft'; tenant: string; clientId: string };
+  /**
+   * Real Microsoft: login.microsoftonline.com/<tenant> and smtp.office365.com:587. `bench`: where those names resolve,
+   * an extra CA and other ports, for a bench that serves Microsoft's names (the twin run standalone).
+   */
+  | { mode: 'microsoft'; tenant: string; clientId: string; bench?: MicrosoftBench };
 
 export interface SimulatorOptions {
   /** Holds nvram.json, secure-element.key, spool/, and the twin's certificates under cloud/. */

@@ -33,9 +33,13 @@ export class NodemailerMailAdapter implements MailPort {
     this.log = opts.logger.child({ component: 'mail' });
   }
 
-  /** nodemailer transport options for one submission (exported for tests and docs). */
-  transportOptions(target: SmtpTarget, accessToken: string): SMTPTransport.Options {
-    const to = resolveEndpoint(this.opts.network, target.host, target.port);
+  /**
+   * nodemailer transport options for one submission (exported for tests and docs). `dial`: the address a bench
+   * resolver gave for the host (nodemailer then connects to it and verifies TLS against the host name).
+   */
+  transportOptions(target: SmtpTarget, accessToken: string, dial?: string): SMTPTransport.Options {
+    const routed = resolveEndpoint(this.opts.network, target.host, target.port);
+    const to = dial ? { host: dial, port: routed.port, servername: routed.servername ?? routed.host } : routed;
     const t = this.opts.timeouts ?? {};
     return {
       host: to.host,
@@ -70,7 +74,7 @@ export class NodemailerMailAdapter implements MailPort {
 
   async submit(args: { target: SmtpTarget; accessToken: string; message: OutgoingMessage }): Promise<{ reply: string }> {
     const { target, accessToken, message } = args;
-    const transport = nodemailer.createTransport(this.transportOptions(target, accessToken));
+    const transport = nodemailer.createTransport(this.transportOptions(target, accessToken, await this.dialAddress(target)));
     this.open.add(transport);
     try {
       const info = await transport.sendMail({
@@ -92,6 +96,21 @@ export class NodemailerMailAdapter implements MailPort {
     } finally {
       this.open.delete(transport);
       transport.close();
+    }
+  }
+
+  /**
+   * With a bench resolver, the address to dial for the (routed) host, resolved here because nodemailer asks the
+   * process-wide DNS itself. A name that does not resolve fails the job as the system resolver would (ENOTFOUND).
+   */
+  private async dialAddress(target: SmtpTarget): Promise<string | undefined> {
+    const resolver = this.opts.network.resolver;
+    if (!resolver) return undefined;
+    const host = resolveEndpoint(this.opts.network, target.host, target.port).host;
+    try {
+      return (await resolver.lookup(host))[0]!.address;
+    } catch (err) {
+      throw classifySmtp(smtpFactsOf(err));
     }
   }
 

@@ -8,6 +8,7 @@
  *  - 429/5xx and transport failures are thrown as typed errors (see errors.ts) instead of being blurred.
  * One instance per device (no shared state between devices).
  */
+import type { LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { EntraHttpError, EntraTransportError, isTlsErrorCode, type EntraErrorBody } from './errors.ts';
@@ -19,6 +20,8 @@ export interface EntraNetworkClientOptions {
   caPem: string | null;
   /** ms for connect, headers and body each (MSAL passes no timeouts for POSTs). */
   timeoutMs?: number;
+  /** Name → address for the sockets (a bench resolver); absent = the system's. URLs and TLS names are unchanged. */
+  lookup?: LookupFunction;
 }
 
 export class EntraNetworkClient implements INetworkModule {
@@ -36,7 +39,7 @@ export class EntraNetworkClient implements INetworkModule {
     const timeout = opts.timeoutMs ?? 30_000;
     this.makeAgent = () =>
       new Agent({
-        connect: { ...(opts.caPem ? { ca: opts.caPem } : {}), minVersion: 'TLSv1.2', timeout },
+        connect: { ...(opts.caPem ? { ca: opts.caPem } : {}), ...(opts.lookup ? { lookup: opts.lookup } : {}), minVersion: 'TLSv1.2', timeout },
         headersTimeout: timeout,
         bodyTimeout: timeout,
       });

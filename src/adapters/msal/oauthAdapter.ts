@@ -36,7 +36,7 @@ export class MsalOAuthAdapter implements OAuthPort {
     const { cloud } = opts;
     this.log = opts.logger.child({ component: 'msal' });
     this.tokenCache = opts.tokenCache;
-    this.network = new EntraNetworkClient({ caPem: cloud.network.caPem });
+    this.network = new EntraNetworkClient({ caPem: cloud.network.caPem, ...(cloud.network.resolver ? { lookup: cloud.network.resolver.connectLookup } : {}) });
     this.authority = resolveUrl(cloud.network, cloud.authority);
     const routed = this.authority !== cloud.authority;
     const log = this.log;

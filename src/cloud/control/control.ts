@@ -52,6 +52,8 @@ export interface TwinControlDeps {
   authMethods?: import('./auth-methods-control.ts').AuthMethodsControl;
   /** The wire journal (journal-routes.ts); its routes are registered when present. */
   journal?: import('../journal/wire-journal.ts').WireJournal;
+  /** Holds at the network boundary (holds-routes.ts); its routes are registered when present. */
+  holds?: import('../holds.ts').HoldRegistry;
   /** The twin's SNTP server, once it listens. */
   ntp?: () => { host: string; port: number; reachable(): boolean; setReachable(r: boolean): void; answered(): number } | null;
 }
@@ -73,6 +75,10 @@ export class TwinControl {
 
   get journal() {
     return this.d.journal;
+  }
+
+  get holds() {
+    return this.d.holds;
   }
 
   /** The Entra origin is known only once the server listens. */

@@ -9,7 +9,7 @@ import type { JournalFilter, WireJournal } from '../journal/wire-journal.ts';
 
 const filterProperties = {
   client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
-  kind: { type: 'string', enum: ['http', 'smtp'] },
+  kind: { type: 'string', enum: ['http', 'smtp', 'hold'] },
   since: { type: 'integer', minimum: 0, description: 'Only entries with a greater seq' },
 } as const;
 
@@ -26,10 +26,11 @@ const entrySchema = {
   properties: {
     seq: { type: 'integer' },
     at: { type: 'string', format: 'date-time' },
-    kind: { type: 'string', enum: ['http', 'smtp'] },
+    kind: { type: 'string', enum: ['http', 'smtp', 'hold'] },
     client: { type: 'string' },
     method: { type: 'string' },
     path: { type: 'string' },
+    host: { type: 'string', description: 'Host header the client sent (HTTP)' },
     grantType: { type: 'string' },
     clientId: { type: 'string' },
     scope: { type: 'string' },
@@ -50,6 +51,12 @@ const entrySchema = {
     rcptTo: { type: 'string' },
     messageId: { type: 'string' },
     size: { type: 'integer' },
+    event: { type: 'string', enum: ['hold.caught', 'hold.released', 'hold.timed-out', 'hold.cancelled', 'hold.abandoned'], description: 'kind hold (POST /_twin/holds)' },
+    hold: { type: 'string', description: 'kind hold: the hold id' },
+    target: { type: 'string', description: 'kind hold: device-code, token, smtp-connect, smtp-auth, smtp-data' },
+    upn: { type: 'string', description: 'kind hold: the SMTP mailbox' },
+    answer: { type: 'string', description: 'kind hold: what the request was let go with (proceed, error …, reply …, drop)' },
+    heldMs: { type: 'number', description: 'kind hold: wall-time milliseconds the request was held' },
   },
 } as const;
 

@@ -9,6 +9,9 @@ import { renderPhonePage } from '../signin/routes.ts';
 import { authMethodsRoutes } from './auth-methods-routes.ts';
 import { journalRoutes } from './journal-routes.ts';
 import { ControlError, type TwinControl } from './control.ts';
+import { faultActionProblem } from '../faults.ts';
+import { faultActionSchema } from './fault-action-schema.ts';
+import { holdsRoutes } from './holds-routes.ts';
 
 const isLoopback = (addr: string | undefined) =>
   !!addr && (addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.'));
@@ -38,26 +41,11 @@ const userSchema = {
   },
 } as const;
 
-const faultActionSchema = {
-  type: 'object',
-  required: ['kind'],
-  properties: {
-    kind: { type: 'string', enum: ['error', 'http', 'throttle', 'reply', 'delay', 'drop'] },
-    error: { type: 'string', maxLength: 100 },
-    aadsts: { type: 'integer', minimum: 0 },
-    description: { type: 'string', maxLength: 2000 },
-    suberror: { type: 'string', maxLength: 100 },
-    status: { type: 'integer', minimum: 100, maximum: 599 },
-    retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86400 },
-    reply: { type: 'string', maxLength: 1000 },
-    ms: { type: 'integer', minimum: 0, maximum: 600000 },
-  },
-} as const;
-
-export function controlRoutes(control: TwinControl) {
+/** `remotePeers`: the twin is bound beyond loopback and the bearer token (checked before routing) admits any peer. */
+export function controlRoutes(control: TwinControl, opts: { remotePeers?: boolean } = {}) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', async (req, reply) => {
-      if (!isLoopback(req.socket.remoteAddress)) {
+      if (!opts.remotePeers && !isLoopback(req.socket.remoteAddress)) {
         return reply.code(403).send({ error: 'forbidden', message: 'the twin control API answers loopback peers only' });
       }
     });
@@ -77,6 +65,7 @@ export function controlRoutes(control: TwinControl) {
     const tag = (t: string) => ({ tags: [t] });
     if (control.authMethods) await app.register(authMethodsRoutes(control.authMethods));
     if (control.journal) await app.register(journalRoutes(control.journal));
+    if (control.holds) await app.register(holdsRoutes(control.holds));
 
     app.get('/tenant', { schema: { ...tag('tenant'), summary: 'Tenant settings, authority, apps and SMTP endpoint' } }, () => control.tenant());
     app.patch(
@@ -302,9 +291,7 @@ export function controlRoutes(control: TwinControl) {
 /** The schema checks shapes; this checks that each action kind has the fields it needs. */
 function validFaultRule(body: unknown): Parameters<TwinControl['addFault']>[0] {
   const rule = body as Parameters<TwinControl['addFault']>[0];
-  const a = rule.action as Record<string, unknown>;
-  const need: Record<string, string[]> = { error: ['error'], http: ['status'], throttle: ['retryAfterSeconds'], reply: ['reply'], delay: ['ms'], drop: [] };
-  const missing = (need[a.kind as string] ?? []).filter((k) => a[k] === undefined);
-  if (missing.length) throw new ControlError(400, `action ${String(a.kind)} needs ${missing.join(', ')}`);
+  const problem = faultActionProblem(rule.action);
+  if (problem) throw new ControlError(400, problem);
   return rule;
 }

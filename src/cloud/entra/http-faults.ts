@@ -1,17 +1,21 @@
 /** Applies a scripted fault (see FaultPlan) to an HTTP endpoint of the twin, before the normal answer. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { FaultPlan, FaultTarget } from '../contracts.ts';
+import type { FaultAction, FaultPlan, FaultTarget } from '../contracts.ts';
 import { EntraError } from './errors.ts';
 
-/** 'handled' when the fault answered (or dropped) the request; 'continue' to answer normally. */
+/**
+ * 'handled' when the fault answered (or dropped) the request; 'continue' to answer normally. `instead` is the action
+ * a released hold chose for this request (holds.ts): it replaces the plan's, which is then left untouched.
+ */
 export async function applyHttpFault(
   faults: FaultPlan,
   target: FaultTarget,
   request: FastifyRequest,
   reply: FastifyReply,
+  instead: FaultAction | null = null,
 ): Promise<'handled' | 'continue'> {
-  const action = faults.take(target);
+  const action = instead ?? faults.take(target);
   if (!action) return 'continue';
   switch (action.kind) {
     case 'error':

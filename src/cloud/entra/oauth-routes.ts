@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FaultPlan } from '../contracts.ts';
 import { EntraError, Errors, entraErrorBody } from './errors.ts';
 import { applyHttpFault } from './http-faults.ts';
+import { peerAddress } from '../journal/http-journal.ts';
+import type { HoldGate, HoldTarget } from '../holds.ts';
 import type { EntraService, Params } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
 
@@ -17,6 +19,8 @@ export interface OAuthRoutesOptions {
   origin: () => string;
   /** Host names (lower case) the twin answers as; a request naming one of them is answered with that name. */
   servedNames?: readonly string[];
+  /** Holds at the boundary (holds.ts): a matching request waits here before the twin looks at it. */
+  holds?: HoldGate;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -108,9 +112,31 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
   app.get('/:tenant/discovery/v2.0/keys', jwks);
   app.get('/:tenant/discovery/keys', jwks);
 
+  // The hold comes first: at the boundary, before the twin has looked at the tenant or the parameters.
+  const hold = async (target: HoldTarget, req: FastifyRequest, params: ParsedBody) => {
+    if (!opts.holds) return null;
+    const gone = new AbortController();
+    const left = () => gone.abort();
+    req.socket.once('close', left);
+    try {
+      return await opts.holds.wait(
+        target,
+        {
+          client: peerAddress(req.socket.remoteAddress),
+          ...(params !== MALFORMED && params.grant_type ? { grantType: params.grant_type.slice(0, 200) } : {}),
+          ...(params !== MALFORMED && params.client_id ? { clientId: params.client_id.slice(0, 128) } : {}),
+        },
+        gone.signal,
+      );
+    } finally {
+      req.socket.off('close', left);
+    }
+  };
+
   const deviceCode = async (req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply, params: ParsedBody) => {
+    const held = await hold('device-code', req, params);
     checkTenant(req.params.tenant);
-    if ((await applyHttpFault(faults, 'devicecode', req, reply)) === 'handled') return reply;
+    if ((await applyHttpFault(faults, 'devicecode', req, reply, held)) === 'handled') return reply;
     if (params === MALFORMED) throw Errors.malformed();
     return noStore(reply).send(service.requestDeviceCode(params, `${originOf(req)}/devicelogin`));
   };
@@ -123,9 +149,10 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
   );
 
   app.post<{ Params: { tenant: string } }>('/:tenant/oauth2/v2.0/token', async (req, reply) => {
-    checkTenant(req.params.tenant);
-    if ((await applyHttpFault(faults, 'token', req, reply)) === 'handled') return reply;
     const params = (req.body as ParsedBody | undefined) ?? {};
+    const held = await hold('token', req, params);
+    checkTenant(req.params.tenant);
+    if ((await applyHttpFault(faults, 'token', req, reply, held)) === 'handled') return reply;
     if (params === MALFORMED) throw Errors.malformed();
     return noStore(reply).send(await service.token(params, originOf(req)));
   });

@@ -18,6 +18,8 @@ import type { EntraService } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
 import { journalHttp } from '../journal/http-journal.ts';
 import type { WireJournal } from '../journal/wire-journal.ts';
+import { dialableHost, type ControlToken, type HostCheck } from '../exposure.ts';
+import type { HoldGate } from '../holds.ts';
 
 export interface EntraServerOptions {
   host: string;
@@ -32,6 +34,12 @@ export interface EntraServerOptions {
   servedNames?: readonly string[];
   /** Wire journal of every OAuth / sign-in request (absent: nothing is journalled). */
   journal?: WireJournal;
+  /** Host headers answered; anything else gets 421 Misdirected Request (absent: every Host is answered). */
+  hostCheck?: HostCheck;
+  /** Bound beyond loopback: /_twin demands this bearer token (absent: loopback peers only, no token). */
+  controlToken?: ControlToken | null;
+  /** Holds at the boundary for /devicecode and /token (absent: nothing is held). */
+  holds?: HoldGate;
   logger?: Logger;
 }
 
@@ -40,6 +48,11 @@ export interface EntraServer {
   url: string;
   port: number;
   close(): Promise<void>;
+}
+
+/** An RFC 7807 problem answer. */
+function problem(reply: FastifyReply, status: number, title: string, detail: string) {
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
 }
 
 export async function startEntraServer(o: EntraServerOptions): Promise<EntraServer> {
@@ -60,11 +73,40 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
   });
 
   if (o.journal) journalHttp(app as unknown as import('fastify').FastifyInstance, o.journal);
+  const isControl = (url: string) => url === '/_twin' || url.startsWith('/_twin/') || url.startsWith('/_twin?');
+  if (o.hostCheck) {
+    const check = o.hostCheck;
+    app.addHook('onRequest', async (req, reply) => {
+      if (check.allows(req.headers.host)) return;
+      // The Host is not echoed back: a refusal reflects nothing the client made up.
+      const detail = 'the Host header names no name this server answers for (Microsoft names, --name extras, its own addresses, localhost)';
+      if (isControl(req.url)) return problem(reply, 421, 'Misdirected Request', detail);
+      return reply.code(421).send(msError(new EntraError({ error: 'invalid_request', description: `Misdirected request: ${detail}.`, status: 421 })));
+    });
+  }
+  if (o.controlToken) {
+    const token = o.controlToken;
+    app.addHook('onRequest', async (req, reply) => {
+      if (!isControl(req.url) || token.accepts(req.headers.authorization)) return;
+      const given = req.headers.authorization !== undefined;
+      // RFC 6750 §3: no credentials → just the scheme; wrong ones → invalid_token.
+      void reply.header('www-authenticate', given ? 'Bearer realm="_twin", error="invalid_token"' : 'Bearer realm="_twin"');
+      return problem(reply, 401, 'Unauthorized', given ? 'the bearer token is not the one this twin printed at start' : 'the control API of a twin bound beyond loopback needs Authorization: Bearer <token> (printed at start)');
+    });
+  }
 
   await app.register(cookie, { secret: randomBytes(32).toString('hex') });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'mfp-oauth-sim Microsoft twin control API', version: '1.0.0', description: 'Loopback-only control of the Entra ID / Exchange Online twin.' },
+      info: {
+        title: 'mfp-oauth-sim Microsoft twin control API',
+        version: '1.0.0',
+        description: o.controlToken
+          ? 'Control of the Entra ID / Exchange Online twin. Bound beyond loopback: every route needs the bearer token printed at start (401 otherwise).'
+          : 'Loopback-only control of the Entra ID / Exchange Online twin (no token: it answers loopback peers only).',
+      },
+      // Exposed twins demand the control token on every route (docs/cloud-twin.md, "Exposure beyond loopback").
+      ...(o.controlToken ? { components: { securitySchemes: { controlToken: { type: 'http' as const, scheme: 'bearer' } } }, security: [{ controlToken: [] }] } : {}),
     },
     // Only the control API is documented; the OAuth surface is Microsoft's.
     transform: ({ schema, url }) => ({
@@ -73,9 +115,9 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     }),
   });
 
-  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames });
+  await app.register(oauthRoutes, { service: o.service, faults: o.faults, key: o.key, origin: () => origin, servedNames: o.servedNames, holds: o.holds });
   await app.register(signInRoutes({ service: o.service, phone: o.phone }));
-  await app.register(controlRoutes(o.control), { prefix: '/_twin' });
+  await app.register(controlRoutes(o.control, { remotePeers: !!o.controlToken }), { prefix: '/_twin' });
 
   const msError = (err: EntraError) => entraErrorBody(err, o.service.clock.now(), origin);
   // Unknown paths get Microsoft's error shape too (with 404, as the path does not exist).
@@ -92,6 +134,8 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
-  origin = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  // A wildcard bind is dialled on loopback by the twin's own in-process users; devices use the served names.
+  const dial = dialableHost(o.host);
+  origin = `https://${dial.includes(':') ? `[${dial}]` : dial}:${port}`;
   return { url: origin, port, close: () => app.close() };
 }

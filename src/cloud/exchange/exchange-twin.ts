@@ -19,6 +19,8 @@ import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mai
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
 import { ExchangeServicePrincipals, isAppOnlyToken, verifyAppOnlyLogin } from './service-principals.ts';
 import { applySmtpFault, type SmtpFaultTarget } from './smtp-faults.ts';
+import { HOLD_TARGET_OF, type HoldGate } from '../holds.ts';
+import { peerAddress } from '../journal/http-journal.ts';
 
 export interface ExchangeTwinOptions {
   host: string;
@@ -48,6 +50,8 @@ export interface ExchangeTwinOptions {
    * accepted (no service principal is registered).
    */
   authMethods?: ExchangeAuthMethods;
+  /** Holds at the boundary (holds.ts) for connect, AUTH and DATA (absent: nothing is held). */
+  holds?: HoldGate;
 }
 
 export interface ExchangeAuthMethods {
@@ -74,11 +78,20 @@ interface SessionState {
   closed: boolean;
   /** The envelope sender of the current transaction may not be used; refused after DATA (policy). */
   envelopeSendAsDenied: boolean;
+  /** Aborted when the connection closes (a hold on the session then ends). */
+  gone: AbortController;
 }
 
 /** smtp-server keeps whatever onAuth returns as `session.user`. */
 interface SignedInMailbox {
   upn: string;
+}
+
+/** The `gone` of a session that has already closed. */
+function alreadyGone(): AbortController {
+  const c = new AbortController();
+  c.abort();
+  return c;
 }
 
 export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<ExchangeTwin> {
@@ -106,14 +119,20 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     session.user && typeof session.user.upn === 'string' ? (session.user as SignedInMailbox) : undefined;
   /** Created in onConnect, removed in onClose; a session no longer in the map has closed. */
   const stateOf = (session: SMTPServerSession): SessionState =>
-    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false };
-  const fault = (target: SmtpFaultTarget, session: SMTPServerSession) =>
-    applySmtpFault(
+    sessions.get(session.id) ?? { closed: true, envelopeSendAsDenied: false, gone: alreadyGone() };
+  /** A stage's boundary: a hold on it waits first (its outcome replaces the plan's), then the fault plan. */
+  const fault = async (target: SmtpFaultTarget, session: SMTPServerSession, upn?: string) => {
+    const holdTarget = HOLD_TARGET_OF[target];
+    const request = { client: peerAddress(session.remoteAddress), session: session.id, ...(upn ? { upn } : {}) };
+    const held = holdTarget && opts.holds ? await opts.holds.wait(holdTarget, request, stateOf(session).gone.signal) : null;
+    return applySmtpFault(
       faults,
       target,
       () => server.dropSession(session.id),
       (msg) => log?.warn({ target }, msg),
+      held,
     );
+  };
 
   /**
    * Runs an async stage and answers smtp-server's callback: a SmtpReplyError is the reply; anything else is a bug in
@@ -154,7 +173,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       logger: log ? (log as unknown as import('nodemailer/lib/shared').Logger) : false,
 
       onConnect(session, callback) {
-        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false });
+        sessions.set(session.id, { closed: false, envelopeSendAsDenied: false, gone: new AbortController() });
         // No AUTH before STARTTLS: not advertised in EHLO, and refused as an unknown command.
         session.disabledCommands = ['AUTH'];
         stage(
@@ -177,7 +196,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
         stage<SMTPServerAuthenticationResponse>(
           'auth',
           async () => {
-            const f = await fault('smtp.auth', session);
+            const f = await fault('smtp.auth', session, auth.username?.slice(0, 256));
             if (f.kind === 'reply') throw f.error;
             if (f.kind === 'dropped') throw replies.badToken(); // nobody is listening any more
             let upn: string;
@@ -275,7 +294,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
           stage(
             'data',
             async () => {
-              const f = await fault('smtp.data', session);
+              const f = await fault('smtp.data', session, signedIn(session)?.upn);
               // A scripted refusal still journals the message's Message-ID: the rules judge the resend against it.
               if (f.kind === 'reply') {
                 await noteMessage(session, Buffer.concat(chunks));
@@ -293,6 +312,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       onClose(session) {
         const state = sessions.get(session.id);
         if (state) state.closed = true;
+        state?.gone.abort();
         sessions.delete(session.id);
         const mailbox = signedIn(session);
         if (mailbox) connections.release(mailbox.upn);

@@ -4,7 +4,7 @@
  * target does not silently turn into some other failure.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FaultPlan, FaultTarget } from '../contracts.ts';
+import type { FaultAction, FaultPlan, FaultTarget } from '../contracts.ts';
 import { SmtpReplyError } from './replies.ts';
 
 export type SmtpFaultTarget = Extract<FaultTarget, `smtp.${string}`>;
@@ -12,13 +12,15 @@ export type SmtpFaultTarget = Extract<FaultTarget, `smtp.${string}`>;
 /** What the stage must do after the fault plan had its say. */
 export type FaultOutcome = { kind: 'proceed' } | { kind: 'reply'; error: SmtpReplyError } | { kind: 'dropped' };
 
+/** `instead`: the action a released hold chose for this stage (holds.ts); it replaces the plan's, left untouched. */
 export async function applySmtpFault(
   faults: FaultPlan,
   target: SmtpFaultTarget,
   drop: () => void,
   warn: (msg: string) => void,
+  instead: FaultAction | null = null,
 ): Promise<FaultOutcome> {
-  const action = faults.take(target);
+  const action = instead ?? faults.take(target);
   if (!action) return { kind: 'proceed' };
   switch (action.kind) {
     case 'reply':

@@ -47,6 +47,7 @@ export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
       client: peerAddress(req.socket.remoteAddress),
       method: req.method,
       path: req.url.split('?')[0]!.slice(0, 300),
+      ...(req.headers.host ? { host: String(req.headers.host).slice(0, 300) } : {}),
       status: reply.statusCode,
       durationMs: Math.round((performance.now() - s.started) * 10) / 10,
       ...(form.grant_type ? { grantType: form.grant_type } : {}),

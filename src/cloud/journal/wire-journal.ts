@@ -20,6 +20,8 @@ export interface HttpJournalEntry extends JournalBase {
   method: string;
   /** Path without the query string (queries can carry codes). */
   path: string;
+  /** The Host header the client sent (which name it reached the twin by). */
+  host?: string;
   grantType?: string;
   clientId?: string;
   /** `scope` of a device-code or token request (not secret; rules read offline_access from it). */
@@ -51,7 +53,27 @@ export interface SmtpJournalEntry extends JournalBase {
   size?: number;
 }
 
-export type JournalEntry = HttpJournalEntry | SmtpJournalEntry;
+/** A hold at the boundary (src/cloud/holds.ts) caught a request, or let it go. */
+export interface HoldJournalEntry extends JournalBase {
+  kind: 'hold';
+  event: 'hold.caught' | 'hold.released' | 'hold.timed-out' | 'hold.cancelled' | 'hold.abandoned';
+  /** The hold's id (GET /_twin/holds/{id}). */
+  hold: string;
+  /** device-code, token, smtp-connect, smtp-auth or smtp-data. */
+  target: string;
+  grantType?: string;
+  clientId?: string;
+  /** SMTP mailbox (AUTH user name or the signed-in mailbox). */
+  upn?: string;
+  /** smtp-server's session id, for SMTP targets. */
+  session?: string;
+  /** What the request was let go with: "proceed", "error invalid_grant 50173", "reply 535 5.7.139 …", "drop"… */
+  answer?: string;
+  /** Wall-time milliseconds the request was held. */
+  heldMs?: number;
+}
+
+export type JournalEntry = HttpJournalEntry | SmtpJournalEntry | HoldJournalEntry;
 type Unnumbered<T> = T extends JournalEntry ? Omit<T, 'seq' | 'at'> : never;
 
 export interface JournalFilter {

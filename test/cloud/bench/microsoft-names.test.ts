@@ -106,20 +106,20 @@ describe("reached as login.microsoftonline.com (undici's connect.lookup, only th
     expect(text).not.toMatch(/127\.0\.0\.1|localhost/);
   });
 
-  it('a Host that is not a served name gets the listening origin, not the forged name', async () => {
-    const body = await new Promise<string>((resolve, reject) => {
+  it('a Host that is not a served name is misdirected (421), never echoed into discovery', async () => {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpsGet(
         { host: '127.0.0.1', port, servername: 'localhost', ca: twin.caPem, path: `/${twin.tenantId}/v2.0/.well-known/openid-configuration`, headers: { host: `evil.example:${port}` } },
         (res) => {
           let t = '';
           res.on('data', (c) => (t += c));
-          res.on('end', () => resolve(t));
+          res.on('end', () => resolve({ status: res.statusCode!, body: t }));
         },
       );
       req.on('error', reject);
     });
-    const doc = JSON.parse(body) as { issuer: string };
-    expect(doc.issuer).toBe(`${twin.entraUrl}/${twin.tenantId}/v2.0`);
+    expect(status).toBe(421);
+    expect(body).not.toContain('evil.example');
   });
 
   it('MSAL completes the device flow under the name, and nodemailer submits with XOAUTH2 to smtp.office365.com', async () => {
