@@ -26,7 +26,7 @@ export function scenarioCommand(io: ScenarioCliIo = { out: process.stdout, err: 
   const scenario = new Command('scenario').description('Scripted stories on a virtual clock: sign-in, idle hours, nights off, resets, failures');
   scenario
     .command('run')
-    .description('run scenario files (JSON, see docs/scenarios.md) against the embedded twin on a virtual clock')
+    .description('run scenario files (JSON, see docs/scenarios.md) against the embedded twin on a virtual clock, or with --driver and --twin against any printer behind a driver')
     .argument('<files...>', 'scenario files')
     .option('--state-dir <dir>', 'keep each run\'s device and twin files under <dir>/<file name> (default: temporary, removed)')
     .option('-q, --quiet', 'no transition lines, only the summary')
