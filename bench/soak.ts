@@ -4,11 +4,14 @@
  * is a rate; the mailbox counts the scenario expects are scaled to match): the whole 90 days takes minutes on two
  * cores and would break the bench's time budget. BENCH_SOAK_DAYS=90 runs it whole. The twin greets SMTP clients
  * without smtp-server's 100 ms early-talker pause (smtpGreetingDelayMs 0): a simulation choice, since that pause is
- * wall-time waiting once per mail that the virtual clock never sees (see docs/benchmarks.md).
+ * wall-time waiting once per mail that the virtual clock never sees (see docs/benchmarks.md). After the last step the
+ * twin's conformance report is judged over the whole run (the journal is sized to keep every entry): our printer must
+ * pass every rule, or the soak fails.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runScenario } from '../src/scenario/runner.ts';
+import { conformanceReport } from '../src/cloud/journal/conformance.ts';
 import { bareMailLimit } from './mailLimit.ts';
 import { row, type BenchRow } from './support.ts';
 
@@ -31,8 +34,21 @@ export async function soakRow(credentials: string): Promise<BenchRow[]> {
   const days = Number(process.env.BENCH_SOAK_DAYS ?? 14);
   const input = days > 0 && days < 90 ? ((await soakPrefix(days)) ?? SOAK) : SOAK;
   const greetingDelayMs = Number(process.env.BENCH_SOAK_GREETING_DELAY_MS ?? 0);
-  const result = await runScenario(input, { twinCertsFrom: credentials, smtpGreetingDelayMs: greetingDelayMs });
+  let nonconformance: string | null = null;
+  const result = await runScenario(input, {
+    twinCertsFrom: credentials,
+    smtpGreetingDelayMs: greetingDelayMs,
+    // About 13 entries a mail (SMTP commands, TLS, CLOSE, the refresh): room for the whole run, judged whole.
+    journalCapacity: Math.max(10_000, days * 24 * 20),
+    beforeClose: (sim) => {
+      const journal = sim.twin!.journal;
+      const report = conformanceReport(journal.list(), journal.dropped);
+      const failed = report.rules.filter((r) => r.verdict === 'fail').map((r) => `${r.id}: ${r.findings.slice(0, 3).join('; ')}`);
+      if (failed.length || report.dropped) nonconformance = `${failed.join(' | ')}${report.dropped ? ` (${report.dropped} journal entries dropped)` : ''}`;
+    },
+  });
   if (!result.passed) throw new Error(`soak failed at ${result.failure?.where}: ${result.failure?.message}`);
+  if (nonconformance) throw new Error(`soak: our printer broke conformance rules: ${nonconformance}`);
   const ratio = result.simElapsedMs / result.wallMs;
   // The bare limit right after the soak, same greeting pause and TLS settings (bench/mailLimit.ts).
   const bare = await bareMailLimit(credentials, { mails: Math.min(200, Math.max(20, result.mailsSent)), greetingDelayMs });

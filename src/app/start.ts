@@ -20,6 +20,7 @@ import { parseDnsServer, parseResolveEntry, type ResolveEntry } from '../adapter
 import type { MicrosoftBench } from '../adapters/config.ts';
 import { benchBannerLines } from '../cloud/bench-banner.ts';
 import { CONTROL_TOKEN_ENV } from '../cloud/exposure.ts';
+import { bootWarnings } from '../device/boot.ts';
 
 const port = (v: string) => {
   const n = Number(v);
@@ -196,7 +197,8 @@ export async function runStart(o: StartOptions): Promise<void> {
       : `  Admin password:     ${process.env.MFP_ADMIN_PASSWORD ? 'from MFP_ADMIN_PASSWORD' : 'as set on first boot (reset: mfp-sim nvram reset)'}`,
     `  Device state:       ${sim.device.state()}   (NVRAM ${path.join(stateDir, 'nvram.json')})`,
   ];
-  for (const finding of sim.internals.nvram.boot.findings) lines.push(`  WARNING (NVRAM):    ${finding.code}: ${finding.message}`);
+  // What the boot found wrong (NVRAM findings, a reconciled spool): said at start-up, not only in the event log.
+  for (const r of bootWarnings(sim.device.bootReport())) lines.push(`  WARNING (${r.code === 'spool-reconciled' ? 'spool' : 'NVRAM'}):    ${r.code}: ${r.detail}`);
   if (sim.twin) {
     const t = sim.twin;
     lines.push(

@@ -46,7 +46,7 @@ function conformanceCommand(): Command {
       if (n < 0) throw new InvalidArgumentError('expected a journal seq ≥ 0');
       return n;
     })
-    .option('--client <address>', 'only this client address')
+    .option('--client <client>', 'only this client: a peer address, a client_id or a UPN')
     .option('--token <token>', `the control API token of a twin bound beyond loopback (default: ${CONTROL_TOKEN_ENV})`)
     .addOption(new Option('--format <format>', 'output format').choices([...CONFORMANCE_FORMATS]).default('text'))
     .action(async (o: { url: string; ca: string; since?: number; client?: string; format: string; token?: string }) => {

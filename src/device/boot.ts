@@ -77,6 +77,8 @@ export function bootReport(args: {
   stateBefore: LeafState | null;
   stateAfter: LeafState;
   transitions: TransitionNotice[];
+  /** The runtime's own findings (e.g. spool-reconciled). */
+  extra?: BootReason[];
 }): BootReport {
   const reasons: BootReason[] = [];
   const n = args.nvram;
@@ -85,7 +87,9 @@ export function bootReport(args: {
   if (n.migratedFrom !== null) reasons.push({ code: 'migrated', detail: `migrated from firmware ${n.migratedFrom}`, data: { from: n.migratedFrom } });
   if (args.snapshot === 'none') reasons.push({ code: 'first-boot', detail: 'first boot of the OAuth feature' });
   if (args.snapshot === 'unreadable') reasons.push({ code: 'snapshot-unreadable', detail: 'stored state was unreadable; started from the settings' });
-  const outcome = n.recovered || n.findings.length > 0 || args.snapshot === 'unreadable' ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
+  const extra = args.extra ?? [];
+  reasons.push(...extra);
+  const outcome = n.recovered || n.findings.length > 0 || args.snapshot === 'unreadable' || extra.length > 0 ? 'recovered' : args.snapshot === 'restored' ? 'restored' : 'fresh';
   return {
     at: args.at,
     outcome,
@@ -97,6 +101,12 @@ export function bootReport(args: {
     transitions: args.transitions,
     reasons,
   };
+}
+
+/** Reasons that mean something went wrong (a warning for the process log, the banner and the panel). */
+const INFORMATIONAL_REASONS = new Set(['first-boot', 'migrated']);
+export function bootWarnings(report: Pick<BootReport, 'reasons'>): BootReason[] {
+  return report.reasons.filter((r) => !INFORMATIONAL_REASONS.has(r.code));
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

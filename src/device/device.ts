@@ -6,6 +6,7 @@
  *  - effects.ts   network work started after the commit, and each outcome (or typed failure) as an event;
  *  - deadlines.ts which deadlines a state listens for (armed on scheduler.ts), and which passed while off;
  *  - boot.ts      the snapshot to start from, and the structured boot report;
+ *  - spoolKeeper.ts  done records, deferred deletion and the boot's reconciliation of the spool (reconcile.ts);
  *  - the job pump (below): the next queued job goes to the statechart when it can take one.
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
@@ -18,6 +19,7 @@ import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
+import { spoolKeeper } from './spoolKeeper.ts';
 import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
@@ -97,6 +99,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const restored = restoreSnapshot(storedSnapshot, bootAt);
   const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
   const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, afterStep });
+  // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
+  const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -158,7 +162,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         }
       }
     }
-    for (const id of done.finishedJobs) await spool.remove(id).catch(() => undefined);
+    for (const id of done.finishedJobs) await keeper.finished(id);
+    await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
     schedulePump();
@@ -204,9 +209,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       draft.eventLog.push({ at: clock.now(), kind: 'boot', message: freshBootMessage(storedSnapshot !== null, core.leaf()) });
     });
   }
-  // Runs alongside the POWER_CYCLE below (awaited before the device is handed out): it removes only content that
-  // has no job record at boot, and nothing can add a job before createDevice returns.
-  const sweeping = spool.sweep(new Set(nvram.data.spool.map((j) => j.id)));
+  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
+  const reconciled = await keeper.reconcileAtBoot();
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -225,7 +229,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         draft.jobLog = [];
         draft.eventLog.push({ at: clock.now(), kind: 'factory-reset', message: 'factory reset: settings, jobs and tokens erased' });
       });
-      for (const id of ids) await spool.remove(id).catch(() => undefined);
+      // Their content goes once no bank can still point at them (the older bank still holds them until the next commit).
+      if (result.accepted) keeper.retireLater(ids);
       return result;
     },
     saveSettings: async (input) => {
@@ -239,11 +244,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     submitJob: async (input) => {
       const req = parseOrThrow(jobRequestSchema, input, 'job');
       const id = randomUUID();
-      const contentPath = await spool.write(id, { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments });
       const now = clock.now();
+      const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
+      // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
+      const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
+      const contentPath = await spool.write(id, content);
       const record: JobRecord = {
         id,
-        messageId: `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`,
+        messageId,
         status: 'queued',
         to: req.to,
         subject: req.subject,
@@ -261,9 +269,11 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
           }),
         );
       } catch (err) {
-        await spool.remove(id).catch(() => undefined);
+        // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
+        keeper.retireLater([id]);
         throw err;
       }
+      await core.enqueue(keeper.retireDue);
       schedulePump();
       return { ...record };
     },
@@ -291,6 +301,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         stateBefore,
         stateAfter: bootTransitions.at(-1)?.to ?? startState,
         transitions: [...bootTransitions],
+        extra: reconciled ? [reconciled] : [],
       }),
     subscribe: (l) => {
       listeners.add(l);
@@ -309,9 +320,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
 
   if (restored) {
     const passed = accessDeadlinePassed(core.snapshot.context, clock.now());
-    await Promise.all([core.dispatch(powerCycleEvent(passed, nvram.boot), discard), sweeping]);
+    await core.dispatch(powerCycleEvent(passed, nvram.boot), discard);
+    // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
+    // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
+    const parked = core.snapshot.context.jobId;
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) await core.dispatch({ type: 'DISMISS' });
   } else {
-    await sweeping;
     rearm();
     schedulePump();
   }

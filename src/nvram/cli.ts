@@ -34,13 +34,18 @@ export function nvramCommand(output: NvramCliOutput = consoleOutput): Command {
     .option('--file <path>', 'NVRAM image', DEFAULT_NVRAM_FILE)
     .option('--key <path>', 'device key file (default: secure-element.key beside the image)')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { file: string; key?: string; json?: boolean }) => {
+    // A damaged bank beside a valid one is what a power cut mid-commit leaves, so it is OK by default; a lab that
+    // damages banks on purpose (or suspects the medium) wants it to fail.
+    .option('--strict', 'also exit 1 when a bank failed its checks although a device still boots from the other')
+    .action(async (opts: { file: string; key?: string; json?: boolean; strict?: boolean }) => {
       const result = await verifyImage(opts.file, undefined, opts.key);
+      const failed = !result.ok || (opts.strict === true && result.reason !== null);
       if (opts.json) output.out(JSON.stringify(result));
+      else if (result.ok && failed) output.err(`DAMAGED: a device boots from bank ${result.bank} seq ${result.seq}, but ${result.reason}`);
       else if (result.ok) output.out(`OK: bank ${result.bank} seq ${result.seq}${result.reason ? ` (${result.reason})` : ''}`);
       else if (result.bank) output.err(`DEGRADED: a device boots from bank ${result.bank} seq ${result.seq}, but ${result.reason}`);
       else output.err(`INVALID: ${result.reason}`);
-      process.exitCode = result.ok ? 0 : 1;
+      process.exitCode = failed ? 1 : 0;
     });
 
   nvram

@@ -36,6 +36,25 @@ export const statusSchema = {
     jobId: nullableString,
     retryAt: isoTime,
     now: isoTime,
+    boot: {
+      type: 'object',
+      description: 'How the last boot went: the coded reasons (bank fallback, lost image, changed device key, reconciled spool, …)',
+      properties: {
+        at: isoTime,
+        outcome: { type: 'string', enum: ['restored', 'recovered', 'fresh'] },
+        bank: { type: ['string', 'null'], enum: ['A', 'B', null] },
+        seq: { type: 'integer' },
+        reasons: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { code: { type: 'string' }, detail: { type: 'string' }, warning: { type: 'boolean' } },
+            required: ['code', 'detail', 'warning'],
+          },
+        },
+      },
+      required: ['at', 'outcome', 'reasons'],
+    },
   },
   required: ['state', 'since', 'account', 'userCode', 'verificationUri', 'expiresAt', 'tokenExpiresAt', 'lastError'],
 } as const;

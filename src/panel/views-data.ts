@@ -1,5 +1,7 @@
 /** Read models shared by the API and the pages (NVRAM, event log, statechart). */
 import type { Device } from '../device/device.ts';
+import type { BootReport } from '../device/printer.ts';
+import { bootWarnings } from '../device/boot.ts';
 import { toMermaid } from '../model/transitionTable.ts';
 import type { PanelContext } from './context.ts';
 import { iso } from './presenters.ts';
@@ -20,5 +22,20 @@ export function statechartView(ctx: PanelContext) {
     transitions: ctx.table.transitions.map((t) => ({ ...t })),
     current,
     mermaid: toMermaid(ctx.table, current),
+  };
+}
+
+/**
+ * How the last boot went, for the status (API and page): the coded reasons with their text, and which of them are
+ * warnings (a bank fallback, a lost image, a changed key, a reconciled spool) rather than news (first boot, migration).
+ */
+export function bootView(report: BootReport) {
+  const warnings = new Set(bootWarnings(report));
+  return {
+    at: iso(report.at),
+    outcome: report.outcome,
+    bank: report.bank,
+    seq: report.seq,
+    reasons: report.reasons.map((r) => ({ code: r.code, detail: r.detail, warning: warnings.has(r) })),
   };
 }

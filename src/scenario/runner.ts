@@ -56,7 +56,11 @@ export interface RunOptions {
    * does not see it either way).
    */
   smtpGreetingDelayMs?: number;
+  /** Wire journal ring size of the twin (default 10 000 entries): a long run judged for conformance whole needs more. */
+  journalCapacity?: number;
   onTransition?: (t: TransitionRecord) => void;
+  /** After the last step (passed or not), before the simulator closes: a look at its twin (e.g. the wire journal). */
+  beforeClose?: (sim: Simulator) => void | Promise<void>;
   /** After every step (including each step of each repeat). */
   onProgress?: (p: ScenarioProgress) => void;
   /** Other things worth a line: notes, power cycles, approvals refused by policy. */
@@ -120,7 +124,11 @@ export async function runScenario(input: string | object, opts: RunOptions = {})
     failure = run.failureFrom(err);
   } finally {
     run.detach();
-    await sim.close();
+    try {
+      await opts.beforeClose?.(sim);
+    } finally {
+      await sim.close();
+    }
   }
   const result: ScenarioResult = {
     name: scenario.name,
@@ -211,7 +219,7 @@ async function startScenarioSimulator(s: Scenario, files: ResolvedFiles, stateDi
   return startSimulator({
     stateDir,
     clock: s.startAt ? new VirtualClock(Date.parse(s.startAt)) : 'virtual',
-    cloud: { mode: 'twin', tenantFile, seed: s.seed, smtpGreetingDelayMs: opts.smtpGreetingDelayMs },
+    cloud: { mode: 'twin', tenantFile, seed: s.seed, smtpGreetingDelayMs: opts.smtpGreetingDelayMs, journalCapacity: opts.journalCapacity },
     logger: opts.logger ?? silentLogger(),
   });
 }

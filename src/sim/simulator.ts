@@ -54,6 +54,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         entraPort: choice.entraPort,
         smtpPort: choice.smtpPort,
         smtpGreetingDelayMs: choice.smtpGreetingDelayMs,
+        journalCapacity: choice.journalCapacity,
         tenantFile: choice.tenantFile,
         seed: choice.seed,
         // Our twin dies with this process; Microsoft would still know the printer's sign-in after a restart.

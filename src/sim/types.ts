@@ -21,6 +21,8 @@ export type CloudChoice =
       seed?: number;
       /** The app registration the device signs in with (default: the fixture's first app, "Scan to Email"). */
       clientId?: string;
+      /** Wire journal ring size of the embedded twin (default 10 000 entries; a long soak judged whole needs more). */
+      journalCapacity?: number;
       /**
        * Wall-time pause before each SMTP greeting of the embedded twin (default 100 ms: smtp-server's early-talker
        * check, as a real server). A simulation choice: soaks and fleets use 0, since it is pure waiting per mail.

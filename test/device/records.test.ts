@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
 import { RefreshFailure, SendFailure, SignInFailure, type DevicePorts, type TokenCacheStore } from '../../src/device/ports.ts';
@@ -53,7 +53,7 @@ describe('job records say why a job waits', () => {
     expect(h.device.job(second.id)).toMatchObject({ status: 'held', reply: 'held: re-authentication required (password-changed)' });
   });
 
-  it('a dismissed job is failed with the server’s reply, moves to the job log, and its content leaves the spool', async () => {
+  it('a dismissed job is failed with the server’s reply, moves to the job log, and its content leaves the spool after the next commit', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
     h.fake.sendResults.push(new SendFailure('smtp-auth-disabled', false, '535 5.7.139 Authentication unsuccessful', '5.7.139'));
@@ -66,8 +66,13 @@ describe('job records say why a job waits', () => {
     expect(h.device.job(job.id)).toMatchObject({ status: 'failed', reply: '535 5.7.139 Authentication unsuccessful' });
     expect(h.nvram.data.spool).toEqual([]);
     expect(h.nvram.data.jobLog.map((j) => j.id)).toEqual([job.id]);
-    expect(existsSync(content)).toBe(false);
+    // The older bank still holds the job as pending: its content stays, with a done record, until the next commit.
+    expect(existsSync(content)).toBe(true);
+    expect(JSON.parse(await readFile(path.join(h.dir, 'spool', `${job.id}.done`), 'utf8'))).toMatchObject({ status: 'failed', messageId: job.messageId });
     expect(h.device.state()).toBe('authorized');
+    await h.device.saveSettings({ adminEmailAddress: '' });
+    expect(existsSync(content)).toBe(false);
+    expect(existsSync(path.join(h.dir, 'spool', `${job.id}.done`))).toBe(false);
   });
 
   it('a sent job leaves the spool for the job log with Exchange’s reply; other queued jobs stay', async () => {
@@ -219,8 +224,11 @@ describe('factory reset', () => {
     expect(h.nvram.data.jobLog).toEqual([]);
     expect(h.device.settings()).toMatchObject({ authMethod: 'off', authEmailAddress: '', authUsername: '' });
     expect(h.nvram.secrets.has('msal-cache')).toBe(false);
-    expect(existsSync(path.join(h.dir, 'spool', `${job.id}.json`))).toBe(false);
     expect(events()).toContain('factory-reset: factory reset: settings, jobs and tokens erased');
+    // The content goes once the next commit has overwritten the older bank, which still holds the jobs.
+    expect(existsSync(path.join(h.dir, 'spool', `${job.id}.json`))).toBe(true);
+    await h.device.saveSettings({ adminEmailAddress: 'admin@contoso.com' });
+    expect(existsSync(path.join(h.dir, 'spool', `${job.id}.json`))).toBe(false);
   });
 });
 

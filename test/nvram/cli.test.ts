@@ -71,6 +71,16 @@ describe('nvram CLI', () => {
     expect((await fs.readFile(file)).equals(before)).toBe(true);
   });
 
+  it('verify --strict exits 1 for a damaged bank that a device would fall back from, 0 for an intact image', async () => {
+    const dir = await dirs.make();
+    await copyFixture('firmware-2.key', dir, 'secure-element.key');
+    const damaged = await run('verify', '--strict', '--file', await copyFixture('crc-mismatch.img', dir));
+    expect(damaged.code).toBe(1);
+    expect(damaged.err).toMatch(/^DAMAGED: a device boots from bank A seq 1, but bank B: payload CRC mismatch/);
+    const intact = await run('verify', '--strict', '--file', await copyFixture('firmware-2.img', dir));
+    expect(intact.code).toBe(0);
+  });
+
   it('verify on a missing file exits 1', async () => {
     const { err, code } = await run('verify', '--file', path.join(await dirs.make(), 'none.img'));
     expect(code).toBe(1);

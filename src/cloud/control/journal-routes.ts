@@ -6,12 +6,16 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { conformanceReport, CONFORMANCE_RULE_IDS } from '../journal/conformance.ts';
 import { CONFORMANCE_FORMATS, formatConformance, type ConformanceFormat } from '../journal/conformance-format.ts';
 import type { JournalFilter, WireJournal } from '../journal/wire-journal.ts';
+import { JOURNAL_PAGE_HEADERS, journalEta, journalPage } from '../journal/journal-page.ts';
 
 const filterProperties = {
   client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
   kind: { type: 'string', enum: ['http', 'smtp', 'hold'] },
   since: { type: 'integer', minimum: 0, description: 'Only entries with a greater seq' },
 } as const;
+
+/** `client` matches an address, a client_id or a UPN (wire-journal.ts), so it is as long as a UPN may be. */
+const clientProperty = { type: 'string', minLength: 1, maxLength: 320, description: 'A client: peer IP address (127.0.0.1), client_id or UPN (case-insensitive)' } as const;
 
 const problemSchema = {
   type: 'object',
@@ -37,10 +41,15 @@ const entrySchema = {
     status: { type: 'integer' },
     error: { type: 'string' },
     aadsts: { type: 'integer' },
-    interval: { type: 'integer' },
+    interval: { type: 'number' },
+    expiresIn: { type: 'number', description: 'expires_in of a device-code or token answer (s)' },
+    retryAfter: { type: 'number', description: 'Retry-After of the answer (s)' },
+    codeRef: { type: 'string', description: 'Keyed digest of the device code a code answer or poll is about (never the code)' },
+    upn: { type: 'string', description: 'Account of a token answer, the SASL user of an SMTP session, or (kind hold) the SMTP mailbox' },
+    digest: { type: 'string', description: 'Of a MESSAGE: SHA-256 (16 hex) of Subject and body, the same across resends of one job' },
     durationMs: { type: 'number' },
     session: { type: 'string' },
-    command: { type: 'string' },
+    command: { type: 'string', description: 'CONNECT, TLS, an SMTP verb, MESSAGE, SERVER or CLOSE' },
     reply: { type: 'integer' },
     enhanced: { type: 'string' },
     ehlo: { type: 'string' },
@@ -54,7 +63,6 @@ const entrySchema = {
     event: { type: 'string', enum: ['hold.caught', 'hold.released', 'hold.timed-out', 'hold.cancelled', 'hold.abandoned'], description: 'kind hold (POST /_twin/holds)' },
     hold: { type: 'string', description: 'kind hold: the hold id' },
     target: { type: 'string', description: 'kind hold: device-code, token, smtp-connect, smtp-auth, smtp-data' },
-    upn: { type: 'string', description: 'kind hold: the SMTP mailbox' },
     answer: { type: 'string', description: 'kind hold: what the request was let go with (proceed, error …, reply …, drop)' },
     heldMs: { type: 'number', description: 'kind hold: wall-time milliseconds the request was held' },
   },
@@ -83,6 +91,13 @@ export function journalRoutes(journal: WireJournal) {
       return problem(reply, 500, 'Twin failure', 'the journal could not be read');
     });
 
+    const eta = journalEta();
+    const page = (reply: FastifyReply, filter: JournalFilter) => {
+      const entries = journal.list(filter);
+      const html = journalPage(eta, { entries, capacity: journal.capacity, dropped: journal.dropped, now: journal.clockNow(), report: conformanceReport(entries, journal.dropped) });
+      return reply.type('text/html; charset=utf-8').headers(JOURNAL_PAGE_HEADERS).serializer((x: unknown) => String(x)).send(html);
+    };
+
     app.get<{ Querystring: Query }>(
       '/journal',
       {
@@ -92,13 +107,13 @@ export function journalRoutes(journal: WireJournal) {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { ...filterProperties, format: { type: 'string', enum: ['json', 'ndjson'], default: 'json' } },
+            properties: { ...filterProperties, client: clientProperty, format: { type: 'string', enum: ['json', 'ndjson'], default: 'json' } },
           },
           response: {
             200: {
               type: 'object',
               properties: { capacity: { type: 'integer' }, dropped: { type: 'integer' }, entries: { type: 'array', items: entrySchema } },
-              description: 'JSON; with format=ndjson: application/x-ndjson, one entry per line',
+              description: 'JSON; with format=ndjson: application/x-ndjson, one entry per line; with Accept: text/html and no format: the page of /_twin/journal.html',
             },
             400: problemSchema,
           },
@@ -106,6 +121,8 @@ export function journalRoutes(journal: WireJournal) {
       },
       (req, reply) => {
         const { format, ...filter } = req.query;
+        // A browser (Accept: text/html, no format asked for) gets the page, as /_twin/phone does.
+        if (!/[?&]format=/.test(req.url) && /\btext\/html\b/.test(req.headers.accept ?? '')) return page(reply, filter);
         const entries = journal.list(filter);
         if (format === 'ndjson') {
           return reply
@@ -118,6 +135,19 @@ export function journalRoutes(journal: WireJournal) {
       },
     );
 
+    app.get<{ Querystring: JournalFilter }>(
+      '/journal.html',
+      {
+        schema: {
+          tags: ['journal'],
+          summary: 'The wire journal as a page: conformance verdicts (evidence linked to rows), then a table per client',
+          querystring: { type: 'object', additionalProperties: false, properties: { ...filterProperties, client: clientProperty } },
+          response: { 200: { type: 'string', description: 'text/html; no script (CSP default-src none)' }, 400: problemSchema },
+        },
+      },
+      (req, reply) => page(reply, req.query),
+    );
+
     app.get<{ Querystring: Query }>(
       '/conformance',
       {
@@ -127,7 +157,7 @@ export function journalRoutes(journal: WireJournal) {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { ...filterProperties, format: { type: 'string', enum: [...CONFORMANCE_FORMATS], default: 'json' } },
+            properties: { ...filterProperties, client: clientProperty, format: { type: 'string', enum: [...CONFORMANCE_FORMATS], default: 'json' } },
           },
           response: {
             200: {

@@ -50,6 +50,8 @@ class ExchangeSmtpConnection extends SMTPConnection {
   private authMechanism = '';
   /** Fields the twin learnt about the message (Message-ID, size), put on the next journal entry. */
   notes: Partial<SmtpJournalEntry> = {};
+  /** The SASL user name of the session's AUTH (put on every later entry: the rules judge per mailbox). */
+  upn: string | undefined;
 
   /** Journals the verb (and only non-secret arguments) before smtp-server handles the line. */
   override _onCommand(command: Buffer, callback: () => void): void {
@@ -83,8 +85,16 @@ class ExchangeSmtpConnection extends SMTPConnection {
 
   private record(fields: Partial<SmtpJournalEntry> & { command: string }): void {
     const journal = (this._server as ExchangeSmtpServer).journal;
-    journal?.add({ kind: 'smtp', client: peerAddress(this.remoteAddress), session: this.id, ...this.notes, ...fields });
+    const upn = this.upn ? { upn: this.upn } : {};
+    journal?.add({ kind: 'smtp', client: peerAddress(this.remoteAddress), session: this.id, ...upn, ...this.notes, ...fields });
     this.notes = {};
+  }
+
+  /** The connection ended (either side), journalled once: the rules count open connections per mailbox. */
+  override _onClose(): void {
+    const first = !this._closed;
+    super._onClose();
+    if (first && (this._server as ExchangeSmtpServer).journal) this.record({ command: 'CLOSE' });
   }
 
   private journalReply(code: number, data: string | string[] | null | undefined): void {
@@ -180,10 +190,16 @@ export class ExchangeSmtpServer extends SMTPServer {
     return undefined;
   }
 
-  /** Journal fields learnt about a session's message (Message-ID, size), attached to its next reply's entry. */
-  noteMessage(sessionId: string, notes: { messageId?: string; size: number }): void {
+  /** Journal fields learnt about a session's message (Message-ID, size, digest), attached to its next reply's entry. */
+  noteMessage(sessionId: string, notes: { messageId?: string; size: number; digest?: string }): void {
     const c = this.connectionOf(sessionId);
-    if (c) c.notes = { ...(notes.messageId ? { messageId: notes.messageId.slice(0, 998) } : {}), size: notes.size };
+    if (c) c.notes = { ...(notes.messageId ? { messageId: notes.messageId.slice(0, 998) } : {}), size: notes.size, ...(notes.digest ? { digest: notes.digest } : {}) };
+  }
+
+  /** The user name a session's AUTH names (before it is judged): its reply and later entries carry it. */
+  noteAuthUser(sessionId: string, user: string | undefined): void {
+    const c = this.connectionOf(sessionId);
+    if (c && user) c.upn = user.toLowerCase().slice(0, 320);
   }
 
   /** Journals the TLS parameters of a session once STARTTLS completed. */

@@ -14,6 +14,7 @@ import { evaluateSmtpAuth, maySendAs } from './auth-policy.ts';
 import { authenticateBasic, BasicAuthPolicy, type PasswordCheck } from './basic-auth.ts';
 import { createBearerTokenVerifier, TokenRejectedError } from './bearer-token.ts';
 import { ExchangeSmtpServer } from './exchange-smtp-server.ts';
+import { messageDigest } from '../journal/message-digest.ts';
 import { addresses, InMemoryMailStore } from './mail-store.ts';
 import { ConcurrentConnections, DailyRecipientQuota, SendAsDenials } from './mailbox-limits.ts';
 import { createHostIdentity, exchangeReplies, SmtpReplyError } from './replies.ts';
@@ -193,6 +194,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
       },
 
       onAuth(auth, session, callback) {
+        server.noteAuthUser(session.id, auth.username);
         stage<SMTPServerAuthenticationResponse>(
           'auth',
           async () => {
@@ -324,10 +326,10 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     opts.journal,
   );
 
-  /** Parses the message and puts what the journal keeps of it (Message-ID, size) on the session's next entry. */
+  /** Parses the message and puts what the journal keeps of it (Message-ID, size, digest) on the session's next entry. */
   async function noteMessage(session: SMTPServerSession, raw: Buffer) {
     const parsed = await simpleParser(raw);
-    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length });
+    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length, digest: messageDigest(parsed) });
     return parsed;
   }
 

@@ -2,6 +2,7 @@
  * Fastify hooks that write one journal entry per request to the Entra half (OAuth endpoints and sign-in pages; the
  * /_twin control API is the tester's own traffic and is left out). Only non-secret fields of the form are read.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HttpJournalEntry, WireJournal } from './wire-journal.ts';
 
@@ -10,6 +11,9 @@ interface Seen {
   error?: string;
   aadsts?: number;
   interval?: number;
+  expiresIn?: number;
+  codeRef?: string;
+  upn?: string;
 }
 
 export function peerAddress(addr: string | undefined): string {
@@ -18,6 +22,9 @@ export function peerAddress(addr: string | undefined): string {
 
 export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
   const seen = new WeakMap<FastifyRequest, Seen>();
+  // Per twin, never stored: a codeRef cannot be used to confirm a guessed device code.
+  const refKey = randomBytes(32);
+  const codeRef = (code: string) => createHmac('sha256', refKey).update(code).digest('hex').slice(0, 12);
   const skip = (req: FastifyRequest) => req.url.startsWith('/_twin');
 
   app.addHook('onRequest', async (req) => {
@@ -28,10 +35,14 @@ export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
     const s = seen.get(req);
     if (!s || typeof payload !== 'string' || !String(reply.getHeader('content-type') ?? '').includes('json')) return payload;
     try {
-      const body = JSON.parse(payload) as { error?: unknown; error_codes?: unknown; interval?: unknown };
+      const body = JSON.parse(payload) as Record<string, unknown>;
       if (typeof body.error === 'string') s.error = body.error;
       if (Array.isArray(body.error_codes) && typeof body.error_codes[0] === 'number') s.aadsts = body.error_codes[0];
       if (typeof body.interval === 'number') s.interval = body.interval;
+      if (typeof body.expires_in === 'number') s.expiresIn = body.expires_in;
+      if (typeof body.device_code === 'string') s.codeRef = codeRef(body.device_code);
+      // The account from the id token, or from the access token's claims when no id token was asked for.
+      for (const jwt of [body.id_token, body.access_token]) if (!s.upn && typeof jwt === 'string') s.upn = accountOf(jwt);
     } catch {
       // not JSON after all: nothing to read
     }
@@ -42,6 +53,8 @@ export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
     const s = seen.get(req);
     if (!s) return;
     const form = formOf(req);
+    const ref = s.codeRef ?? (typeof form.device_code === 'string' ? codeRef(form.device_code) : undefined);
+    const retryAfter = Number(reply.getHeader('retry-after'));
     const entry: Omit<HttpJournalEntry, 'seq' | 'at'> = {
       kind: 'http',
       client: peerAddress(req.socket.remoteAddress),
@@ -56,19 +69,38 @@ export function journalHttp(app: FastifyInstance, journal: WireJournal): void {
       ...(s.error ? { error: s.error } : {}),
       ...(s.aadsts !== undefined ? { aadsts: s.aadsts } : {}),
       ...(s.interval !== undefined ? { interval: s.interval } : {}),
+      ...(s.expiresIn !== undefined ? { expiresIn: s.expiresIn } : {}),
+      ...(reply.hasHeader('retry-after') && Number.isFinite(retryAfter) ? { retryAfter } : {}),
+      ...(ref ? { codeRef: ref } : {}),
+      ...(s.upn ? { upn: s.upn } : {}),
     };
     journal.add(entry);
   });
 }
 
-/** grant_type, client_id and scope from the form body or the query; nothing else is read. */
-function formOf(req: FastifyRequest): { grant_type?: string; client_id?: string; scope?: string } {
+/** The account a JWT the twin issued names (payload read, signature not needed here); undefined if unreadable. */
+function accountOf(jwt: string): string | undefined {
+  try {
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { preferred_username?: unknown; upn?: unknown };
+    const account = claims.preferred_username ?? claims.upn;
+    return typeof account === 'string' ? account.slice(0, 320) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * grant_type, client_id and scope from the form body or the query; device_code only to derive its codeRef (it never
+ * reaches the entry). Nothing else is read.
+ */
+function formOf(req: FastifyRequest): { grant_type?: string; client_id?: string; scope?: string; device_code?: string } {
   const out: Record<string, string> = {};
   for (const src of [req.query, req.body]) {
     if (!src || typeof src !== 'object') continue;
-    for (const k of ['grant_type', 'client_id', 'scope'] as const) {
+    for (const k of ['grant_type', 'client_id', 'scope', 'device_code'] as const) {
       const v = (src as Record<string, unknown>)[k];
-      if (typeof v === 'string') out[k] = v.slice(0, 500);
+      // (device_code whole: its codeRef must match the one made from the code answer)
+      if (typeof v === 'string') out[k] = k === 'device_code' ? v : v.slice(0, 500);
     }
   }
   return out;

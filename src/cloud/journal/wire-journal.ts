@@ -31,6 +31,17 @@ export interface HttpJournalEntry extends JournalBase {
   aadsts?: number;
   /** `interval` of a device-code answer (seconds). */
   interval?: number;
+  /** `expires_in` of a device-code answer (the code's life) or of a token answer (the access token's), seconds. */
+  expiresIn?: number;
+  /** `Retry-After` of the answer (seconds), when the twin sent one (429/503). */
+  retryAfter?: number;
+  /**
+   * Which device code a code answer or a poll is about: a keyed digest (HMAC with a key that lives only in this
+   * twin), so polls can be told apart per code while the code itself never reaches the journal.
+   */
+  codeRef?: string;
+  /** The account a token answer is for (the id token's preferred_username), when the answer carries one. */
+  upn?: string;
   /** Wall-clock milliseconds the twin took to answer. */
   durationMs: number;
 }
@@ -39,8 +50,18 @@ export interface SmtpJournalEntry extends JournalBase {
   kind: 'smtp';
   /** smtp-server's session id (one TCP connection). */
   session: string;
-  /** CONNECT (greeting), TLS (handshake done), an SMTP verb, MESSAGE (end of data) or SERVER (unprompted reply). */
+  /**
+   * CONNECT (greeting), TLS (handshake done), an SMTP verb, MESSAGE (end of data), SERVER (unprompted reply) or
+   * CLOSE (the connection ended, whoever closed it).
+   */
   command: string;
+  /** The mailbox the session authenticated as (or tried to): the SASL user name, never the token or password. */
+  upn?: string;
+  /**
+   * Of a MESSAGE: SHA-256 (hex, 16 digits) of the Subject and the body (text and attachments), without the headers a
+   * resend changes (Date, Message-ID): the same job resent has the same digest.
+   */
+  digest?: string;
   reply?: number;
   enhanced?: string;
   ehlo?: string;
@@ -77,6 +98,7 @@ export type JournalEntry = HttpJournalEntry | SmtpJournalEntry | HoldJournalEntr
 type Unnumbered<T> = T extends JournalEntry ? Omit<T, 'seq' | 'at'> : never;
 
 export interface JournalFilter {
+  /** A peer address, a client_id or a UPN (case-insensitive): entries of that client. */
   client?: string;
   kind?: JournalEntry['kind'];
   /** Entries with seq greater than this. */
@@ -132,8 +154,20 @@ export class WireJournal {
   }
 
   list(f: JournalFilter = {}): JournalEntry[] {
-    return this.ring.filter(
-      (e) => (f.client === undefined || e.client === f.client) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since),
-    );
+    const who = f.client?.toLowerCase();
+    const ofClient = (e: JournalEntry) =>
+      who === undefined || e.client.toLowerCase() === who || upnOf(e)?.toLowerCase() === who || (e.kind === 'http' && e.clientId?.toLowerCase() === who);
+    return this.ring.filter((e) => ofClient(e) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since));
   }
+
+  /** The twin's clock now (what entries' `at` is read from). */
+  clockNow(): number {
+    return this.now();
+  }
+}
+
+/** The account an entry names, whatever its kind (kinds added later need not carry one). */
+export function upnOf(e: JournalEntry): string | undefined {
+  const upn = (e as { upn?: unknown }).upn;
+  return typeof upn === 'string' ? upn : undefined;
 }

@@ -21,9 +21,9 @@ import {
   clockFaultSchema,
 } from '../schemas.ts';
 import type { ClockService, ClockStatus } from '../../device/clockService.ts';
-import { eventLogView, nvramView, statechartView } from '../views-data.ts';
+import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminApi } from './auth.ts';
-import { isTimeZone as isTimeZoneName } from '../../nvram/schema.ts';
+import { isTimeZone as isTimeZoneName } from '../../device/printer.ts';
 
 const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' } };
 const security: { [label: string]: string[] }[] = [{ basicAuth: [] }, { sessionCookie: [] }];
@@ -48,7 +48,7 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/status', {
       schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },
-    }, async () => statusView(device().status(), deviceNow(ctx)));
+    }, async () => ({ ...statusView(device().status(), deviceNow(ctx)), boot: bootView(device().bootReport()) }));
 
     app.get('/settings/smtp', {
       schema: { tags: ['settings'], summary: 'SMTP settings', security, response: { 200: { $ref: 'SmtpSettings#' }, ...errors } },

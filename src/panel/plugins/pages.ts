@@ -17,9 +17,9 @@ import {
 } from '../presenters.ts';
 import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
-import { eventLogView, nvramView, statechartView } from '../views-data.ts';
+import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
-import { isTimeZone } from '../../nvram/schema.ts';
+import { isTimeZone } from '../../device/printer.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
@@ -120,6 +120,7 @@ export function pagesPlugin(ctx: PanelContext) {
         job: job ? jobView(job) : null,
         ...operatorButtons(s.state),
         warnings: settingsWarnings(settings),
+        boot: bootView(device().bootReport()),
       });
     });
 

@@ -91,7 +91,7 @@ describe('the wire journal', () => {
 
   it('refuses bad filters with an RFC 7807 problem and changes nothing', async () => {
     const before = twin.journal.list().length;
-    for (const q of ['kind=ftp', 'since=-1', 'since=abc', 'format=xml', 'bogus=1']) {
+    for (const q of ['kind=ftp', 'since=-1', 'since=abc', 'format=xml', 'bogus=1', 'client=', `client=${'a'.repeat(321)}`]) {
       const res = await api(twin, 'GET', `/_twin/journal?${q}`);
       expect(res.status, q).toBe(400);
       expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
@@ -113,6 +113,7 @@ describe('the wire journal', () => {
     const doc = (await api(twin, 'GET', '/_twin/openapi.json')).json;
     expect(doc.paths['/_twin/journal'].get.parameters.map((p: any) => p.name).sort()).toEqual(['client', 'format', 'kind', 'since']);
     expect(doc.paths['/_twin/conformance'].get.parameters.map((p: any) => p.name).sort()).toEqual(['client', 'format', 'kind', 'since']);
+    expect(doc.paths['/_twin/journal.html'].get.parameters.map((p: any) => p.name).sort()).toEqual(['client', 'kind', 'since']);
   });
 });
 
@@ -151,7 +152,7 @@ describe('the conformance report flags a misbehaving client by exactly its rule'
     await clock.advance(5000); // should have been 10 s after slow_down
     await poll(c2.device_code);
     expect(first.json.error).toBe('slow_down');
-    expect(failing(await report(since))).toEqual(['device-code.poll-interval']);
+    expect(failing(await report(since))).toEqual(['device-code.slow-down']);
   });
 
   it('polling on after authorization_declined → device-code.stop-polling', async () => {
@@ -215,6 +216,89 @@ describe('the conformance report flags a misbehaving client by exactly its rule'
     const r = conformanceReport(j.list());
     expect(r.rules.filter((x) => x.verdict === 'fail').map((x) => x.id)).toEqual(['smtp.no-retry-5.7.139']);
     expect(r.rules.find((x) => x.id === 'smtp.no-retry-5.7.139')!.evidence).toEqual([first.seq, again.seq]);
+  });
+});
+
+describe('the journal page', () => {
+  it('shows the verdicts and a table per client, escapes what clients sent, and runs no script', async () => {
+    const s = smtpTalk(twin.smtp.port);
+    try {
+      expect(await s.reply()).toMatch(/^220 /);
+      s.send('EHLO <script>alert(1)</script>');
+      await s.reply();
+      s.send('QUIT');
+      await s.reply().catch(() => '');
+    } finally {
+      s.close();
+    }
+    const res = await api(twin, 'GET', '/_twin/journal.html');
+    expect(res.status).toBe(200);
+    expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+    expect(String(res.headers['content-security-policy'])).toContain("default-src 'none'");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.text).not.toMatch(/<script/i);
+    expect(res.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(res.text).toContain('<h2 id="client-0">Client 127.0.0.1</h2>');
+    // Every rule is listed; a failing rule's evidence links to the rows that show it.
+    for (const id of CONFORMANCE_RULE_IDS) expect(res.text).toContain(`<code>${id}</code>`);
+    const link = /href="#seq-(\d+)"/.exec(res.text);
+    expect(link).not.toBeNull();
+    expect(res.text).toContain(`id="seq-${link![1]}"`);
+    // A browser asking /_twin/journal gets the same page; asking for a format gets that format.
+    const { request } = await import('undici');
+    const browse = async (path: string) => {
+      const r = await request(`${twin.entraUrl}${path}`, { dispatcher: twin.agent, headers: { accept: 'text/html,application/xhtml+xml' } });
+      return { type: String(r.headers['content-type']), text: await r.body.text() };
+    };
+    expect((await browse('/_twin/journal')).type).toMatch(/^text\/html/);
+    expect((await browse('/_twin/journal?format=json')).type).toMatch(/^application\/json/);
+    const filtered = await api(twin, 'GET', '/_twin/journal.html?kind=http&client=10.9.9.9');
+    expect(filtered.text).toContain('No entries yet.');
+    const bad = await api(twin, 'GET', '/_twin/journal.html?kind=ftp');
+    expect(bad.status).toBe(400);
+    expect(String(bad.headers['content-type'])).toMatch(/^application\/problem\+json/);
+  });
+
+  it('filters by client_id or UPN as well as by address', async () => {
+    const byApp = await api(twin, 'GET', `/_twin/journal?client=${twin.clientId.toUpperCase()}`);
+    expect(byApp.json.entries.length).toBeGreaterThan(0);
+    expect(byApp.json.entries.every((e: { clientId?: string }) => e.clientId === twin.clientId)).toBe(true);
+  });
+});
+
+describe('rules read only what they know', () => {
+  it('entries of other kinds (holds) pass through the rules and the page', async () => {
+    const j = new WireJournal(() => 0);
+    j.add({ kind: 'hold.timeout', client: '10.0.0.9', target: 'token', ms: 30000 } as never);
+    const r = conformanceReport(j.list());
+    expect(r.passed).toBe(true);
+    expect(r.rules.every((x) => x.verdict === 'not-applicable')).toBe(true);
+    const { journalEta, journalPage } = await import('../../../src/cloud/journal/journal-page.ts');
+    const html = journalPage(journalEta(), { entries: j.list(), capacity: 10, dropped: 0, now: 0, report: r });
+    expect(html).toContain('hold.timeout');
+    expect(html).toContain('&quot;target&quot;:&quot;token&quot;');
+  });
+
+  it('two printers behind one address are told apart by the account of each token answer', () => {
+    const j = new WireJournal(() => Date.parse('2026-01-05T08:00:00Z'));
+    const token = (upn: string, grantType: string) =>
+      j.add({ kind: 'http', client: '10.0.0.9', method: 'POST', path: '/t/oauth2/v2.0/token', grantType, clientId: 'app', status: 200, expiresIn: 3600, upn, durationMs: 1 });
+    token('a@contoso.com', 'urn:ietf:params:oauth:grant-type:device_code');
+    token('b@contoso.com', 'refresh_token'); // b's own token is old (before the journal): not an early refresh
+    expect(conformanceReport(j.list()).rules.find((x) => x.id === 'token.no-early-refresh')!.verdict).toBe('not-applicable');
+    const early = token('a@contoso.com', 'refresh_token');
+    const r = conformanceReport(j.list()).rules.find((x) => x.id === 'token.no-early-refresh')!;
+    expect(r.verdict).toBe('fail');
+    expect(r.evidence).toEqual([1, early.seq]);
+  });
+
+  it('TLS older than 1.2 → smtp.starttls-before-auth (journal-level: the twin itself refuses such a handshake)', () => {
+    const j = new WireJournal(() => 0);
+    const tls = j.add({ kind: 'smtp', client: '10.0.0.9', session: 's1', command: 'TLS', tls: { version: 'TLSv1.1', cipher: 'ECDHE-RSA-AES128-SHA' } });
+    j.add({ kind: 'smtp', client: '10.0.0.9', session: 's1', command: 'AUTH', mechanism: 'XOAUTH2', reply: 235, outcome: 'accepted', upn: 'scanner@contoso.com' });
+    const r = conformanceReport(j.list());
+    expect(r.rules.filter((x) => x.verdict === 'fail').map((x) => x.id)).toEqual(['smtp.starttls-before-auth']);
+    expect(r.rules.find((x) => x.id === 'smtp.starttls-before-auth')!.evidence).toEqual([tls.seq]);
   });
 });
 

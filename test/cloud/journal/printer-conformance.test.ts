@@ -33,6 +33,9 @@ describe('our printer against the conformance rules', () => {
     expect(verdicts['device-code.poll-interval']).toBe('pass');
     expect(verdicts['smtp.starttls-before-auth']).toBe('pass');
     expect(verdicts['smtp.one-message-id-per-job']).toBe('pass');
+    for (const id of ['device-code.stop-polling', 'device-code.offline-access', 'token.refresh-before-expiry', 'token.no-early-refresh', 'smtp.max-connections']) {
+      expect(verdicts[id], id).toBe('pass');
+    }
     // No token the device holds ever reached the journal.
     const journalText = JSON.stringify(twin.journal.list());
     const held = cachedTokens(sim);

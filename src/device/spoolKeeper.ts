@@ -1,0 +1,88 @@
+/**
+ * The runtime's side of "spool and NVRAM agree" (docs/nvram.md): writes a finished job's done record, retires spool
+ * entries only once no valid bank can still point at their job, and reconciles the spool with the booted bank (the
+ * rules are planned in reconcile.ts; this module does the file work and the one commit).
+ */
+import type { Clock } from '../time/clock.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Nvram } from '../nvram/index.ts';
+import type { JobRecord, NvramData } from '../nvram/schema.ts';
+import type { BootReason } from './printer.ts';
+import type { Spool } from './spool.ts';
+import { adoptedRecord, applyReconcile, changesRecords, mayHaveLostNewerBank, planReconcile, reconcileReason, restoredRecord } from './reconcile.ts';
+
+export interface SpoolKeeper {
+  /** A job just finished (its commit is done): the spool records it; its files go after a later commit. */
+  finished(id: string): Promise<void>;
+  /** Entries the committed content no longer points at (a reset, a refused submission): their files go later. */
+  retireLater(ids: string[]): void;
+  /** Deletes the files of entries whose un-referencing commit has since been followed by another. */
+  retireDue(): Promise<void>;
+  /** Boot: the spool against the booted bank; commits and returns the boot reason when records changed. */
+  reconcileAtBoot(): Promise<BootReason | null>;
+}
+
+export function spoolKeeper(d: { spool: Spool; nvram: Nvram; clock: Clock; log: Logger; commit(mutate: (draft: NvramData) => void): Promise<void> }): SpoolKeeper {
+  const { spool, nvram, log } = d;
+  /** Entry id → seq of the commit after which nothing pointed at it any more. */
+  const retiring = new Map<string, number>();
+  // The commit after that one went to the other bank: then neither bank can still hold the job as pending.
+  const headSeq = () => Math.max(0, ...nvram.stats().banks.filter((b) => b.valid).map((b) => b.seq));
+  const retireLater = (ids: string[]) => {
+    const since = headSeq();
+    for (const id of ids) retiring.set(id, since);
+  };
+
+  return {
+    async finished(id) {
+      const job = nvram.data.jobLog.find((j) => j.id === id);
+      if (job && (job.status === 'sent' || job.status === 'failed')) {
+        await spool.markDone(id, { status: job.status, reply: job.reply, at: job.updatedAt, messageId: job.messageId }).catch((err: unknown) => {
+          log.warn({ err, job: id }, 'could not record the finished job in the spool');
+        });
+      }
+      retireLater([id]);
+    },
+    retireLater,
+    async retireDue() {
+      const seq = headSeq();
+      for (const [id, since] of retiring) {
+        if (seq <= since) continue;
+        retiring.delete(id);
+        await spool.retire(id).catch((err: unknown) => log.warn({ err, job: id }, 'could not retire a spool entry'));
+      }
+    },
+    async reconcileAtBoot() {
+      const entries = await spool.entries();
+      const lostNewer = mayHaveLostNewerBank({ seq: nvram.boot.seq, findings: nvram.boot.findings, banks: nvram.stats().banks });
+      const plan = planReconcile(nvram.data, entries, lostNewer);
+      for (const w of plan.writeDone) await spool.markDone(w.id, w.done).catch(() => undefined);
+      let reason: BootReason | null = null;
+      if (changesRecords(plan)) {
+        const now = d.clock.now();
+        const adopted: JobRecord[] = [];
+        const restored: JobRecord[] = [];
+        for (const id of plan.adopt) {
+          const content = await spool.read(id).catch(() => null);
+          if (content && Array.isArray(content.to)) adopted.push(adoptedRecord(id, content, spool.pathFor(id), nvram.data.device.serial, now));
+          else plan.retire.push(id); // unreadable: nothing to send
+        }
+        for (const { id, done } of plan.restoreFinished) {
+          const content = await spool.read(id).catch(() => null);
+          if (content && Array.isArray(content.to)) restored.push(restoredRecord(id, content, done, spool.pathFor(id)));
+        }
+        try {
+          await d.commit((draft) => applyReconcile(draft, plan, adopted, restored, now));
+        } catch (err) {
+          // The records stay as booted and the spool untouched: the next boot reconciles again.
+          log.error({ err }, 'spool reconciliation could not be committed');
+          return null;
+        }
+        reason = reconcileReason([...nvram.data.eventLog].reverse().find((e) => e.kind === 'spool.reconciled'));
+        log.warn({ reconciled: reason?.data }, `at boot: ${reason?.detail}`);
+      }
+      retireLater(plan.retire);
+      return reason;
+    },
+  };
+}
