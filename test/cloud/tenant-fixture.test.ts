@@ -31,7 +31,7 @@ describe('tenant fixtures', () => {
 
   it('ships a short-lifetime Contoso for wall-time printers and refuses a bad access-token lifetime', async () => {
     const short = await loadTenantFixture(new URL('../../fixtures/tenants/contoso-short.json', import.meta.url).pathname);
-    expect(short.deviceCode).toMatchObject({ expiresInSeconds: 25, intervalSeconds: 2 });
+    expect(short.deviceCode).toMatchObject({ expiresInSeconds: 25, intervalSeconds: 3 });
     expect(Number.isInteger(short.deviceCode.intervalSeconds)).toBe(true);
     expect(short.tokens.accessTokenLifetimeSeconds).toBe(30);
     expect((await loadTenantFixture()).tokens.accessTokenLifetimeSeconds).toBeNull();

@@ -47,7 +47,10 @@ export interface PythonPrinter {
 
 export interface PythonPrinterOptions {
   bug?: string;
-  /** Refresh this long before the access token expires (the short tenant's tokens live 30 s). */
+  /**
+   * Refresh this long before the access token expires (the short tenant's tokens live 30 s): 10 s, a third of the
+   * life, so the refresh is not early by the twin's rule token.no-early-refresh (at most half the life left).
+   */
   tokenSkewS?: number;
   retryDelaysS?: string;
   stateFile?: string;
@@ -63,7 +66,7 @@ export async function startPythonPrinter(twin: Twin, o: PythonPrinterOptions = {
     '--smtp', `${twin.smtp.host}:${twin.smtp.port}`,
     '--state-file', stateFile,
     '--driver-port', '0',
-    '--token-skew-s', String(o.tokenSkewS ?? 20),
+    '--token-skew-s', String(o.tokenSkewS ?? 10),
     '--retry-delays-s', o.retryDelaysS ?? '1,1,1',
   ];
   if (o.bug) args.push('--bug', o.bug);

@@ -111,7 +111,7 @@ describe.skipIf(skipPython)('scenario run --driver against the python printer (w
     const c = io();
     const code = await runFiles(
       [scenario('wall-time/sign-in-send-power-refresh.json'), scenario('code-expired.json')],
-      { driver: printer.url, twin: twin.entraUrl, twinCa: twin.caPath, reporter: 'junit', output, wallWait: 20_000 },
+      { driver: printer.url, twin: twin.entraUrl, twinCa: twin.caPath, reporter: 'junit', output, wallWait: 30_000 },
       c.io,
     );
     expect(code, `${c.out()}\n${c.err()}\n${printer.stderr()}`).toBe(0);
