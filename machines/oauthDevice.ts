@@ -30,11 +30,23 @@ export interface OAuthSettings {
   authUsername: string;
 }
 
+/**
+ * Which protocol a failure's code comes from, so no reader guesses it from the spelling: an Entra AADSTS number, an
+ * OAuth `error` word, an SMTP (enhanced) status, a socket or TLS error code, an HTTP status, an MSAL error code,
+ * nodemailer's own code, or the device's storage.
+ */
+export type CodeKind = 'aadsts' | 'oauth' | 'smtp' | 'socket' | 'http' | 'msal' | 'nodemailer' | 'storage';
+
+/** A protocol code tagged by kind: `{kind:'aadsts', value:'70020'}`, `{kind:'smtp', value:'5.7.139'}`, `{kind:'http', value:'503'}`. */
+export interface ProtocolCode {
+  kind: CodeKind;
+  value: string;
+}
+
 /** Why the last thing failed, for the panel: a stable reason, the protocol's code and the server's reply. */
 export interface LastError {
   reason: string;
-  /** AADSTS code, OAuth error code or SMTP enhanced status (e.g. "AADSTS70020", "5.7.139"). */
-  code: string | null;
+  code: ProtocolCode | null;
   /** The server's words (SMTP reply line or error_description's first line). */
   reply: string | null;
 }
@@ -71,7 +83,7 @@ export interface DeviceContext {
   lastError: LastError | null;
 }
 
-type Failure = { reason: string; code?: string | null; reply?: string | null };
+type Failure = { reason: string; code?: ProtocolCode | null; reply?: string | null };
 
 /**
  * The first event after a restore, with what the boot found. `accessDeadlinePassed`: the access token's deadline

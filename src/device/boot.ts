@@ -8,9 +8,11 @@ import {
   isCompleteOAuth,
   leafState,
   type DeviceContext,
+  type LastError,
   type LeafState,
   type PowerCycleEvent,
 } from '../../machines/oauthDevice.ts';
+import { storedCode } from './failures.ts';
 import type { BootInfo } from '../nvram/index.ts';
 import type { NvramData, SmtpSettings } from '../nvram/schema.ts';
 import type { Snapshot } from './dispatch.ts';
@@ -23,12 +25,21 @@ export function restoreSnapshot(stored: unknown, now: number): { snapshot: Snaps
     leafState(stored.value);
     const s = machine.resolveState({
       value: stored.value as never,
-      context: { ...initialContext(), ...(stored.context as Partial<DeviceContext>) },
+      context: { ...initialContext(), ...(stored.context as Partial<DeviceContext>), lastError: storedLastError(stored.context.lastError) },
     });
     return { snapshot: s, since: typeof stored.since === 'number' ? stored.since : now };
   } catch {
     return null;
   }
+}
+
+/**
+ * A stored last error of any firmware. Images written before codes were tagged hold `code` as one string
+ * ("AADSTS70020", "5.7.139"): it is read into its tagged form, so old images load without a migration step.
+ */
+function storedLastError(v: unknown): LastError | null {
+  if (!isObject(v) || typeof v.reason !== 'string') return null;
+  return { reason: v.reason, code: storedCode(v.code), reply: typeof v.reply === 'string' ? v.reply : null };
 }
 
 /** The snapshot a printer without a usable stored one starts in: ready when the settings are complete. */

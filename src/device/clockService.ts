@@ -10,7 +10,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
 import type { DeviceClockRecord } from '../nvram/schema.ts';
-import { isTimeZone } from '../nvram/schema.ts';
+import { isTimeZone } from '../time/zone.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
 import { DeviceRtc, factoryRtcState, type RtcState } from '../time/rtc.ts';
 

@@ -10,7 +10,8 @@ import type { Logger } from '../log/logger.ts';
 import type { JobRecord, SmtpSettings } from '../nvram/schema.ts';
 import { retryDelayMs } from './backoff.ts';
 import type { JobContent } from './spool.ts';
-import { RefreshFailure, SendFailure, SignInFailure, type CancelHandle, type DevicePorts } from './ports.ts';
+import { protocolCode, RefreshFailure, SendFailure, SignInFailure } from './failures.ts';
+import type { CancelHandle, DevicePorts } from './ports.ts';
 
 export type EffectKind = 'signIn' | 'refresh' | 'submit';
 
@@ -142,16 +143,16 @@ export function createEffects(d: EffectsDeps): Effects {
 
   async function submit(c: DeviceContext): Promise<{ reply: string }> {
     const job = c.jobId ? d.job(c.jobId) : undefined;
-    if (!job) throw new SendFailure('other', false, 'the job is no longer in the spool');
+    if (!job) throw new SendFailure({ category: 'other', transient: false, reply: 'the job is no longer in the spool' });
     let content;
     try {
       content = await d.readContent(job.id);
     } catch {
-      throw new SendFailure('other', false, 'the job content is missing from the spool');
+      throw new SendFailure({ category: 'other', transient: false, reply: 'the job content is missing from the spool' });
     }
     const smtp = d.smtp();
     const accessToken = await d.ports.oauth.accessToken({ account: c.account ?? '' }).catch((err: unknown) => {
-      throw new SendFailure('auth-rejected', false, `no access token: ${String((err as Error)?.message ?? err)}`);
+      throw new SendFailure({ category: 'auth-rejected', transient: false, reply: `no access token: ${String((err as Error)?.message ?? err)}` });
     });
     return d.ports.mail.submit({
       target: { host: smtp.smtpServerName, port: smtp.smtpPort, secure: smtp.useSecureConnection, user: smtp.authUsername },
@@ -196,7 +197,9 @@ export function createEffects(d: EffectsDeps): Effects {
 /** The event a failed sign-in becomes (null: it was cancelled, nothing to report). */
 export function signInFailedEvent(err: unknown, codeIssued: boolean): DeviceEvent | null {
   const f =
-    err instanceof SignInFailure ? err : new SignInFailure(codeIssued ? 'poll-failed' : 'code-request-failed', 'unexpected', null, String(err));
+    err instanceof SignInFailure
+      ? err
+      : new SignInFailure({ kind: codeIssued ? 'poll-failed' : 'code-request-failed', reason: 'unexpected', reply: String(err) });
   const failure = { reason: f.reason, code: f.code, reply: f.reply };
   if (f.kind === 'cancelled') return null;
   if (f.kind === 'code-request-failed' || !codeIssued) return { type: 'CODE_FAILED', ...failure };
@@ -206,7 +209,7 @@ export function signInFailedEvent(err: unknown, codeIssued: boolean): DeviceEven
 }
 
 export function refreshFailedEvent(err: unknown, retries: number, now: number): DeviceEvent {
-  const f = err instanceof RefreshFailure ? err : new RefreshFailure(true, 'unexpected', null, String(err));
+  const f = err instanceof RefreshFailure ? err : new RefreshFailure({ transient: true, reason: 'unexpected', reply: String(err) });
   return {
     type: 'REFRESH_FAILED',
     transient: f.transient,
@@ -218,7 +221,7 @@ export function refreshFailedEvent(err: unknown, retries: number, now: number): 
 }
 
 export function sendFailedEvent(err: unknown, retries: number, now: number): DeviceEvent {
-  const f = err instanceof SendFailure ? err : new SendFailure('other', true, String(err));
+  const f = err instanceof SendFailure ? err : new SendFailure({ category: 'other', transient: true, reply: String(err) });
   return {
     type: 'SEND_FAILED',
     category: f.category,
@@ -232,7 +235,9 @@ export function sendFailedEvent(err: unknown, retries: number, now: number): Dev
 
 /** What an outcome becomes when it could not be committed (null: a send — it stays in the spool and goes again). */
 export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unknown, refreshRetries: number, now: number): DeviceEvent | null {
-  const failure = { reason: 'nvram-write-failed', code: (err as { code?: string })?.code ?? null, reply: (err as Error)?.message ?? String(err) };
+  const errno = (err as { code?: unknown })?.code;
+  const code = typeof errno === 'string' && errno ? protocolCode('storage', errno) : null;
+  const failure = { reason: 'nvram-write-failed', code, reply: (err as Error)?.message ?? String(err) };
   if (kind === 'signIn') return event.type === 'CODE_ISSUED' ? { type: 'CODE_FAILED', ...failure } : { type: 'POLL_FAILED', ...failure };
   if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries), ...failure };
   return null;

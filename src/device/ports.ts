@@ -1,10 +1,9 @@
 /**
  * The device's view of the outside world. The runtime calls these ports from its effects; the real implementations
  * are the msal-node adapter (Entra ID) and the nodemailer adapter (Exchange Online SMTP), fakes in tests. Each
- * failure is a typed error already classified the way the statechart needs it, so the runtime never parses protocol
- * text itself.
+ * failure is a typed error already classified the way the statechart needs it (./failures.ts), so the runtime never
+ * parses protocol text itself.
  */
-import type { SendCategory } from '../../machines/oauthDevice.ts';
 
 /** A user code Entra issued, as the panel shows it. */
 export interface IssuedCode {
@@ -21,48 +20,6 @@ export interface Grant {
   account: string;
   /** Lifetime of the access token as the server reported it, in ms (the runtime puts it on its own clock). */
   accessTokenExpiresInMs: number;
-}
-
-/** Why a sign-in ended without a token; `kind` says how (a failed code request, declined, expired, …). */
-export class SignInFailure extends Error {
-  constructor(
-    readonly kind: 'code-request-failed' | 'declined' | 'expired' | 'poll-failed' | 'cancelled',
-    readonly reason: string,
-    readonly code: string | null = null,
-    readonly reply: string | null = null,
-  ) {
-    super(reply ?? reason);
-    this.name = 'SignInFailure';
-  }
-}
-
-export class RefreshFailure extends Error {
-  constructor(
-    /** true: network, 5xx, 429 — try again later; false: the refresh token is unusable — sign in again. */
-    readonly transient: boolean,
-    readonly reason: string,
-    readonly code: string | null = null,
-    readonly reply: string | null = null,
-    /** A server's Retry-After, when it gave one. */
-    readonly retryAfterMs: number | null = null,
-  ) {
-    super(reply ?? reason);
-    this.name = 'RefreshFailure';
-  }
-}
-
-export class SendFailure extends Error {
-  constructor(
-    readonly category: SendCategory,
-    readonly transient: boolean,
-    /** The SMTP reply line, or the transport error's words. */
-    readonly reply: string | null,
-    /** SMTP enhanced status ("5.7.139") or a transport error code ("ECONNREFUSED"). */
-    readonly code: string | null = null,
-  ) {
-    super(reply ?? category);
-    this.name = 'SendFailure';
-  }
 }
 
 /** Cancellation of a sign-in in progress (msal-node checks `request.cancel` at its next poll). */

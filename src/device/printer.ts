@@ -19,7 +19,8 @@ import type { OPERATOR_EVENT_TYPES } from './validation.ts';
 export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState };
 
 // Job statuses and the job log's limit are defined once, with the records they describe (src/nvram/schema.ts).
-export { JOB_LOG_LIMIT, JOB_STATUSES, isTimeZone } from '../nvram/schema.ts';
+export { JOB_LOG_LIMIT, JOB_STATUSES } from '../nvram/schema.ts';
+export { isTimeZone } from '../time/zone.ts';
 
 /** Events a person (or a tool acting for one) may send. Outcomes and deadlines come from inside the printer. */
 export { OPERATOR_EVENT_TYPES } from './validation.ts';

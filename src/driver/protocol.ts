@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
 import { JOB_STATUSES } from '../nvram/schema.ts';
 import { OPERATOR_EVENT_TYPES } from '../device/validation.ts';
+import { CODE_KINDS } from '../device/failures.ts';
 
 export const DRIVER_PROTOCOL = 'mfp-driver';
 export const DRIVER_PROTOCOL_VERSION = 1;
@@ -31,7 +32,13 @@ export type Hello = z.infer<typeof helloSchema>;
 
 export const leafStateSchema = z.enum(LEAF_STATES);
 
-export const lastErrorSchema = z.object({ reason: z.string(), code: z.string().nullable(), reply: z.string().nullable() }).loose();
+/**
+ * `code` is the code as text ("AADSTS70020", "5.7.139", "HTTP 503"), as in the first v1 drivers; `codeKind` (added
+ * within v1, optional so those drivers still validate) says which protocol it comes from.
+ */
+export const lastErrorSchema = z
+  .object({ reason: z.string(), code: z.string().nullable(), codeKind: z.enum(CODE_KINDS).nullable().optional(), reply: z.string().nullable() })
+  .loose();
 
 /** The public state and what the printer can report of it; a field a printer cannot report is null. */
 export const statusSchema = z

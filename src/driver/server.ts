@@ -6,7 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
-import type { JobRecord, Printer, TransitionNotice } from '../device/printer.ts';
+import type { JobRecord, Printer, PrinterStatus, TransitionNotice } from '../device/printer.ts';
+import { lastErrorWire } from '../device/failures.ts';
 import { requireCapability } from '../device/printer.ts';
 import { DeviceInputError } from '../device/validation.ts';
 import {
@@ -17,6 +18,7 @@ import {
   type DriverCall,
   type DriverCapability,
   type DriverJob,
+  type DriverStatus,
   type DriverTransition,
 } from './protocol.ts';
 
@@ -58,6 +60,9 @@ export const publicJob = (j: JobRecord): DriverJob => ({
   updatedAt: j.updatedAt,
 });
 
+/** The status as v1 carries it: the last error's code as text plus its kind. */
+export const publicStatus = (s: PrinterStatus): DriverStatus => ({ ...s, lastError: s.lastError ? { ...lastErrorWire(s.lastError) } : null });
+
 export async function startDriverServer(opts: DriverServerOptions): Promise<DriverServer> {
   const { printer } = opts;
   const limit = opts.eventLimit ?? 1000;
@@ -77,7 +82,7 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
 
   const handlers: { [C in DriverCall]: (body: unknown, query: URLSearchParams) => Promise<unknown> } = {
     hello: async () => ({ protocol: DRIVER_PROTOCOL, version: DRIVER_PROTOCOL_VERSION, name: opts.name, capabilities }),
-    status: () => printer.status(),
+    status: async () => publicStatus(await printer.status()),
     saveSettings: (b) => printer.saveSettings(b),
     operator: (b) => printer.send(b as { type: 'START_AUTH' }),
     submitJob: async (b) => publicJob(await printer.submitJob(b)),

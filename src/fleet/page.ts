@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Eta } from 'eta';
 import type { FleetBoard, FleetBoardView } from './board.ts';
 import { kib } from './memory.ts';
+import { codeText } from '../device/failures.ts';
 import type { DeviceRow } from './types.ts';
 
 const VIEWS = fileURLToPath(new URL('./views', import.meta.url));
@@ -40,6 +41,7 @@ export async function buildFleetPage(board: FleetBoard): Promise<FastifyInstance
     running: view.running,
     tone,
     kib,
+    codeText,
     simTime: view.simulatedAt ? `Simulated time ${new Date(view.simulatedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'Starting',
     statusText: view.running ? `Running: ${view.phase ?? 'starting'}` : view.report?.ok ? 'Done: all authorized' : 'Done',
   });

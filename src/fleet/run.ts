@@ -143,7 +143,7 @@ function localSlice(spec: SliceSpec, hooks: FleetRunHooks): SliceDriver {
   return {
     runPhase: (phase) => slice.runPhase(phase, (n) => hooks.onProgress?.(n)),
     finish: async () => {
-      const report = slice.report();
+      const report = await slice.report();
       await slice.close();
       return report;
     },

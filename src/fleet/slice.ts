@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
+import { localPrinter } from '../sim/printer.ts';
+import type { Printer as PrinterInterface } from '../device/printer.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
@@ -64,6 +66,8 @@ interface Printer {
   dir: string;
   clock: DeviceClock;
   sim: Simulator | null;
+  /** The powered-on printer, reached only through the one printer interface (null while off). */
+  device: PrinterInterface | null;
   row: DeviceRow;
   /** Message-IDs of every job this printer submitted, to find them again in the twin. */
   messageIds: string[];
@@ -112,18 +116,18 @@ export class FleetSlice {
         this.check(progress);
         break;
     }
-    return { phase, rows: this.rows(), simulatedAt: this.clock.now() };
+    return { phase, rows: await this.rows(), simulatedAt: this.clock.now() };
   }
 
-  rows(): DeviceRow[] {
-    for (const p of this.printers) this.refreshRow(p);
+  async rows(): Promise<DeviceRow[]> {
+    await Promise.all(this.printers.map((p) => this.refreshRow(p)));
     return this.printers.map((p) => structuredClone(p.row));
   }
 
-  report(): SliceReport {
+  async report(): Promise<SliceReport> {
     return {
       slice: this.spec.slice,
-      rows: this.rows(),
+      rows: await this.rows(),
       memory: { ...this.memory },
       simulatedAt: this.clock.now(),
       simulatedMs: this.clock.now() - this.start,
@@ -185,6 +189,7 @@ export class FleetSlice {
         dir: path.join(paths.devicesDir, id),
         clock: null as unknown as DeviceClock,
         sim: null,
+        device: null,
         messageIds: [],
         row: {
           id,
@@ -221,11 +226,11 @@ export class FleetSlice {
     const started = new Set<Printer>();
     await forEachLimited(this.printers, this.spec.concurrency, async (p) => {
       const ok = await this.step(p, async () => {
-        const device = this.simOf(p).device;
+        const device = this.deviceOf(p);
         await device.saveSettings(printerSettings(p.upn));
         await device.send({ type: 'START_AUTH' });
         await device.idle();
-        const status = device.status();
+        const status = await device.status();
         if (status.state !== 'codePending' || !status.userCode) {
           throw new Error(`no user code (state ${status.state}${status.lastError ? `, ${status.lastError.reason}` : ''})`);
         }
@@ -240,7 +245,7 @@ export class FleetSlice {
     const waiting = new Set(started);
     while (waiting.size > 0 && Date.now() < deadline) {
       for (const p of waiting) {
-        const state = this.simOf(p).device.state();
+        const { state } = await this.deviceOf(p).status();
         if (state === 'authorized' || SIGN_IN_DEAD_ENDS.has(state)) {
           waiting.delete(p);
           progress(1);
@@ -249,7 +254,7 @@ export class FleetSlice {
       if (waiting.size > 0) await new Promise((r) => setTimeout(r, 25));
     }
     for (const p of waiting) {
-      p.row.errors.push(`sign-in still ${this.simOf(p).device.state()} after ${SIGN_IN_WALL_LIMIT_MS / 1000} s of wall time`);
+      p.row.errors.push(`sign-in still ${(await this.deviceOf(p).status()).state} after ${SIGN_IN_WALL_LIMIT_MS / 1000} s of wall time`);
       progress(1);
     }
     await this.settleAll();
@@ -280,7 +285,7 @@ export class FleetSlice {
     await forEachLimited(this.printers, this.spec.concurrency, async (p) => {
       const t0 = performance.now();
       const ok = await this.step(p, async () => {
-        const device = this.simOf(p).device;
+        const device = this.deviceOf(p);
         const job = await device.submitJob({
           to: [p.upn],
           subject: `${p.id} scan ${label} (${when} UTC)`,
@@ -318,8 +323,9 @@ export class FleetSlice {
   private async powerOn(p: Printer): Promise<void> {
     const sim = await startSimulator({ stateDir: p.dir, clock: p.clock, cloud: { mode: 'twin' }, twin: this.twin!, logger: this.logger });
     p.sim = sim;
-    const device = sim.device;
-    const identity = device.identity();
+    const device = localPrinter(sim);
+    p.device = device;
+    const identity = await device.identity();
     p.row.deviceId = identity.id;
     p.row.serial = identity.serial;
     device.subscribe((t) => {
@@ -331,27 +337,26 @@ export class FleetSlice {
 
   private async powerOff(p: Printer): Promise<void> {
     if (!p.sim) return;
-    this.refreshRow(p);
+    await this.refreshRow(p);
     const sim = p.sim;
     p.sim = null;
+    p.device = null;
     this.dirty.delete(p);
     await sim.close().catch((err: unknown) => p.row.errors.push(`power off: ${(err as Error).message}`));
     p.row.state = 'off';
     p.row.since = new Date(this.clock.now()).toISOString();
   }
 
-  private refreshRow(p: Printer): void {
-    if (!p.sim) return;
-    const device = p.sim.device;
-    const status = device.status();
-    const jobs = device.jobs();
+  private async refreshRow(p: Printer): Promise<void> {
+    if (!p.device) return;
+    const [status, jobs] = await Promise.all([p.device.status(), p.device.jobs()]);
     Object.assign(p.row, {
       state: status.state,
       since: new Date(status.since).toISOString(),
       mailsSent: jobs.filter((j) => j.status === 'sent').length,
       mailsFailed: jobs.filter((j) => j.status === 'failed').length,
       mailsHeld: jobs.filter((j) => j.status === 'held').length,
-      lastError: status.lastError ? { reason: status.lastError.reason, code: status.lastError.code ?? null } : null,
+      lastError: status.lastError ? { reason: status.lastError.reason, code: status.lastError.code } : null,
     });
   }
 
@@ -366,9 +371,9 @@ export class FleetSlice {
     }
   }
 
-  private simOf(p: Printer): Simulator {
-    if (!p.sim) throw new Error(`${p.id} is powered off`);
-    return p.sim;
+  private deviceOf(p: Printer): PrinterInterface {
+    if (!p.device) throw new Error(`${p.id} is powered off`);
+    return p.device;
   }
 
   // ---------------------------------------------------------------- time
@@ -383,12 +388,12 @@ export class FleetSlice {
     while (this.dirty.size > 0) {
       const woken = [...this.dirty];
       this.dirty.clear();
-      await Promise.all(woken.map((p) => p.sim?.device.idle()));
+      await Promise.all(woken.map((p) => p.device?.idle()));
     }
   }
 
   private async settleAll(): Promise<void> {
-    await Promise.all(this.printers.map((p) => p.sim?.device.idle()));
+    await Promise.all(this.printers.map((p) => p.device?.idle()));
     await this.settleDirty();
   }
 }

@@ -33,7 +33,7 @@ export async function runSliceTask({ spec, port }: { spec: SliceSpec; port: Mess
         post({ type: 'phase-failed', phase: msg.phase, message: (err as Error)?.message ?? String(err) });
       }
     }
-    return slice.report();
+    return await slice.report();
   } finally {
     await slice.close();
     port.close();

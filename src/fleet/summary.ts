@@ -1,6 +1,7 @@
 /** The fleet's summary as text: states, mails, refreshes, failures, wall time, memory. */
 import { kib, mib, type MsalMemory } from './memory.ts';
 import type { FleetReport } from './types.ts';
+import { codeText } from '../device/failures.ts';
 
 export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null } = {}): string {
   const n = r.rows.length;
@@ -31,7 +32,7 @@ export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null 
   }
   lines.push(`  State dir:     ${r.options.stateDir}`);
   for (const row of troubled.slice(0, 10)) {
-    const why = row.errors[0] ?? (row.lastError ? `${row.lastError.reason}${row.lastError.code ? ` (${row.lastError.code})` : ''}` : `${row.failures} failure(s)`);
+    const why = row.errors[0] ?? (row.lastError ? `${row.lastError.reason}${row.lastError.code ? ` (${codeText(row.lastError.code)})` : ''}` : `${row.failures} failure(s)`);
     lines.push(`  ! ${row.id}: ${row.state}, ${why}`);
   }
   if (troubled.length > 10) lines.push(`  ! … and ${troubled.length - 10} more (see /fleet with --serve, or --json)`);

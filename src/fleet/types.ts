@@ -1,4 +1,5 @@
 /** The fleet's vocabulary: what a run is asked to do, what each device ends up as, and what the run reports. */
+import type { ProtocolCode } from '../device/failures.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import type { LatencySummary } from './latency.ts';
 
@@ -43,7 +44,7 @@ export interface DeviceRow {
   mailsHeld: number;
   /** Failure outcomes seen (sign-in, refresh or send failures, transient or not) plus step errors. */
   failures: number;
-  lastError: { reason: string; code: string | null } | null;
+  lastError: { reason: string; code: ProtocolCode | null } | null;
   /** What the twin holds for this printer, read back after the morning (null before the check). */
   mailbox: { sentItems: number; inbox: number; messageIdsMatch: boolean } | null;
   /** Errors thrown by a step of the script (not device failures), for the summary. */

@@ -16,6 +16,7 @@
 import { TOKEN_CACHE_SECRET } from '../device/device.ts';
 import { damageDeviceKey, DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
+import { codeText } from '../device/failures.ts';
 import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
 import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
 import { initialSystemState, leafOf, nextDeadline, step as modelStep, type SystemState, type TakenTransition } from './systemModel.ts';
@@ -322,7 +323,7 @@ export class ModelExecutor {
 
   private lastErrorNote(): string {
     const e = this.sut.device.status().lastError;
-    return e ? ` (device's last error: ${e.reason}${e.code ? ` ${e.code}` : ''}${e.reply ? `: ${e.reply}` : ''})` : '';
+    return e ? ` (device's last error: ${e.reason}${e.code ? ` ${codeText(e.code)}` : ''}${e.reply ? `: ${e.reply}` : ''})` : '';
   }
 
   private async checkNvram(after: SystemState, rows: string[], fail: (a: string, d: string) => ModelDivergence): Promise<void> {

@@ -2,7 +2,8 @@
  * Deliberate faults for the bite tests, injected through the device's effect interfaces (what the runtime is built
  * with), never by editing the runtime: if the suite does not fail with one of these in place, it is not testing.
  */
-import { SendFailure, type DevicePorts, type TokenCacheStore } from '../device/ports.ts';
+import { SendFailure } from '../device/failures.ts';
+import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import type { InjectedFault } from './system.ts';
 
 /** A classifier that takes "535 5.7.139 SMTP AUTH disabled" for a temporary problem and schedules retries. */
@@ -14,7 +15,7 @@ export const smtpAuthDisabledAsTransient: InjectedFault = {
     mail: {
       submit: (args) =>
         ports.mail.submit(args).catch((err: unknown) => {
-          if (err instanceof SendFailure && err.code === '5.7.139') throw new SendFailure(err.category, true, err.reply, err.code);
+          if (err instanceof SendFailure && err.code?.value === '5.7.139') throw new SendFailure({ ...err, transient: true });
           throw err;
         }),
     },

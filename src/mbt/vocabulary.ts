@@ -6,6 +6,7 @@
  * A label ("SEND_FAILED:transient") names a variant; the executor turns it into an action on the running system.
  */
 import type { DeviceContext, DeviceEvent, SendCategory } from '../../machines/oauthDevice.ts';
+import { protocolCode, type ProtocolCode } from '../device/failures.ts';
 
 /** The mailbox the device is configured for first, and a second one (for `changesAccount` and wrong-account grants). */
 export const ACCOUNT_A = 'scanner@contoso.com';
@@ -63,25 +64,25 @@ export function kindOf(label: EventLabel): EventKind {
 /** The SMTP replies the twin is scripted with for each SEND_FAILED variant, and how the device must classify them. */
 export const SEND_FAILURES: Record<
   'auth-rejected' | 'permanent' | 'transient',
-  { reply: string; category: SendCategory; transient: boolean; code: string }
+  { reply: string; category: SendCategory; transient: boolean; code: ProtocolCode }
 > = {
   'auth-rejected': {
     reply: '535 5.7.3 Authentication unsuccessful',
     category: 'auth-rejected',
     transient: false,
-    code: '5.7.3',
+    code: protocolCode('smtp', '5.7.3'),
   },
   permanent: {
     reply: '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.',
     category: 'smtp-auth-disabled',
     transient: false,
-    code: '5.7.139',
+    code: protocolCode('smtp', '5.7.139'),
   },
   transient: {
     reply: '432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information.',
     category: 'throttled',
     transient: true,
-    code: '4.3.2',
+    code: protocolCode('smtp', '4.3.2'),
   },
 };
 

@@ -8,6 +8,7 @@ export const CURRENT_FIRMWARE = 2;
 import type { AuthMethod } from '../../machines/oauthDevice.ts';
 export type { AuthMethod };
 import { validateRtcState, type RtcState } from '../time/rtc.ts';
+import { isTimeZone } from '../time/zone.ts';
 export interface SmtpSettings {
   smtpServerName: string;
   smtpPort: number;
@@ -261,15 +262,6 @@ export function checkDeviceClock(v: unknown, path: string): Problem {
   if (typeof v.ntpEnabled !== 'boolean') return `${path}.ntpEnabled must be a boolean`;
   if (typeof v.timeZone !== 'string' || !isTimeZone(v.timeZone)) return `${path}.timeZone must be an IANA time zone name`;
   return null;
-}
-
-export function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: name });
-    return name.length > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** Firmware-1 content (read only: this firmware never writes it). */

@@ -1,9 +1,11 @@
 /**
- * How the device looks from outside: the JSON shapes of the API and the plain words of the panel (the wording column
- * of the reference statechart). Times leave as ISO 8601 strings (UTC) everywhere in the API.
+ * How the device looks from outside: the JSON shapes of the API (the words are in ./wording.ts). Times leave as
+ * ISO 8601 strings (UTC) everywhere in the API.
  */
 import type { DeviceStatus, TransitionNotice } from '../device/device.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
+import { lastErrorWire, type LastErrorWire } from '../device/failures.ts';
+import { stateText } from './wording.ts';
 import type { JobRecord, SmtpSettings } from '../device/printer.ts';
 
 export const iso = (ms: number | null | undefined): string | null =>
@@ -17,7 +19,7 @@ export interface StatusView {
   verificationUri: string | null;
   expiresAt: string | null;
   tokenExpiresAt: string | null;
-  lastError: { reason: string; code: string | null; reply: string | null } | null;
+  lastError: LastErrorWire | null;
   /** The state in the panel's words. */
   stateText: string;
   jobId: string | null;
@@ -35,71 +37,12 @@ export function statusView(s: DeviceStatus, now: number): StatusView {
     verificationUri: s.verificationUri,
     expiresAt: iso(s.expiresAt),
     tokenExpiresAt: iso(s.tokenExpiresAt),
-    lastError: s.lastError ? { reason: s.lastError.reason, code: s.lastError.code, reply: s.lastError.reply } : null,
+    lastError: s.lastError ? lastErrorWire(s.lastError) : null,
     stateText: stateText(s, now),
     jobId: s.jobId,
     retryAt: iso(s.retryAt),
     now: iso(now),
   };
-}
-
-/** Short headline per state (statechart.md, panel wording column). */
-export const STATE_TITLES: Record<LeafState, string> = {
-  unconfigured: 'OAuth 2.0 not configured',
-  ready: 'Not authenticated',
-  requestingCode: 'Requesting a code from Microsoft…',
-  codePending: 'Waiting for Microsoft sign-in',
-  authFailed: 'Authentication failed',
-  authorized: 'Authenticated',
-  tokenExpired: 'Authenticated; token renews on next send',
-  refreshing: 'Renewing access token…',
-  sending: 'Sending…',
-  sendFailure: 'Send failed',
-  reauthRequired: 'Re-authentication required',
-};
-
-/** Severity for the status badge colour. */
-export const STATE_TONE: Record<LeafState, 'ok' | 'busy' | 'warn' | 'error' | 'idle'> = {
-  unconfigured: 'idle',
-  ready: 'idle',
-  requestingCode: 'busy',
-  codePending: 'busy',
-  authFailed: 'error',
-  authorized: 'ok',
-  tokenExpired: 'ok',
-  refreshing: 'busy',
-  sending: 'busy',
-  sendFailure: 'error',
-  reauthRequired: 'warn',
-};
-
-export function mmss(ms: number): string {
-  const total = Math.max(0, Math.ceil(ms / 1000));
-  return `${String(Math.floor(total / 60)).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
-}
-
-/** The full sentence of the panel wording column, with the details filled in. */
-export function stateText(s: DeviceStatus, now: number): string {
-  const reason = s.lastError ? describeError(s.lastError) : 'unknown reason';
-  switch (s.state) {
-    case 'codePending':
-      return `Enter code ${s.userCode ?? '?'} at the Microsoft page (expires in ${mmss((s.expiresAt ?? now) - now)})`;
-    case 'authFailed':
-      return `Authentication failed: ${reason}`;
-    case 'authorized':
-      return `Authenticated as ${s.account ?? '?'}`;
-    case 'sendFailure':
-      return `Send failed: ${s.lastError?.reply ?? reason}`;
-    case 'reauthRequired':
-      return `Re-authentication required: ${reason}`;
-    default:
-      return STATE_TITLES[s.state];
-  }
-}
-
-export function describeError(e: { reason: string; code: string | null; reply: string | null }): string {
-  const code = e.code && !e.reason.includes(e.code) ? ` (${e.code})` : '';
-  return `${e.reason}${code}`;
 }
 
 export interface JobView {

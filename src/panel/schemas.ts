@@ -1,5 +1,6 @@
 /** JSON schemas of the API: request validation (ajv, no type coercion) and response serialization. */
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
+import { CODE_KINDS } from '../device/failures.ts';
 
 const nullableString = { type: ['string', 'null'] } as const;
 const isoTime = { type: ['string', 'null'], format: 'date-time' } as const;
@@ -17,7 +18,13 @@ export const errorSchema = {
 
 export const lastErrorSchema = {
   type: ['object', 'null'],
-  properties: { reason: { type: 'string' }, code: nullableString, reply: nullableString },
+  properties: {
+    reason: { type: 'string' },
+    /** The code as text ("AADSTS70020", "5.7.139", "HTTP 503"); `codeKind` says which protocol it is from. */
+    code: nullableString,
+    codeKind: { type: ['string', 'null'], enum: [...CODE_KINDS, null] },
+    reply: nullableString,
+  },
 } as const;
 
 export const statusSchema = {

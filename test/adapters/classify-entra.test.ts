@@ -21,16 +21,16 @@ const serverError = (b: EntraErrorBody) =>
 
 describe('classifySignIn', () => {
   it.each([
-    ['authorization_declined', undefined, undefined, 'declined', 'declined', 'authorization_declined'],
-    ['expired_token', 70019, undefined, 'expired', 'code-expired', 'AADSTS70019'],
-    ['code_expired', 70020, undefined, 'expired', 'code-expired', 'AADSTS70020'],
-    ['slow_down', undefined, undefined, 'poll-failed', 'slow-down', 'slow_down'],
-    ['invalid_grant', 65001, 'consent_required', 'poll-failed', 'consent-required', 'AADSTS65001'],
-    ['invalid_grant', 53003, undefined, 'poll-failed', 'blocked-by-policy', 'AADSTS53003'],
-    ['invalid_grant', 530035, undefined, 'poll-failed', 'blocked-by-security-defaults', 'AADSTS530035'],
-    ['invalid_grant', 50057, undefined, 'poll-failed', 'account-disabled', 'AADSTS50057'],
-    ['invalid_grant', 90120, undefined, 'poll-failed', 'code-already-used', 'AADSTS90120'],
-    ['bad_verification_code', 70018, undefined, 'poll-failed', 'bad-verification-code', 'AADSTS70018'],
+    ['authorization_declined', undefined, undefined, 'declined', 'declined', { kind: 'oauth', value: 'authorization_declined' }],
+    ['expired_token', 70019, undefined, 'expired', 'code-expired', { kind: 'aadsts', value: '70019' }],
+    ['code_expired', 70020, undefined, 'expired', 'code-expired', { kind: 'aadsts', value: '70020' }],
+    ['slow_down', undefined, undefined, 'poll-failed', 'slow-down', { kind: 'oauth', value: 'slow_down' }],
+    ['invalid_grant', 65001, 'consent_required', 'poll-failed', 'consent-required', { kind: 'aadsts', value: '65001' }],
+    ['invalid_grant', 53003, undefined, 'poll-failed', 'blocked-by-policy', { kind: 'aadsts', value: '53003' }],
+    ['invalid_grant', 530035, undefined, 'poll-failed', 'blocked-by-security-defaults', { kind: 'aadsts', value: '530035' }],
+    ['invalid_grant', 50057, undefined, 'poll-failed', 'account-disabled', { kind: 'aadsts', value: '50057' }],
+    ['invalid_grant', 90120, undefined, 'poll-failed', 'code-already-used', { kind: 'aadsts', value: '90120' }],
+    ['bad_verification_code', 70018, undefined, 'poll-failed', 'bad-verification-code', { kind: 'aadsts', value: '70018' }],
   ] as const)('poll answer %s %s', (error, aadsts, sub, kind, reason, code) => {
     const f = classifySignIn(factsOf(pollError(error), body(error, aadsts, sub)), true);
     expect({ kind: f.kind, reason: f.reason, code: f.code }).toEqual({ kind, reason, code });
@@ -49,19 +49,19 @@ describe('classifySignIn', () => {
     expect(classifySignIn(factsOf(null, body('unauthorized_client', 700016)), false)).toMatchObject({
       kind: 'code-request-failed',
       reason: 'unknown-client',
-      code: 'AADSTS700016',
+      code: { kind: 'aadsts', value: '700016' },
     });
     expect(classifySignIn(factsOf(null, body('invalid_tenant', 90002)), false)).toMatchObject({ kind: 'code-request-failed', reason: 'unknown-tenant' });
     const net = new EntraTransportError('network', 'ECONNREFUSED', 'https://x/devicecode', 'connect ECONNREFUSED');
-    expect(classifySignIn(factsOf(net), false)).toMatchObject({ kind: 'code-request-failed', reason: 'network', code: 'ECONNREFUSED' });
+    expect(classifySignIn(factsOf(net), false)).toMatchObject({ kind: 'code-request-failed', reason: 'network', code: { kind: 'socket', value: 'ECONNREFUSED' } });
     const busy = new EntraHttpError(503, 5000, null, 'cid');
-    expect(classifySignIn(factsOf(busy), false)).toMatchObject({ kind: 'code-request-failed', reason: 'server-error', code: 'HTTP 503' });
+    expect(classifySignIn(factsOf(busy), false)).toMatchObject({ kind: 'code-request-failed', reason: 'server-error', code: { kind: 'http', value: '503' } });
   });
 
   it('TLS trouble shows only as endpoints_resolution_error in MSAL; the discovery failure says why', () => {
     const msal = new ClientAuthError('endpoints_resolution_error', 'cid');
     const tls = new EntraTransportError('tls', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'https://x/.well-known', 'unable to verify the first certificate');
-    expect(classifySignIn(factsOf(msal, null, tls), false)).toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    expect(classifySignIn(factsOf(msal, null, tls), false)).toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: { kind: 'socket', value: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' } });
     expect(classifySignIn(factsOf(msal), false)).toMatchObject({ kind: 'code-request-failed', reason: 'authority-unreachable' });
   });
 
@@ -72,7 +72,7 @@ describe('classifySignIn', () => {
 
   it('cancellation and MSAL’s own wall-clock expiry', () => {
     expect(classifySignIn(factsOf(new ClientAuthError('device_code_polling_cancelled', 'cid')), true).kind).toBe('cancelled');
-    expect(classifySignIn(factsOf(new ClientAuthError('device_code_expired', 'cid')), true)).toMatchObject({ kind: 'expired', reason: 'code-expired', code: 'device_code_expired' });
+    expect(classifySignIn(factsOf(new ClientAuthError('device_code_expired', 'cid')), true)).toMatchObject({ kind: 'expired', reason: 'code-expired', code: { kind: 'msal', value: 'device_code_expired' } });
   });
 });
 
@@ -96,7 +96,7 @@ describe('the reason, code and reply the panel shows', () => {
     ['invalid_request', 65001, 'consent-required'],
     ['invalid_request', 12345, 'invalid-request'],
   ] as const)('%s AADSTS%i → %s', (error, aadsts, reason) => {
-    expect(reasonOf(body(error, aadsts))).toMatchObject({ reason, code: `AADSTS${aadsts}` });
+    expect(reasonOf(body(error, aadsts))).toMatchObject({ reason, code: { kind: 'aadsts', value: String(aadsts) } });
   });
 
   it.each([
@@ -112,7 +112,7 @@ describe('the reason, code and reply the panel shows', () => {
     ['access_denied', 'access-denied'],
     ['some_new_error_word', 'some-new-error-word'],
   ])('without an AADSTS code, the error word %s → %s', (error, reason) => {
-    expect(reasonOf({ error })).toMatchObject({ reason, code: error, reply: error });
+    expect(reasonOf({ error })).toMatchObject({ reason, code: { kind: 'oauth', value: error }, reply: error });
   });
 
   it('a consent_required suberror wins over the error word', () => {
@@ -122,22 +122,22 @@ describe('the reason, code and reply the panel shows', () => {
   it('the AADSTS code is read from the description when error_codes is missing', () => {
     expect(reasonOf({ error: 'invalid_grant', error_description: 'AADSTS50126: Error validating credentials.\r\nTrace ID: 1' })).toMatchObject({
       reason: 'invalid-credentials',
-      code: 'AADSTS50126',
+      code: { kind: 'aadsts', value: '50126' },
       reply: 'AADSTS50126: Error validating credentials.',
     });
   });
 
   it('transport failures say which kind in the reply', () => {
     const net = classifySignIn(factsOf(new EntraTransportError('network', 'ECONNREFUSED', 'u', 'connect ECONNREFUSED')), false);
-    expect(net).toMatchObject({ reason: 'network', code: 'ECONNREFUSED', reply: 'network failure: ECONNREFUSED: connect ECONNREFUSED' });
+    expect(net).toMatchObject({ reason: 'network', code: { kind: 'socket', value: 'ECONNREFUSED' }, reply: 'network failure: ECONNREFUSED: connect ECONNREFUSED' });
     const tls = classifySignIn(factsOf(new EntraTransportError('tls', 'CERT_HAS_EXPIRED', 'u', 'certificate has expired')), false);
-    expect(tls).toMatchObject({ reason: 'tls', code: 'CERT_HAS_EXPIRED', reply: 'TLS failure: CERT_HAS_EXPIRED: certificate has expired' });
+    expect(tls).toMatchObject({ reason: 'tls', code: { kind: 'socket', value: 'CERT_HAS_EXPIRED' }, reply: 'TLS failure: CERT_HAS_EXPIRED: certificate has expired' });
   });
 
   it('an HTTP failure without a body is named by its status; with a body, by what the body says', () => {
-    expect(classifySignIn(factsOf(new EntraHttpError(500, null, null, 'cid')), false)).toMatchObject({ reason: 'server-error', code: 'HTTP 500', reply: null });
-    expect(classifySignIn(factsOf(new EntraHttpError(429, 1_000, null, 'cid')), false)).toMatchObject({ reason: 'throttled', code: 'HTTP 429' });
-    expect(classifySignIn(factsOf(new EntraHttpError(499, null, null, 'cid')), false)).toMatchObject({ code: 'HTTP 499' });
+    expect(classifySignIn(factsOf(new EntraHttpError(500, null, null, 'cid')), false)).toMatchObject({ reason: 'server-error', code: { kind: 'http', value: '500' }, reply: null });
+    expect(classifySignIn(factsOf(new EntraHttpError(429, 1_000, null, 'cid')), false)).toMatchObject({ reason: 'throttled', code: { kind: 'http', value: '429' } });
+    expect(classifySignIn(factsOf(new EntraHttpError(499, null, null, 'cid')), false)).toMatchObject({ code: { kind: 'http', value: '499' } });
     expect(classifySignIn(factsOf(new EntraHttpError(499, null, null, 'cid')), false).reason).not.toBe('server-error');
     const withBody = factsOf(new EntraHttpError(503, 30_000, body('temporarily_unavailable', 50196), 'cid'));
     expect(withBody).toMatchObject({ httpStatus: 503, retryAfterMs: 30_000, error: 'temporarily_unavailable', aadsts: 50196, description: 'AADSTS50196: Something about temporarily_unavailable.' });
@@ -147,7 +147,7 @@ describe('the reason, code and reply the panel shows', () => {
     const msal = new ClientAuthError('endpoints_resolution_error', 'cid');
     const f = factsOf(msal, null, new EntraHttpError(503, null, null, 'cid'));
     expect(f).toMatchObject({ msalCode: 'endpoints_resolution_error', httpStatus: 503 });
-    expect(classifySignIn(f, false)).toMatchObject({ reason: 'server-error', code: 'HTTP 503' });
+    expect(classifySignIn(f, false)).toMatchObject({ reason: 'server-error', code: { kind: 'http', value: '503' } });
     // Other MSAL errors do not borrow the discovery failure.
     expect(factsOf(new ClientAuthError('network_error', 'cid'), null, new EntraHttpError(503, null, null, 'cid')).httpStatus).toBeNull();
   });
@@ -172,7 +172,7 @@ describe('the reason, code and reply the panel shows', () => {
     expect(factsOf(new AuthError('some_other_code', 'cid', 'authorization_declined')).error).toBeNull();
     expect(factsOf(new TypeError('x')).msalCode).toBe('TypeError');
     expect(factsOf('a string').msalCode).toBe('unknown');
-    expect(classifySignIn(factsOf('a string'), true)).toMatchObject({ kind: 'poll-failed', reason: 'unexpected', code: 'unknown', reply: null });
+    expect(classifySignIn(factsOf('a string'), true)).toMatchObject({ kind: 'poll-failed', reason: 'unexpected', code: { kind: 'msal', value: 'unknown' }, reply: null });
   });
 
   it('a kept body adds to what MSAL said without erasing it', () => {
@@ -187,15 +187,15 @@ describe('classifySignIn: ordering', () => {
   });
 
   it('an expiry is recognised from the AADSTS code alone, or from expired_token alone', () => {
-    expect(classifySignIn(factsOf(pollError('invalid_grant'), body('invalid_grant', 70019)), true)).toMatchObject({ kind: 'expired', code: 'AADSTS70019' });
+    expect(classifySignIn(factsOf(pollError('invalid_grant'), body('invalid_grant', 70019)), true)).toMatchObject({ kind: 'expired', code: { kind: 'aadsts', value: '70019' } });
     expect(classifySignIn(factsOf(pollError('invalid_grant'), body('invalid_grant', 70020)), true)).toMatchObject({ kind: 'expired' });
-    expect(classifySignIn(factsOf(pollError('expired_token')), true)).toMatchObject({ kind: 'expired', reason: 'code-expired', code: 'expired_token' });
+    expect(classifySignIn(factsOf(pollError('expired_token')), true)).toMatchObject({ kind: 'expired', reason: 'code-expired', code: { kind: 'oauth', value: 'expired_token' } });
   });
 
   it('a declined sign-in keeps Entra’s words', () => {
     expect(classifySignIn(factsOf(pollError('authorization_declined'), body('authorization_declined', 70000)), true)).toMatchObject({
       kind: 'declined',
-      code: 'authorization_declined',
+      code: { kind: 'oauth', value: 'authorization_declined' },
       reply: 'AADSTS70000: Something about authorization_declined.',
     });
   });
@@ -207,7 +207,7 @@ describe('classifySignIn: ordering', () => {
 
 describe('classifyRefresh', () => {
   it.each(['refresh_token_expired', 'no_account_in_silent_request'])('MSAL %s → permanent no-token', (code) => {
-    expect(classifyRefresh(factsOf(new InteractionRequiredAuthError(code, 'cid')))).toMatchObject({ transient: false, reason: 'no-token', code });
+    expect(classifyRefresh(factsOf(new InteractionRequiredAuthError(code, 'cid')))).toMatchObject({ transient: false, reason: 'no-token', code: { kind: 'msal', value: code } });
   });
 
   it.each([
@@ -258,14 +258,14 @@ describe('classifyRefresh', () => {
     [53003, 'blocked-by-policy'],
   ])('invalid_grant AADSTS%i → permanent %s', (aadsts, reason) => {
     const f = classifyRefresh(factsOf(serverError(body('invalid_grant', aadsts))));
-    expect({ transient: f.transient, reason: f.reason, code: f.code }).toEqual({ transient: false, reason, code: `AADSTS${aadsts}` });
+    expect({ transient: f.transient, reason: f.reason, code: f.code }).toEqual({ transient: false, reason, code: { kind: 'aadsts', value: String(aadsts) } });
     expect(f.reply).toBe(`AADSTS${aadsts}: Something about invalid_grant.`);
   });
 
   it('interaction required (MFA 50076, basic_action) → permanent', () => {
     const b = body('interaction_required', 50076, 'basic_action');
     const err = new InteractionRequiredAuthError('interaction_required', 'cid', b.error_description, 'basic_action', '', '', '', '50076');
-    expect(classifyRefresh(factsOf(err))).toMatchObject({ transient: false, reason: 'mfa-required', code: 'AADSTS50076' });
+    expect(classifyRefresh(factsOf(err))).toMatchObject({ transient: false, reason: 'mfa-required', code: { kind: 'aadsts', value: '50076' } });
   });
 
   it('MSAL finds no refresh token → permanent no-token', () => {
@@ -274,11 +274,11 @@ describe('classifyRefresh', () => {
 
   it('network, TLS, 429 and 5xx → transient, with Retry-After', () => {
     const net = classifyRefresh(factsOf(new EntraTransportError('network', 'ECONNRESET', 'u', 'read ECONNRESET')));
-    expect(net).toMatchObject({ transient: true, reason: 'network', code: 'ECONNRESET', retryAfterMs: null });
+    expect(net).toMatchObject({ transient: true, reason: 'network', code: { kind: 'socket', value: 'ECONNRESET' }, retryAfterMs: null });
     expect(classifyRefresh(factsOf(new EntraTransportError('tls', 'CERT_HAS_EXPIRED', 'u', 'certificate has expired')))).toMatchObject({ transient: true, reason: 'tls' });
     expect(classifyRefresh(factsOf(new EntraHttpError(429, 120_000, null, 'cid')))).toMatchObject({ transient: true, reason: 'throttled', retryAfterMs: 120_000 });
     const unavailable = new EntraHttpError(503, null, body('temporarily_unavailable', 50196), 'cid');
-    expect(classifyRefresh(factsOf(unavailable))).toMatchObject({ transient: true, reason: 'server-error', code: 'AADSTS50196' });
+    expect(classifyRefresh(factsOf(unavailable))).toMatchObject({ transient: true, reason: 'server-error', code: { kind: 'aadsts', value: '50196' } });
     expect(classifyRefresh(factsOf(new ClientAuthError('endpoints_resolution_error', 'cid')))).toMatchObject({ transient: true });
   });
 

@@ -51,7 +51,7 @@ describe('classifySmtp: Exchange Online replies', () => {
   ] as const)('%s', (reply, category, transient, code) => {
     const responseCode = Number(reply.slice(0, 3));
     const f = classifySmtp({ code: 'EAUTH', responseCode, response: reply });
-    expect({ category: f.category, transient: f.transient, code: f.code, reply: f.reply }).toEqual({ category, transient, code, reply });
+    expect({ category: f.category, transient: f.transient, code: f.code, reply: f.reply }).toEqual({ category, transient, code: { kind: 'smtp', value: code }, reply });
   });
 
   it('reads the basic code from the reply when nodemailer gives no responseCode', () => {
@@ -66,10 +66,10 @@ describe('classifySmtp: Exchange Online replies', () => {
     expect({ category: f.category, transient: f.transient, code: f.code, reply: f.reply }).toEqual({
       category: 'auth-rejected',
       transient: false,
-      code: '535',
+      code: { kind: 'smtp', value: '535' },
       reply: '535',
     });
-    expect(classifySmtp({ code: 'EENVELOPE', responseCode: 452 })).toMatchObject({ category: 'other', transient: true, code: '452' });
+    expect(classifySmtp({ code: 'EENVELOPE', responseCode: 452 })).toMatchObject({ category: 'other', transient: true, code: { kind: 'smtp', value: '452' } });
   });
 
   it('the reply line is kept without its line ending; a failure without words has a null reply', () => {
@@ -78,8 +78,8 @@ describe('classifySmtp: Exchange Online replies', () => {
   });
 
   it('a reply below 400 is not a refusal: the error is classified from nodemailer’s code', () => {
-    expect(classifySmtp({ code: 'ECONNECTION', responseCode: 250, response: '250 2.0.0 OK' })).toMatchObject({ category: 'network', transient: true, code: 'ECONNECTION' });
-    expect(classifySmtp({ code: 'EMESSAGE', response: '354 Start mail input' })).toMatchObject({ category: 'other', transient: false, code: 'EMESSAGE' });
+    expect(classifySmtp({ code: 'ECONNECTION', responseCode: 250, response: '250 2.0.0 OK' })).toMatchObject({ category: 'network', transient: true, code: { kind: 'nodemailer', value: 'ECONNECTION' } });
+    expect(classifySmtp({ code: 'EMESSAGE', response: '354 Start mail input' })).toMatchObject({ category: 'other', transient: false, code: { kind: 'nodemailer', value: 'EMESSAGE' } });
   });
 
   it('enhancedCodeOf', () => {
@@ -98,40 +98,40 @@ describe('classifySmtp: Exchange Online replies', () => {
 
 describe('classifySmtp: connections and TLS', () => {
   it.each([
-    [{ code: 'ESOCKET', originalCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:587' }, 'network', true, 'ECONNREFUSED'],
-    [{ code: 'ESOCKET', originalCode: 'ECONNRESET', message: 'read ECONNRESET' }, 'network', true, 'ECONNRESET'],
-    [{ code: 'ETIMEDOUT', message: 'Greeting never received' }, 'network', true, 'ETIMEDOUT'],
-    [{ code: 'ECONNECTION', message: 'Connection closed unexpectedly' }, 'network', true, 'ECONNECTION'],
-    [{ code: 'EDNS', originalCode: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND smtp.office365.com' }, 'network', true, 'ENOTFOUND'],
-    [{ code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' }, 'tls', false, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
-    [{ code: 'ESOCKET', originalCode: 'SELF_SIGNED_CERT_IN_CHAIN', message: 'self-signed certificate in certificate chain' }, 'tls', false, 'SELF_SIGNED_CERT_IN_CHAIN'],
-    [{ code: 'ESOCKET', originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames" }, 'tls', false, 'ERR_TLS_CERT_ALTNAME_INVALID'],
-    [{ code: 'ESOCKET', originalCode: 'ERR_SSL_UNSUPPORTED_PROTOCOL', message: 'unsupported protocol' }, 'tls', false, 'ERR_SSL_UNSUPPORTED_PROTOCOL'],
-    [{ code: 'ETLS', message: 'Error initiating TLS - STARTTLS not offered' }, 'tls', false, 'ETLS'],
-    [{ code: 'ETLS', originalCode: 'ECONNRESET', message: 'Error initiating TLS - read ECONNRESET' }, 'network', true, 'ECONNRESET'],
-    [{ code: 'EAUTH', message: "Can't create new access token for user" }, 'auth-rejected', false, 'EAUTH'],
-    [{ code: 'EMESSAGE', originalCode: 'ENOENT', message: 'ENOENT: no such file' }, 'other', false, 'EMESSAGE'],
+    [{ code: 'ESOCKET', originalCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:587' }, 'network', true, { kind: 'socket', value: 'ECONNREFUSED' }],
+    [{ code: 'ESOCKET', originalCode: 'ECONNRESET', message: 'read ECONNRESET' }, 'network', true, { kind: 'socket', value: 'ECONNRESET' }],
+    [{ code: 'ETIMEDOUT', message: 'Greeting never received' }, 'network', true, { kind: 'nodemailer', value: 'ETIMEDOUT' }],
+    [{ code: 'ECONNECTION', message: 'Connection closed unexpectedly' }, 'network', true, { kind: 'nodemailer', value: 'ECONNECTION' }],
+    [{ code: 'EDNS', originalCode: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND smtp.office365.com' }, 'network', true, { kind: 'socket', value: 'ENOTFOUND' }],
+    [{ code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' }, 'tls', false, { kind: 'socket', value: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }],
+    [{ code: 'ESOCKET', originalCode: 'SELF_SIGNED_CERT_IN_CHAIN', message: 'self-signed certificate in certificate chain' }, 'tls', false, { kind: 'socket', value: 'SELF_SIGNED_CERT_IN_CHAIN' }],
+    [{ code: 'ESOCKET', originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames" }, 'tls', false, { kind: 'socket', value: 'ERR_TLS_CERT_ALTNAME_INVALID' }],
+    [{ code: 'ESOCKET', originalCode: 'ERR_SSL_UNSUPPORTED_PROTOCOL', message: 'unsupported protocol' }, 'tls', false, { kind: 'socket', value: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }],
+    [{ code: 'ETLS', message: 'Error initiating TLS - STARTTLS not offered' }, 'tls', false, { kind: 'nodemailer', value: 'ETLS' }],
+    [{ code: 'ETLS', originalCode: 'ECONNRESET', message: 'Error initiating TLS - read ECONNRESET' }, 'network', true, { kind: 'socket', value: 'ECONNRESET' }],
+    [{ code: 'EAUTH', message: "Can't create new access token for user" }, 'auth-rejected', false, { kind: 'nodemailer', value: 'EAUTH' }],
+    [{ code: 'EMESSAGE', originalCode: 'ENOENT', message: 'ENOENT: no such file' }, 'other', false, { kind: 'nodemailer', value: 'EMESSAGE' }],
     [{ message: 'something odd' }, 'other', true, null],
     // Every socket failure nodemailer can pass on is a network failure, worth retrying.
-    [{ code: 'ESOCKET', message: 'socket closed' }, 'network', true, 'ESOCKET'],
-    [{ code: 'ESOCKET', originalCode: 'EPIPE', message: 'write EPIPE' }, 'network', true, 'EPIPE'],
-    [{ code: 'ESOCKET', originalCode: 'EHOSTUNREACH', message: 'connect EHOSTUNREACH' }, 'network', true, 'EHOSTUNREACH'],
-    [{ code: 'ESOCKET', originalCode: 'ENETUNREACH', message: 'connect ENETUNREACH' }, 'network', true, 'ENETUNREACH'],
-    [{ code: 'EDNS', originalCode: 'EAI_AGAIN', message: 'getaddrinfo EAI_AGAIN smtp.office365.com' }, 'network', true, 'EAI_AGAIN'],
-    [{ code: 'ESOCKET', originalCode: 'ECONNABORTED', message: 'connection aborted' }, 'network', true, 'ECONNABORTED'],
-    [{ code: 'EPROTOCOL', message: 'Invalid greeting' }, 'network', true, 'EPROTOCOL'],
-    [{ code: 'ESOCKET', originalCode: 'ECONNRESET', message: 'Client network socket disconnected before secure TLS connection was established' }, 'network', true, 'ECONNRESET'],
+    [{ code: 'ESOCKET', message: 'socket closed' }, 'network', true, { kind: 'nodemailer', value: 'ESOCKET' }],
+    [{ code: 'ESOCKET', originalCode: 'EPIPE', message: 'write EPIPE' }, 'network', true, { kind: 'socket', value: 'EPIPE' }],
+    [{ code: 'ESOCKET', originalCode: 'EHOSTUNREACH', message: 'connect EHOSTUNREACH' }, 'network', true, { kind: 'socket', value: 'EHOSTUNREACH' }],
+    [{ code: 'ESOCKET', originalCode: 'ENETUNREACH', message: 'connect ENETUNREACH' }, 'network', true, { kind: 'socket', value: 'ENETUNREACH' }],
+    [{ code: 'EDNS', originalCode: 'EAI_AGAIN', message: 'getaddrinfo EAI_AGAIN smtp.office365.com' }, 'network', true, { kind: 'socket', value: 'EAI_AGAIN' }],
+    [{ code: 'ESOCKET', originalCode: 'ECONNABORTED', message: 'connection aborted' }, 'network', true, { kind: 'socket', value: 'ECONNABORTED' }],
+    [{ code: 'EPROTOCOL', message: 'Invalid greeting' }, 'network', true, { kind: 'nodemailer', value: 'EPROTOCOL' }],
+    [{ code: 'ESOCKET', originalCode: 'ECONNRESET', message: 'Client network socket disconnected before secure TLS connection was established' }, 'network', true, { kind: 'socket', value: 'ECONNRESET' }],
     // TLS, also when only the words say so.
-    [{ code: 'EREQUIRETLS', message: 'Can not send mail without a secure connection' }, 'tls', false, 'EREQUIRETLS'],
-    [{ code: 'ESOCKET', message: 'self-signed certificate' }, 'tls', false, 'ESOCKET'],
-    [{ message: 'certificate has expired' }, 'tls', false, 'ETLS'],
+    [{ code: 'EREQUIRETLS', message: 'Can not send mail without a secure connection' }, 'tls', false, { kind: 'nodemailer', value: 'EREQUIRETLS' }],
+    [{ code: 'ESOCKET', message: 'self-signed certificate' }, 'tls', false, { kind: 'nodemailer', value: 'ESOCKET' }],
+    [{ message: 'certificate has expired' }, 'tls', false, { kind: 'nodemailer', value: 'ETLS' }],
     // Nodemailer could not offer credentials, or refused our own message before it left.
-    [{ code: 'ENOAUTH', message: 'Missing credentials for "XOAUTH2"' }, 'auth-rejected', false, 'ENOAUTH'],
-    [{ code: 'EENVELOPE', message: 'No recipients defined' }, 'other', false, 'EENVELOPE'],
-    [{ code: 'EFILEACCESS', message: 'File access rejected' }, 'other', false, 'EFILEACCESS'],
-    [{ code: 'ESTREAM', message: 'stream error' }, 'other', false, 'ESTREAM'],
-    [{ code: 'ECONFIG', message: 'bad config' }, 'other', false, 'ECONFIG'],
-    [{ code: 'EWHATEVER', message: 'something new' }, 'other', true, 'EWHATEVER'],
+    [{ code: 'ENOAUTH', message: 'Missing credentials for "XOAUTH2"' }, 'auth-rejected', false, { kind: 'nodemailer', value: 'ENOAUTH' }],
+    [{ code: 'EENVELOPE', message: 'No recipients defined' }, 'other', false, { kind: 'nodemailer', value: 'EENVELOPE' }],
+    [{ code: 'EFILEACCESS', message: 'File access rejected' }, 'other', false, { kind: 'nodemailer', value: 'EFILEACCESS' }],
+    [{ code: 'ESTREAM', message: 'stream error' }, 'other', false, { kind: 'nodemailer', value: 'ESTREAM' }],
+    [{ code: 'ECONFIG', message: 'bad config' }, 'other', false, { kind: 'nodemailer', value: 'ECONFIG' }],
+    [{ code: 'EWHATEVER', message: 'something new' }, 'other', true, { kind: 'socket', value: 'EWHATEVER' }],
   ] as const)('%o', (facts, category, transient, code) => {
     const f = classifySmtp(facts);
     expect({ category: f.category, transient: f.transient, code: f.code }).toEqual({ category, transient, code });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
 import { openNvram, NvramDowngradeError } from '../../src/nvram/index.ts';
-import { RefreshFailure, SendFailure } from '../../src/device/ports.ts';
+import { protocolCode, RefreshFailure, SendFailure } from '../../src/device/failures.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import { FIXTURE_SMTP_PASSWORD } from '../../fixtures/nvram/values.ts';
 
@@ -100,7 +100,7 @@ async function reach(target: LeafState): Promise<DeviceHarness> {
     return d;
   }
   if (target === 'sendFailure') {
-    fake.sendResults.push(new SendFailure('smtp-auth-disabled', false, '535 5.7.139 ...', '5.7.139'));
+    fake.sendResults.push(new SendFailure({ category: 'smtp-auth-disabled', transient: false, reply: '535 5.7.139 ...', code: protocolCode('smtp', '5.7.139') }));
     await device.submitJob({ to: ['a@contoso.com'], subject: 's' });
     await idle();
     return d;
@@ -113,7 +113,7 @@ async function reach(target: LeafState): Promise<DeviceHarness> {
     await until(() => device.state() === target);
     return d;
   }
-  fake.refreshResults.push(new RefreshFailure(false, 'password-changed', 'AADSTS50173'));
+  fake.refreshResults.push(new RefreshFailure({ transient: false, reason: 'password-changed', code: protocolCode('aadsts', '50173') }));
   await device.submitJob({ to: ['a@contoso.com'], subject: 's' });
   await idle();
   return d; // reauthRequired

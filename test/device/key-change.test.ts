@@ -9,7 +9,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { DeviceHarness } from '../support/deviceHarness.ts';
-import { SendFailure } from '../../src/device/ports.ts';
+import { protocolCode, SendFailure } from '../../src/device/failures.ts';
 import { TOKEN_CACHE_SECRET } from '../../src/device/device.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 
@@ -39,7 +39,7 @@ async function signedIn(target: LeafState): Promise<DeviceHarness> {
     await job();
     await until(() => d.device.state() === 'sending');
   } else if (target === 'sendFailure') {
-    d.fake.sendResults.push(new SendFailure('smtp-auth-disabled', false, '535 5.7.139 ...', '5.7.139'));
+    d.fake.sendResults.push(new SendFailure({ category: 'smtp-auth-disabled', transient: false, reply: '535 5.7.139 ...', code: protocolCode('smtp', '5.7.139') }));
     await job();
     await d.device.idle();
   } else if (target === 'tokenExpired' || target === 'refreshing') {
@@ -110,7 +110,7 @@ describe('a boot with the device key changed', () => {
     await h.device.idle();
     h.fake.lastSignIn().grant();
     await h.device.idle();
-    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'nvram-write-failed', code: 'nvram_secret_unavailable' } });
+    expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'nvram-write-failed', code: { kind: 'storage', value: 'nvram_secret_unavailable' } } });
     expect(h.nvram.secrets.has(TOKEN_CACHE_SECRET)).toBe(false);
   });
 });

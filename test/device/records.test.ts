@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
-import { RefreshFailure, SendFailure, SignInFailure, type DevicePorts, type TokenCacheStore } from '../../src/device/ports.ts';
+import { protocolCode, RefreshFailure, SendFailure, SignInFailure } from '../../src/device/failures.ts';
+import type { DevicePorts, TokenCacheStore } from '../../src/device/ports.ts';
 import { DeviceInputError } from '../../src/device/validation.ts';
 import type { TransitionNotice } from '../../src/device/device.ts';
 
@@ -44,7 +45,7 @@ describe('job records say why a job waits', () => {
     h = await DeviceHarness.create();
     await h.signIn();
     await h.advance(60 * 60_000);
-    h.fake.refreshResults.push(new RefreshFailure(false, 'password-changed', 'AADSTS50173', 'invalid_grant'));
+    h.fake.refreshResults.push(new RefreshFailure({ transient: false, reason: 'password-changed', code: protocolCode('aadsts', '50173'), reply: 'invalid_grant' }));
     const first = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'a' });
     await h.device.idle();
     expect(h.device.job(first.id)).toMatchObject({ status: 'held', reply: 'held: re-authentication required (password-changed)' });
@@ -56,7 +57,7 @@ describe('job records say why a job waits', () => {
   it('a dismissed job is failed with the server’s reply, moves to the job log, and its content leaves the spool after the next commit', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('smtp-auth-disabled', false, '535 5.7.139 Authentication unsuccessful', '5.7.139'));
+    h.fake.sendResults.push(new SendFailure({ category: 'smtp-auth-disabled', transient: false, reply: '535 5.7.139 Authentication unsuccessful', code: protocolCode('smtp', '5.7.139') }));
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
     const content = path.join(h.dir, 'spool', `${job.id}.json`);
@@ -111,7 +112,7 @@ describe('the event log', () => {
     h = await DeviceHarness.create();
     expect(events()).toEqual(['nvram.formatted: blank NVRAM image: formatted with factory defaults', 'boot: first boot of the OAuth feature: unconfigured']);
     await h.device.saveSettings(OAUTH_SETTINGS);
-    h.fake.nextCodeFailure = new SignInFailure('code-request-failed', 'unknown-client', 'AADSTS700016', 'no app');
+    h.fake.nextCodeFailure = new SignInFailure({ kind: 'code-request-failed', reason: 'unknown-client', code: protocolCode('aadsts', '700016'), reply: 'no app' });
     await h.device.send({ type: 'START_AUTH' });
     await h.device.idle();
     await h.device.submitJob({ to: ['a@contoso.com', 'b@contoso.com'], subject: 'x' });
@@ -127,7 +128,7 @@ describe('the event log', () => {
     expect(log[6]).toMatch(/^job: job [0-9a-f-]{36} queued for 2 recipient\(s\)$/);
     expect(log[7]).toBe('transition: authFailed → authFailed on SEND');
     const failed = h.nvram.data.eventLog.find((e) => e.message.endsWith('on CODE_FAILED'));
-    expect(failed?.data).toEqual({ reason: 'unknown-client', code: 'AADSTS700016' });
+    expect(failed?.data).toEqual({ reason: 'unknown-client', code: { kind: 'aadsts', value: '700016' } });
     const plain = h.nvram.data.eventLog.find((e) => e.message.endsWith('on START_AUTH'));
     expect(plain?.data).toBeUndefined();
   });
@@ -213,7 +214,7 @@ describe('factory reset', () => {
   it('erases settings, jobs, their content and the tokens, and says so in the event log', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('quota', false, '550 5.4.5 Daily user sending quota exceeded.', '5.4.5'));
+    h.fake.sendResults.push(new SendFailure({ category: 'quota', transient: false, reply: '550 5.4.5 Daily user sending quota exceeded.', code: protocolCode('smtp', '5.4.5') }));
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
     await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'y' });

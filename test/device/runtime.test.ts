@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
-import { RefreshFailure, SendFailure, SignInFailure } from '../../src/device/ports.ts';
+import { protocolCode, RefreshFailure, SendFailure, SignInFailure } from '../../src/device/failures.ts';
 import { DeviceInputError } from '../../src/device/validation.ts';
 
 let h: DeviceHarness;
@@ -48,13 +48,13 @@ describe('device runtime on fake ports', () => {
   it('declined and failed code requests land in authFailed with their reason', async () => {
     h = await DeviceHarness.create();
     await h.device.saveSettings(OAUTH_SETTINGS);
-    h.fake.nextCodeFailure = new SignInFailure('code-request-failed', 'unknown-client', 'AADSTS700016', 'unknown app');
+    h.fake.nextCodeFailure = new SignInFailure({ kind: 'code-request-failed', reason: 'unknown-client', code: protocolCode('aadsts', '700016'), reply: 'unknown app' });
     await h.device.send({ type: 'START_AUTH' });
     await h.device.idle();
-    expect(h.device.status().lastError).toEqual({ reason: 'unknown-client', code: 'AADSTS700016', reply: 'unknown app' });
+    expect(h.device.status().lastError).toEqual({ reason: 'unknown-client', code: { kind: 'aadsts', value: '700016' }, reply: 'unknown app' });
     await h.device.send({ type: 'START_AUTH' });
     await h.device.idle();
-    h.fake.lastSignIn().fail(new SignInFailure('declined', 'declined', 'authorization_declined'));
+    h.fake.lastSignIn().fail(new SignInFailure({ kind: 'declined', reason: 'declined', code: protocolCode('oauth', 'authorization_declined') }));
     await h.device.idle();
     expect(h.device.status()).toMatchObject({ state: 'authFailed', lastError: { reason: 'declined' } });
   });
@@ -92,16 +92,16 @@ describe('device runtime on fake ports', () => {
   it('535 5.7.3 forces one refresh and one resend; a second 5.7.3 is final', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('auth-rejected', false, '535 5.7.3 Authentication unsuccessful', '5.7.3'));
+    h.fake.sendResults.push(new SendFailure({ category: 'auth-rejected', transient: false, reply: '535 5.7.3 Authentication unsuccessful', code: protocolCode('smtp', '5.7.3') }));
     const ok = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'a' });
     await h.device.idle();
     expect(h.device.job(ok.id)?.status).toBe('sent');
     expect(h.fake.refreshCalls).toBe(1);
-    const bad = new SendFailure('auth-rejected', false, '535 5.7.3 Authentication unsuccessful', '5.7.3');
+    const bad = new SendFailure({ category: 'auth-rejected', transient: false, reply: '535 5.7.3 Authentication unsuccessful', code: protocolCode('smtp', '5.7.3') });
     h.fake.sendResults.push(bad, bad);
     const failing = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'b' });
     await h.device.idle();
-    expect(h.device.status()).toMatchObject({ state: 'sendFailure', lastError: { code: '5.7.3' } });
+    expect(h.device.status()).toMatchObject({ state: 'sendFailure', lastError: { code: { kind: 'smtp', value: '5.7.3' } } });
     expect(h.device.deadlines().RETRY_DUE).toBeUndefined();
     expect(h.device.job(failing.id)).toMatchObject({ status: 'held', reply: '535 5.7.3 Authentication unsuccessful' });
     await h.device.send({ type: 'DISMISS' });
@@ -111,7 +111,7 @@ describe('device runtime on fake ports', () => {
   it('transient send failures retry on the backoff deadline, then succeed', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('throttled', true, '432 4.3.2 Concurrent connections limit exceeded.', '4.3.2'));
+    h.fake.sendResults.push(new SendFailure({ category: 'throttled', transient: true, reply: '432 4.3.2 Concurrent connections limit exceeded.', code: protocolCode('smtp', '4.3.2') }));
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
     expect(h.device.state()).toBe('sendFailure');
@@ -126,7 +126,7 @@ describe('device runtime on fake ports', () => {
   it('transient send failures back off 30 s, 2 min, 8 min; the fourth is held for the operator', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    const throttled = () => new SendFailure('throttled', true, '432 4.3.2 Concurrent connections limit exceeded.', '4.3.2');
+    const throttled = () => new SendFailure({ category: 'throttled', transient: true, reply: '432 4.3.2 Concurrent connections limit exceeded.', code: protocolCode('smtp', '4.3.2') });
     h.fake.sendResults.push(throttled(), throttled(), throttled(), throttled());
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
@@ -136,7 +136,7 @@ describe('device runtime on fake ports', () => {
       expect(h.device.status().retryAt).toBe(h.clock.now() + delay);
       await h.advance(delay);
     }
-    expect(h.device.status()).toMatchObject({ state: 'sendFailure', retryAt: null, lastError: { reason: 'throttled', code: '4.3.2' } });
+    expect(h.device.status()).toMatchObject({ state: 'sendFailure', retryAt: null, lastError: { reason: 'throttled', code: { kind: 'smtp', value: '4.3.2' } } });
     expect(h.device.deadlines().RETRY_DUE).toBeUndefined();
     expect(h.device.job(job.id)).toMatchObject({ status: 'held', attempts: 4, reply: '432 4.3.2 Concurrent connections limit exceeded.' });
     // The operator's Retry starts over, and this time Exchange takes it.
@@ -149,7 +149,7 @@ describe('device runtime on fake ports', () => {
     h = await DeviceHarness.create();
     await h.signIn();
     await h.advance(60 * 60_000);
-    h.fake.refreshResults.push(new RefreshFailure(true, 'throttled', 'HTTP 429', null, 600_000));
+    h.fake.refreshResults.push(new RefreshFailure({ transient: true, reason: 'throttled', code: protocolCode('http', '429'), retryAfterMs: 600_000 }));
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
     expect(h.device.status()).toMatchObject({ state: 'tokenExpired', lastError: { reason: 'throttled' } });
@@ -176,10 +176,10 @@ describe('device runtime on fake ports', () => {
     h = await DeviceHarness.create();
     await h.signIn();
     await h.advance(60 * 60_000);
-    h.fake.refreshResults.push(new RefreshFailure(false, 'password-changed', 'AADSTS50173', 'invalid_grant'));
+    h.fake.refreshResults.push(new RefreshFailure({ transient: false, reason: 'password-changed', code: protocolCode('aadsts', '50173'), reply: 'invalid_grant' }));
     const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
     await h.device.idle();
-    expect(h.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { code: 'AADSTS50173' } });
+    expect(h.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { code: { kind: 'aadsts', value: '50173' } } });
     expect(h.device.job(job.id)?.status).toBe('held');
     expect(h.fake.tokenCache!.load()).toBeUndefined();
     // Signing in again releases the held job.

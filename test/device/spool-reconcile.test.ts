@@ -8,7 +8,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DeviceHarness } from '../support/deviceHarness.ts';
 import { damageImage } from '../support/nvramFaults.ts';
-import { SendFailure } from '../../src/device/ports.ts';
+import { protocolCode, SendFailure } from '../../src/device/failures.ts';
 
 let h: DeviceHarness | undefined;
 afterEach(async () => {
@@ -162,7 +162,7 @@ describe('spool reconciliation: a dismissal the older bank never saw', () => {
   it('the newer bank (job dismissed) is damaged: the older bank parked the queue in sendFailure; the job stays failed as dismissed and the queue moves', async () => {
     h = await DeviceHarness.create();
     await h.signIn();
-    h.fake.sendResults.push(new SendFailure('quota', false, '550 5.4.5 Daily user sending quota exceeded.', '5.4.5'));
+    h.fake.sendResults.push(new SendFailure({ category: 'quota', transient: false, reply: '550 5.4.5 Daily user sending quota exceeded.', code: protocolCode('smtp', '5.4.5') }));
     const refused = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
     await h.device.idle();
     expect(h.device.state()).toBe('sendFailure');

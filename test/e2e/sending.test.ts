@@ -18,7 +18,7 @@ describe('sending', () => {
     const job = await submitScan(sim);
     await sim.device.idle();
     const status = sim.device.status();
-    expect(status).toMatchObject({ state: 'sendFailure', retryAt: null, lastError: { reason: 'smtp-auth-disabled', code: '5.7.139' } });
+    expect(status).toMatchObject({ state: 'sendFailure', retryAt: null, lastError: { reason: 'smtp-auth-disabled', code: { kind: 'smtp', value: '5.7.139' } } });
     expect(status.lastError!.reply).toMatch(/^535 5\.7\.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant/);
     // No retry is coming: the job waits for the operator (RETRY or DISMISS), held.
     expect(jobOf(sim, job.id).status).toBe('held');
@@ -30,14 +30,14 @@ describe('sending', () => {
     await signIn(sim, { ...SETTINGS, adminEmailAddress: 'megan@contoso.com' });
     const first = await submitScan(sim);
     await sim.device.idle();
-    expect(sim.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'send-as-denied', code: '5.7.60' } });
+    expect(sim.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'send-as-denied', code: { kind: 'smtp', value: '5.7.60' } } });
     await sim.device.send({ type: 'DISMISS' });
     expect(jobOf(sim, first.id).status).toBe('failed');
 
     sim.twin!.control.patchTenant({ sendAsDeniedAfterData: true });
     await submitScan(sim);
     await sim.device.idle();
-    expect(sim.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'send-as-denied', code: '5.2.0' } });
+    expect(sim.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'send-as-denied', code: { kind: 'smtp', value: '5.2.0' } } });
     expect(sim.twin!.control.messages(RECIPIENT)).toHaveLength(0);
   });
 
@@ -51,7 +51,7 @@ describe('sending', () => {
     const job = await submitScan(sim);
     await sim.device.idle();
     const status = sim.device.status();
-    expect(status).toMatchObject({ state: 'sendFailure', lastError: { reason: 'throttled', code: '4.3.2' } });
+    expect(status).toMatchObject({ state: 'sendFailure', lastError: { reason: 'throttled', code: { kind: 'smtp', value: '4.3.2' } } });
     expect(status.retryAt).toBe(sim.clock.now() + 30_000);
     await sim.advance(29_999);
     expect(jobOf(sim, job.id).status).toBe('queued');

@@ -15,7 +15,7 @@ describe('sign-in failures', () => {
     expect(sim.device.status().verificationUri).toBe(`${sim.twin!.entraUrl}/devicelogin`);
     sim.twin!.control.declineDeviceCode(userCode);
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status().lastError).toMatchObject({ reason: 'declined', code: 'authorization_declined' });
+    expect(sim.device.status().lastError).toMatchObject({ reason: 'declined', code: { kind: 'oauth', value: 'authorization_declined' } });
     expect(sim.device.status().userCode).toBeNull();
   });
 
@@ -42,7 +42,7 @@ describe('sign-in failures', () => {
     await sim.device.saveSettings(SETTINGS);
     await sim.device.send({ type: 'START_AUTH' });
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status().lastError).toMatchObject({ reason: 'code-expired', code: `AADSTS${aadsts}` });
+    expect(sim.device.status().lastError).toMatchObject({ reason: 'code-expired', code: { kind: 'aadsts', value: String(aadsts) } });
   });
 
   it('slow_down, which msal-node treats as final: authFailed with a clear reason', async () => {
@@ -51,7 +51,7 @@ describe('sign-in failures', () => {
     await sim.device.saveSettings(SETTINGS);
     await sim.device.send({ type: 'START_AUTH' });
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status().lastError).toMatchObject({ reason: 'slow-down', code: 'slow_down' });
+    expect(sim.device.status().lastError).toMatchObject({ reason: 'slow-down', code: { kind: 'oauth', value: 'slow_down' } });
     expect(sim.device.status().lastError!.reply).toMatch(/poll more slowly/);
   });
 
@@ -61,7 +61,7 @@ describe('sign-in failures', () => {
     let code = await startSignIn(sim);
     sim.twin!.control.approveDeviceCode(code, SETTINGS.authUsername);
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status().lastError).toMatchObject({ reason: 'consent-required', code: 'AADSTS65001' });
+    expect(sim.device.status().lastError).toMatchObject({ reason: 'consent-required', code: { kind: 'aadsts', value: '65001' } });
 
     sim.twin!.control.patchTenant({ consentGranted: true, blockDeviceCodeFlow: true });
     await sim.device.send({ type: 'START_AUTH' });
@@ -69,7 +69,7 @@ describe('sign-in failures', () => {
     code = sim.device.status().userCode!;
     sim.twin!.control.approveDeviceCode(code, SETTINGS.authUsername);
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status().lastError).toMatchObject({ reason: 'blocked-by-policy', code: 'AADSTS53003' });
+    expect(sim.device.status().lastError).toMatchObject({ reason: 'blocked-by-policy', code: { kind: 'aadsts', value: '53003' } });
   });
 
   it('an unknown client id (AADSTS700016) fails the code request itself: no code is shown', async () => {
@@ -77,7 +77,7 @@ describe('sign-in failures', () => {
     await sim.device.saveSettings(SETTINGS);
     await sim.device.send({ type: 'START_AUTH' });
     await waitForState(sim, 'authFailed');
-    expect(sim.device.status()).toMatchObject({ userCode: null, lastError: { reason: 'unknown-client', code: 'AADSTS700016' } });
+    expect(sim.device.status()).toMatchObject({ userCode: null, lastError: { reason: 'unknown-client', code: { kind: 'aadsts', value: '700016' } } });
     expect(sim.device.status().lastError!.reply).toMatch(/^AADSTS700016: /);
   });
 

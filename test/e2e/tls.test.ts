@@ -38,7 +38,7 @@ describe('TLS and the simulated network', () => {
     const codes: unknown[] = [];
     await expect(
       oauth.signIn({ account: SCANNER, onCode: (c) => codes.push(c), cancel: { cancelled: false, onCancel: () => {} } }),
-    ).rejects.toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: expect.stringMatching(/CERT|SIGNATURE|SELF_SIGNED/) });
+    ).rejects.toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: { kind: 'socket', value: expect.stringMatching(/CERT|SIGNATURE|SELF_SIGNED/) } });
     expect(codes).toEqual([]);
     await adapters.shutdown();
   });

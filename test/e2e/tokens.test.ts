@@ -60,7 +60,7 @@ describe('tokens over time', () => {
     sim.twin!.control.resetPassword(SCANNER, 'A-New-Password-2026!');
     const job = await submitScan(sim);
     await sim.device.idle();
-    expect(sim.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { reason: 'password-changed', code: 'AADSTS50173' } });
+    expect(sim.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { reason: 'password-changed', code: { kind: 'aadsts', value: '50173' } } });
     expect(jobOf(sim, job.id).status).toBe('held');
     expect(cachedTokens(sim).refreshTokens).toHaveLength(0);
 
@@ -80,7 +80,7 @@ describe('tokens over time', () => {
     expect(sim.device.state()).toBe('tokenExpired');
     const job = await submitScan(sim);
     await sim.device.idle();
-    expect(sim.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { reason: 'refresh-token-expired', code: 'AADSTS700082' } });
+    expect(sim.device.status()).toMatchObject({ state: 'reauthRequired', lastError: { reason: 'refresh-token-expired', code: { kind: 'aadsts', value: '700082' } } });
     expect(jobOf(sim, job.id).status).toBe('held');
   });
 
@@ -106,7 +106,7 @@ describe('tokens over time', () => {
     const job = await submitScan(sim);
     await sim.device.idle();
     const status = sim.device.status();
-    expect(status).toMatchObject({ state: 'tokenExpired', lastError: { reason: 'throttled', code: 'HTTP 429' } });
+    expect(status).toMatchObject({ state: 'tokenExpired', lastError: { reason: 'throttled', code: { kind: 'http', value: '429' } } });
     expect(status.retryAt! - sim.clock.now()).toBe(600_000);
     await sim.advance(600_000);
     expect(jobOf(sim, job.id).status).toBe('sent');

@@ -42,7 +42,7 @@ const STATES: Record<string, { value: unknown; ctx: Partial<DeviceContext> }> = 
   reauthRequired: { value: 'reauthRequired', ctx: {} },
 };
 
-const fail = { reason: 'r', code: 'c', reply: 'x' };
+const fail = { reason: 'r', code: { kind: 'oauth', value: 'c' } as const, reply: 'x' };
 const EVENTS: Record<string, DeviceEvent> = {
   'SAVE_SETTINGS:same': { type: 'SAVE_SETTINGS', settings: { authMethod: 'oauth2ExchangeOnline', authEmailAddress: ME, authUsername: ME } },
   'SAVE_SETTINGS:other': {

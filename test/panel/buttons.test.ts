@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { oauthDeviceMachine } from '../../machines/oauthDevice.ts';
 import type { Device } from '../../src/device/device.ts';
-import { SignInFailure } from '../../src/device/ports.ts';
+import { protocolCode, SignInFailure } from '../../src/device/failures.ts';
 import { csrfFrom, login, panelUnderTest, type PanelUnderTest } from './support.ts';
 import { OAUTH_SETTINGS } from '../support/deviceHarness.ts';
 
@@ -36,7 +36,7 @@ describe('panel buttons follow can()', () => {
   it('Dismiss in authFailed is shown with the real machine and gone when a copy guards it off', async () => {
     p = await panelUnderTest();
     const h = p.sim.harness;
-    h.fake.nextCodeFailure = new SignInFailure('code-request-failed', 'unknown-client', 'AADSTS700016', 'no such app');
+    h.fake.nextCodeFailure = new SignInFailure({ kind: 'code-request-failed', reason: 'unknown-client', code: protocolCode('aadsts', '700016'), reply: 'no such app' });
     await h.device.saveSettings(OAUTH_SETTINGS);
     await h.device.send({ type: 'START_AUTH' });
     await h.device.idle();

@@ -3,7 +3,7 @@
  * through its ports without a network. (The end-to-end tests use the real adapters against the twin instead.)
  */
 import type { DevicePorts, Grant, IssuedCode, TokenCacheStore, CancelHandle } from '../../src/device/ports.ts';
-import { RefreshFailure, SendFailure, SignInFailure } from '../../src/device/ports.ts';
+import { RefreshFailure, SendFailure, SignInFailure } from '../../src/device/failures.ts';
 
 type Deferred<T> = { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void };
 function deferred<T>(): Deferred<T> {
@@ -68,7 +68,7 @@ export class FakePorts {
             },
             fail: (f) => result.reject(f),
           };
-          cancel.onCancel(() => result.reject(new SignInFailure('cancelled', 'cancelled')));
+          cancel.onCancel(() => result.reject(new SignInFailure({ kind: 'cancelled', reason: 'cancelled' })));
           this.signIns.push(s);
           const failure = this.nextCodeFailure;
           this.nextCodeFailure = null;
@@ -85,7 +85,7 @@ export class FakePorts {
         },
         accessToken: async () => {
           const c = cache.load();
-          if (!c) throw new RefreshFailure(false, 'no-token');
+          if (!c) throw new RefreshFailure({ transient: false, reason: 'no-token' });
           return (JSON.parse(c) as { fakeAccessToken: string }).fakeAccessToken;
         },
       },

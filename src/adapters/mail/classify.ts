@@ -5,7 +5,7 @@
  * Exceptions, with reasons, are in the table below and in docs/adapters.md.
  */
 import type { SendCategory } from '../../../machines/oauthDevice.ts';
-import { SendFailure } from '../../device/ports.ts';
+import { NODEMAILER_CODES, protocolCode, SendFailure, type ProtocolCode } from '../../device/failures.ts';
 import { isTlsErrorCode } from '../msal/errors.ts';
 
 /** What nodemailer tells about a failed submission (its error's fields). */
@@ -65,24 +65,33 @@ export function classifySmtp(f: SmtpFailureFacts): SendFailure {
   if (basic !== undefined && basic >= 400) {
     const enhanced = enhancedCodeOf(reply ?? `${basic}`);
     const category = categoryOfReply(basic, enhanced, reply ?? '');
-    return new SendFailure(category, basic < 500, reply ?? `${basic}`, enhanced ?? String(basic));
+    return new SendFailure({ category, transient: basic < 500, reply: reply ?? `${basic}`, code: protocolCode('smtp', enhanced ?? basic) });
   }
   const words = f.message ?? null;
-  const socketCode = f.originalCode ?? f.code;
+  const failure = (category: SendCategory, transient: boolean, code: ProtocolCode | null) =>
+    new SendFailure({ category, transient, reply: words, code });
+  const transportCode = transportCodeOf(f);
   if (isTlsErrorCode(f.originalCode, f.message) || f.code === 'ETLS' || f.code === 'EREQUIRETLS') {
-    if (f.originalCode && NETWORK_CODES.has(f.originalCode)) return new SendFailure('network', true, words, f.originalCode);
-    return new SendFailure('tls', false, words, socketCode ?? 'ETLS');
+    if (f.originalCode && NETWORK_CODES.has(f.originalCode)) return failure('network', true, protocolCode('socket', f.originalCode));
+    return failure('tls', false, transportCode ?? protocolCode('nodemailer', 'ETLS'));
   }
   if ((f.originalCode && NETWORK_CODES.has(f.originalCode)) || (f.code && NETWORK_CODES.has(f.code))) {
-    return new SendFailure('network', true, words, socketCode ?? null);
+    return failure('network', true, transportCode);
   }
   // EAUTH without a reply: nodemailer could not even offer the token.
-  if (f.code === 'EAUTH' || f.code === 'ENOAUTH') return new SendFailure('auth-rejected', false, words, f.code);
+  if (f.code === 'EAUTH' || f.code === 'ENOAUTH') return failure('auth-rejected', false, protocolCode('nodemailer', f.code));
   // Our own message or envelope was refused before it left (bad address, unreadable attachment): retrying won't help.
   if (f.code && ['EENVELOPE', 'EMESSAGE', 'EFILEACCESS', 'ESTREAM', 'ECONFIG'].includes(f.code)) {
-    return new SendFailure('other', false, words, f.code);
+    return failure('other', false, protocolCode('nodemailer', f.code));
   }
-  return new SendFailure('other', true, words, socketCode ?? null);
+  return failure('other', true, transportCode);
+}
+
+/** The socket's code when nodemailer kept it, else nodemailer's own (or a socket code it passed through as is). */
+function transportCodeOf(f: SmtpFailureFacts): ProtocolCode | null {
+  if (f.originalCode) return protocolCode('socket', f.originalCode);
+  if (!f.code) return null;
+  return protocolCode(NODEMAILER_CODES.has(f.code) ? 'nodemailer' : 'socket', f.code);
 }
 
 /** Reads the facts off whatever nodemailer threw. */

@@ -7,7 +7,8 @@ import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Logger } from '../../log/logger.ts';
-import { SendFailure, type MailPort, type OutgoingMessage, type SmtpTarget } from '../../device/ports.ts';
+import { SendFailure } from '../../device/failures.ts';
+import type { MailPort, OutgoingMessage, SmtpTarget } from '../../device/ports.ts';
 import { resolveEndpoint, type SimulatedNetwork } from '../network.ts';
 import { classifySmtp, smtpFactsOf } from './classify.ts';
 

@@ -12,7 +12,7 @@
  *  - cancellation: ClientAuthError `device_code_polling_cancelled`; MSAL's own wall-clock expiry `device_code_expired`.
  */
 import { AuthError, ServerError, InteractionRequiredAuthError } from '@azure/msal-node';
-import { RefreshFailure, SignInFailure } from '../../device/ports.ts';
+import { protocolCode, RefreshFailure, SignInFailure, type ProtocolCode } from '../../device/failures.ts';
 import { EntraHttpError, EntraTransportError, type EntraErrorBody } from './errors.ts';
 
 /** Everything the classifier needs to know about one failure, whatever shape it arrived in. */
@@ -106,8 +106,14 @@ const AADSTS_REASONS: Record<number, string> = {
   700082: 'refresh-token-expired',
 };
 
-const codeOf = (f: EntraFailureFacts): string | null =>
-  f.aadsts !== null ? `AADSTS${f.aadsts}` : f.transport?.code ?? (f.httpStatus !== null ? `HTTP ${f.httpStatus}` : f.error ?? (f.msalCode || null));
+/** The most telling code of a failure: the AADSTS number, else the socket's, the HTTP status, the OAuth error, MSAL's. */
+function codeOf(f: EntraFailureFacts): ProtocolCode | null {
+  if (f.aadsts !== null) return protocolCode('aadsts', f.aadsts);
+  if (f.transport) return protocolCode('socket', f.transport.code);
+  if (f.httpStatus !== null) return protocolCode('http', f.httpStatus);
+  if (f.error) return protocolCode('oauth', f.error);
+  return f.msalCode ? protocolCode('msal', f.msalCode) : null;
+}
 
 const replyOf = (f: EntraFailureFacts): string | null =>
   f.description ?? (f.transport ? `${f.transport.kind === 'tls' ? 'TLS failure' : 'network failure'}: ${f.transport.detail}` : f.error);
@@ -145,19 +151,26 @@ function reasonOf(f: EntraFailureFacts): string {
 export function classifySignIn(f: EntraFailureFacts, codeIssued: boolean): SignInFailure {
   const code = codeOf(f);
   const reply = replyOf(f);
-  if (f.msalCode === 'device_code_polling_cancelled') return new SignInFailure('cancelled', 'cancelled', null, null);
-  if (!codeIssued) return new SignInFailure('code-request-failed', reasonOf(f), code, reply);
-  if (f.error === 'authorization_declined') return new SignInFailure('declined', 'declined', 'authorization_declined', reply);
+  if (f.msalCode === 'device_code_polling_cancelled') return new SignInFailure({ kind: 'cancelled', reason: 'cancelled' });
+  if (!codeIssued) return new SignInFailure({ kind: 'code-request-failed', reason: reasonOf(f), code, reply });
+  if (f.error === 'authorization_declined') return new SignInFailure({ kind: 'declined', reason: 'declined', code: protocolCode('oauth', 'authorization_declined'), reply });
   // Entra documents expired_token (70019) and answers code_expired (70020); MSAL also gives up by itself on wall time.
   if (f.error === 'expired_token' || f.error === 'code_expired' || f.aadsts === 70019 || f.aadsts === 70020) {
-    return new SignInFailure('expired', 'code-expired', code, reply);
+    return new SignInFailure({ kind: 'expired', reason: 'code-expired', code, reply });
   }
-  if (f.msalCode === 'device_code_expired') return new SignInFailure('expired', 'code-expired', 'device_code_expired', reply);
+  if (f.msalCode === 'device_code_expired') {
+    return new SignInFailure({ kind: 'expired', reason: 'code-expired', code: protocolCode('msal', 'device_code_expired'), reply });
+  }
   if (f.error === 'slow_down') {
     // RFC 8628 says poll more slowly; msal-node treats any error but authorization_pending as final.
-    return new SignInFailure('poll-failed', 'slow-down', 'slow_down', 'Entra asked the device to poll more slowly (slow_down); msal-node ends the sign-in on it');
+    return new SignInFailure({
+      kind: 'poll-failed',
+      reason: 'slow-down',
+      code: protocolCode('oauth', 'slow_down'),
+      reply: 'Entra asked the device to poll more slowly (slow_down); msal-node ends the sign-in on it',
+    });
   }
-  return new SignInFailure('poll-failed', reasonOf(f), code, reply);
+  return new SignInFailure({ kind: 'poll-failed', reason: reasonOf(f), code, reply });
 }
 
 /**
@@ -169,10 +182,10 @@ export function classifyRefresh(f: EntraFailureFacts): RefreshFailure {
   const code = codeOf(f);
   const reply = replyOf(f);
   if (f.transport || f.httpStatus === 429 || (f.httpStatus !== null && f.httpStatus >= 500)) {
-    return new RefreshFailure(true, reasonOf(f), code, reply, f.retryAfterMs);
+    return new RefreshFailure({ transient: true, reason: reasonOf(f), code, reply, retryAfterMs: f.retryAfterMs });
   }
   if (f.msalCode === 'no_tokens_found' || f.msalCode === 'refresh_token_expired' || f.msalCode === 'no_account_in_silent_request') {
-    return new RefreshFailure(false, 'no-token', f.msalCode, reply);
+    return new RefreshFailure({ transient: false, reason: 'no-token', code: protocolCode('msal', f.msalCode), reply });
   }
   const interaction =
     f.error === 'invalid_grant' ||
@@ -180,9 +193,11 @@ export function classifyRefresh(f: EntraFailureFacts): RefreshFailure {
     f.error === 'login_required' ||
     f.error === 'consent_required' ||
     (f.subError !== null && ['basic_action', 'additional_action', 'message_only', 'consent_required', 'bad_token', 'user_password_expired'].includes(f.subError));
-  if (interaction) return new RefreshFailure(false, reasonOf(f), code, reply);
-  if (f.error === 'temporarily_unavailable' || f.error === 'server_error') return new RefreshFailure(true, 'server-error', code, reply, f.retryAfterMs);
-  return new RefreshFailure(true, reasonOf(f), code, reply, f.retryAfterMs);
+  if (interaction) return new RefreshFailure({ transient: false, reason: reasonOf(f), code, reply });
+  if (f.error === 'temporarily_unavailable' || f.error === 'server_error') {
+    return new RefreshFailure({ transient: true, reason: 'server-error', code, reply, retryAfterMs: f.retryAfterMs });
+  }
+  return new RefreshFailure({ transient: true, reason: reasonOf(f), code, reply, retryAfterMs: f.retryAfterMs });
 }
 
 function aadstsIn(text: string | undefined | null): number | null {

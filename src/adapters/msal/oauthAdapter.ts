@@ -10,7 +10,8 @@ import {
   type DeviceCodeRequest,
 } from '@azure/msal-node';
 import type { Logger } from '../../log/logger.ts';
-import { RefreshFailure, SignInFailure, type Grant, type OAuthPort, type TokenCacheStore } from '../../device/ports.ts';
+import { RefreshFailure, SignInFailure } from '../../device/failures.ts';
+import type { Grant, OAuthPort, TokenCacheStore } from '../../device/ports.ts';
 import { DEVICE_SCOPES, SMTP_SEND_SCOPE, type CloudConfig } from '../config.ts';
 import { authorityHost, resolveUrl } from '../network.ts';
 import { accessTokenFromCache, nvramCachePlugin } from './cachePlugin.ts';
@@ -74,7 +75,7 @@ export class MsalOAuthAdapter implements OAuthPort {
 
   async signIn(args: Parameters<OAuthPort['signIn']>[0]): Promise<Grant> {
     const { account, onCode, cancel } = args;
-    if (cancel.cancelled) throw new SignInFailure('cancelled', 'cancelled');
+    if (cancel.cancelled) throw new SignInFailure({ kind: 'cancelled', reason: 'cancelled' });
     const correlationId = randomUUID();
     let codeIssued = false;
     let codeRefused = false;
@@ -99,7 +100,7 @@ export class MsalOAuthAdapter implements OAuthPort {
     });
     try {
       const result = await this.pca.acquireTokenByDeviceCode(request);
-      if (!result?.account) throw new SignInFailure('poll-failed', 'no-account', null, 'Entra returned no account (no id_token)');
+      if (!result?.account) throw new SignInFailure({ kind: 'poll-failed', reason: 'no-account', reply: 'Entra returned no account (no id_token)' });
       return this.grantOf(result, correlationId);
     } catch (err) {
       if (err instanceof SignInFailure) throw err;
@@ -107,7 +108,7 @@ export class MsalOAuthAdapter implements OAuthPort {
       const failure = codeRefused
         ? classifySignIn(factsOf(null, body), false)
         : cancel.cancelled
-          ? new SignInFailure('cancelled', 'cancelled')
+          ? new SignInFailure({ kind: 'cancelled', reason: 'cancelled' })
           : classifySignIn(factsOf(err, body, this.network.lastDiscoveryFailure), codeIssued);
       this.log.info({ account, kind: failure.kind, reason: failure.reason, code: failure.code }, 'sign-in ended without a token');
       throw failure;
@@ -122,9 +123,9 @@ export class MsalOAuthAdapter implements OAuthPort {
     try {
       cached = (await this.pca.getTokenCache().getAllAccounts(correlationId)).find((a) => sameUser(a.username, account));
     } catch (err) {
-      throw new RefreshFailure(false, 'no-token', null, `token cache unreadable: ${(err as Error).message}`);
+      throw new RefreshFailure({ transient: false, reason: 'no-token', reply: `token cache unreadable: ${(err as Error).message}` });
     }
-    if (!cached) throw new RefreshFailure(false, 'no-token', null, `no account ${account} in the token cache`);
+    if (!cached) throw new RefreshFailure({ transient: false, reason: 'no-token', reply: `no account ${account} in the token cache` });
     try {
       // forceRefresh: MSAL would judge the cached token by Date.now(); the runtime already decided it is time.
       const result = await this.pca.acquireTokenSilent({ account: cached, scopes: [SMTP_SEND_SCOPE], forceRefresh: true, correlationId });
@@ -140,7 +141,7 @@ export class MsalOAuthAdapter implements OAuthPort {
 
   async accessToken({ account }: { account: string }): Promise<string> {
     const token = accessTokenFromCache(this.tokenCache.load(), account, SMTP_SEND_SCOPE);
-    if (!token) throw new RefreshFailure(false, 'no-token', null, `no access token for ${account} in the token cache`);
+    if (!token) throw new RefreshFailure({ transient: false, reason: 'no-token', reply: `no access token for ${account} in the token cache` });
     return token;
   }
 

@@ -9,7 +9,7 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PanelContext } from '../context.ts';
 import { hashPassword, verifyPassword, type StoredPasswordHash } from '../../device/admin.ts';
-import { mmss } from '../presenters.ts';
+import { mmss } from '../wording.ts';
 import { renderPage, type Flash } from '../render.ts';
 
 export const ADMIN_USER = 'admin';

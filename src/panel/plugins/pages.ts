@@ -6,15 +6,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LeafState } from '../../../machines/oauthDevice.ts';
 import { DeviceInputError } from '../../device/validation.ts';
 import { deviceNow, type PanelContext } from '../context.ts';
-import {
-  describeError,
-  jobView,
-  mmss,
-  settingsWarnings,
-  STATE_TITLES,
-  STATE_TONE,
-  statusView,
-} from '../presenters.ts';
+import { jobView, settingsWarnings, statusView } from '../presenters.ts';
+import { describeError, mmss, STATE_TITLES, STATE_TONE } from '../wording.ts';
 import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';

@@ -1,7 +1,12 @@
 // Web Image Monitor: the only script (served locally; the CSP forbids inline scripts).
 // Live state over server-sent events, the code countdown, and the copy button.
+// Every word it shows comes from the page's data-wording attribute (src/panel/wording.ts): no copy here.
 (function () {
   'use strict';
+
+  var wording = { titles: {}, tones: {}, labels: {} };
+  try { wording = JSON.parse(document.body.getAttribute('data-wording') || '{}'); } catch (e) { /* keep the server-rendered text */ }
+  var labels = wording.labels || {};
 
   function mmss(total) {
     total = Math.max(0, Math.floor(total));
@@ -15,7 +20,7 @@
     var tick = function () {
       var left = (end - Date.now()) / 1000;
       el.textContent = mmss(left);
-      if (left <= 0) { clearInterval(timer); el.textContent = '00:00 (expired)'; }
+      if (left <= 0) { clearInterval(timer); el.textContent = labels.codeExpired || mmss(0); }
     };
     var timer = setInterval(tick, 1000);
     tick();
@@ -27,7 +32,8 @@
       var target = document.getElementById(btn.getAttribute('data-copy-target'));
       if (!target) return;
       var text = target.textContent.trim();
-      var done = function () { btn.textContent = 'Copied'; setTimeout(function () { btn.textContent = 'Copy'; }, 2000); };
+      var idle = btn.textContent;
+      var done = function () { btn.textContent = labels.copied || idle; setTimeout(function () { btn.textContent = idle; }, 2000); };
       if (navigator.clipboard && navigator.clipboard.writeText) {
         navigator.clipboard.writeText(text).then(done, function () { select(target); });
       } else { select(target); }
@@ -42,14 +48,8 @@
   if (document.body.getAttribute('data-live') !== '1' || !window.EventSource) return;
   var reloadOnTransition = !!document.querySelector('[data-reload-on-transition]');
   var badge = document.getElementById('header-state');
-  var titles = {
-    unconfigured: 'OAuth 2.0 not configured', ready: 'Not authenticated', requestingCode: 'Requesting a code from Microsoft…',
-    codePending: 'Waiting for Microsoft sign-in', authFailed: 'Authentication failed', authorized: 'Authenticated',
-    tokenExpired: 'Authenticated; token renews on next send', refreshing: 'Renewing access token…', sending: 'Sending…',
-    sendFailure: 'Send failed', reauthRequired: 'Re-authentication required'
-  };
-  var tones = { authorized: 'ok', tokenExpired: 'ok', requestingCode: 'busy', codePending: 'busy', refreshing: 'busy', sending: 'busy',
-    authFailed: 'error', sendFailure: 'error', reauthRequired: 'warn', unconfigured: 'idle', ready: 'idle' };
+  var titles = wording.titles || {};
+  var tones = wording.tones || {};
   var shown = badge ? badge.getAttribute('data-state') : null;
   var reloading = false;
   function show(status) {

@@ -1,0 +1,95 @@
+/**
+ * The panel's words, in one place: state titles, badge tones, the full state sentences (the wording column of the
+ * reference statechart), how a failure and a countdown read. The server renders with them, and sends the part the
+ * browser needs (titles, tones, the few labels panel.js changes) as JSON in every page's `data-wording` attribute,
+ * so public/panel.js holds no copy of any of it.
+ */
+import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
+import { codeText } from '../device/failures.ts';
+import type { PrinterStatus } from '../device/printer.ts';
+
+/** Short headline per state (statechart.md, panel wording column). */
+export const STATE_TITLES: Record<LeafState, string> = {
+  unconfigured: 'OAuth 2.0 not configured',
+  ready: 'Not authenticated',
+  requestingCode: 'Requesting a code from Microsoft…',
+  codePending: 'Waiting for Microsoft sign-in',
+  authFailed: 'Authentication failed',
+  authorized: 'Authenticated',
+  tokenExpired: 'Authenticated; token renews on next send',
+  refreshing: 'Renewing access token…',
+  sending: 'Sending…',
+  sendFailure: 'Send failed',
+  reauthRequired: 'Re-authentication required',
+};
+
+export type Tone = 'ok' | 'busy' | 'warn' | 'error' | 'idle';
+
+/** Severity for the status badge colour (a CSS class `tone-<tone>`). */
+export const STATE_TONE: Record<LeafState, Tone> = {
+  unconfigured: 'idle',
+  ready: 'idle',
+  requestingCode: 'busy',
+  codePending: 'busy',
+  authFailed: 'error',
+  authorized: 'ok',
+  tokenExpired: 'ok',
+  refreshing: 'busy',
+  sending: 'busy',
+  sendFailure: 'error',
+  reauthRequired: 'warn',
+};
+
+/** Labels the browser script puts on the page by itself (the copy button's confirmation, the countdown's end). */
+export const LIVE_LABELS = {
+  copied: 'Copied',
+  codeExpired: '00:00 (expired)',
+} as const;
+
+/** A duration as the panel shows it, mm:ss (rounded up: "00:01" until the last second has gone). */
+export function mmss(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  return `${String(Math.floor(total / 60)).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
+}
+
+/** A failure in the panel's words: the reason, and the protocol code when the reason does not already say it. */
+export function describeError(e: LastError): string {
+  const text = codeText(e.code);
+  const code = text && !e.reason.includes(text) ? ` (${text})` : '';
+  return `${e.reason}${code}`;
+}
+
+/** The full sentence of the panel wording column, with the details filled in. */
+export function stateText(s: PrinterStatus, now: number): string {
+  const reason = s.lastError ? describeError(s.lastError) : 'unknown reason';
+  switch (s.state) {
+    case 'codePending':
+      return `Enter code ${s.userCode ?? '?'} at the Microsoft page (expires in ${mmss((s.expiresAt ?? now) - now)})`;
+    case 'authFailed':
+      return `Authentication failed: ${reason}`;
+    case 'authorized':
+      return `Authenticated as ${s.account ?? '?'}`;
+    case 'sendFailure':
+      return `Send failed: ${s.lastError?.reply ?? reason}`;
+    case 'reauthRequired':
+      return `Re-authentication required: ${reason}`;
+    default:
+      return STATE_TITLES[s.state];
+  }
+}
+
+/** What the browser script gets: the page's `data-wording` attribute (on `<body>`), as JSON. */
+export interface BrowserWording {
+  titles: Record<LeafState, string>;
+  tones: Record<LeafState, Tone>;
+  labels: typeof LIVE_LABELS;
+}
+
+export const browserWording = (): BrowserWording => ({ titles: STATE_TITLES, tones: STATE_TONE, labels: LIVE_LABELS });
+
+/**
+ * The JSON the layout puts in `data-wording` (the template's HTML escaping makes it a safe attribute value). An
+ * attribute rather than a `<script>` block: the pages carry no inline `<script>` element of any type, so the CSP
+ * (`script-src 'self'`) and the "no inline script" checks hold without exceptions.
+ */
+export const browserWordingJson = (): string => JSON.stringify(browserWording());
