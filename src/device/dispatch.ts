@@ -147,7 +147,9 @@ export class Dispatcher {
     } catch (err) {
       throw storage.failed(err, 'nvram');
     }
-    this.staged = undefined;
+    // A cache staged while this write was in flight (a refresh that answered meanwhile) is not in it: it waits for
+    // the next commit. A sign-out's write drops whatever was staged, late answers included.
+    if (deleteTokens || this.staged === cache) this.staged = undefined;
     this.commits++;
     storage.committed();
   }

@@ -149,9 +149,17 @@ export interface EffectHolds {
   release(kind: 'signIn' | 'refresh' | 'submit'): Promise<void>;
 }
 
+/** How the device key can be gone at the next boot (a tester with the printer's storage did it while it was off). */
+export type DeviceKeyLoss = 'deleted' | 'replaced' | 'truncated';
+
 export interface PowerControl {
-  /** Power off (work in flight abandoned, nothing written), stay off for `offMs` of the printer's clock, boot. */
-  powerCycle(offMs?: number): Promise<BootReport>;
+  /**
+   * Power off (work in flight abandoned, nothing written), stay off for `offMs` of the printer's clock, boot; with
+   * `deviceKey`, the device key file is deleted, replaced or truncated while the power is off (needs `deviceKeyLoss`).
+   */
+  powerCycle(offMs?: number, opts?: { deviceKey?: DeviceKeyLoss }): Promise<BootReport>;
+  /** Whether `powerCycle` can lose the device key. */
+  readonly deviceKeyLoss?: boolean;
 }
 
 /** Optional capabilities by name; each true one is present on the printer as the object of the same name. */

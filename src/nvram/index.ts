@@ -227,8 +227,15 @@ class NvramInstance implements Nvram {
    */
   private checkKey(replaced: string | null): void {
     const unreadable = this.secrets.unreadable();
-    if (unreadable.length === 0 && replaced === null) return;
-    const parts = [...(replaced ? [replaced] : []), ...unreadable.map((u) => `${u.name}: ${u.reason}`)];
+    const recorded = this.low.data.deviceKeyId;
+    const kid = this.vault.kid;
+    // The image names the key it was written under: a key deleted or swapped shows even with nothing sealed.
+    const swapped = recorded !== undefined && kid !== null && recorded !== kid && replaced === null && unreadable.length === 0
+      ? `the image was written under device key ${recorded}, the key file holds key ${kid}`
+      : null;
+    if (kid !== null && recorded !== kid) this.low.data = { ...structuredClone(this.low.data), deviceKeyId: kid };
+    if (unreadable.length === 0 && replaced === null && swapped === null) return;
+    const parts = [...(replaced ? [replaced] : []), ...(swapped ? [swapped] : []), ...unreadable.map((u) => `${u.name}: ${u.reason}`)];
     const message = `device key changed: ${parts.join('; ')}`;
     this.boot.keyChanged = true;
     this.boot.recovered = true;

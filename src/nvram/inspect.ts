@@ -132,6 +132,12 @@ function deviceKeyProblem(keyFile: string, scan: ScanResult): string | null {
   if (!scan.current) return key ? `the device key exists (${keyFile}): this printer had booted before, so the image was lost` : null;
   // A key of the wrong size is a fault whatever the image holds: the device replaces it at its next boot.
   if (key && key.length !== DEVICE_KEY_BYTES) return `device key changed: key file ${keyFile} holds ${key.length} bytes, expected ${DEVICE_KEY_BYTES}`;
+  // The key the image says it was written under (images of this firmware name it; older ones do not).
+  const recorded = (scan.current.content as { deviceKeyId?: unknown }).deviceKeyId;
+  if (typeof recorded === 'string') {
+    if (!key) return `device key changed: key file ${keyFile} missing; the image was written under device key ${recorded}`;
+    if (keyId(key) !== recorded) return `device key changed: the image was written under device key ${recorded}, ${keyFile} holds key ${keyId(key)}`;
+  }
   const secrets = Object.values(((scan.current.content as { secrets?: Record<string, { kid?: string }> }).secrets ?? {}));
   if (secrets.length === 0) return null;
   if (!key) return `device key changed: key file ${keyFile} missing, ${secrets.length} sealed secret(s) cannot be opened`;

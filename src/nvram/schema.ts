@@ -76,6 +76,12 @@ export interface NvramData {
   panel: { sessionSecretSealed?: never } & Record<string, unknown>;
   /** The RTC chip's state and the date/time settings; absent on images written before the device clock existed. */
   clock?: DeviceClockRecord;
+  /**
+   * Fingerprint (key id, as in sealed blobs) of the device key this image was written under: a key deleted or
+   * replaced behind the device's back is noticed at boot even when no secret is sealed. Absent on older images (set
+   * at their next commit).
+   */
+  deviceKeyId?: string;
 }
 
 /** What the NVRAM keeps of the device clock (see src/time/rtc.ts and src/device/clockService.ts). */
@@ -249,6 +255,7 @@ export function checkNvramData(v: unknown): Problem {
     checkArray(v.eventLog, 'eventLog', checkEvent),
     need(isObj(panel) && !('sessionSecretSealed' in panel), 'panel', 'an object without sessionSecretSealed'),
     v.clock === undefined ? null : checkDeviceClock(v.clock, 'clock'),
+    v.deviceKeyId === undefined ? null : need(isStr(v.deviceKeyId) && /^[0-9a-f]{16}$/.test(v.deviceKeyId), 'deviceKeyId', '16 hex digits'),
   );
 }
 

@@ -4,6 +4,7 @@
  * new runtime) and declares what only a simulator can offer: a virtual clock, the raw NVRAM image, power control.
  */
 import { createHash } from 'node:crypto';
+import { damageDeviceKey } from './device-key-fault.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Device } from '../device/device.ts';
@@ -59,11 +60,41 @@ export function localPrinter(sim: PrinterHost): Printer {
         return h ? createHash('sha256').update(h.salt).digest('base64url') : null;
       },
     },
-    ...(clock ? { clock: { now: async () => clock.now(), advance: (ms: number) => sim.advance(ms) } } : {}),
+    ...(clock
+      ? {
+          clock: {
+            now: async () => clock.now(),
+            // Settles after each timer like sim.advance, but does not wait on a call held at the twin (a black-box
+            // harness moves the clock while the printer sits in requestingCode, refreshing or sending): effects
+            // still in flight after HELD_EFFECT_WAIT_MS of wall time are left running.
+            advance: async (ms: number) => {
+              const settle = () => boundedWait(device().idle(), HELD_EFFECT_WAIT_MS);
+              await clock.advance(ms, settle);
+              await settle();
+            },
+          },
+        }
+      : {}),
     nvramImage: {
       image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
       content: async () => device().nvramContent(),
     },
-    power: { powerCycle: async (offMs = 0) => copy((await sim.powerCycle(offMs)).bootReport()) },
+    power: {
+      deviceKeyLoss: true,
+      powerCycle: async (offMs = 0, o) => {
+        // The running device read its key at boot and does not read it again: damaging it now is what the next boot sees.
+        if (o?.deviceKey) await damageDeviceKey(path.join(sim.stateDir, 'nvram.json'), o.deviceKey);
+        return copy((await sim.powerCycle(offMs)).bootReport());
+      },
+    },
   };
+}
+
+/** How long the driver's clock advance waits for effects in flight before it answers (see `clock.advance`). */
+const HELD_EFFECT_WAIT_MS = 250;
+
+async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -44,5 +44,6 @@ describe('retry backoff', () => {
     for (const fraction of [-0.1, 1.5, Number.NaN]) {
       expect(() => retryDelayMs(0, null, { fraction, random: () => 0.5 })).toThrow(RangeError);
     }
+    expect(() => retryDelayMs(0, null, { fraction: 1.5, random: () => 0.5 })).toThrow('retry jitter fraction must be within 0…1, got 1.5');
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DeviceInputError,
+  isHostNameOrAddress,
   jobRequestSchema,
   parseOperatorEvent,
   parseOrThrow,
@@ -161,5 +162,21 @@ describe('operator events', () => {
     expect(err).toBeInstanceOf(DeviceInputError);
     expect((err as DeviceInputError).fields).toEqual({ type: 'is not an operator event' });
     expect((err as Error).message).toContain('expected one of START_AUTH, CANCEL_AUTH, SIGN_OUT, RETRY, DISMISS, FACTORY_RESET');
+    expect((err as Error).message).toMatch(/\(settings and jobs have their own calls\)$/);
+  });
+});
+
+describe('host names and addresses at their edges', () => {
+  it.each([
+    ['mail.test1', true], // a last label with digits and letters is a name
+    ['mail.1a', true],
+    ['[::1]', true],
+    ['[192.0.2.25]', true],
+    ['999.1.1.10', false], // all digits: must be an IPv4 address
+    ['x::1]', false], // brackets on one side only
+    ['[::1', false],
+    ['x192.0.2.1]', false],
+  ])('%s → %s', (host, ok) => {
+    expect(isHostNameOrAddress(host)).toBe(ok);
   });
 });

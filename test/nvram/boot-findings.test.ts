@@ -78,6 +78,35 @@ describe('boot findings', () => {
     await nv.close();
   });
 
+  it.each([
+    ['deleted', async (k: string) => fs.rm(k)],
+    ['replaced', async (k: string) => fs.writeFile(k, randomBytes(32))],
+  ])('a %s device key on a printer with nothing sealed: the image names its key, so the change is still reported', async (_name, damage) => {
+    const dir = await dirs.make();
+    const file = path.join(dir, 'nvram.json');
+    const keyFile = path.join(dir, 'secure-element.key');
+    const first = await openNvram({ file, keyFile, now: steppingNow(), factoryDevice: TEST_DEVICE });
+    await first.update((d) => void d.eventLog.push({ at: 1, kind: 'test', message: 'a write under the first key' }));
+    expect(first.data.deviceKeyId).toMatch(/^[0-9a-f]{16}$/);
+    await first.close();
+    expect((await verifyImage(file, undefined, keyFile)).ok).toBe(true);
+    await damage(keyFile);
+    const verdict = await verifyImage(file, undefined, keyFile);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.reason).toMatch(/device key changed: .*written under device key [0-9a-f]{16}/);
+    const nv = await open(file, keyFile);
+    expect(nv.boot.keyChanged).toBe(true);
+    expect(nv.boot.findings.map((f) => f.code)).toEqual(['device-key-changed']);
+    expect(nv.data.eventLog.at(-1)).toMatchObject({ kind: 'nvram.recovered', data: { reason: 'device-key-changed' } });
+    // The next commit records the new key: the boot after it is clean again.
+    await nv.update((d) => void d.eventLog.push({ at: 2, kind: 'test', message: 'a write under the new key' }));
+    await nv.close();
+    const again = await open(file, keyFile);
+    expect(again.boot).toMatchObject({ keyChanged: false, findings: [] });
+    await again.close();
+    expect((await verifyImage(file, undefined, keyFile)).ok).toBe(true);
+  });
+
   it('a clean image has no findings and verifies OK', async () => {
     const { file, keyFile } = await wornImage();
     expect((await verifyImage(file, undefined, keyFile)).ok).toBe(true);

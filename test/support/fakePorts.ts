@@ -38,7 +38,7 @@ export class FakePorts {
   sendGate: Deferred<void> | null = null;
   /** Like Entra, issue a code right away; set to a failure to make the next code request fail instead. */
   nextCodeFailure: SignInFailure | null = null;
-  /** Extra characters in the staged token cache (MSAL's real cache is ~5 KB). */
+  /** Extra characters in the token cache a grant or a refresh stages (MSAL's real cache is ~5 KB). */
   cachePadding = 0;
   /** Keep the code request in flight (the test calls `issue()` itself). */
   holdCodes = false;
@@ -80,7 +80,13 @@ export class FakePorts {
           this.refreshCalls++;
           const r = this.refreshResults.shift();
           if (r instanceof RefreshFailure) throw r;
-          cache.stage(JSON.stringify({ fakeRefreshToken: `rt-for-${account}-${this.refreshCalls}`, fakeAccessToken: `at-secret-r${this.refreshCalls}` }));
+          cache.stage(
+            JSON.stringify({
+              fakeRefreshToken: `rt-for-${account}-${this.refreshCalls}`,
+              fakeAccessToken: `at-secret-r${this.refreshCalls}`,
+              ...(this.cachePadding ? { pad: 'x'.repeat(this.cachePadding) } : {}),
+            }),
+          );
           return r ?? { account, accessTokenExpiresInMs: 3_600_000 };
         },
         accessToken: async () => {

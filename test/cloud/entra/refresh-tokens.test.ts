@@ -38,3 +38,20 @@ describe('RefreshTokenStore', () => {
     expect(REFRESH_TOKEN_INACTIVITY_MS).toBe(90 * 24 * 3600 * 1000);
   });
 });
+
+describe('RefreshTokenStore persistence', () => {
+  it('entries() saves records by hash only; restore() into a new store finds the same tokens', () => {
+    const store = new RefreshTokenStore();
+    const a = store.issue(GRANT);
+    const b = store.issue({ ...GRANT, upn: 'other@contoso.example' });
+    const saved = store.entries();
+    expect(saved).toHaveLength(2);
+    expect(saved.map(([, rec]) => rec)).toEqual([a.record, b.record]);
+    expect(JSON.stringify(saved)).not.toContain(a.token.slice(4, 40));
+    const again = new RefreshTokenStore();
+    again.restore(saved);
+    expect(again.find(a.token)).toEqual(a.record);
+    expect(again.find(b.token)?.upn).toBe('other@contoso.example');
+    expect(again.all()).toHaveLength(2);
+  });
+});
