@@ -12,6 +12,7 @@ import { scenarioCommand } from './scenario/cli.ts';
 import { pathsCommand, replayCommand } from './mbt/cli.ts';
 import { fleetCommand } from './fleet/cli.ts';
 import { driverCommand } from './driver/cli.ts';
+import { mbtCommand } from './mbt/remote/cli.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -33,6 +34,7 @@ export function buildCli(): Command {
   program.addCommand(replayCommand());
   program.addCommand(fleetCommand());
   program.addCommand(driverCommand());
+  program.addCommand(mbtCommand());
   return program;
 }
 

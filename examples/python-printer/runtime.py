@@ -190,22 +190,34 @@ class Printer:
         epoch = self.epoch
         self.in_flight += 1
 
-        def run():
-            try:
-                runner(epoch)
-            finally:
-                with self.lock:
+        released = []
+
+        def release():
+            # Once: the effect is over for idle(), even if its thread goes on (polling waits for the user, not us).
+            with self.lock:
+                if not released:
+                    released.append(True)
                     if epoch == self.epoch:
                         self.in_flight -= 1
                         self.idle_changed.notify_all()
 
+        def run():
+            try:
+                if action == "request_code":
+                    runner(epoch, release)
+                else:
+                    runner(epoch)
+            finally:
+                release()
+
         threading.Thread(target=run, daemon=True).start()
 
-    def _request_code(self, epoch):
+    def _request_code(self, epoch, release):
         event, flow = self.entra.request_code()
         with self.lock:
             self.flow = flow
         self.post(event, epoch)
+        release()  # the code is on the panel: from here the printer waits for the user, as the reference printer
         if flow is None:
             return
         cancelled = threading.Event()

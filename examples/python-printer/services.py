@@ -97,9 +97,18 @@ class Entra:
                      transient=transient, retryAt=retry_at if transient else None)
 
     def access_token(self):
+        """The cached access token while it is valid. Not acquire_token_silent: MSAL for Python treats a token with
+        less than 5 minutes left as expired and refreshes it on every call, while this printer refreshes at its own
+        deadline (the state machine's ACCESS_TOKEN_DEADLINE), whatever the token's lifetime."""
         accounts = self.app.get_accounts()
         if not accounts:
             return None, None
+        now_s = time.time()
+        cached = [t for t in self.cache.find(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[SMTP_SCOPE])
+                  if int(t.get("expires_on", 0)) > now_s]
+        if cached:
+            best = max(cached, key=lambda t: int(t.get("expires_on", 0)))
+            return best.get("secret"), accounts[0].get("username")
         result = self.app.acquire_token_silent([SMTP_SCOPE], account=accounts[0]) or {}
         return result.get("access_token"), accounts[0].get("username")
 

@@ -172,7 +172,9 @@ export async function runStart(o: StartOptions): Promise<void> {
           ...(process.env[CONTROL_TOKEN_ENV] ? { controlToken: process.env[CONTROL_TOKEN_ENV] } : {}),
         };
 
-  const sim = await startSimulator({ stateDir, clock: o.clock, cloud, logger });
+  // With a driver, a black-box harness may hold the boot's first call at the twin (a refresh after a long power cut):
+  // the boot must not wait for it to finish.
+  const sim = await startSimulator({ stateDir, clock: o.clock, cloud, logger, ...(o.driverPort !== undefined ? { settleOnBoot: false } : {}) });
   let panel;
   try {
     panel = await startPanel({ sim, host: o.host, port: o.port, logger });

@@ -50,6 +50,13 @@ export interface TenantFixture {
     expiredError: 'code_expired' | 'expired_token';
   };
   signIn: { maxFailedAttempts: number; lockoutSeconds: number };
+  tokens: {
+    /**
+     * A fixed access-token lifetime in seconds, or null for Entra's 60–90 minutes drawn from the seed. Short values
+     * let a printer on wall time (no virtual clock) reach its refresh within seconds.
+     */
+    accessTokenLifetimeSeconds: number | null;
+  };
   exchange: {
     /**
      * Seconds an SMTP session may wait for the client's next input before `451 4.7.0 Timeout waiting for client
@@ -161,6 +168,14 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
     lockoutSeconds: int(si, 'lockoutSeconds', '$.signIn', 60, 1, 86_400),
   };
 
+  const tk = obj(root.tokens ?? {}, '$.tokens');
+  const tokens = {
+    accessTokenLifetimeSeconds:
+      tk.accessTokenLifetimeSeconds === undefined || tk.accessTokenLifetimeSeconds === null
+        ? null
+        : int(tk, 'accessTokenLifetimeSeconds', '$.tokens', 3600, 1, 86_400),
+  };
+
   const ex = obj(root.exchange ?? {}, '$.exchange');
   const exchange = {
     connectionInactivityTimeoutSeconds: num(ex, 'connectionInactivityTimeoutSeconds', '$.exchange', 300, 0.05, 86_400),
@@ -225,5 +240,5 @@ export function validateTenantFixture(raw: unknown, file = '<inline>'): TenantFi
 
   const authMethods = validateAuthMethods(root, problems);
   if (problems.length) throw new FixtureError(file, problems);
-  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, exchange, ...(throttling ? { throttling } : {}), users, apps, authMethods };
+  return { tenantId, displayName, domains: lowerDomains, policy, deviceCode, signIn, tokens, exchange, ...(throttling ? { throttling } : {}), users, apps, authMethods };
 }

@@ -131,7 +131,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
 
   const directory = new TenantDirectory(fixture, () => clock.now());
   let entraUrl = '';
-  const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => entraUrl, key, rng: seededRandom(seed), now: () => clock.now() });
+  const issuer = new TokenIssuer({ tenantId: fixture.tenantId, origin: () => entraUrl, key, rng: seededRandom(seed), now: () => clock.now(), accessLifetimeS: fixture.tokens.accessTokenLifetimeSeconds });
   const authMethods = createAuthMethods(fixture.authMethods, directory);
   const clientCredentials = new ClientCredentialsGrant({
     directory,

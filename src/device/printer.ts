@@ -149,9 +149,17 @@ export interface EffectHolds {
   release(kind: 'signIn' | 'refresh' | 'submit'): Promise<void>;
 }
 
+/** How the device key can be gone at the next boot (a tester with the printer's storage did it while it was off). */
+export type DeviceKeyLoss = 'deleted' | 'replaced' | 'truncated';
+
 export interface PowerControl {
-  /** Power off (work in flight abandoned, nothing written), stay off for `offMs` of the printer's clock, boot. */
-  powerCycle(offMs?: number): Promise<BootReport>;
+  /**
+   * Power off (work in flight abandoned, nothing written), stay off for `offMs` of the printer's clock, boot; with
+   * `deviceKey`, the device key file is deleted, replaced or truncated while the power is off (needs `deviceKeyLoss`).
+   */
+  powerCycle(offMs?: number, opts?: { deviceKey?: DeviceKeyLoss }): Promise<BootReport>;
+  /** Whether `powerCycle` can lose the device key. */
+  readonly deviceKeyLoss?: boolean;
 }
 
 /** Optional capabilities by name; each true one is present on the printer as the object of the same name. */
@@ -163,6 +171,16 @@ export interface AdminCredential {
   check(password: string): Promise<boolean>;
   /** Replaces the administrator password (stored only as a salted hash). */
   change(password: string): Promise<void>;
+  /**
+   * Makes sure a password is set: an explicit one replaces a different stored one; with none, the stored one stays;
+   * with neither, one is generated, stored as a hash and returned once (for the CLI to print).
+   */
+  ensure(explicit: string | undefined): Promise<{ generatedPassword: string | null }>;
+  /**
+   * An opaque, non-secret tag of the stored password that changes whenever it changes (null: none is set), so a
+   * face that remembers a verified credential knows when to forget it (a change through another face, a reset).
+   */
+  revision(): Promise<string | null>;
 }
 
 export interface Printer {
@@ -189,6 +207,8 @@ export interface Printer {
   nvramHealth(): Promise<NvramHealth>;
   /** Transition notices of this and every later boot. Returns the unsubscribe function. */
   subscribe(listener: (notice: TransitionNotice) => void): () => void;
+  /** The boot report of every later boot, once the new boot's notices are subscribed. Returns the unsubscribe function. */
+  onBoot(listener: (report: BootReport) => void): () => void;
   /** Resolves when no event is queued and no effect is in flight. */
   idle(): Promise<void>;
 

@@ -47,14 +47,15 @@ export const DEFAULT_DRIVER_TIMEOUT_MS = 10_000;
 /** A printer behind a driver. Create with `connectDriver`, which checks the protocol version first. */
 export interface DriverClient {
   readonly hello: Hello;
-  readonly capabilities: Record<DriverCapability, boolean>;
+  readonly capabilities: Record<DriverCapability, boolean> & { deviceKey?: boolean };
   status(): Promise<DriverStatus>;
   saveSettings(settings: SmtpSettings): Promise<DriverDispatchResult>;
   send(event: { type: OperatorEventType }): Promise<DriverDispatchResult>;
   submitJob(job: DriverJobRequest): Promise<DriverJob>;
   jobs(): Promise<DriverJob[]>;
   idle(): Promise<void>;
-  powerCycle(offMs: number): Promise<{ stateAfter: DriverStatus['state'] }>;
+  /** `deviceKey`: the key is lost while off (only when hello declares capabilities.deviceKey). */
+  powerCycle(offMs: number, deviceKey?: 'deleted' | 'replaced' | 'truncated'): Promise<{ stateAfter: DriverStatus['state'] }>;
   now(): Promise<number>;
   advance(ms: number): Promise<number>;
   nvram(): Promise<Record<string, unknown>>;
@@ -140,7 +141,7 @@ export async function connectDriver(opts: DriverClientOptions): Promise<DriverCl
     idle: async () => {
       await c('idle', {});
     },
-    powerCycle: (offMs) => c('powerCycle', { offMs }),
+    powerCycle: (offMs, deviceKey) => c('powerCycle', deviceKey ? { offMs, deviceKey } : { offMs }),
     now: async () => (await c('clock')).now,
     advance: async (ms) => (await c('advanceClock', { ms })).now,
     nvram: async () => (await c('nvram')).content,

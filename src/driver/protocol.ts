@@ -25,7 +25,10 @@ export const helloSchema = z
     protocol: z.literal(DRIVER_PROTOCOL),
     version: z.int().min(1),
     name: z.string().min(1).max(200),
-    capabilities: z.object(Object.fromEntries(DRIVER_CAPABILITIES.map((c) => [c, z.boolean()])) as Record<DriverCapability, z.ZodBoolean>),
+    capabilities: z
+      .object(Object.fromEntries(DRIVER_CAPABILITIES.map((c) => [c, z.boolean()])) as Record<DriverCapability, z.ZodBoolean>)
+      // Optional (a v1 driver may leave it out): power-cycle can lose the device key (`deviceKey` in its request).
+      .extend({ deviceKey: z.boolean().optional() }),
   })
   .loose();
 export type Hello = z.infer<typeof helloSchema>;
@@ -117,7 +120,14 @@ export const jobRequestSchema = z
   .strict();
 export type DriverJobRequest = z.input<typeof jobRequestSchema>;
 
-export const powerCycleRequestSchema = z.object({ offMs: z.int().min(0).max(365 * 24 * 3600 * 1000) }).strict();
+export const DEVICE_KEY_LOSSES = ['deleted', 'replaced', 'truncated'] as const;
+export const powerCycleRequestSchema = z
+  .object({
+    offMs: z.int().min(0).max(365 * 24 * 3600 * 1000),
+    /** While the power is off the device key file is deleted, replaced or truncated (capability `deviceKey`). */
+    deviceKey: z.enum(DEVICE_KEY_LOSSES).optional(),
+  })
+  .strict();
 export const powerCycleResultSchema = z.object({ stateAfter: leafStateSchema }).loose();
 
 export const clockSchema = z.object({ now: z.number() }).strict();

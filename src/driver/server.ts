@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
-import type { JobRecord, Printer, PrinterStatus, TransitionNotice } from '../device/printer.ts';
+import type { DeviceKeyLoss, JobRecord, Printer, PrinterStatus, TransitionNotice } from '../device/printer.ts';
 import { lastErrorWire } from '../device/failures.ts';
 import { requireCapability } from '../device/printer.ts';
 import { DeviceInputError } from '../device/validation.ts';
@@ -73,6 +73,7 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
     power: printer.capabilities.power,
     events: true,
   };
+  const deviceKey = printer.capabilities.power && printer.power?.deviceKeyLoss === true;
   const transitions: DriverTransition[] = [];
   let seq = 0;
   const record = (n: Pick<TransitionNotice, 'at' | 'from' | 'to' | 'event'>) => {
@@ -82,7 +83,7 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
   const unsubscribe = printer.subscribe(record);
 
   const handlers: { [C in DriverCall]: (body: unknown, query: URLSearchParams) => Promise<unknown> } = {
-    hello: async () => ({ protocol: DRIVER_PROTOCOL, version: DRIVER_PROTOCOL_VERSION, name: opts.name, capabilities }),
+    hello: async () => ({ protocol: DRIVER_PROTOCOL, version: DRIVER_PROTOCOL_VERSION, name: opts.name, capabilities: { ...capabilities, deviceKey } }),
     status: async () => publicStatus(await printer.status()),
     saveSettings: (b) => printer.saveSettings(b),
     operator: (b) => printer.send(b as { type: 'START_AUTH' }),
@@ -93,7 +94,9 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
       return { ok: true };
     },
     powerCycle: async (b) => {
-      const report = await requireCapability(printer, 'power').powerCycle((b as { offMs: number }).offMs);
+      const { offMs, deviceKey: loss } = b as { offMs: number; deviceKey?: DeviceKeyLoss };
+      if (loss && !deviceKey) throw new Problem(501, 'capability not offered', 'this printer cannot lose its device key on a power cycle');
+      const report = await requireCapability(printer, 'power').powerCycle(offMs, loss ? { deviceKey: loss } : undefined);
       // The boot's own transitions are not sent to subscribers: the event stream gets them from the report.
       report.transitions.forEach(record);
       return { stateAfter: report.stateAfter, outcome: report.outcome };

@@ -91,6 +91,13 @@ export class ModelExecutor {
     return this.model;
   }
 
+  /** For walks: a deadline only when it is the one the device has armed first. */
+  async eligible(label: EventLabel): Promise<boolean> {
+    if (kindOf(label) !== 'deadline') return true;
+    const pending = Object.entries(this.sut.device.deadlines()).sort((a, b) => a[1]! - b[1]!);
+    return pending[0]?.[0] === label;
+  }
+
   async runAll(labels: readonly EventLabel[]): Promise<StepRecord[]> {
     for (const l of labels) await this.run(l);
     return this.records;

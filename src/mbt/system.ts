@@ -17,6 +17,7 @@ import { ensureCertificates } from '../cloud/entra/certs.ts';
 import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import { startPanel, type RunningPanel } from '../panel/index.ts';
+import { localPrinter } from '../sim/printer.ts';
 import type { PanelSim } from '../panel/types.ts';
 import { EffectGates } from './gates.ts';
 
@@ -37,6 +38,9 @@ export interface SystemUnderTest extends PanelSim {
   readonly nvramFile: string;
   readonly panelUrl: string;
   readonly adminPassword: string;
+  /** Power cycle that first stops the device and abandons held effects (the panel's power button goes through it). */
+  powerCycle(offMs?: number): Promise<Device>;
+  onBoot(listener: (device: Device) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -92,7 +96,7 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
   });
 
   let panel: RunningPanel | null = null;
-  const sut = {
+  const sut: SystemUnderTest = {
     clock,
     twin,
     gates,
@@ -112,6 +116,17 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
       return sim.powerCycle(offMs);
     },
     onBoot: (listener: (d: Device) => void) => sim.onBoot(listener),
+    // The printer interface over this system: its power control is the power cycle above, held effects and all.
+    printer: localPrinter({
+      get device() {
+        return sim.device;
+      },
+      virtualClock: sim.virtualClock,
+      stateDir: sim.stateDir,
+      advance: (ms) => sim.advance(ms),
+      powerCycle: (offMs) => sut.powerCycle(offMs),
+      onBoot: (listener) => sim.onBoot(listener),
+    }),
     async close() {
       await panel?.close();
       sim.device.stop();
@@ -120,7 +135,7 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
       await twin.close();
       await rm(dir, { recursive: true, force: true });
     },
-  } satisfies SystemUnderTest;
+  };
   try {
     panel = await startPanel({ sim: sut, host: '127.0.0.1', port: 0, adminPassword: ADMIN_PASSWORD, logger: false });
   } catch (err) {

@@ -46,7 +46,13 @@ export interface TakenTransition {
   row: TransitionRow;
   /** Why it happened: the step's own event, the job pump, or a deadline raised at boot. */
   cause: 'step' | 'pump' | 'boot-deadline';
+  /** Effects the transition starts (entry actions that call out: a remote harness holds their request at the twin). */
+  effects: DeviceEffect[];
 }
+
+/** The statechart's actions that start a call to Microsoft, each kept in its state until the outcome arrives. */
+export const DEVICE_EFFECTS = ['requestDeviceCode', 'refreshAccessToken', 'submitJob'] as const;
+export type DeviceEffect = (typeof DEVICE_EFFECTS)[number];
 
 export interface StepResult {
   state: SystemState;
@@ -168,7 +174,7 @@ export function step(s: SystemState, label: EventLabel): StepResult {
     for (const def of defs) {
       const row = table.rowFor(from, def);
       if (!row) throw new Error(`no table row for ${from} on ${event.type}`);
-      taken.push({ event: event.type, from, to, row, cause });
+      taken.push({ event: event.type, from, to, row, cause, effects: DEVICE_EFFECTS.filter((a) => names.has(a)) });
     }
     const prevJob = snapshot.context.jobId;
     if (names.has('holdJob') && (event.type === 'SEND' || prevJob !== null)) held += 1;

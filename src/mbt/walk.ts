@@ -12,9 +12,22 @@ import { startSystemUnderTest, type InjectedFault } from './system.ts';
 import type { CoverageTracker } from './coverage.ts';
 import { SystemTime } from './timing.ts';
 
+/** What a walk needs of an executor: the in-process ModelExecutor or the remote one (src/mbt/remote/). */
+export interface WalkExecutor {
+  run(label: EventLabel): Promise<unknown>;
+  readonly modelState: SystemState;
+  readonly records: readonly { label: EventLabel }[];
+  readonly attempted: readonly EventLabel[];
+  /** Whether a label the model enables may be picked now (deadlines: only the system's earliest; capabilities). */
+  eligible?(label: EventLabel): Promise<boolean>;
+}
+
+/** A fresh system for each walk (and each shrinking attempt). */
+export type WalkSystemFactory = () => Promise<{ executor: WalkExecutor; close(): Promise<void> }>;
+
 interface WalkModel {
   state: SystemState;
-  executor: ModelExecutor;
+  executor: WalkExecutor;
 }
 
 /** Steps toward sign-in and sending are picked more often, resets less, so that 20 steps get somewhere. */
@@ -37,17 +50,21 @@ const DEADLINES: ReadonlySet<EventLabel> = new Set(['CODE_DEADLINE', 'ACCESS_TOK
  * (and, for deadlines, only the device's earliest one: the access token's real lifetime is seeded), so every command
  * of a walk does something, and fast-check shrinks both the walk's length and the choices.
  */
-class PickCommand implements fc.AsyncCommand<WalkModel, ModelExecutor, false> {
+class PickCommand implements fc.AsyncCommand<WalkModel, WalkExecutor, false> {
   private label: EventLabel | null = null;
   constructor(readonly pick: number) {}
   check(): boolean {
     return true;
   }
-  async run(m: WalkModel, r: ModelExecutor): Promise<void> {
-    const pending = Object.entries(r.sut.device.deadlines()).sort((a, b) => a[1]! - b[1]!);
-    const choices = enabledLabels(m.state)
-      .filter((l) => !DEADLINES.has(l) || (pending[0]?.[0] === l && nextDeadline(m.state.snapshot) === l))
-      .flatMap((l) => Array.from({ length: WEIGHTS[l] ?? 2 }, () => l));
+  async run(m: WalkModel, r: WalkExecutor): Promise<void> {
+    const eligible: EventLabel[] = [];
+    for (const l of enabledLabels(m.state)) {
+      if (DEADLINES.has(l) && nextDeadline(m.state.snapshot) !== l) continue;
+      if (r.eligible && !(await r.eligible(l))) continue;
+      eligible.push(l);
+    }
+    const choices = eligible.flatMap((l) => Array.from({ length: WEIGHTS[l] ?? 2 }, () => l));
+    if (choices.length === 0) throw new Error(`nothing the system can take in ${m.state.snapshot.value as string}`);
     this.label = choices[this.pick % choices.length]!;
     await r.run(this.label);
     m.state = r.modelState;
@@ -69,6 +86,16 @@ export interface WalkOptions {
   shrinkTimeLimitMs?: number;
   /** Accumulates the wall time spent waiting on the systems (starting, stepping, closing them). */
   timing?: SystemTime;
+  /** Where each walk runs; default a fresh in-process system (startSystemUnderTest) per walk. */
+  system?: WalkSystemFactory;
+}
+
+/** One walk as run (shrinking attempts are not walks). */
+export interface WalkRun {
+  labels: EventLabel[];
+  ok: boolean;
+  message: string | null;
+  ms: number;
 }
 
 export interface WalkOutcome {
@@ -82,6 +109,8 @@ export interface WalkOutcome {
   message: string | null;
   /** fast-check's replay path, with the seed enough to reproduce the shrunk walk. */
   counterexamplePath: string | null;
+  /** The walks run before shrinking began: every passing one, then the first failing one (if any). */
+  walks: WalkRun[];
 }
 
 export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
@@ -89,17 +118,29 @@ export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
   const failing: { labels: EventLabel[]; message: string }[] = [];
   let runs = 0;
   const timing = opts.timing ?? new SystemTime();
+  const walks: WalkRun[] = [];
+  const open: WalkSystemFactory =
+    opts.system ??
+    (async () => {
+      const sut = await startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir });
+      return { executor: new ModelExecutor(sut, { coverage: opts.coverage, timing }), close: () => sut.close() };
+    });
   const property = fc.asyncProperty(fc.commands(arbitraries, { maxCommands: opts.maxCommands, size: 'max' }), async (cmds) => {
     runs++;
-    const sut = await timing.inside(() => startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir }));
-    const executor = new ModelExecutor(sut, { coverage: opts.coverage, timing });
+    const started = performance.now();
+    const shrinking = failing.length > 0;
+    const system = await timing.inside(() => open());
+    const executor = system.executor;
     try {
       await fc.asyncModelRun(() => ({ model: { state: initialSystemState(), executor }, real: executor }), cmds);
+      if (!shrinking) walks.push({ labels: executor.records.map((r) => r.label), ok: true, message: null, ms: performance.now() - started });
     } catch (err) {
-      failing.push({ labels: executor.records.map((r) => r.label).concat(lastAttempted(executor)), message: (err as Error).message });
+      const labels = executor.records.map((r) => r.label).concat(lastAttempted(executor));
+      failing.push({ labels, message: (err as Error).message });
+      if (!shrinking) walks.push({ labels, ok: false, message: (err as Error).message, ms: performance.now() - started });
       throw err;
     } finally {
-      await timing.inside(() => sut.close());
+      await timing.inside(() => system.close());
     }
   });
   const details = await fc.check(property, {
@@ -117,11 +158,12 @@ export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
     shrunk: shortest?.labels ?? null,
     message: shortest?.message ?? null,
     counterexamplePath: details.counterexamplePath ?? null,
+    walks,
   };
 }
 
 /** The label of the step that failed (it is not in `records`, which holds completed steps). */
-function lastAttempted(executor: ModelExecutor): EventLabel[] {
+function lastAttempted(executor: WalkExecutor): EventLabel[] {
   const l = executor.attempted.at(-1);
   return l && executor.attempted.length > executor.records.length ? [l] : [];
 }

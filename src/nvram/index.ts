@@ -233,7 +233,6 @@ class NvramInstance implements Nvram {
     const swapped = recorded !== undefined && kid !== null && recorded !== kid && replaced === null && unreadable.length === 0
       ? `the image was written under device key ${recorded}, the key file holds key ${kid}`
       : null;
-    if (kid !== null && recorded !== kid) this.low.data = { ...structuredClone(this.low.data), deviceKeyId: kid };
     if (unreadable.length === 0 && replaced === null && swapped === null) return;
     const parts = [...(replaced ? [replaced] : []), ...(swapped ? [swapped] : []), ...unreadable.map((u) => `${u.name}: ${u.reason}`)];
     const message = `device key changed: ${parts.join('; ')}`;
@@ -364,6 +363,8 @@ class NvramInstance implements Nvram {
    * Memory changes only after the write is durable.
    */
   private async commitData(next: NvramData): Promise<NvramData> {
+    // Every bank names the key it was written under (checked at the next boot and by `nvram verify`).
+    if (this.vault.kid !== null) next.deviceKeyId = this.vault.kid;
     next.eventLog = next.eventLog.slice(-this.eventLogLimit);
     next.jobLog = next.jobLog.slice(-JOB_LOG_LIMIT);
     const text = JSON.stringify(next);

@@ -38,7 +38,7 @@ declare module 'fastify' {
 
 export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
   const explicit = opts.adminPassword ?? process.env.MFP_ADMIN_PASSWORD;
-  const { generatedPassword } = await opts.sim.device.admin.ensure(explicit);
+  const { generatedPassword } = await opts.sim.printer.admin.ensure(explicit);
   const ctx = createPanelContext(opts.sim);
 
   const app = Fastify({

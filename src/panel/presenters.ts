@@ -2,7 +2,7 @@
  * How the device looks from outside: the JSON shapes of the API (the words are in ./wording.ts). Times leave as
  * ISO 8601 strings (UTC) everywhere in the API.
  */
-import type { DeviceStatus, TransitionNotice } from '../device/device.ts';
+import type { PrinterStatus as DeviceStatus, TransitionNotice } from '../device/printer.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import { lastErrorWire, type LastErrorWire } from '../device/failures.ts';
 import { stateText } from './wording.ts';

@@ -30,10 +30,10 @@ export async function renderPage(
   data: Record<string, unknown> & { title: string; nav?: string },
   status = 200,
 ): Promise<FastifyReply> {
-  const device = ctx.sim.device;
+  const printer = ctx.sim.printer;
+  const [{ state }, identity] = await Promise.all([printer.status(), printer.identity()]);
   const flash = request.session.get('flash') ?? null;
   if (flash) request.session.set('flash', undefined);
-  const state = device.state();
   return reply
     .code(status)
     .header('Cache-Control', 'no-store')
@@ -45,8 +45,8 @@ export async function renderPage(
       csrfToken: reply.generateCsrf(),
       flash,
       product: ctx.productName,
-      serial: device.identity().serial,
-      deviceId: device.id,
+      serial: identity.serial,
+      deviceId: identity.id,
       headerState: { state, title: STATE_TITLES[state], tone: STATE_TONE[state] },
       wordingJson: browserWordingJson(),
       cloud: ctx.sim.twin ? 'Microsoft twin (offline)' : 'Microsoft',

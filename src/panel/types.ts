@@ -1,21 +1,20 @@
 /**
- * What the panel needs from the simulator: a narrow slice of `Simulator` (src/sim/types.ts), so tests can hand it
- * a fake built around a DeviceHarness. The device is read through the getter on every use: a power cycle replaces it.
+ * What the panel needs: the printer through the one interface (src/device/printer.ts) and, beside it, the tools'
+ * clock, the twin (for the header) and the printer's clock service (the clock settings page). Tests hand it a fake
+ * built around a DeviceHarness.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Device } from '../device/device.ts';
+import type { Printer } from '../device/printer.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { ClockService } from '../device/clockService.ts';
 
 export interface PanelSim {
-  readonly device: Device;
+  readonly printer: Printer;
   readonly clock: Clock;
   readonly twin: Twin | null;
   /** The printer's clock (RTC, NTP); absent in fakes that have none. */
   readonly deviceClock?: ClockService;
-  powerCycle(offMs?: number): Promise<Device>;
-  onBoot(listener: (device: Device) => void): () => void;
 }
 
 export interface PanelOptions {

@@ -1,22 +1,23 @@
 /** Read models shared by the API and the pages (NVRAM, event log, statechart). */
-import type { Device } from '../device/device.ts';
-import type { BootReport } from '../device/printer.ts';
+import { requireCapability, type BootReport, type Printer } from '../device/printer.ts';
 import { bootWarnings } from '../device/boot.ts';
 import { toMermaid } from '../model/transitionTable.ts';
 import type { PanelContext } from './context.ts';
 import { iso } from './presenters.ts';
 
-export function nvramView(device: Device) {
-  const h = device.nvramHealth();
-  return { file: h.file, capacityBytes: h.capacityBytes, usedBytes: h.usedBytes, banks: h.banks, boot: h.image, sections: h.sections, secrets: h.secrets, content: device.nvramContent() };
+/** The panel's NVRAM page shows the (redacted) content: its printer must offer the image inspection. */
+export async function nvramView(printer: Printer) {
+  const h = await printer.nvramHealth();
+  const content = await requireCapability(printer, 'nvramImage').content();
+  return { file: h.file, capacityBytes: h.capacityBytes, usedBytes: h.usedBytes, banks: h.banks, boot: h.image, sections: h.sections, secrets: h.secrets, content };
 }
 
-export function eventLogView(device: Device) {
-  return device.eventLog().map((e) => ({ at: iso(e.at), kind: e.kind, message: e.message, ...(e.data ? { data: e.data } : {}) }));
+export async function eventLogView(printer: Printer) {
+  return (await printer.eventLog()).map((e) => ({ at: iso(e.at), kind: e.kind, message: e.message, ...(e.data ? { data: e.data } : {}) }));
 }
 
-export function statechartView(ctx: PanelContext) {
-  const current = ctx.sim.device.state();
+export async function statechartView(ctx: PanelContext) {
+  const { state: current } = await ctx.sim.printer.status();
   return {
     states: [...ctx.table.states],
     transitions: ctx.table.transitions.map((t) => ({ ...t })),

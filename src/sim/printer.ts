@@ -3,20 +3,28 @@
  * simulated printer and see of it, as plain data. It follows the simulator across power cycles (each boot makes a
  * new runtime) and declares what only a simulator can offer: a virtual clock, the raw NVRAM image, power control.
  */
+import { createHash } from 'node:crypto';
+import { damageDeviceKey } from './device-key-fault.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Device } from '../device/device.ts';
-import type { Printer, TransitionNotice } from '../device/printer.ts';
+import type { BootReport, Printer, TransitionNotice } from '../device/printer.ts';
 import type { Simulator } from './types.ts';
 
-export function localPrinter(sim: Simulator): Printer {
+/** What `localPrinter` needs of a simulator (test fakes around a device harness offer the same). */
+export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'>;
+
+export function localPrinter(sim: PrinterHost): Printer {
   const device = (): Device => sim.device;
   const copy = <T>(v: T): T => structuredClone(v);
   const listeners = new Set<(n: TransitionNotice) => void>();
+  const bootListeners = new Set<(r: BootReport) => void>();
   let unsubscribe = device().subscribe((n) => listeners.forEach((l) => l(n)));
   sim.onBoot((d) => {
     unsubscribe();
     unsubscribe = d.subscribe((n) => listeners.forEach((l) => l(n)));
+    const report = d.bootReport();
+    bootListeners.forEach((l) => l(copy(report)));
   });
   const clock = sim.virtualClock;
   return {
@@ -37,16 +45,56 @@ export function localPrinter(sim: Simulator): Printer {
       listeners.add(l);
       return () => listeners.delete(l);
     },
+    onBoot: (l) => {
+      bootListeners.add(l);
+      return () => bootListeners.delete(l);
+    },
     idle: () => device().idle(),
     admin: {
       check: (password) => device().admin.check(password),
       change: (password) => device().admin.change(password),
+      ensure: (explicit) => device().admin.ensure(explicit),
+      // A digest of the salt: new with every stored hash, and telling nothing about the password.
+      revision: async () => {
+        const h = device().admin.stored();
+        return h ? createHash('sha256').update(h.salt).digest('base64url') : null;
+      },
     },
-    ...(clock ? { clock: { now: async () => clock.now(), advance: (ms: number) => sim.advance(ms) } } : {}),
+    ...(clock
+      ? {
+          clock: {
+            now: async () => clock.now(),
+            // Settles after each timer like sim.advance, but does not wait on a call held at the twin (a black-box
+            // harness moves the clock while the printer sits in requestingCode, refreshing or sending): effects
+            // still in flight after HELD_EFFECT_WAIT_MS of wall time are left running.
+            advance: async (ms: number) => {
+              const settle = () => boundedWait(device().idle(), HELD_EFFECT_WAIT_MS);
+              await clock.advance(ms, settle);
+              await settle();
+            },
+          },
+        }
+      : {}),
     nvramImage: {
       image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
       content: async () => device().nvramContent(),
     },
-    power: { powerCycle: async (offMs = 0) => copy((await sim.powerCycle(offMs)).bootReport()) },
+    power: {
+      deviceKeyLoss: true,
+      powerCycle: async (offMs = 0, o) => {
+        // The running device read its key at boot and does not read it again: damaging it now is what the next boot sees.
+        if (o?.deviceKey) await damageDeviceKey(path.join(sim.stateDir, 'nvram.json'), o.deviceKey);
+        return copy((await sim.powerCycle(offMs)).bootReport());
+      },
+    },
   };
+}
+
+/** How long the driver's clock advance waits for effects in flight before it answers (see `clock.advance`). */
+const HELD_EFFECT_WAIT_MS = 250;
+
+async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -16,6 +16,8 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { createDeviceAdapters, microsoftCloud, twinCloud, type CloudConfig, type DeviceAdapters } from '../adapters/index.ts';
 import type { Simulator, SimulatorOptions } from './types.ts';
+import { localPrinter } from './printer.ts';
+import type { Printer } from '../device/printer.ts';
 
 export type { Simulator, SimulatorOptions } from './types.ts';
 
@@ -142,6 +144,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
     throw err;
   }
 
+  let printer: Printer | undefined;
   const sim: Simulator & { internals: SimulatorInternals } = {
     clock,
     virtualClock,
@@ -151,6 +154,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
     },
     get deviceClock() {
       return deviceClock!;
+    },
+    // Made on first use: it subscribes to the device (and to every later boot).
+    get printer() {
+      return (printer ??= localPrinter(sim));
     },
     stateDir,
     async advance(ms) {

@@ -6,6 +6,7 @@
 import type { Clock, VirtualClock } from '../time/clock.ts';
 import type { Device } from '../device/device.ts';
 import type { ClockService } from '../device/clockService.ts';
+import type { Printer } from '../device/printer.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
@@ -82,6 +83,8 @@ export interface Simulator {
   readonly deviceClock: ClockService;
   /** The current device; a power cycle replaces it, so always read it through this getter. */
   readonly device: Device;
+  /** The same printer behind the one interface every face uses (src/device/printer.ts); it outlives power cycles. */
+  readonly printer: Printer;
   readonly stateDir: string;
   /** Moves a virtual clock, letting the device finish what each fired deadline started before time moves on. */
   advance(ms: number): Promise<void>;

@@ -29,6 +29,20 @@ describe('tenant fixtures', () => {
     expect(() => validateTenantFixture({ ...contoso, exchange: 'five minutes' })).toThrow(/\$\.exchange: expected an object/);
   });
 
+  it('ships a short-lifetime Contoso for wall-time printers and refuses a bad access-token lifetime', async () => {
+    const short = await loadTenantFixture(new URL('../../fixtures/tenants/contoso-short.json', import.meta.url).pathname);
+    expect(short.deviceCode).toMatchObject({ expiresInSeconds: 25, intervalSeconds: 3 });
+    expect(Number.isInteger(short.deviceCode.intervalSeconds)).toBe(true);
+    expect(short.tokens.accessTokenLifetimeSeconds).toBe(30);
+    expect((await loadTenantFixture()).tokens.accessTokenLifetimeSeconds).toBeNull();
+    const contoso = JSON.parse(await readFile(new URL('../../fixtures/tenants/contoso.json', import.meta.url), 'utf8'));
+    for (const bad of [0, 1.5, '30', 86_401]) {
+      expect(() => validateTenantFixture({ ...contoso, tokens: { accessTokenLifetimeSeconds: bad } })).toThrow(
+        /\$\.tokens\.accessTokenLifetimeSeconds: expected an integer in \[1, 86400\]/,
+      );
+    }
+  });
+
   it('lists every problem with its path', () => {
     const bad = {
       tenantId: 'not-a-guid',

@@ -6,7 +6,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { oauthDeviceMachine } from '../../machines/oauthDevice.ts';
-import type { Device } from '../../src/device/device.ts';
 import { protocolCode, SignInFailure } from '../../src/device/failures.ts';
 import { csrfFrom, login, panelUnderTest, type PanelUnderTest } from './support.ts';
 import { OAUTH_SETTINGS } from '../support/deviceHarness.ts';
@@ -43,13 +42,10 @@ describe('panel buttons follow can()', () => {
     expect(h.device.state()).toBe('authFailed');
     expect(await statusPage(p)).toContain('action="/device/dismiss"');
 
+    // The panel sees the printer only through the interface: its can() now answers from the copy of the machine.
     const copy = machineWithoutDismiss();
     const real = h.device;
-    const following: Device = {
-      ...real,
-      can: (type) => copy.resolveState(real.nvram.data.snapshot as never).can({ type } as never),
-    };
-    Object.defineProperty(p.sim, 'device', { get: () => following });
+    p.sim.printer.can = async (type) => copy.resolveState(real.nvram.data.snapshot as never).can({ type } as never);
     const page = await statusPage(p);
     expect(page).not.toContain('action="/device/dismiss"');
     expect(page).toContain('href="/oauth"'); // START_AUTH is still taken: that button stays

@@ -27,6 +27,8 @@ export interface TokenIssuerOptions {
   key: SigningKey;
   rng: Random;
   now: () => number;
+  /** A fixed access-token lifetime (the fixture's `tokens.accessTokenLifetimeSeconds`); unset: 60–90 minutes. */
+  accessLifetimeS?: number | null;
 }
 
 /** Access token lifetime: 60–90 minutes, drawn from the seeded source (Entra's documented variation). */
@@ -63,7 +65,7 @@ export class TokenIssuer {
   }): Promise<TokenResponse> {
     const { user, app, scopes } = args;
     const nowS = Math.floor(this.o.now() / 1000);
-    const lifetime = this.o.rng.int(ACCESS_MIN_S, ACCESS_MAX_S);
+    const lifetime = this.o.accessLifetimeS ?? this.o.rng.int(ACCESS_MIN_S, ACCESS_MAX_S);
     const [given, ...rest] = user.displayName.split(' ');
     const access = await new SignJWT({
       aud: EXCHANGE_RESOURCE,

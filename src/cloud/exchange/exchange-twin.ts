@@ -301,7 +301,11 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
             'data',
             async () => {
               const f = await fault('smtp.data', session, signedIn(session)?.upn);
-              if (f.kind === 'reply') throw f.error;
+              // A scripted refusal still journals the message's Message-ID: the rules judge the resend against it.
+              if (f.kind === 'reply') {
+                await noteMessage(session, Buffer.concat(chunks));
+                throw f.error;
+              }
               if (f.kind === 'dropped') throw replies.badToken(); // not sent: the socket is gone
               if (stream.sizeExceeded) throw replies.messageTooBig();
               return await accept(session, Buffer.concat(chunks));
@@ -326,13 +330,19 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     opts.journal,
   );
 
+  /** Parses the message and puts what the journal keeps of it (Message-ID, size, digest) on the session's next entry. */
+  async function noteMessage(session: SMTPServerSession, raw: Buffer) {
+    const parsed = await simpleParser(raw);
+    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length, digest: messageDigest(parsed) });
+    return parsed;
+  }
+
   /** After DATA: Send As on the header From (and on the envelope when policy defers it), quota, then filing. */
   async function accept(session: SMTPServerSession, raw: Buffer): Promise<string> {
     const mailbox = signedIn(session);
     const user = mailbox && directory.user(mailbox.upn);
     if (!mailbox || !user) throw replies.notAuthenticated();
-    const parsed = await simpleParser(raw);
-    server.noteMessage(session.id, { messageId: parsed.messageId, size: raw.length, digest: messageDigest(parsed) });
+    const parsed = await noteMessage(session, raw);
 
     const headerFrom = addresses(parsed.from);
     const headerDenied = headerFrom.some((a) => !maySendAs(user, a));

@@ -4,7 +4,7 @@
  * event the current state does not handle → 409 `{ error, state }`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { DispatchResult } from '../../device/device.ts';
+import { requireCapability, type DispatchResult, type OperatorEventType } from '../../device/printer.ts';
 import { deviceNow, type PanelContext } from '../context.ts';
 import { jobView, settingsWarnings, statusView } from '../presenters.ts';
 import {
@@ -35,7 +35,7 @@ function answer(reply: FastifyReply, result: DispatchResult) {
 
 export function apiPlugin(ctx: PanelContext) {
   return async function api(app: FastifyInstance): Promise<void> {
-    const device = () => ctx.sim.device;
+    const printer = ctx.sim.printer;
 
     app.addHook('onRequest', requireAdminApi);
     // A browser session needs the CSRF token (header x-csrf-token) on writes; Basic credentials are never ambient.
@@ -48,11 +48,11 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/status', {
       schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },
-    }, async () => ({ ...statusView(device().status(), deviceNow(ctx)), boot: bootView(device().bootReport()) }));
+    }, async () => ({ ...statusView(await printer.status(), deviceNow(ctx)), boot: bootView(await printer.bootReport()) }));
 
     app.get('/settings/smtp', {
       schema: { tags: ['settings'], summary: 'SMTP settings', security, response: { 200: { $ref: 'SmtpSettings#' }, ...errors } },
-    }, async () => device().settings());
+    }, async () => printer.settings());
 
     app.put<{ Body: Record<string, unknown> }>('/settings/smtp', {
       schema: {
@@ -69,18 +69,18 @@ export function apiPlugin(ctx: PanelContext) {
         },
       },
     }, async (request, reply) => {
-      const result = await device().saveSettings(request.body);
+      const result = await printer.saveSettings(request.body);
       if (!result.accepted) return reply.code(409).send({ error: result.reason ?? 'not handled in this state', state: result.state });
-      const settings = device().settings();
+      const settings = await printer.settings();
       return { settings, state: result.state, warnings: settingsWarnings(settings) };
     });
 
-    const operator = (url: string, method: 'POST' | 'DELETE', type: string, summary: string) =>
+    const operator = (url: string, method: 'POST' | 'DELETE', type: OperatorEventType, summary: string) =>
       app.route({
         method,
         url,
         schema: { tags: ['oauth'], summary, security, response: { 200: { $ref: 'DispatchResult#' }, ...errors } },
-        handler: async (_request, reply) => answer(reply, await device().send({ type })),
+        handler: async (_request, reply) => answer(reply, await printer.send({ type })),
       });
     operator('/oauth/start', 'POST', 'START_AUTH', 'Start Authentication (START_AUTH): request a device code');
     operator('/oauth/cancel', 'POST', 'CANCEL_AUTH', 'Cancel a sign-in in progress (CANCEL_AUTH)');
@@ -98,8 +98,8 @@ export function apiPlugin(ctx: PanelContext) {
         response: { 200: { type: 'object', properties: { state: { type: 'string' } } }, ...errors },
       },
     }, async (request) => {
-      const next = await ctx.sim.powerCycle(request.body?.offMs ?? 0);
-      return { state: next.state() };
+      const report = await requireCapability(printer, 'power').powerCycle(request.body?.offMs ?? 0);
+      return { state: report.stateAfter };
     });
 
     app.post<{ Body: { to: string | string[]; subject?: string; body?: string } }>('/mail/test', {
@@ -112,7 +112,7 @@ export function apiPlugin(ctx: PanelContext) {
       },
     }, async (request, reply) => {
       const { to, subject, body } = request.body;
-      const job = await device().submitJob({
+      const job = await printer.submitJob({
         to: Array.isArray(to) ? to : [to],
         subject: subject ?? 'Test e-mail from the MFP',
         body: body ?? 'This is a test e-mail sent from Web Image Monitor.',
@@ -122,19 +122,19 @@ export function apiPlugin(ctx: PanelContext) {
 
     app.get('/jobs', {
       schema: { tags: ['mail'], summary: 'Jobs: spool first, then the job log', security, response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errors } },
-    }, async () => device().jobs().map(jobView));
+    }, async () => (await printer.jobs()).map(jobView));
 
     app.get<{ Params: { id: string } }>('/jobs/:id', {
       schema: { tags: ['mail'], summary: 'One job', security, params: jobIdParams, response: { 200: { $ref: 'Job#' }, 404: { $ref: 'PanelError#' }, ...errors } },
     }, async (request, reply) => {
-      const job = device().job(request.params.id);
+      const job = await printer.job(request.params.id);
       if (!job) return reply.code(404).send({ error: 'no such job' });
       return jobView(job);
     });
 
     app.get('/eventlog', {
       schema: { tags: ['device'], summary: 'Event log from NVRAM (transitions with times)', security, response: { 200: eventLogSchema, ...errors } },
-    }, async () => eventLogView(device()));
+    }, async () => eventLogView(printer));
 
     app.get('/nvram', {
       schema: {
@@ -143,7 +143,7 @@ export function apiPlugin(ctx: PanelContext) {
         security,
         response: { 200: { type: 'object', additionalProperties: true }, ...errors },
       },
-    }, async () => nvramView(device()));
+    }, async () => nvramView(printer));
 
     const clockView = (c: ClockStatus) => ({
       ...c,

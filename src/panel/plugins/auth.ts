@@ -37,58 +37,62 @@ export type CheckResult = 'ok' | 'bad-credentials' | 'locked';
 const DUMMY_HASH_PROMISE = () => hashPassword(randomBytes(16).toString('base64'));
 
 /**
- * The password check shared by the login form and HTTP Basic. It answers synchronously when it can (locked out, no
- * stored hash, or a Basic header it already verified), so the common case of a script's request costs no promise,
- * no parsing and no scrypt; only a real password verification is asynchronous.
+ * The password check shared by the login form and HTTP Basic. Locked out is decided here, before the printer is
+ * asked anything; the password itself is verified by the printer (`admin.check`, serialized with its other work).
  */
 export function createPasswordCheck(ctx: PanelContext) {
   // A Basic header that verified once is remembered by a SHA-256 digest keyed with a per-process random prefix (not
   // the header itself, which carries the password), so a script's every request does not pay for scrypt. The digest
   // is only ever compared in this process, so a keyed prefix is enough (a one-shot hash costs half an HMAC). It is
-  // forgotten when the stored hash changes.
+  // forgotten when the printer's password revision changes (a change here, through another face, a reset).
   const cacheKey = randomBytes(32).toString('base64');
-  let remembered: { digest: Buffer; hash: string } | null = null;
+  let remembered: { digest: Buffer; revision: string } | null = null;
   const digestOf = (header: string) => hash('sha256', cacheKey + header, 'buffer');
+  const admin = ctx.sim.printer.admin;
 
   let dummy: Promise<StoredPasswordHash> | null = null;
 
-  const stored = (address: string): StoredPasswordHash | 'locked' | 'bad-credentials' => {
-    if (ctx.lockout.remainingMs(address) > 0) return 'locked';
-    return ctx.sim.device.admin.stored() ?? 'bad-credentials';
-  };
-
-  const verify = async (address: string, user: string, password: string, current: StoredPasswordHash, digest: Buffer | null): Promise<CheckResult> => {
+  const verify = async (address: string, user: string, password: string, digest: Buffer | null, revision: string): Promise<CheckResult> => {
     // The slot is taken before the ~70 ms check: a burst of parallel guesses verifies at most the limit.
     const slot = ctx.lockout.tryBegin(address);
     if (!slot) return 'locked';
     let ok = false;
     try {
       // Always one scrypt, whatever the user name: the answer's timing does not tell a wrong name from a wrong password.
-      const against = user === ADMIN_USER ? current : await (dummy ??= DUMMY_HASH_PROMISE());
-      ok = (await verifyPassword(password, against)) && user === ADMIN_USER;
+      if (user === ADMIN_USER) ok = await admin.check(password);
+      else await verifyPassword(password, await (dummy ??= DUMMY_HASH_PROMISE()));
     } finally {
       if (ok) slot.succeeded();
       else slot.failed();
     }
     if (!ok) return 'bad-credentials';
-    if (digest) remembered = { digest, hash: current.hash };
+    if (digest) remembered = { digest, revision };
     return 'ok';
+  };
+
+  /** 'locked' while locked out, 'bad-credentials' when no password is set, else the stored password's revision. */
+  const current = async (address: string): Promise<{ revision: string } | 'locked' | 'bad-credentials'> => {
+    if (ctx.lockout.remainingMs(address) > 0) return 'locked';
+    const revision = await admin.revision();
+    return revision === null ? 'bad-credentials' : { revision };
   };
 
   return {
     /** The login form's user name and password. */
-    password(address: string, user: string, password: string): CheckResult | Promise<CheckResult> {
-      const current = stored(address);
-      return typeof current === 'string' ? current : verify(address, user, password, current, null);
+    async password(address: string, user: string, password: string): Promise<CheckResult> {
+      const now = await current(address);
+      return typeof now === 'string' ? now : verify(address, user, password, null, now.revision);
     },
-    /** An `Authorization: Basic …` header (see isBasic). */
+    /** An `Authorization: Basic …` header (see isBasic). Locked out is answered without a promise. */
     basic(address: string, header: string): CheckResult | Promise<CheckResult> {
-      const current = stored(address);
-      if (typeof current === 'string') return current;
-      const digest = digestOf(header);
-      if (remembered && remembered.hash === current.hash && timingSafeEqual(digest, remembered.digest)) return 'ok';
-      const { user, password } = parseBasic(header);
-      return verify(address, user, password, current, digest);
+      if (ctx.lockout.remainingMs(address) > 0) return 'locked';
+      return current(address).then((now) => {
+        if (typeof now === 'string') return now;
+        const digest = digestOf(header);
+        if (remembered && remembered.revision === now.revision && timingSafeEqual(digest, remembered.digest)) return 'ok';
+        const { user, password } = parseBasic(header);
+        return verify(address, user, password, digest, now.revision);
+      });
     },
     /** After a password change: no remembered header stays valid. */
     forget(): void {
@@ -201,7 +205,7 @@ export async function registerAuth(app: FastifyInstance, ctx: PanelContext, opts
       const result = await check.password(request.ip, ADMIN_USER, request.body.currentPassword);
       if (result === 'locked') return reply.code(429).send({ error: 'too many failed logins; locked out for a while' });
       if (result !== 'ok') return reply.code(400).send({ error: 'invalid input: currentPassword is not the current password', fields: { currentPassword: 'is not the current password' } });
-      await ctx.sim.device.admin.change(request.body.newPassword);
+      await ctx.sim.printer.admin.change(request.body.newPassword);
       check.forget();
       ctx.sessions.revokeAll();
       ctx.lockout.reset();

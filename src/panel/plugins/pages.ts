@@ -12,7 +12,7 @@ import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
-import { isTimeZone } from '../../device/printer.ts';
+import { isTimeZone, requireCapability, type OperatorEventType } from '../../device/printer.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
 const SIGNED_IN: LeafState[] = ['authorized', 'tokenExpired', 'refreshing', 'sending', 'sendFailure'];
@@ -36,41 +36,44 @@ function settingsFromForm(body: SmtpForm): Record<string, unknown> {
 }
 
 /** Waits (bounded, wall time) until the device leaves `state`, so a click lands on the page of what happened. */
-function waitWhile(ctx: PanelContext, state: LeafState, timeoutMs: number): Promise<void> {
-  if (ctx.sim.device.state() !== state) return Promise.resolve();
-  return new Promise((resolve) => {
-    const device = ctx.sim.device;
-    const timer = setTimeout(done, timeoutMs);
-    const off = device.subscribe(() => {
-      if (device.state() !== state) done();
+async function waitWhile(ctx: PanelContext, state: LeafState, timeoutMs: number): Promise<void> {
+  const printer = ctx.sim.printer;
+  let off = () => {};
+  // Subscribed before the state is read, so a step between the two is not missed.
+  const left = new Promise<void>((resolve) => {
+    off = printer.subscribe((n) => {
+      if (n.to !== state) resolve();
     });
-    function done() {
-      clearTimeout(timer);
-      off();
-      resolve();
-    }
   });
+  try {
+    if ((await printer.status()).state !== state) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([left, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  } finally {
+    off();
+  }
 }
 
 export function pagesPlugin(ctx: PanelContext) {
   return async function pages(app: FastifyInstance): Promise<void> {
-    const device = () => ctx.sim.device;
+    const printer = ctx.sim.printer;
     const now = () => deviceNow(ctx); // the device's times (deadlines, token expiry) are on its own clock
     /**
      * The operator buttons of the status page: shown exactly when the statechart takes the event now (`can`), never
      * from a list of states kept here. RETRY in tokenExpired is the statechart's "Renew now" (refresh without a job).
      */
-    const operatorButtons = (state: string) => ({
-      canStart: device().can('START_AUTH'),
-      canRetry: device().can('RETRY'),
+    const operatorButtons = async (state: string) => ({
+      canStart: await printer.can('START_AUTH'),
+      canRetry: await printer.can('RETRY'),
       retryLabel: state === 'tokenExpired' ? 'Renew now' : 'Retry',
-      canDismiss: device().can('DISMISS'),
+      canDismiss: await printer.can('DISMISS'),
     });
     const post = { preHandler: app.csrfProtection, schema: { hide: true, body: anyForm } };
     const render = (req: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown> & { title: string; nav?: string }, status = 200) =>
       renderPage(ctx, req, reply, view, data, status);
-    const statusModel = () => {
-      const s = device().status();
+    const statusModel = async () => {
+      const s = await printer.status();
       return { s, v: statusView(s, now()), tone: STATE_TONE[s.state], title: STATE_TITLES[s.state] };
     };
 
@@ -78,14 +81,14 @@ export function pagesPlugin(ctx: PanelContext) {
      * The "OAuth 2.0 Authentication" block (oauth-block.eta), shown on its page and in SMTP under the method. Only its
      * own page reloads on a transition: in SMTP a reload would throw away what the administrator is typing.
      */
-    const oauthBlock = (reloadOnTransition: boolean) => {
-      const { s, v, tone, title } = statusModel();
+    const oauthBlock = async (reloadOnTransition: boolean) => {
+      const { s, v, tone, title } = await statusModel();
       return {
         tone,
         stateTitle: title,
         stateText: v.stateText,
         lastError: s.lastError ? describeError(s.lastError) : null,
-        canStart: device().can('START_AUTH'),
+        canStart: await printer.can('START_AUTH'),
         signingIn: s.state === 'requestingCode' || s.state === 'codePending',
         signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
         reloadOnTransition,
@@ -98,9 +101,9 @@ export function pagesPlugin(ctx: PanelContext) {
 
     // ------------------------------------------------------------------ status
     app.get('/status', { schema: { hide: true } }, async (req, reply) => {
-      const { s, v, tone, title } = statusModel();
-      const settings = device().settings();
-      const job = s.jobId ? device().job(s.jobId) : undefined;
+      const { s, v, tone, title } = await statusModel();
+      const settings = await printer.settings();
+      const job = s.jobId ? await printer.job(s.jobId) : undefined;
       return render(req, reply, 'status.eta', {
         title: 'Status',
         nav: 'status',
@@ -111,30 +114,32 @@ export function pagesPlugin(ctx: PanelContext) {
         tokenRemaining: s.tokenExpiresAt ? mmss(s.tokenExpiresAt - now()) : null,
         settings,
         job: job ? jobView(job) : null,
-        ...operatorButtons(s.state),
+        ...(await operatorButtons(s.state)),
         warnings: settingsWarnings(settings),
-        boot: bootView(device().bootReport()),
+        boot: bootView(await printer.bootReport()),
       });
     });
 
     // ------------------------------------------------------------------ SMTP settings
-    const smtpPage = (req: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, fieldErrors: Record<string, string>, status = 200) =>
-      render(req, reply, 'smtp.eta', {
+    const smtpPage = async (req: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, fieldErrors: Record<string, string>, status = 200) => {
+      const stored = await printer.settings();
+      return render(req, reply, 'smtp.eta', {
         title: 'SMTP',
         nav: 'smtp',
         values,
         fieldErrors,
-        warnings: fieldErrors && Object.keys(fieldErrors).length ? [] : settingsWarnings(device().settings()),
+        warnings: fieldErrors && Object.keys(fieldErrors).length ? [] : settingsWarnings(stored),
         // As the seed places it (step 4: "Start Authentication" in "OAuth 2.0 Authentication" in "SMTP"), for OAuth.
-        oauth: device().settings().authMethod === 'oauth2ExchangeOnline' ? oauthBlock(false) : null,
+        oauth: stored.authMethod === 'oauth2ExchangeOnline' ? await oauthBlock(false) : null,
       }, status);
+    };
 
-    app.get('/settings/smtp', { schema: { hide: true } }, async (req, reply) => smtpPage(req, reply, { ...device().settings() }, {}));
+    app.get('/settings/smtp', { schema: { hide: true } }, async (req, reply) => smtpPage(req, reply, { ...(await printer.settings()) }, {}));
 
     app.post<{ Body: SmtpForm }>('/settings/smtp', post, async (req, reply) => {
       const input = settingsFromForm(req.body);
       try {
-        const result = await device().saveSettings(input);
+        const result = await printer.saveSettings(input);
         if (!result.accepted) {
           setFlash(req, { kind: 'error', text: `Not saved: ${result.reason ?? 'the device is busy'}.` });
           return reply.redirect('/settings/smtp');
@@ -197,18 +202,18 @@ export function pagesPlugin(ctx: PanelContext) {
 
     // ------------------------------------------------------------------ OAuth 2.0 Authentication
     app.get('/oauth', { schema: { hide: true } }, async (req, reply) => {
-      const { v } = statusModel();
+      const { v } = await statusModel();
       return render(req, reply, 'oauth.eta', {
         title: 'OAuth 2.0 Authentication',
         nav: 'oauth',
         st: v,
-        settings: device().settings(),
-        oauth: oauthBlock(true),
+        settings: await printer.settings(),
+        oauth: await oauthBlock(true),
       });
     });
 
     app.post('/oauth/start', post, async (req, reply) => {
-      const result = await device().send({ type: 'START_AUTH' });
+      const result = await printer.send({ type: 'START_AUTH' });
       if (!result.accepted) {
         setFlash(req, { kind: 'error', text: `Authentication could not start: ${result.reason}.` });
         return reply.redirect('/oauth');
@@ -217,8 +222,8 @@ export function pagesPlugin(ctx: PanelContext) {
       return reply.redirect('/oauth/code');
     });
 
-    const codePage = (req: FastifyRequest, reply: FastifyReply, notice: string | null) => {
-      const { s, v } = statusModel();
+    const codePage = async (req: FastifyRequest, reply: FastifyReply, notice: string | null) => {
+      const { s, v } = await statusModel();
       return render(req, reply, 'code.eta', {
         title: 'OAuth 2.0 Authentication',
         nav: 'oauth',
@@ -235,9 +240,9 @@ export function pagesPlugin(ctx: PanelContext) {
     app.get('/oauth/code', { schema: { hide: true } }, async (req, reply) => codePage(req, reply, null));
 
     app.post('/oauth/ok', post, async (req, reply) => {
-      const state = device().state();
+      const { state, account } = await printer.status();
       if (SIGNED_IN.includes(state)) {
-        setFlash(req, { kind: 'ok', text: `Authenticated as ${device().status().account ?? ''}.` });
+        setFlash(req, { kind: 'ok', text: `Authenticated as ${account ?? ''}.` });
         return reply.redirect('/status');
       }
       if (state === 'codePending' || state === 'requestingCode') {
@@ -248,7 +253,7 @@ export function pagesPlugin(ctx: PanelContext) {
     });
 
     app.post('/oauth/cancel', post, async (req, reply) => {
-      const result = await device().send({ type: 'CANCEL_AUTH' });
+      const result = await printer.send({ type: 'CANCEL_AUTH' });
       setFlash(req, result.accepted ? { kind: 'info', text: 'Authentication was cancelled.' } : { kind: 'warn', text: `Nothing to cancel: ${result.reason}.` });
       return reply.redirect('/oauth');
     });
@@ -257,7 +262,7 @@ export function pagesPlugin(ctx: PanelContext) {
       render(req, reply, 'confirm.eta', {
         title: 'Delete Token',
         nav: 'oauth',
-        question: `Delete the token of ${device().status().account ?? 'this device'}? Scan to e-mail stops until someone signs in again.`,
+        question: `Delete the token of ${(await printer.status()).account ?? 'this device'}? Scan to e-mail stops until someone signs in again.`,
         action: '/oauth/delete',
         confirmLabel: 'Delete Token',
         cancelHref: '/oauth',
@@ -265,24 +270,26 @@ export function pagesPlugin(ctx: PanelContext) {
     );
 
     app.post('/oauth/delete', post, async (req, reply) => {
-      const result = await device().send({ type: 'SIGN_OUT' });
+      const result = await printer.send({ type: 'SIGN_OUT' });
       setFlash(req, result.accepted ? { kind: 'ok', text: 'The token was deleted.' } : { kind: 'warn', text: `No token deleted: ${result.reason}.` });
       return reply.redirect('/oauth');
     });
 
     // ------------------------------------------------------------------ Send Test E-mail, logs
-    const mailPage = (req: FastifyRequest, reply: FastifyReply, values: Record<string, string>, fieldErrors: Record<string, string>, status = 200) =>
-      render(req, reply, 'mail.eta', { title: 'Send Test E-mail', nav: 'mail', values, fieldErrors, sender: device().settings().adminEmailAddress || device().settings().authEmailAddress }, status);
+    const mailPage = async (req: FastifyRequest, reply: FastifyReply, values: Record<string, string>, fieldErrors: Record<string, string>, status = 200) => {
+      const settings = await printer.settings();
+      return render(req, reply, 'mail.eta', { title: 'Send Test E-mail', nav: 'mail', values, fieldErrors, sender: settings.adminEmailAddress || settings.authEmailAddress }, status);
+    };
 
     app.get('/mail/test', { schema: { hide: true } }, async (req, reply) =>
-      mailPage(req, reply, { to: device().settings().authEmailAddress, subject: 'Test e-mail from the MFP', body: 'This is a test e-mail sent from Web Image Monitor.' }, {}),
+      mailPage(req, reply, { to: (await printer.settings()).authEmailAddress, subject: 'Test e-mail from the MFP', body: 'This is a test e-mail sent from Web Image Monitor.' }, {}),
     );
 
     app.post<{ Body: Record<string, string | undefined> }>('/mail/test', post, async (req, reply) => {
       const values = { to: req.body.to ?? '', subject: req.body.subject ?? '', body: req.body.body ?? '' };
       const to = values.to.split(/[,;\s]+/).filter(Boolean);
       try {
-        const job = await device().submitJob({ to, subject: values.subject, body: values.body });
+        const job = await printer.submitJob({ to, subject: values.subject, body: values.body });
         setFlash(req, { kind: 'ok', text: `Test e-mail queued (job ${job.id.slice(0, 8)}).` });
         return reply.redirect('/jobs');
       } catch (err) {
@@ -296,20 +303,20 @@ export function pagesPlugin(ctx: PanelContext) {
     });
 
     app.get('/jobs', { schema: { hide: true } }, async (req, reply) =>
-      render(req, reply, 'jobs.eta', { title: 'Job Log', nav: 'jobs', jobs: device().jobs().map(jobView).sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? '')) }),
+      render(req, reply, 'jobs.eta', { title: 'Job Log', nav: 'jobs', jobs: (await printer.jobs()).map(jobView).sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? '')) }),
     );
 
     app.get('/events', { schema: { hide: true } }, async (req, reply) =>
-      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: eventLogView(device()).reverse() }),
+      render(req, reply, 'events.eta', { title: 'Event Log', nav: 'events', entries: (await eventLogView(printer)).reverse() }),
     );
 
     app.get('/nvram', { schema: { hide: true } }, async (req, reply) => {
-      const view = nvramView(device());
+      const view = await nvramView(printer);
       return render(req, reply, 'nvram.eta', { title: 'NVRAM', nav: 'nvram', n: view, contentJson: JSON.stringify(view.content, null, 2) });
     });
 
     app.get('/statechart', { schema: { hide: true } }, async (req, reply) => {
-      const sc = statechartView(ctx);
+      const sc = await statechartView(ctx);
       return render(req, reply, 'statechart.eta', {
         title: 'Statechart',
         nav: 'statechart',
@@ -324,18 +331,18 @@ export function pagesPlugin(ctx: PanelContext) {
       reply
         .type('image/svg+xml')
         .header('Cache-Control', 'no-store')
-        .send(renderStatechartSvg(ctx.machine, ctx.table, device().state())),
+        .send(renderStatechartSvg(ctx.machine, ctx.table, (await printer.status()).state)),
     );
 
     // ------------------------------------------------------------------ maintenance
     app.get('/maintenance', { schema: { hide: true } }, async (req, reply) =>
-      render(req, reply, 'maintenance.eta', { title: 'Maintenance', nav: 'maintenance', state: device().state() }),
+      render(req, reply, 'maintenance.eta', { title: 'Maintenance', nav: 'maintenance', state: (await printer.status()).state }),
     );
 
-    const operatorForm = (path: string, type: string, done: (state: string) => string) =>
+    const operatorForm = (path: string, type: OperatorEventType, done: (state: string) => string) =>
       app.post(path, post, async (req, reply) => {
-        const before = device().state();
-        const result = await device().send({ type });
+        const before = (await printer.status()).state;
+        const result = await printer.send({ type });
         setFlash(req, result.accepted ? { kind: 'ok', text: done(before) } : { kind: 'warn', text: `Not done: ${result.reason}.` });
         return reply.redirect('/status');
       });
@@ -355,8 +362,8 @@ export function pagesPlugin(ctx: PanelContext) {
     operatorForm('/maintenance/factory-reset', 'FACTORY_RESET', () => 'The device was reset to factory settings.');
 
     app.post('/maintenance/power-cycle', post, async (req, reply) => {
-      await ctx.sim.powerCycle(0);
-      setFlash(req, { kind: 'ok', text: `The device was restarted; it came back as ${STATE_TITLES[device().state()]}.` });
+      const report = await requireCapability(printer, 'power').powerCycle(0);
+      setFlash(req, { kind: 'ok', text: `The device was restarted; it came back as ${STATE_TITLES[report.stateAfter]}.` });
       return reply.redirect('/status');
     });
   };

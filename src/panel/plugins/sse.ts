@@ -4,7 +4,7 @@
  * the new one). Comment pings keep proxies and browsers from timing the stream out.
  */
 import type { FastifyInstance } from 'fastify';
-import type { TransitionNotice } from '../../device/device.ts';
+import type { TransitionNotice } from '../../device/printer.ts';
 import { deviceNow, type PanelContext } from '../context.ts';
 import { statusView, transitionView } from '../presenters.ts';
 import { requireAdminApi } from './auth.ts';
@@ -41,11 +41,12 @@ export function ssePlugin(ctx: PanelContext) {
         raw.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
       const onTransition = (t: TransitionNotice) => send('transition', transitionView(t, deviceNow(ctx)));
-      let unsubscribe = ctx.sim.device.subscribe(onTransition);
-      const offBoot = ctx.sim.onBoot((device) => {
-        unsubscribe();
-        unsubscribe = device.subscribe(onTransition);
-        send('boot', statusView(device.status(), deviceNow(ctx)));
+      // The printer's subscription outlives power cycles; a boot is announced with the status it came back in.
+      const unsubscribe = ctx.sim.printer.subscribe(onTransition);
+      const offBoot = ctx.sim.printer.onBoot(() => {
+        void ctx.sim.printer.status().then((s) => {
+          if (!ended) send('boot', statusView(s, deviceNow(ctx)));
+        });
       });
       const ping = setInterval(() => raw.write(': ping\n\n'), PING_MS);
       ping.unref();
@@ -62,7 +63,9 @@ export function ssePlugin(ctx: PanelContext) {
       open.add(end);
       request.raw.on('close', end);
       raw.write('retry: 2000\n\n');
-      send('status', statusView(ctx.sim.device.status(), deviceNow(ctx)));
+      void ctx.sim.printer.status().then((s) => {
+        if (!ended) send('status', statusView(s, deviceNow(ctx)));
+      });
     });
   };
 }

@@ -136,6 +136,9 @@ describe('smtp.mail and smtp.data faults', () => {
     h.faults.add({ target: 'smtp.data', action: { kind: 'reply', reply: '451 4.7.500 Server busy. Please try again later.' } });
     expect(await attempt()).toMatchObject({ code: 'EMESSAGE', responseCode: 451, response: '451 4.7.500 Server busy. Please try again later.' });
     expect(sentCount()).toBe(before);
+    // The journal keeps the refused message's Message-ID: a resend is judged against it.
+    const refused = h.journal.list().filter((e) => isSmtp(e) && e.command === 'MESSAGE').at(-1);
+    expect(refused).toMatchObject({ reply: 451, messageId: expect.stringMatching(/^<.+@.+>$/) });
   });
 
   it('data drop: the connection is cut after the message, before the reply; nothing is stored', async () => {

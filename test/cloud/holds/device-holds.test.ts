@@ -158,7 +158,7 @@ describe('a hold keeps our printer in its transient state', { timeout: 120_000 }
     await staysIn('sending', id);
     await release(id, { kind: 'reply', reply: '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.' });
     await waitForState(s, 'sendFailure');
-    expect(s.device.status()).toMatchObject({ retryAt: null, lastError: { code: '5.7.139' } });
+    expect(s.device.status()).toMatchObject({ retryAt: null, lastError: { code: { kind: 'smtp', value: '5.7.139' } } });
   });
 
   it('smtp-data: sending until released (after the message, before its reply); 554 5.2.2 is the outcome', async () => {
@@ -170,7 +170,7 @@ describe('a hold keeps our printer in its transient state', { timeout: 120_000 }
     await staysIn('sending', id);
     await release(id, { kind: 'reply', reply: '554 5.2.2 mailbox full; STOREDRV.Submission.Exception:QuotaExceededException' });
     await waitForState(s, 'sendFailure');
-    expect(s.device.status().lastError).toMatchObject({ code: '5.2.2' });
+    expect(s.device.status().lastError).toMatchObject({ code: { kind: 'smtp', value: '5.2.2' } });
     expect(s.twin!.control.messages(RECIPIENT)).toHaveLength(0);
   });
 
