@@ -159,6 +159,8 @@ class Printer:
         job = self._job(old_ctx["jobId"]) if old_ctx["jobId"] else None
         if action == "delete_tokens":
             self.entra.forget()
+        elif action == "erase_all":
+            self.settings, self.jobs = {}, []
         elif action == "hold_job" and job:
             job.update(status="held", updatedAt=now_ms())
         elif action == "requeue_job" and job:

@@ -141,7 +141,12 @@ export async function connectDriver(opts: DriverClientOptions): Promise<DriverCl
     idle: async () => {
       await c('idle', {});
     },
-    powerCycle: (offMs, deviceKey) => c('powerCycle', deviceKey ? { offMs, deviceKey } : { offMs }),
+    powerCycle: (offMs, deviceKey) => {
+      need('powerCycle');
+      // A printer without a virtual clock stays off for offMs of wall time before it answers: that is not a hang.
+      const timeoutMs = (opts.timeoutMs ?? DEFAULT_DRIVER_TIMEOUT_MS) + (hello.capabilities.clock ? 0 : offMs);
+      return callDriver({ ...opts, timeoutMs }, 'powerCycle', deviceKey ? { offMs, deviceKey } : { offMs });
+    },
     now: async () => (await c('clock')).now,
     advance: async (ms) => (await c('advanceClock', { ms })).now,
     nvram: async () => (await c('nvram')).content,
