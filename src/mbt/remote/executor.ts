@@ -6,7 +6,8 @@
  *  - outcomes are scripted on the twin: approve / decline a user code, a one-shot fault rule for a poll, and the
  *    twin's holds instead of in-process gates — a step that enters requestingCode / refreshing / sending arms a hold
  *    for the request the printer is about to make (device-code, token with grant refresh_token, smtp-auth), and the
- *    outcome step releases it to proceed or with the fault action (the printer sees the same wire answer);
+ *    outcome step releases it to proceed or with the fault action (the printer sees the same wire answer); a
+ *    transient send failure lets AUTH through and refuses the message at DATA, so the wire shows its Message-ID;
  *  - deadlines: with the `clock` capability the shared clock is advanced to the deadline the status shows; without
  *    it the harness waits on wall time when the deadline is within `wallWaitMs`, else the step is skipped;
  *  - after each step the driver's status must show the model's state (bounded wait) and its guard-relevant fields,
@@ -302,8 +303,20 @@ export class RemoteExecutor {
         return release(REFRESH_PERMANENT);
       case 'SEND_FAILED:auth-rejected':
       case 'SEND_FAILED:permanent':
-      case 'SEND_FAILED:transient':
         return release({ kind: 'reply', reply: SEND_FAILURES[label.slice('SEND_FAILED:'.length) as keyof typeof SEND_FAILURES].reply });
+      case 'SEND_FAILED:transient': {
+        // Refused once the message is on the wire (AUTH proceeds, DATA is refused): the twin journals its Message-ID,
+        // so rule smtp.one-message-id-per-job can judge the resend (a refusal at AUTH carries no message).
+        const data = await twin.armHold('smtp-data');
+        await release();
+        const caught = await twin.hold(data.id, 'holding', this.opts.settleTimeoutMs ?? 10_000);
+        if (caught.state !== 'holding') {
+          await this.abandon(data.id);
+          throw new Error(`the printer sent no message after its AUTH was let through (smtp-data hold ${caught.state})`);
+        }
+        await twin.release(data.id, { kind: 'reply', reply: SEND_FAILURES.transient.reply });
+        return;
+      }
       case 'TOKEN_GRANTED:configured':
         await twin.approve(userCode(), account);
         return;

@@ -252,8 +252,8 @@ const MODEL_MADE_IT_FAIL: Record<string, (cases: readonly RunCase[]) => string |
       ? 'the run itself sends again after a 5.7.3 (operator RETRY or a new job), which this rule counts as a retry'
       : undefined,
   'smtp.backoff-4.3.2': (cases) =>
-    followedBy(cases, 'SEND_FAILED:transient', (l) => l === 'RETRY')
-      ? "the run's operator RETRY after a 4.3.2 resends at once by design (sendFailure —RETRY→), which this rule counts as no backoff"
+    followedBy(cases, 'SEND_FAILED:transient', (l) => l === 'RETRY' || l === 'SEND' || l.startsWith('TOKEN_GRANTED'))
+      ? "the run's own steps send again soon after a 4.3.2 (the operator's RETRY resends at once by design, sendFailure —RETRY→; a new job; a new sign-in that resumes the held job), which this rule counts as no backoff"
       : undefined,
   'token.refresh-before-expiry': (cases) =>
     cases.some((c) => c.kind !== 'rule' && c.labels.some((l) => l === 'ACCESS_TOKEN_DEADLINE' || l === 'POWER_CYCLE:deadlinePassed'))
