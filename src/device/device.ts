@@ -28,7 +28,7 @@ import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from
 import { createEffects } from './effects.ts';
 import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
@@ -100,6 +100,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const bootAt = clock.now();
   const bootTransitions: TransitionNotice[] = [];
   let booting = true;
+  /** The boot's reconciliation of the spool (below): its reason, and whether it is still owed (the queue waits). */
+  let reconciled: BootReason | null = null;
+  let reconcileOwed = true;
 
   // ---- boot: the snapshot to start from
   const storedSnapshot = nvram.data.snapshot;
@@ -111,9 +114,18 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     enqueue: (fn) => core.enqueue(fn),
     probeSpool: async () => {
       const probe = `probe-${randomUUID()}`;
-      await spool.write(probe, { to: [], subject: '', text: '', attachments: [] });
-      await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
-      storage.spoolWritten();
+      try {
+        await spool.write(probe, { to: [], subject: '', text: '', attachments: [] }).catch((err: unknown) => {
+          throw storage.failed(err, 'spool', 'write');
+        });
+        // A disk that writes but cannot read has not recovered from a read fault.
+        await spool.read(probe).catch((err: unknown) => {
+          throw storage.failed(err, 'spool', 'read');
+        });
+      } finally {
+        await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
+      }
+      storage.spoolWorked();
     },
     commitLog: () => core.commit(() => {}),
   });
@@ -160,9 +172,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     context: () => core.snapshot.context,
     job: (id) => nvram.data.spool.find((j) => j.id === id),
     readContent: (id) =>
-      spool.read(id).catch((err: unknown) => {
-        throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
-      }),
+      spool.read(id).then(
+        (content) => (storage.spoolWorked('read'), content),
+        (err: unknown) => {
+          throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
+        },
+      ),
     smtp: () => nvram.data.settings.smtp,
     jitter: opts.retryJitter ?? null,
   });
@@ -231,7 +246,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
 
   /** Hands the next queued job to the statechart when it can take one (or hold it, when it cannot send at all). */
   async function pump(): Promise<void> {
-    if (core.stopped || core.snapshot.context.jobId !== null) return;
+    if (core.stopped || reconcileOwed || core.snapshot.context.jobId !== null) return;
     const next = nvram.data.spool.find((j) => j.status === 'queued');
     if (!next) return;
     const event: DeviceEvent = { type: 'SEND', jobId: next.id };
@@ -257,8 +272,26 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       }),
     );
   }
-  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
-  const reconciled = await keeper.reconcileAtBoot();
+  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool. A disk that
+  // cannot read the spool reports the fault, and the reconciliation waits for the storage retry; so does the queue,
+  // since a job sent before it could be one the spool says was sent already.
+  const reconcile = async () => {
+    try {
+      reconciled = await keeper.reconcileAtBoot();
+    } catch (err) {
+      const failed = storage.failed(err, 'spool', 'read');
+      if (failed instanceof StorageFaultError) throw failed;
+      log.error({ err }, 'spool reconciliation failed'); // not the disk: it would fail the same way again
+    }
+    reconcileOwed = false;
+  };
+  await reconcile().catch((err: unknown) => {
+    if (!(err instanceof StorageFaultError)) throw err;
+    storage.defer('reconcile', async () => {
+      await reconcile();
+      schedulePump();
+    });
+  });
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -302,7 +335,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       } catch (err) {
         throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
       }
-      storage.spoolWritten();
+      storage.spoolWorked('write');
       const record: JobRecord = {
         id,
         messageId,

@@ -172,9 +172,14 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   } catch (err) {
     await store?.close().catch(() => {});
     // The first boot failed before its format was durable (a failing disk): the key it made seals nothing. Left
-    // behind, it would make the next boot call the still blank image lost.
+    // behind, it would make the next boot call the still blank image lost. The image file this boot created goes
+    // with it: the format's writes may read back although their fsync failed, and a formatted image without the
+    // key it names would boot as "device key changed".
     const firstBoot = loaded.status === 'fulfilled' && loaded.value.ok && loaded.value.created;
-    if (firstBoot && !store?.current()) await rm(keyFile, { force: true }).catch(() => {});
+    if (firstBoot && !store?.current()) {
+      if (store?.created) await rm(file, { force: true }).catch(() => {});
+      await rm(keyFile, { force: true }).catch(() => {});
+    }
     await lock.release().catch(() => {});
     throw err;
   }

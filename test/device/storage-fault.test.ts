@@ -160,6 +160,91 @@ describe('device on a failing disk', () => {
     }
   });
 
+  it('a spool that cannot read a job is a lasting fault, not a loop: said while it lasts, retried ever more slowly, and the job goes when the disk reads', async () => {
+    // Regression (issue 13): a read fault used to be ended by the probe's successful write, and the resend failed it
+    // again at the same instant, for ever (the sweep's [read #3 EIO persistent] never finished).
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
+    const r = await newRun(dir);
+    try {
+      await boot(r);
+      await r.h.signIn();
+      r.disk.inject({ kind: 'read', at: 1, errno: 'EIO', persistent: true, area: 'spool' });
+      const job = await r.h.device.submitJob({ to: ['bob@contoso.com'], subject: 'unreadable' });
+      await r.h.device.idle();
+      expect(r.h.device.status().storageFault).toMatchObject({ reason: 'spool-read-failed', area: 'spool', operation: 'read', code: 'EIO' });
+      await r.h.advance(30 * 60_000);
+      // Still said, in the status and (the NVRAM works) in the event log while it lasts; the job waits, unfailed.
+      expect(r.h.device.status().storageFault).toMatchObject({ reason: 'spool-read-failed' });
+      const storageLines = () => r.h.device.eventLog().filter((e) => e.kind.startsWith('storage.'));
+      expect(storageLines().map((e) => e.kind)).toEqual(['storage.fault']);
+      expect(storageLines()[0]!.data).toMatchObject({ area: 'spool', operation: 'read', reason: 'spool-read-failed' });
+      expect(r.h.device.job(job.id)?.status).toBe('sending'); // the submission waits for the disk, no send retry used
+      expect(r.h.device.status().lastError).toBeNull();
+      expect(r.h.fake.sent).toEqual([]);
+      // 1 s, 5 s, 15 s, then once a minute: about 33 rounds in 30 minutes, each a probe and the content read.
+      expect(r.disk.injected.length).toBeLessThan(100);
+      // A spool write that works (another submission) says nothing of the read fault.
+      await r.h.device.submitJob({ to: ['bob@contoso.com'], subject: 'written' });
+      await r.h.device.idle();
+      expect(r.h.device.status().storageFault).toMatchObject({ reason: 'spool-read-failed' });
+      r.disk.clear();
+      await r.h.advance(2 * 60_000);
+      expect(r.h.device.status().storageFault).toBeNull();
+      expect(r.h.device.job(job.id)?.status).toBe('sent');
+      expect(r.h.fake.sent.map((m) => m.subject)).toEqual(['unreadable', 'written']);
+      expect(storageLines().map((e) => e.kind)).toEqual(['storage.fault', 'storage.recovered']);
+    } finally {
+      await r.h.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a boot that cannot list the spool reconciles nothing on half the facts: pending jobs wait, unfailed, until the disk reads', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
+    const r = await newRun(dir);
+    try {
+      await boot(r);
+      await r.h.signIn();
+      r.h.fake.gateSends(); // the mail is on the wire when the power goes
+      const job = await r.h.device.submitJob({ to: ['bob@contoso.com'], subject: 'pending at the cut' });
+      r.h.fake.sendGate = null;
+      r.disk.inject({ kind: 'read', at: 1, errno: 'EIO', persistent: true, area: 'spool' });
+      await powerCycle(r, 1000);
+      expect(r.on).toBe(true); // the NVRAM reads: the printer is up, and says what fails
+      expect(r.h.device.status().storageFault).toMatchObject({ reason: 'spool-read-failed', area: 'spool' });
+      // Read as "no files", the spool would have made the job's content look gone and failed it.
+      expect(r.h.device.job(job.id)?.status).toBe('queued');
+      await r.h.advance(10 * 60_000);
+      expect(r.h.device.job(job.id)?.status).toBe('queued');
+      r.disk.clear();
+      await r.h.advance(2 * 60_000);
+      expect(r.h.device.status().storageFault).toBeNull();
+      expect(r.h.device.job(job.id)?.status).toBe('sent');
+      expect(r.h.fake.sent.map((m) => m.subject)).toContain('pending at the cut');
+    } finally {
+      await r.h.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a first boot whose format was written but not fsynced leaves neither key nor image: the next boot is a first boot, not a changed key', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
+    const r = await newRun(dir);
+    try {
+      // fsync #1 is the new image's directory, #2 the format's: its writes are in the file, its fsync fails.
+      r.disk.inject({ kind: 'fsync', at: 2, errno: 'EIO', persistent: false, area: 'nvram' });
+      await boot(r);
+      expect(r.on).toBe(false);
+      expect(r.disk.injected.map((x) => x.syscall)).toEqual(['fsync']);
+      await boot(r);
+      expect(r.on).toBe(true);
+      expect(r.h.device.bootReport().reasons.map((x) => x.code)).toEqual(['first-boot']);
+    } finally {
+      await r.h.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a first boot that the disk failed leaves no device key: the next boot is a first boot, not a lost image', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mfp-iofault-'));
     const r = await newRun(dir);
