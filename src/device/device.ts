@@ -18,7 +18,7 @@ import type { Nvram } from '../nvram/index.ts';
 import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
-import { Spool } from './spool.ts';
+import { isGone, Spool } from './spool.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { spoolKeeper } from './spoolKeeper.ts';
@@ -175,7 +175,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       spool.read(id).then(
         (content) => (storage.spoolWorked('read'), content),
         (err: unknown) => {
-          throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
+          throw isGone(err) ? err : storage.failed(err, 'spool', 'read');
         },
       ),
     smtp: () => nvram.data.settings.smtp,
@@ -285,13 +285,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     }
     reconcileOwed = false;
   };
-  await reconcile().catch((err: unknown) => {
-    if (!(err instanceof StorageFaultError)) throw err;
+  // It throws only a StorageFaultError (anything else is logged inside): the retry runs it again.
+  await reconcile().catch(() =>
     storage.defer('reconcile', async () => {
       await reconcile();
       schedulePump();
-    });
-  });
+    }),
+  );
 
   const device: Device = {
     id: nvram.data.device.id,
