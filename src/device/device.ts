@@ -285,13 +285,27 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     }
     reconcileOwed = false;
   };
-  // It throws only a StorageFaultError (anything else is logged inside): the retry runs it again.
+  // It throws only a StorageFaultError (anything else is logged inside): the retry runs it again, after the boot's
+  // POWER_CYCLE, so it does what the boot does after that step too.
   await reconcile().catch(() =>
     storage.defer('reconcile', async () => {
       await reconcile();
+      await releaseParkedQueue();
       schedulePump();
     }),
   );
+
+  /**
+   * In the queue, after the POWER_CYCLE: the older bank parked the queue in sendFailure on a job the spool says was
+   * dismissed (or sent) since. That was the operator's DISMISS, already done once; do it again rather than show a
+   * failure that is over.
+   */
+  async function releaseParkedQueue(): Promise<void> {
+    const parked = core.snapshot.context.jobId;
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
+      await internal('boot-dismiss', () => core.apply({ type: 'DISMISS' }));
+    }
+  }
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -410,12 +424,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
     const powerCycle = () => core.apply(powerCycleEvent(accessDeadlinePassed(core.snapshot.context, clock.now()), nvram.boot), discard);
     await core.enqueue(() => internal('boot', powerCycle));
-    // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
-    // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
-    const parked = core.snapshot.context.jobId;
-    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
-      await core.enqueue(() => internal('boot-dismiss', () => core.apply({ type: 'DISMISS' })));
-    }
+    await core.enqueue(releaseParkedQueue);
   } else {
     rearm();
     schedulePump();
