@@ -28,7 +28,7 @@ import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from
 import { createEffects } from './effects.ts';
 import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
@@ -73,7 +73,7 @@ export interface Device {
   eventLog(): EventLogEntry[];
   nvramHealth(): NvramHealth;
   /** Inspection of the stored image (a simulator capability): content read back from the medium, secrets redacted. */
-  inspectImage(): Promise<{ valid: boolean; reason: string | null; content: Record<string, unknown> | null }>;
+  inspectImage(): Promise<NvramReadBack>;
   /** The current content with secrets redacted. */
   nvramContent(): Record<string, unknown>;
   /**
@@ -343,7 +343,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     nvramContent: () => redactedContent(nvram),
     inspectImage: async () => {
       const image = await inspectImage(nvram.stats().file);
-      return { valid: image.valid, reason: image.reason, content: image.current };
+      const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
+      return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
     heldTokenTexts: () => tokenTexts(nvram.secrets.get(TOKEN_CACHE_SECRET)),
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
