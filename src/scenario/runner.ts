@@ -1,7 +1,9 @@
 /**
- * Runs one scenario: a whole simulator (device + msal-node + nodemailer + the embedded twin over loopback sockets)
- * on a virtual clock, driven step by step. Every state change is reported as a line; the first failed expectation
- * (or refused action) stops the run with the differences, the step's place in the file and the repeat iteration.
+ * Runs one scenario in process: a whole simulator (device + msal-node + nodemailer + the embedded twin over loopback
+ * sockets) on a virtual clock, as the stage (stage.ts) of the one step interpreter (interpreter.ts). Every state
+ * change is reported as a line; the first failed expectation (or refused action) stops the run with the differences,
+ * the step's place in the file and the repeat iteration. The simulator offers everything a scenario asks for, so a
+ * step or check it would skip is a failure here.
  */
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
