@@ -235,14 +235,15 @@ export class BankStore {
 
   /**
    * Commits `payload` into the bank that is not current: payload (and a zero fill of the older tail beyond it),
-   * header, one fsync. Only when this resolves is the new content the current one. On any error, or a power cut at
-   * any byte in any order, the previous current bank is untouched: the target bank is the only one written, and
-   * until all of it is on the disk its header or payload CRC fails, so a reader falls back to the previous bank.
-   * `whileSyncing` (pure CPU work of the caller) runs while the fsync is in flight.
+   * header, one fsync. Only when this resolves is the new content the current one.
+   * On any error, or a power cut at any byte in any order, the previous current bank is untouched: the target bank
+   * is the only one written, and until all of it is on the disk its header or payload CRC fails, so a reader falls
+   * back to the previous bank. A string payload is written as UTF-8.
    */
-  async write(payload: Buffer, fw: number, whileSyncing?: () => void): Promise<BankHeader> {
+  async write(payload: Buffer | string, fw: number): Promise<BankHeader> {
     const slot = this.slotBytes();
-    if (payload.length > slot) throw new RangeError(`payload of ${payload.length} bytes exceeds the ${slot}-byte slot`);
+    const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    if (length > slot) throw new RangeError(`payload of ${length} bytes exceeds the ${slot}-byte slot`);
     const target: BankName = this.currentHeader?.bank === 'A' ? 'B' : 'A';
     const basis = this.currentHeader ?? this.newestHeader;
     const wear = { A: basis?.wear.A ?? 0, B: basis?.wear.B ?? 0 };
@@ -250,7 +251,8 @@ export class BankStore {
     // Zero-fill past the payload over whatever the slot held before (unknown reach: the whole slot), so no stale
     // tail of older content (e.g. a firmware-1 plaintext password) survives in the file.
     const oldExtent = Math.min(slot, this.extent[target] ?? slot);
-    const extent = Math.max(payload.length, oldExtent);
+    const extent = Math.max(length, oldExtent);
+    const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
     const header: BankHeader = {
       magic: MAGIC,
       layout: LAYOUT_VERSION,
@@ -258,24 +260,21 @@ export class BankStore {
       seq: (this.newestHeader?.seq ?? 0) + 1,
       fw,
       offset: payloadOffset(target, slot),
-      length: payload.length,
+      length,
       slot,
-      crc: crc32(payload),
+      crc: crc32(data),
       wear,
       extent,
     };
     const encoded = encodeHeader(header);
     this.extent[target] = extent; // until this write is durable, older bytes may lie this far
-    await this.file.write(payload, header.offset, 'data');
-    if (extent > payload.length) await this.file.write(Buffer.alloc(extent - payload.length), header.offset + payload.length, 'data');
+    await this.file.write(data, header.offset, 'data');
+    // A separate write (not one buffer with the payload): a disk may persist the payload and lose the fill, and the
+    // header's extent covers exactly that.
+    if (extent > length) await this.file.write(Buffer.alloc(extent - length), header.offset + length, 'data');
     await this.file.write(encoded, headerOffset(target), 'commit');
-    const syncing = this.file.sync();
-    try {
-      whileSyncing?.(); // the main thread is otherwise idle until the disk answers
-    } finally {
-      await syncing;
-    }
-    this.extent[target] = payload.length; // the zero fill is durable now
+    await this.file.sync();
+    this.extent[target] = length; // the zero fill is durable now
     this.currentHeader = header;
     this.newestHeader = header;
     return header;
