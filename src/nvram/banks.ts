@@ -92,14 +92,20 @@ export function payloadOffset(bank: BankName, slot: number): number {
   return bank === 'A' ? PAYLOAD_START : PAYLOAD_START + slot;
 }
 
+/**
+ * The header's JSON, field by field in the one order decodeHeader's CRC check re-serializes (every field is a
+ * number but magic and bank, which are fixed words): a template, not a JSON.stringify of an object per commit.
+ */
 export function encodeHeader(h: BankHeader): Buffer {
-  const fields: Record<string, unknown> = { magic: h.magic, layout: h.layout, bank: h.bank, seq: h.seq, fw: h.fw, offset: h.offset, length: h.length, slot: h.slot, crc: h.crc, wear: { A: h.wear.A, B: h.wear.B } };
-  if (h.extent !== undefined) fields.extent = h.extent;
-  const body = JSON.stringify(fields);
+  for (const n of [h.layout, h.seq, h.fw, h.offset, h.length, h.slot, h.crc, h.wear.A, h.wear.B, h.extent ?? 0]) {
+    if (!Number.isSafeInteger(n)) throw new TypeError(`bank header field is not an integer: ${String(n)}`);
+  }
+  const extent = h.extent === undefined ? '' : `,"extent":${h.extent}`;
+  const body = `{"magic":${JSON.stringify(h.magic)},"layout":${h.layout},"bank":${JSON.stringify(h.bank)},"seq":${h.seq},"fw":${h.fw},"offset":${h.offset},"length":${h.length},"slot":${h.slot},"crc":${h.crc},"wear":{"A":${h.wear.A},"B":${h.wear.B}}${extent}}`;
   const text = `${body.slice(0, -1)},"hcrc":${crc32(body)}}`;
   if (text.length > HEADER_SIZE - 1) throw new Error(`bank header too long (${text.length} bytes)`);
   const buf = Buffer.alloc(HEADER_SIZE, 0x20);
-  buf.write(text, 0, 'utf8');
+  buf.write(text, 0, 'latin1');
   buf[HEADER_SIZE - 1] = 0x0a;
   return buf;
 }
