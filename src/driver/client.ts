@@ -141,7 +141,7 @@ export async function connectDriver(opts: DriverClientOptions): Promise<DriverCl
     idle: async () => {
       await c('idle', {});
     },
-    powerCycle: (offMs, deviceKey) => {
+    powerCycle: async (offMs, deviceKey) => {
       need('powerCycle');
       // A printer without a virtual clock stays off for offMs of wall time before it answers: that is not a hang.
       const timeoutMs = (opts.timeoutMs ?? DEFAULT_DRIVER_TIMEOUT_MS) + (hello.capabilities.clock ? 0 : offMs);

@@ -243,6 +243,13 @@ export class RemoteExecutor {
     if (due === null) throw new StepSkipped(label, 'clock', `the printer's status does not show when ${label} falls due`);
     const wait = due - Date.now();
     if (wait > bound) throw new StepSkipped(label, 'clock', `${label} is ${Math.round(wait / 1000)} s away on wall time (bound ${bound / 1000} s): a clock capability or a short-lifetime tenant fixture would reach it`);
+    if (kindOf(label) === 'deadline') {
+      // On wall time the printer's own lifetimes order its deadlines (e.g. a 30 s token before the third 12 s
+      // retry), not the model's; the harness cannot make this one come first.
+      const armed = Object.keys(armedDeadlines(this.model.snapshot)) as DeadlineEvent[];
+      const earlier = armed.filter((e) => e !== label && (this.dueAt(e, status) ?? Infinity) <= due);
+      if (earlier.length) throw new StepSkipped(label, 'clock', `${earlier.join(', ')} falls due first on the printer's wall time; a clock capability would let the harness take ${label} first`);
+    }
     return { waitMs: Math.max(0, wait) };
   }
 
