@@ -251,7 +251,7 @@ export function sendFailedEvent(err: unknown, retries: number, now: number, jitt
     type: 'SEND_FAILED',
     category: f.category,
     transient: f.transient,
-    reason: f.category,
+    reason: f.reason,
     code: f.code,
     reply: f.reply,
     retryAt: f.transient ? now + retryDelayMs(retries, null, jitter) : null,

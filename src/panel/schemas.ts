@@ -40,6 +40,7 @@ export const statusSchema = {
     tokenExpiresAt: isoTime,
     lastError: lastErrorSchema,
     stateText: { type: 'string' },
+    advice: { type: ['string', 'null'], description: 'What to do about the last failure (TLS: "Check Date/Time or enable NTP", "Import the root certificate of …"); null when the panel has no advice' },
     jobId: nullableString,
     retryAt: isoTime,
     now: isoTime,

@@ -5,7 +5,7 @@
  * so public/panel.js holds no copy of any of it.
  */
 import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
-import { codeText } from '../device/failures.ts';
+import { codeText, isTlsReason, type TlsReason } from '../device/failures.ts';
 import type { PrinterStatus } from '../device/printer.ts';
 
 /** Short headline per state (statechart.md, panel wording column). */
@@ -57,6 +57,23 @@ export function describeError(e: LastError): string {
   const text = codeText(e.code);
   const code = text && !e.reason.includes(text) ? ` (${text})` : '';
   return `${e.reason}${code}`;
+}
+
+/** The host a failure in this state was talking to: Exchange while sending, Entra ID otherwise. */
+const failedHost = (state: LeafState): string => (state === 'sendFailure' || state === 'sending' ? 'smtp.office365.com' : 'login.microsoftonline.com');
+
+const TLS_ADVICE: Record<TlsReason, (host: string) => string> = {
+  'cert-not-yet-valid': () => 'Check Date/Time or enable NTP',
+  'cert-expired': () => 'Check Date/Time or enable NTP',
+  'unknown-ca': (host) => `Import the root certificate of ${host}`,
+  'hostname-mismatch': (host) => `Check the server name: the certificate does not name ${host}`,
+  protocol: () => 'Check that the server offers TLS 1.2 or later',
+};
+
+/** What the admin should do about the last failure, when the panel knows (TLS failures: the printer's clock or store). */
+export function failureAdvice(s: Pick<PrinterStatus, 'state' | 'lastError'>): string | null {
+  const reason = s.lastError?.reason;
+  return isTlsReason(reason) ? TLS_ADVICE[reason](failedHost(s.state)) : null;
 }
 
 /** The full sentence of the panel wording column, with the details filled in. */

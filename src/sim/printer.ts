@@ -12,7 +12,7 @@ import type { BootReport, Printer, TransitionNotice } from '../device/printer.ts
 import type { Simulator } from './types.ts';
 
 /** What `localPrinter` needs of a simulator (test fakes around a device harness offer the same). */
-export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'>;
+export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'> & Partial<Pick<Simulator, 'trustStore'>>;
 
 export function localPrinter(sim: PrinterHost): Printer {
   const device = (): Device => sim.device;
@@ -28,7 +28,7 @@ export function localPrinter(sim: PrinterHost): Printer {
   });
   const clock = sim.virtualClock;
   return {
-    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true },
+    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true, trustStore: 'trustStore' in sim },
     saveSettings: async (input) => device().saveSettings(input),
     send: async (event) => device().send(event),
     submitJob: async (input) => device().submitJob(input),
@@ -79,6 +79,16 @@ export function localPrinter(sim: PrinterHost): Printer {
       image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
       content: async () => device().nvramContent(),
     },
+    ...('trustStore' in sim
+      ? {
+          // Read through the getter at each call: every boot has its own store object over the same NVRAM.
+          trustStore: {
+            list: async () => sim.trustStore!.list(),
+            importPem: async (pem: string) => sim.trustStore!.importPem(pem),
+            remove: async (fingerprint: string) => sim.trustStore!.remove(fingerprint),
+          },
+        }
+      : {}),
     power: {
       deviceKeyLoss: true,
       powerCycle: async (offMs = 0, o) => {

@@ -96,6 +96,21 @@ describe('classifySmtp: Exchange Online replies', () => {
   });
 });
 
+describe('classifySmtp: the reason of a TLS failure', () => {
+  it.each([
+    [{ code: 'ETLS', originalCode: 'CERT_NOT_YET_VALID', message: 'certificate is valid from 2025-01-01' }, 'cert-not-yet-valid'],
+    [{ code: 'ETLS', originalCode: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, 'cert-expired'],
+    [{ code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' }, 'unknown-ca'],
+    [{ code: 'ESOCKET', originalCode: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', message: 'no root issued it' }, 'unknown-ca'],
+    [{ code: 'ESOCKET', originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames" }, 'hostname-mismatch'],
+    [{ code: 'ESOCKET', originalCode: 'ERR_SSL_UNSUPPORTED_PROTOCOL', message: 'unsupported protocol' }, 'protocol'],
+    [{ message: 'certificate has expired' }, 'cert-expired'],
+    [{ code: 'ETLS', message: 'Error initiating TLS - STARTTLS not offered' }, 'protocol'],
+  ] as const)('%o → %s', (facts, reason) => {
+    expect(classifySmtp(facts)).toMatchObject({ category: 'tls', transient: false, reason });
+  });
+});
+
 describe('classifySmtp: connections and TLS', () => {
   it.each([
     [{ code: 'ESOCKET', originalCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:587' }, 'network', true, { kind: 'socket', value: 'ECONNREFUSED' }],

@@ -3,7 +3,6 @@
  * cached access token, MAIL FROM = header From = the configured sender, a stable Message-ID from the job.
  * Failures come back as SendFailure, classified (classify.ts).
  */
-import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Logger } from '../../log/logger.ts';
@@ -11,9 +10,12 @@ import { SendFailure } from '../../device/failures.ts';
 import type { MailPort, OutgoingMessage, SmtpTarget } from '../../device/ports.ts';
 import { resolveEndpoint, type SimulatedNetwork } from '../network.ts';
 import { classifySmtp, smtpFactsOf } from './classify.ts';
+import { DeviceTls, fixedTrust } from '../tls/deviceTls.ts';
 
 export interface MailAdapterOptions {
   network: SimulatedNetwork;
+  /** The device's TLS (trust store at the device clock); default: the network's CA on the host clock. */
+  tls?: DeviceTls;
   logger: Logger;
   /** EHLO name (the printer's host name). */
   clientName?: string;
@@ -24,14 +26,12 @@ export interface MailAdapterOptions {
 export class NodemailerMailAdapter implements MailPort {
   private readonly open = new Set<{ close(): void }>();
   private readonly log: Logger;
-  /**
-   * One TLS context per adapter, as a printer keeps one trust store: without it every submission would parse the CA
-   * PEM into a fresh SecureContext (~3 ms of CPU per mail in the soak profile). Built on first use.
-   */
-  private secureContext: tls.SecureContext | undefined;
+  /** The device's trust store at its clock; shares its SecureContext per store revision (see deviceTls.ts). */
+  private readonly tls: DeviceTls;
 
   constructor(private readonly opts: MailAdapterOptions) {
     this.log = opts.logger.child({ component: 'mail' });
+    this.tls = opts.tls ?? new DeviceTls(fixedTrust(opts.network.caPem));
   }
 
   /**
@@ -48,9 +48,9 @@ export class NodemailerMailAdapter implements MailPort {
       // Port 465 is implicit TLS; 587 and 25 start plain and must upgrade with STARTTLS.
       secure: to.port === 465,
       requireTLS: target.secure,
+      // nodemailer hands these to tls.connect (also for the STARTTLS upgrade): the device's check runs in it.
       tls: {
-        minVersion: 'TLSv1.2',
-        secureContext: this.tlsContext(),
+        ...this.tls.connectOptions(),
         ...(to.servername ? { servername: to.servername } : {}),
       },
       auth: { type: 'OAuth2', user: target.user, accessToken },
@@ -62,15 +62,6 @@ export class NodemailerMailAdapter implements MailPort {
       logger: false,
       debug: false,
     };
-  }
-
-  /** TLS 1.2 minimum, trusting the network's CA when it names one (the twin's), else the system's roots. */
-  private tlsContext(): tls.SecureContext {
-    this.secureContext ??= tls.createSecureContext({
-      minVersion: 'TLSv1.2',
-      ...(this.opts.network.caPem ? { ca: this.opts.network.caPem } : {}),
-    });
-    return this.secureContext;
   }
 
   async submit(args: { target: SmtpTarget; accessToken: string; message: OutgoingMessage }): Promise<{ reply: string }> {

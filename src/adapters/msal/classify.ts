@@ -12,7 +12,7 @@
  *  - cancellation: ClientAuthError `device_code_polling_cancelled`; MSAL's own wall-clock expiry `device_code_expired`.
  */
 import { AuthError, ServerError, InteractionRequiredAuthError } from '@azure/msal-node';
-import { protocolCode, RefreshFailure, SignInFailure, type ProtocolCode } from '../../device/failures.ts';
+import { protocolCode, RefreshFailure, SignInFailure, tlsReasonOfCode, type ProtocolCode } from '../../device/failures.ts';
 import { EntraHttpError, EntraTransportError, type EntraErrorBody } from './errors.ts';
 
 /** Everything the classifier needs to know about one failure, whatever shape it arrived in. */
@@ -119,7 +119,7 @@ const replyOf = (f: EntraFailureFacts): string | null =>
   f.description ?? (f.transport ? `${f.transport.kind === 'tls' ? 'TLS failure' : 'network failure'}: ${f.transport.detail}` : f.error);
 
 function reasonOf(f: EntraFailureFacts): string {
-  if (f.transport) return f.transport.kind === 'tls' ? 'tls' : 'network';
+  if (f.transport) return f.transport.kind === 'tls' ? tlsReasonOfCode(f.transport.code, f.transport.detail) : 'network';
   if (f.httpStatus === 429) return 'throttled';
   if (f.httpStatus !== null && f.httpStatus >= 500) return 'server-error';
   if (f.aadsts !== null && AADSTS_REASONS[f.aadsts]) return AADSTS_REASONS[f.aadsts]!;

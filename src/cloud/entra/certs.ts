@@ -29,6 +29,14 @@ export interface CertificateOptions {
   now?: Date;
 }
 
+/**
+ * Where the twin's certificates start: before any virtual time a simulation starts at (the virtual clock's origin is
+ * 2026-01-05) and after the printer firmware's epoch (2024-01-01), so a printer whose RTC battery died judges them
+ * "not yet valid" while every printer with a sane clock accepts them. Printers judge validity on their own clock,
+ * OpenSSL on the host's: the window covers both.
+ */
+export const TWIN_PKI_EPOCH = Date.UTC(2025, 0, 1);
+
 const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
 
 /** Every name the server certificate must carry, DNS names first, deduplicated (case-insensitive for DNS names). */
@@ -52,8 +60,7 @@ export async function ensureCertificates(stateDir: string, opts: CertificateOpti
   const existing = await readAll(stateDir);
   if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now) && covers(existing.serverCertPem, names)) return existing;
 
-  // Validity is on the wall clock (TLS stacks check it), not the twin's clock.
-  const notBeforeDate = new Date(now.getTime() - 24 * 3600_000);
+  const notBeforeDate = new Date(Math.min(TWIN_PKI_EPOCH, now.getTime() - 24 * 3600_000));
   const kept = existing && stillValid(existing.caPem, now) ? await readCaKey(stateDir) : null;
   const ca = kept ? { cert: existing!.caPem, private: kept } : await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
     algorithm: 'sha256',
@@ -124,10 +131,11 @@ function normaliseIp(ip: string): string {
   return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname : ip;
 }
 
+/** Valid for at least a day more, and since the twin's PKI epoch (older state directories started at their wall time). */
 function stillValid(pem: string, now: Date): boolean {
   try {
     const cert = new X509Certificate(pem);
-    return new Date(cert.validTo).getTime() > now.getTime() + 24 * 3600_000;
+    return new Date(cert.validTo).getTime() > now.getTime() + 24 * 3600_000 && new Date(cert.validFrom).getTime() <= TWIN_PKI_EPOCH;
   } catch {
     return false;
   }

@@ -88,6 +88,7 @@ export function pagesPlugin(ctx: PanelContext) {
         stateTitle: title,
         stateText: v.stateText,
         lastError: s.lastError ? describeError(s.lastError) : null,
+        advice: v.advice,
         canStart: await printer.can('START_AUTH'),
         signingIn: s.state === 'requestingCode' || s.state === 'codePending',
         signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
