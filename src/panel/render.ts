@@ -15,6 +15,7 @@ export const NAV = [
   { href: '/statechart', label: 'Statechart', key: 'statechart' },
   { href: '/nvram', label: 'NVRAM', key: 'nvram' },
   { href: '/settings/clock', label: 'Date/Time', key: 'clock' },
+  { href: '/settings/certificates', label: 'Certificates', key: 'certificates' },
   { href: '/maintenance', label: 'Maintenance', key: 'maintenance' },
 ] as const;
 

@@ -12,6 +12,7 @@ import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
+import { trustPageRoutes } from '../trust/routes.ts';
 import { isTimeZone, requireCapability, type OperatorEventType } from '../../device/printer.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
@@ -200,6 +201,9 @@ export function pagesPlugin(ctx: PanelContext) {
       setFlash(req, outcome.ok ? { kind: 'ok', text: `NTP sync: clock corrected by ${outcome.offsetMs} ms.` } : { kind: 'error', text: `NTP sync failed: ${outcome.message}.` });
       return reply.redirect('/settings/clock');
     });
+
+    // ------------------------------------------------------------------ Certificates (the TLS trust store)
+    await app.register(trustPageRoutes(ctx, post));
 
     // ------------------------------------------------------------------ OAuth 2.0 Authentication
     app.get('/oauth', { schema: { hide: true } }, async (req, reply) => {
