@@ -118,3 +118,47 @@ describe('the trust store', () => {
     expect(sim.device.nvram.data.trust).toEqual(before);
   });
 });
+
+describe('the twin\'s root migration', () => {
+  it('without cross-signing: a printer without the new root fails unknown-ca; importing the root sends the held job', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    const before = sim.twin!.pki.status().root;
+    const migrated = await sim.twin!.pki.migrate();
+    expect(migrated.root.fingerprint).not.toBe(before.fingerprint);
+    expect(migrated.previous.map((r) => r.fingerprint)).toEqual([before.fingerprint]);
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    expect(sim.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'unknown-ca' } });
+    await sim.trustStore.importPem(sim.twin!.pki.rootPem());
+    await sim.device.idle();
+    expect(jobOf(sim, job.id).status).toBe('sent');
+    expect(sim.twin!.control.messages(RECIPIENT)).toHaveLength(1);
+  });
+
+  it('cross-signed, scheduled at a virtual time: old-root printers keep working through the switch', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    const at = sim.clock.now() + 60 * MINUTE;
+    const scheduled = await sim.twin!.pki.migrate({ at, crossSign: true });
+    expect(scheduled.scheduled).toMatchObject({ at: new Date(at).toISOString(), crossSign: true });
+    await sim.advance(60 * MINUTE);
+    expect(sim.twin!.pki.status()).toMatchObject({ scheduled: null, crossSigned: true });
+    const job = await submitScan(sim);
+    await sim.device.idle();
+    await waitForState(sim, ['authorized', 'tokenExpired']);
+    expect(jobOf(sim, job.id).status).toBe('sent');
+    // The refresh after the switch went through the cross-certificate as well.
+    expect(sim.device.status().lastError).toBeNull();
+  });
+
+  it('refuses a second migration while one is scheduled, changing nothing', async () => {
+    sim = await startE2E();
+    const at = sim.clock.now() + 60 * MINUTE;
+    await sim.twin!.pki.migrate({ at });
+    const status = sim.twin!.pki.status();
+    await expect(sim.twin!.pki.migrate()).rejects.toThrow(/already scheduled/);
+    expect(sim.twin!.pki.status()).toEqual(status);
+    expect(sim.twin!.pki.cancel().scheduled).toBeNull();
+  });
+});
