@@ -232,6 +232,12 @@ class RemoteRun {
         return;
       case 'clock':
         throw new StepSkipped('the device clock (RTC, NTP, time zone) is not part of the driver protocol');
+      case 'trust':
+        throw new StepSkipped('the trust store is not part of the driver protocol');
+      case 'rootMigration':
+        if (step.args.in !== undefined) throw new StepSkipped('rootMigration "in": a remote run migrates at once only (POST /_twin/pki/migrate with "at" on the twin clock)');
+        await twin.call('POST', '/pki/migrate', { ...(step.args.crossSign !== undefined ? { crossSign: step.args.crossSign } : {}), ...(step.args.name ? { name: step.args.name } : {}) });
+        return;
       case 'advance':
         return this.advance(step.args);
       case 'advanceUntil':

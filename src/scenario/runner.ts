@@ -388,6 +388,14 @@ class ScenarioRun {
         return;
       case 'clock':
         return this.clockStep(step.args);
+      case 'trust':
+        return this.trustStep(step.args);
+      case 'rootMigration': {
+        const { in: after, ...rest } = step.args;
+        await twin().pki.migrate({ ...rest, ...(after !== undefined ? { at: sim.clock.now() + after } : {}) });
+        this.note(`twin root migration${after ? ` in ${formatDurationShort(after)}` : ''}${rest.crossSign ? ' (cross-signed by the old root)' : ''}`);
+        return;
+      }
       case 'advance':
         return sim.advance(step.args);
       case 'advanceUntil':
@@ -475,6 +483,20 @@ class ScenarioRun {
     }
     if (c.sync) await clock.syncNow();
     await clock.idle();
+  }
+
+  /** Deletes first, then imports: "replace the factory root by the new one" reads in that order. */
+  private async trustStep(t: Extract<SimpleStep, { kind: 'trust' }>['args']): Promise<void> {
+    const store = this.sim.trustStore;
+    if (t.delete !== undefined) {
+      const victims = t.delete === 'factory' ? store.list().filter((c) => c.origin === 'factory').map((c) => c.fingerprint) : [t.delete];
+      for (const fp of victims) await store.remove(fp);
+    }
+    if (t.import !== undefined) {
+      if (t.import === 'twin-root' && !this.sim.twin) throw new StepFailure('no-twin', 'import "twin-root" needs the embedded twin');
+      await store.importPem(t.import === 'twin-root' ? this.sim.twin!.pki.rootPem() : t.import);
+    }
+    await this.sim.device.idle();
   }
 
   private async powerCycle(offMs: number, deviceKey?: DeviceKeyFault): Promise<void> {

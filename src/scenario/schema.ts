@@ -187,6 +187,20 @@ export const STEP_ARGS = {
     })
     .strict()
     .refine((c) => Object.keys(c).length > 0, 'must change at least one thing'),
+  /** The printer's trust store, as its admin changes it on the Certificates page. */
+  trust: z
+    .object({
+      /** "twin-root": the root the twin's chain leads to now (what the admin downloads); or a PEM. */
+      import: z.union([z.literal('twin-root'), z.string().includes('-----BEGIN CERTIFICATE-----')]).optional(),
+      /** "factory": every factory root; or a SHA-256 fingerprint as listed. */
+      delete: z.string().min(1).optional(),
+    })
+    .strict()
+    .refine((t) => t.import !== undefined || t.delete !== undefined, 'needs import or delete'),
+  /** The twin re-issues its server certificates under a new root (src/cloud/pki.ts), now or `in` a while. */
+  rootMigration: z
+    .object({ in: duration.optional(), crossSign: z.boolean().optional(), name: z.string().min(1).max(64).optional() })
+    .strict(),
   advance: duration,
   advanceUntil: z.object({ state: states, cap: duration }).strict(),
   powerCycle: z.preprocess(

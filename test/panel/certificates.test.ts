@@ -3,26 +3,13 @@
  * list, import (refusals change nothing), delete; and the TLS failure a dead RTC battery causes, shown with its advice
  * on the status page and healed by setting the date through the API.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { buildPanel } from '../../src/panel/index.ts';
-import { jobOf, signIn, startE2E, submitScan, type E2ESim } from '../e2e/support.ts';
-import { ADMIN_PASSWORD, basic, login } from './support.ts';
+import { jobOf, signIn, submitScan } from '../e2e/support.ts';
+import { basic, login, realPanelPerTest } from './support.ts';
 
-let sim: E2ESim | undefined;
-let app: FastifyInstance | undefined;
-afterEach(async () => {
-  await app?.close();
-  await sim?.close();
-  app = sim = undefined;
-});
-
-async function setup() {
-  sim = await startE2E();
-  app = await buildPanel({ sim, adminPassword: ADMIN_PASSWORD, loginRateLimit: 1000 });
-  return { sim, app };
-}
+const { setup } = realPanelPerTest();
 const call = (a: FastifyInstance, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: object) =>
   a.inject({ method, url, headers: { authorization: basic() }, ...(payload ? { payload } : {}) });
 

@@ -22,11 +22,13 @@ function refusalOf(err: unknown): { reason: (typeof REFUSALS)[number]; message: 
 export const certificateView = (c: TrustedCertificate) => ({ ...c, validFrom: iso(c.validFrom), validTo: iso(c.validTo), addedAt: iso(c.addedAt) });
 
 const store = (ctx: PanelContext): TrustStoreControl => requireCapability(ctx.sim.printer, 'trustStore');
+const NO_STORE = 'this printer does not offer its trust store';
 
 export function trustApiRoutes(ctx: PanelContext, security: { [label: string]: string[] }[], errors: Record<number, unknown>) {
   return async function trustApi(app: FastifyInstance): Promise<void> {
     const refused = { 400: trustRefusalSchema, 404: trustRefusalSchema, 507: trustRefusalSchema };
     const send = async <T>(reply: FastifyReply, work: () => Promise<T>): Promise<T | FastifyReply> => {
+      if (!ctx.sim.printer.capabilities.trustStore) return reply.code(409).send({ error: NO_STORE });
       try {
         return await work();
       } catch (err) {
@@ -38,7 +40,7 @@ export function trustApiRoutes(ctx: PanelContext, security: { [label: string]: s
 
     app.get('/settings/certificates', {
       schema: { tags: ['settings'], summary: "The TLS trust store: the roots the printer accepts Microsoft's (or the twin's) chain from", security, response: { 200: { $ref: 'TrustStore#' }, ...errors } },
-    }, async () => ({ certificates: (await store(ctx).list()).map(certificateView) }));
+    }, async (_request, reply) => send(reply, async () => ({ certificates: (await store(ctx).list()).map(certificateView) })));
 
     app.post<{ Body: { pem: string } }>('/settings/certificates', {
       schema: {
