@@ -101,6 +101,8 @@ export interface TrustStoreOptions {
 
 export class TrustStore {
   private readonly listeners = new Set<() => void>();
+  /** What `roots()` answered for the record it was computed from (NVRAM replaces the frozen record on each change). */
+  private rootsCache: { record: TrustStoreRecord | undefined; roots: { revision: string; pems: string[] } } | null = null;
 
   private constructor(private readonly opts: TrustStoreOptions) {}
 
@@ -127,8 +129,13 @@ export class TrustStore {
 
   /** What the TLS clients read at each handshake (src/adapters/tls TrustSource.roots). */
   roots(): { revision: string; pems: string[] } {
-    const certs = this.record().certificates;
-    return { revision: certs.map((c) => fingerprintOf(c.pem)).join(','), pems: certs.map((c) => c.pem) };
+    const record = this.opts.nvram.data.trust;
+    if (this.rootsCache?.record !== record || !this.rootsCache) {
+      const certs = this.record().certificates;
+      // Read at every handshake: parsed once per change of the store, not per connection.
+      this.rootsCache = { record, roots: { revision: certs.map((c) => fingerprintOf(c.pem)).join(','), pems: certs.map((c) => c.pem) } };
+    }
+    return this.rootsCache.roots;
   }
 
   /** Adds a CA certificate; refused with a TrustStoreError (and nothing changed) when it is not one, or does not fit. */
