@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIRMWARE_EPOCH } from '../../src/device/clockService.ts';
+import { conformanceReport } from '../../src/cloud/journal/conformance.ts';
 import { MINUTE, RECIPIENT, SETTINGS, jobOf, signIn, startE2E, submitScan, waitForState, type E2ESim } from './support.ts';
 
 let sim: E2ESim | undefined;
@@ -37,6 +38,11 @@ describe('TLS on the device clock', () => {
     expect(jobOf(sim, job.id).status).not.toBe('sent');
     expect(tlsEvents(sim).length).toBeGreaterThan(0);
     expect(sim.twin!.control.messages(RECIPIENT)).toHaveLength(0);
+
+    // The twin's conformance report notes the client that gave up on TLS after STARTTLS (a note, not a failed rule).
+    const report = conformanceReport(sim.twin!.journal.list({}));
+    expect(report.tlsRefusals).toEqual([expect.objectContaining({ client: '127.0.0.1', sessions: 1 })]);
+    expect(report.passed).toBe(true);
 
     await sim.deviceClock.setDateTime(sim.clock.now());
     await sim.device.idle();
@@ -130,6 +136,7 @@ describe('the twin\'s root migration', () => {
     const job = await submitScan(sim);
     await sim.device.idle();
     expect(sim.device.status()).toMatchObject({ state: 'sendFailure', lastError: { reason: 'unknown-ca' } });
+    expect(conformanceReport(sim.twin!.journal.list({})).tlsRefusals).toEqual([expect.objectContaining({ sessions: 1 })]);
     await sim.trustStore.importPem(sim.twin!.pki.rootPem());
     await sim.device.idle();
     expect(jobOf(sim, job.id).status).toBe('sent');
