@@ -118,7 +118,13 @@ export class TrustStore {
     if (missing.length) {
       const at = opts.clock.now();
       const names = missing.map((pem) => commonName(new X509Certificate(pem))).join(', ');
-      await store.write((r) => r.certificates.push(...missing.map((pem) => ({ pem, origin: 'factory' as const, addedAt: at }))), 'trust.factory-added', `factory root(s) added to the trust store: ${names}`);
+      try {
+        await store.write((r) => r.certificates.push(...missing.map((pem) => ({ pem, origin: 'factory' as const, addedAt: at }))), 'trust.factory-added', `factory root(s) added to the trust store: ${names}`);
+      } catch (err) {
+        // A full NVRAM must not stop the boot: the printer runs without them (its TLS then says unknown-ca).
+        if (!(err instanceof NvramCapacityError)) throw err;
+        opts.logger?.warn({ roots: names }, 'no room in NVRAM for the factory roots: the trust store stays as it was');
+      }
     }
     return store;
   }

@@ -80,6 +80,17 @@ describe('trust store', () => {
     await nvram.close();
   });
 
+  it('factory roots that do not fit do not stop the boot: the store stays as it was', async () => {
+    const img = await image(4096);
+    const nvram = await img.open();
+    const many = (await Promise.all(Array.from({ length: 12 }, (_, i) => root(`Factory root ${i}`)))).map((r) => r.cert);
+    const before = JSON.stringify(nvram.data);
+    const store = await TrustStore.powerOn({ nvram, clock, factoryRoots: many });
+    expect(store.list()).toEqual([]);
+    expect(JSON.stringify(nvram.data)).toBe(before);
+    await nvram.close();
+  });
+
   it('Microsoft mode names the real roots (DigiCert Global Root G2 among them)', () => {
     const names = microsoftFactoryRoots().map((pem) => /CN=([^\n]+)/.exec(new X509Certificate(pem).subject)?.[1]);
     expect(names).toContain('DigiCert Global Root G2');
