@@ -5,7 +5,7 @@
  * so public/panel.js holds no copy of any of it.
  */
 import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
-import { codeText } from '../device/failures.ts';
+import { BASIC_AUTH_DISABLED, codeText, isAppCredentialFailure } from '../device/failures.ts';
 import type { PrinterStatus } from '../device/printer.ts';
 
 /** Short headline per state (statechart.md, panel wording column). */
@@ -21,6 +21,7 @@ export const STATE_TITLES: Record<LeafState, string> = {
   sending: 'Sending…',
   sendFailure: 'Send failed',
   reauthRequired: 'Re-authentication required',
+  requestingToken: 'Requesting an app-only token from Microsoft…',
 };
 
 export type Tone = 'ok' | 'busy' | 'warn' | 'error' | 'idle';
@@ -38,7 +39,15 @@ export const STATE_TONE: Record<LeafState, Tone> = {
   sending: 'busy',
   sendFailure: 'error',
   reauthRequired: 'warn',
+  requestingToken: 'busy',
 };
+
+/** What the panel says when Exchange refuses basic SMTP AUTH for the tenant (5.7.139 basic disabled, 5.7.30). */
+export const BASIC_AUTH_TURNED_OFF =
+  'Microsoft has turned off basic authentication for this tenant: switch to OAuth2.0 (for Exchange Online)';
+
+/** What the panel asks for when Entra refuses the app's credentials (app-only's reauthRequired). */
+export const NEW_CLIENT_SECRET_NEEDED = 'Enter a new client secret for the application and save it.';
 
 /** Labels the browser script puts on the page by itself (the copy button's confirmation, the countdown's end). */
 export const LIVE_LABELS = {
@@ -70,8 +79,10 @@ export function stateText(s: PrinterStatus, now: number): string {
     case 'authorized':
       return `Authenticated as ${s.account ?? '?'}`;
     case 'sendFailure':
+      if (s.lastError?.reason === BASIC_AUTH_DISABLED) return `${BASIC_AUTH_TURNED_OFF}. Send failed: ${s.lastError.reply ?? reason}`;
       return `Send failed: ${s.lastError?.reply ?? reason}`;
     case 'reauthRequired':
+      if (s.lastError && isAppCredentialFailure(s.lastError.reason)) return `Re-authentication required: ${reason}. ${NEW_CLIENT_SECRET_NEEDED}`;
       return `Re-authentication required: ${reason}`;
     default:
       return STATE_TITLES[s.state];
