@@ -6,12 +6,14 @@ import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import type { CloudConfig } from './config.ts';
 import { MsalOAuthAdapter } from './msal/oauthAdapter.ts';
+import { MsalAppOnlyAdapter } from './msal/appOnlyAdapter.ts';
 import { NodemailerMailAdapter } from './mail/mailAdapter.ts';
 
 export * from './config.ts';
 export * from './network.ts';
 export { MsalOAuthAdapter } from './msal/oauthAdapter.ts';
 export { NodemailerMailAdapter } from './mail/mailAdapter.ts';
+export { MsalAppOnlyAdapter } from './msal/appOnlyAdapter.ts';
 
 export interface DeviceAdapters {
   /** For createDevice: builds the ports around the device's token cache store. */
@@ -30,7 +32,8 @@ export function createDeviceAdapters(opts: { cloud: CloudConfig; logger: Logger;
     ports: (tokenCache) => {
       oauth = new MsalOAuthAdapter({ cloud: opts.cloud, tokenCache, logger: opts.logger });
       mail = new NodemailerMailAdapter({ network: opts.cloud.network, logger: opts.logger, clientName: opts.clientName });
-      return { oauth, mail };
+      const appOnly = new MsalAppOnlyAdapter({ cloud: opts.cloud, tokenCache, logger: opts.logger, network: oauth.network });
+      return { oauth, mail, appOnly };
     },
     get oauth() {
       return oauth;
