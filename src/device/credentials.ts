@@ -9,7 +9,7 @@ import type { DraftVault } from '../nvram/index.ts';
 import { SMTP_PASSWORD_SECRET } from '../nvram/migrate.ts';
 import type { SmtpSettings } from '../nvram/schema.ts';
 import type { AppCredentials } from './ports.ts';
-import { credentialInputSchema, parseOrThrow, type CredentialInput } from './validation.ts';
+import { credentialInputSchema, DeviceInputError, parseOrThrow, smtpSettingsSchema, type CredentialInput } from './validation.ts';
 
 export { SMTP_PASSWORD_SECRET };
 /** The sealed secret holding the app registration's client secret (app-only). */
@@ -19,12 +19,30 @@ export const APP_CLIENT_SECRET = 'app-client-secret';
 const SECRET_OF_FIELD = { smtpPassword: SMTP_PASSWORD_SECRET, clientSecret: APP_CLIENT_SECRET } as const satisfies Record<keyof CredentialInput, string>;
 export const CREDENTIAL_FIELDS = Object.keys(SECRET_OF_FIELD) as (keyof CredentialInput)[];
 
-/** Takes the secret fields out of a settings input (validated); the rest is the settings proper. */
-export function splitCredentialInput(input: Record<string, unknown>): { settings: Record<string, unknown>; credentials: CredentialInput } {
-  const settings: Record<string, unknown> = {};
+/**
+ * A settings input over the stored settings: the settings proper and the secret fields, both validated, with every
+ * field's problem in one refusal (a secret's message names the field, never its value).
+ */
+export function parseSettingsInput(stored: SmtpSettings, input: Record<string, unknown>): { settings: SmtpSettings; credentials: CredentialInput } {
+  const plain: Record<string, unknown> = {};
   const secret: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(input)) ((CREDENTIAL_FIELDS as string[]).includes(k) ? secret : settings)[k] = v;
-  return { settings, credentials: parseOrThrow(credentialInputSchema, secret, 'SMTP settings') };
+  for (const [k, v] of Object.entries(input)) ((CREDENTIAL_FIELDS as string[]).includes(k) ? secret : plain)[k] = v;
+  const attempt = <T>(parse: () => T): T | DeviceInputError => {
+    try {
+      return parse();
+    } catch (err) {
+      if (err instanceof DeviceInputError) return err;
+      throw err;
+    }
+  };
+  const settings = attempt(() => parseOrThrow(smtpSettingsSchema, { ...stored, ...plain }, 'SMTP settings'));
+  const credentials = attempt(() => parseOrThrow(credentialInputSchema, secret, 'SMTP settings'));
+  if (settings instanceof DeviceInputError || credentials instanceof DeviceInputError) {
+    const fields = { ...(settings instanceof DeviceInputError ? settings.fields : {}), ...(credentials instanceof DeviceInputError ? credentials.fields : {}) };
+    const summary = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('; ');
+    throw new DeviceInputError(`invalid SMTP settings: ${summary}`, fields);
+  }
+  return { settings, credentials };
 }
 
 /** The secrets a form changes: '' or absent keeps the sealed one. */

@@ -30,7 +30,7 @@ import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
 import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
-import { changedSecrets, lifecycleSettings, sealCredentials, splitCredentialInput } from './credentials.ts';
+import { changedSecrets, lifecycleSettings, parseSettingsInput, sealCredentials } from './credentials.ts';
 import { nvramHealth, redactedContent } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
 import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
@@ -286,8 +286,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     saveSettings: async (input) => {
       if (!isObject(input)) throw new DeviceInputError('invalid SMTP settings: expected an object', { '(body)': 'must be an object' });
       // The password and the client secret travel with the form but are sealed, never stored with the settings.
-      const { settings: plain, credentials } = splitCredentialInput(input);
-      const settings = parseOrThrow(smtpSettingsSchema, { ...nvram.data.settings.smtp, ...plain }, 'SMTP settings');
+      const { settings, credentials } = parseSettingsInput(nvram.data.settings.smtp, input);
       const changing = new Set(changedSecrets(credentials).map((s) => s.name));
       const event: DeviceEvent = { type: 'SAVE_SETTINGS', settings: lifecycleSettings(settings, (name) => changing.has(name) || nvram.secrets.has(name)) };
       return core.dispatch(event, (draft, vault) => {

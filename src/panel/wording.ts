@@ -4,7 +4,7 @@
  * browser needs (titles, tones, the few labels panel.js changes) as JSON in every page's `data-wording` attribute,
  * so public/panel.js holds no copy of any of it.
  */
-import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
+import type { AuthMethod, LastError, LeafState } from '../../machines/oauthDevice.ts';
 import { BASIC_AUTH_DISABLED, codeText, isAppCredentialFailure } from '../device/failures.ts';
 import type { PrinterStatus } from '../device/printer.ts';
 
@@ -48,6 +48,17 @@ export const BASIC_AUTH_TURNED_OFF =
 
 /** What the panel asks for when Entra refuses the app's credentials (app-only's reauthRequired). */
 export const NEW_CLIENT_SECRET_NEEDED = 'Enter a new client secret for the application and save it.';
+
+/** Under a write-only field: what an empty one does (the stored secret is never shown). */
+export const SECRET_HINT = 'Never shown again once saved; leave empty to keep the stored one.';
+
+/** The method select's entries (the seed's labels, and the app-only one of issue 14). */
+export const METHOD_LABELS: Record<AuthMethod, string> = {
+  off: 'Off',
+  smtpAuth: 'SMTP Authentication',
+  oauth2ExchangeOnline: 'OAuth2.0 (for Exchange Online)',
+  oauth2AppOnly: 'OAuth2.0 app-only (client credentials)',
+};
 
 /** Labels the browser script puts on the page by itself (the copy button's confirmation, the countdown's end). */
 export const LIVE_LABELS = {
