@@ -72,7 +72,7 @@ export function applyRecords(draft: NvramData, step: Step): string[] {
 
   const from = leafState(step.prev.value);
   const to = leafState(step.next.value);
-  if (to === 'authorized' && SESSION_STARTS.has(step.event.type)) {
+  if (releasesHeldJobs(step.event.type, to)) {
     // Held jobs were waiting for a sign-in (or an app token, or basic settings): they go out now.
     for (const job of draft.spool) if (job.status === 'held') Object.assign(job, { status: 'queued', updatedAt: step.now });
   }
@@ -110,6 +110,9 @@ export function trimLogs(draft: NvramData): void {
 
 /** Events that enter `authorized` with a new session: a grant, basic settings saved, basic's Start after a sign-out. */
 const SESSION_STARTS: ReadonlySet<string> = new Set(['TOKEN_GRANTED', 'SAVE_SETTINGS', 'START_AUTH']);
+
+/** Whether a step ending in `to` on this event releases the held jobs (the model of src/mbt/ asks the same). */
+export const releasesHeldJobs = (eventType: string, to: LeafState): boolean => to === 'authorized' && SESSION_STARTS.has(eventType);
 
 /** Why a job waits, in the words the panel shows. */
 export function holdReason(state: LeafState, lastError: LastError | null): string {

@@ -21,6 +21,7 @@ import {
 import { transitionTable, type TransitionRow, type TransitionTable } from '../model/transitionTable.ts';
 import { retryDelayMs } from '../device/backoff.ts';
 import { armedDeadlines, type DeadlineEvent } from '../device/deadlines.ts';
+import { releasesHeldJobs } from '../device/records.ts';
 import { EVENT_LABELS, eventFor, type EventLabel } from './vocabulary.ts';
 
 export type MachineSnapshot = SnapshotFrom<typeof machine>;
@@ -51,7 +52,7 @@ export interface TakenTransition {
 }
 
 /** The statechart's actions that start a call to Microsoft, each kept in its state until the outcome arrives. */
-export const DEVICE_EFFECTS = ['requestDeviceCode', 'refreshAccessToken', 'submitJob'] as const;
+export const DEVICE_EFFECTS = ['requestDeviceCode', 'requestAppToken', 'refreshAccessToken', 'submitJob'] as const;
 export type DeviceEffect = (typeof DEVICE_EFFECTS)[number];
 
 export interface StepResult {
@@ -82,6 +83,7 @@ export function stateKey(s: SystemState): string {
   return JSON.stringify([
     leafState(s.snapshot.value),
     c.account,
+    c.method,
     c.jobId !== null,
     c.accessTokenStale,
     c.retryAt !== null,
@@ -179,7 +181,7 @@ export function step(s: SystemState, label: EventLabel): StepResult {
     const prevJob = snapshot.context.jobId;
     if (names.has('holdJob') && (event.type === 'SEND' || prevJob !== null)) held += 1;
     if (names.has('requeueJob') && prevJob !== null) queued += 1;
-    if (event.type === 'TOKEN_GRANTED' && to === 'authorized') {
+    if (releasesHeldJobs(event.type, to)) {
       queued += held;
       held = 0;
     }
