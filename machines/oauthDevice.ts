@@ -245,6 +245,7 @@ export const oauthDeviceMachine = setup({
       savedPath(event) === 'appOnly' && (pathOfContext(context) !== 'appOnly' || !sameAccount(context.account, (event as { settings: OAuthSettings }).settings.authUsername)),
     usesBasic: ({ context }) => context.method === 'basic',
     usesAppOnly: ({ context }) => context.method === 'appOnly',
+    usesDeviceCode: ({ context }) => pathOfContext(context) === 'deviceCode',
     grantedForConfiguredAccount: ({ context, event }) =>
       event.type === 'TOKEN_GRANTED' && sameAccount(context.account, event.account),
     hasJob: ({ context }) => context.jobId !== null,
@@ -554,10 +555,11 @@ export const oauthDeviceMachine = setup({
     },
     reauthRequired: {
       on: {
-        // App-only asks for a token again (the panel asks for a new secret first; saving one does the same).
+        // App-only asks for a token again (the panel asks for a new secret first; saving one does the same). Basic
+        // has nothing to start: its way back is saving the password again.
         START_AUTH: [
           { guard: 'usesAppOnly', target: 'requestingToken', actions: 'clearError' },
-          { target: 'signingIn', actions: 'clearError' },
+          { guard: 'usesDeviceCode', target: 'signingIn', actions: 'clearError' },
         ],
         SIGN_OUT: { target: 'ready', actions: ['deleteTokens', 'clearError'] },
         SEND: { actions: 'holdJob' },

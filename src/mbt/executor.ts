@@ -64,7 +64,8 @@ export interface StepRecord {
 }
 
 const OAUTH_SMTP = { smtpServerName: 'smtp.office365.com', smtpPort: 587, useSecureConnection: true, adminEmailAddress: '' };
-const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit' };
+// App-only's client-credentials request waits at the refresh gate (gates.ts), in requestingToken as in refreshing.
+const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit', requestingToken: 'refresh' };
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
 
 /** One system, one model: apply labels one by one with `run`, or all of them with `runAll`. */

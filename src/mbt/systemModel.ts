@@ -37,6 +37,12 @@ export interface SystemState {
   now: number;
   /** Jobs created so far (job ids); not part of the graph key. */
   jobs: number;
+  /**
+   * The sealed basic password / client secret went with a changed device key (the boot discards what the key cannot
+   * open) and has not been saved again: the runtime's next basic send or app token request fails at once.
+   */
+  passwordLost: boolean;
+  clientSecretLost: boolean;
 }
 
 /** One statechart transition a step took, with its row. */
@@ -46,7 +52,7 @@ export interface TakenTransition {
   to: LeafState;
   row: TransitionRow;
   /** Why it happened: the step's own event, the job pump, or a deadline raised at boot. */
-  cause: 'step' | 'pump' | 'boot-deadline';
+  cause: 'step' | 'pump' | 'boot-deadline' | 'missing-secret';
   /** Effects the transition starts (entry actions that call out: a remote harness holds their request at the twin). */
   effects: DeviceEffect[];
 }
@@ -74,7 +80,7 @@ export function machineTable(): TransitionTable {
 }
 
 export function initialSystemState(): SystemState {
-  return { snapshot: machine.resolveState({ value: 'unconfigured', context: initialContext() }), queued: 0, held: 0, now: 0, jobs: 0 };
+  return { snapshot: machine.resolveState({ value: 'unconfigured', context: initialContext() }), queued: 0, held: 0, now: 0, jobs: 0, passwordLost: false, clientSecretLost: false };
 }
 
 /** The graph key: state value plus every context field a guard reads, plus the pump's input. Nothing display-only. */
@@ -92,6 +98,8 @@ export function stateKey(s: SystemState): string {
     c.forcedRefreshUsed,
     s.queued,
     s.held,
+    s.passwordLost,
+    s.clientSecretLost,
   ]);
 }
 
@@ -143,7 +151,12 @@ export function enabledLabels(s: SystemState): EventLabel[] {
 export function step(s: SystemState, label: EventLabel): StepResult {
   const table = machineTable();
   let snapshot = s.snapshot;
-  let { queued, held, jobs } = s;
+  let { queued, held, jobs, passwordLost, clientSecretLost } = s;
+  if (label === 'POWER_CYCLE:keyChanged') passwordLost = clientSecretLost = true;
+  // These labels save the method's secret with the settings (see the executors).
+  if (label === 'SAVE_SETTINGS:basicA') passwordLost = false;
+  if (label === 'SAVE_SETTINGS:appOnlyA') clientSecretLost = false;
+  if (label === 'FACTORY_RESET') passwordLost = clientSecretLost = false;
   let now = s.now;
   const taken: TakenTransition[] = [];
 
@@ -204,6 +217,15 @@ export function step(s: SystemState, label: EventLabel): StepResult {
       pumpQueued = true;
     }
     for (const e of fires) queue.push({ kind: 'event', event: { type: e }, cause: 'boot-deadline' });
+    // A missing secret: the effect fails before it reaches the network (src/device/effects.ts), with a permanent outcome.
+    const method = snapshot.context.method;
+    const asksAppToken = names.has('requestAppToken') || (names.has('refreshAccessToken') && method === 'appOnly');
+    if (asksAppToken && clientSecretLost) {
+      queue.push({ kind: 'event', event: { type: 'REFRESH_FAILED', transient: false, retryAt: null, reason: 'client-secret-missing', code: null, reply: null }, cause: 'missing-secret' });
+    }
+    if (names.has('submitJob') && method === 'basic' && passwordLost) {
+      queue.push({ kind: 'event', event: { type: 'SEND_FAILED', category: 'auth-rejected', transient: false, retryAt: null, reason: 'auth-rejected', code: null, reply: null }, cause: 'missing-secret' });
+    }
     return true;
   };
 
@@ -221,7 +243,7 @@ export function step(s: SystemState, label: EventLabel): StepResult {
       apply(item.event, item.cause);
     }
   }
-  return { state: { snapshot, queued, held, now: now + 1, jobs }, taken };
+  return { state: { snapshot, queued, held, now: now + 1, jobs, passwordLost, clientSecretLost }, taken };
 }
 
 export function leafOf(s: SystemState): LeafState {
