@@ -7,7 +7,7 @@
  *  - deadlines.ts which deadlines a state listens for (armed on scheduler.ts), and which passed while off;
  *  - boot.ts      the snapshot to start from, and the structured boot report;
  *  - spoolKeeper.ts  done records, deferred deletion and the boot's reconciliation of the spool (reconcile.ts);
- *  - the job pump (below): the next queued job goes to the statechart when it can take one.
+ *  - jobs.ts      job intake, the job pump (the next queued job to the statechart when it can take one), job views.
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
 import { randomUUID } from 'node:crypto';
@@ -22,16 +22,17 @@ import { Spool } from './spool.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { spoolKeeper } from './spoolKeeper.ts';
-import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
+import { DeviceInputError, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
+import { createJobs } from './jobs.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
 import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { changedSecrets, lifecycleSettings, parseSettingsInput, sealCredentials } from './credentials.ts';
-import { nvramHealth, redactedContent } from './storage.ts';
+import { nvramHealth, redactedContent, tokenTexts } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
 import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
 
@@ -74,7 +75,7 @@ export interface Device {
   eventLog(): EventLogEntry[];
   nvramHealth(): NvramHealth;
   /** Inspection of the stored image (a simulator capability): content read back from the medium, secrets redacted. */
-  inspectImage(): Promise<{ valid: boolean; reason: string | null; content: Record<string, unknown> | null }>;
+  inspectImage(): Promise<NvramReadBack>;
   /** The current content with secrets redacted. */
   nvramContent(): Record<string, unknown>;
   /**
@@ -134,6 +135,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   }
   // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
   const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
+  const jobs = createJobs({ nvram, clock, core, spool, keeper, storage, internal });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -206,39 +208,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
-    schedulePump();
+    jobs.schedulePump();
   }
 
-  /** A queued job cannot move while the NVRAM cannot record it: it shows as held, with the disk's reason. */
-  function heldByStorage(j: JobRecord): JobRecord {
-    const fault = storage.faulty('nvram') ? storage.current() : null;
-    if (!fault || j.status !== 'queued') return { ...j };
-    return { ...j, status: 'held', reply: `held: ${fault.reason} (${fault.code})` };
-  }
-
-  // ---- deadlines and the job pump
+  // ---- deadlines
   function rearm(): void {
     if (!core.stopped) scheduler.arm(armedDeadlines(core.snapshot));
-  }
-
-  let pumpScheduled = false;
-  function schedulePump(): void {
-    if (pumpScheduled || core.stopped) return;
-    pumpScheduled = true;
-    void core.enqueue(async () => {
-      pumpScheduled = false;
-      await internal('pump', pump);
-    });
-  }
-
-  /** Hands the next queued job to the statechart when it can take one (or hold it, when it cannot send at all). */
-  async function pump(): Promise<void> {
-    if (core.stopped || core.snapshot.context.jobId !== null) return;
-    const next = nvram.data.spool.find((j) => j.status === 'queued');
-    if (!next) return;
-    const event: DeviceEvent = { type: 'SEND', jobId: next.id };
-    if (!core.snapshot.can(event)) return; // busy (refreshing, sending, sendFailure): it waits its turn
-    await core.apply(event);
   }
 
   // ---- boot: secrets a changed device key cannot open go with the boot's first write (see discardUnopenableSecrets)
@@ -296,53 +271,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod}${note})` });
       });
     },
-    submitJob: async (input) => {
-      const req = parseOrThrow(jobRequestSchema, input, 'job');
-      const id = randomUUID();
-      const now = clock.now();
-      const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
-      // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
-      const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
-      let contentPath: string;
-      try {
-        contentPath = await spool.write(id, content);
-      } catch (err) {
-        throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
-      }
-      storage.spoolWritten();
-      const record: JobRecord = {
-        id,
-        messageId,
-        status: 'queued',
-        to: req.to,
-        subject: req.subject,
-        contentPath,
-        attempts: 0,
-        reply: null,
-        createdAt: now,
-        updatedAt: now,
-      };
-      try {
-        await core.enqueue(() =>
-          core.commit((draft) => {
-            draft.spool.push(record);
-            draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
-          }),
-        );
-      } catch (err) {
-        // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
-        keeper.retireLater([id]);
-        throw err;
-      }
-      await core.enqueue(keeper.retireDue);
-      schedulePump();
-      return { ...record };
-    },
-    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map(heldByStorage),
-    job: (id) => {
-      const j = nvram.data.spool.find((x) => x.id === id) ?? nvram.data.jobLog.find((x) => x.id === id);
-      return j ? heldByStorage(j) : undefined;
-    },
+    submitJob: (input) => jobs.submit(input),
+    jobs: () => jobs.list(),
+    job: (id) => jobs.get(id),
     deadlines: () => scheduler.pending(),
     identity: () => ({ id: nvram.data.device.id, serial: nvram.data.device.serial, model: 'mfp-oauth-sim', firmware: CURRENT_FIRMWARE }),
     eventLog: () => nvram.data.eventLog.map((e) => ({ ...e, ...(e.data ? { data: { ...e.data } } : {}) })),
@@ -350,7 +281,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     nvramContent: () => redactedContent(nvram),
     inspectImage: async () => {
       const image = await inspectImage(nvram.stats().file);
-      return { valid: image.valid, reason: image.reason, content: image.current };
+      const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
+      return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
     heldTokenTexts: () => tokenTexts(nvram.secrets.get(TOKEN_CACHE_SECRET)),
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
@@ -392,25 +324,10 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     }
   } else {
     rearm();
-    schedulePump();
+    jobs.schedulePump();
   }
   // A bank the NVRAM fell back from (torn by a power cut or a failing disk) is rewritten at once, with its
   // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
   if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
-}
-
-/** The secret strings of a serialized MSAL token cache (access, refresh and id tokens). */
-function tokenTexts(raw: string | undefined): string[] {
-  if (!raw) return [];
-  try {
-    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
-    const out: string[] = [];
-    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
-      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
-    }
-    return out;
-  } catch {
-    return [];
-  }
 }
