@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import type { CloudConfig } from './config.ts';
 import { MsalOAuthAdapter } from './msal/oauthAdapter.ts';
+import { MsalAppOnlyAdapter } from './msal/appOnlyAdapter.ts';
 import { NodemailerMailAdapter } from './mail/mailAdapter.ts';
 import { DeviceTls, fixedTrust, type TrustSource } from './tls/deviceTls.ts';
 
@@ -14,6 +15,7 @@ export * from './network.ts';
 export { MsalOAuthAdapter } from './msal/oauthAdapter.ts';
 export { NodemailerMailAdapter } from './mail/mailAdapter.ts';
 export { DeviceTls, DeviceTlsError, fixedTrust, verifyChain, type TrustSource } from './tls/deviceTls.ts';
+export { MsalAppOnlyAdapter } from './msal/appOnlyAdapter.ts';
 
 export interface DeviceAdapters {
   /** For createDevice: builds the ports around the device's token cache store. */
@@ -34,7 +36,8 @@ export function createDeviceAdapters(opts: { cloud: CloudConfig; logger: Logger;
     ports: (tokenCache) => {
       oauth = new MsalOAuthAdapter({ cloud: opts.cloud, tokenCache, logger: opts.logger, tls });
       mail = new NodemailerMailAdapter({ network: opts.cloud.network, tls, logger: opts.logger, clientName: opts.clientName });
-      return { oauth, mail };
+      const appOnly = new MsalAppOnlyAdapter({ cloud: opts.cloud, tokenCache, logger: opts.logger, network: oauth.network });
+      return { oauth, mail, appOnly };
     },
     get oauth() {
       return oauth;

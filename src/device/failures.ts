@@ -97,6 +97,16 @@ export function tlsReasonOfCode(code: string | null | undefined, message = ''): 
   return 'protocol';
 }
 
+/** lastError.reason of a basic send Exchange refused because Microsoft turned basic SMTP AUTH off (5.7.139, 5.7.30). */
+export const BASIC_AUTH_DISABLED = 'basic-auth-disabled' satisfies SendCategory;
+
+/**
+ * lastError.reasons of a client-credentials request Entra refused for the app's own credentials or registration
+ * (src/adapters/msal/classify.ts names them): only a new secret (or a fix in Entra) helps.
+ */
+export const APP_CREDENTIAL_REASONS = ['client-secret-missing', 'client-secret-invalid', 'client-secret-expired', 'client-assertion-invalid', 'app-not-in-tenant', 'scope-invalid'] as const;
+export const isAppCredentialFailure = (reason: string): boolean => (APP_CREDENTIAL_REASONS as readonly string[]).includes(reason);
+
 // ---------------------------------------------------------------- the failures
 
 export type SignInFailureKind = 'code-request-failed' | 'declined' | 'expired' | 'poll-failed' | 'cancelled';

@@ -17,6 +17,9 @@ export interface SmtpSettings {
   authEmailAddress: string;
   authUsername: string;
   adminEmailAddress: string;
+  /** App-only: Directory (tenant) ID and Application (client) ID; absent on images from before the method ('' unset). */
+  appTenantId?: string;
+  appClientId?: string;
 }
 export interface CloudSettings {
   mode: 'twin' | 'microsoft';
@@ -186,10 +189,16 @@ function checkSmtp(v: unknown, path: string): Problem {
     need(isStr(v.smtpServerName), `${path}.smtpServerName`, 'a string'),
     checkPort(v.smtpPort, `${path}.smtpPort`),
     need(typeof v.useSecureConnection === 'boolean', `${path}.useSecureConnection`, 'a boolean'),
-    need(v.authMethod === 'off' || v.authMethod === 'smtpAuth' || v.authMethod === 'oauth2ExchangeOnline', `${path}.authMethod`, "'off' | 'smtpAuth' | 'oauth2ExchangeOnline'"),
+    need(
+      v.authMethod === 'off' || v.authMethod === 'smtpAuth' || v.authMethod === 'oauth2ExchangeOnline' || v.authMethod === 'oauth2AppOnly',
+      `${path}.authMethod`,
+      "'off' | 'smtpAuth' | 'oauth2ExchangeOnline' | 'oauth2AppOnly'",
+    ),
     need(isStr(v.authEmailAddress), `${path}.authEmailAddress`, 'a string'),
     need(isStr(v.authUsername), `${path}.authUsername`, 'a string'),
     need(isStr(v.adminEmailAddress), `${path}.adminEmailAddress`, 'a string'),
+    need(v.appTenantId === undefined || isStr(v.appTenantId), `${path}.appTenantId`, 'a string when present'),
+    need(v.appClientId === undefined || isStr(v.appClientId), `${path}.appClientId`, 'a string when present'),
   );
 }
 

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { JOB_STATUSES } from '../device/printer.ts';
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
-import { smtpSettingsSchema } from '../device/validation.ts';
+import { credentialInputSchema, smtpSettingsSchema } from '../device/validation.ts';
 import { parseDuration } from './duration.ts';
 import { DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 
@@ -113,7 +113,8 @@ const expectation = z
 
 /** Every step kind but `repeat` (which holds steps and is validated recursively). */
 export const STEP_ARGS = {
-  settings: smtpSettingsSchema.partial(),
+  // With the write-only secrets (the basic password, the app's client secret) a panel form carries too.
+  settings: smtpSettingsSchema.partial().extend(credentialInputSchema.shape),
   startAuth: nothing,
   cancelAuth: nothing,
   signOut: nothing,

@@ -38,9 +38,10 @@ function categoryOfReply(basic: number, enhanced: string | null, text: string): 
     case '5.7.57': // not authenticated: our AUTH did not take
     case '5.7.8': // "Authentication credentials invalid" (OAuth proxies in the field say this)
       return 'auth-rejected';
-    case '5.7.139': // SMTP AUTH off (tenant / mailbox), basic auth off, security defaults
-    case '5.7.30': // basic authentication not supported for client submission
-      return 'smtp-auth-disabled';
+    case '5.7.139': // SMTP AUTH off (tenant / mailbox), basic auth off (its own words: the panel says switch to OAuth), security defaults
+      return /basic authentication is disabled/i.test(text) ? 'basic-auth-disabled' : 'smtp-auth-disabled';
+    case '5.7.30': // basic authentication not supported for client submission (the final removal)
+      return 'basic-auth-disabled';
     case '5.7.60': // no Send As right for the From address
       return 'send-as-denied';
     case '5.2.2': // mailbox full

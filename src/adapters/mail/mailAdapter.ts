@@ -1,13 +1,13 @@
 /**
  * The device's mail port on nodemailer: one STARTTLS connection per job (TLS 1.2 minimum), SASL XOAUTH2 with the
- * cached access token, MAIL FROM = header From = the configured sender, a stable Message-ID from the job.
+ * cached access token (or, for the "SMTP Authentication" method, AUTH LOGIN/PLAIN with the password), MAIL FROM = header From = the configured sender, a stable Message-ID from the job.
  * Failures come back as SendFailure, classified (classify.ts).
  */
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Logger } from '../../log/logger.ts';
 import { SendFailure } from '../../device/failures.ts';
-import type { MailPort, OutgoingMessage, SmtpTarget } from '../../device/ports.ts';
+import type { MailPort, OutgoingMessage, SmtpCredential, SmtpTarget } from '../../device/ports.ts';
 import { resolveEndpoint, type SimulatedNetwork } from '../network.ts';
 import { classifySmtp, smtpFactsOf } from './classify.ts';
 import { DeviceTls, fixedTrust } from '../tls/deviceTls.ts';
@@ -38,7 +38,7 @@ export class NodemailerMailAdapter implements MailPort {
    * nodemailer transport options for one submission (exported for tests and docs). `dial`: the address a bench
    * resolver gave for the host (nodemailer then connects to it and verifies TLS against the host name).
    */
-  transportOptions(target: SmtpTarget, accessToken: string, dial?: string): SMTPTransport.Options {
+  transportOptions(target: SmtpTarget, credential: SmtpCredential, dial?: string): SMTPTransport.Options {
     const routed = resolveEndpoint(this.opts.network, target.host, target.port);
     const to = dial ? { host: dial, port: routed.port, servername: routed.servername ?? routed.host } : routed;
     const t = this.opts.timeouts ?? {};
@@ -53,7 +53,11 @@ export class NodemailerMailAdapter implements MailPort {
         ...this.tls.connectOptions(),
         ...(to.servername ? { servername: to.servername } : {}),
       },
-      auth: { type: 'OAuth2', user: target.user, accessToken },
+      // nodemailer picks AUTH PLAIN or LOGIN for a password by what EHLO lists (Exchange lists LOGIN).
+      auth:
+        credential.password !== undefined
+          ? { type: 'login', user: target.user, pass: credential.password }
+          : { type: 'OAuth2', user: target.user, accessToken: credential.accessToken },
       pool: false,
       name: this.opts.clientName,
       connectionTimeout: t.connectionMs ?? 30_000,
@@ -64,9 +68,10 @@ export class NodemailerMailAdapter implements MailPort {
     };
   }
 
-  async submit(args: { target: SmtpTarget; accessToken: string; message: OutgoingMessage }): Promise<{ reply: string }> {
-    const { target, accessToken, message } = args;
-    const transport = nodemailer.createTransport(this.transportOptions(target, accessToken, await this.dialAddress(target)));
+  async submit(args: { target: SmtpTarget; message: OutgoingMessage } & SmtpCredential): Promise<{ reply: string }> {
+    const { target, message } = args;
+    const credential: SmtpCredential = args.password !== undefined ? { password: args.password } : { accessToken: args.accessToken };
+    const transport = nodemailer.createTransport(this.transportOptions(target, credential, await this.dialAddress(target)));
     this.open.add(transport);
     try {
       const info = await transport.sendMail({
