@@ -47,7 +47,7 @@ export const DEFAULT_DRIVER_TIMEOUT_MS = 10_000;
 /** A printer behind a driver. Create with `connectDriver`, which checks the protocol version first. */
 export interface DriverClient {
   readonly hello: Hello;
-  readonly capabilities: Record<DriverCapability, boolean> & { deviceKey?: boolean };
+  readonly capabilities: Record<DriverCapability, boolean> & { deviceKey?: boolean; smtpAuth?: boolean; oauth2AppOnly?: boolean };
   status(): Promise<DriverStatus>;
   /** The settings, with the method's write-only secret when it has one (`smtpPassword`, `clientSecret`). */
   saveSettings(settings: SmtpSettings & { smtpPassword?: string; clientSecret?: string }): Promise<DriverDispatchResult>;

@@ -88,6 +88,8 @@ export function missingCapability(label: EventLabel, caps: DriverClient['capabil
   if (label === 'POWER_CYCLE:keyChanged' && !caps.deviceKey) {
     return { capability: 'deviceKey', reason: 'the printer does not declare the deviceKey capability (a power cycle that loses the device key)' };
   }
+  if (label === 'SAVE_SETTINGS:basicA' && !caps.smtpAuth) return { capability: 'smtpAuth', reason: 'the printer does not declare the smtpAuth capability (settings with a password)' };
+  if (label === 'SAVE_SETTINGS:appOnlyA' && !caps.oauth2AppOnly) return { capability: 'oauth2AppOnly', reason: 'the printer does not declare the oauth2AppOnly capability (app-only OAuth settings)' };
   return null;
 }
 
