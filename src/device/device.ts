@@ -15,7 +15,7 @@ import type { DeviceEvent, LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
-import { defaultSmtpSettings, type JobRecord, type SealedBlob, type SmtpSettings } from '../nvram/schema.ts';
+import { defaultSmtpSettings, type JobRecord, type NvramData, type SealedBlob, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
@@ -330,13 +330,27 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         createdAt: now,
         updatedAt: now,
       };
+      const acknowledge = (draft: NvramData) => {
+        draft.spool.push({ ...record }); // a copy: the step that starts it changes the draft's, not the answer's
+        draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
+      };
       try {
-        await core.enqueue(() =>
-          core.commit((draft) => {
-            draft.spool.push(record);
-            draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
-          }),
-        );
+        await core.enqueue(async () => {
+          // A device free to take it now starts it in the same NVRAM write that acknowledges it (one write per job
+          // instead of two); otherwise it waits in the spool for the pump, in the order it came.
+          const send: DeviceEvent = { type: 'SEND', jobId: id };
+          const free = !core.stopped && core.snapshot.context.jobId === null && !nvram.data.spool.some((j) => j.status === 'queued');
+          if (!free || !core.snapshot.can(send)) return core.commit(acknowledge);
+          const commitsBefore = core.commits;
+          try {
+            await core.apply(send, acknowledge);
+          } catch (err) {
+            if (core.commits === commitsBefore) throw err; // not acknowledged: refused below
+            // Acknowledged and started: what failed after the write is the device's own work, as for the pump.
+            if (err instanceof StorageFaultError) storage.defer('pump', pump);
+            else log.error({ key: 'pump', err }, 'internal step failed');
+          }
+        });
       } catch (err) {
         // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
         keeper.retireLater([id]);
