@@ -7,7 +7,7 @@
  *  - deadlines.ts which deadlines a state listens for (armed on scheduler.ts), and which passed while off;
  *  - boot.ts      the snapshot to start from, and the structured boot report;
  *  - spoolKeeper.ts  done records, deferred deletion and the boot's reconciliation of the spool (reconcile.ts);
- *  - the job pump (below): the next queued job goes to the statechart when it can take one.
+ *  - jobs.ts      job intake, the job pump (the next queued job to the statechart when it can take one), job views.
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
 import { randomUUID } from 'node:crypto';
@@ -15,22 +15,23 @@ import type { DeviceEvent, LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
-import { defaultSmtpSettings, type JobRecord, type NvramData, type SealedBlob, type SmtpSettings } from '../nvram/schema.ts';
+import { defaultSmtpSettings, type JobRecord, type SealedBlob, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { Spool } from './spool.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { spoolKeeper } from './spoolKeeper.ts';
-import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
+import { DeviceInputError, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
+import { createJobs } from './jobs.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
 import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
-import { nvramHealth, redactedContent } from './storage.ts';
+import { nvramHealth, redactedContent, tokenTexts } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
 import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
 
@@ -73,7 +74,7 @@ export interface Device {
   eventLog(): EventLogEntry[];
   nvramHealth(): NvramHealth;
   /** Inspection of the stored image (a simulator capability): content read back from the medium, secrets redacted. */
-  inspectImage(): Promise<{ valid: boolean; reason: string | null; content: Record<string, unknown> | null }>;
+  inspectImage(): Promise<NvramReadBack>;
   /** The current content with secrets redacted. */
   nvramContent(): Record<string, unknown>;
   /**
@@ -133,6 +134,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   }
   // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
   const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
+  const jobs = createJobs({ nvram, clock, core, spool, keeper, storage, internal });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -219,39 +221,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
-    schedulePump();
+    jobs.schedulePump();
   }
 
-  /** A queued job cannot move while the NVRAM cannot record it: it shows as held, with the disk's reason. */
-  function heldByStorage(j: JobRecord): JobRecord {
-    const fault = storage.faulty('nvram') ? storage.current() : null;
-    if (!fault || j.status !== 'queued') return { ...j };
-    return { ...j, status: 'held', reply: `held: ${fault.reason} (${fault.code})` };
-  }
-
-  // ---- deadlines and the job pump
+  // ---- deadlines
   function rearm(): void {
     if (!core.stopped) scheduler.arm(armedDeadlines(core.snapshot));
-  }
-
-  let pumpScheduled = false;
-  function schedulePump(): void {
-    if (pumpScheduled || core.stopped) return;
-    pumpScheduled = true;
-    void core.enqueue(async () => {
-      pumpScheduled = false;
-      await internal('pump', pump);
-    });
-  }
-
-  /** Hands the next queued job to the statechart when it can take one (or hold it, when it cannot send at all). */
-  async function pump(): Promise<void> {
-    if (core.stopped || core.snapshot.context.jobId !== null) return;
-    const next = nvram.data.spool.find((j) => j.status === 'queued');
-    if (!next) return;
-    const event: DeviceEvent = { type: 'SEND', jobId: next.id };
-    if (!core.snapshot.can(event)) return; // busy (refreshing, sending, sendFailure): it waits its turn
-    await core.apply(event);
   }
 
   // ---- boot: secrets a changed device key cannot open go with the boot's first write (see discardUnopenableSecrets)
@@ -304,67 +279,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod})` });
       });
     },
-    submitJob: async (input) => {
-      const req = parseOrThrow(jobRequestSchema, input, 'job');
-      const id = randomUUID();
-      const now = clock.now();
-      const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
-      // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
-      const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
-      let contentPath: string;
-      try {
-        contentPath = await spool.write(id, content);
-      } catch (err) {
-        throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
-      }
-      storage.spoolWritten();
-      const record: JobRecord = {
-        id,
-        messageId,
-        status: 'queued',
-        to: req.to,
-        subject: req.subject,
-        contentPath,
-        attempts: 0,
-        reply: null,
-        createdAt: now,
-        updatedAt: now,
-      };
-      const acknowledge = (draft: NvramData) => {
-        draft.spool.push({ ...record }); // a copy: the step that starts it changes the draft's, not the answer's
-        draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
-      };
-      try {
-        await core.enqueue(async () => {
-          // A device free to take it now starts it in the same NVRAM write that acknowledges it (one write per job
-          // instead of two); otherwise it waits in the spool for the pump, in the order it came.
-          const send: DeviceEvent = { type: 'SEND', jobId: id };
-          const free = !core.stopped && core.snapshot.context.jobId === null && !nvram.data.spool.some((j) => j.status === 'queued');
-          if (!free || !core.snapshot.can(send)) return core.commit(acknowledge);
-          const commitsBefore = core.commits;
-          try {
-            await core.apply(send, acknowledge);
-          } catch (err) {
-            if (core.commits === commitsBefore) throw err; // not acknowledged: refused below
-            // Acknowledged and started: what failed after the write is the device's own work, as for the pump.
-            if (err instanceof StorageFaultError) storage.defer('pump', pump);
-            else log.error({ key: 'pump', err }, 'internal step failed');
-          }
-        });
-      } catch (err) {
-        // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
-        keeper.retireLater([id]);
-        throw err;
-      }
-      await core.enqueue(keeper.retireDue);
-      schedulePump();
-      return { ...record };
-    },
-    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map(heldByStorage),
-    job: (id) => {
-      const j = nvram.data.spool.find((x) => x.id === id) ?? nvram.data.jobLog.find((x) => x.id === id);
-      return j ? heldByStorage(j) : undefined;
-    },
+    submitJob: (input) => jobs.submit(input),
+    jobs: () => jobs.list(),
+    job: (id) => jobs.get(id),
     deadlines: () => scheduler.pending(),
     identity: () => ({ id: nvram.data.device.id, serial: nvram.data.device.serial, model: 'mfp-oauth-sim', firmware: CURRENT_FIRMWARE }),
     eventLog: () => nvram.data.eventLog.map((e) => ({ ...e, ...(e.data ? { data: { ...e.data } } : {}) })),
@@ -372,7 +289,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     nvramContent: () => redactedContent(nvram),
     inspectImage: async () => {
       const image = await inspectImage(nvram.stats().file);
-      return { valid: image.valid, reason: image.reason, content: image.current };
+      const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
+      return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
     heldTokenTexts: () => tokenTexts(committedTokenCache()),
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
@@ -414,7 +332,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     }
   } else {
     rearm();
-    schedulePump();
+    jobs.schedulePump();
   }
   // A bank the NVRAM fell back from (torn by a power cut or a failing disk) is rewritten at once, with its
   // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
@@ -424,19 +342,4 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
 
 function sameBlob(a: SealedBlob, b: SealedBlob): boolean {
   return a === b || (a.kid === b.kid && a.iv === b.iv && a.tag === b.tag && a.ct === b.ct);
-}
-
-/** The secret strings of a serialized MSAL token cache (access, refresh and id tokens). */
-function tokenTexts(raw: string | undefined): string[] {
-  if (!raw) return [];
-  try {
-    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
-    const out: string[] = [];
-    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
-      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
-    }
-    return out;
-  } catch {
-    return [];
-  }
 }

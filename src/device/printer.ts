@@ -15,12 +15,14 @@ import type { DeviceEvent, LastError, LeafState } from '../../machines/oauthDevi
 import type { EventLogEntry, JobRecord, JobStatus, SmtpSettings } from '../nvram/schema.ts';
 import type { OPERATOR_EVENT_TYPES } from './validation.ts';
 import type { StorageFault } from './storage-fault.ts';
+import type { DeadlineEvent, Deadlines } from './deadlines.ts';
 
 // Plain-data shapes shared with storage, re-exported so faces need no import of src/nvram.
-export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState, StorageFault };
+export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState, StorageFault, DeadlineEvent, Deadlines };
 
-// Job statuses and the job log's limit are defined once, with the records they describe (src/nvram/schema.ts).
-export { JOB_LOG_LIMIT, JOB_STATUSES } from '../nvram/schema.ts';
+// Job statuses, the job log's limit and a fresh printer's settings are defined once, with the records they describe
+// (src/nvram/schema.ts).
+export { JOB_LOG_LIMIT, JOB_STATUSES, defaultSmtpSettings } from '../nvram/schema.ts';
 export { isTimeZone } from '../time/zone.ts';
 
 /** Events a person (or a tool acting for one) may send. Outcomes and deadlines come from inside the printer. */
@@ -133,6 +135,8 @@ export interface ClockControl {
   now(): Promise<number>;
   /** Moves virtual time, letting the printer finish what each fired deadline started before time moves on. */
   advance(ms: number): Promise<void>;
+  /** The deadlines the printer has armed now (event → clock time), so a tool can move time deadline by deadline. */
+  deadlines(): Promise<Deadlines>;
 }
 
 /** Read-only look at the raw NVRAM image (for checks such as "no token in plain text"). */
@@ -141,6 +145,30 @@ export interface NvramImageInspection {
   image(): Promise<string>;
   /** The whole content with sealed secrets redacted. */
   content(): Promise<Record<string, unknown>>;
+  /**
+   * The current bank read back from the medium and checked (as `mfp-sim nvram show` reads it), secrets redacted:
+   * what a power cut now would boot from. `tokenCache`: whether it holds a sealed token cache.
+   */
+  readBack(): Promise<NvramReadBack>;
+}
+
+export interface NvramReadBack {
+  valid: boolean;
+  /** Why the image is not valid (null when it is). */
+  reason: string | null;
+  content: Record<string, unknown> | null;
+  tokenCache: boolean;
+}
+
+/**
+ * A secrecy check the printer runs on itself: the tokens it held are looked for in its raw NVRAM image. It answers
+ * counts, never a token, so no face can leak one through it.
+ */
+export interface SecretAudit {
+  /** From now on every token the printer holds (at each transition, across boots) is remembered, in memory only. */
+  watch(): Promise<void>;
+  /** The remembered tokens and those held now: how many there are, and how many the raw image holds in plain text. */
+  check(): Promise<{ tokens: number; inImage: number }>;
 }
 
 /** Holding effects before they reach the network, for model-based tests (see src/mbt/gates.ts). */
@@ -163,7 +191,7 @@ export interface PowerControl {
 }
 
 /** Optional capabilities by name; each true one is present on the printer as the object of the same name. */
-export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power';
+export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power' | 'secretAudit';
 export type PrinterCapabilities = Record<CapabilityName, boolean>;
 
 export interface AdminCredential {
@@ -219,6 +247,7 @@ export interface Printer {
   readonly nvramImage?: NvramImageInspection;
   readonly effectHolds?: EffectHolds;
   readonly power?: PowerControl;
+  readonly secretAudit?: SecretAudit;
 }
 
 /** Narrows a printer to one with a capability, or says plainly that it lacks it. */

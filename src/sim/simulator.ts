@@ -169,6 +169,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       await virtualClock.advance(ms, settle);
       await settle();
     },
+    halt() {
+      device.stop();
+    },
     async powerCycle(offMs = 0) {
       await powerOff();
       if (offMs > 0) {

@@ -88,6 +88,12 @@ export interface Simulator {
   readonly stateDir: string;
   /** Moves a virtual clock, letting the device finish what each fired deadline started before time moves on. */
   advance(ms: number): Promise<void>;
+  /**
+   * Stops the current device's work — timers stop, work in flight is abandoned, nothing is written — and closes
+   * nothing: a harness holding effects on gates halts before it lets them go, so that the device ignores what their
+   * abandonment reports; then it power cycles or closes.
+   */
+  halt(): void;
   /** Power off (abandon in-flight work, no write), leave it off for `offMs` of clock time, boot from the same NVRAM. */
   powerCycle(offMs?: number): Promise<Device>;
   /** Called with the new device after every boot (the panel re-subscribes to it). */
