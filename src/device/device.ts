@@ -31,6 +31,7 @@ import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
 import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
+import { changedSecrets, lifecycleSettings, parseSettingsInput, sealCredentials } from './credentials.ts';
 import { nvramHealth, redactedContent, tokenTexts } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
 import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
@@ -108,7 +109,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // ---- boot: the snapshot to start from
   const storedSnapshot = nvram.data.snapshot;
   const restored = restoreSnapshot(storedSnapshot, bootAt);
-  const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
+  const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp, (name) => nvram.secrets.has(name)), since: bootAt };
   const storage = new StorageFaults({
     clock,
     log,
@@ -196,6 +197,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         },
       ),
     smtp: () => nvram.data.settings.smtp,
+    secret: (name) => nvram.secrets.get(name),
     jitter: opts.retryJitter ?? null,
   });
   const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));
@@ -320,10 +322,15 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     },
     saveSettings: async (input) => {
       if (!isObject(input)) throw new DeviceInputError('invalid SMTP settings: expected an object', { '(body)': 'must be an object' });
-      const settings = parseOrThrow(smtpSettingsSchema, { ...nvram.data.settings.smtp, ...input }, 'SMTP settings');
-      return core.dispatch({ type: 'SAVE_SETTINGS', settings }, (draft) => {
+      // The password and the client secret travel with the form but are sealed, never stored with the settings.
+      const { settings, credentials } = parseSettingsInput(nvram.data.settings.smtp, input);
+      const changing = new Set(changedSecrets(credentials).map((s) => s.name));
+      const event: DeviceEvent = { type: 'SAVE_SETTINGS', settings: lifecycleSettings(settings, (name) => changing.has(name) || nvram.secrets.has(name)) };
+      return core.dispatch(event, (draft, vault) => {
         draft.settings.smtp = settings;
-        draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod})` });
+        const sealed = sealCredentials(vault, credentials);
+        const note = sealed.length ? `; sealed ${sealed.join(', ')}` : '';
+        draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod}${note})` });
       });
     },
     submitJob: (input) => jobs.submit(input),
