@@ -170,8 +170,8 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
             board.progress(units);
             bar?.increment(units);
           },
-          onPhase: (phase, rows, at) => {
-            board.phaseDone(phase, rows, at);
+          onPhase: (phase, rows, at, traffic) => {
+            board.phaseDone(phase, rows, at, traffic);
             bar?.update({ phase });
           },
         });
