@@ -81,7 +81,7 @@ function validate(o: FleetOptions): void {
   positive('workers', o.workers);
   positive('mailsPerDay', o.mailsPerDay, 0);
   positive('concurrency', o.concurrency);
-  if (o.devices > 9999) throw new RangeError('devices must be <= 9999 (printer-0001 … printer-9999)');
+  if (o.devices > 99999) throw new RangeError('devices must be <= 99999 (printer-0001 … printer-99999)');
   if (o.shard) {
     const { index, count } = o.shard;
     if (!Number.isSafeInteger(count) || count < 1 || count > o.devices) throw new RangeError(`shard count must be an integer from 1 to the ${o.devices} devices, got ${count}`);

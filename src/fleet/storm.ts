@@ -98,7 +98,7 @@ const SIGN_IN_WALL_LIMIT_MS = 180_000;
 const DEFAULT_WATCH_MS = 30 * 60_000;
 
 export function checkStormOptions(o: StormOptions): StormOptions {
-  if (!Number.isSafeInteger(o.devices) || o.devices < 1 || o.devices > 9999) throw new RangeError(`devices must be an integer from 1 to 9999, got ${o.devices}`);
+  if (!Number.isSafeInteger(o.devices) || o.devices < 1 || o.devices > 99999) throw new RangeError(`devices must be an integer from 1 to 99999, got ${o.devices}`);
   if (!STORM_EVENTS.includes(o.event)) throw new RangeError(`event must be one of ${STORM_EVENTS.join(', ')}, got ${String(o.event)}`);
   if (o.jitter !== null && (!Number.isFinite(o.jitter) || o.jitter < 0 || o.jitter > 1)) throw new RangeError(`jitter must be within 0…1, got ${o.jitter}`);
   if (!Number.isSafeInteger(o.concurrency) || o.concurrency < 1) throw new RangeError(`concurrency must be an integer >= 1, got ${o.concurrency}`);
