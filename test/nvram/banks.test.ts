@@ -284,6 +284,47 @@ describe('bank store: scan and write', () => {
     await again.close();
   });
 
+  it('the zero fill stays inside the slot it cleans: the other bank is untouched', async () => {
+    const { file, store } = await openStore();
+    await store.scan(accept);
+    const nearlyFull = Buffer.from(JSON.stringify({ firmwareVersion: 2, pad: 'p'.repeat(SLOT - 40) }));
+    await store.write(nearlyFull, 2); // A, almost the whole slot
+    await store.write(content(2), 2); // B
+    await store.write(content(3), 2); // A again: zero-fills up to the old extent, no further
+    await store.close();
+    const s = await BankStore.open(nodeIo, file, 'read', SLOT);
+    const scan = await s.scan(accept);
+    expect(scan.banks.map((b) => [b.name, b.valid, b.error])).toEqual([['A', true, null], ['B', true, null]]);
+    expect(scan.banks[1].content).toEqual({ firmwareVersion: 2, n: 2 });
+    await s.close();
+  });
+
+  it('a payload that is JSON null names no firmware: refused, not a crash', async () => {
+    const { file, store } = await openStore();
+    await store.scan(accept);
+    await store.write(Buffer.from('null'), 2);
+    await store.close();
+    const s = await BankStore.open(nodeIo, file, 'read', SLOT);
+    expect((await s.scan(accept)).banks[0].error).toBe('payload firmwareVersion undefined disagrees with header fw 2');
+    await s.close();
+  });
+
+  it('with no valid bank, the next write still counts on from the newest intact header', async () => {
+    const { file, store } = await openStore();
+    await store.scan(accept);
+    await store.write(content(1), 2); // A: wear A 1
+    await store.write(content(2), 2); // B: wear B 1
+    await store.close();
+    const image = await fs.readFile(file);
+    image[PAYLOAD_START + 2] ^= 0x01; // both payloads damaged, both headers intact
+    image[PAYLOAD_START + SLOT + 2] ^= 0x01;
+    await fs.writeFile(file, image);
+    const s = await BankStore.open(nodeIo, file, 'readwrite', SLOT);
+    expect((await s.scan(accept)).current).toBeNull();
+    expect(await s.write(content(3), 2)).toMatchObject({ bank: 'A', seq: 3, wear: { A: 2, B: 1 } });
+    await s.close();
+  });
+
   it('a bank that is neither valid nor blank may hold anything: its next write zero-fills the whole slot', async () => {
     const { file, store } = await openStore();
     await store.scan(accept);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeIo, type NvramIo } from '../../src/nvram/io.ts';
 import { CURRENT_FIRMWARE, JOB_LOG_LIMIT, NvramError, openNvram, type JobRecord } from '../../src/nvram/index.ts';
-import { steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
+import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -161,6 +161,74 @@ describe('an open NVRAM', () => {
     await nvram.secrets.delete('other');
     expect(Object.keys(nvram.data.secrets)).toEqual([]);
     expect(nvram.secrets.unreadable()).toEqual([]);
+    await nvram.close();
+  });
+
+  it('a random identity when none is given: a UUID and an upper-case SIM serial', async () => {
+    const { file } = await paths();
+    const nvram = await openNvram({ file });
+    expect(nvram.data.device.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(nvram.data.device.serial).toMatch(/^SIM[0-9A-F]{10}$/);
+    await nvram.close();
+  });
+
+  it('the directory is synced once, when the image file is created', async () => {
+    const { file } = await paths();
+    let syncs = 0;
+    const io: NvramIo = { open: (f, m) => nodeIo.open(f, m), syncDir: async (d) => void (syncs++, await nodeIo.syncDir(d)) };
+    await (await openNvram({ file, io, factoryDevice: TEST_DEVICE })).close();
+    expect(syncs).toBe(1);
+    await (await openNvram({ file, io, factoryDevice: TEST_DEVICE })).close();
+    expect(syncs).toBe(1);
+  });
+
+  it('the plaintext scan starts at 8 characters: a secret of exactly 8 found elsewhere is refused', async () => {
+    const { file } = await paths();
+    const nvram = await openNvram({ file, factoryDevice: TEST_DEVICE });
+    await expect(
+      nvram.update((d, vault) => {
+        vault.set('pin', '12345678');
+        d.panel.note = 'pin 12345678';
+      }),
+    ).rejects.toMatchObject({ code: 'nvram_invalid_data', message: expect.stringContaining('the plaintext of secret "pin" appears in the content') });
+    await nvram.update((d, vault) => {
+      vault.set('pin', '1234567');
+      d.panel.note = 'pin 1234567';
+    });
+    await nvram.close();
+  });
+
+  it('what a boot without a valid bank says: the reason, the banks in the event, no-valid-bank; write counts zero', async () => {
+    const { dir } = await paths();
+    const file = await copyFixture('garbage.img', dir);
+    const nvram = await openNvram({ file, factoryDevice: TEST_DEVICE, now: steppingNow() });
+    const reason = nvram.boot.reason!;
+    expect(reason).toBe('no valid bank (bank A: header damaged (not JSON); bank B: header damaged (not JSON)): booted with factory defaults');
+    expect(nvram.boot).toEqual({ bank: null, seq: 0, recovered: true, reason, migratedFrom: null, findings: [{ code: 'no-valid-bank', message: reason }], keyChanged: false });
+    expect(nvram.data.eventLog).toEqual([
+      { at: expect.any(Number), kind: 'nvram.recovered', message: reason, data: { banks: [{ bank: 'A', error: expect.stringMatching(/^header damaged/) }, { bank: 'B', error: expect.any(String) }] } },
+    ]);
+    expect(nvram.stats().banks.map((b) => b.writes)).toEqual([0, 0]);
+    await nvram.close();
+  });
+
+  it('a fallback from a damaged bank: the reason names it and the bank booted, the event lists it and its finding', async () => {
+    const { dir } = await paths();
+    const file = await copyFixture('crc-mismatch.img', dir);
+    await copyFixture('firmware-2.key', dir, 'secure-element.key'); // the key its secrets were sealed with
+    const nvram = await openNvram({ file, now: steppingNow() });
+    const reason = nvram.boot.reason!;
+    expect(reason).toMatch(/^bank B: payload CRC mismatch \(header 0x[0-9a-f]{8}, payload 0x[0-9a-f]{8}\); booted from bank A seq 1$/);
+    expect(nvram.boot.findings).toEqual([{ code: 'bank-invalid', message: reason.split('; booted')[0] }]);
+    expect(nvram.data.eventLog.at(-1)).toMatchObject({ kind: 'nvram.recovered', message: reason, data: { damaged: ['B'], reasons: ['bank-invalid'] } });
+    await nvram.close();
+  });
+
+  it('a first boot is formatted, said in one event line without data', async () => {
+    const { file } = await paths();
+    const nvram = await openNvram({ file, factoryDevice: TEST_DEVICE, now: steppingNow() });
+    expect(nvram.data.eventLog).toEqual([{ at: expect.any(Number), kind: 'nvram.formatted', message: 'blank NVRAM image: formatted with factory defaults' }]);
+    expect(nvram.boot).toMatchObject({ recovered: false, findings: [] });
     await nvram.close();
   });
 
