@@ -12,7 +12,8 @@ import { AuthMethodsControl } from './control/auth-methods-control.ts';
 import { TwinControl } from './control/control.ts';
 import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
-import { ensureCertificates, servedNames } from './entra/certs.ts';
+import { ensureCertificates, readCaKey, servedNames } from './entra/certs.ts';
+import { TwinPki } from './pki.ts';
 import { WireJournal, DEFAULT_JOURNAL_CAPACITY } from './journal/wire-journal.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
@@ -79,6 +80,8 @@ export interface Twin {
   caPath: string;
   caPem: string;
   smtp: { host: string; port: number };
+  /** The twin's roots over time: a root migration (also under /_twin/pki). */
+  pki: TwinPki;
   /** The twin's time server (SNTP, UDP), answering with the shared clock; `setReachable(false)` is the fault. */
   ntp: SntpServer;
   /** The first app registration of the fixture (the printer's "Scan to Email"). */
@@ -162,11 +165,13 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
     ntp: () => ntpServer,
+    pki: () => pki,
     journal,
     holds,
     throttle,
   });
   let ntpServer: SntpServer | null = null;
+  let pki: TwinPki | null = null;
 
   const entra: EntraServer = await startEntraServer({
     host,
@@ -213,6 +218,16 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     await entra.close();
     throw e;
   }
+  const ex0 = exchange;
+  pki = new TwinPki({
+    clock,
+    root: { cert: certs.caPem, key: await readCaKey(opts.stateDir) },
+    names,
+    apply: (tls) => {
+      entra.setCertificate(tls);
+      ex0.setCertificate(tls);
+    },
+  });
   let ntp: SntpServer;
   try {
     ntp = ntpServer = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
@@ -250,6 +265,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     caPem: certs.caPem,
     smtp: { host: dialableHost(ex.host), port: ex.port },
     ntp,
+    pki,
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
@@ -267,6 +283,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     close: async () => {
       // Held requests and long polls are let go first, so that no server waits on a request the tester forgot.
       holds.close();
+      pki?.close();
       await Promise.allSettled([ex.close(), entra.close(), ntp.close(), ...(dns ? [dns.close()] : [])]);
     },
   };

@@ -7,7 +7,7 @@
  *  - deadlines.ts which deadlines a state listens for (armed on scheduler.ts), and which passed while off;
  *  - boot.ts      the snapshot to start from, and the structured boot report;
  *  - spoolKeeper.ts  done records, deferred deletion and the boot's reconciliation of the spool (reconcile.ts);
- *  - the job pump (below): the next queued job goes to the statechart when it can take one.
+ *  - jobs.ts      job intake, the job pump (the next queued job to the statechart when it can take one), job views.
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,19 +18,21 @@ import type { Nvram } from '../nvram/index.ts';
 import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
-import { Spool } from './spool.ts';
+import { isGone, Spool } from './spool.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { spoolKeeper } from './spoolKeeper.ts';
-import { DeviceInputError, jobRequestSchema, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
+import { DeviceInputError, parseOperatorEvent, parseOrThrow, smtpSettingsSchema, type JobRequest } from './validation.ts';
+import { createJobs } from './jobs.ts';
 import type { DevicePorts, TokenCacheStore } from './ports.ts';
 import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from './dispatch.ts';
 import { createEffects } from './effects.ts';
 import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
-import { nvramHealth, redactedContent } from './storage.ts';
+import { changedSecrets, lifecycleSettings, parseSettingsInput, sealCredentials } from './credentials.ts';
+import { nvramHealth, redactedContent, tokenTexts } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
 import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
 
@@ -73,7 +75,7 @@ export interface Device {
   eventLog(): EventLogEntry[];
   nvramHealth(): NvramHealth;
   /** Inspection of the stored image (a simulator capability): content read back from the medium, secrets redacted. */
-  inspectImage(): Promise<{ valid: boolean; reason: string | null; content: Record<string, unknown> | null }>;
+  inspectImage(): Promise<NvramReadBack>;
   /** The current content with secrets redacted. */
   nvramContent(): Record<string, unknown>;
   /**
@@ -100,20 +102,32 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const bootAt = clock.now();
   const bootTransitions: TransitionNotice[] = [];
   let booting = true;
+  /** The boot's reconciliation of the spool (below): its reason, and whether it is still owed (the queue waits). */
+  let reconciled: BootReason | null = null;
+  let reconcileOwed = true;
 
   // ---- boot: the snapshot to start from
   const storedSnapshot = nvram.data.snapshot;
   const restored = restoreSnapshot(storedSnapshot, bootAt);
-  const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
+  const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp, (name) => nvram.secrets.has(name)), since: bootAt };
   const storage = new StorageFaults({
     clock,
     log,
     enqueue: (fn) => core.enqueue(fn),
     probeSpool: async () => {
       const probe = `probe-${randomUUID()}`;
-      await spool.write(probe, { to: [], subject: '', text: '', attachments: [] });
-      await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
-      storage.spoolWritten();
+      try {
+        await spool.write(probe, { to: [], subject: '', text: '', attachments: [] }).catch((err: unknown) => {
+          throw storage.failed(err, 'spool', 'write');
+        });
+        // A disk that writes but cannot read has not recovered from a read fault.
+        await spool.read(probe).catch((err: unknown) => {
+          throw storage.failed(err, 'spool', 'read');
+        });
+      } finally {
+        await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
+      }
+      storage.spoolWorked();
     },
     commitLog: () => core.commit(() => {}),
   });
@@ -133,6 +147,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   }
   // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
   const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
+  const jobs = createJobs({ nvram, clock, core, spool, keeper, storage, internal, reconciling: () => reconcileOwed });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -160,10 +175,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     context: () => core.snapshot.context,
     job: (id) => nvram.data.spool.find((j) => j.id === id),
     readContent: (id) =>
-      spool.read(id).catch((err: unknown) => {
-        throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
-      }),
+      spool.read(id).then(
+        (content) => (storage.spoolWorked('read'), content),
+        (err: unknown) => {
+          throw isGone(err) ? err : storage.failed(err, 'spool', 'read');
+        },
+      ),
     smtp: () => nvram.data.settings.smtp,
+    secret: (name) => nvram.secrets.get(name),
     jitter: opts.retryJitter ?? null,
   });
   const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));
@@ -204,39 +223,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
-    schedulePump();
+    jobs.schedulePump();
   }
 
-  /** A queued job cannot move while the NVRAM cannot record it: it shows as held, with the disk's reason. */
-  function heldByStorage(j: JobRecord): JobRecord {
-    const fault = storage.faulty('nvram') ? storage.current() : null;
-    if (!fault || j.status !== 'queued') return { ...j };
-    return { ...j, status: 'held', reply: `held: ${fault.reason} (${fault.code})` };
-  }
-
-  // ---- deadlines and the job pump
+  // ---- deadlines
   function rearm(): void {
     if (!core.stopped) scheduler.arm(armedDeadlines(core.snapshot));
-  }
-
-  let pumpScheduled = false;
-  function schedulePump(): void {
-    if (pumpScheduled || core.stopped) return;
-    pumpScheduled = true;
-    void core.enqueue(async () => {
-      pumpScheduled = false;
-      await internal('pump', pump);
-    });
-  }
-
-  /** Hands the next queued job to the statechart when it can take one (or hold it, when it cannot send at all). */
-  async function pump(): Promise<void> {
-    if (core.stopped || core.snapshot.context.jobId !== null) return;
-    const next = nvram.data.spool.find((j) => j.status === 'queued');
-    if (!next) return;
-    const event: DeviceEvent = { type: 'SEND', jobId: next.id };
-    if (!core.snapshot.can(event)) return; // busy (refreshing, sending, sendFailure): it waits its turn
-    await core.apply(event);
   }
 
   // ---- boot: secrets a changed device key cannot open go with the boot's first write (see discardUnopenableSecrets)
@@ -257,8 +249,40 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       }),
     );
   }
-  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
-  const reconciled = await keeper.reconcileAtBoot();
+  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool. A disk that
+  // cannot read the spool reports the fault, and the reconciliation waits for the storage retry; so does the queue,
+  // since a job sent before it could be one the spool says was sent already.
+  const reconcile = async () => {
+    try {
+      reconciled = await keeper.reconcileAtBoot();
+    } catch (err) {
+      const failed = storage.failed(err, 'spool', 'read');
+      if (failed instanceof StorageFaultError) throw failed;
+      log.error({ err }, 'spool reconciliation failed'); // not the disk: it would fail the same way again
+    }
+    reconcileOwed = false;
+  };
+  // It throws only a StorageFaultError (anything else is logged inside): the retry runs it again, after the boot's
+  // POWER_CYCLE, so it does what the boot does after that step too.
+  await reconcile().catch(() =>
+    storage.defer('reconcile', async () => {
+      await reconcile();
+      await releaseParkedQueue();
+      jobs.schedulePump();
+    }),
+  );
+
+  /**
+   * In the queue, after the POWER_CYCLE: the older bank parked the queue in sendFailure on a job the spool says was
+   * dismissed (or sent) since. That was the operator's DISMISS, already done once; do it again rather than show a
+   * failure that is over.
+   */
+  async function releaseParkedQueue(): Promise<void> {
+    const parked = core.snapshot.context.jobId;
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
+      await internal('boot-dismiss', () => core.apply({ type: 'DISMISS' }));
+    }
+  }
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -283,59 +307,20 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     },
     saveSettings: async (input) => {
       if (!isObject(input)) throw new DeviceInputError('invalid SMTP settings: expected an object', { '(body)': 'must be an object' });
-      const settings = parseOrThrow(smtpSettingsSchema, { ...nvram.data.settings.smtp, ...input }, 'SMTP settings');
-      return core.dispatch({ type: 'SAVE_SETTINGS', settings }, (draft) => {
+      // The password and the client secret travel with the form but are sealed, never stored with the settings.
+      const { settings, credentials } = parseSettingsInput(nvram.data.settings.smtp, input);
+      const changing = new Set(changedSecrets(credentials).map((s) => s.name));
+      const event: DeviceEvent = { type: 'SAVE_SETTINGS', settings: lifecycleSettings(settings, (name) => changing.has(name) || nvram.secrets.has(name)) };
+      return core.dispatch(event, (draft, vault) => {
         draft.settings.smtp = settings;
-        draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod})` });
+        const sealed = sealCredentials(vault, credentials);
+        const note = sealed.length ? `; sealed ${sealed.join(', ')}` : '';
+        draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod}${note})` });
       });
     },
-    submitJob: async (input) => {
-      const req = parseOrThrow(jobRequestSchema, input, 'job');
-      const id = randomUUID();
-      const now = clock.now();
-      const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
-      // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
-      const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
-      let contentPath: string;
-      try {
-        contentPath = await spool.write(id, content);
-      } catch (err) {
-        throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
-      }
-      storage.spoolWritten();
-      const record: JobRecord = {
-        id,
-        messageId,
-        status: 'queued',
-        to: req.to,
-        subject: req.subject,
-        contentPath,
-        attempts: 0,
-        reply: null,
-        createdAt: now,
-        updatedAt: now,
-      };
-      try {
-        await core.enqueue(() =>
-          core.commit((draft) => {
-            draft.spool.push(record);
-            draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
-          }),
-        );
-      } catch (err) {
-        // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
-        keeper.retireLater([id]);
-        throw err;
-      }
-      await core.enqueue(keeper.retireDue);
-      schedulePump();
-      return { ...record };
-    },
-    jobs: () => [...nvram.data.spool, ...nvram.data.jobLog].map(heldByStorage),
-    job: (id) => {
-      const j = nvram.data.spool.find((x) => x.id === id) ?? nvram.data.jobLog.find((x) => x.id === id);
-      return j ? heldByStorage(j) : undefined;
-    },
+    submitJob: (input) => jobs.submit(input),
+    jobs: () => jobs.list(),
+    job: (id) => jobs.get(id),
     deadlines: () => scheduler.pending(),
     identity: () => ({ id: nvram.data.device.id, serial: nvram.data.device.serial, model: 'mfp-oauth-sim', firmware: CURRENT_FIRMWARE }),
     eventLog: () => nvram.data.eventLog.map((e) => ({ ...e, ...(e.data ? { data: { ...e.data } } : {}) })),
@@ -343,7 +328,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     nvramContent: () => redactedContent(nvram),
     inspectImage: async () => {
       const image = await inspectImage(nvram.stats().file);
-      return { valid: image.valid, reason: image.reason, content: image.current };
+      const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
+      return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
     heldTokenTexts: () => tokenTexts(nvram.secrets.get(TOKEN_CACHE_SECRET)),
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
@@ -377,33 +363,13 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
     const powerCycle = () => core.apply(powerCycleEvent(accessDeadlinePassed(core.snapshot.context, clock.now()), nvram.boot), discard);
     await core.enqueue(() => internal('boot', powerCycle));
-    // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
-    // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
-    const parked = core.snapshot.context.jobId;
-    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
-      await core.enqueue(() => internal('boot-dismiss', () => core.apply({ type: 'DISMISS' })));
-    }
+    await core.enqueue(releaseParkedQueue);
   } else {
     rearm();
-    schedulePump();
+    jobs.schedulePump();
   }
   // A bank the NVRAM fell back from (torn by a power cut or a failing disk) is rewritten at once, with its
   // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
   if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
-}
-
-/** The secret strings of a serialized MSAL token cache (access, refresh and id tokens). */
-function tokenTexts(raw: string | undefined): string[] {
-  if (!raw) return [];
-  try {
-    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
-    const out: string[] = [];
-    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
-      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
-    }
-    return out;
-  } catch {
-    return [];
-  }
 }

@@ -15,12 +15,14 @@ import type { DeviceEvent, LastError, LeafState } from '../../machines/oauthDevi
 import type { EventLogEntry, JobRecord, JobStatus, SmtpSettings } from '../nvram/schema.ts';
 import type { OPERATOR_EVENT_TYPES } from './validation.ts';
 import type { StorageFault } from './storage-fault.ts';
+import type { DeadlineEvent, Deadlines } from './deadlines.ts';
 
 // Plain-data shapes shared with storage, re-exported so faces need no import of src/nvram.
-export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState, StorageFault };
+export type { EventLogEntry, JobRecord, JobStatus, SmtpSettings, LastError, LeafState, StorageFault, DeadlineEvent, Deadlines };
 
-// Job statuses and the job log's limit are defined once, with the records they describe (src/nvram/schema.ts).
-export { JOB_LOG_LIMIT, JOB_STATUSES } from '../nvram/schema.ts';
+// Job statuses, the job log's limit and a fresh printer's settings are defined once, with the records they describe
+// (src/nvram/schema.ts).
+export { JOB_LOG_LIMIT, JOB_STATUSES, defaultSmtpSettings } from '../nvram/schema.ts';
 export { isTimeZone } from '../time/zone.ts';
 
 /** Events a person (or a tool acting for one) may send. Outcomes and deadlines come from inside the printer. */
@@ -133,6 +135,8 @@ export interface ClockControl {
   now(): Promise<number>;
   /** Moves virtual time, letting the printer finish what each fired deadline started before time moves on. */
   advance(ms: number): Promise<void>;
+  /** The deadlines the printer has armed now (event → clock time), so a tool can move time deadline by deadline. */
+  deadlines(): Promise<Deadlines>;
 }
 
 /** Read-only look at the raw NVRAM image (for checks such as "no token in plain text"). */
@@ -141,6 +145,30 @@ export interface NvramImageInspection {
   image(): Promise<string>;
   /** The whole content with sealed secrets redacted. */
   content(): Promise<Record<string, unknown>>;
+  /**
+   * The current bank read back from the medium and checked (as `mfp-sim nvram show` reads it), secrets redacted:
+   * what a power cut now would boot from. `tokenCache`: whether it holds a sealed token cache.
+   */
+  readBack(): Promise<NvramReadBack>;
+}
+
+export interface NvramReadBack {
+  valid: boolean;
+  /** Why the image is not valid (null when it is). */
+  reason: string | null;
+  content: Record<string, unknown> | null;
+  tokenCache: boolean;
+}
+
+/**
+ * A secrecy check the printer runs on itself: the tokens it held are looked for in its raw NVRAM image. It answers
+ * counts, never a token, so no face can leak one through it.
+ */
+export interface SecretAudit {
+  /** From now on every token the printer holds (at each transition, across boots) is remembered, in memory only. */
+  watch(): Promise<void>;
+  /** The remembered tokens and those held now: how many there are, and how many the raw image holds in plain text. */
+  check(): Promise<{ tokens: number; inImage: number }>;
 }
 
 /** Holding effects before they reach the network, for model-based tests (see src/mbt/gates.ts). */
@@ -162,8 +190,36 @@ export interface PowerControl {
   readonly deviceKeyLoss?: boolean;
 }
 
+/** A certificate of the printer's TLS trust store, as the panel and the API show it. */
+export interface TrustedCertificate {
+  /** SHA-256 fingerprint, AA:BB:… (the key to delete it by). */
+  fingerprint: string;
+  subject: string;
+  issuer: string;
+  validFrom: number;
+  validTo: number;
+  selfSigned: boolean;
+  origin: 'factory' | 'imported';
+  /** Printer time it was added. */
+  addedAt: number;
+  /** What it costs in NVRAM (bytes of PEM). */
+  bytes: number;
+}
+
+/**
+ * The TLS trust store (src/device/trustStore.ts): the roots the printer accepts the cloud's chain from. A refused
+ * change rejects with `{ reason: 'malformed' | 'not-a-ca' | 'duplicate' | 'full' | 'not-found', message }` and
+ * changes nothing.
+ */
+export interface TrustStoreControl {
+  list(): Promise<TrustedCertificate[]>;
+  /** One PEM CA certificate. */
+  importPem(pem: string): Promise<TrustedCertificate>;
+  remove(fingerprint: string): Promise<void>;
+}
+
 /** Optional capabilities by name; each true one is present on the printer as the object of the same name. */
-export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power';
+export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power' | 'secretAudit' | 'trustStore';
 export type PrinterCapabilities = Record<CapabilityName, boolean>;
 
 export interface AdminCredential {
@@ -219,6 +275,8 @@ export interface Printer {
   readonly nvramImage?: NvramImageInspection;
   readonly effectHolds?: EffectHolds;
   readonly power?: PowerControl;
+  readonly secretAudit?: SecretAudit;
+  readonly trustStore?: TrustStoreControl;
 }
 
 /** Narrows a printer to one with a capability, or says plainly that it lacks it. */

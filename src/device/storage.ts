@@ -1,6 +1,7 @@
 /**
  * What the device shows of its storage, as plain data: NVRAM health (banks, wear, capacity, sections, sealed
- * secrets by name) and the content with secrets redacted. Faces read these instead of the NVRAM object.
+ * secrets by name) and the content with secrets redacted — faces read these instead of the NVRAM object — and the
+ * token strings a secrecy check looks for (never shown: the secret audit answers counts).
  */
 import path from 'node:path';
 import type { Nvram } from '../nvram/index.ts';
@@ -30,4 +31,19 @@ export function redactedContent(nvram: Nvram): Record<string, unknown> {
   const panel = content.panel as Record<string, unknown> | undefined;
   if (panel && panel.adminPassword) panel.adminPassword = '<scrypt hash>';
   return content;
+}
+
+/** The secret strings of a serialized MSAL token cache (access, refresh and id tokens). */
+export function tokenTexts(raw: string | undefined): string[] {
+  if (!raw) return [];
+  try {
+    const cache = JSON.parse(raw) as Record<string, Record<string, { secret?: unknown }>>;
+    const out: string[] = [];
+    for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
+      for (const entry of Object.values(cache[section] ?? {})) if (typeof entry.secret === 'string' && entry.secret.length >= 16) out.push(entry.secret);
+    }
+    return out;
+  } catch {
+    return [];
+  }
 }

@@ -49,7 +49,8 @@ export interface DriverClient {
   readonly hello: Hello;
   readonly capabilities: Record<DriverCapability, boolean> & { deviceKey?: boolean };
   status(): Promise<DriverStatus>;
-  saveSettings(settings: SmtpSettings): Promise<DriverDispatchResult>;
+  /** The settings, with the method's write-only secret when it has one (`smtpPassword`, `clientSecret`). */
+  saveSettings(settings: SmtpSettings & { smtpPassword?: string; clientSecret?: string }): Promise<DriverDispatchResult>;
   send(event: { type: OperatorEventType }): Promise<DriverDispatchResult>;
   submitJob(job: DriverJobRequest): Promise<DriverJob>;
   jobs(): Promise<DriverJob[]>;

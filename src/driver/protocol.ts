@@ -101,10 +101,16 @@ export const settingsRequestSchema = z
     smtpServerName: z.string(),
     smtpPort: z.int(),
     useSecureConnection: z.boolean(),
-    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline']),
+    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline', 'oauth2AppOnly']),
     authEmailAddress: z.string(),
     authUsername: z.string(),
     adminEmailAddress: z.string(),
+    // Optional within v1 (issue 14): app-only's identifiers, and the method's secret, write-only (sealed by the
+    // printer, never answered back). A printer without these methods refuses them as it refuses any bad settings.
+    appTenantId: z.string().optional(),
+    appClientId: z.string().optional(),
+    smtpPassword: z.string().optional(),
+    clientSecret: z.string().optional(),
   })
   .strict();
 

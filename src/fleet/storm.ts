@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import type { LeafState } from '../device/printer.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { ensureCertificates } from '../cloud/entra/certs.ts';
@@ -137,11 +138,11 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       while (dirty.size > 0) {
         const woken = [...dirty];
         dirty.clear();
-        await Promise.all(woken.map((p) => p.sim?.device.idle()));
+        await Promise.all(woken.map((p) => p.sim?.printer.idle()));
       }
     };
     const idleAll = async () => {
-      await Promise.all(printers.map((p) => p.sim?.device.idle()));
+      await Promise.all(printers.map((p) => p.sim?.printer.idle()));
       await settle();
     };
     // Work in flight finishes at the current virtual instant before time moves (its sockets run on wall time).
@@ -159,7 +160,7 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
         logger,
         retryJitter: o.jitter === null ? null : { fraction: o.jitter, seed: o.seed * 100_003 + p.index },
       });
-      p.sim.device.subscribe((t) => {
+      p.sim.printer.subscribe((t) => {
         if (t.event === 'SENT' && p.sentAt === null) p.sentAt = clock.now();
       });
     };
@@ -170,24 +171,24 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       await sim?.close();
     };
     const signIn = async (p: StormPrinter) => {
-      const device = p.sim!.device;
-      await device.send({ type: 'START_AUTH' });
-      await device.idle();
-      const status = device.status();
+      const printer = p.sim!.printer;
+      await printer.send({ type: 'START_AUTH' });
+      await printer.idle();
+      const status = await printer.status();
       if (status.state !== 'codePending' || !status.userCode) throw new Error(`${p.upn}: no user code (state ${status.state})`);
       const approval = twin.control.approveDeviceCode(status.userCode, p.upn);
       if (approval.state !== 'approved') throw new Error(`${p.upn}: approval refused (${approval.state})`);
     };
     const waitSignedIn = async () => {
       const deadline = Date.now() + SIGN_IN_WALL_LIMIT_MS;
-      while (Date.now() < deadline && printers.some((p) => p.sim && ['requestingCode', 'codePending'].includes(p.sim.device.state()))) {
+      const signingIn = async () => (await statesOf(printers.filter((p) => p.sim))).some((s) => s === 'requestingCode' || s === 'codePending');
+      while (Date.now() < deadline && (await signingIn())) {
         await new Promise((r) => setTimeout(r, 25));
       }
       await advanceTo(clock.now());
     };
     const scan = async (p: StormPrinter) => {
-      const device = p.sim!.device;
-      const job = await device.submitJob({
+      const job = await p.sim!.printer.submitJob({
         to: [p.upn],
         subject: `${printerId(p.index)} storm scan`,
         body: 'Scanned document attached.',
@@ -199,12 +200,13 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
     // Monday 08:00: the site is set up, every printer signed in (no throttling: this is not the storm).
     await each(powerOn);
     await each(async (p) => {
-      await p.sim!.device.saveSettings(printerSettings(p.upn));
+      await p.sim!.printer.saveSettings(printerSettings(p.upn));
       await signIn(p);
     });
     await waitSignedIn();
-    const notSignedIn = printers.filter((p) => p.sim!.device.state() !== 'authorized');
-    if (notSignedIn.length) throw new Error(`${notSignedIn.length} printer(s) did not sign in before the storm (first: ${notSignedIn[0]!.upn}, ${notSignedIn[0]!.sim!.device.state()})`);
+    const before = await statesOf(printers);
+    const notSignedIn = printers.filter((_p, i) => before[i] !== 'authorized');
+    if (notSignedIn.length) throw new Error(`${notSignedIn.length} printer(s) did not sign in before the storm (first: ${notSignedIn[0]!.upn}, ${before[printers.indexOf(notSignedIn[0]!)]})`);
 
     const eventAt = start + 24 * HOUR;
     if (o.event === 'outage') {
@@ -229,7 +231,8 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       // again, all at once; its held mail goes once it has a token. A sign-in the throttle broke (msal-node ends
       // polling on a 429) is started again a minute later, as an admin would, for a few rounds.
       for (let round = 0; round < ADMIN_SIGN_IN_ROUNDS; round++) {
-        const left = printers.filter((p) => p.sim!.device.state() !== 'authorized');
+        const states = await statesOf(printers);
+        const left = printers.filter((_p, i) => states[i] !== 'authorized');
         if (left.length === 0) break;
         await forEachLimited(left, o.concurrency, (p) =>
           signIn(p).catch((err: Error) => logger.warn({ upn: p.upn, err: err.message }, 'storm: re-sign-in failed')),
@@ -240,7 +243,7 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
     }
     await advanceTo(eventAt + o.watchMs!);
 
-    return report(o, twin, printers, eventAt, performance.now() - wallStart);
+    return report(o, twin, printers, await statesOf(printers), eventAt, performance.now() - wallStart);
   } finally {
     await forEachLimited(printers, o.concurrency, async (p) => {
       const sim = p.sim;
@@ -252,12 +255,17 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
   }
 }
 
-function report(o: StormOptions, twin: Twin, printers: StormPrinter[], eventAt: number, wallMs: number): StormReport {
+/** Each printer's state through the printer interface, in order (null: powered off). */
+function statesOf(printers: StormPrinter[]): Promise<(LeafState | null)[]> {
+  return Promise.all(printers.map(async (p) => (p.sim ? (await p.sim.printer.status()).state : null)));
+}
+
+function report(o: StormOptions, twin: Twin, printers: StormPrinter[], states: (LeafState | null)[], eventAt: number, wallMs: number): StormReport {
   const traffic = twin.throttle.traffic().filter((s) => s.at >= Math.floor(eventAt / 1000) * 1000);
   const perSecond = traffic.map(({ at, ...rest }) => ({ second: Math.round((at - eventAt) / 1000), ...rest }));
   const load = (s: { tokenRequests: number; smtpSubmissions: number }) => s.tokenRequests + s.smtpSubmissions;
   const healthyTimes = printers
-    .filter((p) => p.sentAt !== null && p.sim?.device.state() === 'authorized')
+    .filter((p, i) => p.sentAt !== null && states[i] === 'authorized')
     .map((p) => p.sentAt! - eventAt)
     .sort((a, b) => a - b);
   const need = Math.ceil(printers.length * 0.99);

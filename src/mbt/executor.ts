@@ -5,20 +5,22 @@
  *    smtp.auth, approve / decline through the twin's control), then the held effect is let through (gates.ts).
  *  - Deadlines: the shared virtual clock is moved to the deadline the device has armed (and must be the earliest).
  *  - POWER_CYCLE: the panel's power-cycle route, off for 0 ms or for a day (the access deadline passes); for a
- *    changed key, the device key file is deleted, replaced or truncated first (in turn), as a tester with the
- *    printer's storage would (the running device read its key at boot and does not read it again).
- * After each step: `/api/status` must show the model's state; the NVRAM image (read back from the medium with `device.inspectImage()`, as
+ *    changed key, the printer's power capability loses the device key while off (deleted, replaced or truncated,
+ *    in turn), as a tester with the printer's storage would.
+ * Everything the executor reads of the printer goes through the printer interface (src/device/printer.ts): its
+ * status, the armed deadlines (the clock capability) and the image read back (the nvramImage capability).
+ * After each step: `/api/status` must show the model's state; the NVRAM image (read back from the medium, as
  * `mfp-sim nvram show` does) must hold that state's snapshot, the token cache exactly when the model has one, and as
  * many spool records as the model has jobs; the recipient's mailbox on the twin must hold one message per SENT.
  * With `timing`, every wait on the system (performing the step, settling, HTTP reads, twin control reads) is
  * counted as system time; predicting, comparing and inspecting the NVRAM image are the harness's own time.
  */
-import { TOKEN_CACHE_SECRET } from '../device/device.ts';
-import { damageDeviceKey, DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
+import { requireCapability, type Printer } from '../device/printer.ts';
+import { DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import { codeText } from '../device/failures.ts';
 import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
-import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
+import { ACCOUNT_A, ACCOUNT_B, APP_ONLY_A, BASIC_PASSWORD_A, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
 import { initialSystemState, leafOf, nextDeadline, step as modelStep, type SystemState, type TakenTransition } from './systemModel.ts';
 import { expectationsFor } from './generator.ts';
 import type { SystemUnderTest } from './system.ts';
@@ -64,7 +66,8 @@ export interface StepRecord {
 }
 
 const OAUTH_SMTP = { smtpServerName: 'smtp.office365.com', smtpPort: 587, useSecureConnection: true, adminEmailAddress: '' };
-const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit' };
+// App-only's client-credentials request waits at the refresh gate (gates.ts), in requestingToken as in refreshing.
+const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit', requestingToken: 'refresh' };
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
 
 /** One system, one model: apply labels one by one with `run`, or all of them with `runAll`. */
@@ -91,10 +94,18 @@ export class ModelExecutor {
     return this.model;
   }
 
+  private get printer(): Printer {
+    return this.sut.printer;
+  }
+
+  private armedDeadlines() {
+    return requireCapability(this.printer, 'clock').deadlines();
+  }
+
   /** For walks: a deadline only when it is the one the device has armed first. */
   async eligible(label: EventLabel): Promise<boolean> {
     if (kindOf(label) !== 'deadline') return true;
-    const pending = Object.entries(this.sut.device.deadlines()).sort((a, b) => a[1]! - b[1]!);
+    const pending = Object.entries(await this.armedDeadlines()).sort((a, b) => a[1]! - b[1]!);
     return pending[0]?.[0] === label;
   }
 
@@ -120,10 +131,10 @@ export class ModelExecutor {
     }
     const actual = await this.timing.inside(() => this.settle(expected));
     if (actual !== expected) {
-      throw fail(actual, `system in ${actual}, model in ${expected}${this.lastErrorNote()}`);
+      throw fail(actual, `system in ${actual}, model in ${expected}${await this.lastErrorNote()}`);
     }
     const mismatch = await this.checkStatusFields(after);
-    if (mismatch) throw fail(actual, `in ${actual}: ${mismatch}${this.lastErrorNote()}`);
+    if (mismatch) throw fail(actual, `in ${actual}: ${mismatch}${await this.lastErrorNote()}`);
     this.model = after;
     const rows = taken.map((t) => t.row.id);
     if (rows.some((r) => r.includes(':SENT#'))) this.delivered += rows.filter((r) => r.includes(':SENT#')).length;
@@ -144,13 +155,13 @@ export class ModelExecutor {
       case 'operator':
         return this.operator(label);
       case 'power':
-        if (label === 'POWER_CYCLE:keyChanged') await this.damageDeviceKey();
+        if (label === 'POWER_CYCLE:keyChanged') return this.powerCycleLosingKey();
         await this.api('POST', '/api/device/power-cycle', { offMs: label === 'POWER_CYCLE:deadlinePassed' ? POWER_OFF_LONG_MS : 0 });
         return;
       case 'deadline': {
         const which = label as 'CODE_DEADLINE' | 'ACCESS_TOKEN_DEADLINE' | 'RETRY_DUE';
         if (nextDeadline(before.snapshot) !== which) throw new Error(`${which} is not the model's next deadline`);
-        const pending = sut.device.deadlines();
+        const pending = await this.armedDeadlines();
         const at = pending[which];
         if (at === undefined) throw new Error(`the device has no ${which} armed (armed: ${JSON.stringify(pending)})`);
         const earlier = Object.entries(pending).filter(([e, t]) => e !== which && t! <= at);
@@ -162,8 +173,8 @@ export class ModelExecutor {
       case 'outcome':
         break;
     }
-    const userCode = () => {
-      const code = sut.device.status().userCode;
+    const userCode = async () => {
+      const code = (await this.printer.status()).userCode;
       if (!code) throw new Error('no user code on the device');
       return code;
     };
@@ -172,6 +183,9 @@ export class ModelExecutor {
       if (!sut.gates.release(kind)) throw new Error(`no ${kind} call was held`);
     };
     const account = before.snapshot.context.account ?? ACCOUNT_A;
+    // App-only's first grant is a client-credentials request (held at the refresh gate): whoever "signs in", Entra
+    // answers for the app, so both grant labels are the request let through.
+    if (leafOf(before) === 'requestingToken' && label.startsWith('TOKEN_GRANTED')) return release('refresh');
     switch (label) {
       case 'CODE_ISSUED':
         return release('signIn');
@@ -179,13 +193,13 @@ export class ModelExecutor {
         fault('devicecode', { kind: 'error', error: 'unauthorized_client', aadsts: 700016, description: "Application with identifier was not found in the directory 'Contoso'." });
         return release('signIn');
       case 'TOKEN_GRANTED:configured':
-        control.approveDeviceCode(userCode(), account);
+        control.approveDeviceCode(await userCode(), account);
         return;
       case 'TOKEN_GRANTED:other':
-        control.approveDeviceCode(userCode(), account.toLowerCase() === ACCOUNT_B ? ACCOUNT_A : ACCOUNT_B);
+        control.approveDeviceCode(await userCode(), account.toLowerCase() === ACCOUNT_B ? ACCOUNT_A : ACCOUNT_B);
         return;
       case 'AUTH_DECLINED':
-        control.declineDeviceCode(userCode());
+        control.declineDeviceCode(await userCode());
         return;
       case 'CODE_EXPIRED':
         fault('token', { kind: 'error', error: 'code_expired', aadsts: 70020, description: 'The provided value for the input parameter device_code is not valid. The device code has expired.' });
@@ -214,9 +228,11 @@ export class ModelExecutor {
   }
 
   private keyFaults = 0;
-  /** The three ways a device key goes while the printer is off, in turn: deleted, replaced, truncated. */
-  private damageDeviceKey(): Promise<void> {
-    return damageDeviceKey(this.sut.nvramFile, DEVICE_KEY_FAULTS[this.keyFaults++ % DEVICE_KEY_FAULTS.length]!);
+  /** A power cycle losing the device key the three ways it goes while the printer is off, in turn: deleted, replaced, truncated. */
+  private async powerCycleLosingKey(): Promise<void> {
+    const power = requireCapability(this.printer, 'power');
+    if (!power.deviceKeyLoss) throw new Error('the printer cannot lose its device key on a power cycle');
+    await power.powerCycle(0, { deviceKey: DEVICE_KEY_FAULTS[this.keyFaults++ % DEVICE_KEY_FAULTS.length]! });
   }
 
   private async operator(label: EventLabel): Promise<void> {
@@ -228,6 +244,10 @@ export class ModelExecutor {
         return this.api('PUT', '/api/settings/smtp', settings('oauth2ExchangeOnline', ACCOUNT_B));
       case 'SAVE_SETTINGS:off':
         return this.api('PUT', '/api/settings/smtp', settings('off', ''));
+      case 'SAVE_SETTINGS:basicA':
+        return this.api('PUT', '/api/settings/smtp', { ...settings('smtpAuth', ACCOUNT_A), smtpPassword: BASIC_PASSWORD_A });
+      case 'SAVE_SETTINGS:appOnlyA':
+        return this.api('PUT', '/api/settings/smtp', { ...settings('oauth2AppOnly', ACCOUNT_A), ...APP_ONLY_A });
       case 'START_AUTH':
         return this.api('POST', '/api/oauth/start');
       case 'CANCEL_AUTH':
@@ -290,12 +310,14 @@ export class ModelExecutor {
     for (;;) {
       shown = (await this.call('GET', '/api/status')).body?.state ?? '?';
       // Only calls of a state the device has left are abandoned (a diverging device keeps its own work). The device's
-      // state is read in the same tick as the gates: it enters a state and calls its effect synchronously.
-      const now = sut.device.state();
+      // state is read in the same tick as the gates: it enters a state and calls its effect synchronously, and the
+      // local printer's status is taken when asked (a state change needs an NVRAM write to finish first, which
+      // cannot happen between that answer and the look at the gates below).
+      const now = (await this.printer.status()).state;
       for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[now] !== k) sut.gates.abandon(k);
       const ready = shown === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0);
       if (ready) {
-        if (heldKind === undefined) await withTimeout(sut.device.idle(), Math.max(100, deadline - performance.now()));
+        if (heldKind === undefined) await withTimeout(this.printer.idle(), Math.max(100, deadline - performance.now()));
         // Look again after the device went quiet: a state passed through on the way must not count.
         const again = (await this.call('GET', '/api/status')).body?.state ?? '?';
         if (again === expected) return again;
@@ -321,20 +343,20 @@ export class ModelExecutor {
     return wrong.length ? wrong.map(([what, sys, model]) => `${what}: system ${String(sys)}, model ${String(model)}`).join('; ') : null;
   }
 
-  private lastErrorNote(): string {
-    const e = this.sut.device.status().lastError;
+  private async lastErrorNote(): Promise<string> {
+    const e = (await this.printer.status()).lastError;
     return e ? ` (device's last error: ${e.reason}${e.code ? ` ${codeText(e.code)}` : ''}${e.reply ? `: ${e.reply}` : ''})` : '';
   }
 
   private async checkNvram(after: SystemState, rows: string[], fail: (a: string, d: string) => ModelDivergence): Promise<void> {
-    const image = await this.sut.device.inspectImage();
+    const image = await requireCapability(this.printer, 'nvramImage').readBack();
     if (!image.valid || !image.content) throw fail('?', `NVRAM image not valid: ${image.reason}`);
     const content = image.content as { snapshot?: { value?: unknown }; secrets?: Record<string, unknown>; spool?: unknown[] };
     const stored = leafOfValue(content.snapshot?.value);
     const expected = leafOf(after);
     if (stored !== expected) throw fail(stored, `NVRAM snapshot is ${stored}, model in ${expected}`);
     const want = expectationsFor(after, rows);
-    const hasCache = content.secrets !== undefined && TOKEN_CACHE_SECRET in content.secrets;
+    const hasCache = image.tokenCache;
     if (want.tokenCache === 'present' && !hasCache) throw fail(expected, `no token cache in NVRAM in ${expected}`);
     if (want.tokenCache === 'absent' && hasCache) throw fail(expected, `a token cache is still in NVRAM in ${expected}`);
     const spooled = content.spool?.length ?? 0;

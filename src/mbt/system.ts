@@ -7,7 +7,6 @@
 import path from 'node:path';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import type { Device } from '../device/device.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
@@ -30,17 +29,13 @@ export interface InjectedFault {
   wrapPorts?: (ports: DevicePorts) => DevicePorts;
 }
 
+/** The printer (`printer`, the one interface), the shared clock, the twin, the gates and the panel's address. */
 export interface SystemUnderTest extends PanelSim {
   readonly clock: VirtualClock;
   readonly twin: Twin;
-  readonly device: Device;
   readonly gates: EffectGates;
-  readonly nvramFile: string;
   readonly panelUrl: string;
   readonly adminPassword: string;
-  /** Power cycle that first stops the device and abandons held effects (the panel's power button goes through it). */
-  powerCycle(offMs?: number): Promise<Device>;
-  onBoot(listener: (device: Device) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -95,27 +90,22 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
     throw err;
   });
 
+  /** Held effects die with the power: halt the device first so that it ignores what their abandonment reports. */
+  const powerCycle = (offMs = 0) => {
+    sim.halt();
+    gates.abandonAll();
+    return sim.powerCycle(offMs);
+  };
   let panel: RunningPanel | null = null;
   const sut: SystemUnderTest = {
     clock,
     twin,
     gates,
-    nvramFile: path.join(sim.stateDir, 'nvram.json'),
     adminPassword: ADMIN_PASSWORD,
-    get device() {
-      return sim.device;
-    },
     get panelUrl() {
       if (!panel) throw new Error('the panel is not listening');
       return panel.url;
     },
-    async powerCycle(offMs = 0) {
-      // Held effects die with the power: stop the device first so that it ignores what their abandonment reports.
-      sim.device.stop();
-      gates.abandonAll();
-      return sim.powerCycle(offMs);
-    },
-    onBoot: (listener: (d: Device) => void) => sim.onBoot(listener),
     // The printer interface over this system: its power control is the power cycle above, held effects and all.
     printer: localPrinter({
       get device() {
@@ -124,12 +114,12 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
       virtualClock: sim.virtualClock,
       stateDir: sim.stateDir,
       advance: (ms) => sim.advance(ms),
-      powerCycle: (offMs) => sut.powerCycle(offMs),
+      powerCycle,
       onBoot: (listener) => sim.onBoot(listener),
     }),
     async close() {
       await panel?.close();
-      sim.device.stop();
+      sim.halt();
       gates.abandonAll();
       await sim.close().catch(() => undefined); // its idle() returns: the stopped device starts nothing new
       await twin.close();

@@ -1,49 +1,30 @@
 /**
- * Runs one scenario: a whole simulator (device + msal-node + nodemailer + the embedded twin over loopback sockets)
- * on a virtual clock, driven step by step. Every state change is reported as a line; the first failed expectation
- * (or refused action) stops the run with the differences, the step's place in the file and the repeat iteration.
+ * Runs one scenario in process: a whole simulator (device + msal-node + nodemailer + the embedded twin over loopback
+ * sockets) on a virtual clock, as the stage (stage.ts) of the one step interpreter (interpreter.ts). Every state
+ * change is reported as a line; the first failed expectation (or refused action) stops the run with the differences,
+ * the step's place in the file and the repeat iteration. The simulator offers everything a scenario asks for, so a
+ * step or check it would skip is a failure here.
  */
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
-import type { Device, TransitionNotice } from '../device/device.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import { ensureCertificates } from '../cloud/entra/certs.ts';
 import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import type { Simulator } from '../sim/types.ts';
-import { damageDeviceKey, type DeviceKeyFault } from '../sim/device-key-fault.ts';
 import { VirtualClock } from '../time/clock.ts';
-import { formatSimTime } from './duration.ts';
-import { checkExpectation, jobStatusOf, tokensHeld, type Difference } from './expectations.ts';
+import type { Difference } from './expectations.ts';
+import { ScenarioRun, StepFailure, StepSkipped, type ScenarioProgress, type TransitionRecord } from './interpreter.ts';
 import { formatPath, loadScenarioFile, parseScenario, ScenarioFormatError, type FormatProblem } from './load.ts';
-import type { Scenario, SimpleStep, Step } from './schema.ts';
+import type { Scenario, Step } from './schema.ts';
+import { simulatorStage } from './stage.ts';
+
+export type { ScenarioProgress, TransitionRecord };
 
 const SCANS_DIR = fileURLToPath(new URL('../../fixtures/scans/', import.meta.url));
-
-export interface TransitionRecord {
-  at: number;
-  from: LeafState;
-  to: LeafState;
-  event: string;
-  /** The new lastError's reason, when this transition set one. */
-  reason: string | null;
-  /** `[2026-01-05 08:00:00Z] ready → requestingCode on START_AUTH (reason)` */
-  line: string;
-}
-
-export interface ScenarioProgress {
-  name: string;
-  simNow: number;
-  simElapsedMs: number;
-  stepsDone: number;
-  stepsTotal: number;
-  transitions: number;
-  mailsSent: number;
-}
 
 export interface RunOptions {
   /** Where the device and twin keep their files; kept after the run. Default: a temporary directory, removed. */
@@ -94,18 +75,6 @@ export interface ScenarioResult {
   stateDir: string | null;
 }
 
-/** A step that did not go as the scenario says; carries what to report. */
-class StepFailure extends Error {
-  constructor(
-    readonly kind: string,
-    message: string,
-    readonly differences: Difference[] = [],
-  ) {
-    super(message);
-    this.name = 'StepFailure';
-  }
-}
-
 /** Runs a scenario file (path) or object. Invalid input throws ScenarioFormatError before anything starts. */
 export async function runScenario(input: string | object, opts: RunOptions = {}): Promise<ScenarioResult> {
   const scenario = typeof input === 'string' ? await loadScenarioFile(input) : isScenario(input) ? input : parseScenario(input);
@@ -115,13 +84,21 @@ export async function runScenario(input: string | object, opts: RunOptions = {})
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(tmpdir(), 'mfp-scenario-')));
 
   const sim = await startScenarioSimulator(scenario, files, stateDir, opts);
-  const run = new ScenarioRun(scenario, sim, files.attachments, opts);
+  const run = new ScenarioRun(scenario, simulatorStage(sim), {
+    attachments: files.attachments,
+    onTransition: opts.onTransition,
+    onProgress: opts.onProgress,
+    onNote: opts.onNote,
+  });
   const startAt = sim.clock.now();
   let failure: ScenarioFailure | null = null;
   try {
-    await run.steps(scenario.steps, []);
+    await run.start();
+    await run.steps(scenario.steps);
+    // The simulator offers every capability: a check it could not make is a failure, never a pass.
+    if (run.skipped.length) throw new StepSkipped(run.skipped.map((x) => `${x.where}: ${x.reason}`).join('; '));
   } catch (err) {
-    failure = run.failureFrom(err);
+    failure = failureFrom(run, err);
   } finally {
     run.detach();
     try {
@@ -224,305 +201,13 @@ async function startScenarioSimulator(s: Scenario, files: ResolvedFiles, stateDi
   });
 }
 
-/** The state of one run: labels, counters, the subscription to whichever device is current. */
-class ScenarioRun {
-  readonly labels = new Map<string, string>();
-  readonly mailsSent = new Set<string>();
-  readonly tokensSeen = new Set<string>();
-  readonly stepsTotal: number;
-  stepsDone = 0;
-  transitions = 0;
-  private readonly startAt: number;
-  private readonly watchTokens: boolean;
-  private lastError: LastError | null = null;
-  private unsubscribe: () => void = () => {};
-  private readonly offBoot: () => void;
-  /** Where the run is: the step and the iteration of each enclosing repeat. */
-  private current: { step: Step; iterations: number[] } | null = null;
-
-  constructor(
-    private readonly scenario: Scenario,
-    private readonly sim: Simulator,
-    private readonly attachments: Map<string, string>,
-    private readonly opts: RunOptions,
-  ) {
-    this.stepsTotal = countSteps(scenario.steps);
-    this.startAt = sim.clock.now();
-    this.watchTokens = usesTokenCheck(scenario.steps);
-    this.attach(sim.device);
-    this.offBoot = sim.onBoot((d) => this.attach(d));
-  }
-
-  private attach(device: Device): void {
-    this.unsubscribe();
-    this.lastError = device.status().lastError;
-    this.unsubscribe = device.subscribe((n) => this.onNotice(n));
-  }
-
-  detach(): void {
-    this.unsubscribe();
-    this.offBoot();
-  }
-
-  private onNotice(n: TransitionNotice): void {
-    const err = n.status.lastError;
-    const newError = err !== null && JSON.stringify(err) !== JSON.stringify(this.lastError);
-    this.lastError = err;
-    if (this.watchTokens) for (const t of tokensHeld(this.sim)) this.tokensSeen.add(t);
-    if (n.from === n.to) return;
-    this.report(n.at, n.from, n.to, n.event, newError ? err.reason : null);
-  }
-
-  private report(at: number, from: LeafState, to: LeafState, event: string, reason: string | null): void {
-    this.transitions++;
-    const line = `[${formatSimTime(at)}] ${from} → ${to} on ${event}${reason ? ` (${reason})` : ''}`;
-    this.opts.onTransition?.({ at, from, to, event, reason, line });
-  }
-
-  private note(text: string): void {
-    this.opts.onNote?.(`[${formatSimTime(this.sim.clock.now())}] ${text}`);
-  }
-
-  async steps(steps: Step[], iterations: number[]): Promise<void> {
-    for (const step of steps) {
-      if (step.kind === 'repeat') {
-        for (let i = 1; i <= step.args.times; i++) await this.steps(step.args.steps, [...iterations, i]);
-        continue;
-      }
-      this.current = { step, iterations };
-      await this.step(step);
-      this.stepsDone++;
-      this.countSent();
-      this.opts.onProgress?.({
-        name: this.scenario.name,
-        simNow: this.sim.clock.now(),
-        simElapsedMs: this.sim.clock.now() - this.startAt,
-        stepsDone: this.stepsDone,
-        stepsTotal: this.stepsTotal,
-        transitions: this.transitions,
-        mailsSent: this.mailsSent.size,
-      });
-    }
-  }
-
-  /** Jobs the device has finished as sent (the job log keeps the last 50; counted after every step). */
-  private countSent(): void {
-    for (const j of this.sim.device.jobs()) if (j.status === 'sent') this.mailsSent.add(j.id);
-  }
-
-  private async step(step: SimpleStep): Promise<void> {
-    const sim = this.sim;
-    const device = () => sim.device;
-    const twin = () => {
-      if (!sim.twin) throw new StepFailure('no-twin', 'this step needs the embedded twin');
-      return sim.twin;
-    };
-    switch (step.kind) {
-      case 'settings':
-        return this.accepted(await device().saveSettings(step.args), 'SAVE_SETTINGS');
-      case 'startAuth':
-        return this.operator('START_AUTH');
-      case 'cancelAuth':
-        return this.operator('CANCEL_AUTH');
-      case 'signOut':
-        return this.operator('SIGN_OUT');
-      case 'retry':
-        return this.operator('RETRY');
-      case 'dismiss':
-        return this.operator('DISMISS');
-      case 'factoryReset':
-        return this.operator('FACTORY_RESET');
-      case 'submitJob': {
-        const a = step.args;
-        const job = await device().submitJob({
-          to: a.to,
-          subject: a.subject,
-          body: a.body,
-          attachments: a.attachments.map((name) => ({
-            filename: path.basename(name),
-            contentType: contentTypeOf(name),
-            path: this.attachments.get(name)!,
-          })),
-        });
-        if (a.label) this.labels.set(a.label, job.id);
-        if (a.settle) await device().idle();
-        return;
-      }
-      case 'approve':
-      case 'decline': {
-        const code = device().status().userCode;
-        if (!code) {
-          throw new StepFailure('no-code', `there is no code on the panel to ${step.kind} (state ${device().state()})`);
-        }
-        if (step.kind === 'approve') {
-          const r = twin().control.approveDeviceCode(code, step.args.upn);
-          if (r.error) this.note(`sign-in as ${step.args.upn} refused by the tenant: ${r.error.error}${r.error.aadsts ? ` (AADSTS${r.error.aadsts})` : ''}`);
-        } else {
-          twin().control.declineDeviceCode(code);
-        }
-        // msal-node learns the answer at its next poll, on wall time.
-        const timeout = step.args.timeout ?? Math.max(5_000, 2 * this.scenario.pollIntervalSeconds * 1000 + 3_000);
-        return this.waitUntil(() => device().state() !== 'codePending', timeout, () => [
-          { what: 'state', expected: 'anything but codePending (the sign-in to end)', actual: device().state() },
-        ]);
-      }
-      case 'patchTenant':
-        twin().control.patchTenant(step.args);
-        return;
-      case 'patchUser': {
-        const { upn, ...patch } = step.args;
-        twin().control.patchUser(upn, patch);
-        return;
-      }
-      case 'resetPassword':
-        twin().control.resetPassword(step.args.upn, step.args.password);
-        return;
-      case 'revokeSessions':
-        twin().control.revokeSessions(step.args.upn);
-        return;
-      case 'fault':
-        twin().control.addFault(step.args);
-        return;
-      case 'clearFaults':
-        twin().control.clearFaults();
-        return;
-      case 'clock':
-        return this.clockStep(step.args);
-      case 'advance':
-        return sim.advance(step.args);
-      case 'advanceUntil':
-        return this.advanceUntil(step.args.state, step.args.cap);
-      case 'powerCycle':
-        return this.powerCycle(step.args.off, step.args.deviceKey);
-      case 'waitFor': {
-        const { state, jobs, timeout } = step.args;
-        const states = state === undefined ? null : Array.isArray(state) ? state : [state];
-        const world = { sim, labels: this.labels };
-        const unmet = (): Difference[] => [
-          ...(states && !states.includes(device().state()) ? [{ what: 'state', expected: states.join(' | '), actual: device().state() }] : []),
-          ...Object.entries(jobs ?? {})
-            .filter(([label, want]) => jobStatusOf(label, world) !== want)
-            .map(([label, want]) => ({ what: `jobs.${label}`, expected: want, actual: jobStatusOf(label, world) })),
-        ];
-        return this.waitUntil(() => unmet().length === 0, timeout, unmet, false);
-      }
-      case 'expect': {
-        await device().idle();
-        const diffs = await checkExpectation(step.args, { sim, labels: this.labels, tokensSeen: this.tokensSeen });
-        if (diffs.length) throw new StepFailure('expectation', 'expectation not met', diffs);
-        return;
-      }
-      case 'note':
-        this.note(step.args);
-        return;
-    }
-  }
-
-  private async operator(type: string): Promise<void> {
-    const r = await this.sim.device.send({ type });
-    this.accepted(r, type);
-    await this.sim.device.idle();
-  }
-
-  private accepted(r: { accepted: boolean; state: LeafState; reason?: string }, what: string): void {
-    if (!r.accepted) throw new StepFailure('refused', `the device refused ${what}: ${r.reason ?? `not handled in ${r.state}`}`);
-  }
-
-  /**
-   * Wall-time wait, for what runs outside the virtual clock. `settle`: then wait for the device to finish what it
-   * started (not for `waitFor`, whose point is to catch the device in the middle of something).
-   */
-  private async waitUntil(done: () => boolean, timeoutMs: number, unmet: () => Difference[], settle = true): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (!done()) {
-      if (performance.now() > deadline) throw new StepFailure('timeout', `not reached within ${timeoutMs} ms (wall time)`, unmet());
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    if (settle) await this.sim.device.idle();
-  }
-
-  /** Moves the clock deadline by deadline (the device's own) until the state is reached, never past the cap. */
-  private async advanceUntil(state: LeafState | LeafState[], capMs: number): Promise<void> {
-    const want = Array.isArray(state) ? state : [state];
-    const end = this.sim.clock.now() + capMs;
-    for (;;) {
-      if (want.includes(this.sim.device.state())) return;
-      const now = this.sim.clock.now();
-      if (now >= end) {
-        throw new StepFailure('timeout', `state not reached within the cap`, [
-          { what: 'state', expected: want.join(' | '), actual: this.sim.device.state() },
-        ]);
-      }
-      const due = Object.values(this.sim.device.deadlines()).filter((t): t is number => typeof t === 'number' && t > now);
-      const next = due.length ? Math.min(...due) : end;
-      await this.sim.advance(Math.min(next, end) - now);
-    }
-  }
-
-  /** RTC faults first (they are the world's doing), then what the admin sets, then NTP: the order a person reads. */
-  private async clockStep(c: Extract<SimpleStep, { kind: 'clock' }>['args']): Promise<void> {
-    const clock = this.sim.deviceClock;
-    if (c.ntpReachable !== undefined) {
-      if (!this.sim.twin) throw new StepFailure('no-twin', 'ntpReachable needs the embedded twin');
-      this.sim.twin.ntp.setReachable(c.ntpReachable);
-    }
-    if (c.battery !== undefined) clock.rtc.setBattery(c.battery === 'ok');
-    if (c.driftPpm !== undefined) clock.rtc.setDrift(c.driftPpm);
-    if (c.step !== undefined) clock.rtc.step(c.step);
-    if (c.set !== undefined) await clock.setDateTime(c.set === 'world' ? this.sim.clock.now() : Date.parse(c.set));
-    if (c.ntp !== undefined || c.timeZone !== undefined) {
-      await clock.saveTimeSettings({ ...(c.ntp !== undefined ? { ntpEnabled: c.ntp } : {}), ...(c.timeZone !== undefined ? { timeZone: c.timeZone } : {}) });
-    }
-    if (c.sync) await clock.syncNow();
-    await clock.idle();
-  }
-
-  private async powerCycle(offMs: number, deviceKey?: DeviceKeyFault): Promise<void> {
-    const from = this.sim.device.state();
-    this.note(`power off in ${from}${offMs ? ` for ${formatDurationShort(offMs)}` : ''}${deviceKey ? `; device key ${deviceKey}` : ''}`);
-    if (deviceKey) await damageDeviceKey(path.join(this.sim.stateDir, 'nvram.json'), deviceKey);
-    const device = await this.sim.powerCycle(offMs);
-    // The boot's own transitions happen before anyone can subscribe; the boot report has them.
-    for (const t of device.bootReport().transitions) {
-      if (t.from !== t.to) this.report(t.at, t.from, t.to, t.event, t.reason);
-    }
-    this.lastError = device.status().lastError;
-    this.note(`power on: ${device.state()}`);
-  }
-
-  failureFrom(err: unknown): ScenarioFailure {
-    const step = this.current?.step;
-    const base = {
-      where: step ? formatPath(step.origin.path) : '(start)',
-      line: step?.origin.line,
-      iterations: this.current?.iterations ?? [],
-    };
-    if (err instanceof StepFailure) {
-      return { ...base, kind: err.kind, message: `${step?.kind ?? 'step'}: ${err.message}`, differences: err.differences };
-    }
-    const e = err as Error;
-    return { ...base, kind: e?.name ?? 'error', message: `${step?.kind ?? 'step'}: ${e?.message ?? String(err)}`, differences: [] };
-  }
-}
-
-function countSteps(steps: Step[]): number {
-  return steps.reduce((n, s) => n + (s.kind === 'repeat' ? s.args.times * countSteps(s.args.steps) : 1), 0);
-}
-
-function usesTokenCheck(steps: Step[]): boolean {
-  return steps.some((s) => (s.kind === 'repeat' ? usesTokenCheck(s.args.steps) : s.kind === 'expect' && s.args.nvram?.noTokenText === true));
-}
-
-function contentTypeOf(name: string): string {
-  const ext = path.extname(name).toLowerCase();
-  return ({ '.pdf': 'application/pdf', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.tif': 'image/tiff', '.tiff': 'image/tiff', '.txt': 'text/plain' } as Record<string, string>)[ext] ?? 'application/octet-stream';
-}
-
-function formatDurationShort(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
+function failureFrom(run: ScenarioRun, err: unknown): ScenarioFailure {
+  const { where, line, step, iterations } = run.place();
+  const base = { where, line, iterations };
+  if (err instanceof StepFailure) return { ...base, kind: err.kind, message: `${step}: ${err.message}`, differences: err.differences };
+  if (err instanceof StepSkipped) return { ...base, kind: 'skipped', message: `${step}: not run on the simulator: ${err.reason}`, differences: [] };
+  const e = err as Error;
+  return { ...base, kind: e?.name ?? 'error', message: `${step}: ${e?.message ?? String(err)}`, differences: [] };
 }
 
 /** Human-readable report of a failure: where, what, and each difference as expected vs actual. */

@@ -12,23 +12,39 @@ import type { BootReport, Printer, TransitionNotice } from '../device/printer.ts
 import type { Simulator } from './types.ts';
 
 /** What `localPrinter` needs of a simulator (test fakes around a device harness offer the same). */
-export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'>;
+export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'> & Partial<Pick<Simulator, 'trustStore'>>;
 
-export function localPrinter(sim: PrinterHost): Printer {
+export interface LocalPrinterOptions {
+  /**
+   * How `clock.advance` settles after each fired deadline: 'bounded' (default) waits up to HELD_EFFECT_WAIT_MS for
+   * effects in flight (a black-box harness may hold a call at the twin); 'full' waits until the printer is quiet, as
+   * `sim.advance` does (an in-process tool that holds nothing, such as the scenario runner).
+   */
+  advanceSettles?: 'bounded' | 'full';
+}
+
+export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): Printer {
   const device = (): Device => sim.device;
   const copy = <T>(v: T): T => structuredClone(v);
   const listeners = new Set<(n: TransitionNotice) => void>();
   const bootListeners = new Set<(r: BootReport) => void>();
-  let unsubscribe = device().subscribe((n) => listeners.forEach((l) => l(n)));
+  // The secret audit's memory of every token held since watch(): in this closure, never handed out.
+  let watchedTokens: Set<string> | null = null;
+  const forward = (n: TransitionNotice) => {
+    if (watchedTokens) for (const t of device().heldTokenTexts()) watchedTokens.add(t);
+    listeners.forEach((l) => l(n));
+  };
+  let unsubscribe = device().subscribe(forward);
   sim.onBoot((d) => {
     unsubscribe();
-    unsubscribe = d.subscribe((n) => listeners.forEach((l) => l(n)));
+    unsubscribe = d.subscribe(forward);
     const report = d.bootReport();
     bootListeners.forEach((l) => l(copy(report)));
   });
   const clock = sim.virtualClock;
+  const imageText = async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1');
   return {
-    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true },
+    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true, secretAudit: true, trustStore: 'trustStore' in sim },
     saveSettings: async (input) => device().saveSettings(input),
     send: async (event) => device().send(event),
     submitJob: async (input) => device().submitJob(input),
@@ -68,17 +84,40 @@ export function localPrinter(sim: PrinterHost): Printer {
             // harness moves the clock while the printer sits in requestingCode, refreshing or sending): effects
             // still in flight after HELD_EFFECT_WAIT_MS of wall time are left running.
             advance: async (ms: number) => {
+              if (opts.advanceSettles === 'full') return sim.advance(ms);
               const settle = () => boundedWait(device().idle(), HELD_EFFECT_WAIT_MS);
               await clock.advance(ms, settle);
               await settle();
             },
+            deadlines: async () => device().deadlines(),
           },
         }
       : {}),
     nvramImage: {
-      image: async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1'),
+      image: imageText,
       content: async () => device().nvramContent(),
+      readBack: async () => device().inspectImage(),
     },
+    secretAudit: {
+      watch: async () => {
+        watchedTokens ??= new Set();
+      },
+      check: async () => {
+        const tokens = new Set([...(watchedTokens ?? []), ...device().heldTokenTexts()]);
+        const image = await imageText();
+        return { tokens: tokens.size, inImage: [...tokens].filter((t) => image.includes(t)).length };
+      },
+    },
+    ...('trustStore' in sim
+      ? {
+          // Read through the getter at each call: every boot has its own store object over the same NVRAM.
+          trustStore: {
+            list: async () => sim.trustStore!.list(),
+            importPem: async (pem: string) => sim.trustStore!.importPem(pem),
+            remove: async (fingerprint: string) => sim.trustStore!.remove(fingerprint),
+          },
+        }
+      : {}),
     power: {
       deviceKeyLoss: true,
       powerCycle: async (offMs = 0, o) => {

@@ -6,6 +6,7 @@
 import type { Clock, VirtualClock } from '../time/clock.ts';
 import type { Device } from '../device/device.ts';
 import type { ClockService } from '../device/clockService.ts';
+import type { TrustStore } from '../device/trustStore.ts';
 import type { Printer } from '../device/printer.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
@@ -81,6 +82,8 @@ export interface Simulator {
   readonly twin: Twin | null;
   /** The current printer's time keeping (RTC, NTP, date/time settings); replaced at each boot like `device`. */
   readonly deviceClock: ClockService;
+  /** The current printer's TLS trust store (NVRAM); replaced at each boot like `device`. */
+  readonly trustStore: TrustStore;
   /** The current device; a power cycle replaces it, so always read it through this getter. */
   readonly device: Device;
   /** The same printer behind the one interface every face uses (src/device/printer.ts); it outlives power cycles. */
@@ -88,6 +91,12 @@ export interface Simulator {
   readonly stateDir: string;
   /** Moves a virtual clock, letting the device finish what each fired deadline started before time moves on. */
   advance(ms: number): Promise<void>;
+  /**
+   * Stops the current device's work — timers stop, work in flight is abandoned, nothing is written — and closes
+   * nothing: a harness holding effects on gates halts before it lets them go, so that the device ignores what their
+   * abandonment reports; then it power cycles or closes.
+   */
+  halt(): void;
   /** Power off (abandon in-flight work, no write), leave it off for `offMs` of clock time, boot from the same NVRAM. */
   powerCycle(offMs?: number): Promise<Device>;
   /** Called with the new device after every boot (the panel re-subscribes to it). */

@@ -14,7 +14,7 @@ describe('localPrinter', () => {
   it('declares what it offers, answers in plain data, and reports a power cycle as a structured boot report', async () => {
     sim = await startE2E();
     const printer = localPrinter(sim);
-    expect(printer.capabilities).toEqual({ clock: true, nvramImage: true, effectHolds: false, power: true });
+    expect(printer.capabilities).toEqual({ clock: true, nvramImage: true, effectHolds: false, power: true, secretAudit: true, trustStore: true });
     expect(() => requireCapability(printer, 'effectHolds')).toThrow(/does not offer effectHolds/);
     expect((await printer.bootReport()).reasons.map((r) => r.code)).toContain('first-boot');
     expect(await printer.can('START_AUTH')).toBe(false); // unconfigured: nothing to sign in with yet
@@ -37,5 +37,27 @@ describe('localPrinter', () => {
     expect(seen).toEqual([`tokenExpired→${(await printer.status()).state}`]);
     expect((await printer.status()).state).toBe('ready');
     expect(await printer.admin.check('not the password')).toBe(false);
+  });
+
+  it('offers the test-bench observations as data: armed deadlines, the image read back, a secret audit that answers counts', async () => {
+    sim = await startE2E();
+    const printer = localPrinter(sim);
+    const audit = requireCapability(printer, 'secretAudit');
+    await audit.watch();
+    expect(await audit.check()).toEqual({ tokens: 0, inImage: 0 }); // nothing held yet
+    await signIn(sim);
+    const clock = requireCapability(printer, 'clock');
+    const status = await printer.status();
+    // The access deadline is the token's expiry less the skew, as the runtime armed it.
+    expect(await clock.deadlines()).toEqual({ ACCESS_TOKEN_DEADLINE: status.tokenExpiresAt! - 5 * 60_000 });
+    const back = await requireCapability(printer, 'nvramImage').readBack();
+    expect(back).toMatchObject({ valid: true, reason: null, tokenCache: true });
+    const found = await audit.check();
+    expect(found.tokens).toBeGreaterThan(0);
+    expect(found.inImage).toBe(0); // sealed: no token in plain text
+    await printer.send({ type: 'SIGN_OUT' });
+    expect((await requireCapability(printer, 'nvramImage').readBack()).tokenCache).toBe(false);
+    // Signed out, the tokens held earlier are still looked for: the audit remembers them.
+    expect((await audit.check()).tokens).toBe(found.tokens);
   });
 });

@@ -67,6 +67,8 @@ export interface ExchangeTwin {
   host: string;
   port: number;
   mailStore: MailStore;
+  /** Serves another certificate (chain PEM) from the next STARTTLS on (a root migration, src/cloud/pki.ts). */
+  setCertificate(tls: { key: string; cert: string }): void;
   close(): Promise<void>;
 }
 
@@ -381,6 +383,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
     host: opts.host,
     port: address.port,
     mailStore,
+    setCertificate: (tls) => server.updateSecureContext({ key: tls.key, cert: tls.cert }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

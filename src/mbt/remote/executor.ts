@@ -21,7 +21,7 @@ import type { DriverClient } from '../../driver/client.ts';
 import { DEVICE_KEY_LOSSES, type DriverStatus } from '../../driver/protocol.ts';
 import { ModelDivergence, type StepRecord } from '../executor.ts';
 import { initialSystemState, leafOf, step as modelStep, type DeviceEffect, type SystemState } from '../systemModel.ts';
-import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from '../vocabulary.ts';
+import { ACCOUNT_A, ACCOUNT_B, APP_ONLY_A, BASIC_PASSWORD_A, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from '../vocabulary.ts';
 import type { CoverageTracker } from '../coverage.ts';
 import type { Hold, HoldTarget, TwinControlClient } from './twin-client.ts';
 
@@ -58,7 +58,11 @@ const HELD: Partial<Record<LeafState, { effect: DeviceEffect; target: HoldTarget
   requestingCode: { effect: 'requestDeviceCode', target: 'device-code' },
   refreshing: { effect: 'refreshAccessToken', target: 'token', grantType: 'refresh_token' },
   sending: { effect: 'submitJob', target: 'smtp-auth' },
+  requestingToken: { effect: 'requestAppToken', target: 'token', grantType: 'client_credentials' },
 };
+/** App-only renews with a new client-credentials request (no refresh token): its refreshing holds that grant. */
+const grantTypeIn = (held: { grantType?: string }, s: SystemState): string | undefined =>
+  held.grantType === 'refresh_token' && s.snapshot.context.method === 'appOnly' ? 'client_credentials' : held.grantType;
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
 /** Past a wall-time deadline, how long the printer's timer may take to fire. */
 const WALL_MARGIN_MS = 250;
@@ -185,7 +189,7 @@ export class RemoteExecutor {
     }
     const previous = this.hold;
     let fresh: Hold | null = null;
-    if (needsHold) fresh = await this.target.twin.armHold(held.target, { grantType: held.grantType });
+    if (needsHold) fresh = await this.target.twin.armHold(held.target, { grantType: grantTypeIn(held, after) });
     try {
       await this.perform(label, before, statusBefore);
     } catch (err) {
@@ -283,6 +287,8 @@ export class RemoteExecutor {
       await twin.release(id, outcome ?? 'proceed');
     };
     const account = before.snapshot.context.account ?? ACCOUNT_A;
+    // App-only's first grant is the held client-credentials request let through (Entra answers for the app).
+    if (leafOf(before) === 'requestingToken' && label.startsWith('TOKEN_GRANTED')) return release();
     switch (label) {
       case 'CODE_ISSUED':
       case 'REFRESHED':
@@ -320,7 +326,7 @@ export class RemoteExecutor {
 
   private async operator(label: EventLabel): Promise<void> {
     const { driver } = this.target;
-    const settings = (authMethod: 'off' | 'oauth2ExchangeOnline', account: string) => ({ ...OAUTH_SMTP, authMethod, authEmailAddress: account, authUsername: account });
+    const settings = (authMethod: 'off' | 'oauth2ExchangeOnline' | 'smtpAuth' | 'oauth2AppOnly', account: string) => ({ ...OAUTH_SMTP, authMethod, authEmailAddress: account, authUsername: account });
     const check = (r: { accepted: boolean; state: string; reason?: string }) => {
       if (!r.accepted) throw new Error(`the printer did not accept ${label} in ${r.state}${r.reason ? `: ${r.reason}` : ''}`);
     };
@@ -331,6 +337,10 @@ export class RemoteExecutor {
         return check(await driver.saveSettings(settings('oauth2ExchangeOnline', ACCOUNT_B)));
       case 'SAVE_SETTINGS:off':
         return check(await driver.saveSettings(settings('off', '')));
+      case 'SAVE_SETTINGS:basicA':
+        return check(await driver.saveSettings({ ...settings('smtpAuth', ACCOUNT_A), smtpPassword: BASIC_PASSWORD_A }));
+      case 'SAVE_SETTINGS:appOnlyA':
+        return check(await driver.saveSettings({ ...settings('oauth2AppOnly', ACCOUNT_A), ...APP_ONLY_A }));
       case 'SEND':
         await driver.submitJob({ to: [JOB_RECIPIENT], subject: `mbt job ${this.labels.length}`, body: `Scanned page of step ${this.labels.length}.\r\n` });
         return;
