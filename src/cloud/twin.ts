@@ -25,7 +25,7 @@ import { createFaultPlan } from './faults.ts';
 import { HoldRegistry } from './holds.ts';
 import { TenantThrottle, THROTTLING_OFF, type ThrottlePolicy } from './throttling.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
-import { persistSignIns } from './entra/persisted-sign-ins.ts';
+import { persistSignIns, type PersistedSignIns } from './entra/persisted-sign-ins.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 import { isIP } from 'node:net';
 import { DnsConfigError, hostsFileLine, startDnsResponder, type DnsResponder } from './dns/responder.ts';
@@ -145,8 +145,10 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     now: () => clock.now(),
   });
   const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
+  // Its log stays open while the twin runs (let go by close(), and by a start that fails below).
+  let signIns: PersistedSignIns | null = null;
   if (opts.signInsFile) {
-    const kept = persistSignIns(opts.signInsFile, service.refreshTokens, directory);
+    const kept = (signIns = persistSignIns(opts.signInsFile, service.refreshTokens, directory));
     if (kept.problem) log?.warn({ problem: kept.problem }, 'sign-ins of the last run not restored');
     else if (kept.restored > 0) log?.info({ refreshTokens: kept.restored }, 'sign-ins of the last run restored');
   }
@@ -215,6 +217,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       throttle,
     });
   } catch (e) {
+    signIns?.close();
     await entra.close();
     throw e;
   }
@@ -232,6 +235,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
   try {
     ntp = ntpServer = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
   } catch (e) {
+    signIns?.close();
     await Promise.allSettled([exchange.close(), entra.close()]);
     throw e;
   }
@@ -248,6 +252,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
         onQuery: (q) => log?.debug({ dns: q }, 'dns query'),
       });
     } catch (e) {
+      signIns?.close();
       await Promise.allSettled([exchange.close(), entra.close(), ntp.close()]);
       throw e;
     }
@@ -285,6 +290,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       holds.close();
       pki?.close();
       await Promise.allSettled([ex.close(), entra.close(), ntp.close(), ...(dns ? [dns.close()] : [])]);
+      signIns?.close(); // after the servers: a token request still in flight may issue one more
     },
   };
 }

@@ -15,7 +15,7 @@ import type { DeviceEvent, LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
-import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram/schema.ts';
+import { defaultSmtpSettings, type JobRecord, type SealedBlob, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { isGone, Spool } from './spool.ts';
@@ -151,8 +151,23 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
+  /**
+   * The committed token cache, opened once per sealed blob: msal-node reads the cache several times per refresh and
+   * the mail path once per mail, and between commits that change it the blob is the same (an AES-GCM blob with the
+   * same key id, IV and tag cannot open to anything else).
+   */
+  let opened: { blob: SealedBlob; text: string } | null = null;
+  const committedTokenCache = (): string | undefined => {
+    const blob = Object.hasOwn(nvram.data.secrets, TOKEN_CACHE_SECRET) ? nvram.data.secrets[TOKEN_CACHE_SECRET] : undefined;
+    if (!blob) return undefined;
+    if (opened && sameBlob(opened.blob, blob)) return opened.text;
+    const text = nvram.secrets.get(TOKEN_CACHE_SECRET);
+    // One that does not open now is asked again next time (a key file that could not be read may read later).
+    opened = text === undefined ? null : { blob, text };
+    return text;
+  };
   const tokenCache: TokenCacheStore = {
-    load: () => (core.staged === undefined ? nvram.secrets.get(TOKEN_CACHE_SECRET) : (core.staged ?? undefined)),
+    load: () => (core.staged === undefined ? committedTokenCache() : (core.staged ?? undefined)),
     stage: (serialized) => {
       // Only work the device is still waiting for may change the tokens: a cancelled sign-in that completes inside
       // msal-node after all must not slip its tokens into the next commit.
@@ -331,7 +346,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
       return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
-    heldTokenTexts: () => tokenTexts(nvram.secrets.get(TOKEN_CACHE_SECRET)),
+    heldTokenTexts: () => tokenTexts(committedTokenCache()),
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
     bootReport: () =>
       bootReport({
@@ -372,4 +387,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
   if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
+}
+
+function sameBlob(a: SealedBlob, b: SealedBlob): boolean {
+  return a === b || (a.kid === b.kid && a.iv === b.iv && a.tag === b.tag && a.ct === b.ct);
 }

@@ -27,8 +27,9 @@ export const helloSchema = z
     name: z.string().min(1).max(200),
     capabilities: z
       .object(Object.fromEntries(DRIVER_CAPABILITIES.map((c) => [c, z.boolean()])) as Record<DriverCapability, z.ZodBoolean>)
-      // Optional (a v1 driver may leave it out): power-cycle can lose the device key (`deviceKey` in its request).
-      .extend({ deviceKey: z.boolean().optional() }),
+      // Optional (a v1 driver may leave them out, meaning false): power-cycle can lose the device key (`deviceKey` in
+      // its request); the printer offers the settings' authMethod `smtpAuth` (a password) and `oauth2AppOnly`.
+      .extend({ deviceKey: z.boolean().optional(), smtpAuth: z.boolean().optional(), oauth2AppOnly: z.boolean().optional() }),
   })
   .loose();
 export type Hello = z.infer<typeof helloSchema>;

@@ -159,6 +159,9 @@ function eachPoll(j: Journal, judge: (poll: HttpJournalEntry, prev: HttpJournalE
  * A permanent refusal must not be retried: an attempt with the same key within RETRY_WINDOW_MS of the refusal, or
  * any later one that is refused the same way again (a blind retry), fails the rule.
  */
+/** Basic (a password: LOGIN, PLAIN) or a bearer token (XOAUTH2): the two kinds of credential an AUTH carries. */
+const authFamily = (mechanism: string | undefined): 'basic' | 'token' => ((mechanism ?? '').toUpperCase() === 'XOAUTH2' ? 'token' : 'basic');
+
 function noRetryRule(code: string, spec: { id: string; title: string; source: string; refusedOn: string; retryOn: string; key: (e: SmtpJournalEntry) => string; what: string }): Rule {
   return {
     id: spec.id,
@@ -336,7 +339,9 @@ const RULES: Rule[] = [
     source: 'Microsoft Learn, "Enable or disable SMTP AUTH in Exchange Online" (5.7.139 until an admin changes the setting); RFC 5321 §4.2.1 (5yz: do not repeat the same request)',
     refusedOn: 'AUTH',
     retryOn: 'AUTH',
-    key: mailboxOf,
+    // The same request is the same mailbox with the same kind of credential: after "basic auth is off" a printer that
+    // switches to XOAUTH2 (the remedy the reply names) is not retrying.
+    key: (e) => `${mailboxOf(e)} ${authFamily(e.mechanism)}`,
     what: 'AUTH',
   }),
   noRetryRule('5.7.60', {
