@@ -8,13 +8,13 @@ import type { CloudConfig } from './config.ts';
 import { MsalOAuthAdapter } from './msal/oauthAdapter.ts';
 import { MsalAppOnlyAdapter } from './msal/appOnlyAdapter.ts';
 import { NodemailerMailAdapter } from './mail/mailAdapter.ts';
-import { DeviceTls, fixedTrust, type TrustSource } from './tls/deviceTls.ts';
+import { DeviceTls, fixedTrust, type TrustContextCache, type TrustSource } from './tls/deviceTls.ts';
 
 export * from './config.ts';
 export * from './network.ts';
 export { MsalOAuthAdapter } from './msal/oauthAdapter.ts';
 export { NodemailerMailAdapter } from './mail/mailAdapter.ts';
-export { DeviceTls, DeviceTlsError, fixedTrust, verifyChain, type TrustSource } from './tls/deviceTls.ts';
+export { DeviceTls, DeviceTlsError, TrustContextCache, fixedTrust, verifyChain, type TrustContext, type TrustSource } from './tls/deviceTls.ts';
 export { MsalAppOnlyAdapter } from './msal/appOnlyAdapter.ts';
 
 export interface DeviceAdapters {
@@ -23,13 +23,22 @@ export interface DeviceAdapters {
   /** The adapters built by the last `ports` call (tests read the MSAL instance from here). */
   readonly oauth: MsalOAuthAdapter | null;
   readonly mail: NodemailerMailAdapter | null;
+  /** The device's TLS judgement both clients use. */
+  readonly tls: DeviceTls;
   /** Power off: abandon every request and connection in flight. */
   shutdown(): Promise<void>;
 }
 
-export function createDeviceAdapters(opts: { cloud: CloudConfig; logger: Logger; clientName?: string; trust?: TrustSource }): DeviceAdapters {
+export function createDeviceAdapters(opts: {
+  cloud: CloudConfig;
+  logger: Logger;
+  clientName?: string;
+  trust?: TrustSource;
+  /** TLS contexts shared with the other printers of this process (a fleet slice); absent = the device's own. */
+  tlsContexts?: TrustContextCache;
+}): DeviceAdapters {
   // One TLS judgement for both clients, as a printer has one trust store and one clock.
-  const tls = new DeviceTls(opts.trust ?? fixedTrust(opts.cloud.network.caPem));
+  const tls = new DeviceTls(opts.trust ?? fixedTrust(opts.cloud.network.caPem), opts.tlsContexts);
   let oauth: MsalOAuthAdapter | null = null;
   let mail: NodemailerMailAdapter | null = null;
   return {
@@ -45,6 +54,7 @@ export function createDeviceAdapters(opts: { cloud: CloudConfig; logger: Logger;
     get mail() {
       return mail;
     },
+    tls,
     shutdown: async () => {
       mail?.shutdown();
       await oauth?.shutdown();

@@ -14,6 +14,7 @@ import type { Printer as PrinterInterface } from '../device/printer.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
+import { TrustContextCache } from '../adapters/tls/deviceTls.ts';
 import type { DeviceEventType } from '../../machines/oauthDevice.ts';
 import { DeviceClock } from './deviceClock.ts';
 import { forEachLimited } from './limit.ts';
@@ -87,6 +88,8 @@ export class FleetSlice {
   /** Wall time of every mail this slice's printers sent (submit → idle), merged by the coordinator. */
   private readonly mailLatency = newLatencyHistogram();
   private readonly logStream: pino.DestinationStream & { flushSync?: () => void; end?: () => void };
+  /** One TLS context per trust store content for all of this slice's printers (each keeps its own store and check). */
+  readonly tlsContexts = new TrustContextCache();
 
   constructor(readonly spec: SliceSpec) {
     const paths = fleetPaths(spec.stateDir);
@@ -321,7 +324,14 @@ export class FleetSlice {
   // ---------------------------------------------------------------- one printer
 
   private async powerOn(p: Printer): Promise<void> {
-    const sim = await startSimulator({ stateDir: p.dir, clock: p.clock, cloud: { mode: 'twin' }, twin: this.twin!, logger: this.logger });
+    const sim = await startSimulator({
+      stateDir: p.dir,
+      clock: p.clock,
+      cloud: { mode: 'twin' },
+      twin: this.twin!,
+      tlsContexts: this.tlsContexts,
+      logger: this.logger,
+    });
     p.sim = sim;
     const device = localPrinter(sim);
     p.device = device;

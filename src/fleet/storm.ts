@@ -23,6 +23,7 @@ import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import { checkThrottlePolicy, type ThrottlePolicy, type TrafficSecond } from '../cloud/throttling.ts';
 import { VirtualClock } from '../time/clock.ts';
+import { TrustContextCache } from '../adapters/tls/deviceTls.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { DeviceClock } from './deviceClock.ts';
 import { forEachLimited } from './limit.ts';
@@ -129,6 +130,8 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
   const twin = await startTwin({ stateDir: paths.cloudDir, clock, tenantFile: paths.tenantFile, seed: o.seed, logger, smtpGreetingDelayMs: 0 });
   const printers: StormPrinter[] = [];
   const dirty = new Set<StormPrinter>();
+  // One TLS context per trust store content for the whole site (each printer keeps its own store and check).
+  const tlsContexts = new TrustContextCache();
   try {
     for (let i = 0; i < o.devices; i++) {
       const upn = printerUpn(i);
@@ -162,6 +165,7 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
         clock: p.clock,
         cloud: { mode: 'twin' },
         twin,
+        tlsContexts,
         logger,
         retryJitter: o.jitter === null ? null : { fraction: o.jitter, seed: o.seed * 100_003 + p.index },
       });

@@ -126,6 +126,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}`,
         // TLS is judged on the printer's clock against its own store, not the host's.
         trust: { now: () => rtc.now(), roots: () => store.roots() },
+        ...(opts.tlsContexts ? { tlsContexts: opts.tlsContexts } : {}),
       });
       const ports = opts.wrapPorts ? opts.wrapPorts(adapters.ports) : adapters.ports;
       // One generator per simulator, not per boot: a power cycle goes on with the sequence (seeded, so it replays).

@@ -12,6 +12,7 @@ import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import type { MicrosoftBench } from '../adapters/config.ts';
+import type { TrustContextCache } from '../adapters/tls/deviceTls.ts';
 
 export type CloudChoice =
   | {
@@ -49,6 +50,11 @@ export interface SimulatorOptions {
   cloud?: CloudChoice;
   /** An already running twin to use instead of starting one (fleet: many devices, one twin). */
   twin?: Twin;
+  /**
+   * TLS contexts shared by the printers of one process, one per trust store content (fleet slices, storms): what
+   * a real process would share, while each printer keeps its own store, clock and check. Absent = the printer's own.
+   */
+  tlsContexts?: TrustContextCache;
   logger?: Logger;
   /** NVRAM capacity in bytes (default 64 KiB). */
   /**

@@ -12,7 +12,7 @@
  * not need: the server sends the chain, the store holds roots).
  * Sessions are never resumed (a resumed session skips checkServerIdentity, so a clock reset would go unnoticed).
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import tls, { type PeerCertificate } from 'node:tls';
 import type { TlsReason } from '../../device/failures.ts';
 
@@ -47,11 +47,61 @@ export function fixedTrust(caPem: string | null): TrustSource {
   return { now: () => Date.now(), roots: () => ({ revision: 'fixed', pems }) };
 }
 
+/** What OpenSSL and our check need for one trust store content: built once, read-only afterwards. */
+export interface TrustContext {
+  secureContext: tls.SecureContext;
+  roots: readonly X509Certificate[];
+}
+
+/**
+ * The contexts of one process's printers, one per distinct trust store content. A real printer has one TLS stack;
+ * a fleet slice runs hundreds of printers in one process, and each private SecureContext with the twin's CA costs
+ * ~19 KiB of native memory. Sharing is safe: a context holds only the roots (content-keyed, so two printers share
+ * one only when their stores hold the same certificates); a client resumes a TLS session only when handed one,
+ * which ours never are, so no printer inherits another's; the clock and the host-name check stay per device, in
+ * DeviceTls. Pass one cache to every printer of a slice (simulator option `tlsContexts`); never module-level.
+ */
+export class TrustContextCache {
+  private readonly contexts = new Map<string, TrustContext>();
+
+  /** `limit`: distinct stores kept (least recently used dropped; a device holding a dropped one keeps using it). */
+  constructor(private readonly limit = 16) {}
+
+  /** The context for exactly these roots (PEM), built on first use. */
+  forRoots(pems: readonly string[]): TrustContext {
+    // Keyed by the certificates themselves (line breaks and blanks dropped): the same roots however they were typed.
+    const key = createHash('sha256').update(pems.flatMap(splitPem).join(',').replace(/\s+/g, '')).digest('base64');
+    const hit = this.contexts.get(key);
+    if (hit) {
+      this.contexts.delete(key);
+      this.contexts.set(key, hit);
+      return hit;
+    }
+    const built: TrustContext = {
+      // Parsing the CA PEMs per connection costs ~3 ms of CPU each: once per store content instead.
+      secureContext: tls.createSecureContext({ minVersion: 'TLSv1.2', ...(pems.length ? { ca: [...pems] } : {}) }),
+      roots: pems.flatMap(splitPem).map((p) => new X509Certificate(p)),
+    };
+    this.contexts.set(key, built);
+    while (this.contexts.size > this.limit) this.contexts.delete(this.contexts.keys().next().value!);
+    return built;
+  }
+
+  /** Distinct stores held (tests). */
+  get size(): number {
+    return this.contexts.size;
+  }
+}
+
 /** One per device (per boot): both clients share it, as a printer has one trust store. */
 export class DeviceTls {
-  private context: { revision: string; secureContext: tls.SecureContext; roots: X509Certificate[] } | null = null;
+  private context: { revision: string; trust: TrustContext } | null = null;
 
-  constructor(private readonly source: TrustSource) {}
+  /** `contexts`: shared by the printers of one process (a fleet slice); default: this device's own. */
+  constructor(
+    private readonly source: TrustSource,
+    private readonly contexts: TrustContextCache = new TrustContextCache(1),
+  ) {}
 
   /** Options for `tls.connect` (undici's connector, nodemailer's `tls`). */
   connectOptions(): Pick<tls.ConnectionOptions, 'secureContext' | 'checkServerIdentity' | 'minVersion' | 'rejectUnauthorized'> {
@@ -69,17 +119,11 @@ export class DeviceTls {
     return verifyChain(chain, host, this.source.now(), this.current().roots);
   }
 
-  private current(): NonNullable<DeviceTls['context']> {
+  /** The context of the store as it is now (looked up again only when the store's revision changed). */
+  current(): TrustContext {
     const { revision, pems } = this.source.roots();
-    if (this.context?.revision !== revision) {
-      this.context = {
-        revision,
-        // One SecureContext per store revision: parsing the CA PEMs per connection costs ~3 ms of CPU each.
-        secureContext: tls.createSecureContext({ minVersion: 'TLSv1.2', ...(pems.length ? { ca: [...pems] } : {}) }),
-        roots: pems.flatMap(splitPem).map((p) => new X509Certificate(p)),
-      };
-    }
-    return this.context;
+    if (this.context?.revision !== revision) this.context = { revision, trust: this.contexts.forRoots(pems) };
+    return this.context.trust;
   }
 }
 
