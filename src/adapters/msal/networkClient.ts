@@ -42,7 +42,10 @@ export class EntraNetworkClient implements INetworkModule {
     // no session cache (a resumed session skips the device's check).
     const connect: buildConnector.connector = (o, cb) =>
       buildConnector({ ...opts.tls.connectOptions(), ...(opts.lookup ? { lookup: opts.lookup } : {}), timeout, maxCachedSessions: 0 })(o, cb);
-    this.makeAgent = () => new Agent({ connect, headersTimeout: timeout, bodyTimeout: timeout });
+    // One connection per origin (undici then builds a Client, not a Pool): a printer talks to one Entra host, one
+    // request at a time but for MSAL's two discovery GETs. A Pool costs ~20 KiB of heap per printer (its 2,048-slot
+    // queue) and opened a second keep-alive TLS connection for those GETs (both ends live in a fleet's process).
+    this.makeAgent = () => new Agent({ connect, connections: 1, headersTimeout: timeout, bodyTimeout: timeout });
   }
 
   private get agent(): Agent {
