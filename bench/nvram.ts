@@ -5,6 +5,7 @@
  *    by events that change nothing persisted (target 0);
  *  - cold boot (openNvram + createDevice on the real adapters) against reading and parsing the same image raw.
  */
+import { writeSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,23 +19,31 @@ import { benchSimulator, opsPerSecond, row, signIn, tempDir, SCANNER, type Bench
 
 const SCAN_PDF = fileURLToPath(new URL('../fixtures/scans/scan-0001.pdf', import.meta.url));
 
+/** Rounds of each side, alternating; each keeps its best (a burst of someone else's disk or CPU lands on one round). */
+const COMMIT_ROUNDS = 5;
+
 export async function nvramCommitRow(): Promise<BenchRow> {
   const dir = await tempDir('nvram');
   const file = path.join(dir, 'nvram.json');
   const nvram = await openNvram({ file, now: () => 0 });
   let n = 0;
   // Fill the event log to its limit first so every measured commit writes a payload of the same size.
-  for (let i = 0; i < 60; i++) await nvram.update((d) => void d.eventLog.push({ at: i, kind: 'settings', message: `bench ${i}` }));
-  const commits = await opsPerSecond('nvram commit', () => nvram.update((d) => void d.eventLog.push({ at: ++n, kind: 'settings', message: `bench ${n}` })));
+  for (let i = 0; i < 220; i++) await nvram.update((d) => void d.eventLog.push({ at: i, kind: 'settings', message: `bench ${i}` }));
   const payloadBytes = Math.max(...nvram.stats().banks.map((b) => b.bytes));
-  await nvram.close();
-
+  // The same calls the NVRAM's file layer makes (src/nvram/io.ts): the write into the page cache synchronous, the
+  // fsync on the thread pool. An async write here would add a thread-pool round trip the NVRAM does not pay.
   const raw = await open(path.join(dir, 'raw.bin'), 'w+');
   const buf = Buffer.alloc(payloadBytes, 0x20);
-  const rawWrites = await opsPerSecond('raw fsync write', async () => {
-    await raw.write(buf, 0, buf.length, 0);
-    await raw.sync();
-  });
+  let commits = 0;
+  let rawWrites = 0;
+  for (let round = 0; round < COMMIT_ROUNDS; round++) {
+    commits = Math.max(commits, await opsPerSecond('nvram commit', () => nvram.update((d) => void d.eventLog.push({ at: ++n, kind: 'settings', message: `bench ${n}` })), 600));
+    rawWrites = Math.max(rawWrites, await opsPerSecond('raw fsync write', async () => {
+      writeSync(raw.fd, buf, 0, buf.length, 0);
+      await raw.sync();
+    }, 600));
+  }
+  await nvram.close();
   await raw.close();
   await rm(dir, { recursive: true, force: true });
   return row({
@@ -44,7 +53,7 @@ export async function nvramCommitRow(): Promise<BenchRow> {
     baseline: { value: rawWrites, unit: `writes/s (${payloadBytes} B + fsync)` },
     ratio: commits / rawWrites,
     target: { op: '>=', value: 0.8, text: '≥ 80%' },
-    note: 'A commit is payload + header + one fsync (each bank validates itself by CRC), plus validation and one serialization; the baseline is one write + fsync.',
+    note: `A commit is payload + header + one fsync (each bank validates itself by CRC), plus encoding and checking what changed (an appended event); the baseline is one write of the same size + fsync, by the same calls (write synchronous, fsync on the thread pool); best of ${COMMIT_ROUNDS} alternating 0.6-s rounds each`,
   });
 }
 

@@ -18,7 +18,7 @@ import type { Nvram } from '../nvram/index.ts';
 import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
-import { Spool } from './spool.ts';
+import { isGone, Spool } from './spool.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { StorageFaultError, StorageFaults } from './storage-fault.ts';
 import { spoolKeeper } from './spoolKeeper.ts';
@@ -29,7 +29,7 @@ import { Dispatcher, persistedSnapshot, TOKEN_CACHE_SECRET, type StepDone } from
 import { createEffects } from './effects.ts';
 import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
-import type { BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
+import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
 import { nvramHealth, redactedContent, tokenTexts } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
@@ -101,6 +101,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const bootAt = clock.now();
   const bootTransitions: TransitionNotice[] = [];
   let booting = true;
+  /** The boot's reconciliation of the spool (below): its reason, and whether it is still owed (the queue waits). */
+  let reconciled: BootReason | null = null;
+  let reconcileOwed = true;
 
   // ---- boot: the snapshot to start from
   const storedSnapshot = nvram.data.snapshot;
@@ -112,9 +115,18 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     enqueue: (fn) => core.enqueue(fn),
     probeSpool: async () => {
       const probe = `probe-${randomUUID()}`;
-      await spool.write(probe, { to: [], subject: '', text: '', attachments: [] });
-      await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
-      storage.spoolWritten();
+      try {
+        await spool.write(probe, { to: [], subject: '', text: '', attachments: [] }).catch((err: unknown) => {
+          throw storage.failed(err, 'spool', 'write');
+        });
+        // A disk that writes but cannot read has not recovered from a read fault.
+        await spool.read(probe).catch((err: unknown) => {
+          throw storage.failed(err, 'spool', 'read');
+        });
+      } finally {
+        await spool.retire(probe).catch(() => undefined); // left over: garbage the boot reconciliation removes
+      }
+      storage.spoolWorked();
     },
     commitLog: () => core.commit(() => {}),
   });
@@ -134,7 +146,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   }
   // The spool's side of the job records: done records, deferred retirement, boot reconciliation.
   const keeper = spoolKeeper({ spool, nvram, clock, log, commit: (mutate) => core.commit(mutate) });
-  const jobs = createJobs({ nvram, clock, core, spool, keeper, storage, internal });
+  const jobs = createJobs({ nvram, clock, core, spool, keeper, storage, internal, reconciling: () => reconcileOwed });
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
@@ -162,9 +174,12 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     context: () => core.snapshot.context,
     job: (id) => nvram.data.spool.find((j) => j.id === id),
     readContent: (id) =>
-      spool.read(id).catch((err: unknown) => {
-        throw (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? err : storage.failed(err, 'spool', 'read');
-      }),
+      spool.read(id).then(
+        (content) => (storage.spoolWorked('read'), content),
+        (err: unknown) => {
+          throw isGone(err) ? err : storage.failed(err, 'spool', 'read');
+        },
+      ),
     smtp: () => nvram.data.settings.smtp,
     jitter: opts.retryJitter ?? null,
   });
@@ -232,8 +247,40 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       }),
     );
   }
-  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool.
-  const reconciled = await keeper.reconcileAtBoot();
+  // Before the POWER_CYCLE below, so that the statechart resumes with records that agree with the spool. A disk that
+  // cannot read the spool reports the fault, and the reconciliation waits for the storage retry; so does the queue,
+  // since a job sent before it could be one the spool says was sent already.
+  const reconcile = async () => {
+    try {
+      reconciled = await keeper.reconcileAtBoot();
+    } catch (err) {
+      const failed = storage.failed(err, 'spool', 'read');
+      if (failed instanceof StorageFaultError) throw failed;
+      log.error({ err }, 'spool reconciliation failed'); // not the disk: it would fail the same way again
+    }
+    reconcileOwed = false;
+  };
+  // It throws only a StorageFaultError (anything else is logged inside): the retry runs it again, after the boot's
+  // POWER_CYCLE, so it does what the boot does after that step too.
+  await reconcile().catch(() =>
+    storage.defer('reconcile', async () => {
+      await reconcile();
+      await releaseParkedQueue();
+      jobs.schedulePump();
+    }),
+  );
+
+  /**
+   * In the queue, after the POWER_CYCLE: the older bank parked the queue in sendFailure on a job the spool says was
+   * dismissed (or sent) since. That was the operator's DISMISS, already done once; do it again rather than show a
+   * failure that is over.
+   */
+  async function releaseParkedQueue(): Promise<void> {
+    const parked = core.snapshot.context.jobId;
+    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
+      await internal('boot-dismiss', () => core.apply({ type: 'DISMISS' }));
+    }
+  }
 
   const device: Device = {
     id: nvram.data.device.id,
@@ -309,12 +356,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     // Computed when it runs: a POWER_CYCLE the disk made wait sees the time it is applied at.
     const powerCycle = () => core.apply(powerCycleEvent(accessDeadlinePassed(core.snapshot.context, clock.now()), nvram.boot), discard);
     await core.enqueue(() => internal('boot', powerCycle));
-    // The older bank parked the queue in sendFailure on a job the spool says was dismissed (or sent) since: that
-    // was the operator's DISMISS, already done once; do it again rather than show a failure that is over.
-    const parked = core.snapshot.context.jobId;
-    if (reconciled && core.leaf() === 'sendFailure' && parked && !nvram.data.spool.some((j) => j.id === parked)) {
-      await core.enqueue(() => internal('boot-dismiss', () => core.apply({ type: 'DISMISS' })));
-    }
+    await core.enqueue(releaseParkedQueue);
   } else {
     rearm();
     jobs.schedulePump();

@@ -16,6 +16,11 @@ import type { CancelHandle, DevicePorts } from './ports.ts';
 
 export type EffectKind = 'signIn' | 'refresh' | 'submit';
 
+interface JobWithContent {
+  job: JobRecord;
+  content: JobContent;
+}
+
 export interface EffectsDeps {
   ports: DevicePorts;
   clock: Clock;
@@ -148,33 +153,48 @@ export function createEffects(d: EffectsDeps): Effects {
   function startSubmit(c: DeviceContext): void {
     const id = ++seq;
     current.submit = id;
-    runSubmit(id, c);
+    runSubmit(id, c, jobContent(c));
   }
 
-  function runSubmit(id: number, c: DeviceContext): void {
-    const work = submit(c).then(
+  function runSubmit(id: number, c: DeviceContext, read: Promise<JobWithContent>): void {
+    const work = read.then((jc) => submit(c, jc)).then(
       (r) => outcome('submit', id, { type: 'SENT', reply: r.reply }),
       (err: unknown) => {
         // The spool's disk could not read the content: not the mail's failure, and no send retry is used up. The
         // same submission starts again once the disk reads (the storage retry).
-        if (err instanceof StorageFaultError) return d.defer('submit', async () => void (current.submit === id && runSubmit(id, c)));
+        if (err instanceof StorageFaultError) return d.defer('submit', () => retrySubmit(id, c));
         outcome('submit', id, sendFailedEvent(err, c.sendRetries, d.clock.now(), d.jitter));
       },
     );
     d.track(work);
   }
 
-  async function submit(c: DeviceContext): Promise<{ reply: string }> {
+  /**
+   * The storage retry's turn for a submission the disk could not read: the read is awaited, so a disk that still
+   * fails keeps the work waiting (with the retry's growing delay) rather than failing again at once; the send is not.
+   */
+  async function retrySubmit(id: number, c: DeviceContext): Promise<void> {
+    if (current.submit !== id) return;
+    const read = jobContent(c);
+    await read.catch((err: unknown) => {
+      if (err instanceof StorageFaultError) throw err; // any other failure is the send's, reported by runSubmit
+    });
+    runSubmit(id, c, read);
+  }
+
+  /** The job and its content; gone is for good, a disk that failed to read it (a StorageFaultError) may read it next time. */
+  async function jobContent(c: DeviceContext): Promise<JobWithContent> {
     const job = c.jobId ? d.job(c.jobId) : undefined;
     if (!job) throw new SendFailure({ category: 'other', transient: false, reply: 'the job is no longer in the spool' });
-    let content;
     try {
-      content = await d.readContent(job.id);
+      return { job, content: await d.readContent(job.id) };
     } catch (err) {
-      // Gone is for good; a disk that failed to read it (a StorageFaultError) may read it on the next try.
       if (err instanceof StorageFaultError) throw err;
       throw new SendFailure({ category: 'other', transient: false, reply: 'the job content is missing from the spool' });
     }
+  }
+
+  async function submit(c: DeviceContext, { job, content }: JobWithContent): Promise<{ reply: string }> {
     const smtp = d.smtp();
     const accessToken = await d.ports.oauth.accessToken({ account: c.account ?? '' }).catch((err: unknown) => {
       throw new SendFailure({ category: 'auth-rejected', transient: false, reply: `no access token: ${String((err as Error)?.message ?? err)}` });

@@ -22,6 +22,8 @@ export interface JobsDeps {
   storage: StorageFaults;
   /** Runs work from inside the device under its error policy (a failing disk keeps it for the storage retry). */
   internal(key: string, work: () => Promise<unknown>): Promise<void>;
+  /** True while the boot's reconciliation of the spool is still owed: no job starts before it (device.ts). */
+  reconciling(): boolean;
 }
 
 export interface Jobs {
@@ -55,7 +57,7 @@ export function createJobs(d: JobsDeps): Jobs {
 
   /** Hands the next queued job to the statechart when it can take one (or hold it, when it cannot send at all). */
   async function pump(): Promise<void> {
-    if (core.stopped || core.snapshot.context.jobId !== null) return;
+    if (core.stopped || d.reconciling() || core.snapshot.context.jobId !== null) return;
     const next = nvram.data.spool.find((j) => j.status === 'queued');
     if (!next) return;
     const event: DeviceEvent = { type: 'SEND', jobId: next.id };
@@ -76,7 +78,7 @@ export function createJobs(d: JobsDeps): Jobs {
     } catch (err) {
       throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
     }
-    storage.spoolWritten();
+    storage.spoolWorked('write'); // a read fault is not ended by a write
     const record: JobRecord = {
       id,
       messageId,

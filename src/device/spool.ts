@@ -73,9 +73,17 @@ export class Spool {
     await this.writeDurably(this.donePath(jobId), JSON.stringify(done));
   }
 
+  /** The done record; null when absent or not one. A disk that cannot read it throws (it is not "absent"). */
   async readDone(jobId: string): Promise<DoneRecord | null> {
+    let text: string;
     try {
-      const parsed = JSON.parse((await this.io.readFile(this.donePath(jobId))).toString('utf8')) as Partial<DoneRecord>;
+      text = (await this.io.readFile(this.donePath(jobId))).toString('utf8');
+    } catch (err) {
+      if (isGone(err)) return null;
+      throw err;
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<DoneRecord>;
       const ok = (parsed.status === 'sent' || parsed.status === 'failed') && typeof parsed.messageId === 'string' && typeof parsed.at === 'number';
       return ok ? { status: parsed.status!, reply: typeof parsed.reply === 'string' ? parsed.reply : null, at: parsed.at!, messageId: parsed.messageId! } : null;
     } catch {
@@ -92,13 +100,17 @@ export class Spool {
     await this.io.unlink(this.donePath(jobId));
   }
 
-  /** The jobs that have files in the spool. Leftover temp files (an interrupted write) are deleted. */
+  /**
+   * The jobs that have files in the spool. Leftover temp files (an interrupted write) are deleted. A disk that cannot
+   * list the spool (or read a done record) throws: an empty answer would make every pending job look lost.
+   */
   async entries(): Promise<SpoolEntry[]> {
     let names: string[];
     try {
       names = await this.io.readdir(this.dir);
-    } catch {
-      return [];
+    } catch (err) {
+      if (isGone(err)) return []; // no spool directory yet: no job ever wrote one
+      throw err;
     }
     const byId = new Map<string, { content: boolean; done: boolean }>();
     for (const name of names) {
@@ -141,4 +153,9 @@ export class Spool {
       throw err;
     }
   }
+}
+
+/** A file (or the spool directory) that is not there: an answer, unlike a disk error. */
+export function isGone(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }

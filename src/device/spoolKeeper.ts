@@ -8,7 +8,8 @@ import type { Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
 import type { JobRecord, NvramData } from '../nvram/schema.ts';
 import type { BootReason } from './printer.ts';
-import type { Spool } from './spool.ts';
+import { isGone, type JobContent, type Spool } from './spool.ts';
+import { isDiskError } from './storage-fault.ts';
 import { adoptedRecord, applyReconcile, changesRecords, mayHaveLostNewerBank, planReconcile, reconcileReason, restoredRecord } from './reconcile.ts';
 
 export interface SpoolKeeper {
@@ -18,7 +19,11 @@ export interface SpoolKeeper {
   retireLater(ids: string[]): void;
   /** Deletes the files of entries whose un-referencing commit has since been followed by another. */
   retireDue(): Promise<void>;
-  /** Boot: the spool against the booted bank; commits and returns the boot reason when records changed. */
+  /**
+   * Boot: the spool against the booted bank; commits and returns the boot reason when records changed. A disk that
+   * cannot list or read the spool throws its error before anything changed: reconciling on half the facts would fail
+   * or drop acknowledged jobs (the runtime retries it once the disk reads).
+   */
   reconcileAtBoot(): Promise<BootReason | null>;
 }
 
@@ -28,6 +33,12 @@ export function spoolKeeper(d: { spool: Spool; nvram: Nvram; clock: Clock; log: 
   const retiring = new Map<string, number>();
   // The commit after that one went to the other bank: then neither bank can still hold the job as pending.
   const headSeq = () => Math.max(0, ...nvram.stats().banks.filter((b) => b.valid).map((b) => b.seq));
+  /** A job's content; null when it is gone or unreadable as content, a disk error is thrown. */
+  const contentOf = (id: string): Promise<JobContent | null> =>
+    spool.read(id).catch((err: unknown) => {
+      if (isDiskError(err) && !isGone(err)) throw err;
+      return null;
+    });
   const retireLater = (ids: string[]) => {
     const since = headSeq();
     for (const id of ids) retiring.set(id, since);
@@ -63,12 +74,12 @@ export function spoolKeeper(d: { spool: Spool; nvram: Nvram; clock: Clock; log: 
         const adopted: JobRecord[] = [];
         const restored: JobRecord[] = [];
         for (const id of plan.adopt) {
-          const content = await spool.read(id).catch(() => null);
+          const content = await contentOf(id);
           if (content && Array.isArray(content.to)) adopted.push(adoptedRecord(id, content, spool.pathFor(id), nvram.data.device.serial, now));
           else plan.retire.push(id); // unreadable: nothing to send
         }
         for (const { id, done } of plan.restoreFinished) {
-          const content = await spool.read(id).catch(() => null);
+          const content = await contentOf(id);
           if (content && Array.isArray(content.to)) restored.push(restoredRecord(id, content, done, spool.pathFor(id)));
         }
         try {

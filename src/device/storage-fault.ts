@@ -7,7 +7,11 @@
  *  - work that came from inside the device (an outcome of the network, a deadline, the job pump, a boot step) and
  *    could not be committed is kept and retried on the device's clock with a growing delay; the first commit that
  *    works again (a retry or any other one) writes the fault and its end into the event log and replays the rest;
- *  - a spool fault ends with the next spool write that works (a small probe file while nothing else writes).
+ *  - a spool fault ends with the next spool call of the failed kind that works, or with the probe (a small file
+ *    written and read back while nothing else touches the spool). A write that works says nothing of a read fault:
+ *    ended by one, a disk that cannot read would end and begin its fault again at one instant for ever;
+ *  - the retry's delay grows while anything still waits for the disk, and starts again from the shortest once
+ *    nothing does.
  * No state outside the object: one per boot of the runtime.
  */
 import type { Clock, TimerHandle } from '../time/clock.ts';
@@ -75,7 +79,7 @@ export interface StorageFaultsOptions {
   log: Logger;
   /** Runs work in the device's queue. */
   enqueue(fn: () => Promise<unknown>): Promise<unknown>;
-  /** Writes a small file to the spool and removes it: tells whether the spool's disk works again. */
+  /** Writes a small file to the spool, reads it back and removes it: tells whether the spool's disk works again. */
   probeSpool(): Promise<void>;
   /** One NVRAM commit that carries nothing but the event-log lines (called when only they are waiting). */
   commitLog(): Promise<void>;
@@ -123,12 +127,18 @@ export class StorageFaults {
     else {
       this.faults[area] = { reason, area, operation, code, message: err.message, since: this.o.clock.now(), failures: f ? f.failures + 1 : 1, retryAt: f?.retryAt ?? null };
       this.o.log.error({ area, operation, code, reason, error: err.message }, `storage fault: ${area} ${operation} failed`);
+      // A spool fault goes into the event log while it lasts, where the NVRAM can take it (an NVRAM fault is told
+      // by the commit that ends it).
+      if (area === 'spool') this.unlogged.push(faultLine(this.faults.spool!));
     }
     const fault = this.faults[area]!;
     // The event log must learn of it, and the bank a failed commit may have torn must be rewritten: a commit of the
     // log lines is always owed once the disk works again.
     if (area === 'nvram') this.defer('log', () => this.o.commitLog());
-    else this.defer('spool-probe', () => this.o.probeSpool());
+    else {
+      this.defer('spool-probe', () => this.o.probeSpool());
+      if (this.unlogged.length > 0 && !this.faults.nvram) this.defer('log', () => this.o.commitLog());
+    }
     return new StorageFaultError(fault, { cause: err });
   }
 
@@ -175,19 +185,18 @@ export class StorageFaults {
     if (this.deferred.size > 0) this.arm(this.o.clock.now());
   }
 
-  /** A spool write (or the probe) worked: its fault is over (told in the event log with the next commit). */
-  spoolWritten(): void {
+  /**
+   * A spool call of `operation` worked (none named: the probe, which writes and reads back): a fault of that kind is
+   * over, told in the event log with the next commit (one is owed at the retry's pace if nothing else commits).
+   */
+  spoolWorked(operation?: StorageOperation): void {
     const was = this.faults.spool;
-    if (!was) return;
+    if (!was || (operation !== undefined && operation !== was.operation)) return;
     this.faults.spool = null;
     this.deferred.delete('spool-probe');
-    this.o.log.warn({ area: 'spool', code: was.code, failures: was.failures }, 'storage fault over: spool writable again');
-    this.unlogged.push(faultLine(was));
-    this.unlogged.push(recoveredLine(was, this.o.clock.now()));
-    if (this.faults.nvram) return;
-    this.defer('log', () => this.o.commitLog());
-    this.attempt = 0;
-    this.arm(this.o.clock.now()); // the NVRAM works: tell the event log now
+    this.o.log.warn({ area: 'spool', operation: was.operation, code: was.code, failures: was.failures }, `storage fault over: spool ${was.operation === 'read' ? 'readable' : 'writable'} again`);
+    this.unlogged.push(recoveredLine(was, this.o.clock.now())); // its storage.fault line went in when it began
+    if (!this.faults.nvram) this.defer('log', () => this.o.commitLog());
   }
 
   /** Power off: no more retries. */
@@ -208,15 +217,21 @@ export class StorageFaults {
     });
   }
 
-  /** Runs the deferred work in the order it was kept; what fails on the disk again is kept by its own defer. */
+  /**
+   * One round: each deferred work once, the spool probe first, then the log commit (so that a spool recovery is told
+   * in the same round), then the rest in the order kept. Work deferred during the round that has not run in it (the
+   * log commit a recovery owes) runs in it too; what fails on the disk again is kept for the next round.
+   */
   private async retry(): Promise<void> {
     if (this.stopped) return;
     this.attempt++;
-    // The log commit first: when it works the fault is over and the rest goes through a working disk.
-    const order = [...this.deferred.keys()].sort((a, b) => Number(b === 'log') - Number(a === 'log'));
-    for (const key of order) {
-      const work = this.deferred.get(key);
-      if (!work || this.stopped) continue;
+    const rank = (key: string) => (key === 'spool-probe' ? 0 : key === 'log' ? 1 : 2);
+    const tried = new Set<string>();
+    for (;;) {
+      const key = [...this.deferred.keys()].filter((k) => !tried.has(k)).sort((a, b) => rank(a) - rank(b))[0];
+      if (key === undefined || this.stopped) break;
+      tried.add(key);
+      const work = this.deferred.get(key)!;
       this.deferred.delete(key);
       try {
         await work();
@@ -231,7 +246,9 @@ export class StorageFaults {
         if (failed.area === 'nvram') break;
       }
     }
-    if (this.deferred.size === 0) for (const f of [this.faults.nvram, this.faults.spool]) if (f) f.retryAt = null;
+    if (this.deferred.size > 0) return;
+    this.attempt = 0; // nothing waits for the disk: the next fault starts again from the shortest delay
+    for (const f of [this.faults.nvram, this.faults.spool]) if (f) f.retryAt = null;
   }
 }
 

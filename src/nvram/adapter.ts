@@ -50,12 +50,12 @@ export class NvramAdapter implements Adapter<NvramData> {
 
   /**
    * One physical bank write. Refuses, writing nothing, when the content does not fit. `payload` is the content's
-   * JSON text when the caller already has it (the Nvram serializes once per commit); `whileSyncing` is CPU work to
-   * run while the fsync is in flight.
+   * JSON text when the caller already has it (the Nvram encodes once per commit).
    */
-  async write(data: NvramData, payload: Buffer = Buffer.from(JSON.stringify(data), 'utf8'), whileSyncing?: () => void): Promise<void> {
+  async write(data: NvramData, payload: string = JSON.stringify(data)): Promise<void> {
     const capacity = this.capacityBytes();
-    if (payload.length > capacity) throw new NvramCapacityError(payload.length, capacity);
-    await this.store.write(payload, CURRENT_FIRMWARE, whileSyncing);
+    const bytes = Buffer.from(payload, 'utf8'); // the commit's one payload buffer
+    if (bytes.length > capacity) throw new NvramCapacityError(bytes.length, capacity);
+    await this.store.write(bytes, CURRENT_FIRMWARE);
   }
 }

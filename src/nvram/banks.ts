@@ -92,14 +92,20 @@ export function payloadOffset(bank: BankName, slot: number): number {
   return bank === 'A' ? PAYLOAD_START : PAYLOAD_START + slot;
 }
 
+/**
+ * The header's JSON, field by field in the one order decodeHeader's CRC check re-serializes (every field is a
+ * number but magic and bank, which are fixed words): a template, not a JSON.stringify of an object per commit.
+ */
 export function encodeHeader(h: BankHeader): Buffer {
-  const fields: Record<string, unknown> = { magic: h.magic, layout: h.layout, bank: h.bank, seq: h.seq, fw: h.fw, offset: h.offset, length: h.length, slot: h.slot, crc: h.crc, wear: { A: h.wear.A, B: h.wear.B } };
-  if (h.extent !== undefined) fields.extent = h.extent;
-  const body = JSON.stringify(fields);
+  for (const n of [h.layout, h.seq, h.fw, h.offset, h.length, h.slot, h.crc, h.wear.A, h.wear.B, h.extent ?? 0]) {
+    if (!Number.isSafeInteger(n)) throw new TypeError(`bank header field is not an integer: ${String(n)}`);
+  }
+  const extent = h.extent === undefined ? '' : `,"extent":${h.extent}`;
+  const body = `{"magic":${JSON.stringify(h.magic)},"layout":${h.layout},"bank":${JSON.stringify(h.bank)},"seq":${h.seq},"fw":${h.fw},"offset":${h.offset},"length":${h.length},"slot":${h.slot},"crc":${h.crc},"wear":{"A":${h.wear.A},"B":${h.wear.B}}${extent}}`;
   const text = `${body.slice(0, -1)},"hcrc":${crc32(body)}}`;
   if (text.length > HEADER_SIZE - 1) throw new Error(`bank header too long (${text.length} bytes)`);
   const buf = Buffer.alloc(HEADER_SIZE, 0x20);
-  buf.write(text, 0, 'utf8');
+  buf.write(text, 0, 'latin1');
   buf[HEADER_SIZE - 1] = 0x0a;
   return buf;
 }
@@ -235,14 +241,15 @@ export class BankStore {
 
   /**
    * Commits `payload` into the bank that is not current: payload (and a zero fill of the older tail beyond it),
-   * header, one fsync. Only when this resolves is the new content the current one. On any error, or a power cut at
-   * any byte in any order, the previous current bank is untouched: the target bank is the only one written, and
-   * until all of it is on the disk its header or payload CRC fails, so a reader falls back to the previous bank.
-   * `whileSyncing` (pure CPU work of the caller) runs while the fsync is in flight.
+   * header, one fsync. Only when this resolves is the new content the current one.
+   * On any error, or a power cut at any byte in any order, the previous current bank is untouched: the target bank
+   * is the only one written, and until all of it is on the disk its header or payload CRC fails, so a reader falls
+   * back to the previous bank. A string payload is written as UTF-8.
    */
-  async write(payload: Buffer, fw: number, whileSyncing?: () => void): Promise<BankHeader> {
+  async write(payload: Buffer | string, fw: number): Promise<BankHeader> {
     const slot = this.slotBytes();
-    if (payload.length > slot) throw new RangeError(`payload of ${payload.length} bytes exceeds the ${slot}-byte slot`);
+    const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    if (length > slot) throw new RangeError(`payload of ${length} bytes exceeds the ${slot}-byte slot`);
     const target: BankName = this.currentHeader?.bank === 'A' ? 'B' : 'A';
     const basis = this.currentHeader ?? this.newestHeader;
     const wear = { A: basis?.wear.A ?? 0, B: basis?.wear.B ?? 0 };
@@ -250,7 +257,8 @@ export class BankStore {
     // Zero-fill past the payload over whatever the slot held before (unknown reach: the whole slot), so no stale
     // tail of older content (e.g. a firmware-1 plaintext password) survives in the file.
     const oldExtent = Math.min(slot, this.extent[target] ?? slot);
-    const extent = Math.max(payload.length, oldExtent);
+    const extent = Math.max(length, oldExtent);
+    const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
     const header: BankHeader = {
       magic: MAGIC,
       layout: LAYOUT_VERSION,
@@ -258,24 +266,21 @@ export class BankStore {
       seq: (this.newestHeader?.seq ?? 0) + 1,
       fw,
       offset: payloadOffset(target, slot),
-      length: payload.length,
+      length,
       slot,
-      crc: crc32(payload),
+      crc: crc32(data),
       wear,
       extent,
     };
     const encoded = encodeHeader(header);
     this.extent[target] = extent; // until this write is durable, older bytes may lie this far
-    await this.file.write(payload, header.offset, 'data');
-    if (extent > payload.length) await this.file.write(Buffer.alloc(extent - payload.length), header.offset + payload.length, 'data');
+    await this.file.write(data, header.offset, 'data');
+    // A separate write (not one buffer with the payload): a disk may persist the payload and lose the fill, and the
+    // header's extent covers exactly that.
+    if (extent > length) await this.file.write(Buffer.alloc(extent - length), header.offset + length, 'data');
     await this.file.write(encoded, headerOffset(target), 'commit');
-    const syncing = this.file.sync();
-    try {
-      whileSyncing?.(); // the main thread is otherwise idle until the disk answers
-    } finally {
-      await syncing;
-    }
-    this.extent[target] = payload.length; // the zero fill is durable now
+    await this.file.sync();
+    this.extent[target] = length; // the zero fill is durable now
     this.currentHeader = header;
     this.newestHeader = header;
     return header;

@@ -5,16 +5,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Immer } from 'immer';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
+import { ContentEncoder, type EncodeWork } from './encoder.ts';
 import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
 import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
 import { acquireImageLock, type ImageLock } from './lock.ts';
 import { migrateFromV1 } from './migrate.ts';
 import {
-  checkNvramData,
+  CONTENT_PARTS,
   CURRENT_FIRMWARE,
   deepFreeze,
   DEFAULT_EVENT_LOG_LIMIT,
@@ -24,6 +26,7 @@ import {
   type EventLogEntry,
   type NvramData,
   type NvramDataV1,
+  type SealedBlob,
 } from './schema.ts';
 import { defaultKeyFile, loadOrCreateDeviceKey, replaceDamagedDeviceKey, SecretVault } from './vault.ts';
 
@@ -100,6 +103,14 @@ export interface BankStats {
   error: string | null;
 }
 
+/**
+ * What commits have checked so far (cumulative): parts and collection items serialized and validated, and sealed
+ * secrets opened for the plaintext scan. Unchanged parts and secrets are not looked at again; see docs/nvram.md.
+ */
+export interface CommitWork extends EncodeWork {
+  secretsOpened: number;
+}
+
 export interface Nvram {
   /** Current committed content, deep-frozen. */
   readonly data: Readonly<NvramData>;
@@ -124,11 +135,12 @@ export interface Nvram {
     unreadable(): { name: string; reason: string; lost: boolean }[];
   };
   readonly boot: BootInfo;
-  stats(): { file: string; capacityBytes: number; banks: BankStats[] };
+  stats(): { file: string; capacityBytes: number; banks: BankStats[]; work: CommitWork };
   close(): Promise<void>;
 }
 
 const MIN_SECRET_SCAN_LENGTH = 8;
+const LIST_PARTS = Object.entries(CONTENT_PARTS).filter(([, rule]) => rule.kind === 'list').map(([name]) => name);
 
 export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   const file = path.resolve(opts.file);
@@ -172,9 +184,14 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   } catch (err) {
     await store?.close().catch(() => {});
     // The first boot failed before its format was durable (a failing disk): the key it made seals nothing. Left
-    // behind, it would make the next boot call the still blank image lost.
+    // behind, it would make the next boot call the still blank image lost. The image file this boot created goes
+    // with it: the format's writes may read back although their fsync failed, and a formatted image without the
+    // key it names would boot as "device key changed".
     const firstBoot = loaded.status === 'fulfilled' && loaded.value.ok && loaded.value.created;
-    if (firstBoot && !store?.current()) await rm(keyFile, { force: true }).catch(() => {});
+    if (firstBoot && !store?.current()) {
+      if (store?.created) await rm(file, { force: true }).catch(() => {});
+      await rm(keyFile, { force: true }).catch(() => {});
+    }
     await lock.release().catch(() => {});
     throw err;
   }
@@ -190,10 +207,15 @@ function randomDevice(): DeviceIdentity {
 
 class NvramInstance implements Nvram {
   boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null, findings: [], keyChanged: false };
-  /** The JSON text of `low.data` when known (the last commit's payload): drafts are parsed from it. */
-  private committedText: { of: NvramData; text: string } | null = null;
-  /** A draft for the next update(), parsed while the last commit's fsync was in flight; handed out once. */
-  private spareDraft: { of: NvramData; draft: NvramData } | null = null;
+  /** Drafts share every part the mutator does not touch with the committed content (no deep copy per update). */
+  private readonly immer = new Immer({ autoFreeze: false });
+  private readonly encoder = new ContentEncoder();
+  /**
+   * The scan's needle (JSON-escaped plaintext, or null: too short to scan for, or the blob does not open here) per
+   * committed blob and name, so a commit opens only blobs that are new. Kept in memory only, like an opened secret.
+   */
+  private readonly needles = new WeakMap<object, { name: string; needle: string | null }>();
+  private secretsOpened = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private banks: Record<BankName, BankStats>;
@@ -215,6 +237,8 @@ class NvramInstance implements Nvram {
 
   /** Decides what the device boots with; commits only for a blank image (format) or a firmware migration. */
   async decideBoot(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean, keyReplaced: string | null): Promise<void> {
+    // The scan checked the current bank's content whole: commits start from it.
+    if (scan.current && this.low.data === scan.current.content) this.encoder.adopt(this.low.data);
     // A replaced key had existed (damaged): a blank image beside it was lost, not new.
     await this.decideImage(scan, device, keyExisted || keyReplaced !== null);
     this.checkKey(keyReplaced);
@@ -240,7 +264,7 @@ class NvramInstance implements Nvram {
     this.boot.recovered = true;
     this.boot.findings.push({ code: 'device-key-changed', message });
     this.boot.reason = this.boot.reason ? `${this.boot.reason}; ${message}` : message;
-    this.low.data = structuredClone(this.low.data);
+    this.low.data = withEventLogCopy(this.low.data);
     this.appendEvent(this.low.data, 'nvram.recovered', message, { reason: 'device-key-changed', secrets: unreadable.map((u) => u.name) });
   }
 
@@ -268,7 +292,7 @@ class NvramInstance implements Nvram {
         this.boot.bank = this.adapter.store.current()!.bank;
         this.boot.seq = this.adapter.store.current()!.seq;
       } else if (reason) {
-        this.low.data = structuredClone(this.low.data);
+        this.low.data = withEventLogCopy(this.low.data);
         this.appendEvent(this.low.data, 'nvram.recovered', reason, { damaged: damaged.map((b) => b.name), reasons: findings.map((f) => f.code) });
       }
     } else if (damaged.length === 0) {
@@ -321,16 +345,22 @@ class NvramInstance implements Nvram {
   update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData> {
     return this.enqueue(async () => {
       if (this.closed) throw new NvramError('nvram_closed', 'NVRAM is closed');
-      const draft = this.takeDraft();
-      const returned: unknown = mutate(draft, this.draftVault(draft));
+      const { base, originals } = this.draftBase();
+      const draft = this.immer.createDraft(base);
+      const sealed = new Map<string, string>();
+      const returned: unknown = mutate(draft, this.draftVault(draft, sealed));
       // An async mutator would change the draft after the commit: refuse it instead of losing writes silently.
       if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') throw new TypeError('update(): the mutator must be synchronous');
-      return this.commitData(draft);
+      const next: Record<string, unknown> = { ...this.immer.finishDraft(draft) };
+      for (const key of Object.keys(next)) if (originals.has(next[key])) next[key] = originals.get(next[key]);
+      return this.commitData(next as unknown as NvramData, sealed);
     });
   }
 
   stats() {
-    return { file: this.file, capacityBytes: this.adapter.capacityBytes(), banks: [{ ...this.banks.A }, { ...this.banks.B }] };
+    const { parts, items } = this.encoder.work;
+    const work = { parts: { ...parts }, items: { ...items }, secretsOpened: this.secretsOpened };
+    return { file: this.file, capacityBytes: this.adapter.capacityBytes(), banks: [{ ...this.banks.A }, { ...this.banks.B }], work };
   }
 
   async close(): Promise<void> {
@@ -348,70 +378,92 @@ class NvramInstance implements Nvram {
     return run;
   }
 
-  /** A private, mutable copy of the committed content (a JSON parse: cheaper than structuredClone, same result). */
-  private takeDraft(): NvramData {
-    const spare = this.spareDraft;
-    this.spareDraft = null;
-    if (spare && spare.of === this.low.data) return spare.draft;
-    const known = this.committedText?.of === this.low.data ? this.committedText.text : JSON.stringify(this.low.data);
-    return JSON.parse(known) as NvramData;
+  /**
+   * What immer drafts from: the committed content with its lists copied. V8 copies a frozen array on a slow path
+   * (tens of times a plain one) and immer copies a list at its first change; the copies are only read (immer never
+   * writes its base), and an untouched copy is mapped back to the committed list, which the encoder then reuses.
+   */
+  private draftBase(): { base: NvramData; originals: Map<unknown, unknown> } {
+    const data = this.low.data as unknown as Record<string, unknown>;
+    const base: Record<string, unknown> = { ...data };
+    const originals = new Map<unknown, unknown>();
+    for (const key of LIST_PARTS) {
+      const list = data[key];
+      if (!Array.isArray(list)) continue;
+      const copy = [...(list as unknown[])];
+      base[key] = copy;
+      originals.set(copy, list);
+    }
+    return { base: base as unknown as NvramData, originals };
   }
 
   /**
-   * Normalizes (bounds, JSON round trip), validates, and writes one bank. The content is serialized once: that text is
-   * the payload, the source of the normalized copy that is validated and published, and what the secret scan reads.
-   * Memory changes only after the write is durable.
+   * Normalizes (bounds, JSON round trip), validates, and writes one bank. The encoder serializes, normalizes and
+   * checks only the parts and items that changed; the text it returns is the payload and what the secret scan
+   * reads. Memory changes only after the write is durable. `sealed`: plaintexts sealed by this update, by name and
+   * ciphertext (no need to open what was just sealed).
    */
-  private async commitData(next: NvramData): Promise<NvramData> {
+  private async commitData(next: NvramData, sealed: ReadonlyMap<string, string> = new Map()): Promise<NvramData> {
+    const root: Record<string, unknown> = { ...next };
     // Every bank names the key it was written under (checked at the next boot and by `nvram verify`).
-    if (this.vault.kid !== null) next.deviceKeyId = this.vault.kid;
-    next.eventLog = next.eventLog.slice(-this.eventLogLimit);
-    next.jobLog = next.jobLog.slice(-JOB_LOG_LIMIT);
-    const text = JSON.stringify(next);
-    const normalized = JSON.parse(text) as NvramData;
-    const problem = checkNvramData(normalized);
-    if (problem) throw new NvramInvalidDataError(problem);
-    this.refusePlaintextSecrets(normalized, text);
-    let spare: NvramData | null = null;
+    if (this.vault.kid !== null) root.deviceKeyId = this.vault.kid;
+    trimList(root, 'eventLog', this.eventLogLimit);
+    trimList(root, 'jobLog', JOB_LOG_LIMIT);
+    const encoded = this.encoder.encode(root);
+    if ('problem' in encoded) throw new NvramInvalidDataError(encoded.problem);
+    this.refusePlaintextSecrets(encoded.data, encoded.text, sealed);
     try {
       // Not low.write(): that reads low.data, which would publish the content before it is durable.
-      await this.adapter.write(normalized, Buffer.from(text, 'utf8'), () => {
-        deepFreeze(normalized);
-        spare = JSON.parse(text) as NvramData;
-      });
+      await this.adapter.write(encoded.data, encoded.text);
     } catch (err) {
       const target = this.adapter.store.current()?.bank === 'A' ? 'B' : 'A';
       this.banks[target] = { ...this.banks[target], valid: false, error: `write interrupted: ${(err as Error).message}` };
       throw err;
     }
-    this.low.data = deepFreeze(normalized);
-    this.committedText = { of: normalized, text };
-    this.spareDraft = spare ? { of: normalized, draft: spare } : null;
+    this.encoder.committed(encoded);
+    this.low.data = encoded.data;
     const head = this.adapter.store.current()!;
     this.banks[head.bank] = { name: head.bank, seq: head.seq, valid: true, bytes: head.length, writes: head.wear[head.bank], firmwareVersion: head.fw, error: null };
     for (const n of ['A', 'B'] as const) this.banks[n].writes = head.wear[n];
-    return normalized;
+    return encoded.data;
   }
 
-  /** Guard for the house rule: no secret's plaintext may appear anywhere in the image. */
-  private refusePlaintextSecrets(data: NvramData, text: string): void {
+  /**
+   * Guard for the house rule: no secret's plaintext may appear anywhere in the image. Every secret's plaintext is
+   * searched for in the whole payload at every commit (a search is cheap); only blobs that are new are opened.
+   */
+  private refusePlaintextSecrets(data: NvramData, text: string, sealed: ReadonlyMap<string, string>): void {
     for (const [name, blob] of Object.entries(data.secrets)) {
-      let plain: string;
-      try {
-        plain = this.vault.open(name, blob);
-      } catch {
-        continue;
-      }
-      if (plain.length >= MIN_SECRET_SCAN_LENGTH && text.includes(JSON.stringify(plain).slice(1, -1))) {
+      const needle = this.needleOf(name, blob, sealed);
+      if (needle !== null && text.includes(needle)) {
         throw new NvramInvalidDataError(`the plaintext of secret "${name}" appears in the content`);
       }
     }
   }
 
-  private draftVault(draft: NvramData): DraftVault {
+  private needleOf(name: string, blob: SealedBlob, sealed: ReadonlyMap<string, string>): string | null {
+    const known = this.needles.get(blob);
+    if (known?.name === name) return known.needle;
+    let plain = sealed.get(sealedKey(name, blob));
+    if (plain === undefined) {
+      this.secretsOpened++;
+      try {
+        plain = this.vault.open(name, blob);
+      } catch {
+        plain = ''; // does not open with this key: nothing to search for
+      }
+    }
+    const needle = plain.length >= MIN_SECRET_SCAN_LENGTH ? JSON.stringify(plain).slice(1, -1) : null;
+    this.needles.set(blob, { name, needle });
+    return needle;
+  }
+
+  private draftVault(draft: NvramData, sealed: Map<string, string>): DraftVault {
     return {
       set: (name, value) => {
-        draft.secrets[name] = this.vault.seal(name, value);
+        const blob = this.vault.seal(name, value);
+        sealed.set(sealedKey(name, blob), value);
+        draft.secrets[name] = blob;
       },
       delete: (name) => {
         delete draft.secrets[name];
@@ -437,6 +489,21 @@ class NvramInstance implements Nvram {
     if (extra) entry.data = extra;
     data.eventLog.push(entry);
   }
+}
+
+function sealedKey(name: string, blob: SealedBlob): string {
+  return `${name}\0${blob.iv}\0${blob.ct}`;
+}
+
+/** The data with its own event log array (to append a boot finding); every other part stays shared. */
+function withEventLogCopy(data: NvramData): NvramData {
+  return { ...data, eventLog: [...data.eventLog] };
+}
+
+/** Keeps the newest `limit` items of a list part (a part that is not a list is left to the schema check). */
+function trimList(root: Record<string, unknown>, name: string, limit: number): void {
+  const list = root[name];
+  if (Array.isArray(list) && list.length > limit) root[name] = list.slice(-limit);
 }
 
 function bankStats(b: BankState): BankStats {

@@ -232,31 +232,67 @@ function checkArray(v: unknown, path: string, item: (x: unknown, p: string) => P
   return null;
 }
 
+/**
+ * Firmware-2 content, part by part (one rule per top-level key, in the order problems are reported). A `list` or
+ * `record` part is a collection whose items are checked one by one: a commit re-checks only the items it added or
+ * changed (see encoder.ts), a boot checks them all. This table is the only place the firmware-2 rules live.
+ */
+export type PartRule =
+  | { kind: 'value'; check: (v: unknown, present: boolean) => Problem }
+  | { kind: 'list' | 'record'; item: (v: unknown, path: string) => Problem };
+
+function checkSettings(v: unknown): Problem {
+  if (!isObj(v)) return 'settings must be an object';
+  return first(checkSmtp(v.smtp, 'settings.smtp'), checkCloud(v.cloud, 'settings.cloud'));
+}
+
+export const CONTENT_PARTS: Readonly<Record<string, PartRule>> = {
+  firmwareVersion: { kind: 'value', check: (v) => need(v === CURRENT_FIRMWARE, 'firmwareVersion', `${CURRENT_FIRMWARE}`) },
+  secrets: { kind: 'record', item: checkSealedBlob },
+  device: { kind: 'value', check: (v) => checkDevice(v, 'device') },
+  settings: { kind: 'value', check: checkSettings },
+  snapshot: { kind: 'value', check: (_, present) => need(present, 'snapshot', 'present (null when none)') },
+  spool: { kind: 'list', item: checkJob },
+  jobLog: { kind: 'list', item: checkJob },
+  eventLog: { kind: 'list', item: checkEvent },
+  panel: { kind: 'value', check: (v) => need(isObj(v) && !('sessionSecretSealed' in v), 'panel', 'an object without sessionSecretSealed') },
+  clock: { kind: 'value', check: (v) => (v === undefined ? null : checkDeviceClock(v, 'clock')) },
+  deviceKeyId: { kind: 'value', check: (v) => (v === undefined ? null : need(isStr(v) && /^[0-9a-f]{16}$/.test(v), 'deviceKeyId', '16 hex digits')) },
+};
+
+/** The shape of a collection part before its items: an array for a list, an object for a record. */
+export function collectionProblem(name: string, kind: 'list' | 'record', v: unknown): Problem {
+  if (kind === 'list') return Array.isArray(v) ? null : `${name} must be an array`;
+  return isObj(v) ? null : `${name} must be an object`;
+}
+
+/** Path of an item in a collection part, as problems name it: `eventLog[3]`, `secrets.msal-cache`. */
+export function itemPath(name: string, kind: 'list' | 'record', key: string | number): string {
+  return kind === 'list' ? `${name}[${key}]` : `${name}.${key}`;
+}
+
+/** One part checked whole (every item of a collection). */
+export function checkPart(name: string, rule: PartRule, v: unknown, present: boolean): Problem {
+  if (rule.kind === 'value') return rule.check(v, present);
+  if (rule.kind === 'list') return checkArray(v, name, rule.item);
+  const shape = collectionProblem(name, rule.kind, v);
+  if (shape) return shape;
+  const items = v as Record<string, unknown>;
+  for (const key of Object.keys(items)) {
+    const p = rule.item(items[key], itemPath(name, rule.kind, key));
+    if (p) return p;
+  }
+  return null;
+}
+
 /** Firmware-2 content. Returns null when valid, else the first problem found. */
 export function checkNvramData(v: unknown): Problem {
   if (!isObj(v)) return 'content must be an object';
-  if (v.firmwareVersion !== CURRENT_FIRMWARE) return `firmwareVersion must be ${CURRENT_FIRMWARE}`;
-  const settings = v.settings;
-  if (!isObj(settings)) return 'settings must be an object';
-  const secrets = v.secrets;
-  if (!isObj(secrets)) return 'secrets must be an object';
-  for (const [name, blob] of Object.entries(secrets)) {
-    const p = checkSealedBlob(blob, `secrets.${name}`);
+  for (const [name, rule] of Object.entries(CONTENT_PARTS)) {
+    const p = checkPart(name, rule, v[name], name in v);
     if (p) return p;
   }
-  const panel = v.panel;
-  return first(
-    checkDevice(v.device, 'device'),
-    checkSmtp(settings.smtp, 'settings.smtp'),
-    checkCloud(settings.cloud, 'settings.cloud'),
-    need('snapshot' in v, 'snapshot', 'present (null when none)'),
-    checkArray(v.spool, 'spool', checkJob),
-    checkArray(v.jobLog, 'jobLog', checkJob),
-    checkArray(v.eventLog, 'eventLog', checkEvent),
-    need(isObj(panel) && !('sessionSecretSealed' in panel), 'panel', 'an object without sessionSecretSealed'),
-    v.clock === undefined ? null : checkDeviceClock(v.clock, 'clock'),
-    v.deviceKeyId === undefined ? null : need(isStr(v.deviceKeyId) && /^[0-9a-f]{16}$/.test(v.deviceKeyId), 'deviceKeyId', '16 hex digits'),
-  );
+  return null;
 }
 
 export function checkDeviceClock(v: unknown, path: string): Problem {

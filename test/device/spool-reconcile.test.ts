@@ -9,6 +9,8 @@ import path from 'node:path';
 import { DeviceHarness } from '../support/deviceHarness.ts';
 import { damageImage } from '../support/nvramFaults.ts';
 import { protocolCode, SendFailure } from '../../src/device/failures.ts';
+import { FaultyDisk } from '../../src/util/faulty-io.ts';
+import type { JobRecord } from '../../src/nvram/schema.ts';
 
 let h: DeviceHarness | undefined;
 afterEach(async () => {
@@ -38,18 +40,41 @@ async function reboot(h: DeviceHarness): Promise<void> {
   await h.boot();
 }
 
+/**
+ * Signed in, a mail on the wire and one waiting; the power goes right after the commit that records the first as
+ * sent (its done record is written): the newer bank has it sent, the older one still sending.
+ */
+async function sentThenPowerCut(h: DeviceHarness, subjects: [string, string] = ['delivered', 'waiting']): Promise<[JobRecord, JobRecord]> {
+  await h.signIn();
+  const release = h.fake.gateSends();
+  const sent = await h.device.submitJob({ to: ['bob@contoso.com'], subject: subjects[0] });
+  for (let i = 0; i < 2000 && h.device.state() !== 'sending'; i++) await new Promise((r) => setTimeout(r, 5));
+  const waiting = await h.device.submitJob({ to: ['bob@contoso.com'], subject: subjects[1] });
+  const off = powerOffAfter(h, 'SENT');
+  release();
+  await off;
+  await h.device.idle();
+  return [sent, waiting];
+}
+
+/** Signed in, a mail refused for good and dismissed; the power goes right after the DISMISS commit. */
+async function dismissedThenPowerCut(h: DeviceHarness): Promise<JobRecord> {
+  await h.signIn();
+  h.fake.sendResults.push(new SendFailure({ category: 'quota', transient: false, reply: '550 5.4.5 Daily user sending quota exceeded.', code: protocolCode('smtp', '5.4.5') }));
+  const refused = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
+  await h.device.idle();
+  expect(h.device.state()).toBe('sendFailure');
+  const off = powerOffAfter(h, 'DISMISS');
+  await h.device.send({ type: 'DISMISS' });
+  await off;
+  await h.device.idle();
+  return refused;
+}
+
 describe('spool reconciliation at boot', () => {
   it('the newer bank (job sent) is damaged: the older bank still has the job pending; it is recorded as sent, not resent, and the queue moves', async () => {
     h = await DeviceHarness.create();
-    await h.signIn();
-    const release = h.fake.gateSends();
-    const delivered = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'delivered' });
-    for (let i = 0; i < 2000 && h.device.state() !== 'sending'; i++) await new Promise((r) => setTimeout(r, 5));
-    const waiting = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'waiting' });
-    const off = powerOffAfter(h, 'SENT');
-    release();
-    await off;
-    await h.device.idle();
+    const [delivered, waiting] = await sentThenPowerCut(h);
     expect(h.fake.sent.map((m) => m.subject)).toEqual(['delivered']);
     expect(JSON.parse(await fs.readFile(spoolFile(h, `${delivered.id}.done`), 'utf8'))).toMatchObject({ status: 'sent', messageId: delivered.messageId });
 
@@ -100,15 +125,7 @@ describe('spool reconciliation at boot', () => {
 
   it('an image lost altogether: acknowledged jobs come back from the spool, held until the printer is set up and signed in', async () => {
     h = await DeviceHarness.create();
-    await h.signIn();
-    const release = h.fake.gateSends();
-    const first = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'first' });
-    for (let i = 0; i < 2000 && h.device.state() !== 'sending'; i++) await new Promise((r) => setTimeout(r, 5));
-    const second = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'second' });
-    const off = powerOffAfter(h, 'SENT');
-    release();
-    await off;
-    await h.device.idle();
+    const [first, second] = await sentThenPowerCut(h, ['first', 'second']);
     h.device.stop();
     await h.nvram.close();
     await fs.truncate(h.file, 0);
@@ -161,20 +178,67 @@ describe('spool reconciliation at boot', () => {
 describe('spool reconciliation: a dismissal the older bank never saw', () => {
   it('the newer bank (job dismissed) is damaged: the older bank parked the queue in sendFailure; the job stays failed as dismissed and the queue moves', async () => {
     h = await DeviceHarness.create();
-    await h.signIn();
-    h.fake.sendResults.push(new SendFailure({ category: 'quota', transient: false, reply: '550 5.4.5 Daily user sending quota exceeded.', code: protocolCode('smtp', '5.4.5') }));
-    const refused = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
-    await h.device.idle();
-    expect(h.device.state()).toBe('sendFailure');
-    const off = powerOffAfter(h, 'DISMISS');
-    await h.device.send({ type: 'DISMISS' });
-    await off;
-    await h.device.idle();
+    const refused = await dismissedThenPowerCut(h);
     h.device.stop();
     await h.nvram.close();
     await damageImage(h.file, 'flip-newer-payload');
     await h.boot();
     expect(h.nvram.boot.findings.map((f) => f.code)).toEqual(['bank-invalid']);
+    expect(h.device.job(refused.id)).toMatchObject({ status: 'failed', reply: '550 5.4.5 Daily user sending quota exceeded.' });
+    expect(h.device.state()).toBe('authorized');
+    const next = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'next' });
+    await h.device.idle();
+    expect(h.device.job(next.id)).toMatchObject({ status: 'sent' });
+    expect(h.fake.sent.map((m) => m.subject)).toEqual(['next']);
+  });
+});
+
+describe('spool reconciliation on a spool the disk cannot read at boot', () => {
+  /** A harness whose spool is on a FaultyDisk (the NVRAM on real files, so the fallback boot itself works). */
+  async function onSpoolDisk(): Promise<{ h: DeviceHarness; disk: FaultyDisk }> {
+    const disk = new FaultyDisk();
+    h = await DeviceHarness.create(undefined, { spoolIo: disk.spoolIo() });
+    return { h, disk };
+  }
+
+  /** Damages the newer bank and boots with every spool read failing: the reconciliation must wait, not guess. */
+  async function fallbackBootOnUnreadableSpool(h: DeviceHarness, disk: FaultyDisk): Promise<void> {
+    h.device.stop();
+    await h.nvram.close();
+    await damageImage(h.file, 'flip-newer-payload');
+    disk.inject({ kind: 'read', at: 1, errno: 'EIO', persistent: true, area: 'spool' });
+    await h.boot();
+    expect(h.nvram.boot.findings.map((f) => f.code)).toEqual(['bank-invalid']);
+    expect(h.device.status().storageFault).toMatchObject({ reason: 'spool-read-failed', area: 'spool' });
+  }
+
+  it('a job the lost bank recorded as sent is neither resent nor failed while the spool cannot be read; reconciled once it can', async () => {
+    const { h, disk } = await onSpoolDisk();
+    const [delivered, waiting] = await sentThenPowerCut(h);
+    h.fake.sendGate = null;
+    await fallbackBootOnUnreadableSpool(h, disk);
+    await h.advance(10 * 60_000);
+    // The older bank still says pending; the queue waits for the spool instead of sending it again.
+    expect(h.fake.sent.map((m) => m.subject)).toEqual(['delivered']);
+    expect(h.device.jobs().filter((j) => j.status === 'failed')).toEqual([]);
+    expect(reconciled(h)).toEqual([]);
+    disk.clear();
+    await h.advance(2 * 60_000);
+    expect(h.device.status().storageFault).toBeNull();
+    expect(reconciled(h)).toHaveLength(1);
+    expect(reconciled(h)[0]!.data).toMatchObject({ finished: [{ id: delivered.id, status: 'sent' }], missing: [] });
+    expect(h.device.job(delivered.id)).toMatchObject({ status: 'sent' });
+    expect(h.device.job(waiting.id)).toMatchObject({ status: 'sent' });
+    expect(h.fake.sent.map((m) => m.subject)).toEqual(['delivered', 'waiting']);
+  });
+
+  it('a dismissal the older bank never saw: the queue parked in sendFailure moves once the spool reads', async () => {
+    const { h, disk } = await onSpoolDisk();
+    const refused = await dismissedThenPowerCut(h);
+    await fallbackBootOnUnreadableSpool(h, disk);
+    expect(h.device.state()).toBe('sendFailure'); // as the older bank says, until the spool tells otherwise
+    disk.clear();
+    await h.advance(2 * 60_000);
     expect(h.device.job(refused.id)).toMatchObject({ status: 'failed', reply: '550 5.4.5 Daily user sending quota exceeded.' });
     expect(h.device.state()).toBe('authorized');
     const next = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'next' });

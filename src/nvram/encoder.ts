@@ -1,0 +1,189 @@
+/**
+ * The content of a commit turned into what the bank store writes and memory keeps: its JSON text, a normalized copy
+ * (parsed back from that text, deep-frozen, so memory holds exactly what the disk holds) and its schema check — doing
+ * that work only for what changed since the last committed content.
+ *
+ * Why this is safe: committed content is deep-frozen and never changes, and update() drafts with immer, which hands
+ * back every subtree the mutator did not touch by identity. So a part (top-level key) that is the same value as in
+ * the last committed content has the same text and passed the same check; a collection part (a list or a record, see
+ * CONTENT_PARTS) that changed is rebuilt from its items, and an item committed before in the same part is reused
+ * with its text. Everything else is serialized, parsed and checked. Boot content checked whole by the scan is adopted
+ * as the base; content that never passed a check (factory defaults, a boot's recovery event) is checked at its commit.
+ */
+import { CONTENT_PARTS, collectionProblem, deepFreeze, itemPath, type NvramData, type PartRule } from './schema.ts';
+
+/** Work done so far, per part: counted so tests can tell that an unchanged part was not looked at again. */
+export interface EncodeWork {
+  /** Value parts (and collection shapes) serialized and checked. */
+  parts: Record<string, number>;
+  /** Collection items serialized and checked one by one. */
+  items: Record<string, number>;
+}
+
+export interface Encoded {
+  /** Normalized, deep-frozen content. */
+  data: NvramData;
+  /** Its JSON text: the payload, identical to JSON.stringify(data). */
+  text: string;
+}
+
+type Part = { value: unknown; text: string | undefined };
+type Fresh = { part: string; kind: 'list' | 'record'; key: string | number; value: unknown };
+
+const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
+
+export class ContentEncoder {
+  readonly work: EncodeWork = { parts: {}, items: {} };
+  /** Last committed (or adopted) content: its parts are valid and their texts known or derivable. */
+  private base: NvramData | null = null;
+  /** JSON text of committed objects (parts and items), filled as they are serialized. */
+  private readonly texts = new WeakMap<object, string>();
+  /** Collection items that passed their part's item check, with the part they were checked in. */
+  private readonly checkedIn = new WeakMap<object, string>();
+  /** The base whose collection items were registered in checkedIn (boot content is registered on first use). */
+  private registered: object | null = null;
+  /** Item texts of each committed list, in order: a list that keeps most of its items reuses them by position. */
+  private readonly listTexts = new WeakMap<readonly unknown[], string[]>();
+
+  /** Content that passed the full check (a boot's scan): the base for the next commit. */
+  adopt(data: NvramData): void {
+    this.base = data;
+  }
+
+  /** The write of `encoded` is durable: it is the base now. */
+  committed(encoded: Encoded): void {
+    this.base = encoded.data;
+    this.registered = encoded.data;
+  }
+
+  /** Encodes `next` (a plain object); returns the first schema problem instead when the content fails its check. */
+  encode(next: Record<string, unknown>): Encoded | { problem: string } {
+    const base = this.base as Record<string, unknown> | null;
+    if (base && this.registered !== base) this.register(base);
+    const out: Record<string, unknown> = {};
+    const texts: string[] = [];
+    const fresh: Fresh[] = [];
+    for (const key of Object.keys(next)) {
+      const value = next[key];
+      const rule = Object.hasOwn(CONTENT_PARTS, key) ? CONTENT_PARTS[key]! : null;
+      let part: Part;
+      if (base && Object.hasOwn(base, key) && base[key] === value) part = { value, text: this.textOf(value) };
+      else if (rule && rule.kind !== 'value' && collectionProblem(key, rule.kind, value) === null) part = this.collection(key, rule.kind, value, fresh, base);
+      else part = this.whole(value);
+      if (part.text === undefined) continue; // JSON leaves out undefined and functions
+      out[key] = part.value;
+      texts.push(`${JSON.stringify(key)}:${part.text}`);
+    }
+    const problem = this.check(base, out, fresh);
+    if (problem) return { problem };
+    for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
+    return { data: Object.freeze(out) as unknown as NvramData, text: `{${texts.join(',')}}` };
+  }
+
+  /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
+  private check(base: Record<string, unknown> | null, out: Record<string, unknown>, fresh: Fresh[]): string | null {
+    for (const [name, rule] of Object.entries(CONTENT_PARTS)) {
+      const present = Object.hasOwn(out, name);
+      if (base && present === Object.hasOwn(base, name) && out[name] === base[name]) continue;
+      this.work.parts[name] = (this.work.parts[name] ?? 0) + 1;
+      const problem = rule.kind === 'value' ? rule.check(out[name], present) : collectionProblem(name, rule.kind, out[name]);
+      if (problem) return problem;
+      if (rule.kind !== 'value') {
+        const p = this.checkItems(name, rule, fresh);
+        if (p) return p;
+      }
+    }
+    return null;
+  }
+
+  private checkItems(name: string, rule: Extract<PartRule, { kind: 'list' | 'record' }>, fresh: Fresh[]): string | null {
+    for (const f of fresh) {
+      if (f.part !== name) continue;
+      this.work.items[name] = (this.work.items[name] ?? 0) + 1;
+      const p = rule.item(f.value, itemPath(name, f.kind, f.key));
+      if (p) return p;
+    }
+    return null;
+  }
+
+  /**
+   * A list or record rebuilt item by item: items checked in this part before are reused with their text. A list is
+   * walked against the base's list (appends and trims keep the other items in order), so most items cost one
+   * comparison.
+   */
+  private collection(part: string, kind: 'list' | 'record', value: unknown, fresh: Fresh[], base: Record<string, unknown> | null): Part {
+    const reuse = (item: unknown) => isObject(item) && this.checkedIn.get(item) === part;
+    if (kind === 'list') {
+      const items = value as unknown[];
+      const values = new Array<unknown>(items.length);
+      const texts = new Array<string>(items.length);
+      const prev = Array.isArray(base?.[part]) ? (base[part] as unknown[]) : [];
+      const prevTexts = this.listTexts.get(prev);
+      let j = 0;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        const at = prevTexts && isObject(item) ? (prev[j] === item ? j : prev.indexOf(item)) : -1;
+        if (at >= 0) {
+          values[i] = item;
+          texts[i] = prevTexts![at]!;
+          j = at + 1;
+          continue;
+        }
+        if (reuse(item)) {
+          values[i] = item;
+          texts[i] = this.textOf(item)!;
+          continue;
+        }
+        const p = this.whole(item);
+        values[i] = p.text === undefined ? null : p.value; // JSON writes undefined array items as null
+        texts[i] = p.text ?? 'null';
+        fresh.push({ part, kind, key: i, value: values[i] });
+      }
+      this.listTexts.set(values, texts);
+      return this.remember(Object.freeze(values), `[${texts.join(',')}]`);
+    }
+    const record = value as Record<string, unknown>;
+    const values: Record<string, unknown> = {};
+    const texts: string[] = [];
+    for (const key of Object.keys(record)) {
+      const item = record[key];
+      const known = reuse(item);
+      const p = known ? { value: item, text: this.textOf(item) } : this.whole(item);
+      if (p.text === undefined) continue;
+      if (!known) fresh.push({ part, kind, key, value: p.value });
+      values[key] = p.value;
+      texts.push(`${JSON.stringify(key)}:${p.text}`);
+    }
+    return this.remember(Object.freeze(values), `{${texts.join(',')}}`);
+  }
+
+  /** Serialized and parsed back whole: the normalized, frozen copy of a new value. */
+  private whole(value: unknown): Part {
+    const text = JSON.stringify(value) as string | undefined;
+    if (text === undefined) return { value: undefined, text };
+    const parsed: unknown = deepFreeze(JSON.parse(text));
+    return isObject(parsed) ? this.remember(parsed, text) : { value: parsed, text };
+  }
+
+  private remember(value: object, text: string): Part {
+    this.texts.set(value, text);
+    return { value, text };
+  }
+
+  /** Text of a committed value; boot content is serialized once, at its first commit. */
+  private textOf(value: unknown): string | undefined {
+    if (!isObject(value)) return JSON.stringify(value) as string | undefined;
+    let text = this.texts.get(value);
+    if (text === undefined) this.texts.set(value, (text = JSON.stringify(value)));
+    return text;
+  }
+
+  /** Boot content passed the full check: its collection items count as checked in their parts. */
+  private register(base: Record<string, unknown>): void {
+    for (const [name, rule] of Object.entries(CONTENT_PARTS)) {
+      if (rule.kind === 'value' || !isObject(base[name])) continue;
+      for (const item of Object.values(base[name] as object)) if (isObject(item)) this.checkedIn.set(item, name);
+    }
+    this.registered = base;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Commits encode, check and scan only what changed (src/nvram/encoder.ts), and drop no check: a changed part that is
+ * invalid is still refused, a secret's plaintext is still caught, and what the disk holds is exactly what a full
+ * serialization of the content would be. "Not re-checked" is asserted with the instance's work counters, not time.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HEADER_SIZE } from '../../src/nvram/banks.ts';
+import { readCommitted } from '../../src/nvram/inspect.ts';
+import { NvramInvalidDataError, openNvram, type Nvram } from '../../src/nvram/index.ts';
+import { steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+async function fresh(opts: { eventLogLimit?: number } = {}) {
+  const dir = await dirs.make();
+  const file = path.join(dir, 'nvram.img');
+  const nvram = await openNvram({ file, now: steppingNow(), factoryDevice: TEST_DEVICE, ...opts });
+  return { dir, file, nvram };
+}
+
+const event = (n: number) => ({ at: n, kind: 'test', message: `event ${n}` });
+
+/** The current bank's payload text, straight from the image bytes. */
+async function payloadText(file: string): Promise<string> {
+  const image = await fs.readFile(file);
+  const headers = [0, HEADER_SIZE].map((at) => image.subarray(at, at + HEADER_SIZE).toString('utf8').trim()).filter((h) => h.startsWith('{'));
+  const current = headers.map((h) => JSON.parse(h) as { seq: number; offset: number; length: number }).reduce((a, b) => (b.seq > a.seq ? b : a));
+  return image.toString('utf8', current.offset, current.offset + current.length);
+}
+
+async function refusedWithoutWriting(file: string, nvram: Nvram, mutate: Parameters<Nvram['update']>[0], message: RegExp): Promise<void> {
+  const before = await fs.readFile(file);
+  const data = nvram.data;
+  await expect(nvram.update(mutate)).rejects.toThrow(NvramInvalidDataError);
+  await expect(nvram.update(mutate)).rejects.toThrow(message);
+  expect(nvram.data).toBe(data);
+  expect((await fs.readFile(file)).equals(before)).toBe(true);
+}
+
+describe('NVRAM commits: only what changed is encoded and checked, nothing is dropped', () => {
+  it('writes exactly the full serialization of the content through appends, trims, edits in place and removals', async () => {
+    const { file, nvram } = await fresh({ eventLogLimit: 5 });
+    const steps: Parameters<Nvram['update']>[0][] = [
+      (d) => void d.eventLog.push(event(1), event(2), event(3)),
+      (d) => void d.eventLog.push(event(4), event(5), event(6), event(7)), // trimmed to the newest 5
+      (d) => void (d.eventLog[1]!.message = 'edited in place'),
+      (d) => void d.eventLog.splice(2, 1),
+      (d) => void (d.panel.note = 'x'),
+      (d) => void (d.panel.dropped = undefined), // JSON leaves it out
+      (d) => void delete d.panel.note,
+      (d) => void (d.snapshot = { value: 'authorized', context: { list: [1, undefined, 3] }, since: 4 }),
+      (d) => void (d.spool = [...d.spool]), // a new array holding the same items
+      (d, vault) => vault.set('smtp-password', 'a long enough password'),
+      (d) => void (d.settings.smtp.smtpPort = 465),
+      (d) => void d.eventLog.reverse(),
+    ];
+    for (const step of steps) {
+      await nvram.update(step);
+      const text = await payloadText(file);
+      expect(text).toBe(JSON.stringify(nvram.data));
+      expect(JSON.parse(text)).toEqual(nvram.data);
+    }
+    expect(nvram.data.eventLog).toHaveLength(4); // trimmed to 5, then one spliced out
+    expect(nvram.data.snapshot).toEqual({ value: 'authorized', context: { list: [1, null, 3] }, since: 4 });
+    expect(Object.keys(nvram.data.panel)).toEqual([]);
+    // Memory is frozen all the way down, reused parts and new ones alike.
+    expect(Object.isFrozen(nvram.data)).toBe(true);
+    expect(Object.isFrozen(nvram.data.eventLog)).toBe(true);
+    expect(nvram.data.eventLog.every((e) => Object.isFrozen(e))).toBe(true);
+    expect(Object.isFrozen(nvram.data.settings.smtp)).toBe(true);
+    await nvram.close();
+    const again = await openNvram({ file, now: steppingNow() });
+    expect(again.data).toEqual(nvram.data);
+    await again.close();
+  });
+
+  it('does not look at unchanged parts again: an appended event checks one item, nothing else', async () => {
+    const { file, nvram } = await fresh();
+    for (let i = 0; i < 30; i++) await nvram.update((d) => void d.eventLog.push(event(i)));
+    const before = nvram.stats().work;
+    await nvram.update((d) => void d.eventLog.push(event(99)));
+    const after = nvram.stats().work;
+    expect(after.items.eventLog! - before.items.eventLog!).toBe(1);
+    expect(after.parts.eventLog! - before.parts.eventLog!).toBe(1); // its shape
+    for (const part of ['settings', 'device', 'secrets', 'spool', 'jobLog', 'snapshot', 'panel', 'firmwareVersion']) {
+      expect(after.parts[part], part).toBe(before.parts[part]);
+    }
+    // A commit of an edited setting checks settings and nothing of the event log.
+    await nvram.update((d) => void (d.settings.smtp.smtpServerName = 'smtp.example.com'));
+    const edited = nvram.stats().work;
+    expect(edited.parts.settings! - after.parts.settings!).toBe(1);
+    expect(edited.items.eventLog).toBe(after.items.eventLog);
+    expect(edited.parts.eventLog).toBe(after.parts.eventLog);
+    await nvram.close();
+    // After a reboot the scan has checked everything: the first commit checks only what it changes.
+    const again = await openNvram({ file, now: steppingNow() });
+    await again.update((d) => void d.eventLog.push(event(100)));
+    expect(again.stats().work.items).toEqual({ eventLog: 1 });
+    expect(Object.keys(again.stats().work.parts).sort()).toEqual(['eventLog']);
+    await again.close();
+  });
+
+  it('still refuses a changed part that is invalid, with its path, and writes nothing', async () => {
+    const { file, nvram } = await fresh();
+    for (let i = 0; i < 10; i++) await nvram.update((d) => void d.eventLog.push(event(i)));
+    await nvram.update((d) => void d.jobLog.push({ id: 'j1', messageId: '<m1@x>', status: 'sent', to: ['a@contoso.com'], subject: 's', contentPath: 'p', attempts: 1, reply: null, createdAt: 1, updatedAt: 2 }));
+    await refusedWithoutWriting(file, nvram, (d) => void (d.settings.smtp.smtpPort = 0), /settings\.smtp\.smtpPort must be an integer 1\.\.65535/);
+    // A new item, an item edited in place (it counts as new), an item committed in another part.
+    await refusedWithoutWriting(file, nvram, (d) => void d.eventLog.push({ at: 'later', kind: 'test', message: 'm' } as never), /eventLog\[11\]\.at must be an integer/);
+    await refusedWithoutWriting(file, nvram, (d) => void ((d.eventLog[3] as { kind: unknown }).kind = 7), /eventLog\[3\]\.kind must be a string/);
+    await refusedWithoutWriting(file, nvram, (d) => void d.eventLog.push(nvram.data.jobLog[0] as never), /eventLog\[11\]\.at must be an integer/);
+    await refusedWithoutWriting(file, nvram, (d) => void (d.eventLog = 'not a list' as never), /eventLog must be an array/);
+    await refusedWithoutWriting(file, nvram, (d) => void delete (d as { snapshot?: unknown }).snapshot, /snapshot must be present/);
+    await refusedWithoutWriting(file, nvram, (d) => void ((d.secrets as Record<string, unknown>).x = { alg: 'none' }), /secrets\.x\.alg must be 'A256GCM'/);
+    // And the same content is fine once corrected: nothing was remembered from the refused attempts.
+    await nvram.update((d) => void d.eventLog.push(event(11)));
+    expect(nvram.data.eventLog.at(-1)).toEqual(event(11));
+    await nvram.close();
+  });
+
+  it('still catches a secret whose plaintext appears in the content, when the blob changes and when it does not', async () => {
+    const { file, nvram } = await fresh();
+    const secret = 'refresh-token-0123456789';
+    // The blob changes in the same commit that leaks its plaintext.
+    await refusedWithoutWriting(file, nvram, (d, vault) => {
+      vault.set('msal-cache', secret);
+      d.panel.note = `cache: ${secret}`;
+    }, /plaintext of secret "msal-cache" appears/);
+    // A blob sealed over plaintext already in the content.
+    await nvram.update((d) => void (d.panel.note = secret));
+    await refusedWithoutWriting(file, nvram, (_, vault) => vault.set('msal-cache', secret), /plaintext of secret "msal-cache"/);
+    await nvram.update((d) => void delete d.panel.note);
+    // The blob unchanged, its plaintext leaking into a part that changes later.
+    await nvram.update((_, vault) => vault.set('msal-cache', secret));
+    await refusedWithoutWriting(file, nvram, (d) => void d.eventLog.push({ at: 1, kind: 'leak', message: secret }), /plaintext of secret "msal-cache"/);
+    await nvram.close();
+  });
+
+  it('opens a sealed blob once: not when this commit sealed it, not again while it is unchanged', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.update((_, vault) => vault.set('msal-cache', 'token cache plaintext'));
+    expect(nvram.stats().work.secretsOpened).toBe(0); // sealed here: its plaintext is known
+    for (let i = 0; i < 5; i++) await nvram.update((d) => void d.eventLog.push(event(i)));
+    expect(nvram.stats().work.secretsOpened).toBe(0);
+    await nvram.close();
+    const again = await openNvram({ file, now: steppingNow() });
+    for (let i = 0; i < 5; i++) await again.update((d) => void d.eventLog.push(event(i)));
+    expect(again.stats().work.secretsOpened).toBe(1); // once after the reboot, then remembered
+    // The scan still runs on every commit: a leak of the unchanged secret is caught after the reboot too.
+    await expect(again.update((d) => void (d.panel.x = 'token cache plaintext'))).rejects.toThrow(/plaintext of secret "msal-cache"/);
+    expect(again.secrets.get('msal-cache')).toBe('token cache plaintext');
+    await again.close();
+  });
+
+  it('keeps what the mutator left unchanged by identity and what it handed in normalized, not aliased', async () => {
+    const { nvram } = await fresh();
+    await nvram.update((d) => void d.eventLog.push(event(1)));
+    const { settings, eventLog } = nvram.data;
+    await nvram.update((d) => void (d.panel.n = 1));
+    expect(nvram.data.settings).toBe(settings);
+    expect(nvram.data.eventLog).toBe(eventLog);
+    const handed = { value: 'x', context: { when: new Date(0) }, since: 1 };
+    await nvram.update((d) => void (d.snapshot = handed));
+    handed.value = 'changed after the commit';
+    expect(nvram.data.snapshot).toEqual({ value: 'x', context: { when: '1970-01-01T00:00:00.000Z' }, since: 1 });
+    await nvram.close();
+  });
+
+  it('reads what the disk holds after a boot that appended a recovery event (checked at its commit)', async () => {
+    const { file, nvram } = await fresh();
+    await nvram.update((d) => void d.eventLog.push(event(1)));
+    await nvram.update((d) => void d.eventLog.push(event(2)));
+    await nvram.close();
+    // Damage the newest bank's payload CRC: the boot falls back and appends an nvram.recovered event.
+    const image = await fs.readFile(file);
+    const text = await payloadText(file);
+    const at = image.indexOf(Buffer.from(text));
+    image[at + 5] ^= 0x01;
+    await fs.writeFile(file, image);
+    const again = await openNvram({ file, now: steppingNow() });
+    expect(again.boot.recovered).toBe(true);
+    await again.update((d) => void d.eventLog.push(event(3)));
+    expect(again.data.eventLog.map((e) => e.kind)).toEqual(['nvram.formatted', 'test', 'nvram.recovered', 'test']);
+    expect(again.stats().work.items.eventLog).toBe(2); // the recovery event and the new one
+    await again.close();
+    expect((await readCommitted(file))?.content).toEqual(again.data);
+  });
+});
