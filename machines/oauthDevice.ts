@@ -21,14 +21,25 @@ import { assign, setup } from 'xstate';
 /** Retries of one kind before the machine stops retrying by itself (keeps the state space finite). */
 export const MAX_RETRIES = 3;
 
-export type AuthMethod = 'off' | 'smtpAuth' | 'oauth2ExchangeOnline';
+export type AuthMethod = 'off' | 'smtpAuth' | 'oauth2ExchangeOnline' | 'oauth2AppOnly';
 
 /** The part of the SMTP settings the lifecycle depends on. */
 export interface OAuthSettings {
   authMethod: AuthMethod;
   authEmailAddress: string;
   authUsername: string;
+  /**
+   * The method's own credentials are saved: the sealed password (basic), or the tenant, the client id and the sealed
+   * client secret (app-only). The runtime says so; the machine never sees a secret. Absent means false.
+   */
+  credentialsReady?: boolean;
 }
+
+/**
+ * How a configured device gets to send: a person's device-code sign-in (OAuth2.0 for Exchange Online), a password
+ * (basic SMTP AUTH, no sign-in, no token) or an app's client credentials (a token without a person or refresh token).
+ */
+export type SendPath = 'deviceCode' | 'basic' | 'appOnly';
 
 /**
  * Which protocol a failure's code comes from, so no reader guesses it from the spelling: an Entra AADSTS number, an
@@ -54,6 +65,7 @@ export interface LastError {
 export type SendCategory =
   | 'auth-rejected'
   | 'smtp-auth-disabled'
+  | 'basic-auth-disabled'
   | 'send-as-denied'
   | 'quota'
   | 'throttled'
@@ -62,8 +74,10 @@ export type SendCategory =
   | 'other';
 
 export interface DeviceContext {
-  /** Configured Auth. Username (the mailbox the device signs in as); null unless OAuth is fully configured. */
+  /** Configured Auth. Username (the mailbox the device signs in as); null unless a method is fully configured. */
   account: string | null;
+  /** How the configured account sends; null when not configured (snapshots written before it existed: deviceCode). */
+  method: SendPath | null;
   userCode: string | null;
   verificationUri: string | null;
   /** Deadline: the device code's expiry (CODE_DEADLINE). */
@@ -141,6 +155,7 @@ export const LEAF_STATES = [
   'sending',
   'sendFailure',
   'reauthRequired',
+  'requestingToken',
 ] as const;
 export type LeafState = (typeof LEAF_STATES)[number];
 
@@ -158,11 +173,26 @@ const noSession = {
 } as const;
 
 /** A device with no account, no sign-in and no session. */
-export const initialContext = (): DeviceContext => ({ account: null, ...noSignIn, ...noSession, lastError: null });
+export const initialContext = (): DeviceContext => ({ account: null, method: null, ...noSignIn, ...noSession, lastError: null });
 
 export function isCompleteOAuth(s: OAuthSettings): boolean {
-  return s.authMethod === 'oauth2ExchangeOnline' && s.authEmailAddress.trim() !== '' && s.authUsername.trim() !== '';
+  return sendPathOf(s) === 'deviceCode';
 }
+
+/** The path complete settings take, or null when they are incomplete (or the method is Off). */
+export function sendPathOf(s: OAuthSettings): SendPath | null {
+  if (s.authUsername.trim() === '') return null;
+  if (s.authMethod === 'oauth2ExchangeOnline') return s.authEmailAddress.trim() !== '' ? 'deviceCode' : null;
+  if (s.authMethod === 'smtpAuth' || s.authMethod === 'oauth2AppOnly') {
+    return s.credentialsReady === true ? (s.authMethod === 'smtpAuth' ? 'basic' : 'appOnly') : null;
+  }
+  return null;
+}
+
+/** The context's path, reading a snapshot from before the methods (method null while signed in) as device code. */
+const pathOfContext = (c: DeviceContext): SendPath => c.method ?? 'deviceCode';
+
+const savedPath = (e: DeviceEvent): SendPath | null => (e.type === 'SAVE_SETTINGS' ? sendPathOf(e.settings) : null);
 
 const sameAccount = (a: string | null, b: string | null) =>
   a !== null && b !== null && a.trim().toLowerCase() === b.trim().toLowerCase();
@@ -182,6 +212,18 @@ const keyChangedAtBoot = {
   actions: ['holdJob', 'deleteTokens', 'clearSession', 'recordKeyChanged'],
 } as const;
 
+/**
+ * SAVE_SETTINGS branches that complete basic or app-only settings outside the signed-in states: basic needs no
+ * sign-in and goes to `authorized` (no access-token deadline); app-only asks for its token. Declared once, placed
+ * before each state's own branches for the device-code method. `reenter`: saving app-only settings again (a new
+ * secret) while a token request runs starts a new request with them.
+ */
+const toBasicOrAppOnly = (before: readonly 'deleteTokens'[]) =>
+  [
+    { guard: 'basicSettingsComplete', target: '#oauthDevice.signedIn.authorized', actions: [...before, 'storeAccount', 'clearError'] },
+    { guard: 'appOnlySettingsComplete', target: '#oauthDevice.requestingToken', reenter: true, actions: [...before, 'storeAccount', 'clearError'] },
+  ] as const;
+
 export const oauthDeviceMachine = setup({
   types: {
     context: {} as DeviceContext,
@@ -189,10 +231,21 @@ export const oauthDeviceMachine = setup({
     input: {} as Partial<DeviceContext> | undefined,
   },
   guards: {
-    oauthSettingsComplete: ({ event }) => event.type === 'SAVE_SETTINGS' && isCompleteOAuth(event.settings),
-    leavesOAuth: ({ event }) => event.type === 'SAVE_SETTINGS' && !isCompleteOAuth(event.settings),
+    oauthSettingsComplete: ({ event }) => savedPath(event) === 'deviceCode',
+    basicSettingsComplete: ({ event }) => savedPath(event) === 'basic',
+    appOnlySettingsComplete: ({ event }) => savedPath(event) === 'appOnly',
+    settingsIncomplete: ({ event }) => event.type === 'SAVE_SETTINGS' && savedPath(event) === null,
+    // Another mailbox, or another way of sending for the same one: the session the device has is not for it.
     changesAccount: ({ context, event }) =>
-      event.type === 'SAVE_SETTINGS' && !sameAccount(context.account, event.settings.authUsername),
+      event.type === 'SAVE_SETTINGS' &&
+      (!sameAccount(context.account, event.settings.authUsername) || savedPath(event) !== pathOfContext(context)),
+    switchesToBasic: ({ context, event }) =>
+      savedPath(event) === 'basic' && (pathOfContext(context) !== 'basic' || !sameAccount(context.account, (event as { settings: OAuthSettings }).settings.authUsername)),
+    switchesToAppOnly: ({ context, event }) =>
+      savedPath(event) === 'appOnly' && (pathOfContext(context) !== 'appOnly' || !sameAccount(context.account, (event as { settings: OAuthSettings }).settings.authUsername)),
+    usesBasic: ({ context }) => context.method === 'basic',
+    usesAppOnly: ({ context }) => context.method === 'appOnly',
+    usesDeviceCode: ({ context }) => pathOfContext(context) === 'deviceCode',
     grantedForConfiguredAccount: ({ context, event }) =>
       event.type === 'TOKEN_GRANTED' && sameAccount(context.account, event.account),
     hasJob: ({ context }) => context.jobId !== null,
@@ -205,8 +258,9 @@ export const oauthDeviceMachine = setup({
     accessDeadlinePassed: ({ context, event }) =>
       event.type === 'POWER_CYCLE' && (event.accessDeadlinePassed || context.accessTokenStale),
     deviceKeyChanged: ({ event }) => event.type === 'POWER_CYCLE' && event.keyChanged === true,
+    // Basic has no token to refresh: its 535 5.7.3 (a wrong password) is final at once.
     authRejectedFirstTime: ({ context, event }) =>
-      event.type === 'SEND_FAILED' && event.category === 'auth-rejected' && !context.forcedRefreshUsed,
+      event.type === 'SEND_FAILED' && event.category === 'auth-rejected' && !context.forcedRefreshUsed && context.method !== 'basic',
     permanentFailure: ({ event }) =>
       (event.type === 'SEND_FAILED' || event.type === 'REFRESH_FAILED') && !event.transient,
     sendRetriesLeft: ({ context }) => context.sendRetries < MAX_RETRIES,
@@ -214,9 +268,9 @@ export const oauthDeviceMachine = setup({
   },
   actions: {
     // --- context updates ---
-    storeAccount: assign({
-      account: ({ event }) =>
-        event.type === 'SAVE_SETTINGS' && isCompleteOAuth(event.settings) ? event.settings.authUsername.trim() : null,
+    storeAccount: assign(({ event }) => {
+      const method = savedPath(event);
+      return { account: method && event.type === 'SAVE_SETTINGS' ? event.settings.authUsername.trim() : null, method };
     }),
     clearSession: assign({ ...noSession }),
     clearSignIn: assign({ ...noSignIn }),
@@ -286,6 +340,7 @@ export const oauthDeviceMachine = setup({
     deleteTokens: () => {},
     // --- effects (the runtime starts them after the commit) ---
     requestDeviceCode: () => {},
+    requestAppToken: () => {},
     cancelSignIn: () => {},
     refreshAccessToken: () => {},
     submitJob: () => {},
@@ -301,6 +356,7 @@ export const oauthDeviceMachine = setup({
     unconfigured: {
       on: {
         SAVE_SETTINGS: [
+          ...toBasicOrAppOnly([]),
           { guard: 'oauthSettingsComplete', target: 'ready', actions: ['storeAccount', 'clearError'] },
           { target: 'unconfigured', actions: 'storeAccount' },
         ],
@@ -311,10 +367,16 @@ export const oauthDeviceMachine = setup({
     ready: {
       on: {
         SAVE_SETTINGS: [
+          ...toBasicOrAppOnly([]),
           { guard: 'oauthSettingsComplete', target: 'ready', actions: 'storeAccount' },
           { target: 'unconfigured', actions: 'storeAccount' },
         ],
-        START_AUTH: { target: 'signingIn', actions: 'clearError' },
+        // After a sign-out: app-only asks for a token again, basic sends again; only device code signs in.
+        START_AUTH: [
+          { guard: 'usesAppOnly', target: 'requestingToken', actions: 'clearError' },
+          { guard: 'usesBasic', target: '#oauthDevice.signedIn.authorized', actions: 'clearError' },
+          { target: 'signingIn', actions: 'clearError' },
+        ],
         SEND: { actions: 'holdJob' },
         POWER_CYCLE: { target: 'ready', reenter: true },
       },
@@ -326,7 +388,8 @@ export const oauthDeviceMachine = setup({
       on: {
         CANCEL_AUTH: { target: 'ready' },
         SAVE_SETTINGS: [
-          { guard: 'leavesOAuth', target: 'unconfigured', actions: 'storeAccount' },
+          ...toBasicOrAppOnly([]),
+          { guard: 'settingsIncomplete', target: 'unconfigured', actions: 'storeAccount' },
           { guard: 'changesAccount', target: 'ready', actions: 'storeAccount' },
           { actions: 'storeAccount' },
         ],
@@ -363,6 +426,7 @@ export const oauthDeviceMachine = setup({
         START_AUTH: { target: 'signingIn', actions: 'clearError' },
         DISMISS: { target: 'ready', actions: 'clearError' },
         SAVE_SETTINGS: [
+          ...toBasicOrAppOnly([]),
           { guard: 'oauthSettingsComplete', target: 'ready', actions: ['storeAccount', 'clearError'] },
           { target: 'unconfigured', actions: ['storeAccount', 'clearError'] },
         ],
@@ -376,9 +440,21 @@ export const oauthDeviceMachine = setup({
         SIGN_OUT: { target: 'ready', actions: ['requeueJob', 'deleteTokens', 'clearSession', 'clearError'] },
         SAVE_SETTINGS: [
           {
-            guard: 'leavesOAuth',
+            guard: 'settingsIncomplete',
             target: 'unconfigured',
             actions: ['requeueJob', 'deleteTokens', 'clearSession', 'storeAccount'],
+          },
+          // Another method or mailbox: the session ends, the job goes back to the spool (held jobs wait for the new one).
+          {
+            guard: 'switchesToBasic',
+            target: '#oauthDevice.signedIn.authorized',
+            reenter: true,
+            actions: ['requeueJob', 'deleteTokens', 'clearSession', 'storeAccount', 'clearError'],
+          },
+          {
+            guard: 'switchesToAppOnly',
+            target: '#oauthDevice.requestingToken',
+            actions: ['requeueJob', 'deleteTokens', 'clearSession', 'storeAccount', 'clearError'],
           },
           {
             guard: 'changesAccount',
@@ -479,15 +555,45 @@ export const oauthDeviceMachine = setup({
     },
     reauthRequired: {
       on: {
-        START_AUTH: { target: 'signingIn', actions: 'clearError' },
+        // App-only asks for a token again (the panel asks for a new secret first; saving one does the same). Basic
+        // has nothing to start: its way back is saving the password again.
+        START_AUTH: [
+          { guard: 'usesAppOnly', target: 'requestingToken', actions: 'clearError' },
+          { guard: 'usesDeviceCode', target: 'signingIn', actions: 'clearError' },
+        ],
         SIGN_OUT: { target: 'ready', actions: ['deleteTokens', 'clearError'] },
         SEND: { actions: 'holdJob' },
         SAVE_SETTINGS: [
-          { guard: 'leavesOAuth', target: 'unconfigured', actions: ['deleteTokens', 'storeAccount', 'clearError'] },
+          ...toBasicOrAppOnly(['deleteTokens']),
+          { guard: 'settingsIncomplete', target: 'unconfigured', actions: ['deleteTokens', 'storeAccount', 'clearError'] },
           { guard: 'changesAccount', target: 'ready', actions: ['deleteTokens', 'storeAccount', 'clearError'] },
           { actions: 'storeAccount' },
         ],
         POWER_CYCLE: { target: 'reauthRequired', reenter: true },
+      },
+    },
+    // App-only's first grant: client credentials, no code and no person (so not inside signingIn). Renewals at the
+    // deadline go through tokenExpired → refreshing like the device code's, with a new client-credentials request.
+    requestingToken: {
+      entry: ['deleteTokens', 'requestAppToken'],
+      on: {
+        TOKEN_GRANTED: { target: '#oauthDevice.signedIn.authorized', actions: 'storeGrant' },
+        REFRESH_FAILED: [
+          // A wrong, expired or unknown secret, or an app Entra does not know: the admin must give a new secret.
+          { guard: 'permanentFailure', target: 'reauthRequired', actions: ['recordFailure', 'clearSession'] },
+          {
+            target: '#oauthDevice.signedIn.tokenExpired',
+            actions: ['recordFailure', 'markAccessTokenStale', 'scheduleRefreshRetry'],
+          },
+        ],
+        SAVE_SETTINGS: [
+          ...toBasicOrAppOnly([]),
+          { guard: 'oauthSettingsComplete', target: 'ready', actions: ['storeAccount', 'clearError'] },
+          { target: 'unconfigured', actions: ['storeAccount', 'clearError'] },
+        ],
+        SEND: { actions: 'holdJob' },
+        // The request in flight is lost at power-off: the boot asks again.
+        POWER_CYCLE: { target: 'requestingToken', reenter: true },
       },
     },
   },

@@ -5,7 +5,7 @@ statechart reference), not from the simulator's code: this printer shares no cod
 
 step(state, ctx, event) returns (state, ctx, actions, handled). `actions` are names the runtime carries out after it
 has stored the new state: effects ("request_code", "poll_cancel", "refresh", "submit") and records ("hold_job",
-"complete_job", "fail_job", "requeue_job", "delete_tokens").
+"complete_job", "fail_job", "requeue_job", "delete_tokens", "erase_all").
 """
 from copy import deepcopy
 
@@ -93,7 +93,8 @@ def step(state, ctx, event):
 
 def _transition(s, state, ctx, kind, event):
     if kind == "FACTORY_RESET":
-        s.go("unconfigured", "delete_tokens")
+        # Settings, jobs and tokens erased: a factory-reset printer has nothing left to send.
+        s.go("unconfigured", "delete_tokens", "erase_all")
         ctx.clear()
         ctx.update(initial_context())
         return

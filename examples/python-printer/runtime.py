@@ -159,6 +159,8 @@ class Printer:
         job = self._job(old_ctx["jobId"]) if old_ctx["jobId"] else None
         if action == "delete_tokens":
             self.entra.forget()
+        elif action == "erase_all":
+            self.settings, self.jobs = {}, []
         elif action == "hold_job" and job:
             job.update(status="held", updatedAt=now_ms())
         elif action == "requeue_job" and job:
@@ -245,7 +247,9 @@ class Printer:
 
     def _refresh(self, epoch):
         # MSAL updates its cache here; the commit of the outcome event stores it with the new state.
-        outcome = self.entra.refresh(self._retry_at(self.ctx["refreshRetries"]))
+        outcome = self.entra.refresh(None)
+        if outcome.get("transient"):
+            outcome["retryAt"] = self._retry_at(self.ctx["refreshRetries"])  # from the failure, not the attempt
         self.post(outcome, epoch)
 
     def _submit(self, epoch):
@@ -269,8 +273,9 @@ class Printer:
                               "retryAt": None, "reason": "no-access-token", "code": None, "reply": None}, epoch)
         outcome = services.smtp_send(self.config.smtp_endpoint, self.settings.get("smtpServerName") or "smtp.office365.com",
                                      self.config.ca_file, self.settings.get("authUsername"),
-                                     self.settings.get("authEmailAddress"), token, job, job["messageId"],
-                                     self._retry_at(retries))
+                                     self.settings.get("authEmailAddress"), token, job, job["messageId"], None)
+        if outcome.get("transient"):
+            outcome["retryAt"] = self._retry_at(retries)  # the backoff counts from the refusal, not from the attempt
         if outcome["type"] == "SEND_FAILED" and self.bug == "retry-5.7.139-forever" and outcome.get("code") == "5.7.139":
             outcome.update(transient=True, retryAt=now_ms() + self.config.retry_delays_ms[0], retryForever=True)
         with self.lock:

@@ -27,6 +27,20 @@ def _fail(kind, reason, code=None, reply=None, **extra):
     return {"type": kind, "reason": reason, "code": code, "reply": reply, **extra}
 
 
+class _NoReplayedRefusals(dict):
+    """MSAL's http_cache (any dict-like, documented as cheap to start afresh) minus its "UI required cache": MSAL
+    answers a POST identical to one refused with HTTP 400 in the last 60 s from memory, without asking Entra. This
+    printer retries only when its state machine says so (the operator's Start Authentication, RETRY_DUE after a
+    transient refresh failure), so a replayed refusal would make it show requestingCode or refreshing and then fail
+    with an old answer, nothing on the wire. Those entries are not kept (their keys end in " 400"); the 429/5xx
+    Retry-After entries and the discovery documents are."""
+
+    def __setitem__(self, key, value):
+        if isinstance(key, str) and key.endswith(" 400"):
+            return  # MSAL's index still names the key; the lookup then misses (KeyError) and the request is made
+        super().__setitem__(key, value)
+
+
 class Entra:
     """MSAL's PublicClientApplication with a serializable cache (the printer's sealed store keeps it)."""
 
@@ -35,7 +49,7 @@ class Entra:
         if cache_blob:
             self.cache.deserialize(cache_blob)
         self.app = msal.PublicClientApplication(client_id, authority=authority, token_cache=self.cache,
-                                                instance_discovery=False)
+                                                instance_discovery=False, http_cache=_NoReplayedRefusals())
 
     def cache_blob(self):
         return self.cache.serialize()

@@ -11,6 +11,8 @@ export const EXCHANGE_SMTP_HOST = 'smtp.office365.com';
 export const SMTP_SEND_SCOPE = 'https://outlook.office.com/SMTP.Send';
 /** What the device asks for: SMTP.Send, and offline_access for the refresh token (MSAL adds openid profile). */
 export const DEVICE_SCOPES = [SMTP_SEND_SCOPE, 'offline_access'];
+/** App-only (client credentials) asks for Exchange's application permissions as granted: `.default` is required. */
+export const APP_ONLY_SCOPE = 'https://outlook.office365.com/.default';
 
 export interface CloudConfig {
   mode: 'twin' | 'microsoft';

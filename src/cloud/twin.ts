@@ -12,7 +12,8 @@ import { AuthMethodsControl } from './control/auth-methods-control.ts';
 import { TwinControl } from './control/control.ts';
 import { ClientCredentialsGrant } from './entra/client-credentials.ts';
 import { TenantDirectory } from './directory.ts';
-import { ensureCertificates, servedNames } from './entra/certs.ts';
+import { ensureCertificates, readCaKey, servedNames } from './entra/certs.ts';
+import { TwinPki } from './pki.ts';
 import { WireJournal, DEFAULT_JOURNAL_CAPACITY } from './journal/wire-journal.ts';
 import { PhoneOutbox } from './entra/phone.ts';
 import { startEntraServer, type EntraServer } from './entra/server.ts';
@@ -24,7 +25,7 @@ import { createFaultPlan } from './faults.ts';
 import { HoldRegistry } from './holds.ts';
 import { TenantThrottle, THROTTLING_OFF, type ThrottlePolicy } from './throttling.ts';
 import { startSntpServer, type SntpServer } from './sntp/server.ts';
-import { persistSignIns } from './entra/persisted-sign-ins.ts';
+import { persistSignIns, type PersistedSignIns } from './entra/persisted-sign-ins.ts';
 import { loadTenantFixture, DEFAULT_TENANT_FILE } from './tenant-fixture.ts';
 import { isIP } from 'node:net';
 import { DnsConfigError, hostsFileLine, startDnsResponder, type DnsResponder } from './dns/responder.ts';
@@ -79,6 +80,8 @@ export interface Twin {
   caPath: string;
   caPem: string;
   smtp: { host: string; port: number };
+  /** The twin's roots over time: a root migration (also under /_twin/pki). */
+  pki: TwinPki;
   /** The twin's time server (SNTP, UDP), answering with the shared clock; `setReachable(false)` is the fault. */
   ntp: SntpServer;
   /** The first app registration of the fixture (the printer's "Scan to Email"). */
@@ -142,8 +145,10 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     now: () => clock.now(),
   });
   const service = new EntraService(directory, issuer, clock, () => `${entraUrl}/devicelogin`, clientCredentials);
+  // Its log stays open while the twin runs (let go by close(), and by a start that fails below).
+  let signIns: PersistedSignIns | null = null;
   if (opts.signInsFile) {
-    const kept = persistSignIns(opts.signInsFile, service.refreshTokens, directory);
+    const kept = (signIns = persistSignIns(opts.signInsFile, service.refreshTokens, directory));
     if (kept.problem) log?.warn({ problem: kept.problem }, 'sign-ins of the last run not restored');
     else if (kept.restored > 0) log?.info({ refreshTokens: kept.restored }, 'sign-ins of the last run restored');
   }
@@ -162,11 +167,13 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     mailStore: (): MailStore | null => exchange?.mailStore ?? null,
     authMethods: new AuthMethodsControl(authMethods, directory, clock),
     ntp: () => ntpServer,
+    pki: () => pki,
     journal,
     holds,
     throttle,
   });
   let ntpServer: SntpServer | null = null;
+  let pki: TwinPki | null = null;
 
   const entra: EntraServer = await startEntraServer({
     host,
@@ -210,13 +217,25 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
       throttle,
     });
   } catch (e) {
+    signIns?.close();
     await entra.close();
     throw e;
   }
+  const ex0 = exchange;
+  pki = new TwinPki({
+    clock,
+    root: { cert: certs.caPem, key: await readCaKey(opts.stateDir) },
+    names,
+    apply: (tls) => {
+      entra.setCertificate(tls);
+      ex0.setCertificate(tls);
+    },
+  });
   let ntp: SntpServer;
   try {
     ntp = ntpServer = await startSntpServer({ clock, host, port: opts.ntpPort ?? 0, logger: log });
   } catch (e) {
+    signIns?.close();
     await Promise.allSettled([exchange.close(), entra.close()]);
     throw e;
   }
@@ -233,6 +252,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
         onQuery: (q) => log?.debug({ dns: q }, 'dns query'),
       });
     } catch (e) {
+      signIns?.close();
       await Promise.allSettled([exchange.close(), entra.close(), ntp.close()]);
       throw e;
     }
@@ -250,6 +270,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     caPem: certs.caPem,
     smtp: { host: dialableHost(ex.host), port: ex.port },
     ntp,
+    pki,
     clientId: fixture.apps[0]!.clientId,
     testUser: { upn: first.upn, password: first.password },
     control,
@@ -267,7 +288,9 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     close: async () => {
       // Held requests and long polls are let go first, so that no server waits on a request the tester forgot.
       holds.close();
+      pki?.close();
       await Promise.allSettled([ex.close(), entra.close(), ntp.close(), ...(dns ? [dns.close()] : [])]);
+      signIns?.close(); // after the servers: a token request still in flight may issue one more
     },
   };
 }

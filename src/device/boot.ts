@@ -5,14 +5,15 @@
 import {
   oauthDeviceMachine as machine,
   initialContext,
-  isCompleteOAuth,
   leafState,
+  sendPathOf,
   type DeviceContext,
   type LastError,
   type LeafState,
   type PowerCycleEvent,
 } from '../../machines/oauthDevice.ts';
 import { storedCode } from './failures.ts';
+import { lifecycleSettings } from './credentials.ts';
 import type { BootInfo } from '../nvram/index.ts';
 import type { NvramData, SmtpSettings } from '../nvram/schema.ts';
 import type { Snapshot } from './dispatch.ts';
@@ -42,12 +43,15 @@ function storedLastError(v: unknown): LastError | null {
   return { reason: v.reason, code: storedCode(v.code), reply: typeof v.reply === 'string' ? v.reply : null };
 }
 
-/** The snapshot a printer without a usable stored one starts in: ready when the settings are complete. */
-export function snapshotFromSettings(smtp: SmtpSettings): Snapshot {
-  const complete = isCompleteOAuth(smtp);
+/**
+ * The snapshot a printer without a usable stored one starts in: ready when the settings are complete; basic with its
+ * sealed password sends at once (a firmware-1 printer after the update: its password was migrated, sealed).
+ */
+export function snapshotFromSettings(smtp: SmtpSettings, hasSecret: (name: string) => boolean): Snapshot {
+  const method = sendPathOf(lifecycleSettings(smtp, hasSecret));
   return machine.resolveState({
-    value: complete ? 'ready' : 'unconfigured',
-    context: { ...initialContext(), account: complete ? smtp.authUsername.trim() : null },
+    value: method === null ? 'unconfigured' : method === 'basic' ? { signedIn: 'authorized' } : 'ready',
+    context: { ...initialContext(), account: method === null ? null : smtp.authUsername.trim(), method },
   });
 }
 

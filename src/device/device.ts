@@ -15,7 +15,7 @@ import type { DeviceEvent, LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
-import { defaultSmtpSettings, type JobRecord, type SmtpSettings } from '../nvram/schema.ts';
+import { defaultSmtpSettings, type JobRecord, type SealedBlob, type SmtpSettings } from '../nvram/schema.ts';
 import { Scheduler } from './scheduler.ts';
 import { accessDeadlinePassed, armedDeadlines, type DeadlineEvent, type Deadlines } from './deadlines.ts';
 import { isGone, Spool } from './spool.ts';
@@ -31,6 +31,7 @@ import type { RetryJitter } from './backoff.ts';
 import { bootReport, discardUnopenableSecrets, freshBootMessage, isObject, powerCycleEvent, restoreSnapshot, snapshotFromSettings } from './boot.ts';
 import type { BootReason, BootReport, DispatchResult, EventLogEntry, NvramHealth, NvramReadBack, PrinterIdentity, PrinterStatus, TransitionNotice } from './printer.ts';
 import { adminCredential, type AdminCredentialOps } from './admin.ts';
+import { changedSecrets, lifecycleSettings, parseSettingsInput, sealCredentials } from './credentials.ts';
 import { nvramHealth, redactedContent, tokenTexts } from './storage.ts';
 import { inspectImage } from '../nvram/inspect.ts';
 import { CURRENT_FIRMWARE } from '../nvram/schema.ts';
@@ -108,7 +109,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // ---- boot: the snapshot to start from
   const storedSnapshot = nvram.data.snapshot;
   const restored = restoreSnapshot(storedSnapshot, bootAt);
-  const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp), since: bootAt };
+  const start = restored ?? { snapshot: snapshotFromSettings(nvram.data.settings.smtp, (name) => nvram.secrets.has(name)), since: bootAt };
   const storage = new StorageFaults({
     clock,
     log,
@@ -150,8 +151,23 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   const startState = core.leaf();
   const stateBefore = restored ? startState : null;
 
+  /**
+   * The committed token cache, opened once per sealed blob: msal-node reads the cache several times per refresh and
+   * the mail path once per mail, and between commits that change it the blob is the same (an AES-GCM blob with the
+   * same key id, IV and tag cannot open to anything else).
+   */
+  let opened: { blob: SealedBlob; text: string } | null = null;
+  const committedTokenCache = (): string | undefined => {
+    const blob = Object.hasOwn(nvram.data.secrets, TOKEN_CACHE_SECRET) ? nvram.data.secrets[TOKEN_CACHE_SECRET] : undefined;
+    if (!blob) return undefined;
+    if (opened && sameBlob(opened.blob, blob)) return opened.text;
+    const text = nvram.secrets.get(TOKEN_CACHE_SECRET);
+    // One that does not open now is asked again next time (a key file that could not be read may read later).
+    opened = text === undefined ? null : { blob, text };
+    return text;
+  };
   const tokenCache: TokenCacheStore = {
-    load: () => (core.staged === undefined ? nvram.secrets.get(TOKEN_CACHE_SECRET) : (core.staged ?? undefined)),
+    load: () => (core.staged === undefined ? committedTokenCache() : (core.staged ?? undefined)),
     stage: (serialized) => {
       // Only work the device is still waiting for may change the tokens: a cancelled sign-in that completes inside
       // msal-node after all must not slip its tokens into the next commit.
@@ -181,6 +197,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         },
       ),
     smtp: () => nvram.data.settings.smtp,
+    secret: (name) => nvram.secrets.get(name),
     jitter: opts.retryJitter ?? null,
   });
   const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));
@@ -305,10 +322,15 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     },
     saveSettings: async (input) => {
       if (!isObject(input)) throw new DeviceInputError('invalid SMTP settings: expected an object', { '(body)': 'must be an object' });
-      const settings = parseOrThrow(smtpSettingsSchema, { ...nvram.data.settings.smtp, ...input }, 'SMTP settings');
-      return core.dispatch({ type: 'SAVE_SETTINGS', settings }, (draft) => {
+      // The password and the client secret travel with the form but are sealed, never stored with the settings.
+      const { settings, credentials } = parseSettingsInput(nvram.data.settings.smtp, input);
+      const changing = new Set(changedSecrets(credentials).map((s) => s.name));
+      const event: DeviceEvent = { type: 'SAVE_SETTINGS', settings: lifecycleSettings(settings, (name) => changing.has(name) || nvram.secrets.has(name)) };
+      return core.dispatch(event, (draft, vault) => {
         draft.settings.smtp = settings;
-        draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod})` });
+        const sealed = sealCredentials(vault, credentials);
+        const note = sealed.length ? `; sealed ${sealed.join(', ')}` : '';
+        draft.eventLog.push({ at: clock.now(), kind: 'settings', message: `SMTP settings saved (method ${settings.authMethod}${note})` });
       });
     },
     submitJob: (input) => jobs.submit(input),
@@ -324,7 +346,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
       return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
-    heldTokenTexts: () => tokenTexts(nvram.secrets.get(TOKEN_CACHE_SECRET)),
+    heldTokenTexts: () => tokenTexts(committedTokenCache()),
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
     bootReport: () =>
       bootReport({
@@ -365,4 +387,8 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
   if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
+}
+
+function sameBlob(a: SealedBlob, b: SealedBlob): boolean {
+  return a === b || (a.kid === b.kid && a.iv === b.iv && a.tag === b.tag && a.ct === b.ct);
 }

@@ -9,7 +9,7 @@ import { transition, type SnapshotFrom } from 'xstate';
 import { oauthDeviceMachine as machine, leafState, type DeviceEvent, type LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Nvram } from '../nvram/index.ts';
+import type { DraftVault, Nvram } from '../nvram/index.ts';
 import type { NvramData } from '../nvram/schema.ts';
 import { applyRecords, declaresRecords, transitionEntry, trimLogs, type Step } from './records.ts';
 import type { DispatchResult } from './printer.ts';
@@ -88,12 +88,12 @@ export class Dispatcher {
     }
   }
 
-  dispatch(event: DeviceEvent, extra?: (draft: NvramData) => void): Promise<DispatchResult> {
+  dispatch(event: DeviceEvent, extra?: (draft: NvramData, vault: DraftVault) => void): Promise<DispatchResult> {
     return this.enqueue(() => this.apply(event, extra));
   }
 
   /** One statechart step (call inside the queue). `extra` adds the caller's own changes to the same write. */
-  async apply(event: DeviceEvent, extra?: (draft: NvramData) => void): Promise<DispatchResult> {
+  async apply(event: DeviceEvent, extra?: (draft: NvramData, vault: DraftVault) => void): Promise<DispatchResult> {
     const { clock, log } = this.o;
     if (this.stopped) return { accepted: false, state: this.leaf(), reason: 'device is powered off' };
     const prev = this.snapshot;
@@ -114,8 +114,8 @@ export class Dispatcher {
 
     const writes = extra !== undefined || stateChanged || contextChanged || this.staged !== undefined || deleteTokens || declaresRecords(step);
     if (writes) {
-      await this.commit((draft) => {
-        extra?.(draft);
+      await this.commit((draft, vault) => {
+        extra?.(draft, vault);
         finishedJobs = applyRecords(draft, step);
         draft.snapshot = persistedSnapshot(next, nextSince);
         const entry = transitionEntry(step, stateChanged);
@@ -133,13 +133,13 @@ export class Dispatcher {
    * One NVRAM write: the mutation plus any staged token cache, and the event-log lines of a storage fault that is
    * over. On failure nothing in memory changes either; a failure of the disk is thrown as a StorageFaultError.
    */
-  async commit(mutate: (draft: NvramData) => void, deleteTokens = false): Promise<void> {
+  async commit(mutate: (draft: NvramData, vault: DraftVault) => void, deleteTokens = false): Promise<void> {
     const cache = deleteTokens ? null : this.staged;
     const storage = this.o.storage;
     try {
       await this.o.nvram.update((draft, vault) => {
         draft.eventLog.push(...storage.logLines());
-        mutate(draft);
+        mutate(draft, vault);
         if (cache === null) vault.delete(TOKEN_CACHE_SECRET);
         else if (cache !== undefined) vault.set(TOKEN_CACHE_SECRET, cache);
         trimLogs(draft);

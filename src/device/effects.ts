@@ -12,9 +12,11 @@ import { retryDelayMs, type RetryJitter } from './backoff.ts';
 import { StorageFaultError } from './storage-fault.ts';
 import type { JobContent } from './spool.ts';
 import { protocolCode, RefreshFailure, SendFailure, SignInFailure } from './failures.ts';
-import type { CancelHandle, DevicePorts } from './ports.ts';
+import type { CancelHandle, DevicePorts, SmtpCredential } from './ports.ts';
+import { appCredentials, SMTP_PASSWORD_SECRET } from './credentials.ts';
 
-export type EffectKind = 'signIn' | 'refresh' | 'submit';
+/** `appToken`: app-only's first client-credentials request (requestingToken); its renewals are `refresh` work. */
+export type EffectKind = 'signIn' | 'refresh' | 'submit' | 'appToken';
 
 interface JobWithContent {
   job: JobRecord;
@@ -40,6 +42,8 @@ export interface EffectsDeps {
   /** The job's content; a disk that fails to read it throws a StorageFaultError (a missing file does not). */
   readContent(jobId: string): Promise<JobContent>;
   smtp(): SmtpSettings;
+  /** A sealed secret's plaintext (the basic password, the client secret), read when the work needs it; never kept. */
+  secret(name: string): string | undefined;
   /** Spreads retry delays (backoff.ts); absent or null: the fixed schedule. */
   jitter?: RetryJitter | null;
 }
@@ -56,7 +60,7 @@ export interface Effects {
 }
 
 export function createEffects(d: EffectsDeps): Effects {
-  const current: { signIn?: { id: number; cancel: () => void }; refresh?: number; submit?: number } = {};
+  const current: { signIn?: { id: number; cancel: () => void }; refresh?: number; submit?: number; appToken?: number } = {};
   let seq = 0;
   const currentId = (kind: EffectKind) => (kind === 'signIn' ? current.signIn?.id : current[kind]);
   const clear = (kind: EffectKind) => {
@@ -150,6 +154,30 @@ export function createEffects(d: EffectsDeps): Effects {
     d.track(work);
   }
 
+  /**
+   * A client-credentials request with the app's sealed secret: the first grant (`appToken`, TOKEN_GRANTED) or a
+   * renewal at the deadline (`refresh`, REFRESHED). Failures are REFRESH_FAILED either way (classified by the adapter).
+   */
+  function startAppToken(kind: 'appToken' | 'refresh', c: DeviceContext): void {
+    const id = ++seq;
+    current[kind] = id;
+    const request = async () => {
+      const port = d.ports.appOnly;
+      if (!port) throw new RefreshFailure({ transient: false, reason: 'app-only-unsupported', reply: 'this device has no client-credentials port' });
+      const app = appCredentials(d.smtp(), d.secret);
+      if (!app) throw new RefreshFailure({ transient: false, reason: 'client-secret-missing', reply: 'no client secret is stored for the application: enter it on the panel' });
+      return port.request({ app, mailbox: c.account ?? '' });
+    };
+    const work = request().then(
+      (grant) => {
+        const expiresAt = d.clock.now() + grant.accessTokenExpiresInMs;
+        outcome(kind, id, kind === 'appToken' ? { type: 'TOKEN_GRANTED', account: grant.account, accessTokenExpiresAt: expiresAt } : { type: 'REFRESHED', accessTokenExpiresAt: expiresAt });
+      },
+      (err: unknown) => outcome(kind, id, refreshFailedEvent(err, c.refreshRetries, d.clock.now(), d.jitter)),
+    );
+    d.track(work);
+  }
+
   function startSubmit(c: DeviceContext): void {
     const id = ++seq;
     current.submit = id;
@@ -196,12 +224,10 @@ export function createEffects(d: EffectsDeps): Effects {
 
   async function submit(c: DeviceContext, { job, content }: JobWithContent): Promise<{ reply: string }> {
     const smtp = d.smtp();
-    const accessToken = await d.ports.oauth.accessToken({ account: c.account ?? '' }).catch((err: unknown) => {
-      throw new SendFailure({ category: 'auth-rejected', transient: false, reply: `no access token: ${String((err as Error)?.message ?? err)}` });
-    });
+    const credential = await credentialFor(c, smtp);
     return d.ports.mail.submit({
       target: { host: smtp.smtpServerName, port: smtp.smtpPort, secure: smtp.useSecureConnection, user: smtp.authUsername },
-      accessToken,
+      ...credential,
       message: {
         messageId: job.messageId,
         from: smtp.adminEmailAddress || smtp.authEmailAddress,
@@ -213,6 +239,25 @@ export function createEffects(d: EffectsDeps): Effects {
     });
   }
 
+  /** Basic: the sealed password; app-only and device code: the cached access token for XOAUTH2. */
+  async function credentialFor(c: DeviceContext, smtp: SmtpSettings): Promise<SmtpCredential> {
+    if (c.method === 'basic') {
+      const password = d.secret(SMTP_PASSWORD_SECRET);
+      if (!password) throw new SendFailure({ category: 'auth-rejected', transient: false, reply: 'no SMTP password is stored: enter it on the panel' });
+      return { password };
+    }
+    const token =
+      c.method === 'appOnly'
+        ? d.ports.appOnly
+          ? d.ports.appOnly.accessToken({ clientId: smtp.appClientId ?? '' })
+          : Promise.reject(new Error('this device has no client-credentials port'))
+        : d.ports.oauth.accessToken({ account: c.account ?? '' });
+    const accessToken = await token.catch((err: unknown) => {
+      throw new SendFailure({ category: 'auth-rejected', transient: false, reply: `no access token: ${String((err as Error)?.message ?? err)}` });
+    });
+    return { accessToken };
+  }
+
   return {
     run(actions, context) {
       if (actions.has('cancelSignIn') && current.signIn) {
@@ -220,12 +265,18 @@ export function createEffects(d: EffectsDeps): Effects {
         current.signIn = undefined;
       }
       if (actions.has('requestDeviceCode')) startSignIn(context.account ?? '');
-      if (actions.has('refreshAccessToken')) startRefresh(context);
+      if (actions.has('requestAppToken')) startAppToken('appToken', context);
+      // App-only has no refresh token: its renewal is a new client-credentials request.
+      if (actions.has('refreshAccessToken')) {
+        if (context.method === 'appOnly') startAppToken('refresh', context);
+        else startRefresh(context);
+      }
       if (actions.has('submitJob')) startSubmit(context);
     },
-    awaitingTokens: () => current.signIn !== undefined || current.refresh !== undefined,
+    awaitingTokens: () => current.signIn !== undefined || current.refresh !== undefined || current.appToken !== undefined,
     leftState(to) {
       if (to !== 'refreshing') current.refresh = undefined;
+      if (to !== 'requestingToken') current.appToken = undefined;
       if (to !== 'sending') current.submit = undefined;
     },
     abandonAll() {
@@ -233,6 +284,7 @@ export function createEffects(d: EffectsDeps): Effects {
       current.signIn = undefined;
       current.refresh = undefined;
       current.submit = undefined;
+      current.appToken = undefined;
     },
   };
 }
@@ -271,7 +323,7 @@ export function sendFailedEvent(err: unknown, retries: number, now: number, jitt
     type: 'SEND_FAILED',
     category: f.category,
     transient: f.transient,
-    reason: f.category,
+    reason: f.reason,
     code: f.code,
     reply: f.reply,
     retryAt: f.transient ? now + retryDelayMs(retries, null, jitter) : null,
@@ -288,6 +340,6 @@ export function commitFailedEvent(kind: EffectKind, event: DeviceEvent, err: unk
       ? { reason: err.code, code, reply: err.message }
       : { reason: 'nvram-write-failed', code, reply: (err as Error)?.message ?? String(err) };
   if (kind === 'signIn') return event.type === 'CODE_ISSUED' ? { type: 'CODE_FAILED', ...failure } : { type: 'POLL_FAILED', ...failure };
-  if (kind === 'refresh') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries, null, jitter), ...failure };
+  if (kind === 'refresh' || kind === 'appToken') return { type: 'REFRESH_FAILED', transient: true, retryAt: now + retryDelayMs(refreshRetries, null, jitter), ...failure };
   return null;
 }

@@ -67,6 +67,46 @@ export function storedCode(v: unknown): ProtocolCode | null {
   return null;
 }
 
+// ---------------------------------------------------------------- TLS
+
+/**
+ * Why a TLS connection was refused, judged on the printer's clock and trust store (src/adapters/tls): the reason a
+ * failure of category `tls` carries in the status and the event log, and what the panel's advice keys on.
+ */
+export const TLS_REASONS = ['cert-not-yet-valid', 'cert-expired', 'unknown-ca', 'hostname-mismatch', 'protocol'] as const;
+export type TlsReason = (typeof TLS_REASONS)[number];
+
+export const isTlsReason = (reason: string | null | undefined): reason is TlsReason =>
+  (TLS_REASONS as readonly string[]).includes(reason ?? '');
+
+/**
+ * The reason a TLS stack's error code means. OpenSSL's verification codes and ours (DeviceTlsError uses the same
+ * names) read alike, so a chain refused by OpenSSL and one refused on the device clock land on the same reasons.
+ */
+export function tlsReasonOfCode(code: string | null | undefined, message = ''): TlsReason {
+  const c = code ?? '';
+  if (c === 'CERT_NOT_YET_VALID' || c === 'ERROR_IN_CERT_NOT_BEFORE_FIELD') return 'cert-not-yet-valid';
+  if (c === 'CERT_HAS_EXPIRED' || c === 'ERROR_IN_CERT_NOT_AFTER_FIELD') return 'cert-expired';
+  if (c === 'ERR_TLS_CERT_ALTNAME_INVALID' || c === 'HOSTNAME_MISMATCH') return 'hostname-mismatch';
+  if (/^(UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|INVALID_CA|CERT_REJECTED)$/.test(c)) return 'unknown-ca';
+  // Only words (a wrapper that dropped the code): OpenSSL's phrases.
+  if (/not yet valid/i.test(message)) return 'cert-not-yet-valid';
+  if (/has expired/i.test(message)) return 'cert-expired';
+  if (/self[- ]signed|unable to verify|issuer certificate/i.test(message)) return 'unknown-ca';
+  if (/altnames|does not match/i.test(message)) return 'hostname-mismatch';
+  return 'protocol';
+}
+
+/** lastError.reason of a basic send Exchange refused because Microsoft turned basic SMTP AUTH off (5.7.139, 5.7.30). */
+export const BASIC_AUTH_DISABLED = 'basic-auth-disabled' satisfies SendCategory;
+
+/**
+ * lastError.reasons of a client-credentials request Entra refused for the app's own credentials or registration
+ * (src/adapters/msal/classify.ts names them): only a new secret (or a fix in Entra) helps.
+ */
+export const APP_CREDENTIAL_REASONS = ['client-secret-missing', 'client-secret-invalid', 'client-secret-expired', 'client-assertion-invalid', 'app-not-in-tenant', 'scope-invalid'] as const;
+export const isAppCredentialFailure = (reason: string): boolean => (APP_CREDENTIAL_REASONS as readonly string[]).includes(reason);
+
 // ---------------------------------------------------------------- the failures
 
 export type SignInFailureKind = 'code-request-failed' | 'declined' | 'expired' | 'poll-failed' | 'cancelled';
@@ -129,6 +169,8 @@ export class RefreshFailure extends Error {
 export interface SendFailureInit {
   category: SendCategory;
   transient: boolean;
+  /** A finer reason than the category, when there is one (a `tls` failure's TlsReason); default: the category. */
+  reason?: string;
   /** The SMTP reply line, or the transport error's words. */
   reply?: string | null;
   /** SMTP (enhanced) status, a socket or nodemailer code. */
@@ -138,6 +180,7 @@ export interface SendFailureInit {
 export class SendFailure extends Error {
   readonly category: SendCategory;
   readonly transient: boolean;
+  readonly reason: string;
   readonly reply: string | null;
   readonly code: ProtocolCode | null;
 
@@ -146,6 +189,7 @@ export class SendFailure extends Error {
     this.name = 'SendFailure';
     this.category = init.category;
     this.transient = init.transient;
+    this.reason = init.reason ?? init.category;
     this.reply = init.reply ?? null;
     this.code = init.code ?? null;
   }

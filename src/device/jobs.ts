@@ -6,11 +6,11 @@ import { randomUUID } from 'node:crypto';
 import type { DeviceEvent } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Nvram } from '../nvram/index.ts';
-import type { JobRecord } from '../nvram/schema.ts';
+import type { JobRecord, NvramData } from '../nvram/schema.ts';
 import type { Dispatcher } from './dispatch.ts';
 import type { Spool } from './spool.ts';
 import type { SpoolKeeper } from './spoolKeeper.ts';
-import type { StorageFaults } from './storage-fault.ts';
+import { StorageFaultError, type StorageFaults } from './storage-fault.ts';
 import { jobRequestSchema, parseOrThrow } from './validation.ts';
 
 export interface JobsDeps {
@@ -91,13 +91,28 @@ export function createJobs(d: JobsDeps): Jobs {
       createdAt: now,
       updatedAt: now,
     };
+    const acknowledge = (draft: NvramData) => {
+      draft.spool.push({ ...record }); // a copy: the step that starts it changes the draft's, not the answer's
+      draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
+    };
     try {
-      await core.enqueue(() =>
-        core.commit((draft) => {
-          draft.spool.push(record);
-          draft.eventLog.push({ at: now, kind: 'job', message: `job ${id} queued for ${req.to.length} recipient(s)` });
-        }),
-      );
+      await core.enqueue(async () => {
+        // A device free to take it now starts it in the same NVRAM write that acknowledges it (one write per job
+        // instead of two); otherwise it waits in the spool for the pump, in the order it came.
+        const send: DeviceEvent = { type: 'SEND', jobId: id };
+        const free = !core.stopped && core.snapshot.context.jobId === null && !nvram.data.spool.some((j) => j.status === 'queued');
+        if (!free || !core.snapshot.can(send)) return core.commit(acknowledge);
+        const commitsBefore = core.commits;
+        try {
+          await core.apply(send, acknowledge);
+        } catch (err) {
+          if (core.commits === commitsBefore) throw err; // not acknowledged: refused below
+          // Acknowledged and started: what failed after the write is the device's own work, as for the pump (a
+          // failing disk retries the pump, never this intake: the record is in).
+          if (err instanceof StorageFaultError) storage.defer('pump', pump);
+          else await d.internal('pump', () => Promise.reject(err));
+        }
+      });
     } catch (err) {
       // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
       keeper.retireLater([id]);

@@ -59,9 +59,35 @@ export interface SmtpTarget {
   user: string;
 }
 
+/**
+ * How the submission authenticates: XOAUTH2 with an access token (device code and app-only), or basic SMTP AUTH
+ * (LOGIN/PLAIN) with the Auth. Username's password.
+ */
+export type SmtpCredential = { accessToken: string; password?: undefined } | { password: string; accessToken?: undefined };
+
 export interface MailPort {
-  /** Submits one message with XOAUTH2. Resolves with the server's final reply; rejects with a `SendFailure`. */
-  submit(args: { target: SmtpTarget; accessToken: string; message: OutgoingMessage }): Promise<{ reply: string }>;
+  /** Submits one message. Resolves with the server's final reply; rejects with a `SendFailure`. */
+  submit(args: { target: SmtpTarget; message: OutgoingMessage } & SmtpCredential): Promise<{ reply: string }>;
+}
+
+/** An app registration's client credentials (app-only sending): read from the sealed NVRAM secret when needed. */
+export interface AppCredentials {
+  /** Directory (tenant) ID. */
+  tenantId: string;
+  /** Application (client) ID. */
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface AppTokenPort {
+  /**
+   * A new app-only access token by the client-credentials grant (always from Entra: the runtime owns the deadlines;
+   * there is no refresh token). Resolves with the grant (`account` is the mailbox it is for); rejects with a
+   * `RefreshFailure` classified for client credentials.
+   */
+  request(args: { app: AppCredentials; mailbox: string }): Promise<Grant>;
+  /** The cached app-only access token for XOAUTH2 (no network). Rejects with RefreshFailure when none. */
+  accessToken(args: { clientId: string }): Promise<string>;
 }
 
 /**
@@ -76,4 +102,6 @@ export interface TokenCacheStore {
 export interface DevicePorts {
   oauth: OAuthPort;
   mail: MailPort;
+  /** App-only (client credentials); absent on ports that cannot do it (the method's token requests then fail, saying so). */
+  appOnly?: AppTokenPort;
 }

@@ -190,8 +190,36 @@ export interface PowerControl {
   readonly deviceKeyLoss?: boolean;
 }
 
+/** A certificate of the printer's TLS trust store, as the panel and the API show it. */
+export interface TrustedCertificate {
+  /** SHA-256 fingerprint, AA:BB:… (the key to delete it by). */
+  fingerprint: string;
+  subject: string;
+  issuer: string;
+  validFrom: number;
+  validTo: number;
+  selfSigned: boolean;
+  origin: 'factory' | 'imported';
+  /** Printer time it was added. */
+  addedAt: number;
+  /** What it costs in NVRAM (bytes of PEM). */
+  bytes: number;
+}
+
+/**
+ * The TLS trust store (src/device/trustStore.ts): the roots the printer accepts the cloud's chain from. A refused
+ * change rejects with `{ reason: 'malformed' | 'not-a-ca' | 'duplicate' | 'full' | 'not-found', message }` and
+ * changes nothing.
+ */
+export interface TrustStoreControl {
+  list(): Promise<TrustedCertificate[]>;
+  /** One PEM CA certificate. */
+  importPem(pem: string): Promise<TrustedCertificate>;
+  remove(fingerprint: string): Promise<void>;
+}
+
 /** Optional capabilities by name; each true one is present on the printer as the object of the same name. */
-export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power' | 'secretAudit';
+export type CapabilityName = 'clock' | 'nvramImage' | 'effectHolds' | 'power' | 'secretAudit' | 'trustStore';
 export type PrinterCapabilities = Record<CapabilityName, boolean>;
 
 export interface AdminCredential {
@@ -248,6 +276,7 @@ export interface Printer {
   readonly effectHolds?: EffectHolds;
   readonly power?: PowerControl;
   readonly secretAudit?: SecretAudit;
+  readonly trustStore?: TrustStoreControl;
 }
 
 /** Narrows a printer to one with a capability, or says plainly that it lacks it. */

@@ -72,8 +72,8 @@ export function applyRecords(draft: NvramData, step: Step): string[] {
 
   const from = leafState(step.prev.value);
   const to = leafState(step.next.value);
-  if (step.event.type === 'TOKEN_GRANTED' && to === 'authorized') {
-    // Held jobs were waiting for a sign-in: they go out now.
+  if (releasesHeldJobs(step.event.type, to)) {
+    // Held jobs were waiting for a sign-in (or an app token, or basic settings): they go out now.
     for (const job of draft.spool) if (job.status === 'held') Object.assign(job, { status: 'queued', updatedAt: step.now });
   }
   if (to === 'sending' && from !== 'sending') {
@@ -108,6 +108,12 @@ export function trimLogs(draft: NvramData): void {
   if (draft.jobLog.length > JOB_LOG_LIMIT) draft.jobLog.splice(0, draft.jobLog.length - JOB_LOG_LIMIT);
 }
 
+/** Events that enter `authorized` with a new session: a grant, basic settings saved, basic's Start after a sign-out. */
+const SESSION_STARTS: ReadonlySet<string> = new Set(['TOKEN_GRANTED', 'SAVE_SETTINGS', 'START_AUTH']);
+
+/** Whether a step ending in `to` on this event releases the held jobs (the model of src/mbt/ asks the same). */
+export const releasesHeldJobs = (eventType: string, to: LeafState): boolean => to === 'authorized' && SESSION_STARTS.has(eventType);
+
 /** Why a job waits, in the words the panel shows. */
 export function holdReason(state: LeafState, lastError: LastError | null): string {
   switch (state) {
@@ -118,6 +124,8 @@ export function holdReason(state: LeafState, lastError: LastError | null): strin
     case 'requestingCode':
     case 'codePending':
       return 'held: sign-in in progress';
+    case 'requestingToken':
+      return 'held: requesting an app-only token';
     default:
       return 'held: not signed in to Microsoft';
   }

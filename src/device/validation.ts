@@ -39,18 +39,38 @@ const hostname = z
   .refine(isHostNameOrAddress, 'is not a host name or address');
 
 const optionalEmail = z.union([z.literal(''), z.email('is not an e-mail address').max(254)]);
+const optionalGuid = z.union([z.literal(''), z.guid('is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)')]);
+/** A password or client secret as typed: printable, no line breaks (they would break AUTH and the form). */
+const secretText = z
+  .string('must be a string')
+  .max(256, 'is longer than 256 characters')
+  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters');
 
 export const smtpSettingsSchema = z
   .object({
     smtpServerName: hostname,
     smtpPort: z.int('must be an integer').min(1, 'must be 1 to 65535').max(65535, 'must be 1 to 65535'),
     useSecureConnection: z.boolean('must be true or false'),
-    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline'], 'must be off, smtpAuth or oauth2ExchangeOnline'),
+    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline', 'oauth2AppOnly'], 'must be off, smtpAuth, oauth2ExchangeOnline or oauth2AppOnly'),
     authEmailAddress: optionalEmail,
     authUsername: optionalEmail,
     adminEmailAddress: optionalEmail,
+    appTenantId: optionalGuid.optional(),
+    appClientId: optionalGuid.optional(),
   })
   .strict();
+
+/**
+ * The write-only secrets a settings form may carry next to the settings: the basic password and the app's client
+ * secret. Never stored with the settings (they are sealed), never answered back. Absent or '' keeps what is sealed.
+ */
+export const credentialInputSchema = z
+  .object({
+    smtpPassword: secretText.optional(),
+    clientSecret: secretText.optional(),
+  })
+  .strict();
+export type CredentialInput = z.infer<typeof credentialInputSchema>;
 
 export const jobRequestSchema = z
   .object({

@@ -47,9 +47,10 @@ export const DEFAULT_DRIVER_TIMEOUT_MS = 10_000;
 /** A printer behind a driver. Create with `connectDriver`, which checks the protocol version first. */
 export interface DriverClient {
   readonly hello: Hello;
-  readonly capabilities: Record<DriverCapability, boolean> & { deviceKey?: boolean };
+  readonly capabilities: Record<DriverCapability, boolean> & { deviceKey?: boolean; smtpAuth?: boolean; oauth2AppOnly?: boolean };
   status(): Promise<DriverStatus>;
-  saveSettings(settings: SmtpSettings): Promise<DriverDispatchResult>;
+  /** The settings, with the method's write-only secret when it has one (`smtpPassword`, `clientSecret`). */
+  saveSettings(settings: SmtpSettings & { smtpPassword?: string; clientSecret?: string }): Promise<DriverDispatchResult>;
   send(event: { type: OperatorEventType }): Promise<DriverDispatchResult>;
   submitJob(job: DriverJobRequest): Promise<DriverJob>;
   jobs(): Promise<DriverJob[]>;
@@ -141,7 +142,12 @@ export async function connectDriver(opts: DriverClientOptions): Promise<DriverCl
     idle: async () => {
       await c('idle', {});
     },
-    powerCycle: (offMs, deviceKey) => c('powerCycle', deviceKey ? { offMs, deviceKey } : { offMs }),
+    powerCycle: async (offMs, deviceKey) => {
+      need('powerCycle');
+      // A printer without a virtual clock stays off for offMs of wall time before it answers: that is not a hang.
+      const timeoutMs = (opts.timeoutMs ?? DEFAULT_DRIVER_TIMEOUT_MS) + (hello.capabilities.clock ? 0 : offMs);
+      return callDriver({ ...opts, timeoutMs }, 'powerCycle', deviceKey ? { offMs, deviceKey } : { offMs });
+    },
     now: async () => (await c('clock')).now,
     advance: async (ms) => (await c('advanceClock', { ms })).now,
     nvram: async () => (await c('nvram')).content,

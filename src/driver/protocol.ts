@@ -27,8 +27,9 @@ export const helloSchema = z
     name: z.string().min(1).max(200),
     capabilities: z
       .object(Object.fromEntries(DRIVER_CAPABILITIES.map((c) => [c, z.boolean()])) as Record<DriverCapability, z.ZodBoolean>)
-      // Optional (a v1 driver may leave it out): power-cycle can lose the device key (`deviceKey` in its request).
-      .extend({ deviceKey: z.boolean().optional() }),
+      // Optional (a v1 driver may leave them out, meaning false): power-cycle can lose the device key (`deviceKey` in
+      // its request); the printer offers the settings' authMethod `smtpAuth` (a password) and `oauth2AppOnly`.
+      .extend({ deviceKey: z.boolean().optional(), smtpAuth: z.boolean().optional(), oauth2AppOnly: z.boolean().optional() }),
   })
   .loose();
 export type Hello = z.infer<typeof helloSchema>;
@@ -101,10 +102,16 @@ export const settingsRequestSchema = z
     smtpServerName: z.string(),
     smtpPort: z.int(),
     useSecureConnection: z.boolean(),
-    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline']),
+    authMethod: z.enum(['off', 'smtpAuth', 'oauth2ExchangeOnline', 'oauth2AppOnly']),
     authEmailAddress: z.string(),
     authUsername: z.string(),
     adminEmailAddress: z.string(),
+    // Optional within v1 (issue 14): app-only's identifiers, and the method's secret, write-only (sealed by the
+    // printer, never answered back). A printer without these methods refuses them as it refuses any bad settings.
+    appTenantId: z.string().optional(),
+    appClientId: z.string().optional(),
+    smtpPassword: z.string().optional(),
+    clientSecret: z.string().optional(),
   })
   .strict();
 

@@ -83,7 +83,7 @@ export async function startDriverServer(opts: DriverServerOptions): Promise<Driv
   const unsubscribe = printer.subscribe(record);
 
   const handlers: { [C in DriverCall]: (body: unknown, query: URLSearchParams) => Promise<unknown> } = {
-    hello: async () => ({ protocol: DRIVER_PROTOCOL, version: DRIVER_PROTOCOL_VERSION, name: opts.name, capabilities: { ...capabilities, deviceKey } }),
+    hello: async () => ({ protocol: DRIVER_PROTOCOL, version: DRIVER_PROTOCOL_VERSION, name: opts.name, capabilities: { ...capabilities, deviceKey, smtpAuth: true, oauth2AppOnly: true } }),
     status: async () => publicStatus(await printer.status()),
     saveSettings: (b) => printer.saveSettings(b),
     operator: (b) => printer.send(b as { type: 'START_AUTH' }),

@@ -120,7 +120,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
   return new Command('fleet')
     .description('Run N simulated printers (own NVRAM, identity and mailbox each) through a scripted day against embedded twins')
     // Checked in the action, not by commander: a required option here would also be demanded of `fleet merge`.
-    .option('--devices <n>', 'number of printers (required; with --shard, of the whole fleet)', integer(1, 9999))
+    .option('--devices <n>', 'number of printers (required; with --shard, of the whole fleet)', integer(1, 99999))
     .option('--state-dir <dir>', 'empty directory for every printer\'s NVRAM and spool (default: a new temporary directory)')
     .option('--workers <k>', 'worker threads; each runs a slice of the printers with its own twin and virtual clock', integer(1, 64), defaultFleetWorkers())
     .option('--seed <s>', 'seed of the twins\' token lifetimes', integer(0), DEFAULT_FLEET_OPTIONS.seed)
@@ -130,7 +130,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .option('--port <p>', 'port of the fleet page (0 = ephemeral)', integer(0, 65535), 8090)
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--shard <i/N>', 'run only shard i of N (0-based; default: JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, with --shards)')
-    .option('--shards <n>', 'shard count when the index comes from JOB_COMPLETION_INDEX (default: MFP_FLEET_SHARDS)', integer(1, 9999))
+    .option('--shards <n>', 'shard count when the index comes from JOB_COMPLETION_INDEX (default: MFP_FLEET_SHARDS)', integer(1, 99999))
     .option('--report <file>', 'also write the JSON report to this file (what `fleet merge` reads)')
     .addCommand(merge)
     .addCommand(stormCommand({ out }))
@@ -170,8 +170,8 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
             board.progress(units);
             bar?.increment(units);
           },
-          onPhase: (phase, rows, at) => {
-            board.phaseDone(phase, rows, at);
+          onPhase: (phase, rows, at, traffic) => {
+            board.phaseDone(phase, rows, at, traffic);
             bar?.update({ phase });
           },
         });

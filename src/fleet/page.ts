@@ -1,6 +1,7 @@
 /**
  * The fleet page (`mfp-sim fleet --serve`): a small Fastify app over a FleetBoard, during or after the run.
- *   GET /fleet                    every printer and its state (HTML, refreshes itself while the run goes on)
+ *   GET /fleet                    every printer and its state, and requests/s at the twins over simulated time (an
+ *                                 SVG drawn on the server, as the storm report's), HTML refreshing itself while it runs
  *   GET /fleet/api/devices        the same as JSON
  *   GET /fleet/devices/:id        one printer's status view (HTML); /fleet/api/devices/:id as JSON
  * It reuses the panel's stylesheet by path. Rows hold states, counts and error reasons only: no token, no password.
@@ -12,6 +13,8 @@ import { Eta } from 'eta';
 import type { FleetBoard, FleetBoardView } from './board.ts';
 import { kib } from './memory.ts';
 import { codeText } from '../device/failures.ts';
+import { VIRTUAL_CLOCK_START } from '../time/clock.ts';
+import { stormChartSvg } from './storm.ts';
 import type { DeviceRow } from './types.ts';
 
 const VIEWS = fileURLToPath(new URL('./views', import.meta.url));
@@ -58,7 +61,12 @@ export async function buildFleetPage(board: FleetBoard): Promise<FastifyInstance
     const counts = new Map<string, number>();
     for (const r of view.rows) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
     const states = [...counts].sort((a, b) => b[1] - a[1]).map(([state, count]) => ({ state, count, tone: tone(state) }));
-    return reply.type('text/html; charset=utf-8').send(eta.render('./fleet', { ...common(view, 'Fleet'), states }));
+    // The slices' clocks start at the VirtualClock origin (Monday 08:00): seconds of simulated time since then.
+    const perSecond = view.traffic.map((t) => ({ second: Math.round((t.at - VIRTUAL_CLOCK_START) / 1000), tokenRequests: t.tokenRequests, smtpSubmissions: t.smtpSubmissions, throttled: t.throttled }));
+    const chartSvg = perSecond.length
+      ? stormChartSvg([{ label: 'token + SMTP requests', perSecond }], { xLabel: (s) => `${(s / 3600).toFixed(1)} h of simulated time`, ariaLabel: 'Requests per second at the twins over simulated time' })
+      : null;
+    return reply.type('text/html; charset=utf-8').send(eta.render('./fleet', { ...common(view, 'Fleet'), states, chartSvg }));
   });
 
   app.get('/fleet/api/devices', async () => {

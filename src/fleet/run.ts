@@ -11,6 +11,7 @@ import { Piscina } from 'piscina';
 import { ensureCertificates } from '../cloud/entra/certs.ts';
 import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
+import type { TrafficSecond } from '../cloud/throttling.ts';
 import { mailsPerPrinter } from './day.ts';
 import { sampleMemory } from './memory.ts';
 import { FleetSlice, fleetPaths, type SliceSpec } from './slice.ts';
@@ -28,8 +29,8 @@ export function defaultFleetWorkers(): number {
 export interface FleetRunHooks {
   /** Progress units done (see progressUnitsPerDevice). */
   onProgress?: (units: number) => void;
-  /** After each phase, with every device's row (the fleet page reads these while the run goes on). */
-  onPhase?: (phase: Phase, rows: DeviceRow[], simulatedAt: number) => void;
+  /** After each phase, with every device's row and the twins' traffic so far (the fleet page reads these while the run goes on). */
+  onPhase?: (phase: Phase, rows: DeviceRow[], simulatedAt: number, traffic: TrafficSecond[]) => void;
 }
 
 /** A slice as the coordinator sees it, wherever it runs. */
@@ -58,7 +59,7 @@ export async function runFleet(options: FleetOptions, hooks: FleetRunHooks = {})
       const results = await Promise.all(drivers.map((d) => d.runPhase(phase)));
       phaseWallMs[phase] = Math.round(performance.now() - t0);
       samplePeak();
-      hooks.onPhase?.(phase, results.flatMap((r) => r.rows), Math.max(...results.map((r) => r.simulatedAt)));
+      hooks.onPhase?.(phase, results.flatMap((r) => r.rows), Math.max(...results.map((r) => r.simulatedAt)), sumTraffic(results.map((r) => r.traffic)));
     }
     reports = await Promise.all(drivers.map((d) => d.finish()));
   } catch (err) {
@@ -80,7 +81,7 @@ function validate(o: FleetOptions): void {
   positive('workers', o.workers);
   positive('mailsPerDay', o.mailsPerDay, 0);
   positive('concurrency', o.concurrency);
-  if (o.devices > 9999) throw new RangeError('devices must be <= 9999 (printer-0001 … printer-9999)');
+  if (o.devices > 99999) throw new RangeError('devices must be <= 99999 (printer-0001 … printer-99999)');
   if (o.shard) {
     const { index, count } = o.shard;
     if (!Number.isSafeInteger(count) || count < 1 || count > o.devices) throw new RangeError(`shard count must be an integer from 1 to the ${o.devices} devices, got ${count}`);
@@ -247,4 +248,17 @@ function summarize(
       rssPerDevice: Math.round(Math.max(0, m.rssPeak - m.rssBefore) / Math.max(1, rows.length)),
     },
   };
+}
+
+/** The slices' traffic as the whole fleet's: their clocks start at the same instant, so equal seconds add up. */
+export function sumTraffic(perSlice: TrafficSecond[][]): TrafficSecond[] {
+  const bySecond = new Map<number, TrafficSecond>();
+  for (const t of perSlice.flat()) {
+    const sum = bySecond.get(t.at) ?? { at: t.at, tokenRequests: 0, smtpSubmissions: 0, throttled: 0 };
+    sum.tokenRequests += t.tokenRequests;
+    sum.smtpSubmissions += t.smtpSubmissions;
+    sum.throttled += t.throttled;
+    bySecond.set(t.at, sum);
+  }
+  return [...bySecond.values()].sort((a, b) => a.at - b.at);
 }

@@ -116,7 +116,7 @@ export class FleetSlice {
         this.check(progress);
         break;
     }
-    return { phase, rows: await this.rows(), simulatedAt: this.clock.now() };
+    return { phase, rows: await this.rows(), simulatedAt: this.clock.now(), traffic: this.twin?.throttle.traffic() ?? [] };
   }
 
   async rows(): Promise<DeviceRow[]> {

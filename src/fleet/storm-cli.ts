@@ -35,7 +35,7 @@ export function stormCommand(io: StormCliIo = {}): Command {
   const out = io.out ?? ((s: string) => void process.stdout.write(`${s}\n`));
   return new Command('storm')
     .description('A whole site against one throttled tenant through a site event: peak requests/s, throttled requests, time to 99% healthy, mails delayed')
-    .option('--devices <n>', 'printers on the site (required)', integer(1, 9999))
+    .option('--devices <n>', 'printers on the site (required)', integer(1, 99999))
     .requiredOption('--event <event>', `the site event: ${STORM_EVENTS.join(' | ')}`, (v: string) => {
       if (!(STORM_EVENTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${STORM_EVENTS.join(', ')}`);
       return v as StormEvent;

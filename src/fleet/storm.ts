@@ -89,14 +89,16 @@ interface StormPrinter {
   sentAt: number | null;
 }
 
+/** The states a printer can be signed in from (START_AUTH): those the admin's round acts on. */
+const SIGN_IN_STATES = new Set(['ready', 'authFailed', 'reauthRequired']);
+/** The storm tenant's device-code interval (wall time: msal-node polls on it). */
+const WALL_POLL_INTERVAL_S = 0.1;
 /** Polling runs on wall time (msal-node); a sign-in that takes longer than this is reported, not waited for. */
 const SIGN_IN_WALL_LIMIT_MS = 180_000;
 const DEFAULT_WATCH_MS = 30 * 60_000;
-/** How often the admin starts the sign-ins again after a revocation, a minute apart. */
-const ADMIN_SIGN_IN_ROUNDS = 10;
 
 export function checkStormOptions(o: StormOptions): StormOptions {
-  if (!Number.isSafeInteger(o.devices) || o.devices < 1 || o.devices > 9999) throw new RangeError(`devices must be an integer from 1 to 9999, got ${o.devices}`);
+  if (!Number.isSafeInteger(o.devices) || o.devices < 1 || o.devices > 99999) throw new RangeError(`devices must be an integer from 1 to 99999, got ${o.devices}`);
   if (!STORM_EVENTS.includes(o.event)) throw new RangeError(`event must be one of ${STORM_EVENTS.join(', ')}, got ${String(o.event)}`);
   if (o.jitter !== null && (!Number.isFinite(o.jitter) || o.jitter < 0 || o.jitter > 1)) throw new RangeError(`jitter must be within 0…1, got ${o.jitter}`);
   if (!Number.isSafeInteger(o.concurrency) || o.concurrency < 1) throw new RangeError(`concurrency must be an integer >= 1, got ${o.concurrency}`);
@@ -114,7 +116,10 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
   await ensureCertificates(paths.cloudDir);
   await ensureSigningKey(paths.cloudDir);
   const tenant = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8')) as { deviceCode: { intervalSeconds: number } };
-  tenant.deviceCode.intervalSeconds = 0.1;
+  // msal-node polls on wall time: each 0.1 s of wall stands for the real interval, and while printers poll the
+  // tenant's virtual time moves at that rate (waitSignedIn), so a throttle window passes as it would for real polls.
+  const wallPerVirtualSecondMs = (WALL_POLL_INTERVAL_S / tenant.deviceCode.intervalSeconds) * 1000;
+  tenant.deviceCode.intervalSeconds = WALL_POLL_INTERVAL_S;
   await writeFile(paths.tenantFile, JSON.stringify(tenant, null, 2));
 
   const clock = new VirtualClock();
@@ -183,7 +188,8 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       const deadline = Date.now() + SIGN_IN_WALL_LIMIT_MS;
       const signingIn = async () => (await statesOf(printers.filter((p) => p.sim))).some((s) => s === 'requestingCode' || s === 'codePending');
       while (Date.now() < deadline && (await signingIn())) {
-        await new Promise((r) => setTimeout(r, 25));
+        await new Promise((r) => setTimeout(r, wallPerVirtualSecondMs));
+        await clock.advanceTo(clock.now() + 1000, settle);
       }
       await advanceTo(clock.now());
     };
@@ -227,13 +233,13 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
       for (const p of printers) twin.control.revokeSessions(p.upn);
       await each(scan);
       await advanceTo(clock.now());
-      // The admin walks the site (the control API): every printer the revocation sent back to sign-in is signed in
-      // again, all at once; its held mail goes once it has a token. A sign-in the throttle broke (msal-node ends
-      // polling on a 429) is started again a minute later, as an admin would, for a few rounds.
-      for (let round = 0; round < ADMIN_SIGN_IN_ROUNDS; round++) {
+      // The admin walks the site (the control API) once a minute through the watch: every printer the revocation
+      // sent back to sign-in is signed in again, all at once; its held mail goes once it has a token. A printer whose
+      // refresh was throttled learns of the revocation only at its retry (30 s, 2 min, 8 min later): a later round.
+      while (clock.now() < eventAt + o.watchMs!) {
         const states = await statesOf(printers);
-        const left = printers.filter((_p, i) => states[i] !== 'authorized');
-        if (left.length === 0) break;
+        if (states.every((s) => s === 'authorized')) break;
+        const left = printers.filter((_p, i) => SIGN_IN_STATES.has(states[i]!));
         await forEachLimited(left, o.concurrency, (p) =>
           signIn(p).catch((err: Error) => logger.warn({ upn: p.upn, err: err.message }, 'storm: re-sign-in failed')),
         );
@@ -300,10 +306,11 @@ function report(o: StormOptions, twin: Twin, printers: StormPrinter[], states: (
 }
 
 /**
- * Requests per virtual second (token + SMTP) after the event, one line per run, drawn on the server: no script, no
- * chart library to serve. Axes in seconds after the event and requests per second.
+ * Requests per virtual second (token + SMTP), one line per run, drawn on the server: no script, no chart library to
+ * serve. Axes in seconds (after the storm's event by default; `xLabel` names the axis end, the fleet page passes
+ * simulated time) and requests per second.
  */
-export function stormChartSvg(series: Array<{ label: string; perSecond: StormReport['perSecond'] }>): string {
+export function stormChartSvg(series: Array<{ label: string; perSecond: StormReport['perSecond'] }>, opts: { xLabel?: (maxSecond: number) => string; ariaLabel?: string } = {}): string {
   const W = 640, H = 240, L = 48, R = 12, T = 16, B = 32;
   const colours = ['#c0392b', '#2471a3', '#229954', '#7d3c98'];
   const maxX = Math.max(60, ...series.flatMap((s) => s.perSecond.map((p) => p.second)));
@@ -327,10 +334,10 @@ export function stormChartSvg(series: Array<{ label: string; perSecond: StormRep
     return `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${pts.join(' ')}"/><text x="${W - R - 4}" y="${T + 14 * (i + 1)}" text-anchor="end" fill="${colour}" font-size="12">${esc(s.label)}</text>`;
   });
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="Requests per second at the twin after the event">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(opts.ariaLabel ?? 'Requests per second at the twin after the event')}">`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#555"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#555"/>`,
     `<text x="${L - 6}" y="${T + 4}" text-anchor="end" font-size="11">${maxY}</text><text x="${L - 6}" y="${H - B}" text-anchor="end" font-size="11">0</text>`,
-    `<text x="${L}" y="${H - 8}" font-size="11">0 s</text><text x="${W - R}" y="${H - 8}" text-anchor="end" font-size="11">${maxX} s after the event</text>`,
+    `<text x="${L}" y="${H - 8}" font-size="11">0 s</text><text x="${W - R}" y="${H - 8}" text-anchor="end" font-size="11">${esc(opts.xLabel?.(maxX) ?? `${maxX} s after the event`)}</text>`,
     `<text x="12" y="${(H - B + T) / 2}" font-size="11" transform="rotate(-90 12 ${(H - B + T) / 2})" text-anchor="middle">requests/s</text>`,
     ...lines,
     '</svg>',

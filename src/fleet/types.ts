@@ -2,6 +2,7 @@
 import type { ProtocolCode } from '../device/failures.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import type { LatencySummary } from './latency.ts';
+import type { TrafficSecond } from '../cloud/throttling.ts';
 
 export interface FleetOptions {
   /** Printers in the whole fleet (with a shard: across all shards). */
@@ -112,4 +113,6 @@ export interface PhaseResult {
   phase: Phase;
   rows: DeviceRow[];
   simulatedAt: number;
+  /** The slice twin's traffic so far, per virtual second (token requests, SMTP submissions): the fleet page's chart. */
+  traffic: TrafficSecond[];
 }

@@ -20,7 +20,7 @@ import { DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import { codeText } from '../device/failures.ts';
 import type { FaultAction, FaultTarget } from '../cloud/contracts.ts';
-import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
+import { ACCOUNT_A, ACCOUNT_B, APP_ONLY_A, BASIC_PASSWORD_A, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from './vocabulary.ts';
 import { initialSystemState, leafOf, nextDeadline, step as modelStep, type SystemState, type TakenTransition } from './systemModel.ts';
 import { expectationsFor } from './generator.ts';
 import type { SystemUnderTest } from './system.ts';
@@ -69,7 +69,8 @@ export interface StepRecord {
 }
 
 const OAUTH_SMTP = { smtpServerName: 'smtp.office365.com', smtpPort: 587, useSecureConnection: true, adminEmailAddress: '' };
-const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit' };
+// App-only's client-credentials request waits at the refresh gate (gates.ts), in requestingToken as in refreshing.
+const HELD_KIND: Partial<Record<LeafState, GateKind>> = { requestingCode: 'signIn', refreshing: 'refresh', sending: 'submit', requestingToken: 'refresh' };
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
 
 /** One system, one model: apply labels one by one with `run`, or all of them with `runAll`. */
@@ -189,6 +190,9 @@ export class ModelExecutor {
       if (!sut.gates.release(kind)) throw new Error(`no ${kind} call was held`);
     };
     const account = before.snapshot.context.account ?? ACCOUNT_A;
+    // App-only's first grant is a client-credentials request (held at the refresh gate): whoever "signs in", Entra
+    // answers for the app, so both grant labels are the request let through.
+    if (leafOf(before) === 'requestingToken' && label.startsWith('TOKEN_GRANTED')) return release('refresh');
     switch (label) {
       case 'CODE_ISSUED':
         return release('signIn');
@@ -247,6 +251,10 @@ export class ModelExecutor {
         return this.api('PUT', '/api/settings/smtp', settings('oauth2ExchangeOnline', ACCOUNT_B));
       case 'SAVE_SETTINGS:off':
         return this.api('PUT', '/api/settings/smtp', settings('off', ''));
+      case 'SAVE_SETTINGS:basicA':
+        return this.api('PUT', '/api/settings/smtp', { ...settings('smtpAuth', ACCOUNT_A), smtpPassword: BASIC_PASSWORD_A });
+      case 'SAVE_SETTINGS:appOnlyA':
+        return this.api('PUT', '/api/settings/smtp', { ...settings('oauth2AppOnly', ACCOUNT_A), ...APP_ONLY_A });
       case 'START_AUTH':
         return this.api('POST', '/api/oauth/start');
       case 'CANCEL_AUTH':

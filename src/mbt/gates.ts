@@ -5,7 +5,7 @@
  * and apply a stimulus there, which is what the statechart's rows for those states are about. The outcome itself is
  * never faked: it is whatever the real adapter gets from the twin, scripted beforehand through the twin's control API.
  */
-import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
+import type { AppTokenPort, DevicePorts, TokenCacheStore } from '../device/ports.ts';
 
 export type GateKind = 'signIn' | 'refresh' | 'submit';
 
@@ -31,6 +31,8 @@ export class EffectGates {
           accessToken: (args) => ports.oauth.accessToken(args),
         },
         mail: { submit: (args) => this.hold('submit').then(() => ports.mail.submit(args)) },
+        // A client-credentials request is token work like a refresh: it waits at the same gate.
+        ...(ports.appOnly ? { appOnly: gatedAppOnly(ports.appOnly, () => this.hold('refresh')) } : {}),
       };
     };
   }
@@ -87,4 +89,8 @@ export class EffectGates {
       this.waiters.add(done);
     });
   }
+}
+
+function gatedAppOnly(port: AppTokenPort, gate: () => Promise<void>): AppTokenPort {
+  return { request: (args) => gate().then(() => port.request(args)), accessToken: (args) => port.accessToken(args) };
 }

@@ -7,7 +7,7 @@
  */
 import { getAdjacencyMap, type AdjacencyMap } from 'xstate/graph';
 import type { ActorLogic, EventObject, Snapshot } from 'xstate';
-import type { LeafState } from '../../machines/oauthDevice.ts';
+import type { DeviceContext, LeafState } from '../../machines/oauthDevice.ts';
 import { EVENT_LABELS, type EventLabel } from './vocabulary.ts';
 import {
   enabledLabels,
@@ -109,11 +109,20 @@ export function expectationsFor(after: SystemState, rows: string[]): StepExpecta
   const c = after.snapshot.context;
   return {
     jobsInSpool: after.queued + after.held + (c.jobId !== null ? 1 : 0),
-    // The sealed MSAL cache is written with the grant and deleted whenever the statechart deletes tokens; in the
-    // sign-in states it was deleted on entry to requestingCode.
-    tokenCache: SIGNED_IN.has(leaf) ? 'present' : leaf === 'authFailed' || leaf === 'unconfigured' || leaf === 'ready' || leaf === 'requestingCode' || leaf === 'codePending' || leaf === 'reauthRequired' ? 'absent' : 'either',
+    tokenCache: tokenCacheIn(leaf, c),
     delivers: rows.some((r) => r.includes(':SENT#')),
   };
+}
+
+/**
+ * The sealed MSAL cache is written with the grant and deleted whenever the statechart deletes tokens; in the sign-in
+ * states it was deleted on entry to requestingCode (requestingToken: the same). Basic never has one; app-only is
+ * signed in without one after a first token request that failed transiently (no grant yet: no token deadline).
+ */
+function tokenCacheIn(leaf: LeafState, c: DeviceContext): StepExpectations['tokenCache'] {
+  if (SIGNED_IN.has(leaf)) return c.method === 'basic' || (c.method === 'appOnly' && c.accessTokenExpiresAt === null) ? 'absent' : 'present';
+  const signedOut: LeafState[] = ['authFailed', 'unconfigured', 'ready', 'requestingCode', 'codePending', 'reauthRequired', 'requestingToken'];
+  return signedOut.includes(leaf) ? 'absent' : 'either';
 }
 
 export function toPathStep(before: SystemState, label: EventLabel): { step: PathStep; after: SystemState } {

@@ -21,6 +21,7 @@ import {
 import { transitionTable, type TransitionRow, type TransitionTable } from '../model/transitionTable.ts';
 import { retryDelayMs } from '../device/backoff.ts';
 import { armedDeadlines, type DeadlineEvent } from '../device/deadlines.ts';
+import { releasesHeldJobs } from '../device/records.ts';
 import { EVENT_LABELS, eventFor, type EventLabel } from './vocabulary.ts';
 
 export type MachineSnapshot = SnapshotFrom<typeof machine>;
@@ -36,6 +37,12 @@ export interface SystemState {
   now: number;
   /** Jobs created so far (job ids); not part of the graph key. */
   jobs: number;
+  /**
+   * The sealed basic password / client secret went with a changed device key (the boot discards what the key cannot
+   * open) and has not been saved again: the runtime's next basic send or app token request fails at once.
+   */
+  passwordLost: boolean;
+  clientSecretLost: boolean;
 }
 
 /** One statechart transition a step took, with its row. */
@@ -45,13 +52,13 @@ export interface TakenTransition {
   to: LeafState;
   row: TransitionRow;
   /** Why it happened: the step's own event, the job pump, or a deadline raised at boot. */
-  cause: 'step' | 'pump' | 'boot-deadline';
+  cause: 'step' | 'pump' | 'boot-deadline' | 'missing-secret';
   /** Effects the transition starts (entry actions that call out: a remote harness holds their request at the twin). */
   effects: DeviceEffect[];
 }
 
 /** The statechart's actions that start a call to Microsoft, each kept in its state until the outcome arrives. */
-export const DEVICE_EFFECTS = ['requestDeviceCode', 'refreshAccessToken', 'submitJob'] as const;
+export const DEVICE_EFFECTS = ['requestDeviceCode', 'requestAppToken', 'refreshAccessToken', 'submitJob'] as const;
 export type DeviceEffect = (typeof DEVICE_EFFECTS)[number];
 
 export interface StepResult {
@@ -73,7 +80,7 @@ export function machineTable(): TransitionTable {
 }
 
 export function initialSystemState(): SystemState {
-  return { snapshot: machine.resolveState({ value: 'unconfigured', context: initialContext() }), queued: 0, held: 0, now: 0, jobs: 0 };
+  return { snapshot: machine.resolveState({ value: 'unconfigured', context: initialContext() }), queued: 0, held: 0, now: 0, jobs: 0, passwordLost: false, clientSecretLost: false };
 }
 
 /** The graph key: state value plus every context field a guard reads, plus the pump's input. Nothing display-only. */
@@ -82,6 +89,7 @@ export function stateKey(s: SystemState): string {
   return JSON.stringify([
     leafState(s.snapshot.value),
     c.account,
+    c.method,
     c.jobId !== null,
     c.accessTokenStale,
     c.retryAt !== null,
@@ -90,6 +98,8 @@ export function stateKey(s: SystemState): string {
     c.forcedRefreshUsed,
     s.queued,
     s.held,
+    s.passwordLost,
+    s.clientSecretLost,
   ]);
 }
 
@@ -141,7 +151,12 @@ export function enabledLabels(s: SystemState): EventLabel[] {
 export function step(s: SystemState, label: EventLabel): StepResult {
   const table = machineTable();
   let snapshot = s.snapshot;
-  let { queued, held, jobs } = s;
+  let { queued, held, jobs, passwordLost, clientSecretLost } = s;
+  if (label === 'POWER_CYCLE:keyChanged') passwordLost = clientSecretLost = true;
+  // These labels save the method's secret with the settings (see the executors).
+  if (label === 'SAVE_SETTINGS:basicA') passwordLost = false;
+  if (label === 'SAVE_SETTINGS:appOnlyA') clientSecretLost = false;
+  if (label === 'FACTORY_RESET') passwordLost = clientSecretLost = false;
   let now = s.now;
   const taken: TakenTransition[] = [];
 
@@ -179,7 +194,7 @@ export function step(s: SystemState, label: EventLabel): StepResult {
     const prevJob = snapshot.context.jobId;
     if (names.has('holdJob') && (event.type === 'SEND' || prevJob !== null)) held += 1;
     if (names.has('requeueJob') && prevJob !== null) queued += 1;
-    if (event.type === 'TOKEN_GRANTED' && to === 'authorized') {
+    if (releasesHeldJobs(event.type, to)) {
       queued += held;
       held = 0;
     }
@@ -202,6 +217,15 @@ export function step(s: SystemState, label: EventLabel): StepResult {
       pumpQueued = true;
     }
     for (const e of fires) queue.push({ kind: 'event', event: { type: e }, cause: 'boot-deadline' });
+    // A missing secret: the effect fails before it reaches the network (src/device/effects.ts), with a permanent outcome.
+    const method = snapshot.context.method;
+    const asksAppToken = names.has('requestAppToken') || (names.has('refreshAccessToken') && method === 'appOnly');
+    if (asksAppToken && clientSecretLost) {
+      queue.push({ kind: 'event', event: { type: 'REFRESH_FAILED', transient: false, retryAt: null, reason: 'client-secret-missing', code: null, reply: null }, cause: 'missing-secret' });
+    }
+    if (names.has('submitJob') && method === 'basic' && passwordLost) {
+      queue.push({ kind: 'event', event: { type: 'SEND_FAILED', category: 'auth-rejected', transient: false, retryAt: null, reason: 'auth-rejected', code: null, reply: null }, cause: 'missing-secret' });
+    }
     return true;
   };
 
@@ -219,7 +243,7 @@ export function step(s: SystemState, label: EventLabel): StepResult {
       apply(item.event, item.cause);
     }
   }
-  return { state: { snapshot, queued, held, now: now + 1, jobs }, taken };
+  return { state: { snapshot, queued, held, now: now + 1, jobs, passwordLost, clientSecretLost }, taken };
 }
 
 export function leafOf(s: SystemState): LeafState {

@@ -1,6 +1,6 @@
 /**
  * The model's event vocabulary: every statechart event, with one entry per payload variant a guard can tell apart
- * (settings for the configured account / another account / leaving OAuth, a grant for the right or the wrong account,
+ * (settings for the configured account / another account / leaving OAuth / basic or app-only for account A, a grant for the right or the wrong account,
  * transient or permanent failures, a power cut long or short enough for the access-token deadline to pass, a power
  * cycle during which the device key was lost or replaced).
  * A label ("SEND_FAILED:transient") names a variant; the executor turns it into an action on the running system.
@@ -11,6 +11,15 @@ import { protocolCode, type ProtocolCode } from '../device/failures.ts';
 /** The mailbox the device is configured for first, and a second one (for `changesAccount` and wrong-account grants). */
 export const ACCOUNT_A = 'scanner@contoso.com';
 export const ACCOUNT_B = 'frontdesk@contoso.com';
+/** Account A's basic SMTP AUTH password in the twin's default tenant (fixtures/tenants/contoso.json). */
+export const BASIC_PASSWORD_A = 'Scan-to-Email-2026!';
+/** The default tenant's app-only application with FullAccess on account A, and its current client secret. */
+export const APP_ONLY_A = {
+  appTenantId: '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b',
+  appClientId: '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
+  clientSecret: 'Xq8~AppOnly.Secret-Contoso-2026',
+} as const;
+
 /** Where scan jobs go: an in-tenant mailbox, so the twin keeps an Inbox copy the executor can look for. */
 export const JOB_RECIPIENT = 'megan@contoso.com';
 
@@ -18,6 +27,8 @@ export const EVENT_LABELS = [
   'SAVE_SETTINGS:accountA',
   'SAVE_SETTINGS:accountB',
   'SAVE_SETTINGS:off',
+  'SAVE_SETTINGS:basicA',
+  'SAVE_SETTINGS:appOnlyA',
   'START_AUTH',
   'CANCEL_AUTH',
   'SIGN_OUT',
@@ -86,10 +97,12 @@ export const SEND_FAILURES: Record<
   },
 };
 
-const settings = (authMethod: 'off' | 'oauth2ExchangeOnline', account: string) => ({
+const settings = (authMethod: 'off' | 'oauth2ExchangeOnline' | 'smtpAuth' | 'oauth2AppOnly', account: string) => ({
   authMethod,
   authEmailAddress: authMethod === 'off' ? '' : account,
   authUsername: authMethod === 'off' ? '' : account,
+  // Basic and app-only come with their secret (the executor saves the password or the client secret with them).
+  credentialsReady: authMethod === 'smtpAuth' || authMethod === 'oauth2AppOnly',
 });
 
 /**
@@ -105,6 +118,10 @@ export function eventFor(label: EventLabel, context: DeviceContext, now: number,
       return { type: 'SAVE_SETTINGS', settings: settings('oauth2ExchangeOnline', ACCOUNT_B) };
     case 'SAVE_SETTINGS:off':
       return { type: 'SAVE_SETTINGS', settings: settings('off', '') };
+    case 'SAVE_SETTINGS:basicA':
+      return { type: 'SAVE_SETTINGS', settings: settings('smtpAuth', ACCOUNT_A) };
+    case 'SAVE_SETTINGS:appOnlyA':
+      return { type: 'SAVE_SETTINGS', settings: settings('oauth2AppOnly', ACCOUNT_A) };
     case 'START_AUTH':
     case 'CANCEL_AUTH':
     case 'SIGN_OUT':

@@ -17,6 +17,9 @@ export interface SmtpSettings {
   authEmailAddress: string;
   authUsername: string;
   adminEmailAddress: string;
+  /** App-only: Directory (tenant) ID and Application (client) ID; absent on images from before the method ('' unset). */
+  appTenantId?: string;
+  appClientId?: string;
 }
 export interface CloudSettings {
   mode: 'twin' | 'microsoft';
@@ -76,6 +79,8 @@ export interface NvramData {
   panel: { sessionSecretSealed?: never } & Record<string, unknown>;
   /** The RTC chip's state and the date/time settings; absent on images written before the device clock existed. */
   clock?: DeviceClockRecord;
+  /** The TLS trust store (src/device/trustStore.ts); absent on images written before it existed (= factory roots). */
+  trust?: TrustStoreRecord;
   /**
    * Fingerprint (key id, as in sealed blobs) of the device key this image was written under: a key deleted or
    * replaced behind the device's back is noticed at boot even when no secret is sealed. Absent on older images (set
@@ -90,6 +95,21 @@ export interface DeviceClockRecord {
   ntpEnabled: boolean;
   /** IANA time zone name for the Date header and the panel (e.g. "Europe/Berlin"); the clock itself is UTC. */
   timeZone: string;
+}
+
+/** One certificate of the trust store, as the firmware keeps it: the PEM is the truth, the rest is read from it. */
+export interface TrustedCertificateRecord {
+  pem: string;
+  /** 'factory': shipped with the firmware; 'imported': added by the admin. */
+  origin: 'factory' | 'imported';
+  /** Device time it was added. */
+  addedAt: number;
+}
+
+export interface TrustStoreRecord {
+  certificates: TrustedCertificateRecord[];
+  /** SHA-256 fingerprints of factory roots the admin deleted: a boot (or a firmware update) does not bring them back. */
+  removedFactory: string[];
 }
 
 /** What firmware 1 (SMTP basic AUTH only) wrote. Its password is plaintext: that is how firmware 1 stored it. */
@@ -169,10 +189,16 @@ function checkSmtp(v: unknown, path: string): Problem {
     need(isStr(v.smtpServerName), `${path}.smtpServerName`, 'a string'),
     checkPort(v.smtpPort, `${path}.smtpPort`),
     need(typeof v.useSecureConnection === 'boolean', `${path}.useSecureConnection`, 'a boolean'),
-    need(v.authMethod === 'off' || v.authMethod === 'smtpAuth' || v.authMethod === 'oauth2ExchangeOnline', `${path}.authMethod`, "'off' | 'smtpAuth' | 'oauth2ExchangeOnline'"),
+    need(
+      v.authMethod === 'off' || v.authMethod === 'smtpAuth' || v.authMethod === 'oauth2ExchangeOnline' || v.authMethod === 'oauth2AppOnly',
+      `${path}.authMethod`,
+      "'off' | 'smtpAuth' | 'oauth2ExchangeOnline' | 'oauth2AppOnly'",
+    ),
     need(isStr(v.authEmailAddress), `${path}.authEmailAddress`, 'a string'),
     need(isStr(v.authUsername), `${path}.authUsername`, 'a string'),
     need(isStr(v.adminEmailAddress), `${path}.adminEmailAddress`, 'a string'),
+    need(v.appTenantId === undefined || isStr(v.appTenantId), `${path}.appTenantId`, 'a string when present'),
+    need(v.appClientId === undefined || isStr(v.appClientId), `${path}.appClientId`, 'a string when present'),
   );
 }
 
@@ -257,6 +283,7 @@ export const CONTENT_PARTS: Readonly<Record<string, PartRule>> = {
   eventLog: { kind: 'list', item: checkEvent },
   panel: { kind: 'value', check: (v) => need(isObj(v) && !('sessionSecretSealed' in v), 'panel', 'an object without sessionSecretSealed') },
   clock: { kind: 'value', check: (v) => (v === undefined ? null : checkDeviceClock(v, 'clock')) },
+  trust: { kind: 'value', check: (v) => (v === undefined ? null : checkTrustStore(v, 'trust')) },
   deviceKeyId: { kind: 'value', check: (v) => (v === undefined ? null : need(isStr(v) && /^[0-9a-f]{16}$/.test(v), 'deviceKeyId', '16 hex digits')) },
 };
 
@@ -305,6 +332,22 @@ export function checkDeviceClock(v: unknown, path: string): Problem {
   if (typeof v.ntpEnabled !== 'boolean') return `${path}.ntpEnabled must be a boolean`;
   if (typeof v.timeZone !== 'string' || !isTimeZone(v.timeZone)) return `${path}.timeZone must be an IANA time zone name`;
   return null;
+}
+
+export function checkTrustStore(v: unknown, path: string): Problem {
+  if (!isObj(v)) return `${path} must be an object`;
+  return first(
+    checkArray(v.certificates, `${path}.certificates`, (c, at) =>
+      !isObj(c)
+        ? `${at} must be an object`
+        : first(
+            need(isStr(c.pem) && c.pem.includes('-----BEGIN CERTIFICATE-----'), `${at}.pem`, 'a PEM certificate'),
+            need(c.origin === 'factory' || c.origin === 'imported', `${at}.origin`, "'factory' | 'imported'"),
+            need(typeof c.addedAt === 'number' && Number.isFinite(c.addedAt), `${at}.addedAt`, 'a number'),
+          ),
+    ),
+    checkArray(v.removedFactory, `${path}.removedFactory`, (f, at) => need(isStr(f), at, 'a string')),
+  );
 }
 
 /** Firmware-1 content (read only: this firmware never writes it). */

@@ -18,6 +18,7 @@ import { pagesPlugin } from './plugins/pages.ts';
 import { registerSecurity } from './plugins/security.ts';
 import { ssePlugin } from './plugins/sse.ts';
 import { clockSettingsSchema, dispatchResultSchema, errorSchema, jobSchema, smtpSettingsSchema, statusSchema } from './schemas.ts';
+import { trustedCertificateSchema, trustStoreSchema } from './trust/schemas.ts';
 import type { PanelOptions } from './types.ts';
 
 const VIEWS = fileURLToPath(new URL('./views', import.meta.url));
@@ -55,7 +56,7 @@ export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
   app.decorate('panel', { generatedPassword, passwordChecks: () => ctx.lockout.verifications });
 
   registerErrorHandling(app);
-  for (const schema of [errorSchema, statusSchema, smtpSettingsSchema, dispatchResultSchema, jobSchema, clockSettingsSchema]) app.addSchema(schema);
+  for (const schema of [errorSchema, statusSchema, smtpSettingsSchema, dispatchResultSchema, jobSchema, clockSettingsSchema, trustedCertificateSchema, trustStoreSchema]) app.addSchema(schema);
 
   await registerSecurity(app, { sessionKey: opts.sessionKey, allowedHosts: opts.allowedHosts });
   await app.register(fastifyStatic, { root: PUBLIC, prefix: '/assets/', index: false, cacheControl: true, maxAge: 60_000 });

@@ -5,7 +5,7 @@
 import type { PrinterStatus as DeviceStatus, TransitionNotice } from '../device/printer.ts';
 import type { LeafState } from '../../machines/oauthDevice.ts';
 import { lastErrorWire, type LastErrorWire } from '../device/failures.ts';
-import { stateText } from './wording.ts';
+import { failureAdvice, stateText } from './wording.ts';
 import type { JobRecord, SmtpSettings } from '../device/printer.ts';
 
 export const iso = (ms: number | null | undefined): string | null =>
@@ -22,6 +22,8 @@ export interface StatusView {
   lastError: LastErrorWire | null;
   /** The state in the panel's words. */
   stateText: string;
+  /** What to do about the last failure, when the panel knows (e.g. "Check Date/Time or enable NTP"); else null. */
+  advice: string | null;
   jobId: string | null;
   retryAt: string | null;
   /** The device clock's "now" (a virtual clock may be far from the wall clock). */
@@ -41,6 +43,7 @@ export function statusView(s: DeviceStatus, now: number): StatusView {
     tokenExpiresAt: iso(s.tokenExpiresAt),
     lastError: s.lastError ? lastErrorWire(s.lastError) : null,
     stateText: stateText(s, now),
+    advice: failureAdvice(s),
     jobId: s.jobId,
     retryAt: iso(s.retryAt),
     now: iso(now),

@@ -1,7 +1,7 @@
 /** Renders a page inside the panel layout with what every page shows: header identity, navigation, CSRF token, flash. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PanelContext } from './context.ts';
-import { browserWordingJson, STATE_TITLES, STATE_TONE } from './wording.ts';
+import { browserWordingJson, METHOD_LABELS, STATE_TITLES, STATE_TONE } from './wording.ts';
 
 export type Flash = { kind: 'info' | 'ok' | 'warn' | 'error'; text: string };
 
@@ -15,6 +15,7 @@ export const NAV = [
   { href: '/statechart', label: 'Statechart', key: 'statechart' },
   { href: '/nvram', label: 'NVRAM', key: 'nvram' },
   { href: '/settings/clock', label: 'Date/Time', key: 'clock' },
+  { href: '/settings/certificates', label: 'Certificates', key: 'certificates' },
   { href: '/maintenance', label: 'Maintenance', key: 'maintenance' },
 ] as const;
 
@@ -49,6 +50,7 @@ export async function renderPage(
       deviceId: identity.id,
       headerState: { state, title: STATE_TITLES[state], tone: STATE_TONE[state] },
       wordingJson: browserWordingJson(),
+      methodLabels: METHOD_LABELS,
       cloud: ctx.sim.twin ? 'Microsoft twin (offline)' : 'Microsoft',
     });
 }

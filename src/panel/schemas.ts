@@ -40,6 +40,7 @@ export const statusSchema = {
     tokenExpiresAt: isoTime,
     lastError: lastErrorSchema,
     stateText: { type: 'string' },
+    advice: { type: ['string', 'null'], description: 'What to do about the last failure (TLS: "Check Date/Time or enable NTP", "Import the root certificate of …"); null when the panel has no advice' },
     jobId: nullableString,
     retryAt: isoTime,
     now: isoTime,
@@ -84,16 +85,32 @@ const smtpProperties = {
   smtpServerName: { type: 'string', maxLength: 253, description: 'SMTP Server Name' },
   smtpPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'SMTP Port No.' },
   useSecureConnection: { type: 'boolean', description: 'Use Secure Connection (SSL): STARTTLS' },
-  authMethod: { type: 'string', enum: ['off', 'smtpAuth', 'oauth2ExchangeOnline'], description: 'Email Send Authentication Method' },
+  authMethod: {
+    type: 'string',
+    enum: ['off', 'smtpAuth', 'oauth2ExchangeOnline', 'oauth2AppOnly'],
+    description: 'Email Send Authentication Method: Off, SMTP Authentication (basic), OAuth2.0 (for Exchange Online), OAuth2.0 app-only (client credentials)',
+  },
   authEmailAddress: { type: 'string', maxLength: 254, description: 'Auth. Email Address' },
   authUsername: { type: 'string', maxLength: 254, description: 'Auth. Username' },
   adminEmailAddress: { type: 'string', maxLength: 254, description: 'Administrator E-mail Address (the sender)' },
 } as const;
 
+/** App-only's identifiers (not secret; '' when unset, absent on devices that never had them). */
+const appOnlyProperties = {
+  appTenantId: { type: 'string', maxLength: 36, description: 'Directory (tenant) ID (app-only)' },
+  appClientId: { type: 'string', maxLength: 36, description: 'Application (client) ID (app-only)' },
+} as const;
+
+/** Write-only: accepted on save, sealed in NVRAM, never in an answer ('' or absent keeps the stored one). */
+const secretProperties = {
+  smtpPassword: { type: 'string', maxLength: 256, writeOnly: true, description: 'Password for SMTP Authentication (basic)' },
+  clientSecret: { type: 'string', maxLength: 256, writeOnly: true, description: 'Client secret of the application (app-only)' },
+} as const;
+
 export const smtpSettingsSchema = {
   $id: 'SmtpSettings',
   type: 'object',
-  properties: smtpProperties,
+  properties: { ...smtpProperties, ...appOnlyProperties },
   required: Object.keys(smtpProperties),
   additionalProperties: false,
 } as const;
@@ -101,7 +118,7 @@ export const smtpSettingsSchema = {
 /** PUT merges: any subset of the fields, nothing else. */
 export const smtpSettingsInputSchema = {
   type: 'object',
-  properties: smtpProperties,
+  properties: { ...smtpProperties, ...appOnlyProperties, ...secretProperties },
   additionalProperties: false,
 } as const;
 

@@ -12,7 +12,7 @@ import type { TransitionTable } from '../model/transitionTable.ts';
 const LAYERS: (string | null)[][] = [
   [null, 'unconfigured'],
   [null, 'ready'],
-  ['requestingCode', 'codePending', null, 'authFailed'],
+  ['requestingCode', 'codePending', 'requestingToken', 'authFailed'],
   ['authorized', 'tokenExpired', null, 'reauthRequired'],
   ['sending', 'refreshing', 'sendFailure'],
 ];

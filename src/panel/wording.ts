@@ -4,8 +4,8 @@
  * browser needs (titles, tones, the few labels panel.js changes) as JSON in every page's `data-wording` attribute,
  * so public/panel.js holds no copy of any of it.
  */
-import type { LastError, LeafState } from '../../machines/oauthDevice.ts';
-import { codeText } from '../device/failures.ts';
+import type { AuthMethod, LastError, LeafState } from '../../machines/oauthDevice.ts';
+import { BASIC_AUTH_DISABLED, codeText, isAppCredentialFailure, isTlsReason, type TlsReason } from '../device/failures.ts';
 import type { PrinterStatus } from '../device/printer.ts';
 
 /** Short headline per state (statechart.md, panel wording column). */
@@ -21,6 +21,7 @@ export const STATE_TITLES: Record<LeafState, string> = {
   sending: 'Sending…',
   sendFailure: 'Send failed',
   reauthRequired: 'Re-authentication required',
+  requestingToken: 'Requesting an app-only token from Microsoft…',
 };
 
 export type Tone = 'ok' | 'busy' | 'warn' | 'error' | 'idle';
@@ -38,6 +39,25 @@ export const STATE_TONE: Record<LeafState, Tone> = {
   sending: 'busy',
   sendFailure: 'error',
   reauthRequired: 'warn',
+  requestingToken: 'busy',
+};
+
+/** What the panel says when Exchange refuses basic SMTP AUTH for the tenant (5.7.139 basic disabled, 5.7.30). */
+export const BASIC_AUTH_TURNED_OFF =
+  'Microsoft has turned off basic authentication for this tenant: switch to OAuth2.0 (for Exchange Online)';
+
+/** What the panel asks for when Entra refuses the app's credentials (app-only's reauthRequired). */
+export const NEW_CLIENT_SECRET_NEEDED = 'Enter a new client secret for the application and save it.';
+
+/** Under a write-only field: what an empty one does (the stored secret is never shown). */
+export const SECRET_HINT = 'Never shown again once saved; leave empty to keep the stored one.';
+
+/** The method select's entries (the seed's labels, and the app-only one of issue 14). */
+export const METHOD_LABELS: Record<AuthMethod, string> = {
+  off: 'Off',
+  smtpAuth: 'SMTP Authentication',
+  oauth2ExchangeOnline: 'OAuth2.0 (for Exchange Online)',
+  oauth2AppOnly: 'OAuth2.0 app-only (client credentials)',
 };
 
 /** Labels the browser script puts on the page by itself (the copy button's confirmation, the countdown's end). */
@@ -59,6 +79,23 @@ export function describeError(e: LastError): string {
   return `${e.reason}${code}`;
 }
 
+/** The host a failure in this state was talking to: Exchange while sending, Entra ID otherwise. */
+const failedHost = (state: LeafState): string => (state === 'sendFailure' || state === 'sending' ? 'smtp.office365.com' : 'login.microsoftonline.com');
+
+const TLS_ADVICE: Record<TlsReason, (host: string) => string> = {
+  'cert-not-yet-valid': () => 'Check Date/Time or enable NTP',
+  'cert-expired': () => 'Check Date/Time or enable NTP',
+  'unknown-ca': (host) => `Import the root certificate of ${host}`,
+  'hostname-mismatch': (host) => `Check the server name: the certificate does not name ${host}`,
+  protocol: () => 'Check that the server offers TLS 1.2 or later',
+};
+
+/** What the admin should do about the last failure, when the panel knows (TLS failures: the printer's clock or store). */
+export function failureAdvice(s: Pick<PrinterStatus, 'state' | 'lastError'>): string | null {
+  const reason = s.lastError?.reason;
+  return isTlsReason(reason) ? TLS_ADVICE[reason](failedHost(s.state)) : null;
+}
+
 /** The full sentence of the panel wording column, with the details filled in. */
 export function stateText(s: PrinterStatus, now: number): string {
   const reason = s.lastError ? describeError(s.lastError) : 'unknown reason';
@@ -70,8 +107,10 @@ export function stateText(s: PrinterStatus, now: number): string {
     case 'authorized':
       return `Authenticated as ${s.account ?? '?'}`;
     case 'sendFailure':
+      if (s.lastError?.reason === BASIC_AUTH_DISABLED) return `${BASIC_AUTH_TURNED_OFF}. Send failed: ${s.lastError.reply ?? reason}`;
       return `Send failed: ${s.lastError?.reply ?? reason}`;
     case 'reauthRequired':
+      if (s.lastError && isAppCredentialFailure(s.lastError.reason)) return `Re-authentication required: ${reason}. ${NEW_CLIENT_SECRET_NEEDED}`;
       return `Re-authentication required: ${reason}`;
     default:
       return STATE_TITLES[s.state];

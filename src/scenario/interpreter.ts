@@ -266,6 +266,14 @@ export class ScenarioRun {
         return this.twin().clearFaults();
       case 'clock':
         return this.clockStep(step.args);
+      case 'trust':
+        return this.trustStep(step.args);
+      case 'rootMigration': {
+        const { in: inMs, ...rest } = step.args;
+        await this.twin().migrateRoot({ ...rest, ...(inMs !== undefined ? { inMs } : {}) });
+        this.note(`twin root migration${inMs ? ` in ${formatDurationShort(inMs)}` : ''}${rest.crossSign ? ' (cross-signed by the old root)' : ''}`);
+        return;
+      }
       case 'advance':
         return this.advance(step.args);
       case 'advanceUntil':
@@ -387,6 +395,18 @@ export class ScenarioRun {
     }
     if (c.sync) await clock.syncNow();
     await clock.idle();
+  }
+
+  /** The admin on the Certificates page: deletes first, then imports ("replace the factory root by the new one"). */
+  private async trustStep(t: Extract<SimpleStep, { kind: 'trust' }>['args']): Promise<void> {
+    const store = this.printer.trustStore;
+    if (!store) throw new StepSkipped('the trust store is out of this stage\'s reach', 'trustStore');
+    if (t.delete !== undefined) {
+      const victims = t.delete === 'factory' ? (await store.list()).filter((c) => c.origin === 'factory').map((c) => c.fingerprint) : [t.delete];
+      for (const fp of victims) await store.remove(fp);
+    }
+    if (t.import !== undefined) await store.importPem(t.import === 'twin-root' ? await this.twin().rootPem() : t.import);
+    await this.printer.idle();
   }
 
   private async powerCycle(offMs: number, deviceKey?: DeviceKeyLoss): Promise<void> {

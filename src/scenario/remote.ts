@@ -202,5 +202,10 @@ export function controlledTwin(twin: TwinControlClient): ScenarioTwin {
     addFault: async (rule) => void (await twin.call('POST', '/faults', rule)),
     clearFaults: async () => void (await twin.clearFaults()),
     messages: async (upn) => (await twin.messages(upn)) as { folder?: string; subject?: string | null }[],
+    migrateRoot: async ({ inMs, ...rest }) => {
+      const at = inMs === undefined ? undefined : new Date((await twin.clock()).now + inMs).toISOString();
+      await twin.call('POST', '/pki/migrate', { ...rest, ...(at ? { at } : {}) });
+    },
+    rootPem: async () => ((await twin.call('GET', '/pki')) as { root: { pem: string } }).root.pem,
   };
 }

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { JOB_STATUSES } from '../device/printer.ts';
 import { LEAF_STATES } from '../../machines/oauthDevice.ts';
-import { smtpSettingsSchema } from '../device/validation.ts';
+import { credentialInputSchema, smtpSettingsSchema } from '../device/validation.ts';
 import { parseDuration } from './duration.ts';
 import { DEVICE_KEY_FAULTS } from '../sim/device-key-fault.ts';
 
@@ -113,7 +113,8 @@ const expectation = z
 
 /** Every step kind but `repeat` (which holds steps and is validated recursively). */
 export const STEP_ARGS = {
-  settings: smtpSettingsSchema.partial(),
+  // With the write-only secrets (the basic password, the app's client secret) a panel form carries too.
+  settings: smtpSettingsSchema.partial().extend(credentialInputSchema.shape),
   startAuth: nothing,
   cancelAuth: nothing,
   signOut: nothing,
@@ -187,6 +188,20 @@ export const STEP_ARGS = {
     })
     .strict()
     .refine((c) => Object.keys(c).length > 0, 'must change at least one thing'),
+  /** The printer's trust store, as its admin changes it on the Certificates page. */
+  trust: z
+    .object({
+      /** "twin-root": the root the twin's chain leads to now (what the admin downloads); or a PEM. */
+      import: z.union([z.literal('twin-root'), z.string().includes('-----BEGIN CERTIFICATE-----')]).optional(),
+      /** "factory": every factory root; or a SHA-256 fingerprint as listed. */
+      delete: z.string().min(1).optional(),
+    })
+    .strict()
+    .refine((t) => t.import !== undefined || t.delete !== undefined, 'needs import or delete'),
+  /** The twin re-issues its server certificates under a new root (src/cloud/pki.ts), now or `in` a while. */
+  rootMigration: z
+    .object({ in: duration.optional(), crossSign: z.boolean().optional(), name: z.string().min(1).max(64).optional() })
+    .strict(),
   advance: duration,
   advanceUntil: z.object({ state: states, cap: duration }).strict(),
   powerCycle: z.preprocess(

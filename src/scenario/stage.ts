@@ -33,6 +33,10 @@ export interface ScenarioTwin {
   messages(upn: string): Promise<MailboxMessage[]>;
   /** Whether the twin's NTP server answers (absent: a stage whose printer's NTP is out of reach). */
   setNtpReachable?(reachable: boolean): Promise<void>;
+  /** A root migration (src/cloud/pki.ts): now, or `inMs` later on the twin's clock. */
+  migrateRoot(req: { inMs?: number; crossSign?: boolean; name?: string }): Promise<void>;
+  /** The PEM of the root the twin's chain leads to now (what an admin downloads and imports). */
+  rootPem(): Promise<string>;
 }
 
 /** A job as a scenario reads it. */
@@ -42,7 +46,7 @@ export type ScenarioJob = Pick<JobRecord, 'id' | 'status' | 'attempts' | 'reply'
  * The part of the printer interface a scenario drives and reads: every `Printer` is one, and so is a printer behind
  * a driver (remote.ts), whose protocol carries no more than this.
  */
-export interface ScenarioPrinter extends Pick<Printer, 'status' | 'saveSettings' | 'send' | 'eventLog' | 'idle' | 'subscribe' | 'clock' | 'power' | 'secretAudit'> {
+export interface ScenarioPrinter extends Pick<Printer, 'status' | 'saveSettings' | 'send' | 'eventLog' | 'idle' | 'subscribe' | 'clock' | 'power' | 'secretAudit' | 'trustStore'> {
   submitJob(input: unknown): Promise<ScenarioJob>;
   jobs(): Promise<ScenarioJob[]>;
   job(id: string): Promise<ScenarioJob | undefined>;
@@ -83,6 +87,8 @@ export function embeddedTwin(twin: Twin): ScenarioTwin {
     clearFaults: async () => c.clearFaults(),
     messages: async (upn) => c.messages(upn),
     setNtpReachable: async (reachable) => twin.ntp.setReachable(reachable),
+    migrateRoot: async ({ inMs, ...rest }) => void (await twin.pki.migrate({ ...rest, ...(inMs !== undefined ? { at: twin.clock.now() + inMs } : {}) })),
+    rootPem: async () => twin.pki.rootPem(),
   };
 }
 

@@ -12,7 +12,7 @@ import type { BootReport, Printer, TransitionNotice } from '../device/printer.ts
 import type { Simulator } from './types.ts';
 
 /** What `localPrinter` needs of a simulator (test fakes around a device harness offer the same). */
-export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'>;
+export type PrinterHost = Pick<Simulator, 'device' | 'virtualClock' | 'stateDir' | 'advance' | 'powerCycle' | 'onBoot'> & Partial<Pick<Simulator, 'trustStore'>>;
 
 export interface LocalPrinterOptions {
   /**
@@ -44,7 +44,7 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
   const clock = sim.virtualClock;
   const imageText = async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1');
   return {
-    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true, secretAudit: true },
+    capabilities: { clock: clock !== null, nvramImage: true, effectHolds: false, power: true, secretAudit: true, trustStore: 'trustStore' in sim },
     saveSettings: async (input) => device().saveSettings(input),
     send: async (event) => device().send(event),
     submitJob: async (input) => device().submitJob(input),
@@ -108,6 +108,16 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
         return { tokens: tokens.size, inImage: [...tokens].filter((t) => image.includes(t)).length };
       },
     },
+    ...('trustStore' in sim
+      ? {
+          // Read through the getter at each call: every boot has its own store object over the same NVRAM.
+          trustStore: {
+            list: async () => sim.trustStore!.list(),
+            importPem: async (pem: string) => sim.trustStore!.importPem(pem),
+            remove: async (fingerprint: string) => sim.trustStore!.remove(fingerprint),
+          },
+        }
+      : {}),
     power: {
       deviceKeyLoss: true,
       powerCycle: async (offMs = 0, o) => {

@@ -9,6 +9,8 @@ import { openNvram, type CloudSettings, type Nvram } from '../nvram/index.ts';
 import { createDevice, type Device } from '../device/device.ts';
 import { seededRandom } from '../util/random.ts';
 import { ClockService, type TimeSyncPort } from '../device/clockService.ts';
+import { microsoftFactoryRoots, TrustStore } from '../device/trustStore.ts';
+import { retryTlsFailuresOnChange } from '../device/tlsRecovery.ts';
 import { querySntp } from '../adapters/sntp.ts';
 import { RealClock, VirtualClock, type Clock } from '../time/clock.ts';
 import { persistedVirtualClock } from '../time/persisted-clock.ts';
@@ -80,6 +82,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
   let nvram!: Nvram;
   let device!: Device;
   let deviceClock: ClockService | null = null;
+  let trustStore!: TrustStore;
+  let stopTlsRecovery: () => void = () => {};
+  // The firmware's factory roots: the twin's root in twin mode (this simulator's "factory" built it), Microsoft's
+  // roots by name against Microsoft (a bench's extra CA is trusted too, as the bench asked).
+  const factoryRoots = cloud.mode === 'twin' ? (twin ? [twin.caPem] : []) : [...microsoftFactoryRoots(), ...(choice.mode === 'microsoft' && choice.bench?.caPem ? [choice.bench.caPem] : [])];
   let adapters!: DeviceAdapters;
   let closed = false;
   const bootListeners = new Set<(d: Device) => void>();
@@ -110,7 +117,16 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
         logger,
         ...(opts.ntpByDefault !== undefined ? { defaultNtpEnabled: opts.ntpByDefault } : {}),
       });
-      adapters = createDeviceAdapters({ cloud, logger, clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}` });
+      const rtc = deviceClock.rtc;
+      trustStore = await TrustStore.powerOn({ nvram, clock: rtc, factoryRoots, logger });
+      const store = trustStore;
+      adapters = createDeviceAdapters({
+        cloud,
+        logger,
+        clientName: `mfp-${nvram.data.device.serial.toLowerCase() || 'sim'}`,
+        // TLS is judged on the printer's clock against its own store, not the host's.
+        trust: { now: () => rtc.now(), roots: () => store.roots() },
+      });
       const ports = opts.wrapPorts ? opts.wrapPorts(adapters.ports) : adapters.ports;
       // One generator per simulator, not per boot: a power cycle goes on with the sequence (seeded, so it replays).
       device = await createDevice({ nvram, clock: deviceClock.rtc, ports, spoolDir, logger, retryJitter });
@@ -118,6 +134,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       await nvram.close().catch(() => undefined);
       throw err;
     }
+    stopTlsRecovery = retryTlsFailuresOnChange(() => device, [(l) => deviceClock!.rtc.onChange(l), (l) => trustStore.onChange(l)]);
     if (opts.settleOnBoot !== false) await device.idle();
     for (const l of bootListeners) {
       try {
@@ -131,6 +148,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
 
   /** Power off: timers stop, work in flight is abandoned (sockets cut, as a power cut would), NVRAM closed. */
   async function powerOff(): Promise<void> {
+    stopTlsRecovery();
     deviceClock?.stop();
     device.stop();
     await adapters.shutdown();
@@ -154,6 +172,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
     },
     get deviceClock() {
       return deviceClock!;
+    },
+    get trustStore() {
+      return trustStore;
     },
     // Made on first use: it subscribes to the device (and to every later boot).
     get printer() {

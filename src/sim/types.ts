@@ -6,6 +6,7 @@
 import type { Clock, VirtualClock } from '../time/clock.ts';
 import type { Device } from '../device/device.ts';
 import type { ClockService } from '../device/clockService.ts';
+import type { TrustStore } from '../device/trustStore.ts';
 import type { Printer } from '../device/printer.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { Logger } from '../log/logger.ts';
@@ -81,6 +82,8 @@ export interface Simulator {
   readonly twin: Twin | null;
   /** The current printer's time keeping (RTC, NTP, date/time settings); replaced at each boot like `device`. */
   readonly deviceClock: ClockService;
+  /** The current printer's TLS trust store (NVRAM); replaced at each boot like `device`. */
+  readonly trustStore: TrustStore;
   /** The current device; a power cycle replaces it, so always read it through this getter. */
   readonly device: Device;
   /** The same printer behind the one interface every face uses (src/device/printer.ts); it outlives power cycles. */

@@ -52,6 +52,9 @@ type VirtualTimer = { id: number; at: number; seq: number; fn: () => void };
  * set), moving `now()` to each timer's deadline before calling it, so a callback sees the time it was due at.
  * Timers set by a callback inside the advanced window fire in the same call. Deterministic: no wall time involved.
  */
+/** Where a VirtualClock starts unless told otherwise: Monday 5 January 2026, 08:00 UTC. */
+export const VIRTUAL_CLOCK_START = Date.UTC(2026, 0, 5, 8, 0, 0);
+
 export class VirtualClock implements Clock {
   private current: number;
   private nextId = 1;
@@ -59,7 +62,7 @@ export class VirtualClock implements Clock {
   private readonly timers = new Map<number, VirtualTimer>();
   private readonly listeners = new Set<(now: number) => void>();
 
-  constructor(start: number = Date.UTC(2026, 0, 5, 8, 0, 0)) {
+  constructor(start: number = VIRTUAL_CLOCK_START) {
     this.current = start;
   }
 

@@ -61,7 +61,7 @@ describe('classifySignIn', () => {
   it('TLS trouble shows only as endpoints_resolution_error in MSAL; the discovery failure says why', () => {
     const msal = new ClientAuthError('endpoints_resolution_error', 'cid');
     const tls = new EntraTransportError('tls', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'https://x/.well-known', 'unable to verify the first certificate');
-    expect(classifySignIn(factsOf(msal, null, tls), false)).toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: { kind: 'socket', value: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' } });
+    expect(classifySignIn(factsOf(msal, null, tls), false)).toMatchObject({ kind: 'code-request-failed', reason: 'unknown-ca', code: { kind: 'socket', value: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' } });
     expect(classifySignIn(factsOf(msal), false)).toMatchObject({ kind: 'code-request-failed', reason: 'authority-unreachable' });
   });
 
@@ -131,7 +131,7 @@ describe('the reason, code and reply the panel shows', () => {
     const net = classifySignIn(factsOf(new EntraTransportError('network', 'ECONNREFUSED', 'u', 'connect ECONNREFUSED')), false);
     expect(net).toMatchObject({ reason: 'network', code: { kind: 'socket', value: 'ECONNREFUSED' }, reply: 'network failure: ECONNREFUSED: connect ECONNREFUSED' });
     const tls = classifySignIn(factsOf(new EntraTransportError('tls', 'CERT_HAS_EXPIRED', 'u', 'certificate has expired')), false);
-    expect(tls).toMatchObject({ reason: 'tls', code: { kind: 'socket', value: 'CERT_HAS_EXPIRED' }, reply: 'TLS failure: CERT_HAS_EXPIRED: certificate has expired' });
+    expect(tls).toMatchObject({ reason: 'cert-expired', code: { kind: 'socket', value: 'CERT_HAS_EXPIRED' }, reply: 'TLS failure: CERT_HAS_EXPIRED: certificate has expired' });
   });
 
   it('an HTTP failure without a body is named by its status; with a body, by what the body says', () => {
@@ -275,7 +275,7 @@ describe('classifyRefresh', () => {
   it('network, TLS, 429 and 5xx → transient, with Retry-After', () => {
     const net = classifyRefresh(factsOf(new EntraTransportError('network', 'ECONNRESET', 'u', 'read ECONNRESET')));
     expect(net).toMatchObject({ transient: true, reason: 'network', code: { kind: 'socket', value: 'ECONNRESET' }, retryAfterMs: null });
-    expect(classifyRefresh(factsOf(new EntraTransportError('tls', 'CERT_HAS_EXPIRED', 'u', 'certificate has expired')))).toMatchObject({ transient: true, reason: 'tls' });
+    expect(classifyRefresh(factsOf(new EntraTransportError('tls', 'CERT_HAS_EXPIRED', 'u', 'certificate has expired')))).toMatchObject({ transient: true, reason: 'cert-expired' });
     expect(classifyRefresh(factsOf(new EntraHttpError(429, 120_000, null, 'cid')))).toMatchObject({ transient: true, reason: 'throttled', retryAfterMs: 120_000 });
     const unavailable = new EntraHttpError(503, null, body('temporarily_unavailable', 50196), 'cid');
     expect(classifyRefresh(factsOf(unavailable))).toMatchObject({ transient: true, reason: 'server-error', code: { kind: 'aadsts', value: '50196' } });

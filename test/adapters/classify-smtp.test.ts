@@ -13,9 +13,9 @@ describe('classifySmtp: Exchange Online replies', () => {
     [`535 5.7.3 Authentication unsuccessful [${host}]`, 'auth-rejected', false, '5.7.3'],
     [`535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. ${diag}`, 'smtp-auth-disabled', false, '5.7.139'],
     [`535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. ${diag}`, 'smtp-auth-disabled', false, '5.7.139'],
-    [`535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${diag}`, 'smtp-auth-disabled', false, '5.7.139'],
+    [`535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${diag}`, 'basic-auth-disabled', false, '5.7.139'],
     [`535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. ${diag}`, 'smtp-auth-disabled', false, '5.7.139'],
-    ['550 5.7.30 Basic authentication is not supported for Client Submission', 'smtp-auth-disabled', false, '5.7.30'],
+    ['550 5.7.30 Basic authentication is not supported for Client Submission', 'basic-auth-disabled', false, '5.7.30'],
     ['530 5.7.57 Client not authenticated to send mail.', 'auth-rejected', false, '5.7.57'],
     ['550 5.7.60 SMTP; Client does not have permissions to send as this sender', 'send-as-denied', false, '5.7.60'],
     ['554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message Cannot submit message.', 'send-as-denied', false, '5.2.0'],
@@ -93,6 +93,21 @@ describe('classifySmtp: Exchange Online replies', () => {
     expect(enhancedCodeOf('250-2.0.0 OK')).toBe('2.0.0');
     expect(enhancedCodeOf('421 Service not available')).toBeNull();
     expect(enhancedCodeOf(undefined)).toBeNull();
+  });
+});
+
+describe('classifySmtp: the reason of a TLS failure', () => {
+  it.each([
+    [{ code: 'ETLS', originalCode: 'CERT_NOT_YET_VALID', message: 'certificate is valid from 2025-01-01' }, 'cert-not-yet-valid'],
+    [{ code: 'ETLS', originalCode: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, 'cert-expired'],
+    [{ code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' }, 'unknown-ca'],
+    [{ code: 'ESOCKET', originalCode: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', message: 'no root issued it' }, 'unknown-ca'],
+    [{ code: 'ESOCKET', originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames" }, 'hostname-mismatch'],
+    [{ code: 'ESOCKET', originalCode: 'ERR_SSL_UNSUPPORTED_PROTOCOL', message: 'unsupported protocol' }, 'protocol'],
+    [{ message: 'certificate has expired' }, 'cert-expired'],
+    [{ code: 'ETLS', message: 'Error initiating TLS - STARTTLS not offered' }, 'protocol'],
+  ] as const)('%o → %s', (facts, reason) => {
+    expect(classifySmtp(facts)).toMatchObject({ category: 'tls', transient: false, reason });
   });
 });
 

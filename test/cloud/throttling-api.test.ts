@@ -50,4 +50,25 @@ describe('/_twin/throttling', () => {
     expect((await tokenRequest()).status).toBe(400);
     await api(twin, 'PUT', '/_twin/throttling', {});
   });
+
+  it('a device-code poll over the limit is told to keep polling (authorization_pending), and the code still redeems', async () => {
+    const dc = await oauth(twin, '/oauth2/v2.0/devicecode', { client_id: twin.clientId, scope: 'https://outlook.office.com/SMTP.Send offline_access openid profile' });
+    expect(dc.status).toBe(200);
+    twin.control.approveDeviceCode(dc.json.user_code, twin.testUser.upn);
+    await clock.advance(1000);
+    await api(twin, 'PUT', '/_twin/throttling', { tokenRequestsPerSecondPerApp: 1 });
+    expect((await tokenRequest()).status).toBe(400); // uses the second's one request
+    const poll = () => oauth(twin, '/oauth2/v2.0/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: twin.clientId, device_code: dc.json.device_code });
+    const throttled = await poll();
+    expect(throttled.status).toBe(400);
+    expect(throttled.json).toMatchObject({ error: 'authorization_pending', error_codes: [70016] });
+    expect(throttled.headers['retry-after']).toBeUndefined();
+    const traffic = (await api(twin, 'GET', '/_twin/throttling/traffic')).json as { throttled: number }[];
+    expect(traffic.at(-1)!.throttled).toBe(1); // counted as throttled all the same
+    await clock.advance(1000);
+    const redeemed = await poll();
+    expect(redeemed.status, redeemed.text).toBe(200);
+    expect(redeemed.json.access_token).toEqual(expect.any(String));
+    await api(twin, 'PUT', '/_twin/throttling', {});
+  });
 });

@@ -251,6 +251,26 @@ describe('device runtime on fake ports', () => {
     expect(h.nvram.secrets.has('msal-cache')).toBe(false);
   });
 
+  it('a free device acknowledges a job and starts it in one write; jobs that come while it is busy wait their turn', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    const writes = () => h.nvram.stats().banks.reduce((n, b) => n + b.writes, 0);
+    const release = h.fake.gateSends();
+    const before = writes();
+    const first = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'first' });
+    expect(first.status).toBe('queued'); // the answer is the job as acknowledged
+    expect(writes()).toBe(before + 1);
+    expect(h.device.state()).toBe('sending');
+    expect(h.nvram.data.spool.find((j) => j.id === first.id)).toMatchObject({ status: 'sending', attempts: 1 });
+    const second = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'second' });
+    expect(writes()).toBe(before + 2); // busy: the record alone
+    expect(h.device.job(second.id)?.status).toBe('queued');
+    release();
+    await h.device.idle();
+    expect(h.device.jobs().filter((j) => j.id === first.id || j.id === second.id).map((j) => j.status)).toEqual(['sent', 'sent']);
+    expect(h.fake.sent.map((m) => m.subject)).toEqual(['first', 'second']);
+  });
+
   it('writes nothing for an event that changes nothing persisted', async () => {
     h = await DeviceHarness.create();
     await h.device.saveSettings(OAUTH_SETTINGS);

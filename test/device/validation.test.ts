@@ -89,12 +89,12 @@ describe('SMTP settings', () => {
     expect(err.fields).toEqual({
       smtpPort: 'must be 1 to 65535',
       useSecureConnection: 'must be true or false',
-      authMethod: 'must be off, smtpAuth or oauth2ExchangeOnline',
+      authMethod: 'must be off, smtpAuth, oauth2ExchangeOnline or oauth2AppOnly',
       authUsername: 'is not an e-mail address',
     });
     expect(err.message).toBe(
       'invalid thing: smtpPort must be 1 to 65535; useSecureConnection must be true or false; ' +
-        'authMethod must be off, smtpAuth or oauth2ExchangeOnline; authUsername is not an e-mail address',
+        'authMethod must be off, smtpAuth, oauth2ExchangeOnline or oauth2AppOnly; authUsername is not an e-mail address',
     );
     expect(err.name).toBe('DeviceInputError');
   });

@@ -117,7 +117,7 @@ describe('startSimulator({ cloud: microsoft, bench: { dnsServer, caPem, ports } 
       await sim.device.saveSettings(SETTINGS);
       await sim.device.send({ type: 'START_AUTH' });
       await waitForState(sim, 'authFailed', 30_000);
-      expect(sim.device.status().lastError?.reason).toBe('tls');
+      expect(sim.device.status().lastError?.reason).toBe('unknown-ca');
     } finally {
       await sim.close();
     }

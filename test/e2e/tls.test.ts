@@ -31,19 +31,19 @@ describe('TLS and the simulated network', () => {
     expect(sim.internals.adapters.oauth!.authority).toBe(sim.twin!.authority);
   });
 
-  it('an untrusted Entra certificate: code-request-failed, reason tls, with the certificate error code', async () => {
+  it('an untrusted Entra certificate: code-request-failed, reason unknown-ca, with the certificate error code', async () => {
     const cloud = { ...twinCloud(sim.twin!), network: { ...twinCloud(sim.twin!).network, caPem: null } };
     const adapters = createDeviceAdapters({ cloud, logger: silentLogger() });
     const { oauth } = adapters.ports(memoryCacheStore());
     const codes: unknown[] = [];
     await expect(
       oauth.signIn({ account: SCANNER, onCode: (c) => codes.push(c), cancel: { cancelled: false, onCancel: () => {} } }),
-    ).rejects.toMatchObject({ kind: 'code-request-failed', reason: 'tls', code: { kind: 'socket', value: expect.stringMatching(/CERT|SIGNATURE|SELF_SIGNED/) } });
+    ).rejects.toMatchObject({ kind: 'code-request-failed', reason: 'unknown-ca', code: { kind: 'socket', value: expect.stringMatching(/CERT|SIGNATURE|SELF_SIGNED/) } });
     expect(codes).toEqual([]);
     await adapters.shutdown();
   });
 
-  it('an untrusted Exchange certificate after STARTTLS: SendFailure tls, permanent', async () => {
+  it('an untrusted Exchange certificate after STARTTLS: SendFailure tls (unknown-ca), permanent', async () => {
     const cloud = { ...twinCloud(sim.twin!), network: { ...twinCloud(sim.twin!).network, caPem: null } };
     const adapters = createDeviceAdapters({ cloud, logger: silentLogger() });
     const { mail } = adapters.ports(memoryCacheStore());
@@ -60,7 +60,7 @@ describe('TLS and the simulated network', () => {
           attachments: [{ filename: 'scan.pdf', contentType: 'application/pdf', path: SCAN_PDF }],
         },
       }),
-    ).rejects.toMatchObject({ category: 'tls', transient: false });
+    ).rejects.toMatchObject({ category: 'tls', reason: 'unknown-ca', transient: false });
     await adapters.shutdown();
   });
 });

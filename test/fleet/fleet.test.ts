@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetCommand } from '../../src/fleet/cli.ts';
 import { mailsPerPrinter } from '../../src/fleet/day.ts';
+import { sumTraffic } from '../../src/fleet/run.ts';
 import { ensureCertificates } from '../../src/cloud/entra/certs.ts';
 import { ensureSigningKey } from '../../src/cloud/entra/signing-key.ts';
 import type { FleetReport } from '../../src/fleet/types.ts';
@@ -90,6 +91,9 @@ describe('mfp-sim fleet', () => {
 
     expect(pages['/fleet']!.status).toBe(200);
     expect(pages['/fleet']!.body).toContain('href="/fleet/devices/printer-0006"');
+    // The chart of requests/s over simulated time, both slices' twins summed, drawn on the server.
+    expect(pages['/fleet']!.body).toMatch(/Requests per second at the twins[\s\S]*<svg[^>]*aria-label="Requests per second at the twins over simulated time"[\s\S]*<polyline/);
+    expect(pages['/fleet']!.body).toMatch(/h of simulated time<\/text>/);
     const list = JSON.parse(pages['/fleet/api/devices']!.body);
     expect(list).toMatchObject({ devices: 6, running: false, phase: 'check' });
     expect(list.items.map((i: { state: string }) => i.state)).toEqual(Array(6).fill('authorized'));
@@ -98,6 +102,11 @@ describe('mfp-sim fleet', () => {
     expect(pages['/fleet/devices/printer-9999']!.status).toBe(404);
     // Nothing secret on the page: no JWT, no password field.
     for (const p of Object.values(pages)) expect(p.body).not.toMatch(/eyJ[\w-]{10,}\.|password/i);
+  });
+
+  it('sums the slices\' traffic per virtual second for the page', () => {
+    const t = (at: number, tokenRequests: number, smtpSubmissions = 0, throttled = 0) => ({ at, tokenRequests, smtpSubmissions, throttled });
+    expect(sumTraffic([[t(2000, 1, 1), t(1000, 2)], [t(1000, 3, 0, 1)], []])).toEqual([t(1000, 5, 0, 1), t(2000, 1, 1)]);
   });
 
   it('refuses a state directory that holds an earlier fleet', async () => {

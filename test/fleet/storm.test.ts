@@ -2,7 +2,8 @@
  * Fleet storms at a small size: 20 printers against one twin whose tenant allows 6 token requests per second per
  * app. After a site power outage every printer boots with an expired token at once: the tenant throttles, the
  * printers honour Retry-After and back off, the whole site recovers, and no mail is lost. With retry jitter the
- * retries no longer come in waves: their peak is lower. Functional only: nothing here is timed (the figures are
+ * retries no longer come in waves: their peak is lower. After an admin revokes every session the site recovers too:
+ * the admin signs every printer in again and their held mail goes. Functional only: nothing here is timed (the figures are
  * virtual time, and the same on any machine).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,21 @@ describe('a site power outage against a throttled tenant', () => {
     expect(jittered.peakRetryRequestsPerSecond).toBeLessThan(plain.peakRetryRequestsPerSecond);
     expect(jittered.throttled).toBeLessThan(plain.throttled);
     expect(jittered.msTo99PercentHealthy!).toBeLessThan(plain.msTo99PercentHealthy!);
+  }, 300_000);
+});
+
+describe('an admin revoking every session against a throttled tenant', () => {
+  it('the refreshes are refused or throttled, the admin signs the site in again, and it recovers with no mail lost', async () => {
+    const revoked = await storm({ event: 'revoke' });
+    // Every printer asked in the event's second (its refresh); only PER_APP were answered, the rest throttled.
+    expect(revoked.perSecond[0]!.tokenRequests).toBeGreaterThanOrEqual(DEVICES);
+    expect(revoked.throttled).toBeGreaterThan(0);
+    // Device-code polls over the limit are told to keep polling, so the throttle does not end the new sign-ins.
+    expect(revoked.recovered).toBe(true);
+    expect(revoked.healthy).toBe(DEVICES);
+    expect(revoked.mailsSent).toBe(DEVICES);
+    expect(revoked.mailsLost).toBe(0);
+    expect(revoked.mailsDelayed).toBe(DEVICES);
   }, 300_000);
 });
 

@@ -286,7 +286,7 @@ describe('the device through the API', () => {
   it('serves the statechart table and NVRAM without secrets', async () => {
     await signIn();
     const sc = (await api('GET', '/api/statechart')).json();
-    expect(sc.states).toHaveLength(11);
+    expect(sc.states).toHaveLength(12); // the eleven public states and app-only's requestingToken
     expect(sc.current).toBe('authorized');
     expect(sc.transitions.some((t: { source: string; event: string; target: string }) => t.source === 'codePending' && t.event === 'TOKEN_GRANTED' && t.target === 'authorized')).toBe(true);
     const nv = await api('GET', '/api/nvram');

@@ -5,7 +5,6 @@
  *
  * Chromium missing: with CI set the test FAILS (CI must install it); without CI it is skipped with a printed reason.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,29 +15,14 @@ import { startSimulator } from '../../src/sim/simulator.ts';
 import { DEFAULT_TENANT_FILE } from '../../src/cloud/tenant-fixture.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { startPanel, type RunningPanel } from '../../src/panel/index.ts';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumPresent, requireChromium, skipWithoutChromium } from '../support/chromium.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const SHOTS = path.resolve('reports/screenshots');
 const SCANNER = 'scanner@contoso.com';
 const RECIPIENT = 'admin@contoso.com';
 const ADMIN_PASSWORD = 'browser-test-admin-pass';
 
-const chromiumPresent = existsSync(CHROMIUM);
-const inCI = !!process.env.CI;
-if (!chromiumPresent && !inCI) {
-  console.warn(`[panel browser test] skipped: ${CHROMIUM} not found (apt-get install chromium). With CI set this fails.`);
-}
-
-describe.skipIf(!chromiumPresent && !inCI)('Web Image Monitor in Chromium: the seed journey', () => {
+describe.skipIf(skipWithoutChromium('panel browser test'))('Web Image Monitor in Chromium: the seed journey', () => {
   let sim: Awaited<ReturnType<typeof startSimulator>>;
   let panel: RunningPanel;
   let browser: Browser;
@@ -73,7 +57,7 @@ describe.skipIf(!chromiumPresent && !inCI)('Web Image Monitor in Chromium: the s
   });
 
   it('logs in, configures OAuth, signs in at Microsoft with MFA, sees Authenticated, sends a test e-mail', async () => {
-    if (!chromiumPresent) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist (apt-get install chromium)`);
+    requireChromium();
     // Log in.
     await page.goto(`${panel.url}/login`);
     await shot(page, 'login');

@@ -1,24 +1,10 @@
 /** The date/time API (/api/settings/clock, /api/device/clock/sync) over a real simulator with the twin's NTP server. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildPanel } from '../../src/panel/index.ts';
 import { FIRMWARE_EPOCH } from '../../src/device/clockService.ts';
-import { startE2E, type E2ESim } from '../e2e/support.ts';
-import { ADMIN_PASSWORD, basic, login } from './support.ts';
+import { basic, login, realPanelPerTest } from './support.ts';
 
-let sim: E2ESim | undefined;
-let app: FastifyInstance | undefined;
-afterEach(async () => {
-  await app?.close();
-  await sim?.close();
-  app = sim = undefined;
-});
-
-async function setup() {
-  sim = await startE2E();
-  app = await buildPanel({ sim, adminPassword: ADMIN_PASSWORD, loginRateLimit: 1000 });
-  return { sim, app };
-}
+const { setup } = realPanelPerTest();
 const call = (a: FastifyInstance, method: 'GET' | 'PUT' | 'POST', url: string, payload?: object) =>
   a.inject({ method, url, headers: { authorization: basic() }, ...(payload ? { payload } : {}) });
 

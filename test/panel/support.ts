@@ -2,6 +2,8 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildPanel } from '../../src/panel/index.ts';
 import { FakeSimulator } from './fakeSimulator.ts';
+import { afterEach } from 'vitest';
+import { startE2E, type E2ESim } from '../e2e/support.ts';
 
 export const ADMIN_PASSWORD = 'Panel-Test-Pass-1';
 export const basic = (password = ADMIN_PASSWORD, user = 'admin') => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -21,6 +23,27 @@ export async function panelUnderTest(opts: { loginRateLimit?: number } = {}): Pr
     close: async () => {
       await app.close();
       await sim.close();
+    },
+  };
+}
+
+/**
+ * A panel over a whole simulator (twin, real sockets, the device clock and trust store), closed after each test of the
+ * file that calls this at its top level. `setup()` builds it.
+ */
+export function realPanelPerTest(): { setup: () => Promise<{ sim: E2ESim; app: FastifyInstance }> } {
+  let sim: E2ESim | undefined;
+  let app: FastifyInstance | undefined;
+  afterEach(async () => {
+    await app?.close();
+    await sim?.close();
+    app = sim = undefined;
+  });
+  return {
+    setup: async () => {
+      sim = await startE2E();
+      app = await buildPanel({ sim, adminPassword: ADMIN_PASSWORD, loginRateLimit: 1000 });
+      return { sim, app };
     },
   };
 }

@@ -14,7 +14,7 @@ describe('localPrinter', () => {
   it('declares what it offers, answers in plain data, and reports a power cycle as a structured boot report', async () => {
     sim = await startE2E();
     const printer = localPrinter(sim);
-    expect(printer.capabilities).toEqual({ clock: true, nvramImage: true, effectHolds: false, power: true, secretAudit: true });
+    expect(printer.capabilities).toEqual({ clock: true, nvramImage: true, effectHolds: false, power: true, secretAudit: true, trustStore: true });
     expect(() => requireCapability(printer, 'effectHolds')).toThrow(/does not offer effectHolds/);
     expect((await printer.bootReport()).reasons.map((r) => r.code)).toContain('first-boot');
     expect(await printer.can('START_AUTH')).toBe(false); // unconfigured: nothing to sign in with yet

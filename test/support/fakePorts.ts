@@ -2,7 +2,7 @@
  * Scripted stand-ins for Entra ID and Exchange Online, honestly named fakes: the device-core tests drive the runtime
  * through its ports without a network. (The end-to-end tests use the real adapters against the twin instead.)
  */
-import type { DevicePorts, Grant, IssuedCode, TokenCacheStore, CancelHandle } from '../../src/device/ports.ts';
+import type { AppCredentials, DevicePorts, Grant, IssuedCode, TokenCacheStore, CancelHandle } from '../../src/device/ports.ts';
 import { RefreshFailure, SendFailure, SignInFailure } from '../../src/device/failures.ts';
 
 type Deferred<T> = { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void };
@@ -31,7 +31,11 @@ export class FakePorts {
   readonly refreshResults: (Grant | RefreshFailure)[] = [];
   /** Submission outcomes, consumed in order; empty = 250 OK. */
   readonly sendResults: (string | SendFailure)[] = [];
-  readonly sent: { to: string[]; subject: string; messageId: string; accessToken: string; from: string }[] = [];
+  readonly sent: { to: string[]; subject: string; messageId: string; accessToken: string; password?: string; from: string }[] = [];
+  /** Client-credentials outcomes, consumed in order; empty = success with a 1-hour token. */
+  readonly appResults: (Grant | RefreshFailure)[] = [];
+  /** The credentials each client-credentials request was made with. */
+  readonly appRequests: AppCredentials[] = [];
   refreshCalls = 0;
   tokenCache: TokenCacheStore | null = null;
   /** When set, submissions wait for this before answering (to catch the device mid-send). */
@@ -96,12 +100,26 @@ export class FakePorts {
         },
       },
       mail: {
-        submit: async ({ accessToken, message }) => {
+        submit: async ({ accessToken = '', password, message }) => {
           if (this.sendGate) await this.sendGate.promise;
           const r = this.sendResults.shift();
           if (r instanceof SendFailure) throw r;
-          this.sent.push({ to: message.to, subject: message.subject, messageId: message.messageId, accessToken, from: message.from });
+          this.sent.push({ to: message.to, subject: message.subject, messageId: message.messageId, accessToken, ...(password !== undefined ? { password } : {}), from: message.from });
           return { reply: r ?? '250 2.0.0 OK' };
+        },
+      },
+      appOnly: {
+        request: async ({ app, mailbox }) => {
+          this.appRequests.push({ ...app });
+          const r = this.appResults.shift();
+          if (r instanceof RefreshFailure) throw r;
+          cache.stage(JSON.stringify({ fakeAccessToken: `app-at-${this.appRequests.length}` }));
+          return r ?? { account: mailbox, accessTokenExpiresInMs: 3_599_000 };
+        },
+        accessToken: async () => {
+          const c = cache.load();
+          if (!c) throw new RefreshFailure({ transient: false, reason: 'no-token' });
+          return (JSON.parse(c) as { fakeAccessToken: string }).fakeAccessToken;
         },
       },
     };

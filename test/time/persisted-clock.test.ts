@@ -43,6 +43,20 @@ describe('persistedVirtualClock', () => {
     expect(await saved()).toBeLessThan(rtc.clock.now()); // stopped: no longer written
   });
 
+  it('rewrites its mark in place: an older, longer file becomes one record that the next start reads', async () => {
+    const file = await tmp();
+    await writeFile(file, `${JSON.stringify({ now: new VirtualClock().now() + 5 * MARK_STEP_MS })}\n${' '.repeat(200)}\n`);
+    const rtc = persistedVirtualClock(file);
+    await rtc.clock.advance(30 * MARK_STEP_MS);
+    const text = await readFile(file, 'utf8');
+    expect(text.length).toBeLessThan(64);
+    expect((JSON.parse(text) as { now: number }).now).toBeGreaterThanOrEqual(rtc.clock.now());
+    rtc.stop();
+    const next = persistedVirtualClock(file);
+    expect(next.resumedFrom).toBeGreaterThanOrEqual(rtc.clock.now());
+    next.stop();
+  });
+
   it('a damaged file is reported and the clock starts at its origin rather than at a made-up time', async () => {
     const file = await tmp();
     await writeFile(file, '{"now": "yesterday"}');

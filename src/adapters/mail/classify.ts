@@ -1,11 +1,12 @@
 /**
  * Exchange Online's SMTP replies, and the ways a connection fails, sorted into the statechart's send categories.
  * Pure. Rule of thumb: 4xx and network trouble are transient (retry on the runtime's schedule); 5xx are permanent;
- * TLS failures are permanent too (a certificate or protocol mismatch does not heal by retrying).
+ * TLS failures are permanent too (a certificate or protocol mismatch does not heal by retrying; the runtime retries a
+ * job held on one when the printer's clock or trust store changes), with their TlsReason.
  * Exceptions, with reasons, are in the table below and in docs/adapters.md.
  */
 import type { SendCategory } from '../../../machines/oauthDevice.ts';
-import { NODEMAILER_CODES, protocolCode, SendFailure, type ProtocolCode } from '../../device/failures.ts';
+import { NODEMAILER_CODES, protocolCode, SendFailure, tlsReasonOfCode, type ProtocolCode } from '../../device/failures.ts';
 import { isTlsErrorCode } from '../msal/errors.ts';
 
 /** What nodemailer tells about a failed submission (its error's fields). */
@@ -37,9 +38,10 @@ function categoryOfReply(basic: number, enhanced: string | null, text: string): 
     case '5.7.57': // not authenticated: our AUTH did not take
     case '5.7.8': // "Authentication credentials invalid" (OAuth proxies in the field say this)
       return 'auth-rejected';
-    case '5.7.139': // SMTP AUTH off (tenant / mailbox), basic auth off, security defaults
-    case '5.7.30': // basic authentication not supported for client submission
-      return 'smtp-auth-disabled';
+    case '5.7.139': // SMTP AUTH off (tenant / mailbox), basic auth off (its own words: the panel says switch to OAuth), security defaults
+      return /basic authentication is disabled/i.test(text) ? 'basic-auth-disabled' : 'smtp-auth-disabled';
+    case '5.7.30': // basic authentication not supported for client submission (the final removal)
+      return 'basic-auth-disabled';
     case '5.7.60': // no Send As right for the From address
       return 'send-as-denied';
     case '5.2.2': // mailbox full
@@ -73,7 +75,7 @@ export function classifySmtp(f: SmtpFailureFacts): SendFailure {
   const transportCode = transportCodeOf(f);
   if (isTlsErrorCode(f.originalCode, f.message) || f.code === 'ETLS' || f.code === 'EREQUIRETLS') {
     if (f.originalCode && NETWORK_CODES.has(f.originalCode)) return failure('network', true, protocolCode('socket', f.originalCode));
-    return failure('tls', false, transportCode ?? protocolCode('nodemailer', 'ETLS'));
+    return new SendFailure({ category: 'tls', transient: false, reason: tlsReasonOfCode(f.originalCode ?? f.code, f.message), reply: words, code: transportCode ?? protocolCode('nodemailer', 'ETLS') });
   }
   if ((f.originalCode && NETWORK_CODES.has(f.originalCode)) || (f.code && NETWORK_CODES.has(f.code))) {
     return failure('network', true, transportCode);

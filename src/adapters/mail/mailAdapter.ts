@@ -1,19 +1,21 @@
 /**
  * The device's mail port on nodemailer: one STARTTLS connection per job (TLS 1.2 minimum), SASL XOAUTH2 with the
- * cached access token, MAIL FROM = header From = the configured sender, a stable Message-ID from the job.
+ * cached access token (or, for the "SMTP Authentication" method, AUTH LOGIN/PLAIN with the password), MAIL FROM = header From = the configured sender, a stable Message-ID from the job.
  * Failures come back as SendFailure, classified (classify.ts).
  */
-import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Logger } from '../../log/logger.ts';
 import { SendFailure } from '../../device/failures.ts';
-import type { MailPort, OutgoingMessage, SmtpTarget } from '../../device/ports.ts';
+import type { MailPort, OutgoingMessage, SmtpCredential, SmtpTarget } from '../../device/ports.ts';
 import { resolveEndpoint, type SimulatedNetwork } from '../network.ts';
 import { classifySmtp, smtpFactsOf } from './classify.ts';
+import { DeviceTls, fixedTrust } from '../tls/deviceTls.ts';
 
 export interface MailAdapterOptions {
   network: SimulatedNetwork;
+  /** The device's TLS (trust store at the device clock); default: the network's CA on the host clock. */
+  tls?: DeviceTls;
   logger: Logger;
   /** EHLO name (the printer's host name). */
   clientName?: string;
@@ -24,21 +26,19 @@ export interface MailAdapterOptions {
 export class NodemailerMailAdapter implements MailPort {
   private readonly open = new Set<{ close(): void }>();
   private readonly log: Logger;
-  /**
-   * One TLS context per adapter, as a printer keeps one trust store: without it every submission would parse the CA
-   * PEM into a fresh SecureContext (~3 ms of CPU per mail in the soak profile). Built on first use.
-   */
-  private secureContext: tls.SecureContext | undefined;
+  /** The device's trust store at its clock; shares its SecureContext per store revision (see deviceTls.ts). */
+  private readonly tls: DeviceTls;
 
   constructor(private readonly opts: MailAdapterOptions) {
     this.log = opts.logger.child({ component: 'mail' });
+    this.tls = opts.tls ?? new DeviceTls(fixedTrust(opts.network.caPem));
   }
 
   /**
    * nodemailer transport options for one submission (exported for tests and docs). `dial`: the address a bench
    * resolver gave for the host (nodemailer then connects to it and verifies TLS against the host name).
    */
-  transportOptions(target: SmtpTarget, accessToken: string, dial?: string): SMTPTransport.Options {
+  transportOptions(target: SmtpTarget, credential: SmtpCredential, dial?: string): SMTPTransport.Options {
     const routed = resolveEndpoint(this.opts.network, target.host, target.port);
     const to = dial ? { host: dial, port: routed.port, servername: routed.servername ?? routed.host } : routed;
     const t = this.opts.timeouts ?? {};
@@ -48,12 +48,16 @@ export class NodemailerMailAdapter implements MailPort {
       // Port 465 is implicit TLS; 587 and 25 start plain and must upgrade with STARTTLS.
       secure: to.port === 465,
       requireTLS: target.secure,
+      // nodemailer hands these to tls.connect (also for the STARTTLS upgrade): the device's check runs in it.
       tls: {
-        minVersion: 'TLSv1.2',
-        secureContext: this.tlsContext(),
+        ...this.tls.connectOptions(),
         ...(to.servername ? { servername: to.servername } : {}),
       },
-      auth: { type: 'OAuth2', user: target.user, accessToken },
+      // nodemailer picks AUTH PLAIN or LOGIN for a password by what EHLO lists (Exchange lists LOGIN).
+      auth:
+        credential.password !== undefined
+          ? { type: 'login', user: target.user, pass: credential.password }
+          : { type: 'OAuth2', user: target.user, accessToken: credential.accessToken },
       pool: false,
       name: this.opts.clientName,
       connectionTimeout: t.connectionMs ?? 30_000,
@@ -64,18 +68,10 @@ export class NodemailerMailAdapter implements MailPort {
     };
   }
 
-  /** TLS 1.2 minimum, trusting the network's CA when it names one (the twin's), else the system's roots. */
-  private tlsContext(): tls.SecureContext {
-    this.secureContext ??= tls.createSecureContext({
-      minVersion: 'TLSv1.2',
-      ...(this.opts.network.caPem ? { ca: this.opts.network.caPem } : {}),
-    });
-    return this.secureContext;
-  }
-
-  async submit(args: { target: SmtpTarget; accessToken: string; message: OutgoingMessage }): Promise<{ reply: string }> {
-    const { target, accessToken, message } = args;
-    const transport = nodemailer.createTransport(this.transportOptions(target, accessToken, await this.dialAddress(target)));
+  async submit(args: { target: SmtpTarget; message: OutgoingMessage } & SmtpCredential): Promise<{ reply: string }> {
+    const { target, message } = args;
+    const credential: SmtpCredential = args.password !== undefined ? { password: args.password } : { accessToken: args.accessToken };
+    const transport = nodemailer.createTransport(this.transportOptions(target, credential, await this.dialAddress(target)));
     this.open.add(transport);
     try {
       const info = await transport.sendMail({

@@ -12,7 +12,7 @@
  *  - cancellation: ClientAuthError `device_code_polling_cancelled`; MSAL's own wall-clock expiry `device_code_expired`.
  */
 import { AuthError, ServerError, InteractionRequiredAuthError } from '@azure/msal-node';
-import { protocolCode, RefreshFailure, SignInFailure, type ProtocolCode } from '../../device/failures.ts';
+import { APP_CREDENTIAL_REASONS, protocolCode, RefreshFailure, SignInFailure, tlsReasonOfCode, type ProtocolCode } from '../../device/failures.ts';
 import { EntraHttpError, EntraTransportError, type EntraErrorBody } from './errors.ts';
 
 /** Everything the classifier needs to know about one failure, whatever shape it arrived in. */
@@ -119,7 +119,7 @@ const replyOf = (f: EntraFailureFacts): string | null =>
   f.description ?? (f.transport ? `${f.transport.kind === 'tls' ? 'TLS failure' : 'network failure'}: ${f.transport.detail}` : f.error);
 
 function reasonOf(f: EntraFailureFacts): string {
-  if (f.transport) return f.transport.kind === 'tls' ? 'tls' : 'network';
+  if (f.transport) return f.transport.kind === 'tls' ? tlsReasonOfCode(f.transport.code, f.transport.detail) : 'network';
   if (f.httpStatus === 429) return 'throttled';
   if (f.httpStatus !== null && f.httpStatus >= 500) return 'server-error';
   if (f.aadsts !== null && AADSTS_REASONS[f.aadsts]) return AADSTS_REASONS[f.aadsts]!;
@@ -197,6 +197,33 @@ export function classifyRefresh(f: EntraFailureFacts): RefreshFailure {
   if (f.error === 'temporarily_unavailable' || f.error === 'server_error') {
     return new RefreshFailure({ transient: true, reason: 'server-error', code, reply, retryAfterMs: f.retryAfterMs });
   }
+  return new RefreshFailure({ transient: true, reason: reasonOf(f), code, reply, retryAfterMs: f.retryAfterMs });
+}
+
+/** AADSTS codes of a client-credentials request that only the admin can fix (a new secret, or Entra's registration). */
+const APP_CREDENTIAL_AADSTS: Record<number, (typeof APP_CREDENTIAL_REASONS)[number]> = {
+  7000215: 'client-secret-invalid',
+  7000222: 'client-secret-expired',
+  700027: 'client-assertion-invalid',
+  7000229: 'app-not-in-tenant',
+  1002012: 'scope-invalid',
+};
+
+/**
+ * A failed client-credentials request (app-only). Transient for network, TLS, 429 and 5xx (retry later); the app's
+ * own credential or registration errors are permanent with their reason (the panel asks for a new secret); any
+ * other answer from Entra (a 4xx: unknown client, unknown tenant, …) is permanent too: retrying the same request
+ * with the same secret gets the same answer.
+ */
+export function classifyClientCredentials(f: EntraFailureFacts): RefreshFailure {
+  const code = codeOf(f);
+  const reply = replyOf(f);
+  if (f.transport || f.httpStatus === 429 || (f.httpStatus !== null && f.httpStatus >= 500) || f.error === 'temporarily_unavailable' || f.error === 'server_error') {
+    return new RefreshFailure({ transient: true, reason: reasonOf(f), code, reply, retryAfterMs: f.retryAfterMs });
+  }
+  const own = f.aadsts !== null ? APP_CREDENTIAL_AADSTS[f.aadsts] : undefined;
+  if (own) return new RefreshFailure({ transient: false, reason: own, code, reply });
+  if (f.error !== null || f.aadsts !== null) return new RefreshFailure({ transient: false, reason: reasonOf(f), code, reply });
   return new RefreshFailure({ transient: true, reason: reasonOf(f), code, reply, retryAfterMs: f.retryAfterMs });
 }
 

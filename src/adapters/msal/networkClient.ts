@@ -1,6 +1,6 @@
 /**
- * MSAL's network module on undici. In twin mode it trusts the twin's CA; against Microsoft it uses the system CAs
- * (functionally MSAL's default client, which we cannot wrap because msal-node does not export it).
+ * MSAL's network module on undici. Every connection is judged by the device's TLS (src/adapters/tls: its trust store at
+ * its clock) — functionally MSAL's default client otherwise, which we cannot wrap because msal-node does not export it.
  * We bring our own for two reasons MSAL cannot serve:
  *  - the device needs the AADSTS code of a polling error (65001 consent vs 53003 policy...), and MSAL's device code
  *    client throws `post_request_failed` with only the `error` word: the client keeps each error body by
@@ -9,15 +9,16 @@
  * One instance per device (no shared state between devices).
  */
 import type { LookupFunction } from 'node:net';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { EntraHttpError, EntraTransportError, isTlsErrorCode, type EntraErrorBody } from './errors.ts';
+import type { DeviceTls } from '../tls/deviceTls.ts';
 
 const KEEP_BODIES = 16;
 
 export interface EntraNetworkClientOptions {
-  /** Extra CA (PEM) to trust, e.g. the twin's; null = system CAs. */
-  caPem: string | null;
+  /** The device's TLS judgement (its trust store, its clock), read at every new connection. */
+  tls: DeviceTls;
   /** ms for connect, headers and body each (MSAL passes no timeouts for POSTs). */
   timeoutMs?: number;
   /** Name → address for the sockets (a bench resolver); absent = the system's. URLs and TLS names are unchanged. */
@@ -37,12 +38,11 @@ export class EntraNetworkClient implements INetworkModule {
 
   constructor(opts: EntraNetworkClientOptions) {
     const timeout = opts.timeoutMs ?? 30_000;
-    this.makeAgent = () =>
-      new Agent({
-        connect: { ...(opts.caPem ? { ca: opts.caPem } : {}), ...(opts.lookup ? { lookup: opts.lookup } : {}), minVersion: 'TLSv1.2', timeout },
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
+    // A connector per connection, so a store imported or a clock set since the last one is what the next one sees;
+    // no session cache (a resumed session skips the device's check).
+    const connect: buildConnector.connector = (o, cb) =>
+      buildConnector({ ...opts.tls.connectOptions(), ...(opts.lookup ? { lookup: opts.lookup } : {}), timeout, maxCachedSessions: 0 })(o, cb);
+    this.makeAgent = () => new Agent({ connect, headersTimeout: timeout, bodyTimeout: timeout });
   }
 
   private get agent(): Agent {

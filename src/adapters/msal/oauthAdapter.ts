@@ -17,9 +17,12 @@ import { authorityHost, resolveUrl } from '../network.ts';
 import { accessTokenFromCache, nvramCachePlugin } from './cachePlugin.ts';
 import { classifyRefresh, classifySignIn, factsOf } from './classify.ts';
 import { EntraNetworkClient } from './networkClient.ts';
+import { DeviceTls, fixedTrust } from '../tls/deviceTls.ts';
 
 export interface MsalOAuthOptions {
   cloud: CloudConfig;
+  /** The device's TLS (trust store at the device clock); default: the network's CA on the host clock. */
+  tls?: DeviceTls;
   tokenCache: TokenCacheStore;
   logger: Logger;
 }
@@ -37,7 +40,7 @@ export class MsalOAuthAdapter implements OAuthPort {
     const { cloud } = opts;
     this.log = opts.logger.child({ component: 'msal' });
     this.tokenCache = opts.tokenCache;
-    this.network = new EntraNetworkClient({ caPem: cloud.network.caPem, ...(cloud.network.resolver ? { lookup: cloud.network.resolver.connectLookup } : {}) });
+    this.network = new EntraNetworkClient({ tls: opts.tls ?? new DeviceTls(fixedTrust(cloud.network.caPem)), ...(cloud.network.resolver ? { lookup: cloud.network.resolver.connectLookup } : {}) });
     this.authority = resolveUrl(cloud.network, cloud.authority);
     const routed = this.authority !== cloud.authority;
     const log = this.log;

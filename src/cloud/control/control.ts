@@ -56,6 +56,8 @@ export interface TwinControlDeps {
   holds?: import('../holds.ts').HoldRegistry;
   /** The tenant's throttling (throttling-routes.ts); its routes are registered when present. */
   throttle?: import('../throttling.ts').TenantThrottle;
+  /** The twin's PKI (root migration, pki-routes.ts), once both servers listen. */
+  pki?: () => import('../pki.ts').TwinPki | null;
   /** The twin's SNTP server, once it listens. */
   ntp?: () => { host: string; port: number; reachable(): boolean; setReachable(r: boolean): void; answered(): number } | null;
 }
@@ -85,6 +87,10 @@ export class TwinControl {
 
   get throttle() {
     return this.d.throttle;
+  }
+
+  get pki() {
+    return this.d.pki;
   }
 
   /** The Entra origin is known only once the server listens. */

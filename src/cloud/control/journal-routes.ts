@@ -163,7 +163,17 @@ export function journalRoutes(journal: WireJournal) {
             200: {
               type: 'object',
               description: 'JSON; format=text: text/plain; format=junit: application/xml (JUnit, one testcase per rule)',
-              properties: { entries: { type: 'integer' }, dropped: { type: 'integer' }, passed: { type: 'boolean' }, rules: { type: 'array', items: ruleSchema } },
+              properties: {
+                entries: { type: 'integer' },
+                dropped: { type: 'integer' },
+                passed: { type: 'boolean' },
+                rules: { type: 'array', items: ruleSchema },
+                tlsRefusals: {
+                  type: 'array',
+                  description: 'Per client: SMTP sessions that ended after STARTTLS without a command over TLS (the client refused the certificate: its clock, its trust store); a note, not a rule',
+                  items: { type: 'object', properties: { client: { type: 'string' }, sessions: { type: 'integer' }, evidence: { type: 'array', items: { type: 'integer' } } } },
+                },
+              },
             },
             400: problemSchema,
           },

@@ -13,6 +13,7 @@ import { faultActionProblem } from '../faults.ts';
 import { faultActionSchema } from './fault-action-schema.ts';
 import { holdsRoutes } from './holds-routes.ts';
 import { throttlingRoutes } from './throttling-routes.ts';
+import { pkiRoutes } from './pki-routes.ts';
 
 const isLoopback = (addr: string | undefined) =>
   !!addr && (addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.'));
@@ -68,6 +69,7 @@ export function controlRoutes(control: TwinControl, opts: { remotePeers?: boolea
     if (control.journal) await app.register(journalRoutes(control.journal));
     if (control.holds) await app.register(holdsRoutes(control.holds));
     if (control.throttle) await app.register(throttlingRoutes(control.throttle));
+    if (control.pki) await app.register(pkiRoutes(control.pki));
 
     app.get('/tenant', { schema: { ...tag('tenant'), summary: 'Tenant settings, authority, apps and SMTP endpoint' } }, () => control.tenant());
     app.patch(

@@ -29,6 +29,14 @@ export interface CertificateOptions {
   now?: Date;
 }
 
+/**
+ * Where the twin's certificates start: before any virtual time a simulation starts at (the virtual clock's origin is
+ * 2026-01-05) and after the printer firmware's epoch (2024-01-01), so a printer whose RTC battery died judges them
+ * "not yet valid" while every printer with a sane clock accepts them. Printers judge validity on their own clock,
+ * OpenSSL on the host's: the window covers both.
+ */
+export const TWIN_PKI_EPOCH = Date.UTC(2025, 0, 1);
+
 const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', server: 'server.pem', serverKey: 'server-key.pem' } as const;
 
 /** Every name the server certificate must carry, DNS names first, deduplicated (case-insensitive for DNS names). */
@@ -52,25 +60,58 @@ export async function ensureCertificates(stateDir: string, opts: CertificateOpti
   const existing = await readAll(stateDir);
   if (existing && stillValid(existing.serverCertPem, now) && stillValid(existing.caPem, now) && covers(existing.serverCertPem, names)) return existing;
 
-  // Validity is on the wall clock (TLS stacks check it), not the twin's clock.
-  const notBeforeDate = new Date(now.getTime() - 24 * 3600_000);
+  const notBeforeDate = new Date(Math.min(TWIN_PKI_EPOCH, now.getTime() - 24 * 3600_000));
   const kept = existing && stillValid(existing.caPem, now) ? await readCaKey(stateDir) : null;
-  const ca = kept ? { cert: existing!.caPem, private: kept } : await generate([{ name: 'commonName', value: 'mfp-oauth-sim twin CA' }], {
+  const ca = kept ? { cert: existing!.caPem, private: kept } : await issueRoot(TWIN_CA_NAME, { notBefore: notBeforeDate, notAfter: new Date(now.getTime() + 10 * YEAR_MS) });
+  const server = await issueServerCertificate({ key: ca.private, cert: ca.cert }, names, { notBefore: notBeforeDate, notAfter: new Date(now.getTime() + 2 * YEAR_MS) });
+  await writePrivateFile(path(FILES.ca), ca.cert);
+  await writePrivateFile(path(FILES.caKey), ca.private);
+  await writePrivateFile(path(FILES.server), server.cert);
+  await writePrivateFile(path(FILES.serverKey), server.private);
+  return { caPath: path(FILES.ca), caPem: ca.cert, serverKeyPem: server.private, serverCertPem: server.cert };
+}
+
+const YEAR_MS = 365 * 24 * 3600_000;
+/** The common name of the twin's first root. */
+export const TWIN_CA_NAME = 'mfp-oauth-sim twin CA';
+
+export interface Validity {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+const CA_EXTENSIONS = [
+  { name: 'basicConstraints' as const, cA: true, critical: true },
+  { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+];
+
+/**
+ * A root CA: self-signed, or — with `keyPair` and `signer` — the same subject and key signed by another root (a
+ * cross-certificate: clients that trust only `signer` reach the new root through it).
+ */
+export async function issueRoot(
+  commonName: string,
+  validity: Validity,
+  cross?: { keyPair: { privateKey: string; publicKey: string }; signer: { key: string; cert: string } },
+): Promise<{ cert: string; private: string; public: string }> {
+  return generate([{ name: 'commonName', value: commonName }], {
     algorithm: 'sha256',
     keySize: 2048,
-    notBeforeDate,
-    notAfterDate: new Date(now.getTime() + 10 * 365 * 24 * 3600_000),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
+    notBeforeDate: validity.notBefore,
+    notAfterDate: validity.notAfter,
+    extensions: CA_EXTENSIONS,
+    ...(cross ? { keyPair: cross.keyPair, ca: cross.signer } : {}),
   });
-  const server = await generate([{ name: 'commonName', value: MICROSOFT_NAMES[0] }], {
+}
+
+/** The server certificate both halves of the twin present: Microsoft's names and loopback, signed by `ca`. */
+export async function issueServerCertificate(ca: { key: string; cert: string }, names: { dns: string[]; ips: string[] }, validity: Validity): Promise<{ cert: string; private: string }> {
+  return generate([{ name: 'commonName', value: MICROSOFT_NAMES[0] }], {
     algorithm: 'sha256',
     keySize: 2048,
-    notBeforeDate,
-    notAfterDate: new Date(now.getTime() + 2 * 365 * 24 * 3600_000),
-    ca: { key: ca.private, cert: ca.cert },
+    notBeforeDate: validity.notBefore,
+    notAfterDate: validity.notAfter,
+    ca,
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -81,11 +122,6 @@ export async function ensureCertificates(stateDir: string, opts: CertificateOpti
       },
     ],
   });
-  await writePrivateFile(path(FILES.ca), ca.cert);
-  await writePrivateFile(path(FILES.caKey), ca.private);
-  await writePrivateFile(path(FILES.server), server.cert);
-  await writePrivateFile(path(FILES.serverKey), server.private);
-  return { caPath: path(FILES.ca), caPem: ca.cert, serverKeyPem: server.private, serverCertPem: server.cert };
 }
 
 async function readAll(stateDir: string): Promise<TwinCertificates | null> {
@@ -99,7 +135,8 @@ async function readAll(stateDir: string): Promise<TwinCertificates | null> {
   }
 }
 
-async function readCaKey(stateDir: string): Promise<string | null> {
+/** The twin CA's private key (a root migration cross-signs the new root with it), or null when it is gone. */
+export async function readCaKey(stateDir: string): Promise<string | null> {
   try {
     return await readFile(join(stateDir, FILES.caKey), 'utf8');
   } catch {
@@ -124,10 +161,11 @@ function normaliseIp(ip: string): string {
   return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname : ip;
 }
 
+/** Valid for at least a day more, and since the twin's PKI epoch (older state directories started at their wall time). */
 function stillValid(pem: string, now: Date): boolean {
   try {
     const cert = new X509Certificate(pem);
-    return new Date(cert.validTo).getTime() > now.getTime() + 24 * 3600_000;
+    return new Date(cert.validTo).getTime() > now.getTime() + 24 * 3600_000 && new Date(cert.validFrom).getTime() <= TWIN_PKI_EPOCH;
   } catch {
     return false;
   }

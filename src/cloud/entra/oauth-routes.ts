@@ -10,7 +10,7 @@ import { applyHttpFault } from './http-faults.ts';
 import { peerAddress } from '../journal/http-journal.ts';
 import type { HoldGate, HoldTarget } from '../holds.ts';
 import type { TenantThrottle } from '../throttling.ts';
-import type { EntraService, Params } from './service.ts';
+import { DEVICE_CODE_GRANTS, type EntraService, type Params } from './service.ts';
 import type { SigningKey } from './signing-key.ts';
 
 export interface OAuthRoutesOptions {
@@ -157,6 +157,10 @@ export async function oauthRoutes(app: FastifyInstance, opts: OAuthRoutesOptions
     checkTenant(req.params.tenant);
     // Throttling answers as a throttle fault would (429 + Retry-After); a released hold's choice comes first.
     const throttled = held ? null : opts.throttle?.admitTokenRequest(params === MALFORMED ? '' : String(params.client_id ?? ''));
+    // A device-code poll over the limit is told to keep polling (authorization_pending, the code left unredeemed), not
+    // 429: RFC 8628 clients end the sign-in on any other polling error (msal-node does, slow_down included), and a
+    // poll is already paced by the interval. Simulation choice: Entra documents no throttling answer for polls.
+    if (throttled && params !== MALFORMED && DEVICE_CODE_GRANTS.includes(String(params.grant_type ?? ''))) throw Errors.authorizationPending();
     const instead = held ?? (throttled ? { kind: 'throttle' as const, retryAfterSeconds: throttled.retryAfterSeconds } : null);
     if ((await applyHttpFault(faults, 'token', req, reply, instead)) === 'handled') return reply;
     if (params === MALFORMED) throw Errors.malformed();

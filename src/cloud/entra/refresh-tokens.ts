@@ -35,16 +35,25 @@ export interface RefreshTokenView {
 export class RefreshTokenStore {
   /** Keyed by a hash of the token so the store itself holds no usable secrets. */
   private readonly byHash = new Map<string, RefreshTokenRecord>();
-  /** Called after each issue (a refresh's rotation included): persisted-sign-ins.ts saves the store then. */
-  onChange: (() => void) | null = null;
+  /** Called with the record that changed (issued, or rotated): persisted-sign-ins.ts appends it to its log. */
+  onChange: ((hash: string, record: RefreshTokenRecord) => void) | null = null;
 
   issue(rec: Omit<RefreshTokenRecord, 'id' | 'rotatedAt'>): { token: string; record: RefreshTokenRecord } {
     const token = `1.AQ${randomBytes(160).toString('base64url')}`;
     const hash = hashToken(token);
     const record: RefreshTokenRecord = { ...rec, id: hash.slice(0, 12), rotatedAt: null };
     this.byHash.set(hash, record);
-    this.onChange?.();
+    this.onChange?.(hash, record);
     return { token, record };
+  }
+
+  /** The token was exchanged at `at` (it stays valid: the time is only for listings). */
+  markRotated(token: string, at: number): void {
+    const hash = hashToken(token);
+    const record = this.byHash.get(hash);
+    if (!record) return;
+    record.rotatedAt = at;
+    this.onChange?.(hash, record);
   }
 
   /** Records by token hash (no token in them), for persisting. */

@@ -48,6 +48,8 @@ export interface EntraServer {
   /** https://host:port */
   url: string;
   port: number;
+  /** Serves another certificate (chain PEM) from the next handshake on (a root migration, src/cloud/pki.ts). */
+  setCertificate(tls: { key: string; cert: string }): void;
   close(): Promise<void>;
 }
 
@@ -138,5 +140,6 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
   // A wildcard bind is dialled on loopback by the twin's own in-process users; devices use the served names.
   const dial = dialableHost(o.host);
   origin = `https://${dial.includes(':') ? `[${dial}]` : dial}:${port}`;
-  return { url: origin, port, close: () => app.close() };
+  const server = app.server as unknown as import('node:tls').Server;
+  return { url: origin, port, setCertificate: (tls) => server.setSecureContext({ key: tls.key, cert: tls.cert }), close: () => app.close() };
 }

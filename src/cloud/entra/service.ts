@@ -153,7 +153,7 @@ export class EntraService {
     if (rec.mfaGeneration < user.mfaGeneration) throw Errors.mfaRequired(EXCHANGE_RESOURCE);
     if (!this.directory.consentGranted(app.clientId)) throw Errors.consentRequired(app.clientId, app.displayName);
     const scopes = narrowScopes(rec.scopes, p.scope);
-    rec.rotatedAt = now;
+    this.refreshTokens.markRotated(token, now);
     return this.mintFor(user, app.clientId, { resource: scopes.resource, oidc: rec.scopes.oidc }, rec.mfaDone, rec.mfaGeneration, origin);
   }
 

@@ -148,7 +148,9 @@ class ExchangeSmtpConnection extends SMTPConnection {
     if (exchange) [code, data] = [exchange.code, exchange.text];
     const carriesOwnCode = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
     super.send(code, data, carriesOwnCode ? false : context);
-    this.journalReply(code, carriesOwnCode ? data : (data ?? null));
+    // A reply to a connection that has closed (a `drop` cut it while a stage was held) never reached the wire; and
+    // journalled after the session's CLOSE it would count the session as open again (smtp.max-connections).
+    if (!this._closed) this.journalReply(code, carriesOwnCode ? data : (data ?? null));
     if (exchange?.closes && code !== 421) this.close(); // the library closes after a 421 only
   }
 

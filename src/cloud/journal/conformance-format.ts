@@ -14,6 +14,9 @@ export function formatConformance(report: ConformanceReport, format: Conformance
     for (const f of r.findings) lines.push(`               ✗ ${f}`);
     if (r.evidence.length) lines.push(`               journal seq: ${r.evidence.join(', ')}`);
   }
+  for (const t of report.tlsRefusals) {
+    lines.push(`NOTE           ${t.client}: ${t.sessions} SMTP session(s) ended after STARTTLS without a command over TLS: the client refused the certificate? journal seq: ${t.evidence.join(', ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

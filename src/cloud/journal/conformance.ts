@@ -20,12 +20,26 @@ export interface RuleResult {
   evidence: number[];
 }
 
+/**
+ * Not a rule: SMTP sessions in which a client sent STARTTLS and then no command over TLS (no handshake, or a handshake
+ * and a hang-up) — how a device that refuses the twin's certificate looks on the wire (its clock, its trust store:
+ * docs/clock-and-trust.md). Per client; the Entra half's HTTPS refusals do not reach the journal.
+ */
+export interface TlsRefusal {
+  client: string;
+  sessions: number;
+  /** seq of each session's STARTTLS entry. */
+  evidence: number[];
+}
+
 export interface ConformanceReport {
   entries: number;
   /** Journal entries dropped from the ring before the report (the report may miss what they showed). */
   dropped: number;
   passed: boolean;
   rules: RuleResult[];
+  /** Clients that gave up on TLS after STARTTLS, which no rule judges (refusing a certificate is the client's right). */
+  tlsRefusals: TlsRefusal[];
 }
 
 interface Failure {
@@ -145,6 +159,9 @@ function eachPoll(j: Journal, judge: (poll: HttpJournalEntry, prev: HttpJournalE
  * A permanent refusal must not be retried: an attempt with the same key within RETRY_WINDOW_MS of the refusal, or
  * any later one that is refused the same way again (a blind retry), fails the rule.
  */
+/** Basic (a password: LOGIN, PLAIN) or a bearer token (XOAUTH2): the two kinds of credential an AUTH carries. */
+const authFamily = (mechanism: string | undefined): 'basic' | 'token' => ((mechanism ?? '').toUpperCase() === 'XOAUTH2' ? 'token' : 'basic');
+
 function noRetryRule(code: string, spec: { id: string; title: string; source: string; refusedOn: string; retryOn: string; key: (e: SmtpJournalEntry) => string; what: string }): Rule {
   return {
     id: spec.id,
@@ -322,7 +339,9 @@ const RULES: Rule[] = [
     source: 'Microsoft Learn, "Enable or disable SMTP AUTH in Exchange Online" (5.7.139 until an admin changes the setting); RFC 5321 §4.2.1 (5yz: do not repeat the same request)',
     refusedOn: 'AUTH',
     retryOn: 'AUTH',
-    key: mailboxOf,
+    // The same request is the same mailbox with the same kind of credential: after "basic auth is off" a printer that
+    // switches to XOAUTH2 (the remedy the reply names) is not retrying.
+    key: (e) => `${mailboxOf(e)} ${authFamily(e.mechanism)}`,
     what: 'AUTH',
   }),
   noRetryRule('5.7.60', {
@@ -513,5 +532,26 @@ export function conformanceReport(entries: JournalEntry[], dropped = 0): Conform
       evidence: [...new Set(failures.flatMap((f) => f.evidence))],
     };
   });
-  return { entries: entries.length, dropped, passed: rules.every((r) => r.verdict !== 'fail'), rules };
+  return { entries: entries.length, dropped, passed: rules.every((r) => r.verdict !== 'fail'), rules, tlsRefusals: tlsRefusals(journal.smtp) };
+}
+
+/** Sessions that sent STARTTLS and said nothing more over TLS, grouped by client. */
+function tlsRefusals(smtp: readonly SmtpJournalEntry[]): TlsRefusal[] {
+  const bySession = new Map<string, { client: string; starttls: number | null; handshake: boolean; spokeOverTls: boolean }>();
+  for (const e of smtp) {
+    const s = bySession.get(e.session) ?? { client: e.client, starttls: null, handshake: false, spokeOverTls: false };
+    bySession.set(e.session, s);
+    if (e.command === 'STARTTLS') s.starttls = e.seq;
+    else if (e.command === 'TLS') s.handshake = true;
+    else if (s.handshake && e.command !== 'CLOSE' && e.command !== 'SERVER') s.spokeOverTls = true;
+  }
+  const byClient = new Map<string, TlsRefusal>();
+  for (const s of bySession.values()) {
+    if (s.starttls === null || s.spokeOverTls) continue;
+    const r = byClient.get(s.client) ?? { client: s.client, sessions: 0, evidence: [] };
+    byClient.set(s.client, r);
+    r.sessions++;
+    r.evidence.push(s.starttls);
+  }
+  return [...byClient.values()];
 }

@@ -4,6 +4,7 @@
  * rule fails or the run cannot proceed (a driver that hangs, dies, answers garbage or speaks another version).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { ACCESS_TOKEN_SKEW_MS } from '../../device/deadlines.ts';
 import { loadScenario } from '../scenario.ts';
 import { CoverageTracker } from '../coverage.ts';
 import { RemoteExecutor } from './executor.ts';
@@ -35,6 +36,7 @@ interface MbtOptions {
   stepTimeout: number;
   settleTimeout: number;
   wallWait: number;
+  tokenSkew: number;
   conformance: boolean;
   failuresDir?: string;
 }
@@ -58,6 +60,7 @@ export function mbtCommand(): Command {
     .option('--step-timeout <ms>', 'timeout of each driver and twin call', int(100, 600_000), 10_000)
     .option('--settle-timeout <ms>', 'how long the printer may take to show the expected state after a step', int(100, 600_000), 10_000)
     .option('--wall-wait <ms>', 'without the clock capability: wait on wall time for a deadline this near, skip farther ones', int(0, 600_000), 20_000)
+    .option('--token-skew <ms>', "the printer's refresh lead: how long before the access token expires it raises its access-token deadline (the status shows only the expiry; default ours, 5 min)", int(0, 86_400_000), ACCESS_TOKEN_SKEW_MS)
     .option('--no-conformance', 'do not judge the twin\'s conformance rules at the end')
     .option('--failures-dir <dir>', 'where failing paths and walks are saved as replayable scenarios', 'reports/mbt-failures')
     .addHelpText(
@@ -69,8 +72,9 @@ What it does
   through the driver, outcomes scripted on the twin (approve/decline, fault rules, holds that keep the printer in
   requestingCode, refreshing and sending), deadlines by advancing the shared clock (capability clock) or by waiting
   on wall time up to --wall-wait. After each step the driver's status must show the model's state.
-  A step the printer cannot be made to take (no power capability, a far deadline without clock control, a lost
-  device key) is skipped with its reason: the path counts as skipped, its rows as skipped, never as covered.
+  Paths are generated without the steps the printer's capabilities rule out (no power, no deviceKey); the rows only
+  those steps reach are reported skipped with the capability. A step that cannot be taken when it comes (a deadline
+  beyond --wall-wait without clock control) ends its path as skipped, its rows skipped, never covered.
   At the end the twin's conformance rules are judged over the run's wire journal.
 
 Examples
@@ -93,7 +97,7 @@ See docs/model-based-testing.md ("Put your own printer under test") and docs/dri
         const target = await openRemote({ driverUrl: o.driver, twinUrl: o.twin, twinCaFile: o.twinCa, twinToken: o.twinToken, stepTimeoutMs: o.stepTimeout });
         const caps = Object.entries(target.driver.capabilities).filter(([, v]) => v).map(([k]) => k);
         out(`printer: ${target.driver.hello.name} (capabilities: ${caps.join(', ') || 'none'})`);
-        const execOpts = { settleTimeoutMs: o.settleTimeout, wallWaitMs: o.wallWait };
+        const execOpts = { settleTimeoutMs: o.settleTimeout, wallWaitMs: o.wallWait, accessTokenSkewMs: o.tokenSkew };
         let cases: RunCase[];
         let coverage;
         if (o.replay) {

@@ -6,7 +6,8 @@
  *  - outcomes are scripted on the twin: approve / decline a user code, a one-shot fault rule for a poll, and the
  *    twin's holds instead of in-process gates — a step that enters requestingCode / refreshing / sending arms a hold
  *    for the request the printer is about to make (device-code, token with grant refresh_token, smtp-auth), and the
- *    outcome step releases it to proceed or with the fault action (the printer sees the same wire answer);
+ *    outcome step releases it to proceed or with the fault action (the printer sees the same wire answer); a
+ *    transient send failure lets AUTH through and refuses the message at DATA, so the wire shows its Message-ID;
  *  - deadlines: with the `clock` capability the shared clock is advanced to the deadline the status shows; without
  *    it the harness waits on wall time when the deadline is within `wallWaitMs`, else the step is skipped;
  *  - after each step the driver's status must show the model's state (bounded wait) and its guard-relevant fields,
@@ -21,7 +22,7 @@ import type { DriverClient } from '../../driver/client.ts';
 import { DEVICE_KEY_LOSSES, type DriverStatus } from '../../driver/protocol.ts';
 import { ModelDivergence, type StepRecord } from '../executor.ts';
 import { initialSystemState, leafOf, step as modelStep, type DeviceEffect, type SystemState } from '../systemModel.ts';
-import { ACCOUNT_A, ACCOUNT_B, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from '../vocabulary.ts';
+import { ACCOUNT_A, ACCOUNT_B, APP_ONLY_A, BASIC_PASSWORD_A, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from '../vocabulary.ts';
 import type { CoverageTracker } from '../coverage.ts';
 import type { Hold, HoldTarget, TwinControlClient } from './twin-client.ts';
 
@@ -50,6 +51,12 @@ export interface RemoteExecutorOptions {
   coverage?: CoverageTracker;
   /** Status polling interval while settling (default 25 ms). */
   pollMs?: number;
+  /**
+   * How long before the access token's expiry the printer raises its access-token deadline (its refresh lead; default
+   * ours, ACCESS_TOKEN_SKEW_MS = 5 min). The status shows the expiry, not the lead, and the harness needs the deadline
+   * itself to wait for it on wall time and to order it against the other deadlines.
+   */
+  accessTokenSkewMs?: number;
 }
 
 const OAUTH_SMTP = { smtpServerName: 'smtp.office365.com', smtpPort: 587, useSecureConnection: true, adminEmailAddress: '' };
@@ -58,7 +65,11 @@ const HELD: Partial<Record<LeafState, { effect: DeviceEffect; target: HoldTarget
   requestingCode: { effect: 'requestDeviceCode', target: 'device-code' },
   refreshing: { effect: 'refreshAccessToken', target: 'token', grantType: 'refresh_token' },
   sending: { effect: 'submitJob', target: 'smtp-auth' },
+  requestingToken: { effect: 'requestAppToken', target: 'token', grantType: 'client_credentials' },
 };
+/** App-only renews with a new client-credentials request (no refresh token): its refreshing holds that grant. */
+const grantTypeIn = (held: { grantType?: string }, s: SystemState): string | undefined =>
+  held.grantType === 'refresh_token' && s.snapshot.context.method === 'appOnly' ? 'client_credentials' : held.grantType;
 const POWER_OFF_LONG_MS = 24 * 3_600_000;
 /** Past a wall-time deadline, how long the printer's timer may take to fire. */
 const WALL_MARGIN_MS = 250;
@@ -77,6 +88,8 @@ export function missingCapability(label: EventLabel, caps: DriverClient['capabil
   if (label === 'POWER_CYCLE:keyChanged' && !caps.deviceKey) {
     return { capability: 'deviceKey', reason: 'the printer does not declare the deviceKey capability (a power cycle that loses the device key)' };
   }
+  if (label === 'SAVE_SETTINGS:basicA' && !caps.smtpAuth) return { capability: 'smtpAuth', reason: 'the printer does not declare the smtpAuth capability (settings with a password)' };
+  if (label === 'SAVE_SETTINGS:appOnlyA' && !caps.oauth2AppOnly) return { capability: 'oauth2AppOnly', reason: 'the printer does not declare the oauth2AppOnly capability (app-only OAuth settings)' };
   return null;
 }
 
@@ -151,10 +164,10 @@ export class RemoteExecutor {
     if (!(await this.canTake(label))) return false;
     if (kindOf(label) !== 'deadline') return true;
     const status = await this.target.driver.status();
-    const at = dueAt(label as DeadlineEvent, status);
+    const at = this.dueAt(label as DeadlineEvent, status);
     if (at === null) return false;
     const armed = Object.keys(armedDeadlines(this.model.snapshot)) as DeadlineEvent[];
-    return armed.every((e) => e === label || (dueAt(e, status) ?? Infinity) > at);
+    return armed.every((e) => e === label || (this.dueAt(e, status) ?? Infinity) > at);
   }
 
   async runAll(labels: readonly EventLabel[]): Promise<StepRecord[]> {
@@ -185,7 +198,7 @@ export class RemoteExecutor {
     }
     const previous = this.hold;
     let fresh: Hold | null = null;
-    if (needsHold) fresh = await this.target.twin.armHold(held.target, { grantType: held.grantType });
+    if (needsHold) fresh = await this.target.twin.armHold(held.target, { grantType: grantTypeIn(held, after) });
     try {
       await this.perform(label, before, statusBefore);
     } catch (err) {
@@ -231,11 +244,18 @@ export class RemoteExecutor {
     if (kindOf(label) !== 'deadline' && label !== 'POWER_CYCLE:deadlinePassed') return { waitMs: 0 };
     if (this.capabilities.clock) return { waitMs: 0 };
     const bound = this.opts.wallWaitMs ?? 20_000;
-    const due = label === 'POWER_CYCLE:deadlinePassed' ? latestDue(this.model, status) : dueAt(label as DeadlineEvent, status);
+    const due = label === 'POWER_CYCLE:deadlinePassed' ? this.latestDue(status) : this.dueAt(label as DeadlineEvent, status);
     if (due === undefined) return { waitMs: 0 };
     if (due === null) throw new StepSkipped(label, 'clock', `the printer's status does not show when ${label} falls due`);
     const wait = due - Date.now();
     if (wait > bound) throw new StepSkipped(label, 'clock', `${label} is ${Math.round(wait / 1000)} s away on wall time (bound ${bound / 1000} s): a clock capability or a short-lifetime tenant fixture would reach it`);
+    if (kindOf(label) === 'deadline') {
+      // On wall time the printer's own lifetimes order its deadlines (e.g. a 30 s token before the third 12 s
+      // retry), not the model's; the harness cannot make this one come first.
+      const armed = Object.keys(armedDeadlines(this.model.snapshot)) as DeadlineEvent[];
+      const earlier = armed.filter((e) => e !== label && (this.dueAt(e, status) ?? Infinity) <= due);
+      if (earlier.length) throw new StepSkipped(label, 'clock', `${earlier.join(', ')} falls due first on the printer's wall time; a clock capability would let the harness take ${label} first`);
+    }
     return { waitMs: Math.max(0, wait) };
   }
 
@@ -247,7 +267,7 @@ export class RemoteExecutor {
       case 'power': {
         let offMs = 0;
         if (label === 'POWER_CYCLE:deadlinePassed') {
-          offMs = this.capabilities.clock ? POWER_OFF_LONG_MS : Math.max(0, (latestDue(this.model, status) ?? Date.now()) - Date.now() + 500);
+          offMs = this.capabilities.clock ? POWER_OFF_LONG_MS : Math.max(0, (this.latestDue(status) ?? Date.now()) - Date.now() + 500);
         }
         if (label === 'POWER_CYCLE:keyChanged') {
           await driver.powerCycle(0, DEVICE_KEY_LOSSES[this.keyLosses++ % DEVICE_KEY_LOSSES.length]);
@@ -258,10 +278,10 @@ export class RemoteExecutor {
       }
       case 'deadline': {
         const which = label as DeadlineEvent;
-        const at = dueAt(which, status);
+        const at = this.dueAt(which, status);
         if (at === null || at === undefined) throw new Error(`the printer's status shows no time for ${which}`);
         const armed = Object.keys(armedDeadlines(before.snapshot)) as DeadlineEvent[];
-        const earlier = armed.filter((e) => e !== which && (dueAt(e, status) ?? Infinity) <= at);
+        const earlier = armed.filter((e) => e !== which && (this.dueAt(e, status) ?? Infinity) <= at);
         if (earlier.length) throw new Error(`${earlier.join(', ')} would fire first (the model cannot order these deadlines)`);
         if (this.capabilities.clock) await driver.advance(Math.max(0, at - (await driver.now())));
         // Without a clock the printer's own timer fires on wall time: wait for it (a deadline that keeps the state,
@@ -283,6 +303,8 @@ export class RemoteExecutor {
       await twin.release(id, outcome ?? 'proceed');
     };
     const account = before.snapshot.context.account ?? ACCOUNT_A;
+    // App-only's first grant is the held client-credentials request let through (Entra answers for the app).
+    if (leafOf(before) === 'requestingToken' && label.startsWith('TOKEN_GRANTED')) return release();
     switch (label) {
       case 'CODE_ISSUED':
       case 'REFRESHED':
@@ -296,8 +318,20 @@ export class RemoteExecutor {
         return release(REFRESH_PERMANENT);
       case 'SEND_FAILED:auth-rejected':
       case 'SEND_FAILED:permanent':
-      case 'SEND_FAILED:transient':
         return release({ kind: 'reply', reply: SEND_FAILURES[label.slice('SEND_FAILED:'.length) as keyof typeof SEND_FAILURES].reply });
+      case 'SEND_FAILED:transient': {
+        // Refused once the message is on the wire (AUTH proceeds, DATA is refused): the twin journals its Message-ID,
+        // so rule smtp.one-message-id-per-job can judge the resend (a refusal at AUTH carries no message).
+        const data = await twin.armHold('smtp-data');
+        await release();
+        const caught = await twin.hold(data.id, 'holding', this.opts.settleTimeoutMs ?? 10_000);
+        if (caught.state !== 'holding') {
+          await this.abandon(data.id);
+          throw new Error(`the printer sent no message after its AUTH was let through (smtp-data hold ${caught.state})`);
+        }
+        await twin.release(data.id, { kind: 'reply', reply: SEND_FAILURES.transient.reply });
+        return;
+      }
       case 'TOKEN_GRANTED:configured':
         await twin.approve(userCode(), account);
         return;
@@ -320,7 +354,7 @@ export class RemoteExecutor {
 
   private async operator(label: EventLabel): Promise<void> {
     const { driver } = this.target;
-    const settings = (authMethod: 'off' | 'oauth2ExchangeOnline', account: string) => ({ ...OAUTH_SMTP, authMethod, authEmailAddress: account, authUsername: account });
+    const settings = (authMethod: 'off' | 'oauth2ExchangeOnline' | 'smtpAuth' | 'oauth2AppOnly', account: string) => ({ ...OAUTH_SMTP, authMethod, authEmailAddress: account, authUsername: account });
     const check = (r: { accepted: boolean; state: string; reason?: string }) => {
       if (!r.accepted) throw new Error(`the printer did not accept ${label} in ${r.state}${r.reason ? `: ${r.reason}` : ''}`);
     };
@@ -331,6 +365,10 @@ export class RemoteExecutor {
         return check(await driver.saveSettings(settings('oauth2ExchangeOnline', ACCOUNT_B)));
       case 'SAVE_SETTINGS:off':
         return check(await driver.saveSettings(settings('off', '')));
+      case 'SAVE_SETTINGS:basicA':
+        return check(await driver.saveSettings({ ...settings('smtpAuth', ACCOUNT_A), smtpPassword: BASIC_PASSWORD_A }));
+      case 'SAVE_SETTINGS:appOnlyA':
+        return check(await driver.saveSettings({ ...settings('oauth2AppOnly', ACCOUNT_A), ...APP_ONLY_A }));
       case 'SEND':
         await driver.submitJob({ to: [JOB_RECIPIENT], subject: `mbt job ${this.labels.length}`, body: `Scanned page of step ${this.labels.length}.\r\n` });
         return;
@@ -371,34 +409,38 @@ export class RemoteExecutor {
       await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 25));
     }
   }
-}
 
-const inbox = (m: { folder?: string }) => m.folder === undefined || m.folder === 'Inbox';
+  /**
+   * When a deadline falls due by the printer's status (null: not shown; undefined: not armed in the status). The
+   * access-token deadline is the token's expiry less the printer's refresh lead (`accessTokenSkewMs`), which the
+   * status does not show.
+   */
+  private dueAt(which: DeadlineEvent, s: DriverStatus): number | null {
+    switch (which) {
+      case 'CODE_DEADLINE':
+        return s.expiresAt;
+      case 'ACCESS_TOKEN_DEADLINE':
+        return s.tokenExpiresAt === null ? null : s.tokenExpiresAt - (this.opts.accessTokenSkewMs ?? ACCESS_TOKEN_SKEW_MS);
+      case 'RETRY_DUE':
+        return s.retryAt;
+    }
+  }
 
-/** When a deadline falls due by the printer's status (null: not shown; undefined: not armed in the status). */
-function dueAt(which: DeadlineEvent, s: DriverStatus): number | null {
-  switch (which) {
-    case 'CODE_DEADLINE':
-      return s.expiresAt;
-    case 'ACCESS_TOKEN_DEADLINE':
-      return s.tokenExpiresAt === null ? null : s.tokenExpiresAt - ACCESS_TOKEN_SKEW_MS;
-    case 'RETRY_DUE':
-      return s.retryAt;
+  /** The last deadline a long power cut must pass (undefined: the model has none armed). */
+  private latestDue(s: DriverStatus): number | null | undefined {
+    const c = this.model.snapshot.context;
+    const names: DeadlineEvent[] = [];
+    if (c.accessTokenExpiresAt !== null) names.push('ACCESS_TOKEN_DEADLINE');
+    if (c.retryAt !== null) names.push('RETRY_DUE');
+    if (c.codeExpiresAt !== null) names.push('CODE_DEADLINE');
+    if (!names.length) return undefined;
+    const times = names.map((n) => this.dueAt(n, s));
+    if (times.some((t) => t === null)) return null;
+    return Math.max(...(times as number[]));
   }
 }
 
-/** The last deadline a long power cut must pass (undefined: the model has none armed). */
-function latestDue(model: SystemState, s: DriverStatus): number | null | undefined {
-  const c = model.snapshot.context;
-  const names: DeadlineEvent[] = [];
-  if (c.accessTokenExpiresAt !== null) names.push('ACCESS_TOKEN_DEADLINE');
-  if (c.retryAt !== null) names.push('RETRY_DUE');
-  if (c.codeExpiresAt !== null) names.push('CODE_DEADLINE');
-  if (!names.length) return undefined;
-  const times = names.map((n) => dueAt(n, s));
-  if (times.some((t) => t === null)) return null;
-  return Math.max(...(times as number[]));
-}
+const inbox = (m: { folder?: string }) => m.folder === undefined || m.folder === 'Inbox';
 
 /** The guard-relevant facts the status shows, against the model's context (the in-process executor's list). */
 function statusMismatch(shown: DriverStatus, after: SystemState): string | null {

@@ -7,14 +7,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connectDriver, DEFAULT_DRIVER_TIMEOUT_MS, DriverError } from '../../driver/client.ts';
-import { buildModelGraph, generatePaths, materialize } from '../generator.ts';
+import { buildModelGraph, generatePaths, materialize, type ModelGraph } from '../generator.ts';
 import { UNREACHABLE_ROWS } from '../unreachable.ts';
 import { CoverageTracker } from '../coverage.ts';
 import { ModelDivergence } from '../executor.ts';
 import { runWalks } from '../walk.ts';
 import { saveScenario, scenarioOf, FAILURES_DIR } from '../scenario.ts';
 import type { EventLabel } from '../vocabulary.ts';
-import { RemoteExecutor, StepSkipped, type RemoteExecutorOptions, type RemoteTarget } from './executor.ts';
+import { missingCapability, RemoteExecutor, StepSkipped, type RemoteExecutorOptions, type RemoteTarget } from './executor.ts';
 import { TwinCallError, TwinControlClient } from './twin-client.ts';
 import { RemoteCoverage } from './coverage.ts';
 
@@ -106,7 +106,10 @@ export async function runRemote(target: RemoteTarget, o: RemoteRunOptions = {}):
   try {
     const doPaths = o.paths ?? !(o.walks && o.walks > 0);
     if (doPaths) {
-      const all = generatePaths(buildModelGraph(), { skipRows: new Set(Object.keys(UNREACHABLE_ROWS)) });
+      const graph = buildModelGraph();
+      const usable = pathsWithin(graph, target.driver.capabilities);
+      for (const r of usable.beyond) coverage.skip(r.row, r.capability, r.reason);
+      const all = generatePaths(usable.graph, { skipRows: new Set(Object.keys(UNREACHABLE_ROWS)) });
       const chosen = o.pathIds?.length ? all.filter((p) => o.pathIds!.includes(p.id)) : all;
       for (const p of chosen) {
         const labels = p.steps.map((s) => s.label);
@@ -179,6 +182,63 @@ export async function runRemote(target: RemoteTarget, o: RemoteRunOptions = {}):
 }
 
 /**
+ * The model graph without the steps this printer's capabilities rule out (e.g. a power cycle that loses the device
+ * key), so that generated paths reach every row they can without them instead of ending at the first such step; and
+ * the rows only those steps reach, each with the capability that would (the one that, given back alone, reaches it).
+ */
+export function pathsWithin(graph: ModelGraph, caps: RemoteTarget['driver']['capabilities']): {
+  graph: ModelGraph;
+  beyond: { row: string; capability: string; reason: string }[];
+} {
+  const lacking = (label: EventLabel) => missingCapability(label, caps)?.capability;
+  const restricted = (allowed: ReadonlySet<string>) => prune(graph, (l) => { const c = lacking(l); return c === undefined || allowed.has(c); });
+  const reach = reachableRows(restricted(new Set()));
+  const unreached = [...reachableRows(graph)].filter((r) => !reach.has(r));
+  if (!unreached.length) return { graph, beyond: [] };
+  const missing = [...new Set([...graph.nodes.values()].flatMap((n) => n.edges.map((e) => lacking(e.label)).filter((c): c is string => c !== undefined)))];
+  const reachWith = new Map(missing.map((c) => [c, reachableRows(restricted(new Set([c])))]));
+  const why = new Map<string, string>();
+  for (const n of graph.nodes.values()) for (const e of n.edges) {
+    const m = missingCapability(e.label, caps);
+    if (m && !why.has(m.capability)) why.set(m.capability, m.reason);
+  }
+  const beyond = unreached.map((row) => {
+    const capability = missing.find((c) => reachWith.get(c)!.has(row)) ?? missing.join('+');
+    const reason = `no generated path reaches this row without ${capability}: ${missing.filter((c) => capability.split('+').includes(c)).map((c) => why.get(c)).join('; ')}`;
+    return { row, capability, reason };
+  });
+  return { graph: restricted(new Set()), beyond };
+}
+
+function prune(graph: ModelGraph, keep: (label: EventLabel) => boolean): ModelGraph {
+  const nodes: ModelGraph['nodes'] = new Map();
+  let edgeCount = 0;
+  for (const [key, n] of graph.nodes) {
+    const edges = n.edges.filter((e) => keep(e.label));
+    edgeCount += edges.length;
+    nodes.set(key, { state: n.state, edges });
+  }
+  return { initial: graph.initial, nodes, edgeCount };
+}
+
+/** Rows some step takes on the way from the initial state. */
+function reachableRows(graph: ModelGraph): Set<string> {
+  const rows = new Set<string>();
+  const seen = new Set([graph.initial]);
+  const queue = [graph.initial];
+  while (queue.length) {
+    for (const e of graph.nodes.get(queue.shift()!)!.edges) {
+      for (const r of e.rows) rows.add(r);
+      if (!seen.has(e.to)) {
+        seen.add(e.to);
+        queue.push(e.to);
+      }
+    }
+  }
+  return rows;
+}
+
+/**
  * Rules the model's own steps break on purpose, judged over a whole run: the tester retries after 5.7.139 (the
  * statechart's sendFailure —RETRY→ and new jobs), which the rule cannot tell from the printer retrying by itself.
  * The printer's own retries are caught by the model instead (it must show sendFailure and stay there). Such a rule is
@@ -192,8 +252,8 @@ const MODEL_MADE_IT_FAIL: Record<string, (cases: readonly RunCase[]) => string |
       ? 'the run itself sends again after a 5.7.3 (operator RETRY or a new job), which this rule counts as a retry'
       : undefined,
   'smtp.backoff-4.3.2': (cases) =>
-    followedBy(cases, 'SEND_FAILED:transient', (l) => l === 'RETRY')
-      ? "the run's operator RETRY after a 4.3.2 resends at once by design (sendFailure —RETRY→), which this rule counts as no backoff"
+    followedBy(cases, 'SEND_FAILED:transient', (l) => l === 'RETRY' || l === 'SEND' || l.startsWith('TOKEN_GRANTED'))
+      ? "the run's own steps send again soon after a 4.3.2 (the operator's RETRY resends at once by design, sendFailure —RETRY→; a new job; a new sign-in that resumes the held job), which this rule counts as no backoff"
       : undefined,
   'token.refresh-before-expiry': (cases) =>
     cases.some((c) => c.kind !== 'rule' && c.labels.some((l) => l === 'ACCESS_TOKEN_DEADLINE' || l === 'POWER_CYCLE:deadlinePassed'))

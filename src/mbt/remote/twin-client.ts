@@ -61,10 +61,11 @@ export class TwinControlClient {
     return this.base.origin;
   }
 
-  async call<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
+  /** `waitMs`: how long the twin may wait on purpose before it answers (a long poll), on top of the call's timeout. */
+  async call<T = unknown>(method: string, route: string, body?: unknown, waitMs = 0): Promise<T> {
     const url = new URL(`_twin${route}`, this.base);
     const label = `${method} /_twin${route.split('?')[0]}`;
-    const timeoutMs = this.opts.timeoutMs ?? 15_000;
+    const timeoutMs = (this.opts.timeoutMs ?? 15_000) + waitMs;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const mod = url.protocol === 'https:' ? https : http;
@@ -130,8 +131,9 @@ export class TwinControlClient {
     return this.call('POST', '/holds', { target, ...(opts.grantType ? { grantType: opts.grantType } : {}), timeoutMs: opts.timeoutMs ?? 600_000 });
   }
   hold(id: string, until?: 'holding' | 'finished', waitMs?: number): Promise<Hold> {
-    const q = until ? `?until=${until}&waitMs=${Math.min(60_000, Math.max(0, Math.round(waitMs ?? 10_000)))}` : '';
-    return this.call('GET', `/holds/${encodeURIComponent(id)}${q}`);
+    const wait = until ? Math.min(60_000, Math.max(0, Math.round(waitMs ?? 10_000))) : 0;
+    const q = until ? `?until=${until}&waitMs=${wait}` : '';
+    return this.call('GET', `/holds/${encodeURIComponent(id)}${q}`, undefined, wait);
   }
   holds(): Promise<Hold[]> {
     return this.call<Hold[] | { holds: Hold[] }>('GET', '/holds').then((b) => (Array.isArray(b) ? b : (b?.holds ?? [])));

@@ -23,6 +23,7 @@ import {
 import type { ClockService, ClockStatus } from '../../device/clockService.ts';
 import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminApi } from './auth.ts';
+import { trustApiRoutes } from '../trust/routes.ts';
 import { isTimeZone as isTimeZoneName } from '../../device/printer.ts';
 
 const errors = { 400: { $ref: 'PanelError#' }, 401: { $ref: 'PanelError#' }, 403: { $ref: 'PanelError#' }, 409: { $ref: 'PanelError#' }, 503: { $ref: 'PanelError#' } };
@@ -45,6 +46,8 @@ export function apiPlugin(ctx: PanelContext) {
       }
       done();
     });
+
+    await app.register(trustApiRoutes(ctx, security, errors));
 
     app.get('/status', {
       schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },

@@ -7,11 +7,12 @@ import type { LeafState } from '../../../machines/oauthDevice.ts';
 import { DeviceInputError } from '../../device/validation.ts';
 import { deviceNow, type PanelContext } from '../context.ts';
 import { jobView, settingsWarnings, statusView } from '../presenters.ts';
-import { describeError, mmss, STATE_TITLES, STATE_TONE } from '../wording.ts';
+import { describeError, mmss, SECRET_HINT, STATE_TITLES, STATE_TONE } from '../wording.ts';
 import { renderPage, setFlash } from '../render.ts';
 import { renderStatechartSvg } from '../statechartSvg.ts';
 import { bootView, eventLogView, nvramView, statechartView } from '../views-data.ts';
 import { requireAdminPage } from './auth.ts';
+import { trustPageRoutes } from '../trust/routes.ts';
 import { isTimeZone, requireCapability, type OperatorEventType } from '../../device/printer.ts';
 import type { ClockStatus } from '../../device/clockService.ts';
 
@@ -32,8 +33,22 @@ function settingsFromForm(body: SmtpForm): Record<string, unknown> {
     authEmailAddress: (body.authEmailAddress ?? '').trim(),
     authUsername: (body.authUsername ?? '').trim(),
     adminEmailAddress: (body.adminEmailAddress ?? '').trim(),
+    appTenantId: (body.appTenantId ?? '').trim(),
+    appClientId: (body.appClientId ?? '').trim(),
+    // Write-only: an empty field keeps the sealed secret, so it is left out.
+    ...(body.smtpPassword ? { smtpPassword: body.smtpPassword } : {}),
+    ...(body.clientSecret ? { clientSecret: body.clientSecret } : {}),
   };
 }
+
+/** A form's values as the page may show them again: everything but the secrets. */
+function withoutSecrets(values: Record<string, unknown>): Record<string, unknown> {
+  const { smtpPassword: _password, clientSecret: _secret, ...shown } = values;
+  return shown;
+}
+
+/** The methods whose status block (with "Start Authentication") sits in SMTP under the method. */
+const OAUTH_METHODS: readonly string[] = ['oauth2ExchangeOnline', 'oauth2AppOnly'];
 
 /** Waits (bounded, wall time) until the device leaves `state`, so a click lands on the page of what happened. */
 async function waitWhile(ctx: PanelContext, state: LeafState, timeoutMs: number): Promise<void> {
@@ -88,6 +103,7 @@ export function pagesPlugin(ctx: PanelContext) {
         stateTitle: title,
         stateText: v.stateText,
         lastError: s.lastError ? describeError(s.lastError) : null,
+        advice: v.advice,
         canStart: await printer.can('START_AUTH'),
         signingIn: s.state === 'requestingCode' || s.state === 'codePending',
         signedIn: SIGNED_IN.includes(s.state) || s.state === 'reauthRequired',
@@ -126,11 +142,12 @@ export function pagesPlugin(ctx: PanelContext) {
       return render(req, reply, 'smtp.eta', {
         title: 'SMTP',
         nav: 'smtp',
-        values,
+        values: withoutSecrets(values),
         fieldErrors,
+        secretHint: SECRET_HINT,
         warnings: fieldErrors && Object.keys(fieldErrors).length ? [] : settingsWarnings(stored),
         // As the seed places it (step 4: "Start Authentication" in "OAuth 2.0 Authentication" in "SMTP"), for OAuth.
-        oauth: stored.authMethod === 'oauth2ExchangeOnline' ? await oauthBlock(false) : null,
+        oauth: OAUTH_METHODS.includes(stored.authMethod) ? await oauthBlock(false) : null,
       }, status);
     };
 
@@ -199,6 +216,9 @@ export function pagesPlugin(ctx: PanelContext) {
       setFlash(req, outcome.ok ? { kind: 'ok', text: `NTP sync: clock corrected by ${outcome.offsetMs} ms.` } : { kind: 'error', text: `NTP sync failed: ${outcome.message}.` });
       return reply.redirect('/settings/clock');
     });
+
+    // ------------------------------------------------------------------ Certificates (the TLS trust store)
+    await app.register(trustPageRoutes(ctx, post));
 
     // ------------------------------------------------------------------ OAuth 2.0 Authentication
     app.get('/oauth', { schema: { hide: true } }, async (req, reply) => {

@@ -44,6 +44,18 @@
     var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
   }
 
+  // Fields for the chosen method only (without the script every field shows; the server ignores the others).
+  var method = document.getElementById('authMethod');
+  if (method) {
+    var showFor = function () {
+      document.querySelectorAll('[data-methods]').forEach(function (row) {
+        row.hidden = row.getAttribute('data-methods').split(' ').indexOf(method.value) < 0;
+      });
+    };
+    method.addEventListener('change', showFor);
+    showFor();
+  }
+
   // Live updates: the header badge follows every transition; pages that show state reload on one.
   if (document.body.getAttribute('data-live') !== '1' || !window.EventSource) return;
   var reloadOnTransition = !!document.querySelector('[data-reload-on-transition]');

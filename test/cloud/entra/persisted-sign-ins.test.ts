@@ -39,13 +39,13 @@ describe('persisted sign-ins', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'sign-ins-'));
     const file = path.join(dir, 'sign-ins.json');
     const first = await run(file);
-    expect(first.kept).toEqual({ problem: null, restored: 0 });
+    expect(first.kept).toEqual({ problem: null, restored: 0, close: expect.any(Function) });
     const kept = first.store.issue(grant(first.directory));
     first.directory.revokeSessions(UPN);
     const after = first.store.issue(grant(first.directory)); // a sign-in after the revocation
 
     const second = await run(file);
-    expect(second.kept).toEqual({ problem: null, restored: 2 });
+    expect(second.kept).toEqual({ problem: null, restored: 2, close: expect.any(Function) });
     expect(second.store.find(kept.token)).toEqual(kept.record);
     expect(second.store.find(after.token)).toEqual(after.record);
     // The revocation survived: the old token's generation is behind the user's, the new one's is not.
@@ -80,11 +80,41 @@ describe('persisted sign-ins', () => {
     const file = path.join(dir, 'sign-ins.json');
     await writeFile(file, content);
     const { kept, store, directory } = await run(file);
-    expect(kept).toEqual({ problem: expect.stringMatching(/is not a sign-in file of this twin: ignored/), restored: 0 });
+    expect(kept).toEqual({ problem: expect.stringMatching(/is not a sign-in file of this twin: ignored/), restored: 0, close: expect.any(Function) });
     expect(store.all()).toEqual([]);
-    // It is overwritten by the next change, not kept broken.
+    // It is replaced by a fresh log at once, not kept broken.
     store.issue(grant(directory));
-    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 1, refreshTokens: [expect.any(Array)] });
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toEqual({ version: 2 });
+    expect(lines.at(-1)).toMatchObject({ token: [expect.stringMatching(/^[0-9a-f]{64}$/), expect.objectContaining({ upn: UPN })] });
+  });
+
+  it('each change is one line appended (the file is not rewritten per refresh); a rotation survives a restart', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sign-ins-'));
+    const file = path.join(dir, 'sign-ins.json');
+    const first = await run(file);
+    const issued = Array.from({ length: 50 }, () => first.store.issue(grant(first.directory)));
+    first.store.markRotated(issued[0]!.token, 2_000);
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    expect(lines).toHaveLength(1 + 1 + 50 + 1); // header, users, 50 issued, 1 rotated
+    const second = await run(file);
+    expect(second.kept).toEqual({ problem: null, restored: 50, close: expect.any(Function) });
+    expect(second.store.find(issued[0]!.token)!.rotatedAt).toBe(2_000);
+    expect(second.store.find(issued[49]!.token)).toEqual(issued[49]!.record);
+    // The restart compacted the log: one line per token again.
+    expect((await readFile(file, 'utf8')).trimEnd().split('\n')).toHaveLength(1 + 50 + 1);
+  });
+
+  it('a last line cut short (a host power loss mid-append) is dropped; the lines before it are restored', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sign-ins-'));
+    const file = path.join(dir, 'sign-ins.json');
+    const first = await run(file);
+    const kept = first.store.issue(grant(first.directory));
+    first.kept.close();
+    await writeFile(file, `${await readFile(file, 'utf8')}{"token":["ab`);
+    const second = await run(file);
+    expect(second.kept.problem).toBeNull();
+    expect(second.store.find(kept.token)).toEqual(kept.record);
   });
 
   it('counters of a user the fixture no longer has are dropped, not invented', async () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { VirtualClock } from '../../../src/time/clock.ts';
+import { conformanceReport } from '../../../src/cloud/journal/conformance.ts';
 import { api, msalFor, startDeviceCodeFlow, startTestTwin, type TestTwin } from '../helpers.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -122,5 +123,32 @@ describe.skipIf(!hasPython && !process.env.CI)("Python's smtplib", { timeout: 12
       ['smtp-auth', 'hold.caught'],
       ['smtp-auth', 'hold.released'],
     ]);
+  });
+});
+
+describe.skipIf(!hasPython && !process.env.CI)('smtplib, cut while held', () => {
+  it('AUTHs held and released with a drop end their sessions in the journal: no reply after CLOSE, no connection left counted open', async () => {
+    const { pca } = msalFor(twin);
+    const flow = startDeviceCodeFlow(pca);
+    twin.control.approveDeviceCode((await flow.code).userCode, SCANNER);
+    const token = (await flow.result)!.accessToken;
+    const since = twin.journal.list().at(-1)?.seq ?? 0;
+    // One more than Exchange's 3 connections per mailbox, one after the other: none is open when the next begins.
+    for (let i = 0; i < 4; i++) {
+      const auth = await arm({ target: 'smtp-auth', match: { upn: SCANNER } });
+      const py = run(PYTHON, [path.resolve('test/cloud/python/smtp_xoauth2_steps.py'), twin.smtp.host, String(twin.smtp.port), twin.caPath, SCANNER, token]);
+      await caught(auth);
+      await release(auth, { kind: 'drop' });
+      await py.done;
+    }
+    // Then one that is let through: AUTH accepted while (rightly) no other connection is counted open.
+    const free = run(PYTHON, [path.resolve('test/cloud/python/smtp_xoauth2_steps.py'), twin.smtp.host, String(twin.smtp.port), twin.caPath, SCANNER, token]);
+    expect(await free.done, free.err).toBe(0);
+    const smtp = twin.journal.list({ kind: 'smtp' }).filter((e) => e.seq > since) as Array<{ session: string; command: string }>;
+    const sessions = [...new Set(smtp.map((e) => e.session))];
+    expect(sessions).toHaveLength(5);
+    for (const s of sessions) expect(smtp.filter((e) => e.session === s).at(-1)?.command, `session ${s}`).toBe('CLOSE');
+    const rule = conformanceReport(twin.journal.list().filter((e) => e.seq > since)).rules.find((r) => r.id === 'smtp.max-connections')!;
+    expect(rule.verdict, rule.findings.join('; ')).toBe('pass');
   });
 });

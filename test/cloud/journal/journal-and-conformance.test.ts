@@ -217,6 +217,21 @@ describe('the conformance report flags a misbehaving client by exactly its rule'
     expect(r.rules.filter((x) => x.verdict === 'fail').map((x) => x.id)).toEqual(['smtp.no-retry-5.7.139']);
     expect(r.rules.find((x) => x.id === 'smtp.no-retry-5.7.139')!.evidence).toEqual([first.seq, again.seq]);
   });
+
+  it('switching from a password to XOAUTH2 after 5.7.139 (basic auth off) is the remedy, not a retry; a second password AUTH is', () => {
+    const j = new WireJournal(() => 0);
+    const tls = (session: string) => j.add({ kind: 'smtp', client: '10.0.0.9', session, command: 'TLS', tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' } });
+    tls('s1');
+    const basic = j.add({ kind: 'smtp', client: '10.0.0.9', session: 's1', command: 'AUTH', mechanism: 'LOGIN', upn: 'scanner@contoso.com', reply: 535, enhanced: '5.7.139', outcome: 'refused' });
+    tls('s2');
+    j.add({ kind: 'smtp', client: '10.0.0.9', session: 's2', command: 'AUTH', mechanism: 'XOAUTH2', upn: 'scanner@contoso.com', reply: 235, outcome: 'accepted' });
+    const rule = () => conformanceReport(j.list()).rules.find((x) => x.id === 'smtp.no-retry-5.7.139')!;
+    expect(rule().verdict).toBe('pass');
+    tls('s3');
+    const again = j.add({ kind: 'smtp', client: '10.0.0.9', session: 's3', command: 'AUTH', mechanism: 'PLAIN', upn: 'scanner@contoso.com', reply: 535, enhanced: '5.7.139', outcome: 'refused' });
+    expect(rule().verdict).toBe('fail');
+    expect(rule().evidence).toEqual([basic.seq, again.seq]);
+  });
 });
 
 describe('the journal page', () => {

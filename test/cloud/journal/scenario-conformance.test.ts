@@ -30,7 +30,8 @@ afterAll(async () => {
 
 async function fromTwin(sim: Simulator, format: 'json' | 'junit'): Promise<string> {
   const twin = sim.twin!;
-  const agent = new Agent({ connect: { ca: twin.caPem } });
+  // The root the twin serves now (a scenario may have migrated it away from the first one).
+  const agent = new Agent({ connect: { ca: twin.pki.rootPem() } });
   try {
     const res = await request(`${twin.entraUrl}/_twin/conformance?format=${format}`, { dispatcher: agent });
     expect(res.statusCode).toBe(200);

@@ -1,0 +1,76 @@
+/**
+ * The device's chain check (src/adapters/tls/deviceTls.ts verifyChain) on certificates made here (EC keys: fast):
+ * trust, time on the given clock, host name, and a cross-certificate path.
+ */
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generate } from 'selfsigned';
+import { verifyChain } from '../../src/adapters/tls/deviceTls.ts';
+
+const day = 24 * 3600_000;
+const FROM = Date.UTC(2025, 0, 1);
+const ca = [
+  { name: 'basicConstraints' as const, cA: true, critical: true },
+  { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, critical: true },
+];
+const window = (from: number, days: number) => ({ notBeforeDate: new Date(from), notAfterDate: new Date(from + days * day) });
+const base = { keyType: 'ec' as const, algorithm: 'sha256' };
+
+async function leafUnder(issuer: { cert: string; private: string }, from = FROM, days = 365) {
+  return generate([{ name: 'commonName', value: 'login.microsoftonline.com' }], {
+    ...base,
+    ...window(from, days),
+    ca: { key: issuer.private, cert: issuer.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: 'login.microsoftonline.com' }, { type: 7, ip: '127.0.0.1' }] },
+    ],
+  });
+}
+
+let oldRoot: Awaited<ReturnType<typeof generate>>;
+let newRoot: Awaited<ReturnType<typeof generate>>;
+let leaf: X509Certificate;
+let cross: X509Certificate;
+const x = (pem: string) => new X509Certificate(pem);
+const at = FROM + 30 * day;
+
+beforeAll(async () => {
+  oldRoot = await generate([{ name: 'commonName', value: 'Old Root' }], { ...base, ...window(FROM - day, 3650), extensions: ca });
+  newRoot = await generate([{ name: 'commonName', value: 'New Root' }], { ...base, ...window(FROM - day, 3650), extensions: ca });
+  leaf = x((await leafUnder(newRoot)).cert);
+  const crossed = await generate([{ name: 'commonName', value: 'New Root' }], {
+    ...base,
+    ...window(FROM - day, 730),
+    keyPair: { privateKey: newRoot.private, publicKey: newRoot.public },
+    ca: { key: oldRoot.private, cert: oldRoot.cert },
+    extensions: ca,
+  });
+  cross = x(crossed.cert);
+});
+
+describe('verifyChain', () => {
+  it('accepts a leaf issued by a root of the store, on the device clock, for its names (DNS and IP)', () => {
+    expect(verifyChain([leaf], 'login.microsoftonline.com', at, [x(newRoot.cert)])).toBeUndefined();
+    expect(verifyChain([leaf], '127.0.0.1', at, [x(newRoot.cert)])).toBeUndefined();
+  });
+
+  it('unknown-ca without the issuing root; accepted through a cross-certificate from a root it has', () => {
+    expect(verifyChain([leaf], 'login.microsoftonline.com', at, [x(oldRoot.cert)])).toMatchObject({ reason: 'unknown-ca', code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+    expect(verifyChain([leaf, cross], 'login.microsoftonline.com', at, [x(oldRoot.cert)])).toBeUndefined();
+    expect(verifyChain([leaf, cross], 'login.microsoftonline.com', at, [x(newRoot.cert)])).toBeUndefined();
+    expect(verifyChain([], 'login.microsoftonline.com', at, [x(newRoot.cert)])).toMatchObject({ reason: 'unknown-ca' });
+  });
+
+  it('judges validity on the given time: before notBefore, after notAfter', () => {
+    expect(verifyChain([leaf], 'login.microsoftonline.com', Date.UTC(2024, 0, 1), [x(newRoot.cert)])).toMatchObject({ reason: 'cert-not-yet-valid', code: 'CERT_NOT_YET_VALID' });
+    expect(verifyChain([leaf], 'login.microsoftonline.com', FROM + 400 * day, [x(newRoot.cert)])).toMatchObject({ reason: 'cert-expired', code: 'CERT_HAS_EXPIRED' });
+    // The cross-certificate's own, shorter validity counts too.
+    expect(verifyChain([leaf, cross], 'login.microsoftonline.com', FROM + 740 * day, [x(oldRoot.cert)])).toMatchObject({ reason: 'cert-expired' });
+  });
+
+  it('hostname-mismatch for a name the leaf does not carry', () => {
+    expect(verifyChain([leaf], 'smtp.example.com', at, [x(newRoot.cert)])).toMatchObject({ reason: 'hostname-mismatch', code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    expect(verifyChain([leaf], '10.0.0.1', at, [x(newRoot.cert)])).toMatchObject({ reason: 'hostname-mismatch' });
+  });
+});
