@@ -23,6 +23,8 @@ export default defineConfig({
       'test/cloud/msal-device-code.test.ts',
       // NVRAM without its child-process sweeps (powerloss, sigkill, cli: seconds a run, kept in npm test).
       'test/nvram/store.test.ts',
+      'test/nvram/banks.test.ts',
+      'test/nvram/open.test.ts',
       'test/nvram/boot-findings.test.ts',
       'test/nvram/migration.test.ts',
       'test/nvram/vault.test.ts',

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AuthError, ClientAuthError, InteractionRequiredAuthError, ServerError } from '@azure/msal-node';
-import { classifyRefresh, classifySignIn, factsOf } from '../../src/adapters/msal/classify.ts';
+import { classifyClientCredentials, classifyRefresh, classifySignIn, factsOf, type EntraFailureFacts } from '../../src/adapters/msal/classify.ts';
 import { EntraHttpError, EntraTransportError, type EntraErrorBody } from '../../src/adapters/msal/errors.ts';
 
 const body = (error: string, aadsts?: number, suberror?: string): EntraErrorBody => ({
@@ -284,5 +284,47 @@ describe('classifyRefresh', () => {
 
   it('something unrecognised keeps the tokens (transient)', () => {
     expect(classifyRefresh(factsOf(new Error('boom')))).toMatchObject({ transient: true, reason: 'unexpected' });
+  });
+});
+
+describe('classifyClientCredentials (app-only)', () => {
+  const facts = (over: Partial<EntraFailureFacts>): EntraFailureFacts => ({
+    msalCode: 'post_request_failed', error: null, aadsts: null, subError: null, description: null, httpStatus: null, retryAfterMs: null, transport: null, ...over,
+  });
+
+  it('transient for the network, 429, 5xx and Entra’s own temporary errors, keeping Retry-After', () => {
+    for (const f of [
+      facts({ transport: { kind: 'network', code: 'ECONNRESET', detail: 'reset' } }),
+      facts({ httpStatus: 429, retryAfterMs: 5000, error: 'invalid_client', aadsts: 7000215 }),
+      facts({ httpStatus: 500 }),
+      facts({ httpStatus: 503, error: 'invalid_request' }),
+      facts({ httpStatus: 400, error: 'temporarily_unavailable' }),
+      facts({ httpStatus: 400, error: 'server_error' }),
+    ]) {
+      expect(classifyClientCredentials(f).transient, JSON.stringify(f)).toBe(true);
+    }
+    expect(classifyClientCredentials(facts({ httpStatus: 429, retryAfterMs: 5000 })).retryAfterMs).toBe(5000);
+    expect(classifyClientCredentials(facts({ httpStatus: 499, error: 'invalid_request' })).transient).toBe(false);
+  });
+
+  it('the app’s own credential and registration errors are permanent, each with its reason', () => {
+    const cases: [number, string][] = [
+      [7000215, 'client-secret-invalid'],
+      [7000222, 'client-secret-expired'],
+      [700027, 'client-assertion-invalid'],
+      [7000229, 'app-not-in-tenant'],
+      [1002012, 'scope-invalid'],
+    ];
+    for (const [aadsts, reason] of cases) {
+      const r = classifyClientCredentials(facts({ httpStatus: 401, error: 'invalid_client', aadsts, description: `AADSTS${aadsts}: no` }));
+      expect({ transient: r.transient, reason: r.reason, code: r.code }, String(aadsts)).toEqual({ transient: false, reason, code: { kind: 'aadsts', value: String(aadsts) } });
+    }
+  });
+
+  it('any other answer from Entra is permanent; silence is transient', () => {
+    expect(classifyClientCredentials(facts({ httpStatus: 400, error: 'invalid_request', aadsts: 90002 }))).toMatchObject({ transient: false });
+    expect(classifyClientCredentials(facts({ httpStatus: 400, error: 'unauthorized_client' }))).toMatchObject({ transient: false });
+    expect(classifyClientCredentials(facts({ aadsts: 90002 }))).toMatchObject({ transient: false });
+    expect(classifyClientCredentials(facts({}))).toMatchObject({ transient: true });
   });
 });

@@ -157,7 +157,9 @@ describe('mfp-sim start --cloud microsoft --tenant … --client-id … with the 
         '--entra-port', String(entraPort), '--smtp-port', String(twin.smtp.port),
         '--port', '0', '--driver-port', '0', '--state-dir', dir,
       ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MFP_ADMIN_PASSWORD: 'bench-admin-password-1' } },
+      // Its own process group: npx runs the simulator as a child of its own, and a SIGTERM to npx alone can leave
+      // that child running after the test.
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, MFP_ADMIN_PASSWORD: 'bench-admin-password-1' } },
     );
     try {
       const banner = await waitForOutput(child, /Driver protocol:\s+(http:\/\/\S+)\/driver\/v1\/hello/, 150_000);
@@ -195,8 +197,13 @@ describe('mfp-sim start --cloud microsoft --tenant … --client-id … with the 
       expect(delivered(subject)).toHaveLength(1);
       expect(hostsSince(since)).toEqual([`${LOGIN}:${entraPort}`]);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // the group is gone already
+      }
+      await exited;
     }
   });
 
