@@ -122,6 +122,14 @@ describe('records that follow from where the step went', () => {
   });
 });
 
+describe('records after a restart', () => {
+  it('a failed job restored without a last error (an older snapshot) stays held with no reply', () => {
+    const d = draftOf([job('j1', 'held', { attempts: 1 })]);
+    applyRecords(d, stepFrom({ signedIn: 'sendFailure' }, { jobId: 'j1', retryAt: null, lastError: null }, { type: 'POWER_CYCLE', accessDeadlinePassed: false }));
+    expect(d.spool).toEqual([job('j1', 'held', { attempts: 1, reply: null, updatedAt: NOW })]);
+  });
+});
+
 describe('which steps write records and log lines', () => {
   it('declaresRecords names exactly the record actions', () => {
     for (const name of ['holdJob', 'completeJob', 'failJob', 'requeueJob']) expect(declaresRecords({ actions: new Set([name]) }), name).toBe(true);
