@@ -26,6 +26,7 @@ import { expectationsFor } from './generator.ts';
 import type { SystemUnderTest } from './system.ts';
 import type { GateKind } from './gates.ts';
 import type { CoverageTracker } from './coverage.ts';
+import { lastRowAfter, type PairCoverageTracker } from './pairs.ts';
 import { SystemTime } from './timing.ts';
 
 /** A step's check failed: carries everything needed to read, save and replay the failure. */
@@ -53,6 +54,8 @@ export interface ExecutorOptions {
   /** Wall-time bound for the system to reach the expected state after a step (default 8000 ms). */
   settleTimeoutMs?: number;
   coverage?: CoverageTracker;
+  /** Transition-pair coverage (opt-in, pairs.ts): the rows of each checked step, after the row taken before it. */
+  pairs?: PairCoverageTracker;
   /** Accumulates the wall time spent waiting on the system (see timing.ts); a private one when absent. */
   timing?: SystemTime;
 }
@@ -79,6 +82,8 @@ export class ModelExecutor {
     return this.labels;
   }
   private delivered = 0;
+  /** The last row a checked step took on this system (null until one did): the first half of the next pair. */
+  private lastRow: string | null = null;
   readonly records: StepRecord[] = [];
 
   private readonly timing: SystemTime;
@@ -142,6 +147,8 @@ export class ModelExecutor {
     if (every > 0 && index % every === 0) await this.checkNvram(after, rows, fail);
     await this.checkMailbox(fail);
     for (const t of taken) this.opts.coverage?.record(t.row.id, t.to);
+    this.opts.pairs?.recordStep(this.lastRow, rows);
+    this.lastRow = lastRowAfter(this.lastRow, rows);
     const record: StepRecord = { label, expected, actual, taken, ms: performance.now() - started };
     this.records.push(record);
     return record;
@@ -301,30 +308,41 @@ export class ModelExecutor {
    * Waits (wall time, bounded) until the system shows the expected state with nothing but a held effect in flight,
    * and returns the state `/api/status` shows. Held calls of states the device has left are failed: the device
    * abandoned them and drops what they report.
+   * The waiting is done on the printer's own status and wakes on its transition notices and on calls reaching a
+   * gate, not on a timer over HTTP: polling the panel every few ms took CPU from the system it waited for. The state
+   * returned is still read over HTTP, once the printer looked ready and again after it went quiet.
    */
   private async settle(expected: LeafState): Promise<string> {
     const { sut } = this;
     const heldKind = HELD_KIND[expected];
     const deadline = performance.now() + (this.opts.settleTimeoutMs ?? 8000);
-    let shown = '?';
-    for (;;) {
-      shown = (await this.call('GET', '/api/status')).body?.state ?? '?';
-      // Only calls of a state the device has left are abandoned (a diverging device keeps its own work). The device's
-      // state is read in the same tick as the gates: it enters a state and calls its effect synchronously, and the
-      // local printer's status is taken when asked (a state change needs an NVRAM write to finish first, which
-      // cannot happen between that answer and the look at the gates below).
-      const now = (await this.printer.status()).state;
-      for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[now] !== k) sut.gates.abandon(k);
-      const ready = shown === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0);
-      if (ready) {
-        if (heldKind === undefined) await withTimeout(this.printer.idle(), Math.max(100, deadline - performance.now()));
-        // Look again after the device went quiet: a state passed through on the way must not count.
-        const again = (await this.call('GET', '/api/status')).body?.state ?? '?';
-        if (again === expected) return again;
-        shown = again;
+    const change = new ChangeSignal();
+    const offNotice = this.printer.subscribe(() => change.fire());
+    const offHold = sut.gates.onHold(() => change.fire());
+    try {
+      let shown = '?';
+      for (;;) {
+        // Only calls of a state the device has left are abandoned (a diverging device keeps its own work). The
+        // device enters a state and calls its effect synchronously, and the local printer's status is taken when
+        // asked, so the state read here and the look at the gates below belong together.
+        const woken = change.next();
+        const now = (await this.printer.status()).state;
+        for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[now] !== k) sut.gates.abandon(k);
+        shown = now;
+        if (now === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0)) {
+          if (heldKind === undefined) await withTimeout(this.printer.idle(), Math.max(100, deadline - performance.now()));
+          // Look again, over the panel, after the device went quiet: a state passed through on the way must not count.
+          const again = (await this.call('GET', '/api/status')).body?.state ?? '?';
+          if (again === expected) return again;
+          shown = again;
+        }
+        if (performance.now() > deadline) return shown;
+        // A notice or a held call wakes the loop at once; the timer is a fallback for changes that send neither.
+        await withTimeout(woken, 25);
       }
-      if (performance.now() > deadline) return shown;
-      await new Promise((r) => setTimeout(r, shown === 'codePending' ? 50 : 5));
+    } finally {
+      offNotice();
+      offHold();
     }
   }
 
@@ -376,6 +394,17 @@ function leafOfValue(value: unknown): string {
   let v = value;
   while (v && typeof v === 'object') v = Object.values(v as Record<string, unknown>)[0];
   return typeof v === 'string' ? v : '?';
+}
+
+/** A promise per wait that the next `fire()` resolves. */
+class ChangeSignal {
+  private resolve: (() => void) | null = null;
+  next(): Promise<void> {
+    return new Promise<void>((r) => (this.resolve = r));
+  }
+  fire(): void {
+    this.resolve?.();
+  }
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

@@ -66,6 +66,12 @@ export class EffectGates {
     for (const k of ['signIn', 'refresh', 'submit'] as const) this.abandon(k);
   }
 
+  /** Calls `listener` whenever any call reaches its gate. Returns the unsubscribe function. */
+  onHold(listener: () => void): () => void {
+    this.waiters.add(listener);
+    return () => this.waiters.delete(listener);
+  }
+
   /** Resolves once a call of `kind` is held (at once if one is), or rejects after `timeoutMs` of wall time. */
   async waitHeld(kind: GateKind, timeoutMs: number): Promise<void> {
     if (this.held[kind].length > 0) return;

@@ -12,6 +12,7 @@ import { CoverageTracker } from './coverage.ts';
 import { ModelExecutor, ModelDivergence, type StepRecord } from './executor.ts';
 import { startSystemUnderTest, type InjectedFault } from './system.ts';
 import { SystemTime } from './timing.ts';
+import type { PairCoverageTracker } from './pairs.ts';
 
 export const FAILURES_DIR = path.join('reports', 'mbt-failures');
 
@@ -54,12 +55,12 @@ export interface ReplayResult {
 /** Runs labels on a fresh system; a divergence is returned, not thrown. */
 export async function replayLabels(
   labels: readonly EventLabel[],
-  opts: { fault?: InjectedFault; coverage?: CoverageTracker; seed?: number; certDir?: string; timing?: SystemTime } = {},
+  opts: { fault?: InjectedFault; coverage?: CoverageTracker; pairs?: PairCoverageTracker; seed?: number; certDir?: string; timing?: SystemTime } = {},
 ): Promise<ReplayResult> {
   const generated = materialize('replay', labels); // throws early if the model refuses a step
   const timing = opts.timing ?? new SystemTime();
   const sut = await timing.inside(() => startSystemUnderTest({ fault: opts.fault, seed: opts.seed, certDir: opts.certDir }));
-  const executor = new ModelExecutor(sut, { coverage: opts.coverage, timing });
+  const executor = new ModelExecutor(sut, { coverage: opts.coverage, pairs: opts.pairs, timing });
   try {
     await executor.runAll(labels);
     return { ok: true, steps: executor.records, failure: null, path: generated };

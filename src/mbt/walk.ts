@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { EventLabel } from './vocabulary.ts';
 import { enabledLabels, initialSystemState, nextDeadline, type SystemState } from './systemModel.ts';
 import { ModelExecutor } from './executor.ts';
-import { startSystemUnderTest, type InjectedFault } from './system.ts';
+import { startSystemUnderTest, type InjectedFault, type SystemUnderTest } from './system.ts';
 import type { CoverageTracker } from './coverage.ts';
 import { SystemTime } from './timing.ts';
 
@@ -84,6 +84,12 @@ export interface WalkOptions {
   certDir?: string;
   /** Stop shrinking after this much wall time (ms). */
   shrinkTimeLimitMs?: number;
+  /**
+   * Stop shrinking after this many attempts (each one a walk on a fresh system): a bound that, unlike the time
+   * limit, gives the same shrunk walk on an idle and on a loaded machine. Attempts beyond it are not run and count
+   * as passing, so the walk reported is always one that failed.
+   */
+  maxShrinkAttempts?: number;
   /** Accumulates the wall time spent waiting on the systems (starting, stepping, closing them). */
   timing?: SystemTime;
   /** Where each walk runs; default a fresh in-process system (startSystemUnderTest) per walk. */
@@ -111,24 +117,35 @@ export interface WalkOutcome {
   counterexamplePath: string | null;
   /** The walks run before shrinking began: every passing one, then the first failing one (if any). */
   walks: WalkRun[];
+  /** Shrinking attempts run on a system (attempts past `maxShrinkAttempts` are not counted). */
+  shrinkAttempts: number;
 }
 
 export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
   const arbitraries = [fc.nat({ max: 255 }).map((n) => new PickCommand(n))];
   const failing: { labels: EventLabel[]; message: string }[] = [];
   let runs = 0;
+  let shrinkAttempts = 0;
   const timing = opts.timing ?? new SystemTime();
   const walks: WalkRun[] = [];
+  // The next walk's system is started while the current walk runs: a walk mostly waits on its system, and starting
+  // one (two Fastify apps, an NVRAM first boot) costs about as much as a short walk. Each walk still gets a fresh one.
+  const start = () => startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir });
+  let prestarted: Promise<SystemUnderTest> | null = null;
   const open: WalkSystemFactory =
     opts.system ??
     (async () => {
-      const sut = await startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir });
+      const sut = await (prestarted ?? start());
+      prestarted = start();
+      prestarted.catch(() => undefined); // a failed start is reported by the walk that takes it
       return { executor: new ModelExecutor(sut, { coverage: opts.coverage, timing }), close: () => sut.close() };
     });
   const property = fc.asyncProperty(fc.commands(arbitraries, { maxCommands: opts.maxCommands, size: 'max' }), async (cmds) => {
+    const shrinking = failing.length > 0;
+    if (shrinking && shrinkAttempts >= (opts.maxShrinkAttempts ?? Infinity)) return;
+    if (shrinking) shrinkAttempts++;
     runs++;
     const started = performance.now();
-    const shrinking = failing.length > 0;
     const system = await timing.inside(() => open());
     const executor = system.executor;
     try {
@@ -143,12 +160,14 @@ export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
       await timing.inside(() => system.close());
     }
   });
-  const details = await fc.check(property, {
-    numRuns: opts.numRuns,
-    seed: opts.seed,
-    interruptAfterTimeLimit: opts.shrinkTimeLimitMs,
-    markInterruptAsFailure: false,
-  });
+  const details = await fc
+    .check(property, {
+      numRuns: opts.numRuns,
+      seed: opts.seed,
+      interruptAfterTimeLimit: opts.shrinkTimeLimitMs,
+      markInterruptAsFailure: false,
+    })
+    .finally(() => timing.inside(() => prestarted?.then((sut) => sut.close(), () => undefined)));
   const shortest = failing.length ? failing.reduce((a, b) => (b.labels.length <= a.labels.length ? b : a)) : null;
   return {
     ok: !details.failed,
@@ -159,6 +178,7 @@ export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
     message: shortest?.message ?? null,
     counterexamplePath: details.counterexamplePath ?? null,
     walks,
+    shrinkAttempts,
   };
 }
 

@@ -30,20 +30,25 @@ function prefixTo(label: EventLabel): EventLabel[] {
 }
 
 describe('deliberate faults make the suite fail', () => {
-  it('5.7.139 classified as transient: the generated path fails at the permanent send failure', { timeout: 60_000 }, async () => {
+  it('5.7.139 classified as transient: the generated path fails at the permanent send failure', { timeout: 120_000 }, async ({ expect }) => {
     const labels = prefixTo('SEND_FAILED:permanent');
-    const clean = await replayLabels(labels, { certDir, timing });
+    const [clean, bitten] = await Promise.all([
+      replayLabels(labels, { certDir, timing }),
+      replayLabels(labels, { certDir, timing, fault: smtpAuthDisabledAsTransient }),
+    ]);
     expect(clean.failure?.message ?? null).toBeNull();
-    const bitten = await replayLabels(labels, { certDir, timing, fault: smtpAuthDisabledAsTransient });
     expect(bitten.ok).toBe(false);
     expect(bitten.failure!.stepIndex).toBe(labels.length - 1);
     expect(bitten.failure!.message).toMatch(/SEND_FAILED:permanent.*a retry scheduled: system true, model false/s);
     expect(bitten.failure!.message).toMatch(/path: 1\. /);
   });
 
-  // Shrinking runs walks on the real system: give it room on a loaded 2-core machine.
-  it('token cache not persisted: a random walk fails and shrinks to a shorter walk', { timeout: 300_000 }, async () => {
-    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, certDir, timing, fault: tokenCacheNotPersisted, shrinkTimeLimitMs: 120_000 });
+  // Shrinking runs walks on the real system. Bounded by attempts, not by time, so that the walk it ends with is the
+  // same on an idle and on a loaded machine (measured with 110 rows: on seed 7 a walk of 14 steps failed at run 11
+  // and shrank to 6 steps within 14 attempts, and 240 more attempts found nothing shorter; with issue 14's rows it
+  // is 9 -> 4 steps). The time limit is only a safety net.
+  it('token cache not persisted: a random walk fails and shrinks to a shorter walk', { timeout: 300_000 }, async ({ expect }) => {
+    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, certDir, timing, fault: tokenCacheNotPersisted, maxShrinkAttempts: 20, shrinkTimeLimitMs: 240_000 });
     expect(outcome.ok).toBe(false);
     expect(outcome.message).toMatch(/no token cache in NVRAM|system in \w+, model in \w+/);
     expect(outcome.shrunk!.length).toBeLessThan(outcome.original!.length);

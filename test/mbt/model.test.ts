@@ -1,7 +1,8 @@
 /**
  * The generator and the coverage count, on the model alone (no system): every row of the statechart's table is
  * either reached by the generated paths or declared unreachable with a reason, and the count is the table's, not the
- * generator's.
+ * generator's. The same for the opt-in criterion, transition pairs (src/mbt/pairs.ts): derived from the graph, every
+ * reachable pair taken by the pair paths.
  */
 import { describe, expect, it } from 'vitest';
 import { oauthDeviceMachine, LEAF_STATES } from '../../machines/oauthDevice.ts';
@@ -10,6 +11,7 @@ import { buildModelGraph, generatePaths, materialize } from '../../src/mbt/gener
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { staleUnreachableDeclarations } from '../../src/mbt/coverage.ts';
 import { initialSystemState, stateKey, step } from '../../src/mbt/systemModel.ts';
+import { generatePairPaths, pairKey, pairsOfPath, pairsOfStep, PairCoverageTracker, reachablePairs } from '../../src/mbt/pairs.ts';
 import { suiteTiming } from './suiteTiming.ts';
 
 suiteTiming('model'); // the model alone: all of its time is outside the system
@@ -84,5 +86,43 @@ describe('model graph and generated paths', () => {
 
   it('refuses a path step the model does not enable', () => {
     expect(() => materialize('bad', ['START_AUTH'])).toThrow(/START_AUTH is not enabled/);
+  });
+});
+
+describe('transition pairs on the model', () => {
+  const reachable = reachablePairs(graph);
+  const pairPaths = generatePairPaths(graph);
+
+  it('pairs follow each other within a step and across steps, never from nothing', () => {
+    expect(pairsOfStep(null, ['a'])).toEqual([]);
+    expect(pairsOfStep(null, ['a', 'b'])).toEqual([pairKey('a', 'b')]);
+    expect(pairsOfStep('z', ['a', 'b'])).toEqual([pairKey('z', 'a'), pairKey('a', 'b')]);
+  });
+
+  it('derives the reachable pairs from the graph: each pair chains a row into one that starts where it can end', () => {
+    // Every row is reachable and is followed (or preceded) by another, so every row is in some pair.
+    const inPairs = new Set([...reachable].flatMap((p) => p.split(' → ')));
+    expect(table.transitions.map((r) => r.id).filter((id) => !inPairs.has(id))).toEqual([]);
+    // A sign-in's first two rows, in order, are a pair; the reverse order is not.
+    const first = [...reachable].find((p) => p.startsWith('unconfigured:SAVE_SETTINGS') && p.includes('→ ready:START_AUTH'));
+    expect(first).toBeDefined();
+    expect([...reachable].some((p) => p.startsWith('ready:START_AUTH') && p.includes('→ unconfigured:'))).toBe(false);
+  });
+
+  it('the pair paths take every reachable pair and nothing else', () => {
+    const taken = new Set(pairPaths.flatMap((p) => [...pairsOfPath(p)]));
+    expect([...reachable].filter((p) => !taken.has(p))).toEqual([]);
+    expect([...taken].filter((p) => !reachable.has(p))).toEqual([]);
+    expect(pairPaths.every((p) => p.steps.length <= 40)).toBe(true);
+  });
+
+  it('the tracker counts covered, uncovered and impossible pairs', () => {
+    const tracker = new PairCoverageTracker(new Set([pairKey('a', 'b'), pairKey('b', 'c'), pairKey('c', 'a')]));
+    tracker.recordStep(null, ['a']);
+    tracker.recordStep('a', ['b', 'x']);
+    const report = tracker.report();
+    expect(report).toMatchObject({ covered: 1, reachable: 3, percentOfReachable: 33.33 });
+    expect(report.uncovered).toEqual([pairKey('b', 'c'), pairKey('c', 'a')]);
+    expect(report.notReachable).toEqual([pairKey('b', 'x')]);
   });
 });
