@@ -6,6 +6,7 @@
  * what the steps took, written to reports/model-coverage.json, and must be 100% of the rows not declared unreachable.
  * Opt-in, MBT_CRITERION=pairs: the paths aim at every reachable pair of consecutive rows instead (src/mbt/pairs.ts;
  * about ten times the steps), and the pair report, with its wall time, goes to reports/model-pair-coverage.json.
+ * The saved scenarios of fixtures/scenarios/mbt/ (divergences found once, in their short form) are replayed too.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModelGraph, generatePaths } from '../../src/mbt/generator.ts';
