@@ -43,6 +43,8 @@ export default {
     'machines/oauthDevice.ts',
     // The firmware runtime, split by concern (issue 10), and its deadline rule.
     'src/device/device.ts',
+    // Job intake, the job pump and the job views (split out of device.ts on 2 December 2026).
+    'src/device/jobs.ts',
     'src/device/dispatch.ts',
     'src/device/records.ts',
     'src/device/effects.ts',

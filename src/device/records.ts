@@ -2,7 +2,8 @@
  * Job records and log entries that follow from a statechart step. The statechart declares record actions
  * (holdJob, completeJob, failJob, requeueJob); each has its rule here, and a step "writes records" exactly when one
  * of them was declared — the table below is the list, nothing is kept beside it. A few records follow from where
- * the step went (a sign-in releases held jobs, entering sending counts an attempt, sendFailure parks the job).
+ * the step went (a sign-in releases held jobs, entering sending counts an attempt, sendFailure parks the job, a
+ * retry out of sendFailure un-parks it).
  */
 import type { SnapshotFrom } from 'xstate';
 import { leafState, type DeviceEvent, type LastError, type LeafState, type oauthDeviceMachine } from '../../machines/oauthDevice.ts';
@@ -85,6 +86,12 @@ export function applyRecords(draft: NvramData, step: Step): string[] {
     const job = records.find(step.next.context.jobId);
     const status = step.next.context.retryAt !== null ? 'queued' : 'held';
     if (job) Object.assign(job, { status, reply: step.next.context.lastError?.reply ?? null, updatedAt: step.now });
+  }
+  if (from === 'sendFailure' && to === 'refreshing') {
+    // Retry (or the retry deadline) with a stale token un-parks the job: it waits for the refresh as a job the pump
+    // handed over does, so a power cut gives it back to the spool as queued (requeueJob leaves held jobs alone).
+    const job = records.find(step.next.context.jobId);
+    if (job) Object.assign(job, { status: 'queued', updatedAt: step.now });
   }
   return finished;
 }

@@ -11,7 +11,8 @@
  * status, the armed deadlines (the clock capability) and the image read back (the nvramImage capability).
  * After each step: `/api/status` must show the model's state; the NVRAM image (read back from the medium, as
  * `mfp-sim nvram show` does) must hold that state's snapshot, the token cache exactly when the model has one, and as
- * many spool records as the model has jobs; the recipient's mailbox on the twin must hold one message per SENT.
+ * many spool records as the model has jobs, with as many held besides the job in progress; the recipient's mailbox
+ * on the twin must hold one message per SENT.
  * With `timing`, every wait on the system (performing the step, settling, HTTP reads, twin control reads) is
  * counted as system time; predicting, comparing and inspecting the NVRAM image are the harness's own time.
  */
@@ -369,7 +370,11 @@ export class ModelExecutor {
   private async checkNvram(after: SystemState, rows: string[], fail: (a: string, d: string) => ModelDivergence): Promise<void> {
     const image = await requireCapability(this.printer, 'nvramImage').readBack();
     if (!image.valid || !image.content) throw fail('?', `NVRAM image not valid: ${image.reason}`);
-    const content = image.content as { snapshot?: { value?: unknown }; secrets?: Record<string, unknown>; spool?: unknown[] };
+    const content = image.content as {
+      snapshot?: { value?: unknown; context?: { jobId?: string | null } };
+      secrets?: Record<string, unknown>;
+      spool?: { id?: string; status?: string }[];
+    };
     const stored = leafOfValue(content.snapshot?.value);
     const expected = leafOf(after);
     if (stored !== expected) throw fail(stored, `NVRAM snapshot is ${stored}, model in ${expected}`);
@@ -379,6 +384,10 @@ export class ModelExecutor {
     if (want.tokenCache === 'absent' && hasCache) throw fail(expected, `a token cache is still in NVRAM in ${expected}`);
     const spooled = content.spool?.length ?? 0;
     if (spooled !== want.jobsInSpool) throw fail(expected, `NVRAM spool holds ${spooled} job(s), model has ${want.jobsInSpool}`);
+    // A job left held where the model has it queued waits for a sign-in instead of the pump (pairs-63).
+    const inProgress = content.snapshot?.context?.jobId ?? null;
+    const held = (content.spool ?? []).filter((j) => j.status === 'held' && j.id !== inProgress).length;
+    if (held !== want.heldInSpool) throw fail(expected, `NVRAM spool holds ${held} held job(s) besides the one in progress, model has ${want.heldInSpool}`);
   }
 
   private async checkMailbox(fail: (a: string, d: string) => ModelDivergence): Promise<void> {

@@ -85,6 +85,8 @@ export interface PathStep {
 export interface StepExpectations {
   /** Jobs the model says are in the spool (current + queued + held). */
   jobsInSpool: number;
+  /** Of those, the ones waiting held besides the job in progress (a held job is not the pump's to take). */
+  heldInSpool: number;
   /** Whether a token cache must be in NVRAM (signed-in states) or must not be (no account signed in). */
   tokenCache: 'present' | 'absent' | 'either';
   /** Whether this step delivers a job (a SENT row): one more message in the recipient's mailbox. */
@@ -109,6 +111,7 @@ export function expectationsFor(after: SystemState, rows: string[]): StepExpecta
   const c = after.snapshot.context;
   return {
     jobsInSpool: after.queued + after.held + (c.jobId !== null ? 1 : 0),
+    heldInSpool: after.held,
     tokenCache: tokenCacheIn(leaf, c),
     delivers: rows.some((r) => r.includes(':SENT#')),
   };

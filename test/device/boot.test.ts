@@ -161,3 +161,33 @@ describe('restore after POWER_CYCLE from every state', () => {
     }
   });
 });
+
+describe('a job the operator retried is back in the spool after a power cut', () => {
+  // pairs-63 (docs/model-based-testing.md): a permanent send failure parks the job as held; the operator's Retry with
+  // a stale token takes it into refreshing. A power cut there must give it back to the spool as queued, so that the
+  // pump takes it again once the printer is up (it stayed held, and nothing but a new sign-in released it).
+  it('refreshing for a retried job comes back as tokenExpired, the job queued, then it goes out', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    h.fake.sendResults.push(new SendFailure({ category: 'smtp-auth-disabled', transient: false, reply: '535 5.7.139 ...', code: protocolCode('smtp', '5.7.139') }));
+    const job = await h.device.submitJob({ to: ['a@contoso.com'], subject: 's' });
+    await h.device.idle();
+    expect(h.device.job(job.id)).toMatchObject({ status: 'held' });
+    await h.advance(60 * 60_000); // ACCESS_TOKEN_DEADLINE in sendFailure: the retry will need a fresh token
+    expect(h.device.state()).toBe('sendFailure');
+    h.fake.gateRefreshes();
+    await h.device.send({ type: 'RETRY' });
+    await until(() => h!.device.state() === 'refreshing');
+    // The operator's Retry un-parks the job: it waits for the refresh, as a job the pump handed over does.
+    expect(h.device.job(job.id)).toMatchObject({ status: 'queued' });
+    h.device.stop();
+    await h.nvram.close();
+    h.fake.refreshGate = null;
+    await h.clock.advance(24 * 3_600_000);
+    await h.boot();
+    expect(h.nvram.data.eventLog.map((e) => e.message)).toContain('refreshing → tokenExpired on POWER_CYCLE');
+    await h.device.idle();
+    expect(h.device.job(job.id)).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(h.device.state()).toBe('authorized');
+  });
+});

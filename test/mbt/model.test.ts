@@ -70,13 +70,24 @@ describe('model graph and generated paths', () => {
     expect(p.steps.at(-1)!.expectedState).toBe('refreshing');
   });
 
+  it('predicts pairs-63: a job retried into refreshing comes back queued after a power cut, and the pump takes it', () => {
+    const p = materialize('pairs-63', [
+      'SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured', 'SEND', 'SEND_FAILED:permanent',
+      'ACCESS_TOKEN_DEADLINE', 'RETRY', 'POWER_CYCLE:deadlinePassed',
+    ]);
+    // No deadline at boot (tokenExpired does not listen for the access deadline): the pump's SEND is what refreshes.
+    expect(p.steps.at(-1)!.rows).toEqual(['refreshing:POWER_CYCLE#1', 'tokenExpired:SEND#0']);
+    expect(p.steps.at(-1)!.expectedState).toBe('refreshing');
+    expect(p.steps.at(-1)!.expect).toMatchObject({ jobsInSpool: 1, heldInSpool: 0 });
+  });
+
   it('predicts a changed device key: reauthRequired with the job held, no token cache; a new sign-in sends it', () => {
     const signedIn = ['SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured'] as const;
     const p = materialize('key', [...signedIn, 'SEND', 'SEND_FAILED:permanent', 'POWER_CYCLE:keyChanged', 'SEND', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured']);
     const boot = p.steps[6]!;
     expect(boot.rows).toEqual(['sendFailure:POWER_CYCLE#0']);
     expect(boot.expectedState).toBe('reauthRequired');
-    expect(boot.expect).toMatchObject({ tokenCache: 'absent', jobsInSpool: 1 });
+    expect(boot.expect).toMatchObject({ tokenCache: 'absent', jobsInSpool: 1, heldInSpool: 1 });
     expect(p.steps[7]!.rows).toEqual(['reauthRequired:SEND#0']);
     expect(p.steps.at(-1)!.rows).toEqual(['codePending:TOKEN_GRANTED#0', 'authorized:SEND#0']);
     expect(p.steps.at(-1)!.expect.jobsInSpool).toBe(2);

@@ -6,14 +6,17 @@
  * what the steps took, written to reports/model-coverage.json, and must be 100% of the rows not declared unreachable.
  * Opt-in, MBT_CRITERION=pairs: the paths aim at every reachable pair of consecutive rows instead (src/mbt/pairs.ts;
  * about ten times the steps), and the pair report, with its wall time, goes to reports/model-pair-coverage.json.
+ * The saved scenarios of fixtures/scenarios/mbt/ (divergences found once, in their short form) are replayed too.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModelGraph, generatePaths } from '../../src/mbt/generator.ts';
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { CoverageTracker, formatCoverage, writeCoverageReport } from '../../src/mbt/coverage.ts';
-import { replayLabels, saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
+import { loadScenario, replayLabels, saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
 import { prepareCertDir } from '../../src/mbt/system.ts';
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { suiteTiming } from './suiteTiming.ts';
 import { formatPairCoverage, generatePairPaths, pairsOfPath, PairCoverageTracker, reachablePairs, writePairCoverageReport } from '../../src/mbt/pairs.ts';
@@ -26,6 +29,8 @@ const graph = buildModelGraph();
 const paths = criterion === 'pairs' ? generatePairPaths(graph) : generatePaths(graph, { skipRows: new Set(Object.keys(UNREACHABLE_ROWS)) });
 const pairs = criterion === 'pairs' ? new PairCoverageTracker(reachablePairs(graph)) : undefined;
 const coverage = new CoverageTracker();
+const SAVED_SCENARIOS_DIR = 'fixtures/scenarios/mbt';
+const savedScenarios = readdirSync(SAVED_SCENARIOS_DIR).filter((f) => f.endsWith('.json')).map((f) => join(SAVED_SCENARIOS_DIR, f));
 const started = performance.now();
 let steps = 0;
 let certDir: string;
@@ -56,6 +61,16 @@ describe('generated paths on the running system', () => {
         );
         expect.fail(`${result.failure.message}\n  saved: ${file} (replay: mfp-sim replay ${file})`);
       }
+    });
+  }
+
+  // Saved scenarios (fixtures/scenarios/mbt/): divergences found once, in their short form, replayed on every run.
+  for (const file of savedScenarios) {
+    it.concurrent(`saved scenario ${basename(file, '.json')}`, { timeout: 240_000 }, async ({ expect }) => {
+      const scenario = await loadScenario(file);
+      const result = await replayLabels(scenario.labels, { certDir, timing });
+      expect(result.failure?.message ?? null).toBeNull();
+      expect(result.steps).toHaveLength(scenario.labels.length);
     });
   }
 
