@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeIo, type NvramIo } from '../../src/nvram/io.ts';
+import { nodeIoWith } from './wrapped-io.ts';
 import { CURRENT_FIRMWARE, JOB_LOG_LIMIT, NvramError, openNvram, type JobRecord } from '../../src/nvram/index.ts';
 import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
 
@@ -108,24 +109,9 @@ describe('an open NVRAM', () => {
   it('a write the disk refuses marks the bank it was aimed at, keeps the data, and the next write heals it', async () => {
     const { file } = await paths();
     let failWrites = false;
-    const io: NvramIo = {
-      syncDir: (d) => nodeIo.syncDir(d),
-      open: async (f, mode) => {
-        const opened = await nodeIo.open(f, mode);
-        const inner = opened.file;
-        return {
-          created: opened.created,
-          file: {
-            size: () => inner.size(),
-            read: (p, l) => inner.read(p, l),
-            write: (d, p, ph) => (failWrites ? Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) : inner.write(d, p, ph)),
-            sync: () => inner.sync(),
-            truncate: (n) => inner.truncate(n),
-            close: () => inner.close(),
-          },
-        };
-      },
-    };
+    const io = nodeIoWith((inner) => ({
+      write: (d, p, ph) => (failWrites ? Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) : inner.write(d, p, ph)),
+    }));
     const nvram = await openNvram({ file, factoryDevice: TEST_DEVICE, io });
     const before = nvram.data;
     failWrites = true;

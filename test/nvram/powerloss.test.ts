@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeIo, openNvram, type Nvram, type NvramData, type NvramIo } from '../../src/nvram/index.ts';
+import { nodeIoWith } from './wrapped-io.ts';
 import { readCommitted, verifyImage } from '../../src/nvram/inspect.ts';
 import { countNvramWrites, POWER_CUT_POINTS, powerLossSweep, PowerCutIo, UNSYNCED_MODELS } from '../../src/nvram/powercut.ts';
 import { loadOrCreateDeviceKey, SecretVault } from '../../src/nvram/vault.ts';
@@ -201,30 +202,16 @@ describe('power-loss sweep', () => {
   it('every bank write is one fsync: payload, header, sync', async () => {
     const dir = await dirs.make();
     const calls: string[] = [];
-    const tracing: NvramIo = {
-      open: async (file, mode) => {
-        const opened = await nodeIo.open(file, mode);
-        const f = opened.file;
-        return {
-          created: opened.created,
-          file: {
-            size: () => f.size(),
-            read: (p, l) => f.read(p, l),
-            truncate: (n) => f.truncate(n),
-            close: () => f.close(),
-            write: async (data, position, phase) => {
-              calls.push(phase);
-              await f.write(data, position, phase);
-            },
-            sync: async () => {
-              calls.push('sync');
-              await f.sync();
-            },
-          },
-        };
+    const tracing = nodeIoWith((f) => ({
+      write: async (data, position, phase) => {
+        calls.push(phase);
+        await f.write(data, position, phase);
       },
-      syncDir: (d) => nodeIo.syncDir(d),
-    };
+      sync: async () => {
+        calls.push('sync');
+        await f.sync();
+      },
+    }));
     const nv = await openNvram({ file: path.join(dir, 'nvram.img'), keyFile, io: tracing, now: steppingNow(), factoryDevice: TEST_DEVICE });
     calls.length = 0; // the format at open
     await nv.update((d) => void (d.panel.note = 'x'));

@@ -3,7 +3,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BankStore, HEADER_SIZE, PAYLOAD_START } from '../../src/nvram/banks.ts';
-import { nodeIo, type NvramIo } from '../../src/nvram/io.ts';
+import { nodeIo } from '../../src/nvram/io.ts';
+import { nodeIoWith } from './wrapped-io.ts';
 import { inspectImage, readCommitted } from '../../src/nvram/inspect.ts';
 import { NvramCapacityError, NvramInvalidDataError, NvramLockedError, openNvram } from '../../src/nvram/index.ts';
 import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
@@ -222,28 +223,13 @@ describe('NVRAM store: writes', () => {
     // writes, so a disk may persist the payload and the header and not the tail.
     let dropped = 0;
     let dataWrites = 0;
-    const dropsZeroFill: NvramIo = {
-      open: async (f, mode) => {
-        const opened = await nodeIo.open(f, mode);
-        const inner = opened.file;
-        return {
-          created: opened.created,
-          file: {
-            size: () => inner.size(),
-            read: (p, l) => inner.read(p, l),
-            truncate: (n) => inner.truncate(n),
-            close: () => inner.close(),
-            sync: () => inner.sync(),
-            write: async (data, position, phase) => {
-              dataWrites = phase === 'data' ? dataWrites + 1 : 0;
-              if (dataWrites === 2) return void dropped++;
-              await inner.write(data, position, phase);
-            },
-          },
-        };
+    const dropsZeroFill = nodeIoWith((inner) => ({
+      write: async (data, position, phase) => {
+        dataWrites = phase === 'data' ? dataWrites + 1 : 0;
+        if (dataWrites === 2) return void dropped++;
+        await inner.write(data, position, phase);
       },
-      syncDir: (d) => nodeIo.syncDir(d),
-    };
+    }));
     const lossy = await openNvram({ file, io: dropsZeroFill, now: steppingNow() });
     await lossy.update((d) => void delete d.panel.note);
     await lossy.update((d) => void (d.panel.counter = 1));
