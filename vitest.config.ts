@@ -1,5 +1,5 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { TEST_RUN_GRAPH_CACHE_DIR } from './src/mbt/graphCacheDir.ts';
 
 export default defineConfig({
   test: {
@@ -10,8 +10,8 @@ export default defineConfig({
     maxWorkers: 2,
     env: {
       // The model graph, explored once and kept while the model's sources are unchanged (src/mbt/graphCache.ts), for
-      // the model suite's files and the `mfp-sim mbt` processes they start; next to vitest's own cache.
-      MFP_MODEL_GRAPH_CACHE: fileURLToPath(new URL('node_modules/.vite/vitest/mfp-model-graph', import.meta.url)),
+      // the model suite's files and the `mfp-sim mbt` processes they start.
+      MFP_MODEL_GRAPH_CACHE: TEST_RUN_GRAPH_CACHE_DIR,
     },
   },
 });

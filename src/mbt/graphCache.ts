@@ -84,13 +84,17 @@ export function reviveModelGraph(text: string, key: string): ModelGraph | null {
   return { initial: cached.initial, nodes, edgeCount: cached.edgeCount };
 }
 
+export function modelGraphFile(dir: string, key = modelGraphKey()): string {
+  return path.join(dir, `model-graph-${key}.json`);
+}
+
 /**
  * Reads the graph of this key from `dir`, or explores it and writes it there. Synchronous, as exploring is: test
  * files build their paths at import. Written to a temporary name and renamed, so concurrent runs race safely.
  */
 export function cachedModelGraph(dir: string, explore: () => ModelGraph): ModelGraph {
   const key = modelGraphKey();
-  const file = path.join(dir, `model-graph-${key}.json`);
+  const file = modelGraphFile(dir, key);
   let text: string | null = null;
   try {
     text = readFileSync(file, 'utf8');
