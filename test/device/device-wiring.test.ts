@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
 import { damageImage } from '../support/nvramFaults.ts';
+import { protocolCode, SendFailure } from '../../src/device/failures.ts';
+import type { TransitionNotice } from '../../src/device/printer.ts';
+import { rm } from 'node:fs/promises';
 
 let h: DeviceHarness | undefined;
 afterEach(async () => {
@@ -92,5 +95,43 @@ describe('a factory reset', () => {
     await h.device.saveSettings(OAUTH_SETTINGS);
     await h.device.idle();
     expect(existsSync(content)).toBe(false);
+  });
+});
+
+describe('transition notices', () => {
+  it('name a failure in the step that brought it only, not in later steps that keep it', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    const seen: TransitionNotice[] = [];
+    h.device.subscribe((n) => seen.push(n));
+    h.fake.sendResults.push(new SendFailure({ category: 'quota', transient: false, reply: '550 5.4.5 Daily user sending quota exceeded.', code: protocolCode('smtp', '5.4.5') }));
+    await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'x' });
+    await h.device.idle();
+    await h.device.send({ type: 'RETRY' }); // sendFailure → sending keeps the last error on show until the outcome
+    await h.device.idle();
+    expect(seen.map((n) => [n.event, n.to, n.reason])).toEqual([
+      ['SEND', 'sending', null],
+      ['SEND_FAILED', 'sendFailure', 'quota'],
+      ['RETRY', 'sending', null],
+      ['SENT', 'authorized', null],
+    ]);
+    expect(seen[2]!.status.lastError).toMatchObject({ reason: 'quota' });
+  });
+});
+
+describe('a job whose content is gone from the spool', () => {
+  it('fails for good with the reason when its turn comes; it is no disk fault', async () => {
+    h = await DeviceHarness.create();
+    await h.device.saveSettings(OAUTH_SETTINGS);
+    const job = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'lost' }); // not signed in: it waits
+    await h.device.idle();
+    await rm(path.join(h.dir, 'spool', `${job.id}.json`));
+    await h.device.send({ type: 'START_AUTH' });
+    await h.device.idle();
+    h.fake.lastSignIn().grant();
+    await h.device.idle();
+    expect(h.fake.sent).toEqual([]);
+    expect(h.device.status()).toMatchObject({ state: 'sendFailure', storageFault: null, lastError: { reason: 'other', reply: 'the job content is missing from the spool' } });
+    expect(h.device.job(job.id)).toMatchObject({ status: 'held', attempts: 1 }); // parked for the operator, as any final failure
   });
 });
