@@ -9,6 +9,7 @@ import { initialContext, type DeviceContext, type DeviceEvent } from '../../mach
 import { createEffects, type EffectsDeps } from '../../src/device/effects.ts';
 import { RefreshFailure, SignInFailure } from '../../src/device/failures.ts';
 import { StorageFaultError } from '../../src/device/storage-fault.ts';
+import { NvramCapacityError } from '../../src/nvram/errors.ts';
 import { SMTP_PASSWORD_SECRET } from '../../src/device/credentials.ts';
 import type { DevicePorts, Grant, IssuedCode } from '../../src/device/ports.ts';
 import type { JobRecord, SmtpSettings } from '../../src/nvram/schema.ts';
@@ -51,12 +52,14 @@ function harness(opts: { ports?: Partial<DevicePorts>; apply?: (e: DeviceEvent) 
   const refreshes = [deferred<Grant>()];
   const accessTokenAccounts: string[] = [];
   const refreshAccounts: string[] = [];
-  const signIns: { account: string; onCode: (c: IssuedCode) => void; result: Deferred<Grant>; cancelled: () => boolean }[] = [];
+  const signIns: { account: string; onCode: (c: IssuedCode) => void; result: Deferred<Grant>; cancelled: () => boolean; toldOfCancel: () => number }[] = [];
   const ports: DevicePorts = {
     oauth: {
       signIn: ({ account, onCode, cancel }) => {
         const result = deferred<Grant>();
-        signIns.push({ account, onCode, result, cancelled: () => cancel.cancelled });
+        const told = { cancel: 0 };
+        cancel.onCancel(() => void told.cancel++);
+        signIns.push({ account, onCode, result, cancelled: () => cancel.cancelled, toldOfCancel: () => told.cancel });
         return result.promise;
       },
       refresh: ({ account }) => (refreshAccounts.push(account), refreshes[refreshes.length - 1]!.promise),
@@ -160,7 +163,9 @@ describe('abandoned work: only the current effect may report', () => {
     h.run(['requestDeviceCode']);
     h.run(['cancelSignIn', 'requestDeviceCode']);
     expect(h.signIns[0]!.cancelled()).toBe(true);
+    expect(h.signIns[0]!.toldOfCancel()).toBe(1); // the port's own cancel hook runs (it stops polling Entra)
     expect(h.signIns[1]!.cancelled()).toBe(false);
+    expect(h.signIns[1]!.toldOfCancel()).toBe(0);
     h.signIns[0]!.result.resolve(grant('old@contoso.com'));
     h.signIns[1]!.result.resolve(grant());
     await h.settle();
@@ -178,6 +183,23 @@ describe('abandoned work: only the current effect may report', () => {
     h.refreshes[0]!.resolve(grant());
     await h.settle();
     expect(h.applied).toEqual([]);
+    expect(h.errors).toEqual([]); // dropped quietly, not by a crash in the queue
+  });
+
+  it('power-off with no sign-in under way, and a cancel with none to cancel, are harmless', () => {
+    const h = harness();
+    expect(() => h.effects.abandonAll()).not.toThrow();
+    expect(() => h.run(['cancelSignIn'])).not.toThrow();
+  });
+
+  it('a step that does not cancel the sign-in leaves it running', async () => {
+    const h = harness();
+    h.run(['requestDeviceCode']);
+    h.run(['submitJob'], { jobId: 'j1' });
+    expect(h.signIns[0]!.cancelled()).toBe(false);
+    h.signIns[0]!.result.resolve(grant());
+    await h.settle();
+    expect(h.applied.map((e) => e.type)).toContain('TOKEN_GRANTED');
   });
 });
 
@@ -187,7 +209,11 @@ describe('what a submission is given', () => {
     h.run(['submitJob'], { jobId: 'j1', account: null });
     await h.settle();
     expect(h.accessTokenAccounts).toEqual(['']);
-    expect(h.submits[0]).toMatchObject({ accessToken: 'token', message: { messageId: '<j1@mfp>', from: ME } });
+    expect(h.submits[0]).toMatchObject({
+      target: { host: 'smtp.office365.com', port: 587, secure: true, user: ME },
+      accessToken: 'token',
+      message: { messageId: '<j1@mfp>', from: ME },
+    });
   });
 
   it('basic: the sealed password; none stored is a final auth refusal that says what to do', async () => {
@@ -210,6 +236,7 @@ describe('what a submission is given', () => {
     for (const [rejection, reply] of [
       [new Error('no account in the cache'), 'no access token: no account in the cache'],
       ['cache empty', 'no access token: cache empty'],
+      [undefined, 'no access token: undefined'], // whatever a port rejects with, a refusal the admin can read
     ] as const) {
       const h = harness({ ports: { oauth: { signIn: () => new Promise(() => {}), refresh: () => new Promise(() => {}), accessToken: () => Promise.reject(rejection) } } });
       h.run(['submitJob'], { jobId: 'j1' });
@@ -508,5 +535,97 @@ describe('a submission whose content the spool’s disk could not read', () => {
     expect(disk.reads()).toBe(1);
     expect(h.submits).toEqual([]);
     expect(h.applied).toEqual([]);
+  });
+});
+
+describe('how a sign-in ends', () => {
+  const typed = (kind: 'code-request-failed' | 'declined' | 'expired' | 'poll-failed', reason: string) => new SignInFailure({ kind, reason, reply: `${reason} said` });
+
+  it('before a code: any failure is CODE_FAILED (a plain error as unexpected, with its words)', async () => {
+    for (const [err, reason, reply] of [
+      [new Error('socket hang up'), 'unexpected', 'Error: socket hang up'],
+      [typed('code-request-failed', 'unknown-client'), 'unknown-client', 'unknown-client said'],
+      [typed('poll-failed', 'server-error'), 'server-error', 'server-error said'],
+    ] as const) {
+      const h = harness();
+      h.run(['requestDeviceCode']);
+      h.signIns[0]!.result.reject(err);
+      await h.settle();
+      expect(h.applied).toEqual([{ type: 'CODE_FAILED', reason, code: null, reply }]);
+      expect(h.effects.awaitingTokens()).toBe(false);
+    }
+  });
+
+  it('after the code: declined, expired, a failed poll, and a plain error as a failed poll', async () => {
+    for (const [err, type, reason] of [
+      [typed('declined', 'access-denied'), 'AUTH_DECLINED', 'access-denied'],
+      [typed('expired', 'code-expired'), 'CODE_EXPIRED', 'code-expired'],
+      [typed('poll-failed', 'server-error'), 'POLL_FAILED', 'server-error'],
+      [typed('code-request-failed', 'unknown-client'), 'CODE_FAILED', 'unknown-client'],
+      ['boom', 'POLL_FAILED', 'unexpected'],
+    ] as const) {
+      const h = harness();
+      h.run(['requestDeviceCode']);
+      h.signIns[0]!.onCode(code);
+      h.signIns[0]!.result.reject(err);
+      await h.settle();
+      expect(h.applied.slice(1)).toEqual([expect.objectContaining({ type, reason })]);
+    }
+  });
+
+  it('no account configured: the requests name an empty account, never a placeholder', async () => {
+    const mailboxes: string[] = [];
+    const appOnly = { request: async (a: { mailbox: string }) => (mailboxes.push(a.mailbox), grant()), accessToken: async () => 'app-token' };
+    const h = harness({ ports: { appOnly }, secrets: { 'app-client-secret': 'shh' } });
+    h.run(['requestDeviceCode'], { account: null });
+    h.run(['requestAppToken'], { method: 'appOnly', account: null });
+    expect(h.signIns[0]!.account).toBe('');
+    expect(mailboxes).toEqual(['']);
+  });
+});
+
+describe('a send failure that is not a SendFailure', () => {
+  it('is transient, with the error’s words, retried on the backoff', async () => {
+    const h = harness({ ports: { mail: { submit: () => Promise.reject(new Error('ECONNRESET')) } } });
+    h.run(['submitJob'], { jobId: 'j1', sendRetries: 0 });
+    await h.settle();
+    expect(h.applied).toEqual([{ type: 'SEND_FAILED', category: 'other', transient: true, reason: 'other', code: null, reply: 'Error: ECONNRESET', retryAt: NOW + 30_000 }]);
+  });
+});
+
+describe('app-only renewal at the deadline', () => {
+  it('is refresh work: it may stage tokens while refreshing, and is dropped once that state is left', async () => {
+    const answers: Deferred<Grant>[] = [];
+    const appOnly = { request: () => { const a = deferred<Grant>(); answers.push(a); return a.promise; }, accessToken: async () => 'app-token' };
+    const h = harness({ ports: { appOnly }, secrets: { 'app-client-secret': 'shh' } });
+    h.run(['refreshAccessToken'], { method: 'appOnly' });
+    expect(h.effects.awaitingTokens()).toBe(true);
+    h.effects.leftState('authorized');
+    expect(h.effects.awaitingTokens()).toBe(false);
+    answers[0]!.resolve(grant());
+    await h.settle();
+    expect(h.applied).toEqual([]);
+  });
+});
+
+describe('a sign-in outcome that cannot be committed', () => {
+  it('the code: CODE_FAILED; the grant: POLL_FAILED — each with the NVRAM’s reason', async () => {
+    const full = new NvramCapacityError(70_000, 65_536);
+    const seen1: DeviceEvent[] = [];
+    const c = harness({ apply: async (e) => { seen1.push(e); if (e.type === 'CODE_ISSUED') throw full; } });
+    c.run(['requestDeviceCode']);
+    c.signIns[0]!.onCode(code);
+    await c.settle();
+    expect(seen1.map((e) => e.type)).toEqual(['CODE_ISSUED', 'CODE_FAILED']);
+    expect(seen1[1]).toEqual({ type: 'CODE_FAILED', reason: 'nvram-write-failed', code: { kind: 'storage', value: 'nvram_capacity' }, reply: full.message });
+
+    const seen2: DeviceEvent[] = [];
+    const g = harness({ apply: async (e) => { seen2.push(e); if (e.type === 'TOKEN_GRANTED') throw new Error('write refused'); } });
+    g.run(['requestDeviceCode']);
+    g.signIns[0]!.onCode(code);
+    g.signIns[0]!.result.resolve(grant());
+    await g.settle();
+    expect(seen2.map((e) => e.type)).toEqual(['CODE_ISSUED', 'TOKEN_GRANTED', 'POLL_FAILED']);
+    expect(seen2[2]).toEqual({ type: 'POLL_FAILED', reason: 'nvram-write-failed', code: null, reply: 'write refused' });
   });
 });

@@ -176,6 +176,12 @@ describe('job intake', () => {
     expect(sends(h)).toEqual([job.id]); // the pump that follows sends nothing twice
   });
 
+  it('a held job (waiting for a sign-in) is not in line: a device free to send starts the new job at once', async () => {
+    const h = harness({ spool: [record('held', 'held')] });
+    const job = await h.jobs.submit(JOB);
+    expect(h.applied).toEqual([{ event: { type: 'SEND', jobId: job.id }, withAcknowledgement: true }]);
+  });
+
   it('a job behind a queued one waits its turn: the older goes first', async () => {
     const h = harness({ spool: [record('older', 'queued')] });
     const job = await h.jobs.submit(JOB);
