@@ -44,6 +44,9 @@ const DONE = '.done';
 const TMP = '.tmp';
 
 export class Spool {
+  /** The directory was made (and set 0700) by this boot: once, not before every write (two disk calls each). */
+  private dirMade = false;
+
   constructor(
     readonly dir: string,
     /** The disk (a failing one in the I/O-fault tests): every file call goes through it. */
@@ -134,7 +137,10 @@ export class Spool {
 
   private async writeDurably(file: string, text: string): Promise<void> {
     const io = this.io;
-    await io.makeDir(this.dir);
+    if (!this.dirMade) {
+      await io.makeDir(this.dir);
+      this.dirMade = true;
+    }
     const tmp = `${file}${TMP}`;
     try {
       const handle = await io.create(tmp);
