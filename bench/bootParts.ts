@@ -14,7 +14,7 @@ import { loadOrCreateDeviceKey, SecretVault } from '../src/nvram/vault.ts';
 import { nodeIo } from '../src/nvram/io.ts';
 import { crc32 } from 'node:zlib';
 import { restoreSnapshot } from '../src/device/boot.ts';
-import { machineStepper } from '../src/device/dispatch.ts';
+import { pureStepper } from '../src/device/dispatch.ts';
 import { Spool } from '../src/device/spool.ts';
 import { createDeviceAdapters, twinCloud } from '../src/adapters/index.ts';
 import { silentLogger } from '../src/log/logger.ts';
@@ -84,7 +84,7 @@ console.log('  (deep freeze alone, the parse taken out ≈', results['deep freez
 await P('key check: open every sealed secret', () => { for (const [n, b] of Object.entries(content.secrets)) vault.open(n, b as never); });
 await P('statechart: restore the snapshot', () => restoreSnapshot(content.snapshot, lastNow));
 const restored = restoreSnapshot(content.snapshot, lastNow)!;
-await P('statechart: POWER_CYCLE step (stepper made + one step)', () => machineStepper()(restored.snapshot, { type: 'POWER_CYCLE', accessDeadlinePassed: false }));
+await P('statechart: POWER_CYCLE step (stepper made + one step)', () => pureStepper()(restored.snapshot, { type: 'POWER_CYCLE', accessDeadlinePassed: false }));
 const spool = new Spool(spoolDir);
 await P('spool sweep: list + done records', () => spool.entries());
 await P('adapters: createDeviceAdapters + ports', () => createDeviceAdapters({ cloud, logger }).ports({ load: () => undefined, stage: () => {} }));

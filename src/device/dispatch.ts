@@ -5,7 +5,7 @@
  * writes nothing; if the write fails, the step did not happen (memory is left as it was).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { createEmptyActor, type AnyActorScope, type ExecutableActionsFrom, type SnapshotFrom } from 'xstate';
+import { createEmptyActor, type AnyActorScope, type ExecutableActionObject, type SnapshotFrom } from 'xstate';
 import { oauthDeviceMachine as machine, leafState, type DeviceEvent, type LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
@@ -16,40 +16,39 @@ import type { DispatchResult } from './printer.ts';
 import type { StorageFaults } from './storage-fault.ts';
 
 export type Snapshot = SnapshotFrom<typeof machine>;
-type MachineAction = ExecutableActionsFrom<typeof machine>;
-
-/**
- * xstate's pure `transition()`, with one inert actor scope per boot instead of one per call: `transition()` builds an
- * actor for its scope, and with it the machine's initial snapshot, every time (~70 µs, most of a step's CPU). The
- * machine has no invoke, spawn or delayed event, so nothing lives in the scope between steps; like `transition()`,
- * the scope's executor only collects the step's actions for the runtime.
- */
-export function machineStepper(): (snapshot: Snapshot, event: DeviceEvent) => [Snapshot, MachineAction[]] {
-  let collected: MachineAction[] = [];
-  const self = createEmptyActor();
-  const scope: AnyActorScope = {
-    self,
-    id: '',
-    sessionId: '',
-    logger: () => {},
-    defer: () => {},
-    emit: () => {},
-    stopChild: () => {},
-    system: self.system,
-    actionExecutor: (action) => void collected.push(action as MachineAction),
-  };
-  return (snapshot, event) => {
-    collected = [];
-    const next = machine.transition(snapshot, event, scope);
-    return [next, collected];
-  };
-}
 
 /** Name of the sealed secret holding the serialized MSAL token cache. */
 export const TOKEN_CACHE_SECRET = 'msal-cache';
 
 /** The snapshot as it is stored in NVRAM. */
 export const persistedSnapshot = (s: Snapshot, since: number) => ({ value: s.value, context: s.context, since });
+
+/**
+ * xstate's pure `transition()` with one inert actor scope kept for all steps: `transition()` builds a new inert actor
+ * — and with it the machine's initial snapshot — on every call. Our machine spawns, defers and emits nothing (it is
+ * pure: no invoke, no after), so a scope that only collects the step's actions serves every step of a boot.
+ */
+export function pureStepper(): (snapshot: Snapshot, event: DeviceEvent) => [Snapshot, ExecutableActionObject[]] {
+  // An empty actor as `self`: never started, and nothing of the machine refers to it. An actor of the machine would
+  // compute the machine's initial snapshot once per boot (~60 µs of a cold boot's CPU) only to be ignored.
+  const self = createEmptyActor();
+  let actions: ExecutableActionObject[] = [];
+  const scope: AnyActorScope = {
+    self,
+    id: '',
+    sessionId: '',
+    system: self.system,
+    logger: () => {},
+    defer: () => {},
+    emit: () => {},
+    stopChild: () => {},
+    actionExecutor: (action) => void actions.push(action),
+  };
+  return (snapshot, event) => {
+    actions = [];
+    return [machine.transition(snapshot, event, scope), actions];
+  };
+}
 
 /** What happened in an accepted step, for the runtime's after-step work (notices, effects, deadlines, the pump). */
 export interface StepDone extends Step {
@@ -83,7 +82,7 @@ export class Dispatcher {
   commits = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly step = machineStepper();
+  private readonly step = pureStepper();
 
   constructor(private readonly o: DispatcherOptions) {
     this.snapshot = o.snapshot;

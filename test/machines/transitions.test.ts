@@ -11,7 +11,6 @@ import {
   type DeviceContext,
   type DeviceEvent,
 } from '../../machines/oauthDevice.ts';
-import { machineStepper } from '../../src/device/dispatch.ts';
 
 const ME = 'scanner@contoso.com';
 const T0 = 1_000_000;
@@ -223,22 +222,6 @@ describe('statechart: every event in every state', () => {
     for (const [path, want] of rule.checks) {
       const got = get(next.context, path);
       expect(String(got), `${path} after ${stateName} + ${eventName}`).toBe(want);
-    }
-  });
-
-  it("the device's stepper (one inert scope for every step of a boot) gives what transition() gives, actions included", () => {
-    const step = machineStepper(); // one for the whole table: a scope that kept anything from a step would show here
-    for (const [stateName, eventName] of cases) {
-      const snap = snapshotOf(stateName);
-      const event = EVENTS[eventName]!;
-      if (!snap.can(event)) continue;
-      const [want, wantActions] = transition(machine, snap, event);
-      const [got, gotActions] = step(snap, event);
-      const at = `${stateName} + ${eventName}`;
-      expect(got.value, at).toEqual(want.value);
-      expect(got.context, at).toEqual(want.context);
-      expect(got.status, at).toBe(want.status);
-      expect(gotActions.map((a) => [a.type, a.params]), at).toEqual(wantActions.map((a) => [a.type, a.params]));
     }
   });
 
