@@ -25,17 +25,19 @@ export interface Encoded {
   data: NvramData;
   /** Its JSON text: the payload, identical to JSON.stringify(data). */
   text: string;
-  /** Each part's `"name":text` and each list part's item texts: what the next commit reuses once this one is durable. */
+  /** Each part's `"name":text` (a slice of `text`) and where each list's items lie: what the next commit reuses. */
   texts: ContentTexts;
 }
 
 /**
- * A list's items as one text, `joined` (the items' JSON joined by commas), with `starts[k]` where item k begins and
- * `starts[n]` = joined.length + 1: item k is joined.slice(starts[k], starts[k + 1] - 1). A run of items kept in order
- * (an append, a trim of the oldest) is copied as one slice instead of being joined again item by item.
+ * Where a committed list's items lie in the payload text (`source`): item k is
+ * source.slice(from + starts[k], from + starts[k + 1] - 1), items joined by commas. A run of items kept in order (an
+ * append, a trim of the oldest) goes into the next payload as one slice of this one: no text joined item by item,
+ * and no text of the list on its own (the payload is the only flat copy).
  */
 export interface ListText {
-  joined: string;
+  source: string;
+  from: number;
   starts: number[];
 }
 
@@ -113,7 +115,8 @@ export class ContentEncoder {
     const problem = this.check(base, out, fresh);
     if (problem) return { problem };
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    return { data: Object.freeze(out) as unknown as NvramData, text: `{${segments.join(',')}}`, texts };
+    const text = `{${segments.join(',')}}`;
+    return { data: Object.freeze(out) as unknown as NvramData, text, texts: this.within(text, segments, texts) };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
@@ -154,7 +157,8 @@ export class ContentEncoder {
       const n = items.length;
       const values = new Array<unknown>(n);
       const starts = new Array<number>(n + 1);
-      const segments: string[] = [];
+      let joined: string | null = null;
+      const add = (segment: string) => void (joined = joined === null ? segment : `${joined},${segment}`); // joined once, in the payload
       const prev = Array.isArray(base?.[part]) ? (base[part] as unknown[]) : [];
       const prevText = this.baseTexts.lists.get(part);
       let pos = 0; // length of the items' text so far, each item counted with the comma after it
@@ -162,12 +166,14 @@ export class ContentEncoder {
       let runTo = -1;
       const endRun = () => {
         if (runFrom < 0) return;
-        segments.push(prevText!.joined.slice(prevText!.starts[runFrom], prevText!.starts[runTo]! - 1));
+        add(prevText!.source.slice(prevText!.from + prevText!.starts[runFrom]!, prevText!.from + prevText!.starts[runTo]! - 1));
         runFrom = -1;
       };
       for (let i = 0; i < n; i++) {
         const item = items[i];
-        const at = prevText && isObject(item) ? (prev[runTo] === item ? runTo : prev.indexOf(item)) : -1;
+        // The next item of the run is compared by identity first, without reading the item (a cold item costs a
+        // cache miss, and a commit walks every item of the list); an equal primitive has the same text anyway.
+        const at = !prevText ? -1 : runTo >= 0 && runTo < prev.length && prev[runTo] === item ? runTo : isObject(item) ? prev.indexOf(item) : -1;
         starts[i] = pos;
         if (at >= 0) {
           if (at !== runTo || runFrom < 0) {
@@ -190,14 +196,13 @@ export class ContentEncoder {
           text = p.text ?? 'null';
           fresh.push({ part, kind, key: i, value: values[i] });
         }
-        segments.push(text);
+        add(text);
         pos += text.length + 1;
       }
       endRun();
       starts[n] = pos;
-      const joined = segments.join(',');
-      next.lists.set(part, { joined, starts });
-      return { value: Object.freeze(values), text: `[${joined}]` };
+      next.lists.set(part, { source: '', from: 0, starts }); // placed in the payload by within()
+      return { value: Object.freeze(values), text: `[${joined ?? ''}]` };
     }
     const record = value as Record<string, unknown>;
     const values: Record<string, unknown> = {};
@@ -212,6 +217,25 @@ export class ContentEncoder {
       texts.push(`${JSON.stringify(key)}:${p.text}`);
     }
     return { value: Object.freeze(values), text: `{${texts.join(',')}}` };
+  }
+
+  /**
+   * The texts of a payload as slices of it, and its lists placed in it: nothing keeps an older payload alive, and the
+   * next commit copies kept runs of items straight from this one. `segments` are the payload's `"name":text` in order.
+   */
+  private within(payload: string, segments: string[], texts: ContentTexts): ContentTexts {
+    const placed: ContentTexts = { parts: new Map(), lists: new Map() };
+    let at = 1; // after the payload's '{'
+    const keys = [...texts.parts.keys()];
+    for (let i = 0; i < segments.length; i++) {
+      const key = keys[i]!;
+      const length = segments[i]!.length;
+      placed.parts.set(key, payload.slice(at, at + length));
+      const list = texts.lists.get(key);
+      if (list) placed.lists.set(key, { source: payload, from: at + JSON.stringify(key).length + 2, starts: list.starts }); // past `"name":[`
+      at += length + 1;
+    }
+    return placed;
   }
 
   /** Serialized and parsed back whole: the normalized, frozen copy of a new value. */
