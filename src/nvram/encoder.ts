@@ -115,7 +115,12 @@ export class ContentEncoder {
     const problem = this.check(base, out, fresh);
     if (problem) return { problem };
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    const text = `{${segments.join(',')}}`;
+    // Braces joined with the parts: `{${…}}` around the joined text would be a second 10 KB copy (flattened again).
+    const framed = [...segments];
+    if (framed.length === 0) framed.push('');
+    framed[0] = `{${framed[0]}`;
+    framed[framed.length - 1] = `${framed.at(-1)}}`;
+    const text = framed.join(',');
     return { data: Object.freeze(out) as unknown as NvramData, text, texts: this.within(text, segments, texts) };
   }
 
