@@ -90,6 +90,8 @@ export interface Device {
   subscribe(listener: (t: TransitionNotice) => void): () => void;
   /** Resolves when no event is queued and no effect is in flight (tests, the virtual clock's settle step). */
   idle(): Promise<void>;
+  /** Resolves when no event is queued; effects in flight are not waited for (a call held at a gate stays held). */
+  eventsDrained(): Promise<void>;
   /** Power off: stops timers and abandons effects; writes nothing. The NVRAM stays open for the caller to close. */
   stop(): void;
 }
@@ -374,6 +376,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       await core.idle();
       booting = false; // the boot's transitions are those before the device first settles
     },
+    eventsDrained: () => core.eventsDrained(),
     stop: () => {
       core.stopped = true;
       scheduler.stop();

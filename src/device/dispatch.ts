@@ -116,6 +116,22 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Resolves when no event is queued, effects in flight aside: a call held on the network (a gate, a slow server)
+   * does not keep it waiting, while the work the step queued behind it (the pump's SEND that only holds a job, with
+   * no transition notice) does.
+   */
+  async eventsDrained(): Promise<void> {
+    for (;;) {
+      // Yield first so that outcomes already resolved (but still in the microtask queue) get enqueued.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const tail = this.queue;
+      await tail;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (tail === this.queue) return;
+    }
+  }
+
   dispatch(event: DeviceEvent, extra?: (draft: NvramData, vault: DraftVault) => void): Promise<DispatchResult> {
     return this.enqueue(() => this.apply(event, extra));
   }

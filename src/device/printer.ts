@@ -267,6 +267,11 @@ export interface Printer {
   onBoot(listener: (report: BootReport) => void): () => void;
   /** Resolves when no event is queued and no effect is in flight. */
   idle(): Promise<void>;
+  /**
+   * Resolves when no event is queued, without waiting for effects in flight (a call held on the network). Local
+   * printers only: the driver protocol has no such call (its `idle` waits for effects too).
+   */
+  eventsDrained?(): Promise<void>;
 
   readonly admin: AdminCredential;
 

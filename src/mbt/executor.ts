@@ -331,7 +331,10 @@ export class ModelExecutor {
         for (const k of ['signIn', 'refresh', 'submit'] as const) if (HELD_KIND[now] !== k) sut.gates.abandon(k);
         shown = now;
         if (now === expected && (heldKind === undefined || sut.gates.count(heldKind) > 0)) {
-          if (heldKind === undefined) await withTimeout(this.printer.idle(), Math.max(100, deadline - performance.now()));
+          // With a call held, idle() would wait for it; the events the step queued behind the call still count: the
+          // pump's SENDs that only hold a job raise no notice, and a spool read before their commits is short of them.
+          const quiet = heldKind === undefined ? this.printer.idle() : this.eventsDrained();
+          await withTimeout(quiet, Math.max(100, deadline - performance.now()));
           // Look again, over the panel, after the device went quiet: a state passed through on the way must not count.
           const again = (await this.call('GET', '/api/status')).body?.state ?? '?';
           if (again === expected) return again;
@@ -345,6 +348,11 @@ export class ModelExecutor {
       offNotice();
       offHold();
     }
+  }
+
+  private eventsDrained(): Promise<void> {
+    if (!this.printer.eventsDrained) throw new Error('the in-process executor needs a printer that says when its events are drained');
+    return this.printer.eventsDrained();
   }
 
   /** The guard-relevant facts `/api/status` shows, against the model's context. */

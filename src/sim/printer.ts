@@ -66,6 +66,7 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
       return () => bootListeners.delete(l);
     },
     idle: () => device().idle(),
+    eventsDrained: () => device().eventsDrained(),
     admin: {
       check: (password) => device().admin.check(password),
       change: (password) => device().admin.change(password),

@@ -82,6 +82,7 @@ export class DeviceHarness {
     // Open the gates first, or idle() would wait for work parked on them.
     this.fake.sendGate?.resolve();
     this.fake.refreshGate?.resolve();
+    this.fake.appTokenGate?.resolve();
     this.device?.stop();
     await this.device?.idle().catch(() => undefined);
     await this.nvram?.close();

@@ -40,6 +40,7 @@ export class FakePorts {
   tokenCache: TokenCacheStore | null = null;
   /** When set, submissions wait for this before answering (to catch the device mid-send). */
   sendGate: Deferred<void> | null = null;
+  appTokenGate: Deferred<void> | null = null;
   /** Like Entra, issue a code right away; set to a failure to make the next code request fail instead. */
   nextCodeFailure: SignInFailure | null = null;
   /** Extra characters in the token cache a grant or a refresh stages (MSAL's real cache is ~5 KB). */
@@ -111,6 +112,7 @@ export class FakePorts {
       appOnly: {
         request: async ({ app, mailbox }) => {
           this.appRequests.push({ ...app });
+          if (this.appTokenGate) await this.appTokenGate.promise;
           const r = this.appResults.shift();
           if (r instanceof RefreshFailure) throw r;
           cache.stage(JSON.stringify({ fakeAccessToken: `app-at-${this.appRequests.length}` }));
@@ -136,6 +138,16 @@ export class FakePorts {
     const gate = this.refreshGate;
     return () => {
       this.refreshGate = null;
+      gate.resolve();
+    };
+  }
+
+  /** Holds app-only token requests (requestingToken) until the returned function is called. */
+  gateAppTokens(): () => void {
+    this.appTokenGate = deferred<void>();
+    const gate = this.appTokenGate;
+    return () => {
+      this.appTokenGate = null;
       gate.resolve();
     };
   }
