@@ -16,8 +16,10 @@ import { VirtualClock } from '../time/clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { TrustContextCache } from '../adapters/tls/deviceTls.ts';
 import type { DeviceEventType } from '../../machines/oauthDevice.ts';
+import { codeText } from '../device/failures.ts';
 import { DeviceClock } from './deviceClock.ts';
 import { forEachLimited } from './limit.ts';
+import { processLimitHit } from './processLimit.ts';
 import { encodeHistogram, newLatencyHistogram, recordMs } from './latency.ts';
 import { sampleMemory } from './memory.ts';
 import {
@@ -235,7 +237,8 @@ export class FleetSlice {
         await device.idle();
         const status = await device.status();
         if (status.state !== 'codePending' || !status.userCode) {
-          throw new Error(`no user code (state ${status.state}${status.lastError ? `, ${status.lastError.reason}` : ''})`);
+          const why = status.lastError ? `, ${status.lastError.reason}${status.lastError.code ? ` ${codeText(status.lastError.code)}` : ''}` : '';
+          throw new Error(`no user code (state ${status.state}${why})`);
         }
         const approval = twin.control.approveDeviceCode(status.userCode, p.upn);
         if (approval.state !== 'approved') throw new Error(`approval refused: ${approval.error?.error ?? approval.state}`);
@@ -376,7 +379,9 @@ export class FleetSlice {
       await fn();
       return true;
     } catch (err) {
-      p.row.errors.push((err as Error)?.message ?? String(err));
+      const message = (err as Error)?.message ?? String(err);
+      const limit = processLimitHit(message);
+      p.row.errors.push(limit ? `${limit} (${message})` : message);
       return false;
     }
   }

@@ -28,48 +28,97 @@ export interface NvramIo {
   syncDir(dir: string): Promise<void>;
 }
 
+/**
+ * The descriptor is held only while the store works on the file: it is opened by the first call and closed when a
+ * boot's read or a commit's fsync is done, then opened again by the next call. A printer is idle almost all of its
+ * life, and a process running a fleet of 10,000 would otherwise hold 10,000 descriptors for nothing (EMFILE). The
+ * lock file keeps other writers out between two opens, so the path names the same file each time.
+ */
 class NodeFile implements NvramFile {
-  constructor(private readonly fh: fs.FileHandle) {}
+  private handle: Promise<fs.FileHandle> | null;
+  /** Calls working on the open descriptor: it is closed only when the last of them is done. */
+  private users = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly flags: 'r' | 'r+',
+    opened: fs.FileHandle,
+  ) {
+    this.handle = Promise.resolve(opened);
+  }
+
   async size(): Promise<number> {
-    return (await this.fh.stat()).size;
+    return this.use(async (fh) => (await fh.stat()).size, false);
   }
   async read(position: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await this.fh.read(buf, got, length - got, position + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
+    return this.use(async (fh) => {
+      const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    }, true);
   }
   /**
    * Synchronous: a write only copies into the page cache (what waits for the disk is the fsync, which stays on the
    * thread pool), and a thread-pool round trip per write costs more than the copy; a commit makes two of them.
    */
   async write(data: Buffer, position: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) done += writeSync(this.fh.fd, data, done, data.length - done, position + done);
+    return this.use(async (fh) => {
+      let done = 0;
+      while (done < data.length) done += writeSync(fh.fd, data, done, data.length - done, position + done);
+    }, false);
   }
   sync(): Promise<void> {
-    return this.fh.sync();
+    return this.use((fh) => fh.sync(), true);
   }
   truncate(size: number): Promise<void> {
-    return this.fh.truncate(size);
+    return this.use((fh) => fh.truncate(size), false);
   }
   close(): Promise<void> {
-    return this.fh.close();
+    return this.release();
+  }
+
+  /** Runs `fn` on the descriptor (opening it if closed); `thenIdle`: the store is done with the file for now. */
+  private async use<T>(fn: (fh: fs.FileHandle) => Promise<T>, thenIdle: boolean): Promise<T> {
+    const opening = (this.handle ??= fs.open(this.file, this.flags));
+    this.users++;
+    let result: T;
+    try {
+      result = await fn(await opening);
+    } catch (err) {
+      this.users--;
+      if (this.handle === opening && this.users === 0) {
+        // A failed open leaves nothing to close; a failed call closes the descriptor, keeping the call's error.
+        await this.release().catch(() => {});
+      }
+      throw err;
+    }
+    this.users--;
+    if (thenIdle && this.users === 0) await this.release();
+    return result;
+  }
+
+  private async release(): Promise<void> {
+    const opening = this.handle;
+    this.handle = null;
+    if (!opening) return;
+    const fh = await opening.catch(() => null);
+    await fh?.close();
   }
 }
 
 /** Real files through node:fs. Stateless, so one instance can serve any number of devices. */
 export const nodeIo: NvramIo = {
   async open(file, mode) {
-    if (mode === 'read') return { file: new NodeFile(await fs.open(file, 'r')), created: false };
+    if (mode === 'read') return { file: new NodeFile(file, 'r', await fs.open(file, 'r')), created: false };
     // Every boot but the first finds the image: try that first (one system call), create only when it is missing.
     for (;;) {
       try {
-        return { file: new NodeFile(await fs.open(file, 'r+')), created: false };
+        return { file: new NodeFile(file, 'r+', await fs.open(file, 'r+')), created: false };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
@@ -77,7 +126,7 @@ export const nodeIo: NvramIo = {
       try {
         const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
         await fh.chmod(PRIVATE_FILE_MODE);
-        return { file: new NodeFile(fh), created: true };
+        return { file: new NodeFile(file, 'r+', fh), created: true };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // created meanwhile by another opener: open it
       }
