@@ -2,8 +2,9 @@
  * The only door between the NVRAM store and the disk. Everything the bank store does to the image goes through
  * `NvramIo`, so tests can put a simulated power cut in the way (see powercut.ts).
  */
-import { promises as fs, constants as fsc, writeSync } from 'node:fs';
+import { promises as fs, constants as fsc, closeSync, fchmodSync, fstat, fsync, ftruncate, openSync, read, writeSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 
 /** What a write is for: the payload of a bank, or the header that commits it. Lets a fault injector aim. */
@@ -28,34 +29,40 @@ export interface NvramIo {
   syncDir(dir: string): Promise<void>;
 }
 
+const fstatAsync = promisify(fstat);
+const readAsync = promisify(read);
+const fsyncAsync = promisify(fsync);
+const ftruncateAsync = promisify(ftruncate);
+
 /**
- * The descriptor is held only while the store works on the file: it is opened by the first call and closed when a
- * boot's read or a commit's fsync is done, then opened again by the next call. A printer is idle almost all of its
- * life, and a process running a fleet of 10,000 would otherwise hold 10,000 descriptors for nothing (EMFILE). The
- * lock file keeps other writers out between two opens, so the path names the same file each time.
+ * The descriptor is held only while the store works on the file: opened by the first call, closed when a boot's
+ * read or a commit's fsync is done, opened again by the next call. A printer is idle almost all of its life, and a
+ * process running a fleet of 10,000 would otherwise hold 10,000 descriptors for nothing (EMFILE). The lock file keeps
+ * other writers out between two opens, so the path names the same file each time. Opened and closed synchronously,
+ * like the writes: a local open is a few microseconds, a thread-pool round trip costs more.
  */
 class NodeFile implements NvramFile {
-  private handle: Promise<fs.FileHandle> | null;
+  private fd: number | null;
   /** Calls working on the open descriptor: it is closed only when the last of them is done. */
   private users = 0;
 
   constructor(
     private readonly file: string,
     private readonly flags: 'r' | 'r+',
-    opened: fs.FileHandle,
+    openedFd: number,
   ) {
-    this.handle = Promise.resolve(opened);
+    this.fd = openedFd;
   }
 
-  async size(): Promise<number> {
-    return this.use(async (fh) => (await fh.stat()).size, false);
+  size(): Promise<number> {
+    return this.use(async (fd) => (await fstatAsync(fd)).size, false);
   }
-  async read(position: number, length: number): Promise<Buffer> {
-    return this.use(async (fh) => {
+  read(position: number, length: number): Promise<Buffer> {
+    return this.use(async (fd) => {
       const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
       let got = 0;
       while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+        const { bytesRead } = await readAsync(fd, buf, got, length - got, position + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -66,67 +73,67 @@ class NodeFile implements NvramFile {
    * Synchronous: a write only copies into the page cache (what waits for the disk is the fsync, which stays on the
    * thread pool), and a thread-pool round trip per write costs more than the copy; a commit makes two of them.
    */
-  async write(data: Buffer, position: number): Promise<void> {
-    return this.use(async (fh) => {
+  write(data: Buffer, position: number): Promise<void> {
+    return this.use(async (fd) => {
       let done = 0;
-      while (done < data.length) done += writeSync(fh.fd, data, done, data.length - done, position + done);
+      while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
     }, false);
   }
   sync(): Promise<void> {
-    return this.use((fh) => fh.sync(), true);
+    return this.use((fd) => fsyncAsync(fd), true);
   }
   truncate(size: number): Promise<void> {
-    return this.use((fh) => fh.truncate(size), false);
+    return this.use((fd) => ftruncateAsync(fd, size), false);
   }
-  close(): Promise<void> {
-    return this.release();
+  async close(): Promise<void> {
+    this.release();
   }
 
   /** Runs `fn` on the descriptor (opening it if closed); `thenIdle`: the store is done with the file for now. */
-  private async use<T>(fn: (fh: fs.FileHandle) => Promise<T>, thenIdle: boolean): Promise<T> {
-    const opening = (this.handle ??= fs.open(this.file, this.flags));
+  private async use<T>(fn: (fd: number) => Promise<T>, thenIdle: boolean): Promise<T> {
+    const fd = (this.fd ??= openSync(this.file, this.flags));
     this.users++;
-    let result: T;
+    let failed = true;
     try {
-      result = await fn(await opening);
-    } catch (err) {
+      const result = await fn(fd);
+      failed = false;
+      return result;
+    } finally {
       this.users--;
-      if (this.handle === opening && this.users === 0) {
-        // A failed open leaves nothing to close; a failed call closes the descriptor, keeping the call's error.
-        await this.release().catch(() => {});
-      }
-      throw err;
+      // After a failed call too: whatever comes next (a retry, a close) starts from a fresh descriptor.
+      if ((thenIdle || failed) && this.users === 0) this.release();
     }
-    this.users--;
-    if (thenIdle && this.users === 0) await this.release();
-    return result;
   }
 
-  private async release(): Promise<void> {
-    const opening = this.handle;
-    this.handle = null;
-    if (!opening) return;
-    const fh = await opening.catch(() => null);
-    await fh?.close();
+  private release(): void {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) closeSync(fd);
   }
 }
 
 /** Real files through node:fs. Stateless, so one instance can serve any number of devices. */
 export const nodeIo: NvramIo = {
   async open(file, mode) {
-    if (mode === 'read') return { file: new NodeFile(file, 'r', await fs.open(file, 'r')), created: false };
+    if (mode === 'read') return { file: new NodeFile(file, 'r', openSync(file, 'r')), created: false };
     // Every boot but the first finds the image: try that first (one system call), create only when it is missing.
     for (;;) {
       try {
-        return { file: new NodeFile(file, 'r+', await fs.open(file, 'r+')), created: false };
+        return { file: new NodeFile(file, 'r+', openSync(file, 'r+')), created: false };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
       await makePrivateDir(path.dirname(file));
       try {
-        const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
-        await fh.chmod(PRIVATE_FILE_MODE);
-        return { file: new NodeFile(file, 'r+', fh), created: true };
+        const fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
+        const created = new NodeFile(file, 'r+', fd);
+        try {
+          fchmodSync(fd, PRIVATE_FILE_MODE);
+        } catch (err) {
+          await created.close();
+          throw err;
+        }
+        return { file: created, created: true };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // created meanwhile by another opener: open it
       }
