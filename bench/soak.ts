@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runScenario } from '../src/scenario/runner.ts';
 import { conformanceReport } from '../src/cloud/journal/conformance.ts';
-import { bareMailLimit } from './mailLimit.ts';
+import { bareMailLimit } from '../src/fleet/bareMailLimit.ts';
 import { row, type BenchRow } from './support.ts';
 
 const SOAK = fileURLToPath(new URL('../fixtures/scenarios/soak-90-days.json', import.meta.url));
@@ -50,7 +50,7 @@ export async function soakRow(credentials: string): Promise<BenchRow[]> {
   if (!result.passed) throw new Error(`soak failed at ${result.failure?.where}: ${result.failure?.message}`);
   if (nonconformance) throw new Error(`soak: our printer broke conformance rules: ${nonconformance}`);
   const ratio = result.simElapsedMs / result.wallMs;
-  // The bare limit right after the soak, same greeting pause and TLS settings (bench/mailLimit.ts).
+  // The bare limit right after the soak, same greeting pause and TLS settings (src/fleet/bareMailLimit.ts).
   const bare = await bareMailLimit(credentials, { mails: Math.min(200, Math.max(20, result.mailsSent)), greetingDelayMs });
   const soakMsPerMail = result.wallMs / result.mailsSent;
   const perMail = row({
