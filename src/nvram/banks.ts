@@ -112,7 +112,8 @@ export function encodeHeader(h: BankHeader): Buffer {
 
 /** Parses a header slot; returns the header, 'blank', or a problem. */
 export function decodeHeader(raw: Buffer, expected: BankName): BankHeader | 'blank' | string {
-  if (raw.length === 0 || raw.every((b) => b === 0)) return 'blank';
+  // A written header starts with '{': only a slot that starts with a zero can be all zeros (no scan of 256 bytes).
+  if (raw.length === 0 || (raw[0] === 0 && raw.every((b) => b === 0))) return 'blank';
   if (raw.length < HEADER_SIZE) return `header truncated (${raw.length} of ${HEADER_SIZE} bytes)`;
   let parsed: unknown;
   try {

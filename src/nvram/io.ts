@@ -2,9 +2,8 @@
  * The only door between the NVRAM store and the disk. Everything the bank store does to the image goes through
  * `NvramIo`, so tests can put a simulated power cut in the way (see powercut.ts).
  */
-import { promises as fs, constants as fsc, closeSync, fchmodSync, fstat, fsync, ftruncate, openSync, read, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fstatSync, fsync, ftruncateSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 
 /** What a write is for: the payload of a bank, or the header that commits it. Lets a fault injector aim. */
@@ -29,86 +28,82 @@ export interface NvramIo {
   syncDir(dir: string): Promise<void>;
 }
 
-const fstatAsync = promisify(fstat);
-const readAsync = promisify(read);
-const fsyncAsync = promisify(fsync);
-const ftruncateAsync = promisify(ftruncate);
-
 /**
+ * One image file by its descriptor. Everything but the fsync is a synchronous call: open, fstat, read, write and
+ * close only touch the page cache and the inode (once per boot, or a copy per commit), and a thread-pool round trip
+ * each costs more than the call itself (a boot made four of them before reading a byte). What waits for the disk,
+ * the fsync, stays on the thread pool; close waits for one in flight, so the descriptor is never reused under it.
+ *
  * The descriptor is held only while the store works on the file: opened by the first call, closed when a boot's
  * read or a commit's fsync is done, opened again by the next call. A printer is idle almost all of its life, and a
  * process running a fleet of 10,000 would otherwise hold 10,000 descriptors for nothing (EMFILE). The lock file keeps
- * other writers out between two opens, so the path names the same file each time. Opened and closed synchronously,
- * like the writes: a local open is a few microseconds, a thread-pool round trip costs more.
+ * other writers out between two opens, so the path names the same file each time.
  */
 class NodeFile implements NvramFile {
-  private fd: number | null;
-  /** Calls working on the open descriptor: it is closed only when the last of them is done. */
-  private users = 0;
-
+  /** The open descriptor, or -1 while idle. */
+  private fd: number;
+  private closed = false;
+  private syncing: Promise<void> | null = null;
   constructor(
     private readonly file: string,
     private readonly flags: 'r' | 'r+',
-    openedFd: number,
+    fd: number,
   ) {
-    this.fd = openedFd;
+    this.fd = fd;
   }
-
-  size(): Promise<number> {
-    return this.use(async (fd) => (await fstatAsync(fd)).size, false);
+  async size(): Promise<number> {
+    return fstatSync(this.open()).size;
   }
-  read(position: number, length: number): Promise<Buffer> {
-    return this.use(async (fd) => {
-      const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
-      let got = 0;
+  async read(position: number, length: number): Promise<Buffer> {
+    const fd = this.open();
+    const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
+    let got = 0;
+    try {
       while (got < length) {
-        const { bytesRead } = await readAsync(fd, buf, got, length - got, position + got);
+        const bytesRead = readSync(fd, buf, got, length - got, position + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
-      return buf.subarray(0, got);
-    }, true);
+    } finally {
+      this.idle();
+    }
+    return buf.subarray(0, got);
   }
-  /**
-   * Synchronous: a write only copies into the page cache (what waits for the disk is the fsync, which stays on the
-   * thread pool), and a thread-pool round trip per write costs more than the copy; a commit makes two of them.
-   */
-  write(data: Buffer, position: number): Promise<void> {
-    return this.use(async (fd) => {
-      let done = 0;
-      while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-    }, false);
+  async write(data: Buffer, position: number): Promise<void> {
+    const fd = this.open();
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
   }
   sync(): Promise<void> {
-    return this.use((fd) => fsyncAsync(fd), true);
+    const fd = this.open();
+    const syncing = new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    this.syncing = syncing;
+    return syncing.finally(() => {
+      if (this.syncing !== syncing) return;
+      this.syncing = null;
+      this.idle(); // a commit ends with its fsync, failed or not: the next one opens the file afresh
+    });
   }
-  truncate(size: number): Promise<void> {
-    return this.use((fd) => ftruncateAsync(fd, size), false);
+  async truncate(size: number): Promise<void> {
+    ftruncateSync(this.open(), size);
   }
   async close(): Promise<void> {
-    this.release();
+    if (this.closed) return;
+    this.closed = true;
+    await this.syncing?.catch(() => {});
+    this.idle();
   }
-
-  /** Runs `fn` on the descriptor (opening it if closed); `thenIdle`: the store is done with the file for now. */
-  private async use<T>(fn: (fd: number) => Promise<T>, thenIdle: boolean): Promise<T> {
-    const fd = (this.fd ??= openSync(this.file, this.flags));
-    this.users++;
-    let failed = true;
-    try {
-      const result = await fn(fd);
-      failed = false;
-      return result;
-    } finally {
-      this.users--;
-      // After a failed call too: whatever comes next (a retry, a close) starts from a fresh descriptor.
-      if ((thenIdle || failed) && this.users === 0) this.release();
-    }
+  private open(): number {
+    if (this.closed) throw Object.assign(new Error('file closed'), { code: 'EBADF' });
+    if (this.fd < 0) this.fd = openSync(this.file, this.flags);
+    return this.fd;
   }
-
-  private release(): void {
+  /** Closes the descriptor unless an fsync still works on it. */
+  private idle(): void {
+    if (this.fd < 0 || this.syncing) return;
     const fd = this.fd;
-    this.fd = null;
-    if (fd !== null) closeSync(fd);
+    this.fd = -1;
+    closeSync(fd);
   }
 }
 
@@ -124,19 +119,20 @@ export const nodeIo: NvramIo = {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
       await makePrivateDir(path.dirname(file));
+      let fd: number;
       try {
-        const fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
-        const created = new NodeFile(file, 'r+', fd);
-        try {
-          fchmodSync(fd, PRIVATE_FILE_MODE);
-        } catch (err) {
-          await created.close();
-          throw err;
-        }
-        return { file: created, created: true };
+        fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // created meanwhile by another opener: open it
+        continue;
       }
+      try {
+        fchmodSync(fd, PRIVATE_FILE_MODE);
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      return { file: new NodeFile(file, 'r+', fd), created: true };
     }
   },
   async syncDir(dir) {
