@@ -13,6 +13,7 @@ export interface NvramFile {
   size(): Promise<number>;
   /** Reads up to `length` bytes at `position` (fewer at end of file). */
   read(position: number, length: number): Promise<Buffer>;
+  /** `data` is the caller's again once this resolves (the NVRAM reuses its payload buffer): copy it to keep it. */
   write(data: Buffer, position: number, phase: WritePhase): Promise<void>;
   /** fsync: what was written is durable once this resolves. */
   sync(): Promise<void>;
