@@ -167,6 +167,14 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     opened = text === undefined ? null : { blob, text };
     return text;
   };
+  /** The token strings of the last cache read for a secret audit (one audit per transition reads the same cache). */
+  let audited: { text: string; tokens: string[] } | null = null;
+  const heldTokenTexts = (): string[] => {
+    const text = committedTokenCache();
+    if (text === undefined) return [];
+    if (audited?.text !== text) audited = { text, tokens: tokenTexts(text) };
+    return [...audited.tokens];
+  };
   const tokenCache: TokenCacheStore = {
     load: () => (core.staged === undefined ? committedTokenCache() : (core.staged ?? undefined)),
     stage: (serialized) => {
@@ -354,7 +362,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       const secrets = (image.current as { secrets?: Record<string, unknown> } | null)?.secrets;
       return { valid: image.valid, reason: image.reason, content: image.current, tokenCache: secrets !== undefined && TOKEN_CACHE_SECRET in secrets };
     },
-    heldTokenTexts: () => tokenTexts(committedTokenCache()),
+    heldTokenTexts,
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
     // What the NVRAM found is settled before the device exists; the boot's transitions and its reconciliation come later.
     bootReport: oncePerChange(() => [bootTransitions.length, reconciled], () =>

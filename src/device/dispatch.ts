@@ -5,7 +5,7 @@
  * writes nothing; if the write fails, the step did not happen (memory is left as it was).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { transition, type SnapshotFrom } from 'xstate';
+import { createActor, type ActorScope, type EventFromLogic, type ExecutableActionObject, type SnapshotFrom } from 'xstate';
 import { oauthDeviceMachine as machine, leafState, type DeviceEvent, type LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
@@ -22,6 +22,31 @@ export const TOKEN_CACHE_SECRET = 'msal-cache';
 
 /** The snapshot as it is stored in NVRAM. */
 export const persistedSnapshot = (s: Snapshot, since: number) => ({ value: s.value, context: s.context, since });
+
+/**
+ * xstate's pure `transition()` with one inert actor scope kept for all steps: `transition()` builds a new inert actor
+ * — and with it the machine's initial snapshot — on every call. Our machine spawns, defers and emits nothing (it is
+ * pure: no invoke, no after), so a scope that only collects the step's actions serves every step of a boot.
+ */
+export function pureStepper(): (snapshot: Snapshot, event: DeviceEvent) => [Snapshot, ExecutableActionObject[]] {
+  const self = createActor(machine, { input: undefined }); // never started: it runs nothing
+  let actions: ExecutableActionObject[] = [];
+  const scope: ActorScope<Snapshot, EventFromLogic<typeof machine>> = {
+    self,
+    id: '',
+    sessionId: '',
+    system: self.system,
+    logger: () => {},
+    defer: () => {},
+    emit: () => {},
+    stopChild: () => {},
+    actionExecutor: (action) => void actions.push(action),
+  };
+  return (snapshot, event) => {
+    actions = [];
+    return [machine.transition(snapshot, event, scope), actions];
+  };
+}
 
 /** What happened in an accepted step, for the runtime's after-step work (notices, effects, deadlines, the pump). */
 export interface StepDone extends Step {
@@ -55,6 +80,7 @@ export class Dispatcher {
   commits = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly step = pureStepper();
 
   constructor(private readonly o: DispatcherOptions) {
     this.snapshot = o.snapshot;
@@ -103,7 +129,7 @@ export class Dispatcher {
       log.debug({ event: event.type, state: from }, 'event not handled in this state');
       return { accepted: false, state: from, reason: `${event.type} is not handled in state ${from}` };
     }
-    const [next, actionList] = transition(machine, prev, event);
+    const [next, actionList] = this.step(prev, event);
     const step: Step = { prev, next, event, actions: new Set(actionList.map((a) => a.type)), now: clock.now() };
     const to = leafState(next.value);
     const stateChanged = to !== from || !isDeepStrictEqual(next.value, prev.value);

@@ -44,6 +44,9 @@ const DONE = '.done';
 const TMP = '.tmp';
 
 export class Spool {
+  /** The directory was made (and set 0700) by this boot: once, not before every write (two disk calls each). */
+  private dirMade = false;
+
   constructor(
     readonly dir: string,
     /** The disk (a failing one in the I/O-fault tests): every file call goes through it. */
@@ -68,9 +71,29 @@ export class Spool {
     return JSON.parse((await this.io.readFile(this.pathFor(jobId))).toString('utf8')) as JobContent;
   }
 
-  /** Records durably that a job finished (after the NVRAM commit that says so). */
+  /**
+   * Records durably that a job finished (after the NVRAM commit that says so). Written in place, without a temp file
+   * and rename: a done record torn by a cut reads as absent (readDone), which is what a cut before it means, so the
+   * file and its directory entry are fsync'ed together rather than one after the other.
+   */
   async markDone(jobId: string, done: DoneRecord): Promise<void> {
-    await this.writeDurably(this.donePath(jobId), JSON.stringify(done));
+    const io = this.io;
+    const file = this.donePath(jobId);
+    await this.makeDir();
+    try {
+      const handle = await io.create(file);
+      try {
+        await handle.write(Buffer.from(JSON.stringify(done), 'utf8'));
+        const synced = await Promise.allSettled([handle.sync(), io.syncDir(this.dir)]);
+        const failed = synced.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      await io.unlink(file).catch(() => undefined); // a record that is not durable is not one
+      throw err;
+    }
   }
 
   /** The done record; null when absent or not one. A disk that cannot read it throws (it is not "absent"). */
@@ -132,9 +155,15 @@ export class Spool {
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  private async makeDir(): Promise<void> {
+    if (this.dirMade) return;
+    await this.io.makeDir(this.dir);
+    this.dirMade = true;
+  }
+
   private async writeDurably(file: string, text: string): Promise<void> {
     const io = this.io;
-    await io.makeDir(this.dir);
+    await this.makeDir();
     const tmp = `${file}${TMP}`;
     try {
       const handle = await io.create(tmp);

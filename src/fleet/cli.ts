@@ -18,6 +18,8 @@ import { measureMsalBytes } from './memory.ts';
 import { startFleetPage } from './page.ts';
 import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet, shardRange } from './run.ts';
 import { formatSummary } from './summary.ts';
+import { measureDayLimit } from './dayLimit.ts';
+import { fleetPaths } from './slice.ts';
 import { FleetMergeError, mergeShardFiles } from './merge.ts';
 import { stormCommand } from './storm-cli.ts';
 import type { FleetReport } from './types.ts';
@@ -59,6 +61,7 @@ interface FleetCliOptions {
   shard?: string;
   shards?: number;
   report?: string;
+  limit: boolean;
 }
 
 /**
@@ -132,6 +135,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .option('--shard <i/N>', 'run only shard i of N (0-based; default: JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, with --shards)')
     .option('--shards <n>', 'shard count when the index comes from JOB_COMPLETION_INDEX (default: MFP_FLEET_SHARDS)', integer(1, 99999))
     .option('--report <file>', 'also write the JSON report to this file (what `fleet merge` reads)')
+    .option('--no-limit', 'do not time bare submissions after the run (the day phase\'s limit, ~2 s)')
     .addCommand(merge)
     .addCommand(stormCommand({ out }))
     .action(async (o: FleetCliOptions, command: Command) => {
@@ -181,6 +185,8 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
         await page?.close();
         throw err;
       }
+      // The bare per-mail cost on this machine, right after the run: the day phase's limit (dayLimit.ts).
+      if (o.limit) report = { ...report, limit: await measureDayLimit(report, fleetPaths(stateDir).cloudDir) };
       board.finished(report);
       bar?.update(total, { phase: 'done' });
       bar?.stop();

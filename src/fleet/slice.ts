@@ -32,6 +32,13 @@ import {
 } from './day.ts';
 import type { DeviceRow, Phase, PhaseResult, SliceMemory, SliceReport } from './types.ts';
 
+/**
+ * A simulation choice: no 100 ms early-talker pause before each SMTP greeting (smtp-server's default). With one
+ * connection per mail it is pure wall-time waiting that the virtual clock never sees. The day limit (dayLimit.ts)
+ * gives its bare submissions the same pause.
+ */
+export const FLEET_SMTP_GREETING_DELAY_MS = 0;
+
 export const SCAN_PDF = fileURLToPath(new URL('../../fixtures/scans/scan-0001.pdf', import.meta.url));
 
 /** Where a fleet keeps what its slices share: the twins' TLS material and signing key, the tenant file. */
@@ -169,9 +176,7 @@ export class FleetSlice {
       tenantFile: paths.tenantFile,
       seed: spec.seed + spec.slice,
       logger: this.logger,
-      // A simulation choice: no 100 ms early-talker pause before each SMTP greeting (smtp-server's default). With
-      // one connection per mail it is pure wall-time waiting that the virtual clock never sees.
-      smtpGreetingDelayMs: 0,
+      smtpGreetingDelayMs: FLEET_SMTP_GREETING_DELAY_MS,
     });
     this.memory.heapBeforeDevices = sampleMemory().heapUsed;
     for (let i = spec.first; i < spec.first + spec.count; i++) {

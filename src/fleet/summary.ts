@@ -27,6 +27,12 @@ export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null 
     `  Mail latency:  p50 ${r.mailLatency.p50} ms, p90 ${r.mailLatency.p90} ms, p99 ${r.mailLatency.p99} ms, max ${r.mailLatency.max} ms over ${r.mailLatency.count} mails (wall, submit to sent)`,
     `  Memory:        RSS ${mib(r.memory.rssBefore)} before, peak ${mib(r.memory.rssPeak)}; per device ${kib(r.memory.rssPerDevice)} RSS, ${kib(r.memory.heapPerDevice)} heap`,
   ];
+  if (r.limit) {
+    const l = r.limit;
+    lines.push(
+      `  Day vs limit:  ${(l.dayWallMs / 1000).toFixed(1)} s for ${l.dayMails} mails; limit ${l.dayMails} × ${l.bareMsPerMail.toFixed(2)} ms bare (${l.bareMails} timed after the run) ÷ ${l.cores} cores = ${(l.limitMs / 1000).toFixed(1)} s; ${l.ratio.toFixed(2)}× (target ≤ 1.5×)`,
+    );
+  }
   if (extra.msal) {
     lines.push(`  msal-node:     ${kib(extra.msal.pcaBytes)} heap per PublicClientApplication, ${kib(extra.msal.adapterBytes)} with the printer's undici Agent (before sign-in)`);
   }

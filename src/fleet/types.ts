@@ -96,6 +96,8 @@ export interface FleetReport {
   phaseWallMs: Record<string, number>;
   /** Per-mail wall latency: percentiles read from the histogram, which is kept so that reports merge. */
   mailLatency: LatencySummary;
+  /** The day phase against the bare limit measured after the run (`mfp-sim fleet`; absent with --no-limit and in a merge). */
+  limit?: DayLimit;
   memory: {
     /** Process RSS before the fleet started and at its end (all threads). */
     rssBefore: number;
@@ -115,4 +117,22 @@ export interface PhaseResult {
   simulatedAt: number;
   /** The slice twin's traffic so far, per virtual second (token requests, SMTP submissions): the fleet page's chart. */
   traffic: TrafficSecond[];
+}
+
+/**
+ * The day phase against the limit the same machine sets (issue 16): the day's mails as bare submissions spread over
+ * the cores. Target: dayWallMs ≤ 1.5 × limitMs.
+ */
+export interface DayLimit {
+  /** Mean wall ms of one bare mail (HTTPS token request + XOAUTH2 submission over STARTTLS), and how many were timed. */
+  bareMsPerMail: number;
+  bareMails: number;
+  /** Mails of the day phase: printers × mails per day. */
+  dayMails: number;
+  cores: number;
+  /** dayMails × bareMsPerMail ÷ cores. */
+  limitMs: number;
+  dayWallMs: number;
+  /** dayWallMs ÷ limitMs. */
+  ratio: number;
 }

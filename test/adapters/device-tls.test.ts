@@ -5,7 +5,8 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generate } from 'selfsigned';
-import { verifyChain } from '../../src/adapters/tls/deviceTls.ts';
+import type { PeerCertificate } from 'node:tls';
+import { DeviceTls, verifyChain } from '../../src/adapters/tls/deviceTls.ts';
 
 const day = 24 * 3600_000;
 const FROM = Date.UTC(2025, 0, 1);
@@ -72,5 +73,30 @@ describe('verifyChain', () => {
   it('hostname-mismatch for a name the leaf does not carry', () => {
     expect(verifyChain([leaf], 'smtp.example.com', at, [x(newRoot.cert)])).toMatchObject({ reason: 'hostname-mismatch', code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
     expect(verifyChain([leaf], '10.0.0.1', at, [x(newRoot.cert)])).toMatchObject({ reason: 'hostname-mismatch' });
+  });
+});
+
+describe('DeviceTls.check', () => {
+  /** The peer chain as Node hands it to checkServerIdentity: DER, fingerprint, issuerCertificate links. */
+  const peerOf = (chain: X509Certificate[]): PeerCertificate => {
+    const nodes = chain.map((c) => ({ raw: c.raw, fingerprint256: c.fingerprint256 }) as PeerCertificate & { issuerCertificate?: PeerCertificate });
+    nodes.forEach((n, i) => (n.issuerCertificate = nodes[i + 1] ?? n));
+    return nodes[0]!;
+  };
+
+  it('judges every handshake of the same server again: the clock and the store, though the certificates are parsed once', () => {
+    let now = at;
+    let roots = { revision: 'new', pems: [newRoot.cert] };
+    const tls = new DeviceTls({ now: () => now, roots: () => roots });
+    const host = 'login.microsoftonline.com';
+    expect(tls.check(host, peerOf([leaf]))).toBeUndefined();
+    expect(tls.check(host, peerOf([leaf]))).toBeUndefined();
+    now = FROM + 400 * day;
+    expect(tls.check(host, peerOf([leaf]))).toMatchObject({ reason: 'cert-expired' });
+    now = at;
+    expect(tls.check('smtp.example.com', peerOf([leaf]))).toMatchObject({ reason: 'hostname-mismatch' });
+    roots = { revision: 'old', pems: [oldRoot.cert] };
+    expect(tls.check(host, peerOf([leaf]))).toMatchObject({ reason: 'unknown-ca' });
+    expect(tls.check(host, peerOf([leaf, cross]))).toBeUndefined();
   });
 });

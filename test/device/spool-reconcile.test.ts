@@ -102,6 +102,20 @@ describe('spool reconciliation at boot', () => {
     expect(existsSync(spoolFile(h, `${delivered.id}.done`))).toBe(false);
   });
 
+  it('a done record torn by the cut counts as absent (it is written in place): the job the older bank has pending goes again, at least once', async () => {
+    h = await DeviceHarness.create();
+    const [delivered] = await sentThenPowerCut(h);
+    await fs.writeFile(spoolFile(h, `${delivered.id}.done`), '{"status":"sent","rep');
+    h.device.stop();
+    await h.nvram.close();
+    await damageImage(h.file, 'flip-newer-payload');
+    await h.boot();
+    expect(reconciled(h).flatMap((e) => (e.data as { finished?: unknown[] }).finished ?? [])).toEqual([]);
+    await h.device.idle();
+    expect(h.device.job(delivered.id)).toMatchObject({ status: 'sent' });
+    expect(h.fake.sent.filter((m) => m.subject === 'delivered')).toHaveLength(2);
+  });
+
   it('the newer bank (job acknowledged) is lost: the job is taken back from the spool and sent with its own Message-ID', async () => {
     h = await DeviceHarness.create();
     await h.signIn();

@@ -72,11 +72,20 @@ describe('mfp-sim fleet', () => {
     expect(output).toContain('Fleet of 50 printers');
     expect(output).toContain('authorized 50');
     expect(output).toMatch(/Mails: +150 sent of 150/);
+
+    // The day phase against the bare limit timed after the run on this machine: 50 printers × 2 day mails.
+    expect(report.limit).toBeDefined();
+    const limit = report.limit!;
+    expect(limit).toMatchObject({ dayMails: 100, bareMails: 100, dayWallMs: report.phaseWallMs.day });
+    expect(limit.bareMsPerMail).toBeGreaterThan(0);
+    expect(limit.limitMs).toBeCloseTo((100 * limit.bareMsPerMail) / limit.cores, 6);
+    expect(limit.ratio).toBeCloseTo(limit.dayWallMs / limit.limitMs, 6);
+    expect(output).toMatch(/Day vs limit: +[\d.]+ s for 100 mails; limit 100 × [\d.]+ ms bare \(100 timed after the run\) ÷ \d+ cores = [\d.]+ s; [\d.]+× \(target ≤ 1\.5×\)/);
   });
 
   it('--workers 2 splits the printers over two worker threads, each with its own twin, and serves the fleet page', { timeout: 120_000 }, async () => {
     const pages: Record<string, { status: number; body: string }> = {};
-    const { report } = await runCli(['--devices', '6', '--workers', '2', '--mails', '1', '--serve', '--port', '0'], {
+    const { report } = await runCli(['--devices', '6', '--workers', '2', '--mails', '1', '--serve', '--port', '0', '--no-limit'], {
       serveUntil: async (url) => {
         const origin = new URL(url).origin;
         for (const p of ['/fleet', '/fleet/api/devices', '/fleet/devices/printer-0004', '/fleet/api/devices/printer-0004', '/fleet/devices/printer-9999']) {
@@ -87,6 +96,7 @@ describe('mfp-sim fleet', () => {
     });
     expect(report.ok).toBe(true);
     expect(report.rows.map((r) => r.slice)).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(report.limit).toBeUndefined(); // --no-limit
     expect(report.rows.every((r) => r.state === 'authorized' && r.mailsSent === 2)).toBe(true);
 
     expect(pages['/fleet']!.status).toBe(200);

@@ -96,6 +96,12 @@ export class TrustContextCache {
 /** One per device (per boot): both clients share it, as a printer has one trust store. */
 export class DeviceTls {
   private context: { revision: string; trust: TrustContext } | null = null;
+  /**
+   * The server's certificates as parsed at earlier handshakes, by SHA-256 of their DER: the same servers answer
+   * every refresh and mail, and parsing a chain cost more than checking it. Only the parse is kept: trust, validity
+   * at the device's time and the host name are judged at every handshake.
+   */
+  private readonly parsed = new Map<string, X509Certificate>();
 
   /** `contexts`: shared by the printers of one process (a fleet slice); default: this device's own. */
   constructor(
@@ -115,8 +121,17 @@ export class DeviceTls {
 
   /** The chain the server sent, judged at the device's time against its store; undefined = accepted. */
   check(host: string, peer: PeerCertificate): Error | undefined {
-    const chain = chainOf(peer);
+    const chain = chainOf(peer, (c) => this.parse(c));
     return verifyChain(chain, host, this.source.now(), this.current().roots);
+  }
+
+  private parse(c: PeerCertificate): X509Certificate {
+    const hit = this.parsed.get(c.fingerprint256);
+    if (hit) return hit;
+    if (this.parsed.size >= PARSED_CERTIFICATES_KEPT) this.parsed.clear(); // a handful of servers: never grows
+    const cert = new X509Certificate(c.raw);
+    this.parsed.set(c.fingerprint256, cert);
+    return cert;
   }
 
   /** The context of the store as it is now (looked up again only when the store's revision changed). */
@@ -127,14 +142,17 @@ export class DeviceTls {
   }
 }
 
+/** Parsed server certificates one device keeps (the twin's or Microsoft's hosts, each with its chain). */
+const PARSED_CERTIFICATES_KEPT = 16;
+
 /** The peer's chain as Node hands it (leaf first, each `issuerCertificate` the next; a root points to itself). */
-function chainOf(peer: PeerCertificate): X509Certificate[] {
+function chainOf(peer: PeerCertificate, parse: (c: PeerCertificate) => X509Certificate): X509Certificate[] {
   const out: X509Certificate[] = [];
   const seen = new Set<string>();
   let c: (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined = peer;
   while (c?.raw && !seen.has(c.fingerprint256)) {
     seen.add(c.fingerprint256);
-    out.push(new X509Certificate(c.raw));
+    out.push(parse(c));
     c = c.issuerCertificate;
   }
   return out;

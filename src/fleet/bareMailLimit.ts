@@ -15,10 +15,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
-import { ExchangeSmtpServer } from '../src/cloud/exchange/exchange-smtp-server.ts';
-import { RealClock } from '../src/time/clock.ts';
+import { ExchangeSmtpServer } from '../cloud/exchange/exchange-smtp-server.ts';
+import { RealClock } from '../time/clock.ts';
 
-const SCAN_PDF = fileURLToPath(new URL('../fixtures/scans/scan-0001.pdf', import.meta.url));
+const SCAN_PDF = fileURLToPath(new URL('../../fixtures/scans/scan-0001.pdf', import.meta.url));
 const USER = 'bench@example.test';
 const TOKEN = 'bench-access-token';
 
