@@ -16,14 +16,12 @@ export const strykerPlugins = [
     value: {
       shouldIgnore(path) {
         const call = path.isExpressionStatement() ? path.node.expression : null;
-        if (
-          call?.type === 'CallExpression' &&
-          call.callee.type === 'MemberExpression' &&
-          call.callee.object.type === 'Identifier' &&
-          call.callee.object.name === 'log' &&
-          call.callee.property.type === 'Identifier' &&
-          LOG_LEVELS.has(call.callee.property.name)
-        ) {
+        // `log.warn(…)`, and the same logger reached through a deps object (`d.log.debug(…)` in effects.ts).
+        const receiver = call?.type === 'CallExpression' && call.callee.type === 'MemberExpression' ? call.callee.object : null;
+        const isLogger =
+          (receiver?.type === 'Identifier' && receiver.name === 'log') ||
+          (receiver?.type === 'MemberExpression' && receiver.property.type === 'Identifier' && receiver.property.name === 'log');
+        if (isLogger && call.callee.property.type === 'Identifier' && LOG_LEVELS.has(call.callee.property.name)) {
           return 'a log statement: diagnostics, not behaviour (the tests use a silent logger)';
         }
         return undefined;

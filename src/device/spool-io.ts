@@ -2,7 +2,7 @@
  * The only door between the spool and the disk: every file call the spool makes goes through a `SpoolIo`, so tests
  * can put a failing disk in the way (src/util/faulty-io.ts), as the NVRAM's `NvramIo` does for the image.
  */
-import { promises as fs, constants as fsc } from 'node:fs';
+import { promises as fs, constants as fsc, readdirSync, readFileSync } from 'node:fs';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 
 export interface SpoolFile {
@@ -45,10 +45,12 @@ export const nodeSpoolIo: SpoolIo = {
       close: () => fh.close(),
     };
   },
-  readFile: (file) => fs.readFile(file),
+  // Synchronous: the spool's files are small JSON records (content lists attachment paths, not their bytes), read at
+  // boot and once per mail; a thread-pool round trip per call (a readFile makes four) costs more than the read.
+  readFile: async (file) => readFileSync(file),
   rename: (from, to) => fs.rename(from, to),
   unlink: (file) => fs.rm(file, { force: true }),
-  readdir: (dir) => fs.readdir(dir),
+  readdir: async (dir) => readdirSync(dir),
   async syncDir(dir) {
     const fh = await fs.open(dir, 'r');
     try {

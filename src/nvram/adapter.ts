@@ -17,6 +17,9 @@ export interface NvramAdapterOptions {
   upgrade: (fw: number, content: unknown) => NvramData;
 }
 
+/** Payload buffer growth step. */
+const PAGE = 4096;
+
 export class NvramAdapter implements Adapter<NvramData> {
   /** What the last read() saw, for boot reporting and stats. */
   lastScan: ScanResult | null = null;
@@ -54,8 +57,17 @@ export class NvramAdapter implements Adapter<NvramData> {
    */
   async write(data: NvramData, payload: string = JSON.stringify(data)): Promise<void> {
     const capacity = this.capacityBytes();
-    const bytes = Buffer.from(payload, 'utf8'); // the commit's one payload buffer
-    if (bytes.length > capacity) throw new NvramCapacityError(bytes.length, capacity);
-    await this.store.write(bytes, CURRENT_FIRMWARE);
+    const length = Buffer.byteLength(payload, 'utf8');
+    if (length > capacity) throw new NvramCapacityError(length, capacity);
+    if (this.payloadBuffer.length < length) this.payloadBuffer = Buffer.allocUnsafe(Math.min(capacity, (Math.floor(length / PAGE) + 1) * PAGE));
+    this.payloadBuffer.write(payload, 0, length, 'utf8');
+    await this.store.write(this.payloadBuffer.subarray(0, length), CURRENT_FIRMWARE);
   }
+
+  /**
+   * The commits' one payload buffer, reused (only the bytes just written are handed out): commits are serialized and
+   * a file write has copied the bytes when it resolves. A buffer this size allocated per commit cost more than
+   * encoding into it (a backing store per commit for the young GC to sweep).
+   */
+  private payloadBuffer = Buffer.alloc(0);
 }

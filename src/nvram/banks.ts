@@ -104,7 +104,7 @@ export function encodeHeader(h: BankHeader): Buffer {
   const body = `{"magic":${JSON.stringify(h.magic)},"layout":${h.layout},"bank":${JSON.stringify(h.bank)},"seq":${h.seq},"fw":${h.fw},"offset":${h.offset},"length":${h.length},"slot":${h.slot},"crc":${h.crc},"wear":{"A":${h.wear.A},"B":${h.wear.B}}${extent}}`;
   const text = `${body.slice(0, -1)},"hcrc":${crc32(body)}}`;
   if (text.length > HEADER_SIZE - 1) throw new Error(`bank header too long (${text.length} bytes)`);
-  const buf = Buffer.alloc(HEADER_SIZE, 0x20);
+  const buf = Buffer.allocUnsafe(HEADER_SIZE).fill(0x20); // a slice of Node's pool: no backing store per commit
   buf.write(text, 0, 'latin1');
   buf[HEADER_SIZE - 1] = 0x0a;
   return buf;
@@ -112,7 +112,8 @@ export function encodeHeader(h: BankHeader): Buffer {
 
 /** Parses a header slot; returns the header, 'blank', or a problem. */
 export function decodeHeader(raw: Buffer, expected: BankName): BankHeader | 'blank' | string {
-  if (raw.length === 0 || raw.every((b) => b === 0)) return 'blank';
+  // A written header starts with '{': only a slot that starts with a zero can be all zeros (no scan of 256 bytes).
+  if (raw.length === 0 || (raw[0] === 0 && raw.every((b) => b === 0))) return 'blank';
   if (raw.length < HEADER_SIZE) return `header truncated (${raw.length} of ${HEADER_SIZE} bytes)`;
   let parsed: unknown;
   try {

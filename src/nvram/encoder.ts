@@ -25,6 +25,25 @@ export interface Encoded {
   data: NvramData;
   /** Its JSON text: the payload, identical to JSON.stringify(data). */
   text: string;
+  /** Each part's `"name":text` (a slice of `text`) and where each list's items lie: what the next commit reuses. */
+  texts: ContentTexts;
+}
+
+/**
+ * Where a committed list's items lie in the payload text (`source`): item k is
+ * source.slice(from + starts[k], from + starts[k + 1] - 1), items joined by commas. A run of items kept in order (an
+ * append, a trim of the oldest) goes into the next payload as one slice of this one: no text joined item by item,
+ * and no text of the list on its own (the payload is the only flat copy).
+ */
+export interface ListText {
+  source: string;
+  from: number;
+  starts: number[];
+}
+
+export interface ContentTexts {
+  parts: Map<string, string>;
+  lists: Map<string, ListText>;
 }
 
 type Part = { value: unknown; text: string | undefined };
@@ -36,23 +55,29 @@ export class ContentEncoder {
   readonly work: EncodeWork = { parts: {}, items: {} };
   /** Last committed (or adopted) content: its parts are valid and their texts known or derivable. */
   private base: NvramData | null = null;
-  /** JSON text of committed objects (parts and items), filled as they are serialized. */
+  /**
+   * The base's texts (boot content has none: serialized at its first commit). Held for the base only, not in a
+   * WeakMap keyed by each commit's parts: V8's young-generation GC keeps a WeakMap's values alive even when their
+   * key died, so a 10 KB text per commit would be copied and promoted by every scavenge (measured: most of a commit's GC).
+   */
+  private baseTexts: ContentTexts = { parts: new Map(), lists: new Map() };
+  /** JSON text of committed collection items (long-lived and small), filled as they are serialized. */
   private readonly texts = new WeakMap<object, string>();
   /** Collection items that passed their part's item check, with the part they were checked in. */
   private readonly checkedIn = new WeakMap<object, string>();
   /** The base whose collection items were registered in checkedIn (boot content is registered on first use). */
   private registered: object | null = null;
-  /** Item texts of each committed list, in order: a list that keeps most of its items reuses them by position. */
-  private readonly listTexts = new WeakMap<readonly unknown[], string[]>();
 
   /** Content that passed the full check (a boot's scan): the base for the next commit. */
   adopt(data: NvramData): void {
     this.base = data;
+    this.baseTexts = { parts: new Map(), lists: new Map() };
   }
 
   /** The write of `encoded` is durable: it is the base now. */
   committed(encoded: Encoded): void {
     this.base = encoded.data;
+    this.baseTexts = encoded.texts;
     this.registered = encoded.data;
   }
 
@@ -61,23 +86,42 @@ export class ContentEncoder {
     const base = this.base as Record<string, unknown> | null;
     if (base && this.registered !== base) this.register(base);
     const out: Record<string, unknown> = {};
-    const texts: string[] = [];
+    const segments: string[] = [];
+    const texts: ContentTexts = { parts: new Map(), lists: new Map() };
     const fresh: Fresh[] = [];
     for (const key of Object.keys(next)) {
-      const value = next[key];
+      let value = next[key];
       const rule = Object.hasOwn(CONTENT_PARTS, key) ? CONTENT_PARTS[key]! : null;
-      let part: Part;
-      if (base && Object.hasOwn(base, key) && base[key] === value) part = { value, text: this.textOf(value) };
-      else if (rule && rule.kind !== 'value' && collectionProblem(key, rule.kind, value) === null) part = this.collection(key, rule.kind, value, fresh, base);
-      else part = this.whole(value);
-      if (part.text === undefined) continue; // JSON leaves out undefined and functions
-      out[key] = part.value;
-      texts.push(`${JSON.stringify(key)}:${part.text}`);
+      let segment: string | undefined;
+      if (base && Object.hasOwn(base, key) && base[key] === value) {
+        segment = this.baseTexts.parts.get(key);
+        if (segment === undefined) {
+          const text = JSON.stringify(value) as string | undefined;
+          if (text === undefined) continue; // JSON leaves out undefined and functions
+          segment = `${JSON.stringify(key)}:${text}`;
+        }
+        const list = this.baseTexts.lists.get(key);
+        if (list) texts.lists.set(key, list);
+      } else {
+        const part = rule && rule.kind !== 'value' && collectionProblem(key, rule.kind, value) === null ? this.collection(key, rule.kind, value, fresh, base, texts) : this.whole(value);
+        if (part.text === undefined) continue;
+        value = part.value;
+        segment = `${JSON.stringify(key)}:${part.text}`;
+      }
+      out[key] = value;
+      texts.parts.set(key, segment);
+      segments.push(segment);
     }
     const problem = this.check(base, out, fresh);
     if (problem) return { problem };
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    return { data: Object.freeze(out) as unknown as NvramData, text: `{${texts.join(',')}}` };
+    // Braces joined with the parts: `{${…}}` around the joined text would be a second 10 KB copy (flattened again).
+    const framed = [...segments];
+    if (framed.length === 0) framed.push('');
+    framed[0] = `{${framed[0]}`;
+    framed[framed.length - 1] = `${framed.at(-1)}}`;
+    const text = framed.join(',');
+    return { data: Object.freeze(out) as unknown as NvramData, text, texts: this.within(text, segments, texts) };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
@@ -111,36 +155,59 @@ export class ContentEncoder {
    * walked against the base's list (appends and trims keep the other items in order), so most items cost one
    * comparison.
    */
-  private collection(part: string, kind: 'list' | 'record', value: unknown, fresh: Fresh[], base: Record<string, unknown> | null): Part {
+  private collection(part: string, kind: 'list' | 'record', value: unknown, fresh: Fresh[], base: Record<string, unknown> | null, next: ContentTexts): Part {
     const reuse = (item: unknown) => isObject(item) && this.checkedIn.get(item) === part;
     if (kind === 'list') {
       const items = value as unknown[];
-      const values = new Array<unknown>(items.length);
-      const texts = new Array<string>(items.length);
+      const n = items.length;
+      const values = new Array<unknown>(n);
+      const starts = new Array<number>(n + 1);
+      let joined: string | null = null;
+      const add = (segment: string) => void (joined = joined === null ? segment : `${joined},${segment}`); // joined once, in the payload
       const prev = Array.isArray(base?.[part]) ? (base[part] as unknown[]) : [];
-      const prevTexts = this.listTexts.get(prev);
-      let j = 0;
-      for (let i = 0; i < items.length; i++) {
+      const prevText = this.baseTexts.lists.get(part);
+      let pos = 0; // length of the items' text so far, each item counted with the comma after it
+      let runFrom = -1; // prev[runFrom, runTo) is being copied as one slice of prevText
+      let runTo = -1;
+      const endRun = () => {
+        if (runFrom < 0) return;
+        add(prevText!.source.slice(prevText!.from + prevText!.starts[runFrom]!, prevText!.from + prevText!.starts[runTo]! - 1));
+        runFrom = -1;
+      };
+      for (let i = 0; i < n; i++) {
         const item = items[i];
-        const at = prevTexts && isObject(item) ? (prev[j] === item ? j : prev.indexOf(item)) : -1;
+        // The next item of the run is compared by identity first, without reading the item (a cold item costs a
+        // cache miss, and a commit walks every item of the list); an equal primitive has the same text anyway.
+        const at = !prevText ? -1 : runTo >= 0 && runTo < prev.length && prev[runTo] === item ? runTo : isObject(item) ? prev.indexOf(item) : -1;
+        starts[i] = pos;
         if (at >= 0) {
+          if (at !== runTo || runFrom < 0) {
+            endRun();
+            runFrom = at;
+          }
+          runTo = at + 1;
           values[i] = item;
-          texts[i] = prevTexts![at]!;
-          j = at + 1;
+          pos += prevText!.starts[at + 1]! - prevText!.starts[at]!;
           continue;
         }
+        endRun();
+        let text: string;
         if (reuse(item)) {
           values[i] = item;
-          texts[i] = this.textOf(item)!;
-          continue;
+          text = this.textOf(item)!;
+        } else {
+          const p = this.item(item);
+          values[i] = p.text === undefined ? null : p.value; // JSON writes undefined array items as null
+          text = p.text ?? 'null';
+          fresh.push({ part, kind, key: i, value: values[i] });
         }
-        const p = this.whole(item);
-        values[i] = p.text === undefined ? null : p.value; // JSON writes undefined array items as null
-        texts[i] = p.text ?? 'null';
-        fresh.push({ part, kind, key: i, value: values[i] });
+        add(text);
+        pos += text.length + 1;
       }
-      this.listTexts.set(values, texts);
-      return this.remember(Object.freeze(values), `[${texts.join(',')}]`);
+      endRun();
+      starts[n] = pos;
+      next.lists.set(part, { source: '', from: 0, starts }); // placed in the payload by within()
+      return { value: Object.freeze(values), text: `[${joined ?? ''}]` };
     }
     const record = value as Record<string, unknown>;
     const values: Record<string, unknown> = {};
@@ -148,29 +215,49 @@ export class ContentEncoder {
     for (const key of Object.keys(record)) {
       const item = record[key];
       const known = reuse(item);
-      const p = known ? { value: item, text: this.textOf(item) } : this.whole(item);
+      const p = known ? { value: item, text: this.textOf(item) } : this.item(item);
       if (p.text === undefined) continue;
       if (!known) fresh.push({ part, kind, key, value: p.value });
       values[key] = p.value;
       texts.push(`${JSON.stringify(key)}:${p.text}`);
     }
-    return this.remember(Object.freeze(values), `{${texts.join(',')}}`);
+    return { value: Object.freeze(values), text: `{${texts.join(',')}}` };
+  }
+
+  /**
+   * The texts of a payload as slices of it, and its lists placed in it: nothing keeps an older payload alive, and the
+   * next commit copies kept runs of items straight from this one. `segments` are the payload's `"name":text` in order.
+   */
+  private within(payload: string, segments: string[], texts: ContentTexts): ContentTexts {
+    const placed: ContentTexts = { parts: new Map(), lists: new Map() };
+    let at = 1; // after the payload's '{'
+    const keys = [...texts.parts.keys()];
+    for (let i = 0; i < segments.length; i++) {
+      const key = keys[i]!;
+      const length = segments[i]!.length;
+      placed.parts.set(key, payload.slice(at, at + length));
+      const list = texts.lists.get(key);
+      if (list) placed.lists.set(key, { source: payload, from: at + JSON.stringify(key).length + 2, starts: list.starts }); // past `"name":[`
+      at += length + 1;
+    }
+    return placed;
   }
 
   /** Serialized and parsed back whole: the normalized, frozen copy of a new value. */
   private whole(value: unknown): Part {
     const text = JSON.stringify(value) as string | undefined;
     if (text === undefined) return { value: undefined, text };
-    const parsed: unknown = deepFreeze(JSON.parse(text));
-    return isObject(parsed) ? this.remember(parsed, text) : { value: parsed, text };
+    return { value: deepFreeze(JSON.parse(text)), text };
   }
 
-  private remember(value: object, text: string): Part {
-    this.texts.set(value, text);
-    return { value, text };
+  /** A new collection item, as whole(); its text is kept for a later commit that finds the item elsewhere. */
+  private item(value: unknown): Part {
+    const p = this.whole(value);
+    if (isObject(p.value)) this.texts.set(p.value, p.text!);
+    return p;
   }
 
-  /** Text of a committed value; boot content is serialized once, at its first commit. */
+  /** Text of a committed collection item; boot content is serialized once, at its first commit. */
   private textOf(value: unknown): string | undefined {
     if (!isObject(value)) return JSON.stringify(value) as string | undefined;
     let text = this.texts.get(value);

@@ -179,7 +179,7 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
       throw new NvramError('nvram_unsupported_firmware', `this build is firmware ${CURRENT_FIRMWARE}; it cannot run as firmware ${runningFirmware}`);
     }
     const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit);
-    await nvram.decideBoot(adapter.lastScan!, opts.factoryDevice ?? randomDevice(), key.ok && !key.created, key.ok ? (key.replaced ?? null) : null);
+    await nvram.decideBoot(adapter.lastScan!, () => opts.factoryDevice ?? randomDevice(), key.ok && !key.created, key.ok ? (key.replaced ?? null) : null);
     return nvram;
   } catch (err) {
     await store?.close().catch(() => {});
@@ -235,12 +235,15 @@ class NvramInstance implements Nvram {
     if (wear) for (const n of ['A', 'B'] as const) this.banks[n].writes = wear[n];
   }
 
-  /** Decides what the device boots with; commits only for a blank image (format) or a firmware migration. */
-  async decideBoot(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean, keyReplaced: string | null): Promise<void> {
+  /**
+   * Decides what the device boots with; commits only for a blank image (format) or a firmware migration.
+   * `newIdentity` is called only when the boot falls back to factory defaults (random bytes are not free).
+   */
+  async decideBoot(scan: ScanResult, newIdentity: () => DeviceIdentity, keyExisted: boolean, keyReplaced: string | null): Promise<void> {
     // The scan checked the current bank's content whole: commits start from it.
     if (scan.current && this.low.data === scan.current.content) this.encoder.adopt(this.low.data);
     // A replaced key had existed (damaged): a blank image beside it was lost, not new.
-    await this.decideImage(scan, device, keyExisted || keyReplaced !== null);
+    await this.decideImage(scan, newIdentity, keyExisted || keyReplaced !== null);
     this.checkKey(keyReplaced);
     deepFreeze(this.low.data);
   }
@@ -268,7 +271,7 @@ class NvramInstance implements Nvram {
     this.appendEvent(this.low.data, 'nvram.recovered', message, { reason: 'device-key-changed', secrets: unreadable.map((u) => u.name) });
   }
 
-  private async decideImage(scan: ScanResult, device: DeviceIdentity, keyExisted: boolean): Promise<void> {
+  private async decideImage(scan: ScanResult, newIdentity: () => DeviceIdentity, keyExisted: boolean): Promise<void> {
     // A bank that reads as blank although the valid bank's wear counters say it was written was erased (a zeroed
     // header): without this the fallback would be silent.
     const erased = markErasedBanks(scan);
@@ -298,7 +301,7 @@ class NvramInstance implements Nvram {
     } else if (damaged.length === 0) {
       // Blank image: first power-on — unless the device key was already there, which only a printer that had booted
       // before has: then the image was lost (truncated to nothing, erased), and that is said, not passed off as new.
-      const data = factoryDefaults(device);
+      const data = factoryDefaults(newIdentity());
       const lost = keyExisted;
       const reason = lost ? `NVRAM image blank (${scan.fileSize} bytes) although the device key already existed: the image was lost; booted with factory defaults as a new identity` : null;
       if (lost) this.appendEvent(data, 'nvram.recovered', reason!, { reason: 'image-lost', fileSize: scan.fileSize });
@@ -309,7 +312,7 @@ class NvramInstance implements Nvram {
     } else {
       // Nothing valid. Boot on factory defaults without touching the image; the next update() writes them.
       const reason = `no valid bank (${damaged.map(describeBank).join('; ')}): booted with factory defaults`;
-      const data = factoryDefaults(device);
+      const data = factoryDefaults(newIdentity());
       this.appendEvent(data, 'nvram.recovered', reason, { banks: scan.banks.map((b) => ({ bank: b.name, error: b.error })) });
       this.low.data = data;
       this.boot = { bank: null, seq: 0, recovered: true, reason, migratedFrom: null, findings: [{ code: 'no-valid-bank', message: reason }], keyChanged: false };

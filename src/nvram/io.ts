@@ -2,7 +2,7 @@
  * The only door between the NVRAM store and the disk. Everything the bank store does to the image goes through
  * `NvramIo`, so tests can put a simulated power cut in the way (see powercut.ts).
  */
-import { promises as fs, constants as fsc, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fstatSync, fsync, ftruncateSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 
@@ -13,6 +13,7 @@ export interface NvramFile {
   size(): Promise<number>;
   /** Reads up to `length` bytes at `position` (fewer at end of file). */
   read(position: number, length: number): Promise<Buffer>;
+  /** `data` is the caller's again once this resolves (the NVRAM reuses its payload buffer): copy it to keep it. */
   write(data: Buffer, position: number, phase: WritePhase): Promise<void>;
   /** fsync: what was written is durable once this resolves. */
   sync(): Promise<void>;
@@ -28,59 +29,88 @@ export interface NvramIo {
   syncDir(dir: string): Promise<void>;
 }
 
+/**
+ * One image file by its descriptor. Everything but the fsync is a synchronous call: open, fstat, read, write and
+ * close only touch the page cache and the inode (once per boot, or a copy per commit), and a thread-pool round trip
+ * each costs more than the call itself (a boot made four of them before reading a byte). What waits for the disk,
+ * the fsync, stays on the thread pool; close waits for one in flight, so the descriptor is never reused under it.
+ */
 class NodeFile implements NvramFile {
-  constructor(private readonly fh: fs.FileHandle) {}
+  private fd: number;
+  private syncing: Promise<void> | null = null;
+  constructor(fd: number) {
+    this.fd = fd;
+  }
   async size(): Promise<number> {
-    return (await this.fh.stat()).size;
+    return fstatSync(this.open()).size;
   }
   async read(position: number, length: number): Promise<Buffer> {
+    const fd = this.open();
     const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
     let got = 0;
     while (got < length) {
-      const { bytesRead } = await this.fh.read(buf, got, length - got, position + got);
+      const bytesRead = readSync(fd, buf, got, length - got, position + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
     return buf.subarray(0, got);
   }
-  /**
-   * Synchronous: a write only copies into the page cache (what waits for the disk is the fsync, which stays on the
-   * thread pool), and a thread-pool round trip per write costs more than the copy; a commit makes two of them.
-   */
   async write(data: Buffer, position: number): Promise<void> {
+    const fd = this.open();
     let done = 0;
-    while (done < data.length) done += writeSync(this.fh.fd, data, done, data.length - done, position + done);
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
   }
   sync(): Promise<void> {
-    return this.fh.sync();
+    const fd = this.open();
+    const syncing = new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    this.syncing = syncing;
+    return syncing.finally(() => {
+      if (this.syncing === syncing) this.syncing = null;
+    });
   }
-  truncate(size: number): Promise<void> {
-    return this.fh.truncate(size);
+  async truncate(size: number): Promise<void> {
+    ftruncateSync(this.open(), size);
   }
-  close(): Promise<void> {
-    return this.fh.close();
+  async close(): Promise<void> {
+    if (this.fd < 0) return;
+    await this.syncing?.catch(() => {});
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    closeSync(fd);
+  }
+  private open(): number {
+    if (this.fd < 0) throw Object.assign(new Error('file closed'), { code: 'EBADF' });
+    return this.fd;
   }
 }
 
 /** Real files through node:fs. Stateless, so one instance can serve any number of devices. */
 export const nodeIo: NvramIo = {
   async open(file, mode) {
-    if (mode === 'read') return { file: new NodeFile(await fs.open(file, 'r')), created: false };
+    if (mode === 'read') return { file: new NodeFile(openSync(file, 'r')), created: false };
     // Every boot but the first finds the image: try that first (one system call), create only when it is missing.
     for (;;) {
       try {
-        return { file: new NodeFile(await fs.open(file, 'r+')), created: false };
+        return { file: new NodeFile(openSync(file, 'r+')), created: false };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
       await makePrivateDir(path.dirname(file));
+      let fd: number;
       try {
-        const fh = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
-        await fh.chmod(PRIVATE_FILE_MODE);
-        return { file: new NodeFile(fh), created: true };
+        fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // created meanwhile by another opener: open it
+        continue;
       }
+      try {
+        fchmodSync(fd, PRIVATE_FILE_MODE);
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      return { file: new NodeFile(fd), created: true };
     }
   },
   async syncDir(dir) {

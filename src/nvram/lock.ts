@@ -48,20 +48,20 @@ export async function acquireImageLock(imageFile: string): Promise<ImageLock> {
         file: lockFile,
         async release() {
           // Only remove the lock if it is still ours (a stale-lock takeover may have replaced it).
-          if (readOrNull(lockFile)?.includes(token)) fs.rmSync(lockFile, { force: true });
+          if (readOrNull(lockFile)?.includes(token)) removeIfPresent(lockFile);
         },
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     } finally {
-      fs.rmSync(tmp, { force: true });
+      removeIfPresent(tmp);
     }
     const text = readOrNull(lockFile);
     if (text === null) continue; // released meanwhile: try again
     const pid = Number.parseInt(text, 10);
     if (Number.isSafeInteger(pid) && pid > 0 && pidAlive(pid)) throw new NvramLockedError(lockFile, pid);
     // Stale (dead pid or unreadable content, e.g. torn by a power cut): remove and retry.
-    fs.rmSync(lockFile, { force: true });
+    removeIfPresent(lockFile);
   }
   throw new NvramLockedError(lockFile, -1);
 }
@@ -71,5 +71,14 @@ function readOrNull(file: string): string | null {
     return fs.readFileSync(file, 'utf8');
   } catch {
     return null;
+  }
+}
+
+/** unlink() that takes a missing file as done: rmSync would stat it first (rimraf) to tell a file from a directory. */
+function removeIfPresent(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

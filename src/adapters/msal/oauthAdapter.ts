@@ -29,8 +29,8 @@ export interface MsalOAuthOptions {
 
 export class MsalOAuthAdapter implements OAuthPort {
   readonly network: EntraNetworkClient;
-  /** The authority MSAL really talks to (after the simulated network's routes). */
-  readonly authority: string;
+  private routedAuthority: string | null = null;
+  private readonly cloud: MsalOAuthOptions['cloud'];
   private readonly log: Logger;
   private readonly tokenCache: TokenCacheStore;
   private app: PublicClientApplication | null = null;
@@ -41,11 +41,11 @@ export class MsalOAuthAdapter implements OAuthPort {
     this.log = opts.logger.child({ component: 'msal' });
     this.tokenCache = opts.tokenCache;
     this.network = new EntraNetworkClient({ tls: opts.tls ?? new DeviceTls(fixedTrust(cloud.network.caPem)), ...(cloud.network.resolver ? { lookup: cloud.network.resolver.connectLookup } : {}) });
-    this.authority = resolveUrl(cloud.network, cloud.authority);
-    const routed = this.authority !== cloud.authority;
+    this.cloud = cloud;
     const log = this.log;
-    this.makeApp = () =>
-      new PublicClientApplication({
+    this.makeApp = () => {
+      const routed = this.authority !== cloud.authority;
+      return new PublicClientApplication({
         auth: {
           clientId: cloud.clientId,
           authority: this.authority,
@@ -65,6 +65,12 @@ export class MsalOAuthAdapter implements OAuthPort {
           },
         },
       });
+    };
+  }
+
+  /** The authority MSAL really talks to (after the simulated network's routes): worked out with the app, at first use. */
+  get authority(): string {
+    return (this.routedAuthority ??= resolveUrl(this.cloud.network, this.cloud.authority));
   }
 
   /**
