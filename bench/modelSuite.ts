@@ -2,12 +2,16 @@
  * The model-based suite's wall time: `npx vitest run test/mbt` as a child process, timed from outside, and the
  * share of the suite's time spent outside the system under test (graph building, path generation, prediction,
  * assertions) from the suite's own stopwatch: each test file writes its part and the run's sum lands in
- * reports/model-timing.json `{ wallMs, systemMs, outsideMs }` (src/mbt/timing.ts). Test files run in parallel
+ * reports/model-timing.json `{ wallMs, systemMs, outsideMs }` (src/mbt/timing.ts). The note says whether the model graph
+ * was read from its cache or explored in this run. Test files run in parallel
  * workers, so the suite's wallMs is the sum of the files' wall times; the share is outsideMs / wallMs.
  */
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { modelGraphFile } from '../src/mbt/graphCache.ts';
+import { TEST_RUN_GRAPH_CACHE_DIR } from '../src/mbt/graphCacheDir.ts';
 import { MODEL_TIMING_FILE, MODEL_TIMING_PARTS_DIR, type ModelTiming } from '../src/mbt/timing.ts';
 import { row, type BenchRow } from './support.ts';
 
@@ -17,6 +21,8 @@ export async function modelSuiteRow(): Promise<BenchRow> {
   // Parts of an earlier run must not be summed into this one.
   await rm(MODEL_TIMING_PARTS_DIR, { recursive: true, force: true });
   await rm(MODEL_TIMING_FILE, { force: true });
+  // The model graph is explored once per change of the model's sources (src/mbt/graphCache.ts): say which this run was.
+  const graphCached = existsSync(modelGraphFile(TEST_RUN_GRAPH_CACHE_DIR));
   const started = performance.now();
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const child = spawn('npx', ['vitest', 'run', 'test/mbt', '--reporter=dot'], { cwd: REPO, env: { ...process.env, CI: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +48,7 @@ export async function modelSuiteRow(): Promise<BenchRow> {
     target: null,
     note:
       code === 0
-        ? `${tests ?? '?'} tests passed; ratio = share of the suite's time outside the system under test: ${split}`
+        ? `${tests ?? '?'} tests passed; model graph ${graphCached ? 'read from the cache' : 'explored (no cache for these sources yet)'}; ratio = share of the suite's time outside the system under test: ${split}`
         : `vitest exited with ${code}: the suite failed or did not run (${output.trim().split('\n').slice(-3).join(' | ')}); ${split}`,
   });
 }

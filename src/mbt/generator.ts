@@ -19,8 +19,10 @@ import {
   stateKey,
   SIGNED_IN,
   step,
+  type StepResult,
   type SystemState,
 } from './systemModel.ts';
+import { cachedModelGraph } from './graphCache.ts';
 
 type LabelEvent = EventObject & { type: EventLabel };
 
@@ -37,18 +39,39 @@ export interface ModelGraph {
   edgeCount: number;
 }
 
-/** The system model as actor logic, so `xstate/graph` can traverse it. */
-function systemLogic(): ActorLogic<Snapshot<unknown>, LabelEvent> {
+/** The system model as actor logic, so `xstate/graph` can traverse it; `onStep` sees every step it takes. */
+function systemLogic(onStep: (from: SystemState, label: EventLabel, r: StepResult) => void): ActorLogic<Snapshot<unknown>, LabelEvent> {
   return {
     config: {},
-    transition: (s: Snapshot<unknown>, e: LabelEvent) => step(s as unknown as SystemState, e.type).state as never,
+    transition: (s: Snapshot<unknown>, e: LabelEvent) => {
+      const r = step(s as unknown as SystemState, e.type);
+      onStep(s as unknown as SystemState, e.type, r);
+      return r.state as never;
+    },
     getInitialSnapshot: () => initialSystemState() as never,
     getPersistedSnapshot: (s: Snapshot<unknown>) => s,
   } as unknown as ActorLogic<Snapshot<unknown>, LabelEvent>;
 }
 
-export function buildModelGraph(): ModelGraph {
-  const adjacency = getAdjacencyMap(systemLogic(), {
+/**
+ * The model graph. With `cacheDir` (default: the `MFP_MODEL_GRAPH_CACHE` directory, which vitest.config.ts sets for
+ * the test run) it is read from there when the model's sources are unchanged (src/mbt/graphCache.ts), else explored.
+ */
+export function buildModelGraph(opts: { cacheDir?: string } = {}): ModelGraph {
+  const dir = opts.cacheDir ?? process.env.MFP_MODEL_GRAPH_CACHE;
+  return dir ? cachedModelGraph(dir, exploreModelGraph) : exploreModelGraph();
+}
+
+/** Explores the system model from its initial state (`xstate/graph`), each step taken once. */
+export function exploreModelGraph(): ModelGraph {
+  // getAdjacencyMap steps the model for every edge; the rows it took are kept so that no edge is stepped twice.
+  const taken = new Map<SystemState, Map<EventLabel, string[]>>();
+  const logic = systemLogic((from, label, r) => {
+    let byLabel = taken.get(from);
+    if (!byLabel) taken.set(from, (byLabel = new Map()));
+    byLabel.set(label, r.taken.map((x) => x.row.id));
+  });
+  const adjacency = getAdjacencyMap(logic, {
     serializeState: (s) => stateKey(s as unknown as SystemState),
     serializeEvent: (e) => e.type,
     events: EVENT_LABELS.map((type) => ({ type })),
@@ -59,9 +82,9 @@ export function buildModelGraph(): ModelGraph {
   for (const [key, value] of Object.entries(adjacency)) {
     const state = value.state as unknown as SystemState;
     const edges: ModelGraphEdge[] = [];
-    for (const t of Object.values(value.transitions) as { event: LabelEvent }[]) {
-      const r = step(state, t.event.type);
-      edges.push({ label: t.event.type, to: stateKey(r.state), rows: r.taken.map((x) => x.row.id) });
+    for (const t of Object.values(value.transitions) as { event: LabelEvent; state: Snapshot<unknown> }[]) {
+      const rows = taken.get(state)?.get(t.event.type) ?? step(state, t.event.type).taken.map((x) => x.row.id);
+      edges.push({ label: t.event.type, to: stateKey(t.state as unknown as SystemState), rows });
       edgeCount++;
     }
     nodes.set(key, { state, edges });

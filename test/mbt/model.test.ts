@@ -10,8 +10,12 @@ import { transitionTable } from '../../src/model/transitionTable.ts';
 import { buildModelGraph, generatePaths, materialize } from '../../src/mbt/generator.ts';
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { staleUnreachableDeclarations } from '../../src/mbt/coverage.ts';
-import { initialSystemState, stateKey, step } from '../../src/mbt/systemModel.ts';
+import { initialSystemState, stateKey, step, type SystemState } from '../../src/mbt/systemModel.ts';
 import { generatePairPaths, pairKey, pairsOfPath, pairsOfStep, PairCoverageTracker, reachablePairs } from '../../src/mbt/pairs.ts';
+import { modelGraphKey, modelSourceFiles, reviveModelGraph, serializeModelGraph } from '../../src/mbt/graphCache.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { suiteTiming } from './suiteTiming.ts';
 
 suiteTiming('model'); // the model alone: all of its time is outside the system
@@ -135,5 +139,49 @@ describe('transition pairs on the model', () => {
     expect(report).toMatchObject({ covered: 1, reachable: 3, percentOfReachable: 33.33 });
     expect(report.uncovered).toEqual([pairKey('b', 'c'), pairKey('c', 'a')]);
     expect(report.notReachable).toEqual([pairKey('b', 'x')]);
+  });
+});
+
+// The graph above comes from the cache when the model's sources are unchanged (vitest.config.ts sets the directory).
+describe('the model graph cache', () => {
+  it('gives back states that key and step as explored: every key, and every edge of a sample of states', () => {
+    const sample = [...graph.nodes].filter((_, i) => i % 50 === 0);
+    for (const [key, node] of graph.nodes) expect(stateKey(node.state)).toBe(key);
+    for (const [, node] of sample) {
+      for (const edge of node.edges) {
+        const r = step(node.state, edge.label);
+        expect({ to: stateKey(r.state), rows: r.taken.map((t) => t.row.id) }).toEqual({ to: edge.to, rows: edge.rows });
+      }
+    }
+    // and what the round trip keeps: the whole graph, each snapshot's value and context
+    const revived = reviveModelGraph(serializeModelGraph(graph, 'k'), 'k')!;
+    expect(revived.initial).toBe(graph.initial);
+    expect(revived.edgeCount).toBe(graph.edgeCount);
+    const plain = (s: SystemState) => ({ ...s, snapshot: { value: s.snapshot.value, context: s.snapshot.context } });
+    for (const [key, node] of sample) expect(plain(revived.nodes.get(key)!.state)).toEqual(plain(node.state));
+    expect([...revived.nodes].map(([k, n]) => [k, n.edges])).toEqual([...graph.nodes].map(([k, n]) => [k, n.edges]));
+  });
+
+  it('is keyed by the content of every source the model is built from, so a change explores the graph again', async () => {
+    const files = modelSourceFiles().map((f) => path.relative(process.cwd(), f));
+    expect(files).toEqual(expect.arrayContaining(['machines/oauthDevice.ts', 'src/mbt/systemModel.ts', 'src/mbt/vocabulary.ts', 'src/model/transitionTable.ts', 'src/device/deadlines.ts']));
+    const dir = await mkdtemp(path.join(tmpdir(), 'mfp-graph-key-'));
+    try {
+      const copy = path.join(dir, 'model.ts');
+      await writeFile(copy, 'export const a = 1;\n');
+      const before = modelGraphKey([copy]);
+      expect(modelGraphKey([copy])).toBe(before);
+      await writeFile(copy, 'export const a = 2;\n');
+      expect(modelGraphKey([copy])).not.toBe(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a file of another key, another format or no JSON at all (the graph is explored again)', () => {
+    const text = serializeModelGraph(graph, 'k');
+    expect(reviveModelGraph(text, 'other')).toBeNull();
+    expect(reviveModelGraph(text.replace('"format":1', '"format":0'), 'k')).toBeNull();
+    expect(reviveModelGraph(text.slice(0, 1000), 'k')).toBeNull();
   });
 });
