@@ -11,6 +11,7 @@
  * No module-level state: every device is an independent object over its own NVRAM and spool.
  */
 import { randomUUID } from 'node:crypto';
+import { freeze } from 'immer';
 import type { DeviceEvent, LeafState } from '../../machines/oauthDevice.ts';
 import type { Clock } from '../time/clock.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
@@ -212,9 +213,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   });
   const scheduler = new Scheduler(clock, (event) => void core.enqueue(() => internal(`deadline:${event}`, () => core.apply({ type: event }))));
 
-  const status = (): DeviceStatus => {
+  const buildStatus = (storageFault: DeviceStatus['storageFault']): DeviceStatus => {
     const c = core.snapshot.context;
-    return {
+    return frozenCopy({
       state: core.leaf(),
       since: core.since,
       account: c.account,
@@ -225,8 +226,15 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       lastError: c.lastError,
       jobId: c.jobId,
       retryAt: c.retryAt,
-      storageFault: storage.current(),
-    };
+      storageFault,
+    });
+  };
+  // A step replaces the snapshot (and `since` with it); a failing disk changes its fault in place, so while there is
+  // one the status is built at each read.
+  const healthyStatus = oncePerChange(() => [core.snapshot, core.since], () => buildStatus(null));
+  const status = (): DeviceStatus => {
+    const fault = storage.current();
+    return fault ? buildStatus(fault) : healthyStatus();
   };
 
   async function afterStep(done: StepDone): Promise<void> {
@@ -358,8 +366,9 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     },
     heldTokenTexts,
     admin: adminCredential(() => nvram.data, (mutate) => core.enqueue(() => core.commit(mutate))),
-    bootReport: () =>
-      bootReport({
+    // What the NVRAM found is settled before the device exists; the boot's transitions and its reconciliation come later.
+    bootReport: oncePerChange(() => [bootTransitions.length, reconciled], () =>
+      frozenCopy(bootReport({
         at: bootAt,
         nvram: nvram.boot,
         snapshot: restored ? 'restored' : storedSnapshot === null ? 'none' : 'unreadable',
@@ -367,7 +376,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
         stateAfter: bootTransitions.at(-1)?.to ?? startState,
         transitions: [...bootTransitions],
         extra: reconciled ? [reconciled] : [],
-      }),
+      }))),
     subscribe: (l) => {
       listeners.add(l);
       return () => listeners.delete(l);
@@ -398,6 +407,25 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
   // nvram.recovered line: left for the next change, every boot until then would report the same fallback again.
   if (core.commits === 0 && nvram.boot.findings.some((f) => f.code === 'bank-invalid')) await core.enqueue(() => internal('boot-repair', () => core.commit(() => {})));
   return device;
+}
+
+/**
+ * What faces read over and over (the status, the boot report) is a deep-frozen copy made once per change, handed to
+ * every reader as is: no reader can change the device through it, and a panel polled by a script does not pay for
+ * a deep copy per request.
+ */
+function frozenCopy<T>(value: T): T {
+  return freeze(structuredClone(value), true);
+}
+
+/** `build()`'s last result, built again only when one of the values `inputs()` names is not the same as before. */
+function oncePerChange<T>(inputs: () => readonly unknown[], build: () => T): () => T {
+  let last: { inputs: readonly unknown[]; value: T } | null = null;
+  return () => {
+    const now = inputs();
+    if (!last || now.length !== last.inputs.length || now.some((v, i) => v !== last!.inputs[i])) last = { inputs: now, value: build() };
+    return last.value;
+  };
 }
 
 function sameBlob(a: SealedBlob, b: SealedBlob): boolean {

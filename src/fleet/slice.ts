@@ -16,8 +16,10 @@ import { VirtualClock } from '../time/clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { TrustContextCache } from '../adapters/tls/deviceTls.ts';
 import type { DeviceEventType } from '../../machines/oauthDevice.ts';
+import { codeText } from '../device/failures.ts';
 import { DeviceClock } from './deviceClock.ts';
 import { forEachLimited } from './limit.ts';
+import { processLimitHit } from './processLimit.ts';
 import { encodeHistogram, newLatencyHistogram, recordMs } from './latency.ts';
 import { sampleMemory } from './memory.ts';
 import {
@@ -64,7 +66,7 @@ export interface SliceSpec {
 const FAILURE_EVENTS = new Set<DeviceEventType>(['CODE_FAILED', 'AUTH_DECLINED', 'CODE_EXPIRED', 'POLL_FAILED', 'REFRESH_FAILED', 'SEND_FAILED']);
 /** Where a sign-in stops when it does not end authorized. */
 const SIGN_IN_DEAD_ENDS = new Set(['authFailed', 'ready', 'unconfigured', 'reauthRequired']);
-/** Wall-time guard for the sign-in phase (msal-node polls on wall time, once a second on the fleet's tenant). */
+/** Wall-time guard for one printer's sign-in (msal-node polls on wall time, once a second on the fleet's tenant). */
 const SIGN_IN_WALL_LIMIT_MS = 180_000;
 
 interface Printer {
@@ -228,43 +230,37 @@ export class FleetSlice {
     });
   }
 
-  /** Settings, START_AUTH, the user approves the code at once; then every printer's msal-node polls to a token. */
+  /**
+   * Settings, START_AUTH, the user approves the code at once; then the printer's msal-node polls to a token. A lane
+   * waits for its printer to land before it takes the next, so at most --concurrency printers poll at once: each
+   * poll holds a connection (both ends in this process), and 5,000 printers polling together ran out of descriptors.
+   */
   private async signIn(progress: ProgressListener): Promise<void> {
     const twin = this.twin!;
-    const started = new Set<Printer>();
     await forEachLimited(this.printers, this.spec.concurrency, async (p) => {
-      const ok = await this.step(p, async () => {
+      await this.step(p, async () => {
         const device = this.deviceOf(p);
         await device.saveSettings(printerSettings(p.upn));
         await device.send({ type: 'START_AUTH' });
         await device.idle();
         const status = await device.status();
         if (status.state !== 'codePending' || !status.userCode) {
-          throw new Error(`no user code (state ${status.state}${status.lastError ? `, ${status.lastError.reason}` : ''})`);
+          const why = status.lastError ? `, ${status.lastError.reason}${status.lastError.code ? ` ${codeText(status.lastError.code)}` : ''}` : '';
+          throw new Error(`no user code (state ${status.state}${why})`);
         }
         const approval = twin.control.approveDeviceCode(status.userCode, p.upn);
         if (approval.state !== 'approved') throw new Error(`approval refused: ${approval.error?.error ?? approval.state}`);
-      });
-      if (ok) started.add(p);
-      else progress(1);
-    });
-    // Polling runs on wall time outside device.idle(): wait for each printer to land, authorized or not.
-    const deadline = Date.now() + SIGN_IN_WALL_LIMIT_MS;
-    const waiting = new Set(started);
-    while (waiting.size > 0 && Date.now() < deadline) {
-      for (const p of waiting) {
-        const { state } = await this.deviceOf(p).status();
-        if (state === 'authorized' || SIGN_IN_DEAD_ENDS.has(state)) {
-          waiting.delete(p);
-          progress(1);
+        // Polling runs on wall time outside device.idle(): wait for the printer to land, authorized or not.
+        const deadline = Date.now() + SIGN_IN_WALL_LIMIT_MS;
+        for (;;) {
+          const { state } = await device.status();
+          if (state === 'authorized' || SIGN_IN_DEAD_ENDS.has(state)) return;
+          if (Date.now() >= deadline) throw new Error(`sign-in still ${state} after ${SIGN_IN_WALL_LIMIT_MS / 1000} s of wall time`);
+          await new Promise((r) => setTimeout(r, 25));
         }
-      }
-      if (waiting.size > 0) await new Promise((r) => setTimeout(r, 25));
-    }
-    for (const p of waiting) {
-      p.row.errors.push(`sign-in still ${(await this.deviceOf(p).status()).state} after ${SIGN_IN_WALL_LIMIT_MS / 1000} s of wall time`);
+      });
       progress(1);
-    }
+    });
     await this.settleAll();
     this.memory = { ...this.memory, heapWithDevices: sampleMemory().heapUsed, devices: this.printers.length };
   }
@@ -381,7 +377,9 @@ export class FleetSlice {
       await fn();
       return true;
     } catch (err) {
-      p.row.errors.push((err as Error)?.message ?? String(err));
+      const message = (err as Error)?.message ?? String(err);
+      const limit = processLimitHit(message);
+      p.row.errors.push(limit ? `${limit} (${message})` : message);
       return false;
     }
   }

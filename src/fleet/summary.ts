@@ -2,6 +2,7 @@
 import { kib, mib, type MsalMemory } from './memory.ts';
 import type { FleetReport } from './types.ts';
 import { codeText } from '../device/failures.ts';
+import { processLimitHit } from './processLimit.ts';
 
 export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null } = {}): string {
   const n = r.rows.length;
@@ -37,6 +38,10 @@ export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null 
     lines.push(`  msal-node:     ${kib(extra.msal.pcaBytes)} heap per PublicClientApplication, ${kib(extra.msal.adapterBytes)} with the printer's undici Agent (before sign-in)`);
   }
   lines.push(`  State dir:     ${r.options.stateDir}`);
+  const limited = r.rows.filter((row) => row.errors.some((e) => processLimitHit(e)));
+  if (limited.length > 0) {
+    lines.push(`  ! ${limited.length} printer(s) failed on a limit of the process, not of the device: ${processLimitHit(limited[0]!.errors.find((e) => processLimitHit(e))!)}`);
+  }
   for (const row of troubled.slice(0, 10)) {
     const why = row.errors[0] ?? (row.lastError ? `${row.lastError.reason}${row.lastError.code ? ` (${codeText(row.lastError.code)})` : ''}` : `${row.failures} failure(s)`);
     lines.push(`  ! ${row.id}: ${row.state}, ${why}`);

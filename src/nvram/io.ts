@@ -34,11 +34,22 @@ export interface NvramIo {
  * close only touch the page cache and the inode (once per boot, or a copy per commit), and a thread-pool round trip
  * each costs more than the call itself (a boot made four of them before reading a byte). What waits for the disk,
  * the fsync, stays on the thread pool; close waits for one in flight, so the descriptor is never reused under it.
+ *
+ * The descriptor is held only while the store works on the file: opened by the first call, closed when a boot's
+ * read or a commit's fsync is done, opened again by the next call. A printer is idle almost all of its life, and a
+ * process running a fleet of 10,000 would otherwise hold 10,000 descriptors for nothing (EMFILE). The lock file keeps
+ * other writers out between two opens, so the path names the same file each time.
  */
 class NodeFile implements NvramFile {
+  /** The open descriptor, or -1 while idle. */
   private fd: number;
+  private closed = false;
   private syncing: Promise<void> | null = null;
-  constructor(fd: number) {
+  constructor(
+    private readonly file: string,
+    private readonly flags: 'r' | 'r+',
+    fd: number,
+  ) {
     this.fd = fd;
   }
   async size(): Promise<number> {
@@ -48,10 +59,14 @@ class NodeFile implements NvramFile {
     const fd = this.open();
     const buf = Buffer.allocUnsafe(length); // only the bytes read are handed out
     let got = 0;
-    while (got < length) {
-      const bytesRead = readSync(fd, buf, got, length - got, position + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+    try {
+      while (got < length) {
+        const bytesRead = readSync(fd, buf, got, length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } finally {
+      this.idle();
     }
     return buf.subarray(0, got);
   }
@@ -65,34 +80,42 @@ class NodeFile implements NvramFile {
     const syncing = new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
     this.syncing = syncing;
     return syncing.finally(() => {
-      if (this.syncing === syncing) this.syncing = null;
+      if (this.syncing !== syncing) return;
+      this.syncing = null;
+      this.idle(); // a commit ends with its fsync, failed or not: the next one opens the file afresh
     });
   }
   async truncate(size: number): Promise<void> {
     ftruncateSync(this.open(), size);
   }
   async close(): Promise<void> {
-    if (this.fd < 0) return;
+    if (this.closed) return;
+    this.closed = true;
     await this.syncing?.catch(() => {});
-    if (this.fd < 0) return;
+    this.idle();
+  }
+  private open(): number {
+    if (this.closed) throw Object.assign(new Error('file closed'), { code: 'EBADF' });
+    if (this.fd < 0) this.fd = openSync(this.file, this.flags);
+    return this.fd;
+  }
+  /** Closes the descriptor unless an fsync still works on it. */
+  private idle(): void {
+    if (this.fd < 0 || this.syncing) return;
     const fd = this.fd;
     this.fd = -1;
     closeSync(fd);
-  }
-  private open(): number {
-    if (this.fd < 0) throw Object.assign(new Error('file closed'), { code: 'EBADF' });
-    return this.fd;
   }
 }
 
 /** Real files through node:fs. Stateless, so one instance can serve any number of devices. */
 export const nodeIo: NvramIo = {
   async open(file, mode) {
-    if (mode === 'read') return { file: new NodeFile(openSync(file, 'r')), created: false };
+    if (mode === 'read') return { file: new NodeFile(file, 'r', openSync(file, 'r')), created: false };
     // Every boot but the first finds the image: try that first (one system call), create only when it is missing.
     for (;;) {
       try {
-        return { file: new NodeFile(openSync(file, 'r+')), created: false };
+        return { file: new NodeFile(file, 'r+', openSync(file, 'r+')), created: false };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
@@ -110,7 +133,7 @@ export const nodeIo: NvramIo = {
         closeSync(fd);
         throw err;
       }
-      return { file: new NodeFile(fd), created: true };
+      return { file: new NodeFile(file, 'r+', fd), created: true };
     }
   },
   async syncDir(dir) {

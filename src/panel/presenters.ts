@@ -32,7 +32,10 @@ export interface StatusView {
   storageFault: { reason: string; area: string; operation: string; code: string; message: string; since: string | null; failures: number; retryAt: string | null } | null;
 }
 
-export function statusView(s: DeviceStatus, now: number): StatusView {
+/** What the status view says that depends on the status alone (not on the clock's now). */
+export type StatusFacts = Omit<StatusView, 'stateText' | 'now'>;
+
+export function statusFacts(s: DeviceStatus): StatusFacts {
   return {
     state: s.state,
     since: iso(s.since),
@@ -42,12 +45,32 @@ export function statusView(s: DeviceStatus, now: number): StatusView {
     expiresAt: iso(s.expiresAt),
     tokenExpiresAt: iso(s.tokenExpiresAt),
     lastError: s.lastError ? lastErrorWire(s.lastError) : null,
-    stateText: stateText(s, now),
     advice: failureAdvice(s),
     jobId: s.jobId,
     retryAt: iso(s.retryAt),
-    now: iso(now),
     storageFault: s.storageFault ? { ...s.storageFault, since: iso(s.storageFault.since), retryAt: iso(s.storageFault.retryAt) } : null,
+  };
+}
+
+/** The status view from the facts `facts` gives (a route may remember them per status: see perObject), with the clock's now. */
+export function statusPresenter(facts: (s: DeviceStatus) => StatusFacts = statusFacts): (s: DeviceStatus, now: number) => StatusView {
+  // The state text reads the clock too (a code's countdown).
+  return (s, now) => ({ ...facts(s), stateText: stateText(s, now), now: iso(now) });
+}
+
+export const statusView = statusPresenter();
+
+/**
+ * `present` remembered per input object, for as long as that object lives: the local printer hands out the same
+ * frozen status and boot report until they change (src/device/device.ts), so a polled route presents each once.
+ * A printer that answers with new objects each time (a remote one) gets a new view each time, as without it.
+ */
+export function perObject<I extends object, V>(present: (input: I) => V): (input: I) => V {
+  const views = new WeakMap<I, V>();
+  return (input) => {
+    let view = views.get(input);
+    if (view === undefined) views.set(input, (view = present(input)));
+    return view;
   };
 }
 

@@ -25,11 +25,13 @@ export interface LocalPrinterOptions {
 
 export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): Printer {
   const device = (): Device => sim.device;
-  const copy = <T>(v: T): T => structuredClone(v);
+  // The device's status and boot report are deep-frozen copies made once per change (src/device/device.ts): they are
+  // handed out as they are, with nothing to copy per call.
   const listeners = new Set<(n: TransitionNotice) => void>();
   const bootListeners = new Set<(r: BootReport) => void>();
   // The secret audit's memory of every token held since watch(): in this closure, never handed out.
   let watchedTokens: Set<string> | null = null;
+  let revision: { salt: string; tag: string } | null = null;
   const forward = (n: TransitionNotice) => {
     if (watchedTokens) for (const t of device().heldTokenTexts()) watchedTokens.add(t);
     listeners.forEach((l) => l(n));
@@ -39,7 +41,7 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
     unsubscribe();
     unsubscribe = d.subscribe(forward);
     const report = d.bootReport();
-    bootListeners.forEach((l) => l(copy(report)));
+    bootListeners.forEach((l) => l(report));
   });
   const clock = sim.virtualClock;
   const imageText = async () => (await readFile(path.join(sim.stateDir, 'nvram.json'))).toString('latin1');
@@ -49,13 +51,13 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
     send: async (event) => device().send(event),
     submitJob: async (input) => device().submitJob(input),
     identity: async () => device().identity(),
-    status: async () => copy(device().status()),
+    status: async () => device().status(),
     settings: async () => device().settings(),
     can: async (type) => device().can(type),
     jobs: async () => device().jobs(),
     job: async (id) => device().job(id),
     eventLog: async () => device().eventLog(),
-    bootReport: async () => copy(device().bootReport()),
+    bootReport: async () => device().bootReport(),
     nvramHealth: async () => device().nvramHealth(),
     subscribe: (l) => {
       listeners.add(l);
@@ -71,10 +73,13 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
       check: (password) => device().admin.check(password),
       change: (password) => device().admin.change(password),
       ensure: (explicit) => device().admin.ensure(explicit),
-      // A digest of the salt: new with every stored hash, and telling nothing about the password.
+      // A digest of the salt: new with every stored hash, and telling nothing about the password. Digested again
+      // only for another salt (a panel asks at every Basic request).
       revision: async () => {
         const h = device().admin.stored();
-        return h ? createHash('sha256').update(h.salt).digest('base64url') : null;
+        if (!h) return null;
+        if (revision?.salt !== h.salt) revision = { salt: h.salt, tag: createHash('sha256').update(h.salt).digest('base64url') };
+        return revision.tag;
       },
     },
     ...(clock
@@ -124,7 +129,7 @@ export function localPrinter(sim: PrinterHost, opts: LocalPrinterOptions = {}): 
       powerCycle: async (offMs = 0, o) => {
         // The running device read its key at boot and does not read it again: damaging it now is what the next boot sees.
         if (o?.deviceKey) await damageDeviceKey(path.join(sim.stateDir, 'nvram.json'), o.deviceKey);
-        return copy((await sim.powerCycle(offMs)).bootReport());
+        return (await sim.powerCycle(offMs)).bootReport();
       },
     },
   };

@@ -60,6 +60,13 @@ export class VirtualClock implements Clock {
   private nextId = 1;
   private seq = 0;
   private readonly timers = new Map<number, VirtualTimer>();
+  /**
+   * The pending timers as a binary min-heap on (at, seq), so the next one is found in O(log n): a fleet's slice
+   * holds tens of thousands of timers, and scanning them all for each one fired made an hour of virtual time
+   * quadratic in the printers. Cleared timers stay in the heap until they come up (or the heap is compacted) and
+   * are skipped there: `timers` is what is pending.
+   */
+  private readonly queue = new TimerHeap();
   private readonly listeners = new Set<(now: number) => void>();
 
   constructor(start: number = VIRTUAL_CLOCK_START) {
@@ -72,12 +79,15 @@ export class VirtualClock implements Clock {
 
   setTimer(at: number, fn: () => void): TimerHandle {
     const id = this.nextId++;
-    this.timers.set(id, { id, at, seq: this.seq++, fn });
+    const timer = { id, at, seq: this.seq++, fn };
+    this.timers.set(id, timer);
+    this.queue.push(timer);
     return { id };
   }
 
   clearTimer(handle: TimerHandle): void {
     this.timers.delete(handle.id);
+    if (this.queue.size > 2 * this.timers.size + 64) this.queue.rebuild([...this.timers.values()]);
   }
 
   /** Number of timers not yet fired (for tests and diagnostics). */
@@ -87,9 +97,7 @@ export class VirtualClock implements Clock {
 
   /** Earliest pending deadline, or null. */
   nextDeadline(): number | null {
-    let best: number | null = null;
-    for (const t of this.timers.values()) if (best === null || t.at < best) best = t.at;
-    return best;
+    return this.earliestPending()?.at ?? null;
   }
 
   /** Called after each move of the clock (e.g. a UI showing simulated time). */
@@ -122,12 +130,17 @@ export class VirtualClock implements Clock {
   }
 
   private earliestDueBy(target: number): VirtualTimer | undefined {
-    let best: VirtualTimer | undefined;
-    for (const t of this.timers.values()) {
-      if (t.at > target) continue;
-      if (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq)) best = t;
+    const next = this.earliestPending();
+    return next && next.at <= target ? next : undefined;
+  }
+
+  /** The heap's top once cleared timers above it are dropped. */
+  private earliestPending(): VirtualTimer | undefined {
+    for (let top = this.queue.peek(); top; top = this.queue.peek()) {
+      if (this.timers.get(top.id) === top) return top;
+      this.queue.pop();
     }
-    return best;
+    return undefined;
   }
 
   private setNow(now: number): void {
@@ -138,4 +151,63 @@ export class VirtualClock implements Clock {
 
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Binary min-heap of timers ordered by deadline, then by the order they were set. */
+class TimerHeap {
+  private items: VirtualTimer[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): VirtualTimer | undefined {
+    return this.items[0];
+  }
+
+  push(t: VirtualTimer): void {
+    const a = this.items;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(a[i]!, a[parent]!)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): VirtualTimer | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      this.siftDown(0);
+    }
+    return top;
+  }
+
+  rebuild(timers: VirtualTimer[]): void {
+    this.items = timers;
+    for (let i = (timers.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  private siftDown(i: number): void {
+    const a = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let least = i;
+      if (l < a.length && before(a[l]!, a[least]!)) least = l;
+      if (r < a.length && before(a[r]!, a[least]!)) least = r;
+      if (least === i) return;
+      [a[i], a[least]] = [a[least]!, a[i]!];
+      i = least;
+    }
+  }
+}
+
+function before(x: VirtualTimer, y: VirtualTimer): boolean {
+  return x.at < y.at || (x.at === y.at && x.seq < y.seq);
 }

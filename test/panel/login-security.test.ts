@@ -109,6 +109,16 @@ describe('server-side sessions', () => {
     expect((await status('127.0.0.1', basic('New-Pass-2027'))).statusCode).toBe(200);
     expect(JSON.stringify(p.sim.device.nvram.data)).not.toContain('New-Pass-2027');
   });
+
+  it('a password changed through another face (the printer itself) ends the remembered Basic header too', async () => {
+    expect((await status('127.0.0.1', basic())).statusCode).toBe(200); // verified, then remembered
+    expect((await status('127.0.0.1', basic())).statusCode).toBe(200);
+    const checks = verifications();
+    await p.sim.printer.admin.change('Other-Face-2027');
+    expect((await status('127.0.0.1', basic())).statusCode).toBe(401);
+    expect(verifications()).toBe(checks + 1); // checked again, not answered from memory
+    expect((await status('127.0.0.1', basic('Other-Face-2027'))).statusCode).toBe(200);
+  });
 });
 
 describe('Host allowlist and the error shape of undecodable URLs', () => {

@@ -23,6 +23,12 @@ describe('localPrinter', () => {
     const status = await printer.status();
     expect(status).toMatchObject({ state: 'authorized', account: SCANNER });
     expect(JSON.parse(JSON.stringify(status))).toEqual(status);
+    // Handed out frozen, the same object until something changes: no reader can change the printer through it.
+    expect(await printer.status()).toBe(status);
+    expect(() => Object.assign(status, { state: 'ready' })).toThrow(TypeError);
+    const firstBoot = await printer.bootReport();
+    expect(() => Object.assign(firstBoot.reasons[0]!, { code: 'forged' })).toThrow(TypeError);
+    expect((await printer.bootReport()).reasons.map((r) => r.code)).toContain('first-boot');
     expect(await printer.can('SIGN_OUT')).toBe(true);
 
     const seen: string[] = [];
@@ -36,6 +42,7 @@ describe('localPrinter', () => {
     await printer.send({ type: 'SIGN_OUT' });
     expect(seen).toEqual([`tokenExpired→${(await printer.status()).state}`]);
     expect((await printer.status()).state).toBe('ready');
+    expect(status.state).toBe('authorized'); // the object handed out earlier still says what was true then
     expect(await printer.admin.check('not the password')).toBe(false);
   });
 

@@ -51,6 +51,41 @@ describe('VirtualClock', () => {
   });
 });
 
+describe('VirtualClock: many timers', () => {
+  it('fires thousands of timers, most of them cleared or set by callbacks, in the same order as a sort would', async () => {
+    const clock = new VirtualClock(0);
+    let seed = 7;
+    const rnd = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const fired: number[] = [];
+    const expected: { at: number; order: number; name: number }[] = [];
+    let order = 0;
+    const set = (at: number, name: number) => {
+      const mine = { at, order: order++, name };
+      const handle = clock.setTimer(at, () => {
+        fired.push(name);
+        // Like a device rescheduling: a callback sets a later timer inside the window, which fires in the same call.
+        if (name % 7 === 0 && at + 500 <= 10_000) set(at + 500, name + 1_000_000);
+      });
+      return { mine, handle };
+    };
+    const live: ReturnType<typeof set>[] = [];
+    for (let i = 0; i < 5000; i++) live.push(set(Math.floor(rnd() * 20_000), i));
+    // Clear three in four: the heap keeps them until compacted or skipped, and none of them may fire.
+    const cleared = new Set<number>();
+    for (const t of live) if (t.mine.name % 4 !== 0) (clock.clearTimer(t.handle), cleared.add(t.mine.name));
+    await clock.advanceTo(10_000);
+    for (const t of live) if (!cleared.has(t.mine.name) && t.mine.at <= 10_000) expected.push(t.mine);
+    const firstWave = fired.filter((n) => n < 1_000_000);
+    expect(firstWave).toEqual(expected.sort((x, y) => x.at - y.at || x.order - y.order).map((e) => e.name));
+    // Every rescheduled one fired, 500 ms after its parent, none of the cleared ones.
+    expect(fired.filter((n) => n >= 1_000_000).sort((a, b) => a - b)).toEqual(
+      expected.filter((e) => e.name % 7 === 0 && e.at + 500 <= 10_000).map((e) => e.name + 1_000_000).sort((a, b) => a - b),
+    );
+    expect(fired.some((n) => cleared.has(n))).toBe(false);
+    expect(clock.nextDeadline()).toBe(Math.min(...live.filter((t) => !cleared.has(t.mine.name) && t.mine.at > 10_000).map((t) => t.mine.at)));
+  });
+});
+
 describe('Scheduler', () => {
   it('raises a deadline that already passed at once, and re-arms only what changed', async () => {
     const clock = new VirtualClock(1_000);

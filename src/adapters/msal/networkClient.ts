@@ -15,6 +15,8 @@ import { EntraHttpError, EntraTransportError, isTlsErrorCode, type EntraErrorBod
 import type { DeviceTls } from '../tls/deviceTls.ts';
 
 const KEEP_BODIES = 16;
+/** Long enough to carry a sign-in's device-code polls (1 s apart on the fleet's tenant) on one connection. */
+const IDLE_CONNECTION_MS = 5_000;
 
 export interface EntraNetworkClientOptions {
   /** The device's TLS judgement (its trust store, its clock), read at every new connection. */
@@ -45,7 +47,11 @@ export class EntraNetworkClient implements INetworkModule {
     // One connection per origin (undici then builds a Client, not a Pool): a printer talks to one Entra host, one
     // request at a time but for MSAL's two discovery GETs. A Pool costs ~20 KiB of heap per printer (its 2,048-slot
     // queue) and opened a second keep-alive TLS connection for those GETs (both ends live in a fleet's process).
-    this.makeAgent = () => new Agent({ connect, connections: 1, headersTimeout: timeout, bodyTimeout: timeout });
+    // An idle connection is closed after IDLE_CONNECTION_MS of wall time whatever keep-alive the server offers (the
+    // twin's Fastify offers 72 s): a printer talks to Entra once an hour, and a fleet's process would otherwise hold
+    // both ends of every printer's idle connection (EMFILE at 10,000 printers).
+    this.makeAgent = () =>
+      new Agent({ connect, connections: 1, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: IDLE_CONNECTION_MS, keepAliveMaxTimeout: IDLE_CONNECTION_MS });
   }
 
   private get agent(): Agent {

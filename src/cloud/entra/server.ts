@@ -66,6 +66,9 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     // Request lines can carry user codes; the twin logs its own events instead.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    // Fastify keeps an idle connection 72 s of wall time; a twin serving a fleet would hold one socket per printer
+    // long after its last request (virtual hours pass in seconds). Node's own default instead.
+    keepAliveTimeout: 5_000,
     bodyLimit: 1024 * 1024,
     // Unknown control fields are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireCapability, type DispatchResult, type OperatorEventType } from '../../device/printer.ts';
 import { deviceNow, type PanelContext } from '../context.ts';
-import { jobView, settingsWarnings, statusView } from '../presenters.ts';
+import { jobView, perObject, settingsWarnings, statusFacts, statusPresenter } from '../presenters.ts';
 import {
   dispatchResultSchema,
   eventLogSchema,
@@ -49,9 +49,12 @@ export function apiPlugin(ctx: PanelContext) {
 
     await app.register(trustApiRoutes(ctx, security, errors));
 
+    // Scripts poll this route: each status and boot report is presented once (perObject), the clock's now per request.
+    const presentStatus = statusPresenter(perObject(statusFacts));
+    const presentBoot = perObject(bootView);
     app.get('/status', {
       schema: { tags: ['device'], summary: 'Device state, account, code, deadlines, last error', security, response: { 200: { $ref: 'DeviceStatus#' }, ...errors } },
-    }, async () => ({ ...statusView(await printer.status(), deviceNow(ctx)), boot: bootView(await printer.bootReport()) }));
+    }, async () => ({ ...presentStatus(await printer.status(), deviceNow(ctx)), boot: presentBoot(await printer.bootReport()) }));
 
     app.get('/settings/smtp', {
       schema: { tags: ['settings'], summary: 'SMTP settings', security, response: { 200: { $ref: 'SmtpSettings#' }, ...errors } },

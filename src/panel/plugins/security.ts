@@ -81,18 +81,14 @@ export function hostNameOf(host: string | undefined): string {
 export async function registerSecurity(app: FastifyInstance, opts: { sessionKey?: Buffer; allowedHosts?: readonly string[] }): Promise<void> {
   const headers = securityHeaders();
   const hosts = allowedHostNames(opts.allowedHosts);
-  // A page on another site that rebinds its own name to this panel's address sends its own name as Host: refuse it
-  // before anything else runs (no login attempt, no lockout, no session).
+  // The headers go on every route and on 404s and errors too (onRequest runs before routing decides); a handler may
+  // still override one (swagger-ui's own CSP for its static page). A page on another site that rebinds its own name
+  // to this panel's address sends its own name as Host: it is refused before anything else runs (no login attempt,
+  // no lockout, no session). One hook for both: the first to run on every request.
   app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(headers);
     if (hosts.has(hostNameOf(request.headers.host))) return done();
-    reply.headers(headers);
     reply.code(421).send({ error: `this panel is not served as "${hostNameOf(request.headers.host) || '(no Host)'}"` });
-  });
-  // On every route and on 404s and errors too (onRequest runs before routing decides); a handler may still override
-  // one (swagger-ui's own CSP for its static page).
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers);
-    done();
   });
   await app.register(cookie);
   await app.register(secureSession, {
