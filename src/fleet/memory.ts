@@ -34,8 +34,20 @@ export function collectGarbage(): boolean {
 
 export function sampleMemory(gc = true): MemorySample {
   if (gc) collectGarbage();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
+  try {
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers };
+  } catch {
+    // The RSS comes from /proc/self/stat, which needs a descriptor: with none left (EMFILE, a fleet at its `ulimit -n`)
+    // the sample falls back to V8's own figures and the process's high-water mark instead of failing the run.
+    const h = v8.getHeapStatistics();
+    return { rss: peakRss(), heapUsed: h.used_heap_size, external: h.external_memory };
+  }
+}
+
+/** The process's peak RSS so far (getrusage: no descriptor needed, and no peak missed between two samples). */
+export function peakRss(): number {
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 export interface MsalMemory {

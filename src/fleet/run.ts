@@ -13,7 +13,7 @@ import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
 import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import type { TrafficSecond } from '../cloud/throttling.ts';
 import { mailsPerPrinter } from './day.ts';
-import { sampleMemory } from './memory.ts';
+import { peakRss, sampleMemory } from './memory.ts';
 import { FleetSlice, fleetPaths, type SliceSpec } from './slice.ts';
 import { mergeHistograms, summarizeLatency } from './latency.ts';
 import { PHASES, type DeviceRow, type FleetOptions, type FleetShard, type FleetReport, type Phase, type PhaseResult, type SliceReport } from './types.ts';
@@ -43,9 +43,9 @@ interface SliceDriver {
 export async function runFleet(options: FleetOptions, hooks: FleetRunHooks = {}): Promise<FleetReport> {
   validate(options);
   const wallStart = performance.now();
-  const rssBefore = process.memoryUsage().rss;
+  const rssBefore = sampleMemory(false).rss;
   let rssPeak = rssBefore;
-  const samplePeak = () => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss));
+  const samplePeak = () => (rssPeak = Math.max(rssPeak, peakRss()));
   await prepareStateDir(options.stateDir);
 
   const specs = slices(options);

@@ -71,7 +71,7 @@ export class MsalAppOnlyAdapter implements AppTokenPort {
       this.log.info({ clientId: app.clientId, transient: failure.transient, reason: failure.reason, code: failure.code }, 'app-only token request failed');
       throw failure;
     } finally {
-      network.forget(correlationId);
+      network.endExchange(correlationId);
     }
   }
 

@@ -15,7 +15,8 @@ import { EntraHttpError, EntraTransportError, isTlsErrorCode, type EntraErrorBod
 import type { DeviceTls } from '../tls/deviceTls.ts';
 
 const KEEP_BODIES = 16;
-/** Long enough to carry a sign-in's device-code polls (1 s apart on the fleet's tenant) on one connection. */
+/** Long enough to carry a sign-in's device-code polls (1 s apart on the fleet's tenant) on one connection; the
+ * connection is let go as soon as the exchange ends (endExchange). */
 const IDLE_CONNECTION_MS = 5_000;
 
 export interface EntraNetworkClientOptions {
@@ -89,9 +90,19 @@ export class EntraNetworkClient implements INetworkModule {
     return s === undefined ? null : s * 1000;
   }
 
-  forget(correlationId: string): void {
+  /**
+   * The exchange (a sign-in, a refresh, an app-only request) is over: forget its bodies and let its connection go once
+   * nothing is in flight on it. A printer talks to Entra about once an hour, and a fleet's process holds both ends of
+   * every lingering connection: sign-ins finishing faster than the keep-alive window ran 200 printers out of 192
+   * descriptors on an idle machine. The next exchange opens a new connection.
+   */
+  endExchange(correlationId: string): void {
     this.errorBodies.delete(correlationId);
     this.lifetimes.delete(correlationId);
+    const pool = this.pool;
+    this.pool = null;
+    // close() waits for requests still in flight (none in the device's serialized use) and never rejects on idle sockets.
+    pool?.close().catch(() => undefined);
   }
 
   close(): Promise<void> {

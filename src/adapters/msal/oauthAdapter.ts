@@ -122,7 +122,7 @@ export class MsalOAuthAdapter implements OAuthPort {
       this.log.info({ account, kind: failure.kind, reason: failure.reason, code: failure.code }, 'sign-in ended without a token');
       throw failure;
     } finally {
-      this.network.forget(correlationId);
+      this.network.endExchange(correlationId);
     }
   }
 
@@ -144,7 +144,7 @@ export class MsalOAuthAdapter implements OAuthPort {
       this.log.info({ account, transient: failure.transient, reason: failure.reason, code: failure.code }, 'refresh failed');
       throw failure;
     } finally {
-      this.network.forget(correlationId);
+      this.network.endExchange(correlationId);
     }
   }
 
