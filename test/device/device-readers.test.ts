@@ -264,3 +264,24 @@ describe('a boot from an older bank that parked the queue on a job dismissed sin
     expect(h.device.job(next.id)?.status).toBe('sent');
   });
 });
+
+describe('a boot from an older bank that parked the queue on a job still failed', () => {
+  it('keeps the failure for the operator even when the boot reconciled the spool for another job', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    h.fake.sendResults.push(new SendFailure({ category: 'other', transient: false, reply: '550 5.7.1 refused', code: protocolCode('smtp', '5.7.1') }));
+    const failed = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
+    await h.device.idle();
+    expect(h.device.state()).toBe('sendFailure');
+    const later = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'behind it' }); // acknowledged by the newest bank only
+    await h.device.idle();
+    h.device.stop();
+    await h.nvram.close();
+    await damageImage(h.file, 'flip-newer-payload');
+    await h.boot();
+    expect(h.device.bootReport().reasons.map((r) => r.code)).toContain('spool-reconciled'); // the later job came back from the spool
+    expect(h.device.state()).toBe('sendFailure'); // the parked job is still the operator's to retry or dismiss
+    expect(h.device.job(failed.id)?.status).toBe('held');
+    expect(h.device.job(later.id)?.status).toBe('queued');
+  });
+});

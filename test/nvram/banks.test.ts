@@ -64,6 +64,17 @@ function textSlot(text: string): Buffer {
   return buf;
 }
 
+describe('bank header: blank means every byte zero', () => {
+  it('a header whose first bytes were zeroed but not the rest is damaged, not blank (not taken for an erased bank)', () => {
+    const buf = encodeHeader(header());
+    buf.fill(0, 0, 16); // a zeroing that stopped after 16 bytes
+    const decoded = decodeHeader(buf, 'A');
+    expect(decoded).not.toBe('blank');
+    expect(decoded).toMatch(/^header damaged/);
+    expect(decodeHeader(Buffer.alloc(HEADER_SIZE), 'A')).toBe('blank');
+  });
+});
+
 describe('bank header: encoding', () => {
   it('is one 256-byte slot: JSON with its own CRC, space padded, a newline in the last byte', () => {
     const h = header();
