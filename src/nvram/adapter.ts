@@ -7,6 +7,7 @@ import type { Adapter } from 'lowdb';
 import type { BankStore, ScanResult } from './banks.ts';
 import { NvramCapacityError, NvramDowngradeError } from './errors.ts';
 import { checkContentFor, CURRENT_FIRMWARE, type NvramData } from './schema.ts';
+import { PayloadBuffers } from './payloadBuffers.ts';
 
 export interface NvramAdapterOptions {
   /** Firmware that is booting: newer images are refused. */
@@ -15,10 +16,9 @@ export interface NvramAdapterOptions {
   capacityBytes: number;
   /** Turns older-firmware content into current content (firmware update). */
   upgrade: (fw: number, content: unknown) => NvramData;
+  /** Where commits take their payload buffer from (shared by a fleet slice's printers). Default: one of its own. */
+  payloadBuffers?: PayloadBuffers;
 }
-
-/** Payload buffer growth step. */
-const PAGE = 4096;
 
 export class NvramAdapter implements Adapter<NvramData> {
   /** What the last read() saw, for boot reporting and stats. */
@@ -26,10 +26,19 @@ export class NvramAdapter implements Adapter<NvramData> {
   /** Firmware version the last read() migrated from, or null. */
   migratedFrom: number | null = null;
 
+  /**
+   * The commits' payload buffers (only the bytes just written are handed out): a file write has copied the bytes
+   * when it resolves. A buffer this size allocated per commit cost more than encoding into it (a backing store per
+   * commit for the young GC to sweep).
+   */
+  private readonly payloadBuffers: PayloadBuffers;
+
   constructor(
     readonly store: BankStore,
     private readonly options: NvramAdapterOptions,
-  ) {}
+  ) {
+    this.payloadBuffers = options.payloadBuffers ?? new PayloadBuffers(1);
+  }
 
   /** Effective limit: the configured capacity, but never more than the image's physical slot. */
   capacityBytes(): number {
@@ -59,15 +68,12 @@ export class NvramAdapter implements Adapter<NvramData> {
     const capacity = this.capacityBytes();
     const length = Buffer.byteLength(payload, 'utf8');
     if (length > capacity) throw new NvramCapacityError(length, capacity);
-    if (this.payloadBuffer.length < length) this.payloadBuffer = Buffer.allocUnsafe(Math.min(capacity, (Math.floor(length / PAGE) + 1) * PAGE));
-    this.payloadBuffer.write(payload, 0, length, 'utf8');
-    await this.store.write(this.payloadBuffer.subarray(0, length), CURRENT_FIRMWARE);
+    const buffer = this.payloadBuffers.take(length, capacity);
+    try {
+      buffer.write(payload, 0, length, 'utf8');
+      await this.store.write(buffer.subarray(0, length), CURRENT_FIRMWARE);
+    } finally {
+      this.payloadBuffers.give(buffer);
+    }
   }
-
-  /**
-   * The commits' one payload buffer, reused (only the bytes just written are handed out): commits are serialized and
-   * a file write has copied the bytes when it resolves. A buffer this size allocated per commit cost more than
-   * encoding into it (a backing store per commit for the young GC to sweep).
-   */
-  private payloadBuffer = Buffer.alloc(0);
 }

@@ -9,6 +9,7 @@ import { Immer } from 'immer';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
+import type { PayloadBuffers } from './payloadBuffers.ts';
 import { ContentEncoder, type EncodeWork } from './encoder.ts';
 import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
 import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
@@ -34,6 +35,7 @@ export * from './errors.ts';
 export * from './schema.ts';
 export type { NvramIo, NvramFile, WritePhase } from './io.ts';
 export { nodeIo } from './io.ts';
+export { PayloadBuffers } from './payloadBuffers.ts';
 export { SMTP_PASSWORD_SECRET } from './migrate.ts';
 
 export const DEFAULT_CAPACITY_BYTES = 64 * 1024;
@@ -53,6 +55,8 @@ export interface OpenNvramOptions {
   eventLogLimit?: number;
   /** Identity written with factory defaults on a blank or unrecoverable image. Default: random. */
   factoryDevice?: DeviceIdentity;
+  /** Commit payload buffers shared with other NVRAMs of this process (a fleet slice). Default: one of its own. */
+  payloadBuffers?: PayloadBuffers;
 }
 
 /** Secret helpers for use inside update(): staged into the same single commit. */
@@ -168,6 +172,7 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
     const adapter = new NvramAdapter(store, {
       runningFirmware,
       capacityBytes,
+      ...(opts.payloadBuffers ? { payloadBuffers: opts.payloadBuffers } : {}),
       upgrade: (fw, content) => {
         if (fw === 1) return migrateFromV1(content as NvramDataV1, vault, now());
         throw new NvramError('nvram_unsupported_firmware', `no migration from firmware ${fw}`);
