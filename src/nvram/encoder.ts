@@ -25,15 +25,15 @@ export interface Encoded {
   data: NvramData;
   /** Its JSON text: the payload, identical to JSON.stringify(data). */
   text: string;
-  /** Each part's `"name":text` (a slice of `text`) and where each list's items lie: what the next commit reuses. */
+  /** Each part's `"name":text` (flat, on its own) and where each list's items lie: what the next commit reuses. */
   texts: ContentTexts;
 }
 
 /**
- * Where a committed list's items lie in the payload text (`source`): item k is
+ * Where a committed list's items lie in its part's text (`source`, the part's `"name":[…]`): item k is
  * source.slice(from + starts[k], from + starts[k + 1] - 1), items joined by commas. A run of items kept in order (an
  * append, a trim of the oldest) goes into the next payload as one slice of this one: no text joined item by item,
- * and no text of the list on its own (the payload is the only flat copy).
+ * and no text of the list apart from its part's.
  */
 export interface ListText {
   source: string;
@@ -50,6 +50,15 @@ type Part = { value: unknown; text: string | undefined };
 type Fresh = { part: string; kind: 'list' | 'record'; key: string | number; value: unknown };
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
+
+/**
+ * The same text as one flat string: V8 flattens a concatenation in place when a character of it is read, and lets go
+ * of the pieces (here slices of the last commit's texts) instead of keeping them alive behind it.
+ */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
+}
 
 export class ContentEncoder {
   readonly work: EncodeWork = { parts: {}, items: {} };
@@ -106,7 +115,7 @@ export class ContentEncoder {
         const part = rule && rule.kind !== 'value' && collectionProblem(key, rule.kind, value) === null ? this.collection(key, rule.kind, value, fresh, base, texts) : this.whole(value);
         if (part.text === undefined) continue;
         value = part.value;
-        segment = `${JSON.stringify(key)}:${part.text}`;
+        segment = flat(`${JSON.stringify(key)}:${part.text}`);
       }
       out[key] = value;
       texts.parts.set(key, segment);
@@ -121,7 +130,7 @@ export class ContentEncoder {
     framed[0] = `{${framed[0]}`;
     framed[framed.length - 1] = `${framed.at(-1)}}`;
     const text = framed.join(',');
-    return { data: Object.freeze(out) as unknown as NvramData, text, texts: this.within(text, segments, texts) };
+    return { data: Object.freeze(out) as unknown as NvramData, text, texts: this.within(segments, texts) };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
@@ -225,20 +234,22 @@ export class ContentEncoder {
   }
 
   /**
-   * The texts of a payload as slices of it, and its lists placed in it: nothing keeps an older payload alive, and the
-   * next commit copies kept runs of items straight from this one. `segments` are the payload's `"name":text` in order.
+   * The payload's texts for the next commit: each part's `"name":text` held flat on its own, and each list placed in
+   * its part's text. Not slices of the payload: a string is one-byte or two-byte as a whole, and one `→` in an event
+   * message made the whole payload two-byte (35 KiB held per printer for 17.6 KB of text, heap snapshot in
+   * docs/scaling.md); on their own only the parts that hold such a character are. Flattened, so no part's text keeps
+   * the older texts its kept runs were sliced from (encode() flattens each changed part before the payload is joined
+   * from them). `segments` are the payload's `"name":text` in order.
    */
-  private within(payload: string, segments: string[], texts: ContentTexts): ContentTexts {
+  private within(segments: string[], texts: ContentTexts): ContentTexts {
     const placed: ContentTexts = { parts: new Map(), lists: new Map() };
-    let at = 1; // after the payload's '{'
     const keys = [...texts.parts.keys()];
     for (let i = 0; i < segments.length; i++) {
       const key = keys[i]!;
-      const length = segments[i]!.length;
-      placed.parts.set(key, payload.slice(at, at + length));
+      const segment = segments[i]!;
+      placed.parts.set(key, segment);
       const list = texts.lists.get(key);
-      if (list) placed.lists.set(key, { source: payload, from: at + JSON.stringify(key).length + 2, starts: list.starts }); // past `"name":[`
-      at += length + 1;
+      if (list) placed.lists.set(key, { source: segment, from: JSON.stringify(key).length + 2, starts: list.starts }); // past `"name":[`
     }
     return placed;
   }
