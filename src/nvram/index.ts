@@ -211,10 +211,11 @@ class NvramInstance implements Nvram {
   private readonly immer = new Immer({ autoFreeze: false });
   private readonly encoder = new ContentEncoder();
   /**
-   * The scan's needle (JSON-escaped plaintext, or null: too short to scan for, or the blob does not open here) per
-   * committed blob and name, so a commit opens only blobs that are new. Kept in memory only, like an opened secret.
+   * The scan's needle (JSON-escaped plaintext in UTF-8, or null: too short to scan for, or the blob does not open
+   * here) per committed blob and name, so a commit opens only blobs that are new. Kept in memory only, like an opened
+   * secret.
    */
-  private readonly needles = new WeakMap<object, { name: string; needle: string | null }>();
+  private readonly needles = new WeakMap<object, { name: string; needle: Buffer | null }>();
   private secretsOpened = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -402,7 +403,7 @@ class NvramInstance implements Nvram {
 
   /**
    * Normalizes (bounds, JSON round trip), validates, and writes one bank. The encoder serializes, normalizes and
-   * checks only the parts and items that changed; the text it returns is the payload and what the secret scan
+   * checks only the parts and items that changed; the bytes it returns are the payload and what the secret scan
    * reads. Memory changes only after the write is durable. `sealed`: plaintexts sealed by this update, by name and
    * ciphertext (no need to open what was just sealed).
    */
@@ -414,10 +415,10 @@ class NvramInstance implements Nvram {
     trimList(root, 'jobLog', JOB_LOG_LIMIT);
     const encoded = this.encoder.encode(root);
     if ('problem' in encoded) throw new NvramInvalidDataError(encoded.problem);
-    this.refusePlaintextSecrets(encoded.data, encoded.text, sealed);
+    this.refusePlaintextSecrets(encoded.data, encoded.payload, sealed);
     try {
       // Not low.write(): that reads low.data, which would publish the content before it is durable.
-      await this.adapter.write(encoded.data, encoded.text);
+      await this.adapter.write(encoded.data, encoded.payload);
     } catch (err) {
       const target = this.adapter.store.current()?.bank === 'A' ? 'B' : 'A';
       this.banks[target] = { ...this.banks[target], valid: false, error: `write interrupted: ${(err as Error).message}` };
@@ -435,16 +436,17 @@ class NvramInstance implements Nvram {
    * Guard for the house rule: no secret's plaintext may appear anywhere in the image. Every secret's plaintext is
    * searched for in the whole payload at every commit (a search is cheap); only blobs that are new are opened.
    */
-  private refusePlaintextSecrets(data: NvramData, text: string, sealed: ReadonlyMap<string, string>): void {
+  private refusePlaintextSecrets(data: NvramData, payload: Buffer, sealed: ReadonlyMap<string, string>): void {
     for (const [name, blob] of Object.entries(data.secrets)) {
       const needle = this.needleOf(name, blob, sealed);
-      if (needle !== null && text.includes(needle)) {
+      // The payload is the text's UTF-8, which holds the needle's UTF-8 exactly where the text holds the needle.
+      if (needle !== null && payload.includes(needle)) {
         throw new NvramInvalidDataError(`the plaintext of secret "${name}" appears in the content`);
       }
     }
   }
 
-  private needleOf(name: string, blob: SealedBlob, sealed: ReadonlyMap<string, string>): string | null {
+  private needleOf(name: string, blob: SealedBlob, sealed: ReadonlyMap<string, string>): Buffer | null {
     const known = this.needles.get(blob);
     if (known?.name === name) return known.needle;
     let plain = sealed.get(sealedKey(name, blob));
@@ -456,7 +458,7 @@ class NvramInstance implements Nvram {
         plain = ''; // does not open with this key: nothing to search for
       }
     }
-    const needle = plain.length >= MIN_SECRET_SCAN_LENGTH ? JSON.stringify(plain).slice(1, -1) : null;
+    const needle = plain.length >= MIN_SECRET_SCAN_LENGTH ? Buffer.from(JSON.stringify(plain).slice(1, -1), 'utf8') : null;
     this.needles.set(blob, { name, needle });
     return needle;
   }
