@@ -161,8 +161,12 @@ export class ContentEncoder {
     this.spareBuf = spare;
   }
 
-  /** Encodes `next` (a plain object); returns the first schema problem instead when the content fails its check. */
-  encode(next: Record<string, unknown>): Encoded | { problem: string } {
+  /**
+   * Encodes `next` (a plain object); returns the first schema problem instead when the content fails its check.
+   * `limits`: list parts kept to their newest items (the bound is applied here, while the list is walked anyway,
+   * not by a copy of it beforehand).
+   */
+  encode(next: Record<string, unknown>, limits: Readonly<Record<string, number>> = {}): Encoded | { problem: string } {
     const base = this.base as Record<string, unknown> | null;
     if (base && this.registered !== base) this.register(base);
     const out: Record<string, unknown> = {};
@@ -172,7 +176,9 @@ export class ContentEncoder {
     b.byte(0x7b); // {
     for (const key of Object.keys(next)) {
       let value = next[key];
-      const unchanged = base !== null && Object.hasOwn(base, key) && base[key] === value;
+      const limit = Object.hasOwn(limits, key) ? limits[key]! : Infinity;
+      const trimmed = Array.isArray(value) && value.length > limit;
+      const unchanged = !trimmed && base !== null && Object.hasOwn(base, key) && base[key] === value;
       const rule = Object.hasOwn(CONTENT_PARTS, key) ? CONTENT_PARTS[key]! : null;
       const known = unchanged ? this.layout.parts.get(key) : undefined;
       const start = b.pos === 1 ? 1 : b.pos + 1; // past the comma written below
@@ -185,7 +191,7 @@ export class ContentEncoder {
         if (start > 1) b.byte(COMMA);
         b.text(PART_KEYS.get(key)!);
         if (rule.kind === 'list') {
-          const list = this.list(b, key, value as unknown[], base, fresh, unchanged);
+          const list = this.list(b, key, value as unknown[], trimmed ? (value as unknown[]).length - limit : 0, base, fresh, unchanged);
           value = list.value;
           layout.lists.set(key, list.layout);
         } else {
@@ -246,9 +252,10 @@ export class ContentEncoder {
    * A list written item by item. It is walked against the base's list (appends and trims keep the other items in
    * order), so most items cost one comparison, and a run of them one copy of their bytes. An `unchanged` list (the
    * base's own, whose bytes are not known yet: boot content) is only serialized, to learn where its items lie.
+   * The first `skip` items are left out (the oldest, beyond the part's limit).
    */
-  private list(b: PayloadBuilder, part: string, items: unknown[], base: Record<string, unknown> | null, fresh: Fresh[], unchanged: boolean): { value: unknown; layout: ListLayout } {
-    const n = items.length;
+  private list(b: PayloadBuilder, part: string, all: unknown[], skip: number, base: Record<string, unknown> | null, fresh: Fresh[], unchanged: boolean): { value: unknown; layout: ListLayout } {
+    const n = all.length - skip;
     const values = unchanged ? null : new Array<unknown>(n);
     const starts = new Array<number>(n + 1);
     const prevLayout = unchanged ? undefined : this.layout.lists.get(part);
@@ -262,7 +269,7 @@ export class ContentEncoder {
     let runTo = -1;
     let runAt = 0; // where the run starts, relative to `from`
     for (let i = 0; i < n; i++) {
-      const item = items[i];
+      const item = all[skip + i];
       // The next item of the run is compared by identity first, without reading the item (a cold item costs a
       // cache miss, and a commit walks every item of the list); an equal primitive has the same text anyway.
       const at = !prevLayout ? -1 : runTo >= 0 && runTo < prev.length && prev[runTo] === item ? runTo : isObject(item) ? prev.indexOf(item) : -1;
@@ -297,7 +304,7 @@ export class ContentEncoder {
     if (runFrom >= 0) b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
     starts[n] = b.pos - from + 1;
     b.byte(0x5d); // ]
-    return { value: values === null ? items : Object.freeze(values), layout: { from, starts } };
+    return { value: values === null ? all : Object.freeze(values), layout: { from, starts } };
   }
 
   /** A record written item by item; items checked in this part before are reused (records are small: no layout). */

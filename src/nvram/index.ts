@@ -217,6 +217,8 @@ class NvramInstance implements Nvram {
    */
   private readonly needles = new WeakMap<object, { name: string; needle: Buffer | null }>();
   private secretsOpened = 0;
+  /** The bounded lists, kept to their newest items at every commit. */
+  private readonly listLimits: Readonly<Record<string, number>>;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private banks: Record<BankName, BankStats>;
@@ -230,6 +232,7 @@ class NvramInstance implements Nvram {
     private readonly now: () => number,
     private readonly eventLogLimit: number,
   ) {
+    this.listLimits = { eventLog: eventLogLimit, jobLog: JOB_LOG_LIMIT };
     const scan = adapter.lastScan!;
     this.banks = { A: bankStats(scan.banks[0]), B: bankStats(scan.banks[1]) };
     const wear = (scan.current ?? scan.banks.find((b) => b.header))?.header?.wear;
@@ -411,9 +414,7 @@ class NvramInstance implements Nvram {
     const root: Record<string, unknown> = { ...next };
     // Every bank names the key it was written under (checked at the next boot and by `nvram verify`).
     if (this.vault.kid !== null) root.deviceKeyId = this.vault.kid;
-    trimList(root, 'eventLog', this.eventLogLimit);
-    trimList(root, 'jobLog', JOB_LOG_LIMIT);
-    const encoded = this.encoder.encode(root);
+    const encoded = this.encoder.encode(root, this.listLimits);
     if ('problem' in encoded) throw new NvramInvalidDataError(encoded.problem);
     this.refusePlaintextSecrets(encoded.data, encoded.payload, sealed);
     try {
@@ -503,12 +504,6 @@ function sealedKey(name: string, blob: SealedBlob): string {
 /** The data with its own event log array (to append a boot finding); every other part stays shared. */
 function withEventLogCopy(data: NvramData): NvramData {
   return { ...data, eventLog: [...data.eventLog] };
-}
-
-/** Keeps the newest `limit` items of a list part (a part that is not a list is left to the schema check). */
-function trimList(root: Record<string, unknown>, name: string, limit: number): void {
-  const list = root[name];
-  if (Array.isArray(list) && list.length > limit) root[name] = list.slice(-limit);
 }
 
 function bankStats(b: BankState): BankStats {
