@@ -15,7 +15,6 @@ import { startTwin, type Twin } from '../cloud/twin.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { TrustContextCache } from '../adapters/tls/deviceTls.ts';
-import { PayloadBuffers } from '../nvram/index.ts';
 import type { DeviceEventType } from '../../machines/oauthDevice.ts';
 import { codeText } from '../device/failures.ts';
 import { DeviceClock } from './deviceClock.ts';
@@ -100,8 +99,6 @@ export class FleetSlice {
   private readonly logStream: pino.DestinationStream & { flushSync?: () => void; end?: () => void };
   /** One TLS context per trust store content for all of this slice's printers (each keeps its own store and check). */
   readonly tlsContexts = new TrustContextCache();
-  /** NVRAM commit payload buffers for all of this slice's printers (a buffer serves whichever commit is in flight). */
-  readonly payloadBuffers = new PayloadBuffers();
 
   constructor(readonly spec: SliceSpec) {
     const paths = fleetPaths(spec.stateDir);
@@ -334,7 +331,6 @@ export class FleetSlice {
       cloud: { mode: 'twin' },
       twin: this.twin!,
       tlsContexts: this.tlsContexts,
-      payloadBuffers: this.payloadBuffers,
       logger: this.logger,
     });
     p.sim = sim;

@@ -24,7 +24,6 @@ import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import { checkThrottlePolicy, type ThrottlePolicy, type TrafficSecond } from '../cloud/throttling.ts';
 import { VirtualClock } from '../time/clock.ts';
 import { TrustContextCache } from '../adapters/tls/deviceTls.ts';
-import { PayloadBuffers } from '../nvram/index.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { DeviceClock } from './deviceClock.ts';
 import { forEachLimited } from './limit.ts';
@@ -133,8 +132,6 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
   const dirty = new Set<StormPrinter>();
   // One TLS context per trust store content for the whole site (each printer keeps its own store and check).
   const tlsContexts = new TrustContextCache();
-  // NVRAM commit payload buffers for the whole site: a process holds as many as commit at once, not one per printer.
-  const payloadBuffers = new PayloadBuffers();
   try {
     for (let i = 0; i < o.devices; i++) {
       const upn = printerUpn(i);
@@ -169,7 +166,6 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
         cloud: { mode: 'twin' },
         twin,
         tlsContexts,
-        payloadBuffers,
         logger,
         retryJitter: o.jitter === null ? null : { fraction: o.jitter, seed: o.seed * 100_003 + p.index },
       });

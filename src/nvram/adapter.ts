@@ -7,7 +7,6 @@ import type { Adapter } from 'lowdb';
 import type { BankStore, ScanResult } from './banks.ts';
 import { NvramCapacityError, NvramDowngradeError } from './errors.ts';
 import { checkContentFor, CURRENT_FIRMWARE, type NvramData } from './schema.ts';
-import { PayloadBuffers } from './payloadBuffers.ts';
 
 export interface NvramAdapterOptions {
   /** Firmware that is booting: newer images are refused. */
@@ -16,8 +15,6 @@ export interface NvramAdapterOptions {
   capacityBytes: number;
   /** Turns older-firmware content into current content (firmware update). */
   upgrade: (fw: number, content: unknown) => NvramData;
-  /** Where commits take their payload buffer from (shared by a fleet slice's printers). Default: one of its own. */
-  payloadBuffers?: PayloadBuffers;
 }
 
 export class NvramAdapter implements Adapter<NvramData> {
@@ -26,19 +23,10 @@ export class NvramAdapter implements Adapter<NvramData> {
   /** Firmware version the last read() migrated from, or null. */
   migratedFrom: number | null = null;
 
-  /**
-   * The commits' payload buffers (only the bytes just written are handed out): a file write has copied the bytes
-   * when it resolves. A buffer this size allocated per commit cost more than encoding into it (a backing store per
-   * commit for the young GC to sweep).
-   */
-  private readonly payloadBuffers: PayloadBuffers;
-
   constructor(
     readonly store: BankStore,
     private readonly options: NvramAdapterOptions,
-  ) {
-    this.payloadBuffers = options.payloadBuffers ?? new PayloadBuffers(1);
-  }
+  ) {}
 
   /** Effective limit: the configured capacity, but never more than the image's physical slot. */
   capacityBytes(): number {
@@ -62,18 +50,11 @@ export class NvramAdapter implements Adapter<NvramData> {
 
   /**
    * One physical bank write. Refuses, writing nothing, when the content does not fit. `payload` is the content's
-   * JSON text when the caller already has it (the Nvram encodes once per commit).
+   * JSON text in UTF-8 when the caller already has it (the Nvram encodes it once per commit, into its own buffer).
    */
-  async write(data: NvramData, payload: string = JSON.stringify(data)): Promise<void> {
+  async write(data: NvramData, payload: Buffer = Buffer.from(JSON.stringify(data), 'utf8')): Promise<void> {
     const capacity = this.capacityBytes();
-    const length = Buffer.byteLength(payload, 'utf8');
-    if (length > capacity) throw new NvramCapacityError(length, capacity);
-    const buffer = this.payloadBuffers.take(length, capacity);
-    try {
-      buffer.write(payload, 0, length, 'utf8');
-      await this.store.write(buffer.subarray(0, length), CURRENT_FIRMWARE);
-    } finally {
-      this.payloadBuffers.give(buffer);
-    }
+    if (payload.length > capacity) throw new NvramCapacityError(payload.length, capacity);
+    await this.store.write(payload, CURRENT_FIRMWARE);
   }
 }

@@ -97,7 +97,6 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       // The firmware stamps its records with its own clock (the RTC) once it runs.
       now: () => (deviceClock ?? clock).now(),
       ...(opts.nvramCapacityBytes ? { capacityBytes: opts.nvramCapacityBytes } : {}),
-      ...(opts.payloadBuffers ? { payloadBuffers: opts.payloadBuffers } : {}),
     });
     // What the boot found wrong goes to the process log too, not only into the NVRAM event log.
     for (const finding of nvram.boot.findings) logger.warn({ nvram: nvramFile, finding: finding.code }, `NVRAM at boot: ${finding.message}`);

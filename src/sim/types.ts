@@ -13,7 +13,6 @@ import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import type { MicrosoftBench } from '../adapters/config.ts';
 import type { TrustContextCache } from '../adapters/tls/deviceTls.ts';
-import type { PayloadBuffers } from '../nvram/payloadBuffers.ts';
 
 export type CloudChoice =
   | {
@@ -64,11 +63,6 @@ export interface SimulatorOptions {
    */
   retryJitter?: { fraction: number; seed: number } | null;
   nvramCapacityBytes?: number;
-  /**
-   * NVRAM commit payload buffers shared by the printers of one process (fleet slices, storms): a buffer serves
-   * whichever commit is in flight, so a slice holds as many as commit at once, not one per printer. Absent = its own.
-   */
-  payloadBuffers?: PayloadBuffers;
   /**
    * Wraps the device's ports at every boot: model-based tests hold effects on gates and inject deliberate faults
    * (a classifier that lies, a token cache that forgets) here, around the real adapters.
