@@ -36,8 +36,9 @@ let steps = 0;
 let shared: SharedSetup;
 // The total is counted independently of the generator: the rows `mfp-sim machine --format json` prints. The CLI is
 // spawned at once (tsx compiles on the fly: seconds idle, far more on a loaded machine) so that it runs while the
-// paths do; a failure to run it is kept for the coverage test to report.
-const cliRows = promisify(execFile)('npx', ['mfp-sim', 'machine', '--format', 'json'], { encoding: 'utf8' }).then(
+// paths do, by its bin script as npx would (without npx's own start); a failure to run it is kept for the coverage
+// test to report.
+const cliRows = promisify(execFile)(process.execPath, ['bin/mfp-sim.mjs', 'machine', '--format', 'json'], { encoding: 'utf8' }).then(
   ({ stdout }) => (JSON.parse(stdout) as { transitions: unknown[] }).transitions.length,
 );
 cliRows.catch(() => undefined);
