@@ -29,7 +29,8 @@ function prefixTo(label: EventLabel): EventLabel[] {
   return prefixes.reduce((a, b) => (b.length < a.length ? b : a));
 }
 
-describe('deliberate faults make the suite fail', () => {
+// The two run concurrently: each mostly waits on its own systems.
+describe.concurrent('deliberate faults make the suite fail', () => {
   it('5.7.139 classified as transient: the generated path fails at the permanent send failure', { timeout: 120_000 }, async ({ expect }) => {
     const labels = prefixTo('SEND_FAILED:permanent');
     const [clean, bitten] = await Promise.all([
