@@ -41,8 +41,10 @@ const RETRY_DELAYS_S = '12,12,12';
 const RUN: RemoteRunOptions = { accessTokenSkewMs: TOKEN_SKEW_S * 1000, wallWaitMs: 30_000, settleTimeoutMs: 20_000 };
 
 /**
- * A twin and a printer of the test's own, let go when the test ends: the tests run concurrently, as most of their
- * time is waiting on the printer's wall-time timers (retries, token lifetimes) and another test's work fills it.
+ * A twin and a printer of the test's own, let go when the test ends. Two lanes run concurrently: the generated path
+ * and walks, and the three bug replays one after another; most of their time is waiting on the printer's wall-time
+ * timers (retries, token lifetimes). All four at once, at load ~20, let a replay's 25 s device code run out on wall
+ * time before its approval.
  */
 async function boot(onTestFinished: (fn: () => Promise<void>) => void, bug?: string) {
   const dir = await mkdtemp(path.join(tmpdir(), 'pp-mbt-'));
@@ -107,6 +109,9 @@ describe.skipIf(skip).concurrent('mfp-sim mbt --driver against examples/python-p
   }, 400_000);
 
   /** A replayed path (`mfp-sim mbt --replay`): the first steps the generated paths take to the bug's row. */
+});
+
+describe.skipIf(skip).concurrent('mfp-sim mbt --driver against examples/python-printer (bounded): bug replays', () => {
   async function replay(onTestFinished: (fn: () => Promise<void>) => void, bug: string, labels: EventLabel[]) {
     const { target, twin, failuresDir } = await boot(onTestFinished, bug);
     const tracker = new CoverageTracker();
@@ -119,14 +124,14 @@ describe.skipIf(skip).concurrent('mfp-sim mbt --driver against examples/python-p
   }
   const SIGNED_IN: EventLabel[] = ['SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured'];
 
-  it('--bug forget-tokens fails at step POWER_CYCLE:short: expected authorized, observed ready', async ({ expect, onTestFinished }) => {
+  it.sequential('--bug forget-tokens fails at step POWER_CYCLE:short: expected authorized, observed ready', async ({ expect, onTestFinished }) => {
     const { c } = await replay(onTestFinished, 'forget-tokens', [...SIGNED_IN, 'POWER_CYCLE:short']);
     expect(c.outcome).toBe('failed');
     expect(c.failure).toMatchObject({ step: 5, label: 'POWER_CYCLE:short', expected: 'authorized', observed: 'ready' });
     expect(existsSync(c.failure!.replayFile!)).toBe(true);
   }, 120_000);
 
-  it('--bug new-message-id passes every step but fails rule smtp.one-message-id-per-job after the resend', async ({ expect, onTestFinished }) => {
+  it.sequential('--bug new-message-id passes every step but fails rule smtp.one-message-id-per-job after the resend', async ({ expect, onTestFinished }) => {
     const { c, twin } = await replay(onTestFinished, 'new-message-id', [...SIGNED_IN, 'SEND', 'SEND_FAILED:transient', 'RETRY', 'SENT']);
     expect(c.outcome, c.failure?.message).toBe('passed');
     const rule = conformanceReport(twin.journal.list()).rules.find((r) => r.id === 'smtp.one-message-id-per-job')!;
@@ -134,7 +139,7 @@ describe.skipIf(skip).concurrent('mfp-sim mbt --driver against examples/python-p
     expect(rule.findings[0]).toMatch(/carries a new Message-ID/);
   }, 120_000);
 
-  it('--bug retry-5.7.139-forever fails at step SEND_FAILED:permanent: it schedules a retry the model does not', async ({ expect, onTestFinished }) => {
+  it.sequential('--bug retry-5.7.139-forever fails at step SEND_FAILED:permanent: it schedules a retry the model does not', async ({ expect, onTestFinished }) => {
     const { c } = await replay(onTestFinished, 'retry-5.7.139-forever', [...SIGNED_IN, 'SEND', 'SEND_FAILED:permanent']);
     expect(c.outcome).toBe('failed');
     expect(c.failure).toMatchObject({ step: 6, label: 'SEND_FAILED:permanent' });
