@@ -253,10 +253,11 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       }
     }
     for (const id of done.finishedJobs) await keeper.finished(id);
-    await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
     jobs.schedulePump();
+    // After the effects start: removing retired spool files is garbage collection, and the network work overlaps it.
+    await keeper.retireDue();
   }
 
   // ---- deadlines
