@@ -5,9 +5,13 @@
  * reports/model-timing.json `{ wallMs, systemMs, outsideMs }` (src/mbt/timing.ts). The note says whether the model graph
  * was read from its cache or explored in this run. Test files run in parallel
  * workers, so the suite's wallMs is the sum of the files' wall times; the share is outsideMs / wallMs.
- * The note also lists each test file's wall time (vitest's JSON report), longest first: with two workers the suite
- * ends no sooner than its longest file, and the list shows whether the files are balanced.
+ * The note also lists each test file's wall time (vitest's JSON report), longest first: the suite ends no sooner than
+ * its longest file, and the list shows whether the files are balanced.
+ * Three workers on two cores (`npm run test:model`, the same command): the longest file, the Python printer, spends
+ * most of its ~43 s waiting on that printer's wall-clock timers, so a third worker runs the CPU-bound files beside it
+ * (idle, 2 December 20:06 UTC: 51.5 s with three, 62.7 s with two, 48 tests green in both).
  */
+export const MODEL_SUITE_WORKERS = 3;
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -31,7 +35,7 @@ export async function modelSuiteRow(): Promise<BenchRow> {
   const jsonReport = path.join(reportDir, 'vitest.json');
   const started = performance.now();
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn('npx', ['vitest', 'run', 'test/mbt', '--reporter=dot', '--reporter=json', `--outputFile.json=${jsonReport}`], { cwd: REPO, env: { ...process.env, CI: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npx', ['vitest', 'run', 'test/mbt', `--maxWorkers=${MODEL_SUITE_WORKERS}`, '--reporter=dot', '--reporter=json', `--outputFile.json=${jsonReport}`], { cwd: REPO, env: { ...process.env, CI: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -56,7 +60,7 @@ export async function modelSuiteRow(): Promise<BenchRow> {
     target: null,
     note:
       code === 0
-        ? `${tests ?? '?'} tests passed; model graph ${graphCached ? 'read from the cache' : 'explored (no cache for these sources yet)'}; ratio = share of the suite's time outside the system under test: ${split}; ${files}`
+        ? `${tests ?? '?'} tests passed (${MODEL_SUITE_WORKERS} vitest workers); model graph ${graphCached ? 'read from the cache' : 'explored (no cache for these sources yet)'}; ratio = share of the suite's time outside the system under test: ${split}; ${files}`
         : `vitest exited with ${code}: the suite failed or did not run (${output.trim().split('\n').slice(-3).join(' | ')}); ${split}; ${files}`,
   });
 }
