@@ -28,6 +28,10 @@ export default defineConfig({
       'test/nvram/boot-findings.test.ts',
       'test/nvram/migration.test.ts',
       'test/nvram/vault.test.ts',
+      // The incremental commit (only changed parts encoded, sealed blobs opened once) and the image's descriptors:
+      // in-process and fast, and the only suites that count the commit's work (stats().work).
+      'test/nvram/incremental.test.ts',
+      'test/nvram/descriptors.test.ts',
     ],
     exclude: ['test/device/powerloss.test.ts', 'test/device/iofault.test.ts'],
     testTimeout: 30_000,

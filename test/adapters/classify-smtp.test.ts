@@ -181,3 +181,15 @@ describe('classifySmtp: connections and TLS', () => {
     expect(smtpFactsOf({ code: 'ETIMEDOUT', originalCode: 'ETIMEDOUT' })).toMatchObject({ code: 'ETIMEDOUT', originalCode: 'ETIMEDOUT' });
   });
 });
+
+describe('classifySmtp: failures without an SMTP status', () => {
+  it('a connection failure keeps nodemailer’s words as the reply the admin reads', () => {
+    const f = classifySmtp({ code: 'ESOCKET', originalCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED 52.96.0.1:587' });
+    expect(f).toMatchObject({ category: 'network', transient: true, reply: 'connect ECONNREFUSED 52.96.0.1:587' });
+  });
+
+  it('a reply line that does not open with a status code is not read as one (digits later in it included)', () => {
+    const f = classifySmtp({ code: 'ETIMEDOUT', response: 'Greeting never received within 600 seconds', message: 'Greeting never received' });
+    expect(f).toMatchObject({ category: 'network', transient: true });
+  });
+});

@@ -107,6 +107,57 @@ describe('boot findings', () => {
     expect((await verifyImage(file, undefined, keyFile)).ok).toBe(true);
   });
 
+  it('a replaced key with two secrets sealed: the finding names each secret with its reason, and the event lists them', async () => {
+    const { file, keyFile } = await wornImage();
+    const first = await open(file, keyFile);
+    await first.secrets.set('smtp-password', 'Sealed-Passw0rd-1');
+    await first.close();
+    await fs.writeFile(keyFile, randomBytes(32));
+    const nv = await open(file, keyFile);
+    const sealedWith = 'sealed with device key [0-9a-f]{16}, this device has key [0-9a-f]{16} \\(secure element replaced or key file lost\\)';
+    expect(nv.boot.findings).toHaveLength(1);
+    expect(nv.boot.findings[0]!.message).toMatch(new RegExp(`^device key changed: msal-cache: ${sealedWith}; smtp-password: ${sealedWith}$`));
+    expect(nv.data.eventLog.at(-1)).toMatchObject({ kind: 'nvram.recovered', data: { reason: 'device-key-changed', secrets: ['msal-cache', 'smtp-password'] } });
+    await nv.close();
+  });
+
+  it('a truncated key on a printer with nothing sealed: its replacement is the one reason given', async () => {
+    const dir = await dirs.make();
+    const file = path.join(dir, 'nvram.json');
+    const keyFile = path.join(dir, 'secure-element.key');
+    const first = await openNvram({ file, keyFile, now: steppingNow(), factoryDevice: TEST_DEVICE });
+    await first.update((d) => void d.eventLog.push({ at: 1, kind: 'test', message: 'a write under the first key' }));
+    await first.close();
+    await fs.truncate(keyFile, 7);
+    const nv = await open(file, keyFile);
+    expect(nv.boot.keyChanged).toBe(true);
+    expect(nv.boot.findings.map((f) => f.code)).toEqual(['device-key-changed']);
+    expect(nv.boot.findings[0]!.message).toMatch(/^device key changed: device key file .* holds 7 bytes, expected 32: replaced with a new device key$/);
+    await nv.close();
+  });
+
+  it('an image truncated to 0 bytes beside a truncated key: still image-lost (the key had existed), said with the file size', async () => {
+    const { file, keyFile } = await wornImage();
+    await fs.truncate(file, 0);
+    await fs.truncate(keyFile, 7);
+    const nv = await open(file, keyFile);
+    expect(nv.boot.findings.map((f) => f.code)).toContain('image-lost');
+    expect(nv.data.eventLog.find((e) => e.kind === 'nvram.recovered')).toMatchObject({ data: { reason: 'image-lost', fileSize: 0 } });
+    await nv.close();
+  });
+
+  it('a first boot and a lost image are not a changed key', async () => {
+    const { file, keyFile } = await wornImage();
+    await fs.truncate(file, 0);
+    const lost = await open(file, keyFile);
+    expect(lost.boot).toMatchObject({ recovered: true, keyChanged: false });
+    await lost.close();
+    const dir = await dirs.make();
+    const fresh = await open(path.join(dir, 'nvram.json'), path.join(dir, 'secure-element.key'));
+    expect(fresh.boot).toMatchObject({ recovered: false, keyChanged: false, findings: [] });
+    await fresh.close();
+  });
+
   it('a clean image has no findings and verifies OK', async () => {
     const { file, keyFile } = await wornImage();
     expect((await verifyImage(file, undefined, keyFile)).ok).toBe(true);

@@ -10,6 +10,7 @@ import { nodeIo, type NvramIo } from '../../src/nvram/io.ts';
 import { nodeIoWith } from './wrapped-io.ts';
 import { CURRENT_FIRMWARE, JOB_LOG_LIMIT, NvramError, openNvram, type JobRecord } from '../../src/nvram/index.ts';
 import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
+import { decodeHeader, HEADER_SIZE, headerOffset, type BankHeader } from '../../src/nvram/banks.ts';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -237,5 +238,131 @@ describe('an open NVRAM', () => {
     const same = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
     expect(same.boot).toMatchObject({ keyChanged: false, findings: [] });
     await same.close();
+  });
+});
+
+/** A disk error as node:fs makes them (a string errno code). */
+const diskError = (code: string) => Object.assign(new Error(`${code}: i/o error`), { code });
+/** The real disk, except that opening the image fails with EIO. */
+const openFails: NvramIo = { open: () => Promise.reject(diskError('EIO')), syncDir: (d) => nodeIo.syncDir(d) };
+/** The real disk, except that reading the image fails with EIO. */
+const readFails = nodeIoWith(() => ({ read: () => Promise.reject(diskError('EIO')) }));
+
+describe('a boot that fails', () => {
+  it('a first boot whose device key cannot be created fails with the disk’s error and leaves the image unlocked', async () => {
+    const { dir, file } = await paths();
+    // The key's directory is a symlink to nowhere: the key reads as absent, and it cannot be made there.
+    const keys = path.join(dir, 'keys');
+    await fs.symlink(path.join(dir, 'nowhere', 'deeper'), keys);
+    const err = await openNvram({ file, keyFile: path.join(keys, 'secure-element.key'), factoryDevice: TEST_DEVICE }).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(TypeError);
+    expect(err).toMatchObject({ code: 'ENOENT' });
+    const nvram = await openNvram({ file, factoryDevice: TEST_DEVICE }); // not locked: it opens, as a first boot
+    expect(nvram.boot.findings).toEqual([]);
+    await nvram.close();
+  });
+
+  it('a first boot whose image cannot be opened fails with the disk’s error and leaves no device key behind', async () => {
+    const { file, keyFile } = await paths();
+    await expect(openNvram({ file, keyFile, io: openFails, factoryDevice: TEST_DEVICE })).rejects.toMatchObject({ code: 'EIO' });
+    await expect(fs.stat(keyFile)).rejects.toMatchObject({ code: 'ENOENT' });
+    const nvram = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+    expect(nvram.boot.findings).toEqual([]); // a first boot, not "image lost"
+    await nvram.close();
+  });
+
+  it('an image that cannot be opened on a printer that booted before keeps its device key: the next boot opens its secrets', async () => {
+    const { file, keyFile } = await paths();
+    const first = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+    await first.secrets.set('smtp-password', 'Sealed-Passw0rd-1');
+    await first.close();
+    const key = await fs.readFile(keyFile);
+    for (const io of [openFails, readFails]) {
+      await expect(openNvram({ file, keyFile, io })).rejects.toMatchObject({ code: 'EIO' });
+      expect((await fs.readFile(keyFile)).equals(key)).toBe(true);
+    }
+    const again = await openNvram({ file, keyFile });
+    expect(again.secrets.get('smtp-password')).toBe('Sealed-Passw0rd-1');
+    expect(again.boot).toMatchObject({ keyChanged: false, findings: [] });
+    await again.close();
+  });
+
+  it('an image that cannot be read after its device key was lost is kept: the next boot names the changed key', async () => {
+    const { file, keyFile } = await paths();
+    const first = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+    await first.secrets.set('smtp-password', 'Sealed-Passw0rd-1');
+    await first.close();
+    const image = await fs.readFile(file);
+    await fs.rm(keyFile);
+    await expect(openNvram({ file, keyFile, io: readFails })).rejects.toMatchObject({ code: 'EIO' });
+    expect((await fs.readFile(file)).equals(image)).toBe(true);
+    await expect(fs.stat(keyFile)).rejects.toMatchObject({ code: 'ENOENT' }); // the key it made sealed nothing
+    const again = await openNvram({ file, keyFile });
+    expect(again.data.device).toEqual(TEST_DEVICE);
+    expect(again.boot.findings.map((f) => f.code)).toEqual(['device-key-changed']);
+    await again.close();
+  });
+});
+
+describe('wear when no bank is valid', () => {
+  it('both payloads damaged, both headers readable: the write counts the headers carry are still reported', async () => {
+    const { file, keyFile } = await paths();
+    const first = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+    for (let i = 0; i < 3; i++) await first.update((d) => void d.eventLog.push({ at: i, kind: 'test', message: `write ${i}` }));
+    const writes = first.stats().banks.map((b) => b.writes);
+    await first.close();
+    expect(writes.every((n) => n > 0)).toBe(true);
+    const image = await fs.readFile(file);
+    for (const bank of ['A', 'B'] as const) {
+      const header = decodeHeader(image.subarray(headerOffset(bank), headerOffset(bank) + HEADER_SIZE), bank) as BankHeader;
+      const at = header.offset + Math.floor(header.length / 2);
+      image[at] = image[at]! ^ 0x01;
+    }
+    await fs.writeFile(file, image);
+    const again = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+    expect(again.boot.findings.map((f) => f.code)).toEqual(['no-valid-bank']);
+    // Read from a header (bank A's, which may be one write older than the newest): not lost as zeros.
+    again.stats().banks.forEach((b, i) => {
+      expect(b.writes).toBeGreaterThan(0);
+      expect(b.writes).toBeLessThanOrEqual(writes[i]!);
+    });
+    await again.close();
+  });
+});
+
+describe('writes the disk refuses, and a migration cut between its two commits', () => {
+  it('a refused write marks the bank it was aimed at when the current bank is B as well', async () => {
+    const { file } = await paths();
+    let failWrites = false;
+    const io = nodeIoWith((inner) => ({
+      write: (d, p, ph) => (failWrites ? Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) : inner.write(d, p, ph)),
+    }));
+    const nvram = await openNvram({ file, factoryDevice: TEST_DEVICE, io });
+    await nvram.update((d) => void (d.panel.counter = 1)); // now B is current: the next write aims at A
+    expect(nvram.stats().banks.map((b) => b.seq)).toEqual([1, 2]);
+    failWrites = true;
+    await expect(nvram.update((d) => void (d.panel.counter = 2))).rejects.toThrow('EIO');
+    expect(nvram.stats().banks[0]).toMatchObject({ name: 'A', valid: false, error: 'write interrupted: EIO: i/o error, write' });
+    expect(nvram.stats().banks[1]).toMatchObject({ name: 'B', valid: true, error: null });
+    await nvram.close();
+  });
+
+  it('a firmware update cut after its first commit is finished at the next boot: no firmware-1 bank is left', async () => {
+    const { dir, keyFile } = await paths();
+    const file = await copyFixture('firmware-1.img', dir);
+    let committed = false;
+    // The second commit of the migration (into the older bank) writes nothing: the power went after the first.
+    const cut = nodeIoWith((inner) => ({
+      write: async (d, p, ph) => {
+        if (committed) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+        await inner.write(d, p, ph);
+        if (ph === 'commit') committed = true;
+      },
+    }));
+    await expect(openNvram({ file, keyFile, io: cut, factoryDevice: TEST_DEVICE })).rejects.toThrow('EIO');
+    const nvram = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+    expect(nvram.boot.migratedFrom).toBeNull(); // the current bank was already migrated
+    expect(nvram.stats().banks.map((b) => b.firmwareVersion)).toEqual([CURRENT_FIRMWARE, CURRENT_FIRMWARE]);
+    await nvram.close();
   });
 });
