@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../time/clock.ts';
 import { seededRandom } from '../util/random.ts';
+import type { SchemaCompilers } from '../util/schema-compilers.ts';
 import type { FaultPlan, MailStore, TokenTrust } from './contracts.ts';
 import { createAuthMethods } from './auth-methods.ts';
 import { AuthMethodsControl } from './control/auth-methods-control.ts';
@@ -67,6 +68,8 @@ export interface StartTwinOptions {
   /** Tenant throttling (throttling.ts); wins over the tenant fixture's `throttling`; absent in both: off. */
   throttling?: ThrottlePolicy;
   logger?: Logger;
+  /** Route schemas compiled once for every twin and panel built with these (src/util/schema-compilers.ts). */
+  schemaCompilers?: SchemaCompilers;
 }
 
 export interface Twin {
@@ -191,6 +194,7 @@ export async function startTwin(opts: StartTwinOptions): Promise<Twin> {
     holds,
     throttle,
     logger: log,
+    schemaCompilers: opts.schemaCompilers,
   });
   entraUrl = entra.url;
   control.setEntraUrl(entraUrl);

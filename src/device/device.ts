@@ -134,7 +134,7 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
     },
     commitLog: () => core.commit(() => {}),
   });
-  const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, storage, afterStep });
+  const core: Dispatcher = new Dispatcher({ nvram, clock, log, ...start, storage, afterStep, alongsideSent: (jobs) => keeper.recordSent(jobs) });
 
   /**
    * Work from inside the device (a deadline, the job pump, a boot step, run in the queue): nobody awaits it, so a
@@ -253,10 +253,11 @@ export async function createDevice(opts: DeviceOptions): Promise<Device> {
       }
     }
     for (const id of done.finishedJobs) await keeper.finished(id);
-    await keeper.retireDue();
     effects.run(done.actions, done.next.context);
     rearm();
     jobs.schedulePump();
+    // After the effects start: removing retired spool files is garbage collection, and the network work overlaps it.
+    await keeper.retireDue();
   }
 
   // ---- deadlines

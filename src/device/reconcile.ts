@@ -13,7 +13,7 @@
  */
 import type { JobRecord, NvramData } from '../nvram/schema.ts';
 import type { BootReason } from './printer.ts';
-import type { DoneRecord, JobContent, SpoolEntry } from './spool.ts';
+import { doneRecordOf, type DoneRecord, type JobContent, type SpoolEntry } from './spool.ts';
 
 /** What the NVRAM said about the boot, as far as reconciliation cares. */
 export interface BootImageFacts {
@@ -70,7 +70,7 @@ export function planReconcile(data: Readonly<NvramData>, entries: SpoolEntry[], 
     const known = finished.get(e.id);
     if (known) {
       if (!e.done && (known.status === 'sent' || known.status === 'failed')) {
-        plan.writeDone.push({ id: e.id, done: { status: known.status, reply: known.reply, at: known.updatedAt, messageId: known.messageId } });
+        plan.writeDone.push({ id: e.id, done: doneRecordOf({ ...known, status: known.status }) });
       }
       plan.retire.push(e.id);
     } else if (lostNewer && e.done) {

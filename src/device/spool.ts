@@ -11,6 +11,7 @@
  *    them after a later commit has overwritten the older bank): src/device/spoolKeeper.ts, rules in reconcile.ts.
  */
 import path from 'node:path';
+import type { JobRecord } from '../nvram/schema.ts';
 import { nodeSpoolIo, type SpoolIo } from './spool-io.ts';
 
 export interface JobContent {
@@ -29,6 +30,11 @@ export interface DoneRecord {
   reply: string | null;
   at: number;
   messageId: string;
+}
+
+/** The done record of a finished job, from its record (the NVRAM's words for the same facts). */
+export function doneRecordOf(job: Pick<JobRecord, 'reply' | 'updatedAt' | 'messageId'> & { status: DoneRecord['status'] }): DoneRecord {
+  return { status: job.status, reply: job.reply, at: job.updatedAt, messageId: job.messageId };
 }
 
 /** One job's files in the spool. */
@@ -72,9 +78,9 @@ export class Spool {
   }
 
   /**
-   * Records durably that a job finished (after the NVRAM commit that says so). Written in place, without a temp file
-   * and rename: a done record torn by a cut reads as absent (readDone), which is what a cut before it means, so the
-   * file and its directory entry are fsync'ed together rather than one after the other.
+   * Records durably that a job finished. Written in place, without a temp file and rename: a done record torn by a
+   * cut reads as absent (readDone), which is what a cut before it means, so the file and its directory entry are
+   * fsync'ed together rather than one after the other.
    */
   async markDone(jobId: string, done: DoneRecord): Promise<void> {
     const io = this.io;

@@ -8,13 +8,22 @@ import type { Logger } from '../log/logger.ts';
 import type { Nvram } from '../nvram/index.ts';
 import type { JobRecord, NvramData } from '../nvram/schema.ts';
 import type { BootReason } from './printer.ts';
-import { isGone, type JobContent, type Spool } from './spool.ts';
+import { doneRecordOf, isGone, type JobContent, type Spool } from './spool.ts';
+
+/** What a done record is made of. */
+export type DoneJob = Pick<JobRecord, 'id' | 'reply' | 'updatedAt' | 'messageId'> & { status: 'sent' | 'failed' };
 import { isDiskError } from './storage-fault.ts';
 import { adoptedRecord, applyReconcile, changesRecords, mayHaveLostNewerBank, planReconcile, reconcileReason, restoredRecord } from './reconcile.ts';
 
 export interface SpoolKeeper {
-  /** A job just finished (its commit is done): the spool records it; its files go after a later commit. */
+  /** A job just finished (its commit is done): the spool records it (unless recordSent did); its files go after a later commit. */
   finished(id: string): Promise<void>;
+  /**
+   * Jobs the server accepted, as the step's commit in flight records them: their done records are written while that
+   * commit waits for the disk. The acceptance is a fact whatever the commit's fate, and a cut between the two reads
+   * back as sent (reconcile.ts: a pending job with a done record is finished from it, never re-sent). Never rejects.
+   */
+  recordSent(jobs: readonly DoneJob[]): Promise<void>;
   /** Entries the committed content no longer points at (a reset, a refused submission): their files go later. */
   retireLater(ids: string[]): void;
   /** Deletes the files of entries whose un-referencing commit has since been followed by another. */
@@ -31,6 +40,16 @@ export function spoolKeeper(d: { spool: Spool; nvram: Nvram; clock: Clock; log: 
   const { spool, nvram, log } = d;
   /** Entry id → seq of the commit after which nothing pointed at it any more. */
   const retiring = new Map<string, number>();
+  /** Jobs whose done record recordSent wrote (finished() then has nothing to write). */
+  const recorded = new Set<string>();
+  const writeDone = (job: DoneJob) =>
+    spool.markDone(job.id, doneRecordOf(job)).then(
+      () => true,
+      (err: unknown) => {
+        log.warn({ err, job: job.id }, 'could not record the finished job in the spool');
+        return false;
+      },
+    );
   // The commit after that one went to the other bank: then neither bank can still hold the job as pending.
   const headSeq = () => Math.max(0, ...nvram.stats().banks.filter((b) => b.valid).map((b) => b.seq));
   /** A job's content; null when it is gone or unreadable as content, a disk error is thrown. */
@@ -47,12 +66,11 @@ export function spoolKeeper(d: { spool: Spool; nvram: Nvram; clock: Clock; log: 
   return {
     async finished(id) {
       const job = nvram.data.jobLog.find((j) => j.id === id);
-      if (job && (job.status === 'sent' || job.status === 'failed')) {
-        await spool.markDone(id, { status: job.status, reply: job.reply, at: job.updatedAt, messageId: job.messageId }).catch((err: unknown) => {
-          log.warn({ err, job: id }, 'could not record the finished job in the spool');
-        });
-      }
+      if (!recorded.delete(id) && job && (job.status === 'sent' || job.status === 'failed')) await writeDone({ ...job, status: job.status });
       retireLater([id]);
+    },
+    async recordSent(jobs) {
+      await Promise.all(jobs.map(async (job) => (await writeDone(job)) && recorded.add(job.id)));
     },
     retireLater,
     async retireDue() {

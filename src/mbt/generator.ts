@@ -15,6 +15,8 @@ import {
   isEnabled,
   leafOf,
   machineTable,
+  machineTransitions,
+  type MachineTransition,
   modelEvent,
   stateKey,
   SIGNED_IN,
@@ -40,11 +42,11 @@ export interface ModelGraph {
 }
 
 /** The system model as actor logic, so `xstate/graph` can traverse it; `onStep` sees every step it takes. */
-function systemLogic(onStep: (from: SystemState, label: EventLabel, r: StepResult) => void): ActorLogic<Snapshot<unknown>, LabelEvent> {
+function systemLogic(transitions: MachineTransition, onStep: (from: SystemState, label: EventLabel, r: StepResult) => void): ActorLogic<Snapshot<unknown>, LabelEvent> {
   return {
     config: {},
     transition: (s: Snapshot<unknown>, e: LabelEvent) => {
-      const r = step(s as unknown as SystemState, e.type);
+      const r = step(s as unknown as SystemState, e.type, transitions);
       onStep(s as unknown as SystemState, e.type, r);
       return r.state as never;
     },
@@ -66,7 +68,8 @@ export function buildModelGraph(opts: { cacheDir?: string } = {}): ModelGraph {
 export function exploreModelGraph(): ModelGraph {
   // getAdjacencyMap steps the model for every edge; the rows it took are kept so that no edge is stepped twice.
   const taken = new Map<SystemState, Map<EventLabel, string[]>>();
-  const logic = systemLogic((from, label, r) => {
+  const transitions = machineTransitions();
+  const logic = systemLogic(transitions, (from, label, r) => {
     let byLabel = taken.get(from);
     if (!byLabel) taken.set(from, (byLabel = new Map()));
     byLabel.set(label, r.taken.map((x) => x.row.id));
@@ -83,7 +86,7 @@ export function exploreModelGraph(): ModelGraph {
     const state = value.state as unknown as SystemState;
     const edges: ModelGraphEdge[] = [];
     for (const t of Object.values(value.transitions) as { event: LabelEvent; state: Snapshot<unknown> }[]) {
-      const rows = taken.get(state)?.get(t.event.type) ?? step(state, t.event.type).taken.map((x) => x.row.id);
+      const rows = taken.get(state)?.get(t.event.type) ?? step(state, t.event.type, transitions).taken.map((x) => x.row.id);
       edges.push({ label: t.event.type, to: stateKey(t.state as unknown as SystemState), rows });
       edgeCount++;
     }

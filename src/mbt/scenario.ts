@@ -10,7 +10,7 @@ import { EVENT_LABELS, type EventLabel } from './vocabulary.ts';
 import { materialize, type GeneratedPath } from './generator.ts';
 import { CoverageTracker } from './coverage.ts';
 import { ModelExecutor, ModelDivergence, type StepRecord } from './executor.ts';
-import { startSystemUnderTest, type InjectedFault } from './system.ts';
+import type { InjectedFault, SharedSetup } from './system.ts';
 import { SystemTime } from './timing.ts';
 import type { PairCoverageTracker } from './pairs.ts';
 
@@ -55,11 +55,13 @@ export interface ReplayResult {
 /** Runs labels on a fresh system; a divergence is returned, not thrown. */
 export async function replayLabels(
   labels: readonly EventLabel[],
-  opts: { fault?: InjectedFault; coverage?: CoverageTracker; pairs?: PairCoverageTracker; seed?: number; certDir?: string; timing?: SystemTime } = {},
+  opts: { fault?: InjectedFault; coverage?: CoverageTracker; pairs?: PairCoverageTracker; seed?: number; shared?: SharedSetup; timing?: SystemTime } = {},
 ): Promise<ReplayResult> {
   const generated = materialize('replay', labels); // throws early if the model refuses a step
   const timing = opts.timing ?? new SystemTime();
-  const sut = await timing.inside(() => startSystemUnderTest({ fault: opts.fault, seed: opts.seed, certDir: opts.certDir }));
+  // Loaded here, not at the top: `mfp-sim mbt --driver` reads scenarios without ever starting an in-process system.
+  const { startSystemUnderTest } = await import('./system.ts');
+  const sut = await timing.inside(() => startSystemUnderTest({ fault: opts.fault, seed: opts.seed, shared: opts.shared }));
   const executor = new ModelExecutor(sut, { coverage: opts.coverage, pairs: opts.pairs, timing });
   try {
     await executor.runAll(labels);

@@ -19,6 +19,7 @@ import { startPanel, type RunningPanel } from '../panel/index.ts';
 import { localPrinter } from '../sim/printer.ts';
 import type { PanelSim } from '../panel/types.ts';
 import { EffectGates } from './gates.ts';
+import { createSchemaCompilers, type SchemaCompilers } from '../util/schema-compilers.ts';
 
 /** A deliberate fault for the bite tests: wraps what the device is built with. */
 export interface InjectedFault {
@@ -44,16 +45,26 @@ export interface SystemOptions {
   seed?: number;
   fault?: InjectedFault;
   logger?: Logger;
-  /** A directory for the twin's CA, certificate and signing key, reused across systems (key generation is slow). */
-  certDir?: string;
+  /** What the systems of this process share (prepareShared); absent: this system makes its own. */
+  shared?: SharedSetup;
 }
 
-/** Creates the twin's certificates and signing key once, in a fresh directory to pass as `certDir`. */
-export async function prepareCertDir(): Promise<string> {
+/**
+ * What the systems of one process share, as a fleet of printers in one process would: the twin's CA, certificate and
+ * signing key (key generation is slow) and the route schemas compiled for the twin's and the panel's Fastify apps
+ * (most of the CPU of starting them). Nothing a printer or a twin keeps as its own state.
+ */
+export interface SharedSetup {
+  certDir: string;
+  schemaCompilers: SchemaCompilers;
+}
+
+/** Creates the twin's certificates and signing key once, in a fresh directory, and one set of schema compilers. */
+export async function prepareShared(): Promise<SharedSetup> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mfp-mbt-certs-'));
   await ensureCertificates(dir);
   await ensureSigningKey(dir);
-  return dir;
+  return { certDir: dir, schemaCompilers: createSchemaCompilers() };
 }
 
 export const ADMIN_PASSWORD = 'mbt-admin-password';
@@ -62,7 +73,7 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
   const dir = await mkdtemp(path.join(tmpdir(), 'mfp-mbt-'));
   const clock = new VirtualClock();
   const logger = opts.logger ?? silentLogger();
-  const cloudDir = opts.certDir ?? path.join(dir, 'cloud');
+  const cloudDir = opts.shared?.certDir ?? path.join(dir, 'cloud');
   await mkdir(cloudDir, { recursive: true });
   // The default tenant, polled every 50 ms (the fixture's minimum): a granted or refused sign-in waits for MSAL's next
   // poll on wall time, and at 5 s (the default) or 0.1 s that wait was most of a sign-in step.
@@ -70,10 +81,10 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
   fixture.deviceCode.intervalSeconds = 0.05;
   const tenantFile = path.join(dir, 'tenant.json');
   await writeFile(tenantFile, JSON.stringify(fixture));
-  // Started here rather than by the simulator so that its certificates can come from a shared `certDir`.
+  // Started here rather than by the simulator so that its certificates and compiled schemas can be shared.
   // No greeting pause: it stands for a real server's latency, which no check here is about, and it cost 100 ms of
   // wall time per SMTP connection.
-  const twin = await startTwin({ stateDir: cloudDir, tenantFile, clock, seed: opts.seed ?? 7, smtpGreetingDelayMs: 0 });
+  const twin = await startTwin({ stateDir: cloudDir, tenantFile, clock, seed: opts.seed ?? 7, smtpGreetingDelayMs: 0, schemaCompilers: opts.shared?.schemaCompilers });
 
   const gates = new EffectGates();
   const fault = opts.fault;
@@ -130,7 +141,7 @@ export async function startSystemUnderTest(opts: SystemOptions = {}): Promise<Sy
     },
   };
   try {
-    panel = await startPanel({ sim: sut, host: '127.0.0.1', port: 0, adminPassword: ADMIN_PASSWORD, logger: false });
+    panel = await startPanel({ sim: sut, host: '127.0.0.1', port: 0, adminPassword: ADMIN_PASSWORD, logger: false, schemaCompilers: opts.shared?.schemaCompilers });
   } catch (err) {
     await sut.close();
     throw err;

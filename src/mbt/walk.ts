@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { EventLabel } from './vocabulary.ts';
 import { enabledLabels, initialSystemState, nextDeadline, type SystemState } from './systemModel.ts';
 import { ModelExecutor } from './executor.ts';
-import { startSystemUnderTest, type InjectedFault, type SystemUnderTest } from './system.ts';
+import type { InjectedFault, SharedSetup, SystemUnderTest } from './system.ts';
 import type { CoverageTracker } from './coverage.ts';
 import { SystemTime } from './timing.ts';
 
@@ -80,8 +80,8 @@ export interface WalkOptions {
   seed?: number;
   fault?: InjectedFault;
   coverage?: CoverageTracker;
-  /** Twin certificates to reuse across the walks' systems (saves a key generation per walk). */
-  certDir?: string;
+  /** What the walks' systems share (twin certificates, compiled schemas: see prepareShared). */
+  shared?: SharedSetup;
   /** Stop shrinking after this much wall time (ms). */
   shrinkTimeLimitMs?: number;
   /**
@@ -130,7 +130,9 @@ export async function runWalks(opts: WalkOptions): Promise<WalkOutcome> {
   const walks: WalkRun[] = [];
   // The next walk's system is started while the current walk runs: a walk mostly waits on its system, and starting
   // one (two Fastify apps, an NVRAM first boot) costs about as much as a short walk. Each walk still gets a fresh one.
-  const start = () => startSystemUnderTest({ fault: opts.fault, certDir: opts.certDir });
+  // The in-process system is loaded only when a walk runs on one: `mfp-sim mbt --driver` walks a remote printer and
+  // need not load a twin, a simulator and a panel to start.
+  const start = () => import('./system.ts').then(({ startSystemUnderTest }) => startSystemUnderTest({ fault: opts.fault, shared: opts.shared }));
   let prestarted: Promise<SystemUnderTest> | null = null;
   const open: WalkSystemFactory =
     opts.system ??

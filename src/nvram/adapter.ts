@@ -17,9 +17,6 @@ export interface NvramAdapterOptions {
   upgrade: (fw: number, content: unknown) => NvramData;
 }
 
-/** Payload buffer growth step. */
-const PAGE = 4096;
-
 export class NvramAdapter implements Adapter<NvramData> {
   /** What the last read() saw, for boot reporting and stats. */
   lastScan: ScanResult | null = null;
@@ -53,21 +50,11 @@ export class NvramAdapter implements Adapter<NvramData> {
 
   /**
    * One physical bank write. Refuses, writing nothing, when the content does not fit. `payload` is the content's
-   * JSON text when the caller already has it (the Nvram encodes once per commit).
+   * JSON text in UTF-8 when the caller already has it (the Nvram encodes it once per commit, into its own buffer).
    */
-  async write(data: NvramData, payload: string = JSON.stringify(data)): Promise<void> {
+  async write(data: NvramData, payload: Buffer = Buffer.from(JSON.stringify(data), 'utf8')): Promise<void> {
     const capacity = this.capacityBytes();
-    const length = Buffer.byteLength(payload, 'utf8');
-    if (length > capacity) throw new NvramCapacityError(length, capacity);
-    if (this.payloadBuffer.length < length) this.payloadBuffer = Buffer.allocUnsafe(Math.min(capacity, (Math.floor(length / PAGE) + 1) * PAGE));
-    this.payloadBuffer.write(payload, 0, length, 'utf8');
-    await this.store.write(this.payloadBuffer.subarray(0, length), CURRENT_FIRMWARE);
+    if (payload.length > capacity) throw new NvramCapacityError(payload.length, capacity);
+    await this.store.write(payload, CURRENT_FIRMWARE);
   }
-
-  /**
-   * The commits' one payload buffer, reused (only the bytes just written are handed out): commits are serialized and
-   * a file write has copied the bytes when it resolves. A buffer this size allocated per commit cost more than
-   * encoding into it (a backing store per commit for the young GC to sweep).
-   */
-  private payloadBuffer = Buffer.alloc(0);
 }

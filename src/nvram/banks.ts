@@ -94,20 +94,25 @@ export function payloadOffset(bank: BankName, slot: number): number {
 
 /**
  * The header's JSON, field by field in the one order decodeHeader's CRC check re-serializes (every field is a
- * number but magic and bank, which are fixed words): a template, not a JSON.stringify of an object per commit.
+ * number but magic and bank, which are fixed words): a template, not a JSON.stringify of an object per commit. The
+ * body is written into the slot first and its CRC taken from those bytes, then `,"hcrc":…}` put over its last brace.
+ * `into`: the slot's bytes to fill (a store reuses one per commit; a file write has copied it when it resolves).
  */
-export function encodeHeader(h: BankHeader): Buffer {
+export function encodeHeader(h: BankHeader, into: Buffer = Buffer.allocUnsafe(HEADER_SIZE)): Buffer {
   for (const n of [h.layout, h.seq, h.fw, h.offset, h.length, h.slot, h.crc, h.wear.A, h.wear.B, h.extent ?? 0]) {
     if (!Number.isSafeInteger(n)) throw new TypeError(`bank header field is not an integer: ${String(n)}`);
   }
   const extent = h.extent === undefined ? '' : `,"extent":${h.extent}`;
   const body = `{"magic":${JSON.stringify(h.magic)},"layout":${h.layout},"bank":${JSON.stringify(h.bank)},"seq":${h.seq},"fw":${h.fw},"offset":${h.offset},"length":${h.length},"slot":${h.slot},"crc":${h.crc},"wear":{"A":${h.wear.A},"B":${h.wear.B}}${extent}}`;
-  const text = `${body.slice(0, -1)},"hcrc":${crc32(body)}}`;
-  if (text.length > HEADER_SIZE - 1) throw new Error(`bank header too long (${text.length} bytes)`);
-  const buf = Buffer.allocUnsafe(HEADER_SIZE).fill(0x20); // a slice of Node's pool: no backing store per commit
-  buf.write(text, 0, 'latin1');
-  buf[HEADER_SIZE - 1] = 0x0a;
-  return buf;
+  const tooLong = (length: number) => new Error(`bank header too long (${length} bytes)`);
+  if (body.length > HEADER_SIZE - 1) throw tooLong(`${body.slice(0, -1)},"hcrc":${crc32(body)}}`.length);
+  into.fill(0x20, 0, HEADER_SIZE - 1);
+  into[HEADER_SIZE - 1] = 0x0a;
+  const bodyBytes = into.write(body, 0, 'latin1');
+  const tail = `,"hcrc":${crc32(into.subarray(0, bodyBytes))}}`;
+  if (bodyBytes - 1 + tail.length > HEADER_SIZE - 1) throw tooLong(bodyBytes - 1 + tail.length);
+  into.write(tail, bodyBytes - 1, 'latin1');
+  return into;
 }
 
 /** Parses a header slot; returns the header, 'blank', or a problem. */
@@ -173,6 +178,8 @@ export class BankStore {
   private currentHeader: BankHeader | null = null;
   /** How far into each slot old bytes may lie; a write zero-fills up to there so nothing stale outlives it. */
   private extent: Record<BankName, number | null> = { A: null, B: null };
+  /** The commits' header slot, filled anew by each (commits are serialized). */
+  private readonly headerBytes = Buffer.alloc(HEADER_SIZE);
 
   async scan(check: ContentCheck, options: ScanOptions = {}): Promise<ScanResult> {
     const fileSize = await this.file.size();
@@ -273,7 +280,7 @@ export class BankStore {
       wear,
       extent,
     };
-    const encoded = encodeHeader(header);
+    const encoded = encodeHeader(header, this.headerBytes);
     this.extent[target] = extent; // until this write is durable, older bytes may lie this far
     await this.file.write(data, header.offset, 'data');
     // A separate write (not one buffer with the payload): a disk may persist the payload and lose the fill, and the

@@ -1,14 +1,19 @@
 /**
- * The content of a commit turned into what the bank store writes and memory keeps: its JSON text, a normalized copy
- * (parsed back from that text, deep-frozen, so memory holds exactly what the disk holds) and its schema check — doing
- * that work only for what changed since the last committed content.
+ * The content of a commit turned into what the bank store writes and memory keeps: its payload (the JSON text as
+ * UTF-8 bytes), a normalized copy (parsed back from the new parts' text, deep-frozen, so memory holds exactly what the
+ * disk holds) and its schema check — doing that work only for what changed since the last committed content.
  *
  * Why this is safe: committed content is deep-frozen and never changes, and update() drafts with immer, which hands
  * back every subtree the mutator did not touch by identity. So a part (top-level key) that is the same value as in
- * the last committed content has the same text and passed the same check; a collection part (a list or a record, see
- * CONTENT_PARTS) that changed is rebuilt from its items, and an item committed before in the same part is reused
- * with its text. Everything else is serialized, parsed and checked. Boot content checked whole by the scan is adopted
- * as the base; content that never passed a check (factory defaults, a boot's recovery event) is checked at its commit.
+ * the last committed content has the same bytes and passed the same check; a collection part (a list or a record, see
+ * CONTENT_PARTS) that changed is rebuilt from its items, and an item committed before in the same part is reused.
+ * Everything else is serialized, parsed and checked. Boot content checked whole by the scan is adopted as the base;
+ * content that never passed a check (factory defaults, a boot's recovery event) is checked at its commit.
+ *
+ * The payload is built straight into one of two buffers, the other holding the last committed payload: an unchanged
+ * part, and a run of list items kept in order (an append, a trim of the oldest), is one copy of its bytes from there.
+ * No text of the whole payload exists (it was a 10 KB string per commit, flattened, measured again in UTF-8, encoded,
+ * then copied into the write buffer).
  */
 import { CONTENT_PARTS, collectionProblem, deepFreeze, itemPath, type NvramData, type PartRule } from './schema.ts';
 
@@ -23,46 +28,118 @@ export interface EncodeWork {
 export interface Encoded {
   /** Normalized, deep-frozen content. */
   data: NvramData;
-  /** Its JSON text: the payload, identical to JSON.stringify(data). */
-  text: string;
-  /** Each part's `"name":text` (a slice of `text`) and where each list's items lie: what the next commit reuses. */
-  texts: ContentTexts;
+  /**
+   * Its JSON text in UTF-8, byte for byte Buffer.from(JSON.stringify(data)). A view of the encoder's buffer: valid
+   * until the encode() after the next one (the next one copies from it).
+   */
+  payload: Buffer;
+  layout: PayloadLayout;
+}
+
+/** Where a payload's parts lie: what the next commit copies from. */
+export interface PayloadLayout {
+  /** Each part's `"name":value`, as [start, end) in the payload. */
+  parts: Map<string, [number, number]>;
+  lists: Map<string, ListLayout>;
 }
 
 /**
- * Where a committed list's items lie in the payload text (`source`): item k is
- * source.slice(from + starts[k], from + starts[k + 1] - 1), items joined by commas. A run of items kept in order (an
- * append, a trim of the oldest) goes into the next payload as one slice of this one: no text joined item by item,
- * and no text of the list on its own (the payload is the only flat copy).
+ * Where a list part's items lie: item k is [from + starts[k], from + starts[k + 1] - 1) of the payload (items
+ * joined by commas; starts[n] is one past the end of the last item).
  */
-export interface ListText {
-  source: string;
+export interface ListLayout {
   from: number;
   starts: number[];
-}
-
-export interface ContentTexts {
-  parts: Map<string, string>;
-  lists: Map<string, ListText>;
 }
 
 type Part = { value: unknown; text: string | undefined };
 type Fresh = { part: string; kind: 'list' | 'record'; key: string | number; value: unknown };
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
+const PART_RULES = Object.entries(CONTENT_PARTS);
+/** `"name":` of every known part: precomputed framing. */
+const PART_KEYS = new Map(PART_RULES.map(([name]) => [name, keyText(name)]));
+const COMMA = 0x2c;
+
+function keyText(name: string): string {
+  return `${JSON.stringify(name)}:`;
+}
+
+/**
+ * Bytes appended to a buffer that grows when they do not fit (the payload of one commit). A copy from the last
+ * payload is held back and extended while what follows continues it there (the next part, the comma between), so
+ * the unchanged parts before and after a changed one are one copy each.
+ */
+class PayloadBuilder {
+  /** Bytes so far, the held-back copy included. */
+  pos = 0;
+  private src: Buffer | null = null;
+  private from = 0;
+  private to = 0;
+  constructor(public buf: Buffer) {}
+
+  byte(c: number): void {
+    if (this.src !== null && this.src[this.to] === c) {
+      this.to++;
+      this.pos++;
+      return;
+    }
+    this.flush();
+    if (this.pos >= this.buf.length) this.grow(this.pos + 1);
+    this.buf[this.pos++] = c;
+  }
+
+  text(s: string): void {
+    this.flush();
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: the exact length is measured only near the end of the buffer.
+    if (this.pos + 3 * s.length > this.buf.length) this.grow(this.pos + Buffer.byteLength(s, 'utf8'));
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  copy(src: Buffer, start: number, end: number): void {
+    if (this.src !== src || start !== this.to) {
+      this.flush();
+      this.src = src;
+      this.from = start;
+    }
+    this.to = end;
+    this.pos += end - start;
+  }
+
+  /** The payload: a view of `buf`. */
+  finish(): Buffer {
+    this.flush();
+    return this.buf.subarray(0, this.pos);
+  }
+
+  private flush(): void {
+    if (this.src === null) return;
+    const at = this.pos - (this.to - this.from);
+    if (this.pos > this.buf.length) this.grow(this.pos, at);
+    this.src.copy(this.buf, at, this.from, this.to);
+    this.src = null;
+  }
+
+  /** Room for `total` bytes; the first `kept` (default: all so far) are carried over. */
+  private grow(total: number, kept = this.pos): void {
+    // A quarter to spare, in whole pages: a payload that grows by an event does not reallocate at every commit.
+    const next = Buffer.allocUnsafe(Math.ceil((total * 1.25) / 4096) * 4096);
+    this.buf.copy(next, 0, 0, kept);
+    this.buf = next;
+  }
+}
+
+const noLayout = (): PayloadLayout => ({ parts: new Map(), lists: new Map() });
 
 export class ContentEncoder {
   readonly work: EncodeWork = { parts: {}, items: {} };
-  /** Last committed (or adopted) content: its parts are valid and their texts known or derivable. */
+  /** Last committed (or adopted) content: its parts are valid. */
   private base: NvramData | null = null;
-  /**
-   * The base's texts (boot content has none: serialized at its first commit). Held for the base only, not in a
-   * WeakMap keyed by each commit's parts: V8's young-generation GC keeps a WeakMap's values alive even when their
-   * key died, so a 10 KB text per commit would be copied and promoted by every scavenge (measured: most of a commit's GC).
-   */
-  private baseTexts: ContentTexts = { parts: new Map(), lists: new Map() };
-  /** JSON text of committed collection items (long-lived and small), filled as they are serialized. */
-  private readonly texts = new WeakMap<object, string>();
+  /** Where the base's parts lie in its payload (boot content has none: serialized at its first commit). */
+  private layout: PayloadLayout = noLayout();
+  /** The base's payload (the last commit's), and the buffer the next commit is built in. */
+  private committedBuf: Buffer = Buffer.alloc(0);
+  private spareBuf: Buffer = Buffer.alloc(0);
   /** Collection items that passed their part's item check, with the part they were checked in. */
   private readonly checkedIn = new WeakMap<object, string>();
   /** The base whose collection items were registered in checkedIn (boot content is registered on first use). */
@@ -71,62 +148,78 @@ export class ContentEncoder {
   /** Content that passed the full check (a boot's scan): the base for the next commit. */
   adopt(data: NvramData): void {
     this.base = data;
-    this.baseTexts = { parts: new Map(), lists: new Map() };
+    this.layout = noLayout();
   }
 
-  /** The write of `encoded` is durable: it is the base now. */
+  /** The write of `encoded` is durable: it is the base now, and its buffer the one the next commit copies from. */
   committed(encoded: Encoded): void {
     this.base = encoded.data;
-    this.baseTexts = encoded.texts;
+    this.layout = encoded.layout;
     this.registered = encoded.data;
+    const spare = this.committedBuf;
+    this.committedBuf = this.spareBuf;
+    this.spareBuf = spare;
   }
 
-  /** Encodes `next` (a plain object); returns the first schema problem instead when the content fails its check. */
-  encode(next: Record<string, unknown>): Encoded | { problem: string } {
+  /**
+   * Encodes `next` (a plain object); returns the first schema problem instead when the content fails its check.
+   * `limits`: list parts kept to their newest items (the bound is applied here, while the list is walked anyway,
+   * not by a copy of it beforehand).
+   */
+  encode(next: Record<string, unknown>, limits: Readonly<Record<string, number>> = {}): Encoded | { problem: string } {
     const base = this.base as Record<string, unknown> | null;
     if (base && this.registered !== base) this.register(base);
     const out: Record<string, unknown> = {};
-    const segments: string[] = [];
-    const texts: ContentTexts = { parts: new Map(), lists: new Map() };
+    const layout = noLayout();
     const fresh: Fresh[] = [];
+    const b = new PayloadBuilder(this.spareBuf);
+    b.byte(0x7b); // {
     for (const key of Object.keys(next)) {
       let value = next[key];
+      const limit = Object.hasOwn(limits, key) ? limits[key]! : Infinity;
+      const trimmed = Array.isArray(value) && value.length > limit;
+      const unchanged = !trimmed && base !== null && Object.hasOwn(base, key) && base[key] === value;
       const rule = Object.hasOwn(CONTENT_PARTS, key) ? CONTENT_PARTS[key]! : null;
-      let segment: string | undefined;
-      if (base && Object.hasOwn(base, key) && base[key] === value) {
-        segment = this.baseTexts.parts.get(key);
-        if (segment === undefined) {
-          const text = JSON.stringify(value) as string | undefined;
-          if (text === undefined) continue; // JSON leaves out undefined and functions
-          segment = `${JSON.stringify(key)}:${text}`;
+      const known = unchanged ? this.layout.parts.get(key) : undefined;
+      const start = b.pos === 1 ? 1 : b.pos + 1; // past the comma written below
+      if (known) {
+        if (start > 1) b.byte(COMMA);
+        b.copy(this.committedBuf, known[0], known[1]);
+        const list = this.layout.lists.get(key);
+        if (list) layout.lists.set(key, { from: list.from - known[0] + start, starts: list.starts });
+      } else if (rule && rule.kind !== 'value' && collectionProblem(key, rule.kind, value) === null) {
+        if (start > 1) b.byte(COMMA);
+        b.text(PART_KEYS.get(key)!);
+        if (rule.kind === 'list') {
+          const list = this.list(b, key, value as unknown[], trimmed ? (value as unknown[]).length - limit : 0, base, fresh, unchanged);
+          value = list.value;
+          layout.lists.set(key, list.layout);
+        } else {
+          value = this.record(b, key, value as Record<string, unknown>, fresh, unchanged);
         }
-        const list = this.baseTexts.lists.get(key);
-        if (list) texts.lists.set(key, list);
       } else {
-        const part = rule && rule.kind !== 'value' && collectionProblem(key, rule.kind, value) === null ? this.collection(key, rule.kind, value, fresh, base, texts) : this.whole(value);
-        if (part.text === undefined) continue;
+        const part: Part = unchanged ? { value, text: JSON.stringify(value) as string | undefined } : this.whole(value);
+        if (part.text === undefined) continue; // JSON leaves out undefined and functions
         value = part.value;
-        segment = `${JSON.stringify(key)}:${part.text}`;
+        if (start > 1) b.byte(COMMA);
+        b.text(PART_KEYS.get(key) ?? keyText(key));
+        b.text(part.text);
       }
       out[key] = value;
-      texts.parts.set(key, segment);
-      segments.push(segment);
+      layout.parts.set(key, [start, b.pos]);
     }
+    b.byte(0x7d); // }
+    const payload = b.finish();
+    this.spareBuf = b.buf;
     const problem = this.check(base, out, fresh);
     if (problem) return { problem };
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    // Braces joined with the parts: `{${…}}` around the joined text would be a second 10 KB copy (flattened again).
-    const framed = [...segments];
-    if (framed.length === 0) framed.push('');
-    framed[0] = `{${framed[0]}`;
-    framed[framed.length - 1] = `${framed.at(-1)}}`;
-    const text = framed.join(',');
-    return { data: Object.freeze(out) as unknown as NvramData, text, texts: this.within(text, segments, texts) };
+    return { data: Object.freeze(out) as unknown as NvramData, payload, layout };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
   private check(base: Record<string, unknown> | null, out: Record<string, unknown>, fresh: Fresh[]): string | null {
-    for (const [name, rule] of Object.entries(CONTENT_PARTS)) {
+    for (const [name, rule] of PART_RULES) {
       const present = Object.hasOwn(out, name);
       if (base && present === Object.hasOwn(base, name) && out[name] === base[name]) continue;
       this.work.parts[name] = (this.work.parts[name] ?? 0) + 1;
@@ -150,97 +243,89 @@ export class ContentEncoder {
     return null;
   }
 
-  /**
-   * A list or record rebuilt item by item: items checked in this part before are reused with their text. A list is
-   * walked against the base's list (appends and trims keep the other items in order), so most items cost one
-   * comparison.
-   */
-  private collection(part: string, kind: 'list' | 'record', value: unknown, fresh: Fresh[], base: Record<string, unknown> | null, next: ContentTexts): Part {
-    const reuse = (item: unknown) => isObject(item) && this.checkedIn.get(item) === part;
-    if (kind === 'list') {
-      const items = value as unknown[];
-      const n = items.length;
-      const values = new Array<unknown>(n);
-      const starts = new Array<number>(n + 1);
-      let joined: string | null = null;
-      const add = (segment: string) => void (joined = joined === null ? segment : `${joined},${segment}`); // joined once, in the payload
-      const prev = Array.isArray(base?.[part]) ? (base[part] as unknown[]) : [];
-      const prevText = this.baseTexts.lists.get(part);
-      let pos = 0; // length of the items' text so far, each item counted with the comma after it
-      let runFrom = -1; // prev[runFrom, runTo) is being copied as one slice of prevText
-      let runTo = -1;
-      const endRun = () => {
-        if (runFrom < 0) return;
-        add(prevText!.source.slice(prevText!.from + prevText!.starts[runFrom]!, prevText!.from + prevText!.starts[runTo]! - 1));
-        runFrom = -1;
-      };
-      for (let i = 0; i < n; i++) {
-        const item = items[i];
-        // The next item of the run is compared by identity first, without reading the item (a cold item costs a
-        // cache miss, and a commit walks every item of the list); an equal primitive has the same text anyway.
-        const at = !prevText ? -1 : runTo >= 0 && runTo < prev.length && prev[runTo] === item ? runTo : isObject(item) ? prev.indexOf(item) : -1;
-        starts[i] = pos;
-        if (at >= 0) {
-          if (at !== runTo || runFrom < 0) {
-            endRun();
-            runFrom = at;
-          }
-          runTo = at + 1;
-          values[i] = item;
-          pos += prevText!.starts[at + 1]! - prevText!.starts[at]!;
-          continue;
-        }
-        endRun();
-        let text: string;
-        if (reuse(item)) {
-          values[i] = item;
-          text = this.textOf(item)!;
-        } else {
-          const p = this.item(item);
-          values[i] = p.text === undefined ? null : p.value; // JSON writes undefined array items as null
-          text = p.text ?? 'null';
-          fresh.push({ part, kind, key: i, value: values[i] });
-        }
-        add(text);
-        pos += text.length + 1;
-      }
-      endRun();
-      starts[n] = pos;
-      next.lists.set(part, { source: '', from: 0, starts }); // placed in the payload by within()
-      return { value: Object.freeze(values), text: `[${joined ?? ''}]` };
-    }
-    const record = value as Record<string, unknown>;
-    const values: Record<string, unknown> = {};
-    const texts: string[] = [];
-    for (const key of Object.keys(record)) {
-      const item = record[key];
-      const known = reuse(item);
-      const p = known ? { value: item, text: this.textOf(item) } : this.item(item);
-      if (p.text === undefined) continue;
-      if (!known) fresh.push({ part, kind, key, value: p.value });
-      values[key] = p.value;
-      texts.push(`${JSON.stringify(key)}:${p.text}`);
-    }
-    return { value: Object.freeze(values), text: `{${texts.join(',')}}` };
+  /** Whether `item` passed this part's item check in an earlier commit (or the boot's scan). */
+  private checkedInPart(item: unknown, part: string): boolean {
+    return isObject(item) && this.checkedIn.get(item) === part;
   }
 
   /**
-   * The texts of a payload as slices of it, and its lists placed in it: nothing keeps an older payload alive, and the
-   * next commit copies kept runs of items straight from this one. `segments` are the payload's `"name":text` in order.
+   * A list written item by item. It is walked against the base's list (appends and trims keep the other items in
+   * order), so most items cost one comparison, and a run of them one copy of their bytes. An `unchanged` list (the
+   * base's own, whose bytes are not known yet: boot content) is only serialized, to learn where its items lie.
+   * The first `skip` items are left out (the oldest, beyond the part's limit).
    */
-  private within(payload: string, segments: string[], texts: ContentTexts): ContentTexts {
-    const placed: ContentTexts = { parts: new Map(), lists: new Map() };
-    let at = 1; // after the payload's '{'
-    const keys = [...texts.parts.keys()];
-    for (let i = 0; i < segments.length; i++) {
-      const key = keys[i]!;
-      const length = segments[i]!.length;
-      placed.parts.set(key, payload.slice(at, at + length));
-      const list = texts.lists.get(key);
-      if (list) placed.lists.set(key, { source: payload, from: at + JSON.stringify(key).length + 2, starts: list.starts }); // past `"name":[`
-      at += length + 1;
+  private list(b: PayloadBuilder, part: string, all: unknown[], skip: number, base: Record<string, unknown> | null, fresh: Fresh[], unchanged: boolean): { value: unknown; layout: ListLayout } {
+    const n = all.length - skip;
+    const values = unchanged ? null : new Array<unknown>(n);
+    const starts = new Array<number>(n + 1);
+    const prevLayout = unchanged ? undefined : this.layout.lists.get(part);
+    const prev = prevLayout && Array.isArray(base?.[part]) ? (base[part] as unknown[]) : [];
+    const src = this.committedBuf;
+    const prevFrom = prevLayout?.from ?? 0;
+    const prevStarts = prevLayout?.starts ?? [];
+    b.byte(0x5b); // [
+    const from = b.pos;
+    let runFrom = -1; // prev[runFrom, runTo) is being copied as one block of the base's payload
+    let runTo = -1;
+    let runAt = 0; // where the run starts, relative to `from`
+    for (let i = 0; i < n; i++) {
+      const item = all[skip + i];
+      // The next item of the run is compared by identity first, without reading the item (a cold item costs a
+      // cache miss, and a commit walks every item of the list); an equal primitive has the same text anyway.
+      const at = !prevLayout ? -1 : runTo >= 0 && runTo < prev.length && prev[runTo] === item ? runTo : isObject(item) ? prev.indexOf(item) : -1;
+      if (at >= 0) {
+        if (at !== runTo || runFrom < 0) {
+          if (runFrom >= 0) b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
+          if (i > 0) b.byte(COMMA);
+          runFrom = at;
+          runAt = b.pos - from;
+        }
+        runTo = at + 1;
+        starts[i] = runAt + prevStarts[at]! - prevStarts[runFrom]!;
+        values![i] = item;
+        continue;
+      }
+      if (runFrom >= 0) {
+        b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
+        runFrom = -1;
+      }
+      if (i > 0) b.byte(COMMA);
+      starts[i] = b.pos - from;
+      if (values === null || this.checkedInPart(item, part)) {
+        if (values !== null) values[i] = item;
+        b.text((JSON.stringify(item) as string | undefined) ?? 'null');
+      } else {
+        const p = this.whole(item);
+        values[i] = p.text === undefined ? null : p.value; // JSON writes undefined array items as null
+        fresh.push({ part, kind: 'list', key: i, value: values[i] });
+        b.text(p.text ?? 'null');
+      }
     }
-    return placed;
+    if (runFrom >= 0) b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
+    starts[n] = b.pos - from + 1;
+    b.byte(0x5d); // ]
+    return { value: values === null ? all : Object.freeze(values), layout: { from, starts } };
+  }
+
+  /** A record written item by item; items checked in this part before are reused (records are small: no layout). */
+  private record(b: PayloadBuilder, part: string, record: Record<string, unknown>, fresh: Fresh[], unchanged: boolean): unknown {
+    const values: Record<string, unknown> = {};
+    let first = true;
+    b.byte(0x7b); // {
+    for (const key of Object.keys(record)) {
+      const item = record[key];
+      const known = unchanged || this.checkedInPart(item, part);
+      const p = known ? { value: item, text: JSON.stringify(item) as string | undefined } : this.whole(item);
+      if (p.text === undefined) continue;
+      if (!known) fresh.push({ part, kind: 'record', key, value: p.value });
+      values[key] = p.value;
+      if (!first) b.byte(COMMA);
+      first = false;
+      b.text(keyText(key));
+      b.text(p.text);
+    }
+    b.byte(0x7d); // }
+    return unchanged ? record : Object.freeze(values);
   }
 
   /** Serialized and parsed back whole: the normalized, frozen copy of a new value. */
@@ -250,24 +335,9 @@ export class ContentEncoder {
     return { value: deepFreeze(JSON.parse(text)), text };
   }
 
-  /** A new collection item, as whole(); its text is kept for a later commit that finds the item elsewhere. */
-  private item(value: unknown): Part {
-    const p = this.whole(value);
-    if (isObject(p.value)) this.texts.set(p.value, p.text!);
-    return p;
-  }
-
-  /** Text of a committed collection item; boot content is serialized once, at its first commit. */
-  private textOf(value: unknown): string | undefined {
-    if (!isObject(value)) return JSON.stringify(value) as string | undefined;
-    let text = this.texts.get(value);
-    if (text === undefined) this.texts.set(value, (text = JSON.stringify(value)));
-    return text;
-  }
-
   /** Boot content passed the full check: its collection items count as checked in their parts. */
   private register(base: Record<string, unknown>): void {
-    for (const [name, rule] of Object.entries(CONTENT_PARTS)) {
+    for (const [name, rule] of PART_RULES) {
       if (rule.kind === 'value' || !isObject(base[name])) continue;
       for (const item of Object.values(base[name] as object)) if (isObject(item)) this.checkedIn.set(item, name);
     }

@@ -48,6 +48,7 @@ export async function buildPanel(opts: PanelOptions): Promise<FastifyInstance> {
     // Strict JSON: "587" is not a port, unknown fields are errors, not silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     bodyLimit: 256 * 1024,
+    ...(opts.schemaCompilers ? { schemaController: { compilersFactory: opts.schemaCompilers } } : {}),
     // Requests Fastify refuses before routing (an undecodable URL such as /api/%C0%AF) get the panel's error shape.
     frameworkErrors: (error, _request, reply) => {
       (reply as FastifyReply).code(400).send({ error: `bad request: ${error.message}` });

@@ -8,6 +8,7 @@ import type { Printer } from '../device/printer.ts';
 import type { Clock } from '../time/clock.ts';
 import type { Twin } from '../cloud/twin.ts';
 import type { ClockService } from '../device/clockService.ts';
+import type { SchemaCompilers } from '../util/schema-compilers.ts';
 
 export interface PanelSim {
   readonly printer: Printer;
@@ -31,4 +32,6 @@ export interface PanelOptions {
   allowedHosts?: readonly string[];
   /** Login attempts per minute per client address (rate limit); default 10. */
   loginRateLimit?: number;
+  /** Route schemas compiled once for every app built with these (src/util/schema-compilers.ts); default: its own. */
+  schemaCompilers?: SchemaCompilers;
 }

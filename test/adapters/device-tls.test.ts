@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generate } from 'selfsigned';
 import type { PeerCertificate } from 'node:tls';
-import { DeviceTls, verifyChain } from '../../src/adapters/tls/deviceTls.ts';
+import { DeviceTls, TrustContextCache, verifyChain } from '../../src/adapters/tls/deviceTls.ts';
 
 const day = 24 * 3600_000;
 const FROM = Date.UTC(2025, 0, 1);
@@ -98,5 +98,23 @@ describe('DeviceTls.check', () => {
     roots = { revision: 'old', pems: [oldRoot.cert] };
     expect(tls.check(host, peerOf([leaf]))).toMatchObject({ reason: 'unknown-ca' });
     expect(tls.check(host, peerOf([leaf, cross]))).toBeUndefined();
+  });
+
+  it('printers sharing one cache share the parse of a server certificate, and each judges it on its own time and store', () => {
+    const cache = new TrustContextCache();
+    const host = 'login.microsoftonline.com';
+    const onTime = new DeviceTls({ now: () => at, roots: () => ({ revision: 'new', pems: [newRoot.cert] }) }, cache);
+    const late = new DeviceTls({ now: () => FROM + 400 * day, roots: () => ({ revision: 'new', pems: [newRoot.cert] }) }, cache);
+    const otherStore = new DeviceTls({ now: () => at, roots: () => ({ revision: 'old', pems: [oldRoot.cert] }) }, cache);
+    const peer = peerOf([leaf]);
+    expect(cache.certificates).toBe(0);
+    expect(onTime.check(host, peer)).toBeUndefined();
+    expect(cache.certificates).toBe(1); // the device parsed the leaf into the shared cache
+    const parsed = cache.certificate(peer);
+    expect(cache.certificate(peerOf([leaf]))).toBe(parsed); // one parse for every printer of the cache
+    expect(late.check(host, peerOf([leaf]))).toMatchObject({ reason: 'cert-expired' });
+    expect(otherStore.check(host, peerOf([leaf]))).toMatchObject({ reason: 'unknown-ca' });
+    expect(onTime.check(host, peerOf([leaf]))).toBeUndefined();
+    expect(cache.certificates).toBe(1);
   });
 });

@@ -7,16 +7,16 @@ import { buildModelGraph, generatePaths } from '../../src/mbt/generator.ts';
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { replayLabels } from '../../src/mbt/scenario.ts';
 import { runWalks } from '../../src/mbt/walk.ts';
-import { prepareCertDir } from '../../src/mbt/system.ts';
+import { prepareShared, type SharedSetup } from '../../src/mbt/system.ts';
 import { smtpAuthDisabledAsTransient, tokenCacheNotPersisted } from '../../src/mbt/faults.ts';
 import type { EventLabel } from '../../src/mbt/vocabulary.ts';
 import { suiteTiming } from './suiteTiming.ts';
 
 const timing = suiteTiming('bites');
 
-let certDir: string;
+let shared: SharedSetup;
 beforeAll(async () => {
-  certDir = await timing.inside(() => prepareCertDir()); // the twin's keys: part of starting the system
+  shared = await timing.inside(() => prepareShared()); // the twin's keys, compiled schemas: part of starting the system
 });
 
 /** The shortest prefix of a generated path that reaches `label` (the fault's step), so the test stays quick. */
@@ -29,12 +29,13 @@ function prefixTo(label: EventLabel): EventLabel[] {
   return prefixes.reduce((a, b) => (b.length < a.length ? b : a));
 }
 
-describe('deliberate faults make the suite fail', () => {
+// The two run concurrently: each mostly waits on its own systems.
+describe.concurrent('deliberate faults make the suite fail', () => {
   it('5.7.139 classified as transient: the generated path fails at the permanent send failure', { timeout: 120_000 }, async ({ expect }) => {
     const labels = prefixTo('SEND_FAILED:permanent');
     const [clean, bitten] = await Promise.all([
-      replayLabels(labels, { certDir, timing }),
-      replayLabels(labels, { certDir, timing, fault: smtpAuthDisabledAsTransient }),
+      replayLabels(labels, { shared, timing }),
+      replayLabels(labels, { shared, timing, fault: smtpAuthDisabledAsTransient }),
     ]);
     expect(clean.failure?.message ?? null).toBeNull();
     expect(bitten.ok).toBe(false);
@@ -48,7 +49,7 @@ describe('deliberate faults make the suite fail', () => {
   // and shrank to 6 steps within 14 attempts, and 240 more attempts found nothing shorter; with issue 14's rows it
   // is 9 -> 4 steps). The time limit is only a safety net.
   it('token cache not persisted: a random walk fails and shrinks to a shorter walk', { timeout: 300_000 }, async ({ expect }) => {
-    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, certDir, timing, fault: tokenCacheNotPersisted, maxShrinkAttempts: 20, shrinkTimeLimitMs: 240_000 });
+    const outcome = await runWalks({ numRuns: 30, maxCommands: 20, seed: 7, shared, timing, fault: tokenCacheNotPersisted, maxShrinkAttempts: 20, shrinkTimeLimitMs: 240_000 });
     expect(outcome.ok).toBe(false);
     expect(outcome.message).toMatch(/no token cache in NVRAM|system in \w+, model in \w+/);
     expect(outcome.shrunk!.length).toBeLessThan(outcome.original!.length);

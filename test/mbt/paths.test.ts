@@ -13,7 +13,7 @@ import { buildModelGraph, generatePaths } from '../../src/mbt/generator.ts';
 import { UNREACHABLE_ROWS } from '../../src/mbt/unreachable.ts';
 import { CoverageTracker, formatCoverage, writeCoverageReport } from '../../src/mbt/coverage.ts';
 import { loadScenario, replayLabels, saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
-import { prepareCertDir } from '../../src/mbt/system.ts';
+import { prepareShared, type SharedSetup } from '../../src/mbt/system.ts';
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -33,16 +33,17 @@ const SAVED_SCENARIOS_DIR = 'fixtures/scenarios/mbt';
 const savedScenarios = readdirSync(SAVED_SCENARIOS_DIR).filter((f) => f.endsWith('.json')).map((f) => join(SAVED_SCENARIOS_DIR, f));
 const started = performance.now();
 let steps = 0;
-let certDir: string;
+let shared: SharedSetup;
 // The total is counted independently of the generator: the rows `mfp-sim machine --format json` prints. The CLI is
 // spawned at once (tsx compiles on the fly: seconds idle, far more on a loaded machine) so that it runs while the
-// paths do; a failure to run it is kept for the coverage test to report.
-const cliRows = promisify(execFile)('npx', ['mfp-sim', 'machine', '--format', 'json'], { encoding: 'utf8' }).then(
+// paths do, by its bin script as npx would (without npx's own start); a failure to run it is kept for the coverage
+// test to report.
+const cliRows = promisify(execFile)(process.execPath, ['bin/mfp-sim.mjs', 'machine', '--format', 'json'], { encoding: 'utf8' }).then(
   ({ stdout }) => (JSON.parse(stdout) as { transitions: unknown[] }).transitions.length,
 );
 cliRows.catch(() => undefined);
 beforeAll(async () => {
-  certDir = await timing.inside(() => prepareCertDir()); // the twin's keys: part of starting the system
+  shared = await timing.inside(() => prepareShared()); // the twin's keys, compiled schemas: part of starting the system
 });
 
 describe('generated paths on the running system', () => {
@@ -50,7 +51,7 @@ describe('generated paths on the running system', () => {
   for (const path of paths) {
     it.concurrent(`${path.id}: ${path.steps.length} steps`, { timeout: 240_000 }, async ({ expect }) => {
       const labels = path.steps.map((s) => s.label);
-      const result = await replayLabels(labels, { coverage, pairs, certDir, timing });
+      const result = await replayLabels(labels, { coverage, pairs, shared, timing });
       steps += result.steps.length;
       if (result.failure) {
         const file = await saveScenario(
@@ -68,7 +69,7 @@ describe('generated paths on the running system', () => {
   for (const file of savedScenarios) {
     it.concurrent(`saved scenario ${basename(file, '.json')}`, { timeout: 240_000 }, async ({ expect }) => {
       const scenario = await loadScenario(file);
-      const result = await replayLabels(scenario.labels, { certDir, timing });
+      const result = await replayLabels(scenario.labels, { shared, timing });
       expect(result.failure?.message ?? null).toBeNull();
       expect(result.steps).toHaveLength(scenario.labels.length);
     });
@@ -80,7 +81,7 @@ describe('generated paths on the running system', () => {
     const path = generatePairPaths(graph, { maxPaths: 1 })[0]!;
     const reachable = reachablePairs(graph);
     const tracker = new PairCoverageTracker(reachable);
-    const result = await replayLabels(path.steps.map((s) => s.label), { pairs: tracker, certDir, timing });
+    const result = await replayLabels(path.steps.map((s) => s.label), { pairs: tracker, shared, timing });
     expect(result.failure?.message ?? null).toBeNull();
     const report = tracker.report();
     expect(report.notReachable).toEqual([]);

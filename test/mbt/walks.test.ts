@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runWalks } from '../../src/mbt/walk.ts';
-import { prepareCertDir } from '../../src/mbt/system.ts';
+import { prepareShared, type SharedSetup } from '../../src/mbt/system.ts';
 import { saveScenario, scenarioOf } from '../../src/mbt/scenario.ts';
 import { CoverageTracker, formatCoverage } from '../../src/mbt/coverage.ts';
 import { suiteTiming } from './suiteTiming.ts';
@@ -19,16 +19,16 @@ const maxCommands = Number(process.env.MBT_MAX_COMMANDS ?? 20);
 // (MBT_RANDOM=1) draws a new seed each time to explore; MBT_SEED replays one.
 const seed = process.env.MBT_SEED ? Number(process.env.MBT_SEED) : process.env.MBT_RANDOM ? undefined : 20261128;
 
-let certDir: string;
+let shared: SharedSetup;
 beforeAll(async () => {
-  certDir = await timing.inside(() => prepareCertDir()); // the twin's keys: part of starting the system
+  shared = await timing.inside(() => prepareShared()); // the twin's keys, compiled schemas: part of starting the system
 });
 
 describe('random walks on the running system', () => {
   it(`${numRuns} walks of up to ${maxCommands} steps match the model`, { timeout: Math.max(120_000, numRuns * maxCommands * 3_000) }, async () => {
     const coverage = new CoverageTracker();
     const started = performance.now();
-    const outcome = await runWalks({ numRuns, maxCommands, seed, certDir, coverage, timing, shrinkTimeLimitMs: 120_000 });
+    const outcome = await runWalks({ numRuns, maxCommands, seed, shared, coverage, timing, shrinkTimeLimitMs: 120_000 });
     process.stdout.write(
       `walks: ${outcome.runs} runs, seed ${outcome.seed}, ${((performance.now() - started) / 1000).toFixed(1)} s; ${formatCoverage(coverage.report())}\n`,
     );

@@ -188,4 +188,45 @@ describe('NVRAM commits: only what changed is encoded and checked, nothing is dr
     await again.close();
     expect((await readCommitted(file))?.content).toEqual(again.data);
   });
+  it('payload bytes equal a full serialization through a seeded mix of edits, non-ASCII text, trims, reboots and a smaller log limit', async () => {
+    const file = path.join(await dirs.make(), 'nvram.img');
+    let seed = 16;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const words = ['a', 'héllo', '日本語', '😀 emoji', 'q"uote\\', '\u2028x', 'tab\tnl\n', ''];
+    const ev = () => ({ at: Math.floor(rnd() * 1000), kind: pick(words), message: pick(words) + pick(words), ...(rnd() < 0.3 ? { data: { x: pick(words), gone: undefined } } : {}) });
+    const job = () => ({ id: `j${Math.floor(rnd() * 100)}`, messageId: '<m@x>', status: 'queued' as const, to: [pick(words)], subject: pick(words), contentPath: 'p', attempts: 0, reply: null, createdAt: 1, updatedAt: 2 });
+    const edits: Parameters<Nvram['update']>[0][] = [
+      (d) => void d.eventLog.push(ev()),
+      (d) => void d.eventLog.push(ev(), ev(), ev()),
+      (d) => void d.eventLog.reverse(),
+      (d) => void d.eventLog.splice(Math.floor(rnd() * 4), 1),
+      (d) => void d.eventLog.unshift(ev()),
+      (d) => void (d.eventLog.length > 0 && (d.eventLog[0]!.message = pick(words))),
+      (d) => void (d.eventLog.length > 0 && d.eventLog.push(d.eventLog.at(-1)!)), // the same item twice
+      (d) => void d.spool.push(job()),
+      (d) => void (d.spool.length > 0 && d.jobLog.push(d.spool.shift()!)), // an item moved to another part
+      (d) => void (d.panel[pick(words) || 'k'] = pick(words)),
+      (d) => void (d.snapshot = { value: pick(words), list: [1, undefined, pick(words)] }),
+      (d) => void (d.settings.smtp.authUsername = pick(words)),
+      (_, vault) => vault.set(pick(['s1', 's2']), `sealed ${pick(words)} value`),
+      (_, vault) => vault.delete('s1'),
+    ];
+    let limit = 9;
+    let nvram = await openNvram({ file, now: steppingNow(), eventLogLimit: limit });
+    for (let step = 0; step < 150; step++) {
+      const chosen = [pick(edits), pick(edits)];
+      await nvram.update((d, vault) => chosen.forEach((edit) => edit(d, vault)));
+      const image = await fs.readFile(file);
+      expect(image.includes(Buffer.from(JSON.stringify(nvram.data))), `step ${step}`).toBe(true);
+      expect(nvram.data.eventLog.length).toBeLessThanOrEqual(limit);
+      if (step % 40 === 39) {
+        await nvram.close();
+        limit -= 2; // a reboot with a smaller log: the next commit trims the unchanged list too
+        nvram = await openNvram({ file, now: steppingNow(), eventLogLimit: limit });
+      }
+    }
+    expect((await readCommitted(file))?.content).toEqual(nvram.data);
+    await nvram.close();
+  });
 });

@@ -54,7 +54,8 @@ export interface TrustContext {
 }
 
 /**
- * The contexts of one process's printers, one per distinct trust store content. A real printer has one TLS stack;
+ * The contexts of one process's printers, one per distinct trust store content, and the server certificates as
+ * parsed at their handshakes. A real printer has one TLS stack;
  * a fleet slice runs hundreds of printers in one process, and each private SecureContext with the twin's CA costs
  * ~19 KiB of native memory. Sharing is safe: a context holds only the roots (content-keyed, so two printers share
  * one only when their stores hold the same certificates); a client resumes a TLS session only when handed one,
@@ -63,6 +64,12 @@ export interface TrustContext {
  */
 export class TrustContextCache {
   private readonly contexts = new Map<string, TrustContext>();
+  /**
+   * Server certificates as parsed at earlier handshakes, by SHA-256 of their DER: the same servers answer every
+   * refresh and mail of every printer, and parsing a chain cost more than checking it. A parse is the DER's and
+   * nothing else (no trust, time or name in it), so printers share it like the context; each judges it itself.
+   */
+  private readonly parsed = new Map<string, X509Certificate>();
 
   /** `limit`: distinct stores kept (least recently used dropped; a device holding a dropped one keeps using it). */
   constructor(private readonly limit = 16) {}
@@ -87,21 +94,30 @@ export class TrustContextCache {
     return built;
   }
 
+  /** The certificate Node handed over at a handshake, parsed on its first sight in this cache. */
+  certificate(c: PeerCertificate): X509Certificate {
+    const hit = this.parsed.get(c.fingerprint256);
+    if (hit) return hit;
+    if (this.parsed.size >= PARSED_CERTIFICATES_KEPT) this.parsed.clear(); // a handful of servers: never grows
+    const cert = new X509Certificate(c.raw);
+    this.parsed.set(c.fingerprint256, cert);
+    return cert;
+  }
+
   /** Distinct stores held (tests). */
   get size(): number {
     return this.contexts.size;
+  }
+
+  /** Parsed server certificates held (tests). */
+  get certificates(): number {
+    return this.parsed.size;
   }
 }
 
 /** One per device (per boot): both clients share it, as a printer has one trust store. */
 export class DeviceTls {
   private context: { revision: string; trust: TrustContext } | null = null;
-  /**
-   * The server's certificates as parsed at earlier handshakes, by SHA-256 of their DER: the same servers answer
-   * every refresh and mail, and parsing a chain cost more than checking it. Only the parse is kept: trust, validity
-   * at the device's time and the host name are judged at every handshake.
-   */
-  private readonly parsed = new Map<string, X509Certificate>();
 
   /** `contexts`: shared by the printers of one process (a fleet slice); default: this device's own. */
   constructor(
@@ -119,19 +135,13 @@ export class DeviceTls {
     };
   }
 
-  /** The chain the server sent, judged at the device's time against its store; undefined = accepted. */
+  /**
+   * The chain the server sent, judged at the device's time against its store; undefined = accepted. Only the parse
+   * of the certificates is reused (the contexts' cache): trust, validity and the host name are judged every time.
+   */
   check(host: string, peer: PeerCertificate): Error | undefined {
-    const chain = chainOf(peer, (c) => this.parse(c));
+    const chain = chainOf(peer, (c) => this.contexts.certificate(c));
     return verifyChain(chain, host, this.source.now(), this.current().roots);
-  }
-
-  private parse(c: PeerCertificate): X509Certificate {
-    const hit = this.parsed.get(c.fingerprint256);
-    if (hit) return hit;
-    if (this.parsed.size >= PARSED_CERTIFICATES_KEPT) this.parsed.clear(); // a handful of servers: never grows
-    const cert = new X509Certificate(c.raw);
-    this.parsed.set(c.fingerprint256, cert);
-    return cert;
   }
 
   /** The context of the store as it is now (looked up again only when the store's revision changed). */
@@ -142,7 +152,7 @@ export class DeviceTls {
   }
 }
 
-/** Parsed server certificates one device keeps (the twin's or Microsoft's hosts, each with its chain). */
+/** Parsed server certificates a cache keeps (the twin's or Microsoft's hosts, each with its chain). */
 const PARSED_CERTIFICATES_KEPT = 16;
 
 /** The peer's chain as Node hands it (leaf first, each `issuerCertificate` the next; a root points to itself). */

@@ -20,6 +20,7 @@ import { journalHttp } from '../journal/http-journal.ts';
 import type { WireJournal } from '../journal/wire-journal.ts';
 import { dialableHost, type ControlToken, type HostCheck } from '../exposure.ts';
 import type { HoldGate } from '../holds.ts';
+import type { SchemaCompilers } from '../../util/schema-compilers.ts';
 
 export interface EntraServerOptions {
   host: string;
@@ -42,6 +43,8 @@ export interface EntraServerOptions {
   holds?: HoldGate;
   throttle?: import('../throttling.ts').TenantThrottle;
   logger?: Logger;
+  /** Route schemas compiled once for every app built with these (src/util/schema-compilers.ts); default: its own. */
+  schemaCompilers?: SchemaCompilers;
 }
 
 export interface EntraServer {
@@ -70,6 +73,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
     // long after its last request (virtual hours pass in seconds). Node's own default instead.
     keepAliveTimeout: 5_000,
     bodyLimit: 1024 * 1024,
+    ...(o.schemaCompilers ? { schemaController: { compilersFactory: o.schemaCompilers } } : {}),
     // Unknown control fields are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
     // Requests refused before routing (an undecodable URL such as /%C0%AF) get Microsoft's error shape too.

@@ -49,7 +49,7 @@ export interface RemoteExecutorOptions {
   /** Without the clock capability: wait on wall time for a deadline at most this far away, else skip (default 20 000). */
   wallWaitMs?: number;
   coverage?: CoverageTracker;
-  /** Status polling interval while settling (default 25 ms). */
+  /** Longest status polling interval while settling (default 25 ms; the first polls come sooner, see settle). */
   pollMs?: number;
   /**
    * How long before the access token's expiry the printer raises its access-token deadline (its refresh lead; default
@@ -394,10 +394,16 @@ export class RemoteExecutor {
   /**
    * Polls the status until it shows the expected state, then (with nothing held) waits for the printer to go idle
    * and looks again, so that a state passed through on the way does not count. Returns the last status seen.
+   * The driver protocol has no push (its `events` route is polled too), so the status is polled: 1 ms after the first
+   * look, then twice as long each time up to `pollMs`: a change usually lands soon after the step (the printer
+   * handling an answer it was let through), and with a fixed 25 ms pause every such step waited for the next poll;
+   * the cap keeps a printer that takes long from being asked more often than before.
    */
   private async settle(expected: LeafState, held: boolean, boundMs: number): Promise<DriverStatus> {
     const { driver } = this.target;
     const deadline = performance.now() + boundMs;
+    const longest = this.opts.pollMs ?? 25;
+    let pause = Math.min(1, longest);
     for (;;) {
       let shown = await driver.status();
       if (shown.state === expected) {
@@ -406,7 +412,8 @@ export class RemoteExecutor {
         if (shown.state === expected) return shown;
       }
       if (performance.now() > deadline) return shown;
-      await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 25));
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, longest);
     }
   }
 

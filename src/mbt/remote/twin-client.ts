@@ -67,13 +67,14 @@ export class TwinControlClient {
     const label = `${method} /_twin${route.split('?')[0]}`;
     const timeoutMs = (this.opts.timeoutMs ?? 15_000) + waitMs;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const send = (fresh: boolean) => new Promise<{ status: number; text: string }>((resolve, reject) => {
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.request(
         url,
         {
           method,
           ca: this.opts.ca,
+          ...(fresh ? { agent: false } : {}),
           headers: {
             accept: 'application/json',
             ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -89,9 +90,16 @@ export class TwinControlClient {
         },
       );
       req.on('timeout', () => req.destroy(new TwinCallError(label, `no answer within ${timeoutMs} ms`, null)));
-      req.on('error', (err) => reject(err instanceof TwinCallError ? err : new TwinCallError(label, `cannot reach the twin at ${this.base.origin} (${(err as NodeJS.ErrnoException).code ?? err.message})`, null)));
+      req.on('error', (err) => {
+        // A kept-alive connection the twin closed as idle (its keep-alive ends as the agent's does) just as this request
+        // went out on it: the twin never read the request, so it is sent again once, on a new connection (Node's
+        // documented pattern for `reusedSocket`).
+        if (!fresh && req.reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') return resolve(send(true));
+        reject(err instanceof TwinCallError ? err : new TwinCallError(label, `cannot reach the twin at ${this.base.origin} (${(err as NodeJS.ErrnoException).code ?? err.message})`, null));
+      });
       req.end(payload);
     });
+    const { status, text } = await send(false);
     let json: unknown = undefined;
     try {
       json = text ? JSON.parse(text) : undefined;

@@ -17,22 +17,27 @@ import { buildModelGraph, generatePaths } from '../../../src/mbt/generator.ts';
 import { machineTable } from '../../../src/mbt/systemModel.ts';
 import type { RemoteTarget } from '../../../src/mbt/remote/executor.ts';
 
-let printer: OurPrinter;
 let failuresDir: string;
 beforeAll(async () => {
-  printer = await startOurPrinter();
   failuresDir = await mkdtemp(path.join(tmpdir(), 'mfp-remote-failures-'));
 }, 60_000);
 afterAll(async () => {
-  await printer?.close();
   await rm(failuresDir, { recursive: true, force: true });
 });
 
-const connect = () => openRemote({ driverUrl: printer.driverUrl, twinUrl: printer.twinUrl, twinCaFile: printer.caFile, stepTimeoutMs: 20_000 });
+/**
+ * A printer (and twin) of the test's own, closed when the test ends, reached through its driver: the tests run
+ * concurrently, as a remote run mostly waits on driver and twin round trips, and no test sees another's journal.
+ */
+async function connect(onTestFinished: (fn: () => Promise<void>) => void) {
+  const printer: OurPrinter = await startOurPrinter();
+  onTestFinished(() => printer.close());
+  return openRemote({ driverUrl: printer.driverUrl, twinUrl: printer.twinUrl, twinCaFile: printer.caFile, stepTimeoutMs: 20_000 });
+}
 
-describe('black-box model-based run against our printer through its driver', () => {
-  it('runs every generated path and covers every row of the machine, as in-process', async () => {
-    const target = await connect();
+describe.concurrent('black-box model-based run against our printer through its driver', () => {
+  it('runs every generated path and covers every row of the machine, as in-process', async ({ expect, onTestFinished }) => {
+    const target = await connect(onTestFinished);
     expect(target.driver.capabilities).toMatchObject({ clock: true, power: true, deviceKey: true });
     const result = await runRemote(target, { failuresDir, settleTimeoutMs: 20_000 });
     const failed = result.cases.filter((c) => c.outcome === 'failed' && c.kind !== 'rule').map((c) => `${c.kind} ${c.name}: ${c.failure?.message}`);
@@ -54,14 +59,14 @@ describe('black-box model-based run against our printer through its driver', () 
     }
   }, 600_000);
 
-  it('runs random walks to the end, one testcase each', async () => {
-    const result = await runRemote(await connect(), { walks: 2, walkSteps: 12, seed: 7, failuresDir, settleTimeoutMs: 20_000, conformance: false });
+  it('runs random walks to the end, one testcase each', async ({ expect, onTestFinished }) => {
+    const result = await runRemote(await connect(onTestFinished), { walks: 2, walkSteps: 12, seed: 7, failuresDir, settleTimeoutMs: 20_000, conformance: false });
     expect(result.cases.map((c) => `${c.kind} ${c.outcome}`)).toEqual(['walk passed', 'walk passed']);
     expect(result.coverage.totals.covered).toBeGreaterThan(0);
   }, 300_000);
 
-  it('skips what a printer without power control cannot do, and counts it as skipped, never covered', async () => {
-    const real = await connect();
+  it('skips what a printer without power control cannot do, and counts it as skipped, never covered', async ({ expect, onTestFinished }) => {
+    const real = await connect(onTestFinished);
     const driver = { ...real.driver, capabilities: { ...real.driver.capabilities, power: false, deviceKey: false } };
     const target: RemoteTarget = { driver, twin: real.twin };
     const result = await runRemote(target, { failuresDir, settleTimeoutMs: 20_000, conformance: false });

@@ -8,7 +8,7 @@
  * `mfp-sim mbt --driver` (docs/model-based-testing.md, figures there). Needs Debian's python3-msal: skipped with the
  * reason outside CI, mandatory under CI (.ci/run).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,26 +40,30 @@ const TOKEN_SKEW_S = 10;
 const RETRY_DELAYS_S = '12,12,12';
 const RUN: RemoteRunOptions = { accessTokenSkewMs: TOKEN_SKEW_S * 1000, wallWaitMs: 30_000, settleTimeoutMs: 20_000 };
 
-let twin: Twin | undefined;
-let printer: PythonPrinter | undefined;
-let dir: string | undefined;
-async function boot(bug?: string) {
-  dir = await mkdtemp(path.join(tmpdir(), 'pp-mbt-'));
+/**
+ * A twin and a printer of the test's own, let go when the test ends. Two lanes run concurrently: the generated path
+ * and walks, and the three bug replays one after another; most of their time is waiting on the printer's wall-time
+ * timers (retries, token lifetimes). All four at once, at load ~20, let a replay's 25 s device code run out on wall
+ * time before its approval.
+ */
+async function boot(onTestFinished: (fn: () => Promise<void>) => void, bug?: string) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pp-mbt-'));
+  let twin: Twin | undefined;
+  let printer: PythonPrinter | undefined;
+  onTestFinished(async () => {
+    await printer?.stop();
+    await twin?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
   twin = await startShortTwin();
   printer = await startPythonPrinter(twin, { bug, tokenSkewS: TOKEN_SKEW_S, retryDelaysS: RETRY_DELAYS_S });
   const target = await openRemote({ driverUrl: printer.url, twinUrl: twin.entraUrl, twinCaFile: twin.caPath, stepTimeoutMs: 20_000 });
-  return { target, failuresDir: path.join(dir, 'failures') };
+  return { target, twin, dir, failuresDir: path.join(dir, 'failures') };
 }
-afterEach(async () => {
-  await printer?.stop();
-  await twin?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-  printer = twin = dir = undefined;
-});
 
-describe.skipIf(skip)('mfp-sim mbt --driver against examples/python-printer (bounded)', () => {
-  it('a generated path and two walks run to the end and pass; rules judged; skipped rows counted as skipped; JUnit valid', async () => {
-    const { target, failuresDir } = await boot();
+describe.skipIf(skip).concurrent('mfp-sim mbt --driver against examples/python-printer (bounded)', () => {
+  it('a generated path and two walks run to the end and pass; rules judged; skipped rows counted as skipped; JUnit valid', async ({ expect, onTestFinished }) => {
+    const { target, dir, failuresDir } = await boot(onTestFinished);
     expect(target.driver.capabilities).toMatchObject({ clock: false, power: true });
     expect(target.driver.capabilities.deviceKey).toBeFalsy();
     // Bounded: of the generated paths (docs/model-based-testing.md), the first that delivers mail.
@@ -98,42 +102,45 @@ describe.skipIf(skip)('mfp-sim mbt --driver against examples/python-printer (bou
     const xml = junitXml(result.cases, { printer: target.driver.hello.name });
     expect(xml.match(/<testcase /g)?.length).toBe(kinds('path').length + kinds('walk').length + rules.length);
     if (hasXmllint || process.env.CI) {
-      const file = path.join(dir!, 'report.xml');
+      const file = path.join(dir, 'report.xml');
       await writeFile(file, xml);
       execFileSync('/usr/bin/xmllint', ['--noout', '--schema', path.resolve('test/fixtures/junit/junit.xsd'), file], { stdio: 'pipe' });
     }
   }, 400_000);
 
   /** A replayed path (`mfp-sim mbt --replay`): the first steps the generated paths take to the bug's row. */
-  async function replay(bug: string, labels: EventLabel[]) {
-    const { target, failuresDir } = await boot(bug);
+});
+
+describe.skipIf(skip).concurrent('mfp-sim mbt --driver against examples/python-printer (bounded): bug replays', () => {
+  async function replay(onTestFinished: (fn: () => Promise<void>) => void, bug: string, labels: EventLabel[]) {
+    const { target, twin, failuresDir } = await boot(onTestFinished, bug);
     const tracker = new CoverageTracker();
     const executor = new RemoteExecutor(target, { ...RUN, coverage: tracker });
     try {
-      return await runLabels(executor, new RemoteCoverage(tracker), 'scenario', bug, labels, failuresDir);
+      return { twin, c: await runLabels(executor, new RemoteCoverage(tracker), 'scenario', bug, labels, failuresDir) };
     } finally {
       await executor.letGoAllHolds();
     }
   }
   const SIGNED_IN: EventLabel[] = ['SAVE_SETTINGS:accountA', 'START_AUTH', 'CODE_ISSUED', 'TOKEN_GRANTED:configured'];
 
-  it('--bug forget-tokens fails at step POWER_CYCLE:short: expected authorized, observed ready', async () => {
-    const c = await replay('forget-tokens', [...SIGNED_IN, 'POWER_CYCLE:short']);
+  it.sequential('--bug forget-tokens fails at step POWER_CYCLE:short: expected authorized, observed ready', async ({ expect, onTestFinished }) => {
+    const { c } = await replay(onTestFinished, 'forget-tokens', [...SIGNED_IN, 'POWER_CYCLE:short']);
     expect(c.outcome).toBe('failed');
     expect(c.failure).toMatchObject({ step: 5, label: 'POWER_CYCLE:short', expected: 'authorized', observed: 'ready' });
     expect(existsSync(c.failure!.replayFile!)).toBe(true);
   }, 120_000);
 
-  it('--bug new-message-id passes every step but fails rule smtp.one-message-id-per-job after the resend', async () => {
-    const c = await replay('new-message-id', [...SIGNED_IN, 'SEND', 'SEND_FAILED:transient', 'RETRY', 'SENT']);
+  it.sequential('--bug new-message-id passes every step but fails rule smtp.one-message-id-per-job after the resend', async ({ expect, onTestFinished }) => {
+    const { c, twin } = await replay(onTestFinished, 'new-message-id', [...SIGNED_IN, 'SEND', 'SEND_FAILED:transient', 'RETRY', 'SENT']);
     expect(c.outcome, c.failure?.message).toBe('passed');
-    const rule = conformanceReport(twin!.journal.list()).rules.find((r) => r.id === 'smtp.one-message-id-per-job')!;
+    const rule = conformanceReport(twin.journal.list()).rules.find((r) => r.id === 'smtp.one-message-id-per-job')!;
     expect(rule.verdict).toBe('fail');
     expect(rule.findings[0]).toMatch(/carries a new Message-ID/);
   }, 120_000);
 
-  it('--bug retry-5.7.139-forever fails at step SEND_FAILED:permanent: it schedules a retry the model does not', async () => {
-    const c = await replay('retry-5.7.139-forever', [...SIGNED_IN, 'SEND', 'SEND_FAILED:permanent']);
+  it.sequential('--bug retry-5.7.139-forever fails at step SEND_FAILED:permanent: it schedules a retry the model does not', async ({ expect, onTestFinished }) => {
+    const { c } = await replay(onTestFinished, 'retry-5.7.139-forever', [...SIGNED_IN, 'SEND', 'SEND_FAILED:permanent']);
     expect(c.outcome).toBe('failed');
     expect(c.failure).toMatchObject({ step: 6, label: 'SEND_FAILED:permanent' });
     expect(c.failure!.message).toMatch(/a retry scheduled: printer true, model false/);
