@@ -6,15 +6,13 @@
  * bench/heapByConstructor.mjs. `node bin/run-ts.mjs bench/fleetHeap.ts --devices 200 --snapshot /tmp/fleet.heapsnapshot`
  * (not part of `npm run bench`).
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { parseArgs } from 'node:util';
-import { ensureCertificates } from '../src/cloud/entra/certs.ts';
-import { ensureSigningKey } from '../src/cloud/entra/signing-key.ts';
-import { DEFAULT_TENANT_FILE } from '../src/cloud/tenant-fixture.ts';
-import { FleetSlice, fleetPaths } from '../src/fleet/slice.ts';
+import { FleetSlice } from '../src/fleet/slice.ts';
+import { prepareStateDir } from '../src/fleet/run.ts';
 import { sampleMemory } from '../src/fleet/memory.ts';
 import type { Phase } from '../src/fleet/types.ts';
 
@@ -26,15 +24,9 @@ const mails = Number(values.mails);
 if (!Number.isSafeInteger(devices) || devices < 1) throw new Error(`--devices must be a positive integer, got ${values.devices}`);
 if (!Number.isSafeInteger(mails) || mails < 0 || mails > 12) throw new Error(`--mails must be an integer 0…12, got ${values.mails}`);
 
-// The state directory as the fleet prepares it (run.ts prepareStateDir): twin certificates, signing key, 0.1 s polls.
+// The state directory as the fleet prepares it.
 const stateDir = await mkdtemp(path.join(os.tmpdir(), 'fleet-heap-'));
-const paths = fleetPaths(stateDir);
-await mkdir(paths.devicesDir, { recursive: true });
-await ensureCertificates(paths.cloudDir);
-await ensureSigningKey(paths.cloudDir);
-const tenant = JSON.parse(await readFile(DEFAULT_TENANT_FILE, 'utf8')) as { deviceCode: { intervalSeconds: number } };
-tenant.deviceCode.intervalSeconds = 0.1;
-await writeFile(paths.tenantFile, JSON.stringify(tenant, null, 2));
+await prepareStateDir(stateDir);
 
 const before = sampleMemory();
 const slice = new FleetSlice({ slice: 0, first: 0, count: devices, stateDir, seed: 7, mailsPerDay: mails, concurrency: 64 });

@@ -125,7 +125,8 @@ export function slices(o: FleetOptions): SliceSpec[] {
  * The twins' certificates and signing key are made once here (key generation is slow) and read by every slice;
  * the tenant file is the default tenant with a 1 s polling interval (msal-node polls on wall time).
  */
-async function prepareStateDir(stateDir: string): Promise<void> {
+/** A fleet's state directory: twin certificates, signing key, the tenant with 0.1 s polls; refuses an earlier fleet's. */
+export async function prepareStateDir(stateDir: string): Promise<void> {
   const paths = fleetPaths(stateDir);
   const existing = await readdir(paths.devicesDir).catch(() => [] as string[]);
   if (existing.length > 0) {

@@ -241,14 +241,20 @@ describe('saving settings that seal two secrets at once', () => {
   });
 });
 
+/** A signed-in printer whose first job Exchange refused for good: the queue is parked on it (sendFailure). */
+async function parkedOnARefusal(h: DeviceHarness) {
+  await h.signIn();
+  h.fake.sendResults.push(new SendFailure({ category: 'other', transient: false, reply: '550 5.7.1 refused', code: protocolCode('smtp', '5.7.1') }));
+  const failed = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
+  await h.device.idle();
+  expect(h.device.state()).toBe('sendFailure');
+  return failed;
+}
+
 describe('a boot from an older bank that parked the queue on a job dismissed since', () => {
   it('does the operator’s dismissal again instead of showing a failure that is over, and the queue moves on', async () => {
     h = await DeviceHarness.create();
-    await h.signIn();
-    h.fake.sendResults.push(new SendFailure({ category: 'other', transient: false, reply: '550 5.7.1 refused', code: protocolCode('smtp', '5.7.1') }));
-    const failed = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
-    await h.device.idle();
-    expect(h.device.state()).toBe('sendFailure');
+    const failed = await parkedOnARefusal(h);
     await h.device.send({ type: 'DISMISS' }); // the newest bank: dismissed, and the spool has its done record
     await h.device.idle();
     expect(h.device.job(failed.id)?.status).toBe('failed');
@@ -268,11 +274,7 @@ describe('a boot from an older bank that parked the queue on a job dismissed sin
 describe('a boot from an older bank that parked the queue on a job still failed', () => {
   it('keeps the failure for the operator even when the boot reconciled the spool for another job', async () => {
     h = await DeviceHarness.create();
-    await h.signIn();
-    h.fake.sendResults.push(new SendFailure({ category: 'other', transient: false, reply: '550 5.7.1 refused', code: protocolCode('smtp', '5.7.1') }));
-    const failed = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'refused' });
-    await h.device.idle();
-    expect(h.device.state()).toBe('sendFailure');
+    const failed = await parkedOnARefusal(h);
     const later = await h.device.submitJob({ to: ['bob@contoso.com'], subject: 'behind it' }); // acknowledged by the newest bank only
     await h.device.idle();
     h.device.stop();
