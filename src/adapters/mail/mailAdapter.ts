@@ -24,7 +24,8 @@ export interface MailAdapterOptions {
 }
 
 export class NodemailerMailAdapter implements MailPort {
-  private readonly open = new Set<{ close(): void }>();
+  /** Submissions in flight: power off aborts them (nodemailer's close() of a non-pooled transport leaves its socket). */
+  private readonly inFlight = new Set<AbortController>();
   private readonly log: Logger;
   /** The device's trust store at its clock; shares its SecureContext per store revision (see deviceTls.ts). */
   private readonly tls: DeviceTls;
@@ -72,9 +73,12 @@ export class NodemailerMailAdapter implements MailPort {
     const { target, message } = args;
     const credential: SmtpCredential = args.password !== undefined ? { password: args.password } : { accessToken: args.accessToken };
     const transport = nodemailer.createTransport(this.transportOptions(target, credential, await this.dialAddress(target)));
-    this.open.add(transport);
+    const abort = new AbortController();
+    this.inFlight.add(abort);
     try {
+      // `signal` (nodemailer ≥ 8; not in @types/nodemailer): an abort closes the connection mid-transaction.
       const info = await transport.sendMail({
+        signal: abort.signal,
         messageId: message.messageId,
         from: message.from,
         to: message.to,
@@ -83,7 +87,7 @@ export class NodemailerMailAdapter implements MailPort {
         attachments: message.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, path: a.path })),
         // The Send As rule: envelope sender = header From = a mailbox the signed-in user may send as.
         envelope: { from: message.from, to: message.to },
-      });
+      } as Parameters<typeof transport.sendMail>[0]);
       this.log.info({ messageId: message.messageId, recipients: message.to.length, reply: info.response }, 'message accepted');
       return { reply: info.response };
     } catch (err) {
@@ -91,7 +95,7 @@ export class NodemailerMailAdapter implements MailPort {
       this.log.info({ messageId: message.messageId, category: failure.category, transient: failure.transient, code: failure.code, reply: failure.reply }, 'submission failed');
       throw failure;
     } finally {
-      this.open.delete(transport);
+      this.inFlight.delete(abort);
       transport.close();
     }
   }
@@ -111,9 +115,12 @@ export class NodemailerMailAdapter implements MailPort {
     }
   }
 
-  /** Power off: drop every connection in flight. */
+  /**
+   * Power off: cut every submission in flight, as a power cut would — before this, a submission that was waiting on
+   * the server went on after the power-off and delivered a mail the rebooted device then sent again.
+   */
   shutdown(): void {
-    for (const t of this.open) t.close();
-    this.open.clear();
+    for (const a of this.inFlight) a.abort();
+    this.inFlight.clear();
   }
 }
