@@ -2,8 +2,9 @@
  * The only door between the spool and the disk: every file call the spool makes goes through a `SpoolIo`, so tests
  * can put a failing disk in the way (src/util/faulty-io.ts), as the NVRAM's `NvramIo` does for the image.
  */
-import { closeSync, constants as fsc, fchmodSync, fsync, openSync, promises as fs, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, openSync, promises as fs, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
+import { fsyncFd } from '../util/fsync.ts';
 
 export interface SpoolFile {
   write(data: Buffer): Promise<void>;
@@ -24,11 +25,6 @@ export interface SpoolIo {
   readdir(dir: string): Promise<string[]>;
   /** fsync of a directory, so a new or renamed entry survives power loss. */
   syncDir(dir: string): Promise<void>;
-}
-
-/** fsync on the thread pool: the one call that waits for the disk. */
-function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**

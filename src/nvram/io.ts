@@ -2,9 +2,10 @@
  * The only door between the NVRAM store and the disk. Everything the bank store does to the image goes through
  * `NvramIo`, so tests can put a simulated power cut in the way (see powercut.ts).
  */
-import { closeSync, constants as fsc, fchmodSync, fstatSync, fsync, ftruncateSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
+import { fsyncFd } from '../util/fsync.ts';
 
 /** What a write is for: the payload of a bank, or the header that commits it. Lets a fault injector aim. */
 export type WritePhase = 'data' | 'commit';
@@ -84,7 +85,7 @@ class NodeFile implements NvramFile {
   }
   sync(): Promise<void> {
     const fd = this.open();
-    const syncing = new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    const syncing = fsyncFd(fd);
     this.syncing = syncing;
     return syncing.finally(() => {
       if (this.syncing !== syncing) return;
