@@ -34,6 +34,17 @@ export interface Encoded {
    */
   payload: Buffer;
   layout: PayloadLayout;
+  /**
+   * The values in `data` that are new (parsed back from their text) and not frozen yet: the caller deep-freezes them
+   * with freezeNew() while the write is in flight, before `data` is published.
+   */
+  unfrozen: object[];
+}
+
+/** Deep-freezes what encode() parsed anew: after this, `encoded.data` is deep-frozen throughout. */
+export function freezeNew(encoded: Encoded): void {
+  for (const v of encoded.unfrozen) deepFreeze(v);
+  encoded.unfrozen.length = 0;
 }
 
 /** Where a payload's parts lie: what the next commit copies from. */
@@ -144,6 +155,8 @@ export class ContentEncoder {
   private readonly checkedIn = new WeakMap<object, string>();
   /** The base whose collection items were registered in checkedIn (boot content is registered on first use). */
   private registered: object | null = null;
+  /** What the encode() under way parsed anew (see Encoded.unfrozen). */
+  private unfrozen: object[] = [];
 
   /** Content that passed the full check (a boot's scan): the base for the next commit. */
   adopt(data: NvramData): void {
@@ -172,6 +185,7 @@ export class ContentEncoder {
     const out: Record<string, unknown> = {};
     const layout = noLayout();
     const fresh: Fresh[] = [];
+    this.unfrozen = [];
     const b = new PayloadBuilder(this.spareBuf);
     b.byte(0x7b); // {
     for (const key of Object.keys(next)) {
@@ -214,7 +228,7 @@ export class ContentEncoder {
     const problem = this.check(base, out, fresh);
     if (problem) return { problem };
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    return { data: Object.freeze(out) as unknown as NvramData, payload, layout };
+    return { data: Object.freeze(out) as unknown as NvramData, payload, layout, unfrozen: this.unfrozen };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
@@ -328,11 +342,16 @@ export class ContentEncoder {
     return unchanged ? record : Object.freeze(values);
   }
 
-  /** Serialized and parsed back whole: the normalized, frozen copy of a new value. */
+  /**
+   * Serialized and parsed back whole: the normalized copy of a new value. Frozen later (freezeNew): the freeze of a
+   * new snapshot or item need not hold up the write.
+   */
   private whole(value: unknown): Part {
     const text = JSON.stringify(value) as string | undefined;
     if (text === undefined) return { value: undefined, text };
-    return { value: deepFreeze(JSON.parse(text)), text };
+    const parsed: unknown = JSON.parse(text);
+    if (isObject(parsed)) this.unfrozen.push(parsed);
+    return { value: parsed, text };
   }
 
   /** Boot content passed the full check: its collection items count as checked in their parts. */
