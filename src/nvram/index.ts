@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Immer } from 'immer';
+import { enableArrayMethods, Immer } from 'immer';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
@@ -197,6 +197,16 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   }
 }
 
+/**
+ * The Immer the NVRAM drafts with. Its array-methods plugin applies push, splice, filter and find to the draft's copy
+ * in one step, where a plain proxy traps every index and the length one by one (a commit appends to a 200-item log
+ * at every transition). The plugin registry is immer's own, process-wide and idempotent: enabling it twice is a no-op.
+ */
+function draftingImmer(): Immer {
+  enableArrayMethods();
+  return new Immer({ autoFreeze: false });
+}
+
 function placeholder(): NvramData {
   return factoryDefaults({ id: 'unset', serial: '' });
 }
@@ -208,7 +218,7 @@ function randomDevice(): DeviceIdentity {
 class NvramInstance implements Nvram {
   boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null, findings: [], keyChanged: false };
   /** Drafts share every part the mutator does not touch with the committed content (no deep copy per update). */
-  private readonly immer = new Immer({ autoFreeze: false });
+  private readonly immer = draftingImmer();
   private readonly encoder = new ContentEncoder();
   /**
    * The scan's needle (JSON-escaped plaintext in UTF-8, or null: too short to scan for, or the blob does not open
