@@ -230,12 +230,16 @@ class NvramInstance implements Nvram {
   /** The bounded lists, kept to their newest items at every commit. */
   private readonly listLimits: Readonly<Record<string, number>>;
   private queue: Promise<unknown> = Promise.resolve();
-  /** The committed content's draft base, and a draft of it not handed out yet (see prepareNext). */
+  /**
+   * The committed content's draft base, and a draft of it not handed out yet (see prepareNext). Kept until the end
+   * of the event-loop turn: back-to-back commits use them, and a printer that commits now and then does not hold a
+   * copy of its lists in between (a fleet runs thousands of printers in one process).
+   */
   private nextBase: DraftBase | null = null;
-  private nextDraft: { base: DraftBase; draft: NvramData } | null = null;
+  private nextDraft: PreparedDraft | null = null;
+  private dropping = false;
   /** What prepareNext made for the commit under way: becomes nextBase/nextDraft when its write is durable. */
-  private preparedBase: DraftBase | null = null;
-  private preparedDraft: { base: DraftBase; draft: NvramData } | null = null;
+  private prepared: PreparedDraft | null = null;
   private closed = false;
   private banks: Record<BankName, BankStats>;
 
@@ -419,6 +423,17 @@ class NvramInstance implements Nvram {
     return made?.base === base ? made.draft : this.immer.createDraft(base.base);
   }
 
+  /** Lets the draft base and draft go at the end of this event-loop turn (see nextBase). */
+  private dropDraftsSoon(): void {
+    if (this.dropping) return;
+    this.dropping = true;
+    setImmediate(() => {
+      this.dropping = false;
+      this.nextBase = null;
+      this.nextDraft = null;
+    });
+  }
+
   /**
    * What need not precede the write, done while its fsync runs: the freeze of what the commit parsed anew, and the
    * next update's draft base and draft. Published (by commitData) only once the write is durable; a failed write
@@ -428,11 +443,9 @@ class NvramInstance implements Nvram {
     freezeNew(encoded);
     try {
       const base = makeDraftBase(encoded.data);
-      this.preparedBase = base;
-      this.preparedDraft = { base, draft: this.immer.createDraft(base.base) };
+      this.prepared = { base, draft: this.immer.createDraft(base.base) };
     } catch {
-      this.preparedBase = null;
-      this.preparedDraft = null;
+      this.prepared = null;
     }
   }
 
@@ -449,8 +462,7 @@ class NvramInstance implements Nvram {
     const encoded = this.encoder.encode(root, this.listLimits);
     if ('problem' in encoded) throw new NvramInvalidDataError(encoded.problem);
     this.refusePlaintextSecrets(encoded.data, encoded.payload, sealed);
-    this.preparedBase = null;
-    this.preparedDraft = null;
+    this.prepared = null;
     try {
       // Not low.write(): that reads low.data, which would publish the content before it is durable.
       await this.adapter.write(encoded.data, encoded.payload, () => this.prepareNext(encoded));
@@ -462,8 +474,11 @@ class NvramInstance implements Nvram {
     if (encoded.unfrozen.length > 0) this.prepareNext(encoded); // an io that did not call back: do it now
     this.encoder.committed(encoded);
     this.low.data = encoded.data;
-    this.nextBase = this.preparedBase;
-    this.nextDraft = this.preparedDraft;
+    const prepared = this.prepared as PreparedDraft | null; // set by the callback while the fsync ran
+    this.nextBase = prepared?.base ?? null;
+    this.nextDraft = prepared;
+    this.prepared = null;
+    this.dropDraftsSoon();
     const head = this.adapter.store.current()!;
     this.banks[head.bank] = { name: head.bank, seq: head.seq, valid: true, bytes: head.length, writes: head.wear[head.bank], firmwareVersion: head.fw, error: null };
     for (const n of ['A', 'B'] as const) this.banks[n].writes = head.wear[n];
@@ -523,6 +538,12 @@ interface DraftBase {
   base: NvramData;
   copies: unknown[][];
   originals: unknown[];
+}
+
+/** An immer draft of a draft base, made ahead (each is handed to one update). */
+interface PreparedDraft {
+  base: DraftBase;
+  draft: NvramData;
 }
 
 function makeDraftBase(data: NvramData): DraftBase {
