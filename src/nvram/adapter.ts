@@ -51,10 +51,11 @@ export class NvramAdapter implements Adapter<NvramData> {
   /**
    * One physical bank write. Refuses, writing nothing, when the content does not fit. `payload` is the content's
    * JSON text in UTF-8 when the caller already has it (the Nvram encodes it once per commit, into its own buffer).
+   * `whileSyncing`: see BankStore.write.
    */
-  async write(data: NvramData, payload: Buffer = Buffer.from(JSON.stringify(data), 'utf8')): Promise<void> {
+  async write(data: NvramData, payload: Buffer = Buffer.from(JSON.stringify(data), 'utf8'), whileSyncing?: () => void): Promise<void> {
     const capacity = this.capacityBytes();
     if (payload.length > capacity) throw new NvramCapacityError(payload.length, capacity);
-    await this.store.write(payload, CURRENT_FIRMWARE);
+    await this.store.write(payload, CURRENT_FIRMWARE, whileSyncing);
   }
 }

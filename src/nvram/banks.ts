@@ -104,13 +104,12 @@ export function encodeHeader(h: BankHeader, into: Buffer = Buffer.allocUnsafe(HE
   }
   const extent = h.extent === undefined ? '' : `,"extent":${h.extent}`;
   const body = `{"magic":${JSON.stringify(h.magic)},"layout":${h.layout},"bank":${JSON.stringify(h.bank)},"seq":${h.seq},"fw":${h.fw},"offset":${h.offset},"length":${h.length},"slot":${h.slot},"crc":${h.crc},"wear":{"A":${h.wear.A},"B":${h.wear.B}}${extent}}`;
-  const tooLong = (length: number) => new Error(`bank header too long (${length} bytes)`);
-  if (body.length > HEADER_SIZE - 1) throw tooLong(`${body.slice(0, -1)},"hcrc":${crc32(body)}}`.length);
+  if (body.length > HEADER_SIZE - 1) throw headerTooLong(`${body.slice(0, -1)},"hcrc":${crc32(body)}}`.length);
   into.fill(0x20, 0, HEADER_SIZE - 1);
   into[HEADER_SIZE - 1] = 0x0a;
   const bodyBytes = into.write(body, 0, 'latin1');
   const tail = `,"hcrc":${crc32(into.subarray(0, bodyBytes))}}`;
-  if (bodyBytes - 1 + tail.length > HEADER_SIZE - 1) throw tooLong(bodyBytes - 1 + tail.length);
+  if (bodyBytes - 1 + tail.length > HEADER_SIZE - 1) throw headerTooLong(bodyBytes - 1 + tail.length);
   into.write(tail, bodyBytes - 1, 'latin1');
   return into;
 }
@@ -252,9 +251,10 @@ export class BankStore {
    * header, one fsync. Only when this resolves is the new content the current one.
    * On any error, or a power cut at any byte in any order, the previous current bank is untouched: the target bank
    * is the only one written, and until all of it is on the disk its header or payload CRC fails, so a reader falls
-   * back to the previous bank. A string payload is written as UTF-8.
+   * back to the previous bank. A string payload is written as UTF-8. `whileSyncing` (which must not throw) runs once
+   * the fsync is under way: CPU work of the caller's that overlaps the wait for the disk.
    */
-  async write(payload: Buffer | string, fw: number): Promise<BankHeader> {
+  async write(payload: Buffer | string, fw: number, whileSyncing?: () => void): Promise<BankHeader> {
     const slot = this.slotBytes();
     const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
     if (length > slot) throw new RangeError(`payload of ${length} bytes exceeds the ${slot}-byte slot`);
@@ -287,7 +287,10 @@ export class BankStore {
     // header's extent covers exactly that.
     if (extent > length) await this.file.write(Buffer.alloc(extent - length), header.offset + length, 'data');
     await this.file.write(encoded, headerOffset(target), 'commit');
-    await this.file.sync();
+    const syncing = this.file.sync();
+    // The fsync waits for the disk (on the thread pool): the caller's work that need not precede it runs meanwhile.
+    whileSyncing?.();
+    await syncing;
     this.extent[target] = length; // the zero fill is durable now
     this.currentHeader = header;
     this.newestHeader = header;
@@ -297,6 +300,10 @@ export class BankStore {
   close(): Promise<void> {
     return this.file.close();
   }
+}
+
+function headerTooLong(length: number): Error {
+  return new Error(`bank header too long (${length} bytes)`);
 }
 
 function hex(n: number): string {

@@ -34,6 +34,17 @@ export interface Encoded {
    */
   payload: Buffer;
   layout: PayloadLayout;
+  /**
+   * The values in `data` that are new (parsed back from their text) and not frozen yet: the caller deep-freezes them
+   * with freezeNew() while the write is in flight, before `data` is published.
+   */
+  unfrozen: object[];
+}
+
+/** Deep-freezes what encode() parsed anew: after this, `encoded.data` is deep-frozen throughout. */
+export function freezeNew(encoded: Encoded): void {
+  for (const v of encoded.unfrozen) deepFreeze(v);
+  encoded.unfrozen.length = 0;
 }
 
 /** Where a payload's parts lie: what the next commit copies from. */
@@ -60,6 +71,14 @@ const PART_RULES = Object.entries(CONTENT_PARTS);
 /** `"name":` of every known part: precomputed framing. */
 const PART_KEYS = new Map(PART_RULES.map(([name]) => [name, keyText(name)]));
 const COMMA = 0x2c;
+
+/** all[skip…] as a new array (a frozen list is copied item by item: V8 slices a frozen array on a slow path). */
+function itemsFrom(all: unknown[], skip: number): unknown[] {
+  if (!Object.isFrozen(all)) return all.slice(skip);
+  const out = new Array<unknown>(all.length - skip);
+  for (let i = 0; i < out.length; i++) out[i] = all[skip + i];
+  return out;
+}
 
 function keyText(name: string): string {
   return `${JSON.stringify(name)}:`;
@@ -144,6 +163,8 @@ export class ContentEncoder {
   private readonly checkedIn = new WeakMap<object, string>();
   /** The base whose collection items were registered in checkedIn (boot content is registered on first use). */
   private registered: object | null = null;
+  /** What the encode() under way parsed anew (see Encoded.unfrozen). */
+  private unfrozen: object[] = [];
 
   /** Content that passed the full check (a boot's scan): the base for the next commit. */
   adopt(data: NvramData): void {
@@ -172,6 +193,7 @@ export class ContentEncoder {
     const out: Record<string, unknown> = {};
     const layout = noLayout();
     const fresh: Fresh[] = [];
+    this.unfrozen = [];
     const b = new PayloadBuilder(this.spareBuf);
     b.byte(0x7b); // {
     for (const key of Object.keys(next)) {
@@ -214,7 +236,7 @@ export class ContentEncoder {
     const problem = this.check(base, out, fresh);
     if (problem) return { problem };
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    return { data: Object.freeze(out) as unknown as NvramData, payload, layout };
+    return { data: Object.freeze(out) as unknown as NvramData, payload, layout, unfrozen: this.unfrozen };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */
@@ -250,13 +272,15 @@ export class ContentEncoder {
 
   /**
    * A list written item by item. It is walked against the base's list (appends and trims keep the other items in
-   * order), so most items cost one comparison, and a run of them one copy of their bytes. An `unchanged` list (the
-   * base's own, whose bytes are not known yet: boot content) is only serialized, to learn where its items lie.
-   * The first `skip` items are left out (the oldest, beyond the part's limit).
+   * order): an item of the base starts a run, which goes on while the next items are the base's next ones, by
+   * identity (no item is read: a cold item costs a cache miss, and a commit walks every item of the list), and the
+   * run's bytes are one copy. An `unchanged` list (the base's own, whose bytes are not known yet: boot content) is
+   * only serialized, to learn where its items lie. The first `skip` items are left out (the oldest, beyond the
+   * part's limit).
    */
   private list(b: PayloadBuilder, part: string, all: unknown[], skip: number, base: Record<string, unknown> | null, fresh: Fresh[], unchanged: boolean): { value: unknown; layout: ListLayout } {
     const n = all.length - skip;
-    const values = unchanged ? null : new Array<unknown>(n);
+    const values = unchanged ? null : itemsFrom(all, skip);
     const starts = new Array<number>(n + 1);
     const prevLayout = unchanged ? undefined : this.layout.lists.get(part);
     const prev = prevLayout && Array.isArray(base?.[part]) ? (base[part] as unknown[]) : [];
@@ -265,34 +289,23 @@ export class ContentEncoder {
     const prevStarts = prevLayout?.starts ?? [];
     b.byte(0x5b); // [
     const from = b.pos;
-    let runFrom = -1; // prev[runFrom, runTo) is being copied as one block of the base's payload
-    let runTo = -1;
-    let runAt = 0; // where the run starts, relative to `from`
-    for (let i = 0; i < n; i++) {
+    let next = 0; // where in prev the last run ended: the first place to look for the next item
+    for (let i = 0; i < n; ) {
       const item = all[skip + i];
-      // The next item of the run is compared by identity first, without reading the item (a cold item costs a
-      // cache miss, and a commit walks every item of the list); an equal primitive has the same text anyway.
-      const at = !prevLayout ? -1 : runTo >= 0 && runTo < prev.length && prev[runTo] === item ? runTo : isObject(item) ? prev.indexOf(item) : -1;
+      const at = !prevLayout ? -1 : next < prev.length && prev[next] === item ? next : isObject(item) ? prev.indexOf(item) : -1;
+      if (i > 0) b.byte(COMMA);
       if (at >= 0) {
-        if (at !== runTo || runFrom < 0) {
-          if (runFrom >= 0) b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
-          if (i > 0) b.byte(COMMA);
-          runFrom = at;
-          runAt = b.pos - from;
-        }
-        runTo = at + 1;
-        starts[i] = runAt + prevStarts[at]! - prevStarts[runFrom]!;
-        values![i] = item;
+        let end = at + 1;
+        while (i + end - at < n && end < prev.length && all[skip + i + end - at] === prev[end]) end++;
+        const shift = b.pos - from - prevStarts[at]!;
+        for (let k = at; k < end; k++) starts[i + k - at] = prevStarts[k]! + shift;
+        b.copy(src, prevFrom + prevStarts[at]!, prevFrom + prevStarts[end]! - 1);
+        i += end - at;
+        next = end;
         continue;
       }
-      if (runFrom >= 0) {
-        b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
-        runFrom = -1;
-      }
-      if (i > 0) b.byte(COMMA);
       starts[i] = b.pos - from;
       if (values === null || this.checkedInPart(item, part)) {
-        if (values !== null) values[i] = item;
         b.text((JSON.stringify(item) as string | undefined) ?? 'null');
       } else {
         const p = this.whole(item);
@@ -300,8 +313,8 @@ export class ContentEncoder {
         fresh.push({ part, kind: 'list', key: i, value: values[i] });
         b.text(p.text ?? 'null');
       }
+      i++;
     }
-    if (runFrom >= 0) b.copy(src, prevFrom + prevStarts[runFrom]!, prevFrom + prevStarts[runTo]! - 1);
     starts[n] = b.pos - from + 1;
     b.byte(0x5d); // ]
     return { value: values === null ? all : Object.freeze(values), layout: { from, starts } };
@@ -328,11 +341,16 @@ export class ContentEncoder {
     return unchanged ? record : Object.freeze(values);
   }
 
-  /** Serialized and parsed back whole: the normalized, frozen copy of a new value. */
+  /**
+   * Serialized and parsed back whole: the normalized copy of a new value. Frozen later (freezeNew): the freeze of a
+   * new snapshot or item need not hold up the write.
+   */
   private whole(value: unknown): Part {
     const text = JSON.stringify(value) as string | undefined;
     if (text === undefined) return { value: undefined, text };
-    return { value: deepFreeze(JSON.parse(text)), text };
+    const parsed: unknown = JSON.parse(text);
+    if (isObject(parsed)) this.unfrozen.push(parsed);
+    return { value: parsed, text };
   }
 
   /** Boot content passed the full check: its collection items count as checked in their parts. */

@@ -5,11 +5,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Immer } from 'immer';
+import { enableArrayMethods, Immer } from 'immer';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
-import { ContentEncoder, type EncodeWork } from './encoder.ts';
+import { ContentEncoder, freezeNew, type Encoded, type EncodeWork } from './encoder.ts';
 import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
 import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
@@ -197,6 +197,16 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
   }
 }
 
+/**
+ * The Immer the NVRAM drafts with. Its array-methods plugin applies push, splice, filter and find to the draft's copy
+ * in one step, where a plain proxy traps every index and the length one by one (a commit appends to a 200-item log
+ * at every transition). The plugin registry is immer's own, process-wide and idempotent: enabling it twice is a no-op.
+ */
+function draftingImmer(): Immer {
+  enableArrayMethods();
+  return new Immer({ autoFreeze: false });
+}
+
 function placeholder(): NvramData {
   return factoryDefaults({ id: 'unset', serial: '' });
 }
@@ -208,7 +218,7 @@ function randomDevice(): DeviceIdentity {
 class NvramInstance implements Nvram {
   boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null, findings: [], keyChanged: false };
   /** Drafts share every part the mutator does not touch with the committed content (no deep copy per update). */
-  private readonly immer = new Immer({ autoFreeze: false });
+  private readonly immer = draftingImmer();
   private readonly encoder = new ContentEncoder();
   /**
    * The scan's needle (JSON-escaped plaintext in UTF-8, or null: too short to scan for, or the blob does not open
@@ -220,6 +230,16 @@ class NvramInstance implements Nvram {
   /** The bounded lists, kept to their newest items at every commit. */
   private readonly listLimits: Readonly<Record<string, number>>;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The committed content's draft base, and a draft of it not handed out yet (see prepareNext). Kept until the end
+   * of the event-loop turn: back-to-back commits use them, and a printer that commits now and then does not hold a
+   * copy of its lists in between (a fleet runs thousands of printers in one process).
+   */
+  private nextBase: DraftBase | null = null;
+  private nextDraft: PreparedDraft | null = null;
+  private dropping = false;
+  /** What prepareNext made for the commit under way: becomes nextBase/nextDraft when its write is durable. */
+  private prepared: PreparedDraft | null = null;
   private closed = false;
   private banks: Record<BankName, BankStats>;
 
@@ -352,15 +372,20 @@ class NvramInstance implements Nvram {
   update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData> {
     return this.enqueue(async () => {
       if (this.closed) throw new NvramError('nvram_closed', 'NVRAM is closed');
-      const { base, originals } = this.draftBase();
-      const draft = this.immer.createDraft(base);
-      const sealed = new Map<string, string>();
-      const returned: unknown = mutate(draft, this.draftVault(draft, sealed));
+      const base = this.draftBase();
+      const draft = this.takeDraft(base);
+      const vault = new StagingVault(this.vault, draft);
+      const returned: unknown = mutate(draft, vault);
       // An async mutator would change the draft after the commit: refuse it instead of losing writes silently.
       if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') throw new TypeError('update(): the mutator must be synchronous');
       const next: Record<string, unknown> = { ...this.immer.finishDraft(draft) };
-      for (const key of Object.keys(next)) if (originals.has(next[key])) next[key] = originals.get(next[key]);
-      return this.commitData(next as unknown as NvramData, sealed);
+      for (const key of Object.keys(next)) {
+        const value = next[key];
+        if (!Array.isArray(value)) continue;
+        const at = base.copies.indexOf(value);
+        if (at >= 0) next[key] = base.originals[at];
+      }
+      return this.commitData(next as unknown as NvramData, vault.sealed);
     });
   }
 
@@ -385,23 +410,43 @@ class NvramInstance implements Nvram {
     return run;
   }
 
+  /** The draft base of the committed content (made while the last commit's fsync ran, or now). */
+  private draftBase(): DraftBase {
+    if (this.nextBase?.data !== this.low.data) this.nextBase = makeDraftBase(this.low.data);
+    return this.nextBase;
+  }
+
+  /** A draft of `base`: the one made while the last commit's fsync ran (each is used once), or a new one. */
+  private takeDraft(base: DraftBase): NvramData {
+    const made = this.nextDraft;
+    this.nextDraft = null;
+    return made?.base === base ? made.draft : this.immer.createDraft(base.base);
+  }
+
+  /** Lets the draft base and draft go at the end of this event-loop turn (see nextBase). */
+  private dropDraftsSoon(): void {
+    if (this.dropping) return;
+    this.dropping = true;
+    setImmediate(() => {
+      this.dropping = false;
+      this.nextBase = null;
+      this.nextDraft = null;
+    });
+  }
+
   /**
-   * What immer drafts from: the committed content with its lists copied. V8 copies a frozen array on a slow path
-   * (tens of times a plain one) and immer copies a list at its first change; the copies are only read (immer never
-   * writes its base), and an untouched copy is mapped back to the committed list, which the encoder then reuses.
+   * What need not precede the write, done while its fsync runs: the freeze of what the commit parsed anew, and the
+   * next update's draft base and draft. Published (by commitData) only once the write is durable; a failed write
+   * leaves them unused. Never throws: all of it would be done again by the next update anyway.
    */
-  private draftBase(): { base: NvramData; originals: Map<unknown, unknown> } {
-    const data = this.low.data as unknown as Record<string, unknown>;
-    const base: Record<string, unknown> = { ...data };
-    const originals = new Map<unknown, unknown>();
-    for (const key of LIST_PARTS) {
-      const list = data[key];
-      if (!Array.isArray(list)) continue;
-      const copy = [...(list as unknown[])];
-      base[key] = copy;
-      originals.set(copy, list);
+  private prepareNext(encoded: Encoded): void {
+    freezeNew(encoded);
+    try {
+      const base = makeDraftBase(encoded.data);
+      this.prepared = { base, draft: this.immer.createDraft(base.base) };
+    } catch {
+      this.prepared = null;
     }
-    return { base: base as unknown as NvramData, originals };
   }
 
   /**
@@ -417,16 +462,23 @@ class NvramInstance implements Nvram {
     const encoded = this.encoder.encode(root, this.listLimits);
     if ('problem' in encoded) throw new NvramInvalidDataError(encoded.problem);
     this.refusePlaintextSecrets(encoded.data, encoded.payload, sealed);
+    this.prepared = null;
     try {
       // Not low.write(): that reads low.data, which would publish the content before it is durable.
-      await this.adapter.write(encoded.data, encoded.payload);
+      await this.adapter.write(encoded.data, encoded.payload, () => this.prepareNext(encoded));
     } catch (err) {
       const target = this.adapter.store.current()?.bank === 'A' ? 'B' : 'A';
       this.banks[target] = { ...this.banks[target], valid: false, error: `write interrupted: ${(err as Error).message}` };
       throw err;
     }
+    if (encoded.unfrozen.length > 0) this.prepareNext(encoded); // an io that did not call back: do it now
     this.encoder.committed(encoded);
     this.low.data = encoded.data;
+    const prepared = this.prepared as PreparedDraft | null; // set by the callback while the fsync ran
+    this.nextBase = prepared?.base ?? null;
+    this.nextDraft = prepared;
+    this.prepared = null;
+    this.dropDraftsSoon();
     const head = this.adapter.store.current()!;
     this.banks[head.bank] = { name: head.bank, seq: head.seq, valid: true, bytes: head.length, writes: head.wear[head.bank], firmwareVersion: head.fw, error: null };
     for (const n of ['A', 'B'] as const) this.banks[n].writes = head.wear[n];
@@ -464,36 +516,87 @@ class NvramInstance implements Nvram {
     return needle;
   }
 
-  private draftVault(draft: NvramData, sealed: Map<string, string>): DraftVault {
-    return {
-      set: (name, value) => {
-        const blob = this.vault.seal(name, value);
-        sealed.set(sealedKey(name, blob), value);
-        draft.secrets[name] = blob;
-      },
-      delete: (name) => {
-        delete draft.secrets[name];
-      },
-      get: (name) => this.openSecret(draft, name),
-      has: (name) => this.openSecret(draft, name) !== undefined,
-    };
-  }
-
   private openSecret(data: NvramData, name: string): string | undefined {
-    const blob = Object.hasOwn(data.secrets, name) ? data.secrets[name] : undefined;
-    if (!blob) return undefined;
-    try {
-      return this.vault.open(name, blob);
-    } catch (err) {
-      if (err instanceof NvramSecretError) return undefined;
-      throw err;
-    }
+    return openSecretIn(this.vault, data, name);
   }
 
   private appendEvent(data: NvramData, kind: string, message: string, extra?: Record<string, unknown>): void {
     const entry: EventLogEntry = { at: this.now(), kind, message };
     if (extra) entry.data = extra;
     data.eventLog.push(entry);
+  }
+}
+
+/**
+ * What immer drafts from: the committed content with its lists copied. V8 copies a frozen array on a slow path
+ * (tens of times a plain one) and immer copies a list at its first change; the copies are only read (immer never
+ * writes its base, so one base serves every update until the next commit), and an untouched copy is mapped back to
+ * the committed list, which the encoder then reuses.
+ */
+interface DraftBase {
+  data: NvramData;
+  base: NvramData;
+  copies: unknown[][];
+  originals: unknown[];
+}
+
+/** An immer draft of a draft base, made ahead (each is handed to one update). */
+interface PreparedDraft {
+  base: DraftBase;
+  draft: NvramData;
+}
+
+function makeDraftBase(data: NvramData): DraftBase {
+  const parts = data as unknown as Record<string, unknown>;
+  const base: Record<string, unknown> = { ...parts };
+  const copies: unknown[][] = [];
+  const originals: unknown[] = [];
+  for (const key of LIST_PARTS) {
+    const list = parts[key];
+    if (!Array.isArray(list)) continue;
+    const copy = [...(list as unknown[])];
+    base[key] = copy;
+    copies.push(copy);
+    originals.push(list);
+  }
+  return { data, base: base as unknown as NvramData, copies, originals };
+}
+
+/**
+ * The vault a mutator sees: seals into the draft and remembers what it sealed (no need to open it for the scan). A
+ * class, not an object of closures: one update allocates one small object.
+ */
+class StagingVault implements DraftVault {
+  readonly sealed = new Map<string, string>();
+  constructor(
+    private readonly vault: SecretVault,
+    private readonly draft: NvramData,
+  ) {}
+  set(name: string, value: string): void {
+    const blob = this.vault.seal(name, value);
+    this.sealed.set(sealedKey(name, blob), value);
+    this.draft.secrets[name] = blob;
+  }
+  delete(name: string): void {
+    delete this.draft.secrets[name];
+  }
+  get(name: string): string | undefined {
+    return openSecretIn(this.vault, this.draft, name);
+  }
+  has(name: string): boolean {
+    return openSecretIn(this.vault, this.draft, name) !== undefined;
+  }
+}
+
+/** Plaintext of a sealed secret in `data`, or undefined when absent or it does not open with this key. */
+function openSecretIn(vault: SecretVault, data: NvramData, name: string): string | undefined {
+  const blob = Object.hasOwn(data.secrets, name) ? data.secrets[name] : undefined;
+  if (!blob) return undefined;
+  try {
+    return vault.open(name, blob);
+  } catch (err) {
+    if (err instanceof NvramSecretError) return undefined;
+    throw err;
   }
 }
 

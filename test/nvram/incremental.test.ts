@@ -10,6 +10,7 @@ import { HEADER_SIZE } from '../../src/nvram/banks.ts';
 import { readCommitted } from '../../src/nvram/inspect.ts';
 import { NvramInvalidDataError, openNvram, type Nvram } from '../../src/nvram/index.ts';
 import { steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
+import { nodeIoWith } from './wrapped-io.ts';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -228,5 +229,45 @@ describe('NVRAM commits: only what changed is encoded and checked, nothing is dr
     }
     expect((await readCommitted(file))?.content).toEqual(nvram.data);
     await nvram.close();
+  });
+  it('publishes what a commit prepares while its fsync runs only when the fsync succeeds; a failed update spoils no later one', async () => {
+    const dir = await dirs.make();
+    const file = path.join(dir, 'nvram.img');
+    let failSync = false;
+    const io = nodeIoWith((inner) => ({
+      sync: () => (failSync ? Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })) : inner.sync()),
+    }));
+    const nvram = await openNvram({ file, now: steppingNow(), factoryDevice: TEST_DEVICE, io });
+    await nvram.update((d) => void d.eventLog.push(event(1)));
+    await nvram.update((d) => void d.eventLog.push(event(2)));
+    const committed = nvram.data;
+
+    failSync = true; // the payload and header are written, the fsync fails: nothing of this commit may show
+    await expect(nvram.update((d) => void d.eventLog.push(event(3)))).rejects.toThrow(/EIO/);
+    expect(nvram.data).toBe(committed);
+    failSync = false;
+    // The next update in the same turn, its mutator failing half-way: still nothing.
+    await expect(
+      nvram.update((d) => {
+        d.eventLog.push(event(4));
+        throw new Error('mutator failed');
+      }),
+    ).rejects.toThrow('mutator failed');
+    expect(nvram.data).toBe(committed);
+
+    const messages = () => nvram.data.eventLog.map((e) => e.message).filter((m) => m.startsWith('event'));
+    await nvram.update((d) => void d.eventLog.push(event(5)));
+    expect(messages()).toEqual(['event 1', 'event 2', 'event 5']);
+    await new Promise((resolve) => setImmediate(resolve)); // a later turn: the drafts made ahead are gone
+    await nvram.update((d) => void d.eventLog.push({ ...event(6), data: { nested: { deep: [1] } } }));
+    expect(messages()).toEqual(['event 1', 'event 2', 'event 5', 'event 6']);
+    expect(await payloadText(file)).toBe(JSON.stringify(nvram.data));
+    // What the commits parsed anew was frozen before it was published, all the way down.
+    expect(nvram.data.eventLog.every((e) => Object.isFrozen(e))).toBe(true);
+    expect(Object.isFrozen(nvram.data.eventLog.at(-1)!.data!.nested)).toBe(true);
+    await nvram.close();
+    const again = await openNvram({ file, now: steppingNow() });
+    expect(again.data).toEqual(nvram.data);
+    await again.close();
   });
 });
