@@ -11,7 +11,7 @@ import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DraftVault, Nvram } from '../nvram/index.ts';
 import type { NvramData } from '../nvram/schema.ts';
-import { applyRecords, declaresRecords, transitionEntry, trimLogs, type Step } from './records.ts';
+import { applyRecords, declaresRecords, jobsSentBy, transitionEntry, trimLogs, type Step } from './records.ts';
 import type { DispatchResult } from './printer.ts';
 import type { StorageFaults } from './storage-fault.ts';
 import type { DoneJob } from './spoolKeeper.ts';
@@ -72,9 +72,9 @@ export interface DispatcherOptions {
   /** Runs after each accepted step is committed and in memory (still inside the queue). */
   afterStep(done: StepDone): Promise<void>;
   /**
-   * Durable work for the jobs a step's write records as sent, started while that write is in flight so that their
-   * waits for the disk overlap (the spool's done records); awaited before the step goes on, whatever the write's fate.
-   * It must not reject.
+   * Durable work for the jobs a step's write records as sent (the spool's done records), started just before that
+   * write so that its waits for the disk overlap the write's work and its own; awaited before the step goes on,
+   * whatever the write's fate. It must not reject.
    */
   alongsideSent?(jobs: DoneJob[]): Promise<void>;
 }
@@ -162,15 +162,15 @@ export class Dispatcher {
     const nextSince = stateChanged ? clock.now() : this.since;
     const deleteTokens = step.actions.has('deleteTokens');
     let finishedJobs: string[] = [];
-    let alongside: Promise<void> | undefined;
 
     const writes = extra !== undefined || stateChanged || contextChanged || this.staged !== undefined || deleteTokens || declaresRecords(step);
     if (writes) {
+      const sent = this.o.alongsideSent ? jobsSentBy(this.o.nvram.data, step) : [];
+      const alongside = sent.length ? this.o.alongsideSent!(sent) : undefined;
       try {
         await this.commit((draft, vault) => {
           extra?.(draft, vault);
           finishedJobs = applyRecords(draft, step);
-          alongside = this.alongside(draft, finishedJobs);
           draft.snapshot = persistedSnapshot(next, nextSince);
           const entry = transitionEntry(step, stateChanged);
           if (entry) draft.eventLog.push(entry);
@@ -184,25 +184,6 @@ export class Dispatcher {
     log.info({ event: event.type, from, to, reason: next.context.lastError?.reason }, 'transition');
     await this.o.afterStep({ ...step, from, to, stateChanged, contextChanged, finishedJobs });
     return { accepted: true, state: to };
-  }
-
-  /**
-   * Starts alongsideSent for the jobs this draft finishes as sent: their fields are read now (the draft is revoked
-   * once the write is built), the work starts once the write is under way (a microtask, after the mutator).
-   */
-  private alongside(draft: NvramData, finished: string[]): Promise<void> | undefined {
-    const hook = this.o.alongsideSent;
-    if (!hook || finished.length === 0) return undefined;
-    const sent: DoneJob[] = [];
-    // A finished job was just pushed onto the log: look from its end (each element read becomes a draft to finalize).
-    const log = draft.jobLog;
-    for (let i = log.length - 1, left = finished.length; i >= 0 && left > 0; i--) {
-      const j = log[i]!;
-      if (!finished.includes(j.id)) continue;
-      left--;
-      if (j.status === 'sent') sent.push({ id: j.id, status: 'sent', reply: j.reply, updatedAt: j.updatedAt, messageId: j.messageId });
-    }
-    return sent.length ? Promise.resolve().then(() => hook(sent)) : undefined;
   }
 
   /**

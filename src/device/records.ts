@@ -9,6 +9,7 @@ import type { SnapshotFrom } from 'xstate';
 import { leafState, type DeviceEvent, type LastError, type LeafState, type oauthDeviceMachine } from '../../machines/oauthDevice.ts';
 import type { JobRecord, NvramData } from '../nvram/schema.ts';
 import { JOB_LOG_LIMIT } from './printer.ts';
+import type { DoneJob } from './spoolKeeper.ts';
 
 type Snapshot = SnapshotFrom<typeof oauthDeviceMachine>;
 
@@ -38,7 +39,7 @@ const RECORD_ACTIONS: Record<string, (r: Records, s: Step) => void> = {
   },
   completeJob: (r, s) => {
     const job = r.find(s.prev.context.jobId);
-    if (job) r.finish(job, 'sent', s.event.type === 'SENT' ? s.event.reply : null);
+    if (job) r.finish(job, 'sent', sentReply(s));
   },
   failJob: (r, s) => {
     const job = r.find(s.prev.context.jobId);
@@ -50,6 +51,20 @@ const RECORD_ACTIONS: Record<string, (r: Records, s: Step) => void> = {
     if (job && job.status !== 'held') Object.assign(job, { status: 'queued', updatedAt: s.now });
   },
 };
+
+/** The reply completeJob records: the server's, when the step is its answer. */
+const sentReply = (s: Step): string | null => (s.event.type === 'SENT' ? s.event.reply : null);
+
+/**
+ * The jobs this step's records will finish as sent (completeJob), as their records will read, from the content
+ * before the step: known before the step's write, so the spool's done records can be on their way first.
+ */
+export function jobsSentBy(data: Readonly<NvramData>, step: Step): DoneJob[] {
+  if (!step.actions.has('completeJob')) return [];
+  const id = step.prev.context.jobId;
+  const job = id ? data.spool.find((j) => j.id === id) : undefined;
+  return job ? [{ id: job.id, status: 'sent', reply: sentReply(step), updatedAt: step.now, messageId: job.messageId }] : [];
+}
 
 /** True when the step declared a record action (it must be written even if state and context look unchanged). */
 export function declaresRecords(step: Pick<Step, 'actions'>): boolean {

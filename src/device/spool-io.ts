@@ -2,7 +2,7 @@
  * The only door between the spool and the disk: every file call the spool makes goes through a `SpoolIo`, so tests
  * can put a failing disk in the way (src/util/faulty-io.ts), as the NVRAM's `NvramIo` does for the image.
  */
-import { closeSync, constants as fsc, fchmodSync, openSync, promises as fs, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, openSync, promises as fs, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 import { fsyncFd } from '../util/fsync.ts';
 
@@ -19,17 +19,16 @@ export interface SpoolIo {
   /** Creates (or empties) a file readable by its owner only, open for writing. */
   create(file: string): Promise<SpoolFile>;
   readFile(file: string): Promise<Buffer>;
-  rename(from: string, to: string): Promise<void>;
   /** Removes a file; one that is already gone is not an error. */
   unlink(file: string): Promise<void>;
   readdir(dir: string): Promise<string[]>;
-  /** fsync of a directory, so a new or renamed entry survives power loss. */
+  /** fsync of a directory, so a new entry survives power loss. */
   syncDir(dir: string): Promise<void>;
 }
 
 /**
  * Real files through node:fs. Stateless, so one instance serves any number of devices. As in the NVRAM's io.ts,
- * everything but the fsyncs (and unlink, below) is a synchronous call: open, chmod, write, close, rename, readdir and
+ * everything but the fsyncs (and unlink, below) is a synchronous call: open, chmod, write, close, readdir and
  * the read of a small JSON record only touch the page cache and the directory, and a thread-pool round trip each cost
  * more than the call (a mail made about twenty of them, one after the other). What waits for the disk, the fsync,
  * stays on the thread pool; close waits for one in flight, so the descriptor is never reused under it.
@@ -60,7 +59,6 @@ export const nodeSpoolIo: SpoolIo = {
     };
   },
   readFile: async (file) => readFileSync(file),
-  rename: async (from, to) => renameSync(from, to),
   // On the thread pool, like the fsyncs: a removal is garbage collection that overlaps the step's network work
   // (device.ts afterStep), and under a busy disk one waits for the journal (p90 2.7 ms at load 18, 2 a mail).
   unlink: (file) =>

@@ -1,6 +1,6 @@
 /**
  * The printer's job storage: each job's content (recipients, subject, body, attachments) as a file in the spool
- * directory, written durably (file and directory fsync'ed) before the job's record goes into NVRAM.
+ * directory, written durably (file and directory fsync'ed together) before the job's record goes into NVRAM.
  *
  * The spool and the NVRAM must agree after any bank fallback (docs/nvram.md, "Spool and NVRAM agree"), so:
  *  - a content file names its job's Message-ID and creation time: a job that a lost bank had acknowledged can be
@@ -77,29 +77,9 @@ export class Spool {
     return JSON.parse((await this.io.readFile(this.pathFor(jobId))).toString('utf8')) as JobContent;
   }
 
-  /**
-   * Records durably that a job finished. Written in place, without a temp file and rename: a done record torn by a
-   * cut reads as absent (readDone), which is what a cut before it means, so the file and its directory entry are
-   * fsync'ed together rather than one after the other.
-   */
+  /** Records durably that a job finished (written in place like the content: a torn one reads as absent). */
   async markDone(jobId: string, done: DoneRecord): Promise<void> {
-    const io = this.io;
-    const file = this.donePath(jobId);
-    await this.makeDir();
-    try {
-      const handle = await io.create(file);
-      try {
-        await handle.write(Buffer.from(JSON.stringify(done), 'utf8'));
-        const synced = await Promise.allSettled([handle.sync(), io.syncDir(this.dir)]);
-        const failed = synced.find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason;
-      } finally {
-        await handle.close();
-      }
-    } catch (err) {
-      await io.unlink(file).catch(() => undefined); // a record that is not durable is not one
-      throw err;
-    }
+    await this.writeDurably(this.donePath(jobId), JSON.stringify(done));
   }
 
   /** The done record; null when absent or not one. A disk that cannot read it throws (it is not "absent"). */
@@ -130,7 +110,8 @@ export class Spool {
   }
 
   /**
-   * The jobs that have files in the spool. Leftover temp files (an interrupted write) are deleted. A disk that cannot
+   * The jobs that have files in the spool. Leftover temp files (an interrupted write of firmware that wrote the content
+   * through a temp file and rename) are deleted. A disk that cannot
    * list the spool (or read a done record) throws: an empty answer would make every pending job look lost.
    */
   async entries(): Promise<SpoolEntry[]> {
@@ -167,24 +148,30 @@ export class Spool {
     this.dirMade = true;
   }
 
+  /**
+   * Writes a new file durably, in place, without a temp file and rename: its data and its directory entry are
+   * fsync'ed together rather than one after the other (one wait for the disk instead of two). A file torn by a cut
+   * is one nothing points at yet — a job's record goes into NVRAM only after its content is durable, and a done
+   * record only says what a torn one's absence says — and it reads as not one: unparseable content is never taken
+   * back (spoolKeeper.ts `contentOf`), an unparseable done record is absent (`readDone`).
+   */
   private async writeDurably(file: string, text: string): Promise<void> {
     const io = this.io;
     await this.makeDir();
-    const tmp = `${file}${TMP}`;
     try {
-      const handle = await io.create(tmp);
+      const handle = await io.create(file);
       try {
         await handle.write(Buffer.from(text, 'utf8'));
-        await handle.sync();
+        const synced = await Promise.allSettled([handle.sync(), io.syncDir(this.dir)]);
+        const failed = synced.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
       } finally {
         await handle.close();
       }
-      await io.rename(tmp, file);
-      await io.syncDir(this.dir);
     } catch (err) {
-      // A failing disk (full, read-only, I/O error): leave no partial file behind if it lets us; the next boot
-      // removes what it does not.
-      await io.unlink(tmp).catch(() => undefined);
+      // A failing disk (full, read-only, I/O error): a file that is not durable is not one; leave none behind if
+      // the disk lets us (the next boot retires what it does not: nothing points at it).
+      await io.unlink(file).catch(() => undefined);
       throw err;
     }
   }

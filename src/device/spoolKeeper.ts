@@ -19,8 +19,8 @@ export interface SpoolKeeper {
   /** A job just finished (its commit is done): the spool records it (unless recordSent did); its files go after a later commit. */
   finished(id: string): Promise<void>;
   /**
-   * Jobs the server accepted, as the step's commit in flight records them: their done records are written while that
-   * commit waits for the disk. The acceptance is a fact whatever the commit's fate, and a cut between the two reads
+   * Jobs the server accepted, as the step's commit records them: their done records are started just before that
+   * commit, so their waits for the disk overlap its work. The acceptance is a fact whatever the commit's fate, and a cut between the two reads
    * back as sent (reconcile.ts: a pending job with a done record is finished from it, never re-sent). Never rejects.
    */
   recordSent(jobs: readonly DoneJob[]): Promise<void>;

@@ -4,7 +4,7 @@
  * kind (or of any kind) fail with ENOSPC, EIO or EROFS, as a real `NodeJS.ErrnoException`. One-shot: that call alone
  * fails. Persistent: from that call on, every call of that kind fails until `clear()` (the disk stays full).
  *
- * A failing call does nothing (no byte written, nothing renamed or removed). Writes that succeeded before a failing
+ * A failing call does nothing (no byte written, nothing removed). Writes that succeeded before a failing
  * fsync stay in the file, as they do in the page cache of a real disk: the harder case for the device, since a
  * commit it was told failed may still be read back after a restart. Closing a handle never fails (the handle must
  * be released). The kinds, per call:
@@ -12,14 +12,13 @@
  *   read   NvramFile.read and size, SpoolIo.readFile and readdir
  *   write  NvramFile.write and truncate, SpoolFile.write
  *   fsync  NvramFile.sync, NvramIo.syncDir, SpoolFile.sync, SpoolIo.syncDir
- *   rename SpoolIo.rename
  *   unlink SpoolIo.unlink
  */
 import { constants as os } from 'node:os';
 import { nodeIo, type NvramFile, type NvramIo } from '../nvram/io.ts';
 import { nodeSpoolIo, type SpoolFile, type SpoolIo } from '../device/spool-io.ts';
 
-export const FAULT_KINDS = ['open', 'read', 'write', 'fsync', 'rename', 'unlink'] as const;
+export const FAULT_KINDS = ['open', 'read', 'write', 'fsync', 'unlink'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export const FAULT_ERRNOS = ['ENOSPC', 'EIO', 'EROFS'] as const;
 export type FaultErrno = (typeof FAULT_ERRNOS)[number];
@@ -70,7 +69,7 @@ function checkPlan(plan: FaultPlan): void {
 
 export class FaultyDisk {
   /** Calls made so far, by kind (every call, whether or not a plan was set). */
-  readonly calls: Record<FaultKind, number> = { open: 0, read: 0, write: 0, fsync: 0, rename: 0, unlink: 0 };
+  readonly calls: Record<FaultKind, number> = { open: 0, read: 0, write: 0, fsync: 0, unlink: 0 };
   /** Every call that was made to fail, in order. */
   readonly injected: InjectedFault[] = [];
   private plan: FaultPlan | null = null;
@@ -130,7 +129,6 @@ export class FaultyDisk {
       makeDir: (dir) => at('open', 'mkdir', dir, () => inner.makeDir(dir)),
       create: (file) => at('open', 'open', file, async () => this.wrapSpoolFile(await inner.create(file), file)),
       readFile: (file) => at('read', 'read', file, () => inner.readFile(file)),
-      rename: (from, to) => at('rename', 'rename', from, () => inner.rename(from, to)),
       unlink: (file) => at('unlink', 'unlink', file, () => inner.unlink(file)),
       readdir: (dir) => at('read', 'scandir', dir, () => inner.readdir(dir)),
       syncDir: (dir) => at('fsync', 'fsync', dir, () => inner.syncDir(dir)),

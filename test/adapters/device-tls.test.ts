@@ -100,6 +100,19 @@ describe('DeviceTls.check', () => {
     expect(tls.check(host, peerOf([leaf, cross]))).toBeUndefined();
   });
 
+  it('remembers issuer checks by the certificates themselves: a leaf of the same names under an impostor root stays refused', async () => {
+    const impostor = await generate([{ name: 'commonName', value: 'New Root' }], { ...base, ...window(FROM - day, 3650), extensions: ca });
+    const forged = x((await leafUnder(impostor)).cert);
+    const cache = new TrustContextCache();
+    const tls = new DeviceTls({ now: () => at, roots: () => ({ revision: 'new', pems: [newRoot.cert] }) }, cache);
+    const host = 'login.microsoftonline.com';
+    expect(tls.check(host, peerOf([leaf]))).toBeUndefined();
+    expect(tls.check(host, peerOf([forged]))).toMatchObject({ reason: 'unknown-ca' });
+    expect(tls.check(host, peerOf([leaf]))).toBeUndefined();
+    expect(tls.check(host, peerOf([forged]))).toMatchObject({ reason: 'unknown-ca' });
+    expect([cache.issued(leaf, x(newRoot.cert)), cache.issued(forged, x(newRoot.cert)), cache.issued(forged, x(impostor.cert))]).toEqual([true, false, true]);
+  });
+
   it('printers sharing one cache share the parse of a server certificate, and each judges it on its own time and store', () => {
     const cache = new TrustContextCache();
     const host = 'login.microsoftonline.com';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
 import { initialContext, oauthDeviceMachine as machine, type DeviceContext, type DeviceEvent } from '../../machines/oauthDevice.ts';
-import { applyRecords, declaresRecords, holdReason, transitionEntry, trimLogs, type Step } from '../../src/device/records.ts';
+import { applyRecords, declaresRecords, holdReason, jobsSentBy, transitionEntry, trimLogs, type Step } from '../../src/device/records.ts';
 import { JOB_LOG_LIMIT } from '../../src/device/printer.ts';
 import type { JobRecord, NvramData } from '../../src/nvram/schema.ts';
 
@@ -46,6 +46,20 @@ describe('record actions', () => {
     expect(d.spool.map((j) => j.id)).toEqual(['j2']);
     expect(d.jobLog).toEqual([job('j1', 'sent', { attempts: 1, reply: '250 2.0.0 OK', updatedAt: NOW })]);
     expect(d.spool[0]).toEqual(job('j2', 'queued'));
+  });
+
+  it('jobsSentBy, read before the write, names the job completeJob then records as sent, with the same fields', () => {
+    const d = draftOf([job('j1', 'sending', { attempts: 1 }), job('j2', 'queued')]);
+    const step = stepFrom({ signedIn: 'sending' }, { jobId: 'j1' }, { type: 'SENT', reply: '250 2.0.0 OK' });
+    const ahead = jobsSentBy(d, step);
+    applyRecords(d, step);
+    const recorded = d.jobLog[0]!;
+    expect(ahead).toEqual([{ id: 'j1', status: 'sent', reply: '250 2.0.0 OK', updatedAt: NOW, messageId: '<j1@mfp>' }]);
+    expect(ahead[0]).toMatchObject({ status: recorded.status, reply: recorded.reply, updatedAt: recorded.updatedAt, messageId: recorded.messageId });
+    // Nothing finishes as sent on a failure, a dismissal, or for a job no longer in the spool.
+    expect(jobsSentBy(draftOf([job('j1', 'sending')]), stepFrom({ signedIn: 'sending' }, { jobId: 'j1' }, { type: 'SEND_FAILED', category: 'throttled', transient: true, retryAt: NOW + 30_000, ...fail }))).toEqual([]);
+    expect(jobsSentBy(draftOf([job('j1', 'held')]), stepFrom({ signedIn: 'sendFailure' }, { jobId: 'j1', lastError: null }, { type: 'DISMISS' }))).toEqual([]);
+    expect(jobsSentBy(draftOf([job('j2', 'queued')]), stepFrom({ signedIn: 'sending' }, { jobId: 'gone' }, { type: 'SENT', reply: '250 OK' }))).toEqual([]);
   });
 
   it('a record action for a job no longer in the spool changes nothing and finishes nothing', () => {

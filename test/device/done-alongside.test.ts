@@ -1,5 +1,5 @@
 /**
- * A mail's done record is written while the SENT commit is in flight (their waits for the disk overlap), so a power
+ * A mail's done record is written alongside the SENT commit (started just before it: their waits for the disk overlap), so a power
  * cut can now leave the done record without that commit: the booted bank still has the job sending. The boot must
  * then record it as sent from the spool — the server accepted it — and never send it again.
  */

@@ -1,7 +1,7 @@
 /**
  * The I/O-fault sweep (SQLite's I/O-error tests, at device level): a whole scenario — first boot, settings, sign-in,
  * a send, an hour with a refresh, a send, a power cycle, a send — runs once on a counting disk to learn how many
- * file calls of each kind it makes; then, for a fault kind (open, read, write, fsync, rename, unlink, or any call),
+ * file calls of each kind it makes; then, for a fault kind (open, read, write, fsync, unlink, or any call),
  * an errno (ENOSPC, EIO, EROFS), one-shot or persistent, and each n, the scenario runs with the n-th call of that
  * kind failing, the disk is cleared, and the device is left to recover by itself. Then, for every case:
  *  - every job acknowledged to the submitter is in the committed image with its content in the spool (nothing

@@ -173,6 +173,24 @@ describe('spool reconciliation at boot', () => {
     expect(h.fake.sent).toEqual([]);
   });
 
+  it('content torn by a cut (written in place) after a boot that lost the newer bank: not taken back, nothing sent or failed, retired', async () => {
+    h = await DeviceHarness.create();
+    await h.signIn();
+    await fs.mkdir(path.join(h.dir, 'spool'), { recursive: true });
+    await fs.writeFile(spoolFile(h, 'torn.json'), '{"to":["bob@contoso.com"],"subj');
+    h.device.stop();
+    await h.nvram.close();
+    await damageImage(h.file, 'zero-newer-header');
+    await h.boot();
+    await h.device.idle();
+    expect(h.nvram.boot.findings.map((f) => f.code)).toEqual(['bank-erased']);
+    expect(reconciled(h).map((e) => (e.data as { adopted?: unknown[] }).adopted)).toEqual([[]]);
+    expect(h.device.jobs()).toEqual([]);
+    await h.device.saveSettings({ adminEmailAddress: '' });
+    expect(existsSync(spoolFile(h, 'torn.json'))).toBe(false);
+    expect(h.fake.sent).toEqual([]);
+  });
+
   it('a pending job whose content vanished fails at boot with the reason instead of holding the queue', async () => {
     h = await DeviceHarness.create();
     await h.device.saveSettings({ authMethod: 'off' });

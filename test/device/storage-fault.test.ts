@@ -29,13 +29,14 @@ describe('the fault-injecting disk', () => {
       expect(err!.errno).toBeLessThan(0);
       await f.write(Buffer.from('three')); // one-shot: the next call works
       await f.close();
-      disk.inject({ kind: 'rename', at: 1, errno: 'EROFS', persistent: true });
-      for (let i = 0; i < 3; i++) await expect(io.rename(path.join(dir, 'a'), path.join(dir, 'b'))).rejects.toMatchObject({ code: 'EROFS' });
+      disk.inject({ kind: 'unlink', at: 1, errno: 'EROFS', persistent: true });
+      for (let i = 0; i < 3; i++) await expect(io.unlink(path.join(dir, 'a'))).rejects.toMatchObject({ code: 'EROFS' });
       expect(existsSync(path.join(dir, 'a'))).toBe(true); // a failed call did nothing
       disk.clear();
-      await io.rename(path.join(dir, 'a'), path.join(dir, 'b'));
-      expect(disk.injected.map((x) => x.kind)).toEqual(['write', 'rename', 'rename', 'rename']);
-      expect(disk.calls.rename).toBe(4);
+      await io.unlink(path.join(dir, 'a'));
+      expect(existsSync(path.join(dir, 'a'))).toBe(false);
+      expect(disk.injected.map((x) => x.kind)).toEqual(['write', 'unlink', 'unlink', 'unlink']);
+      expect(disk.calls.unlink).toBe(4);
       expect(() => disk.inject({ kind: 'chmod' as never, at: 1, errno: 'EIO', persistent: false })).toThrow(RangeError);
       expect(() => disk.inject({ kind: 'any', at: 0, errno: 'EIO', persistent: false })).toThrow(RangeError);
       expect(() => disk.inject({ kind: 'any', at: 1, errno: 'EPERM' as never, persistent: false })).toThrow(RangeError);

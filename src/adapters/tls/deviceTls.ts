@@ -70,6 +70,11 @@ export class TrustContextCache {
    * nothing else (no trust, time or name in it), so printers share it like the context; each judges it itself.
    */
   private readonly parsed = new Map<string, X509Certificate>();
+  /**
+   * Whether one certificate issued another (names and signature), by the two SHA-256 fingerprints: like the parse, a
+   * fact of the two DERs alone, and the RSA verify of the same pair was made again at every handshake.
+   */
+  private readonly signatures = new Map<string, boolean>();
 
   /** `limit`: distinct stores kept (least recently used dropped; a device holding a dropped one keeps using it). */
   constructor(private readonly limit = 16) {}
@@ -102,6 +107,17 @@ export class TrustContextCache {
     const cert = new X509Certificate(c.raw);
     this.parsed.set(c.fingerprint256, cert);
     return cert;
+  }
+
+  /** Whether `issuer` issued `cert` (checkIssued and the signature), judged on the pair's first sight in this cache. */
+  issued(cert: X509Certificate, issuer: X509Certificate): boolean {
+    const key = `${cert.fingerprint256}<${issuer.fingerprint256}`;
+    const hit = this.signatures.get(key);
+    if (hit !== undefined) return hit;
+    if (this.signatures.size >= SIGNATURE_CHECKS_KEPT) this.signatures.clear(); // chains × store roots: never grows
+    const verdict = issuedBy(cert, issuer);
+    this.signatures.set(key, verdict);
+    return verdict;
   }
 
   /** Distinct stores held (tests). */
@@ -137,11 +153,12 @@ export class DeviceTls {
 
   /**
    * The chain the server sent, judged at the device's time against its store; undefined = accepted. Only the parse
-   * of the certificates is reused (the contexts' cache): trust, validity and the host name are judged every time.
+   * of the certificates and their issuer checks are reused (the contexts' cache): which roots the store holds,
+   * validity at the device's clock and the host name are judged every time.
    */
   check(host: string, peer: PeerCertificate): Error | undefined {
     const chain = chainOf(peer, (c) => this.contexts.certificate(c));
-    return verifyChain(chain, host, this.source.now(), this.current().roots);
+    return verifyChain(chain, host, this.source.now(), this.current().roots, (c, i) => this.contexts.issued(c, i));
   }
 
   /** The context of the store as it is now (looked up again only when the store's revision changed). */
@@ -154,6 +171,8 @@ export class DeviceTls {
 
 /** Parsed server certificates a cache keeps (the twin's or Microsoft's hosts, each with its chain). */
 const PARSED_CERTIFICATES_KEPT = 16;
+/** Issuer checks a cache keeps (a chain's certificates against each other and against a store's roots). */
+const SIGNATURE_CHECKS_KEPT = 1024;
 
 /** The peer's chain as Node hands it (leaf first, each `issuerCertificate` the next; a root points to itself). */
 function chainOf(peer: PeerCertificate, parse: (c: PeerCertificate) => X509Certificate): X509Certificate[] {
@@ -172,17 +191,24 @@ function chainOf(peer: PeerCertificate, parse: (c: PeerCertificate) => X509Certi
  * Accepts when the chain leads from the leaf to a root of the store, every certificate on the way is valid at `at`,
  * and the leaf carries `host`. The order of the checks is the order a person fixes them in: trust, time, name.
  */
-export function verifyChain(chain: readonly X509Certificate[], host: string, at: number, roots: readonly X509Certificate[]): DeviceTlsError | undefined {
+export function verifyChain(
+  chain: readonly X509Certificate[],
+  host: string,
+  at: number,
+  roots: readonly X509Certificate[],
+  /** Whether the second issued the first; a cache may remember it (TrustContextCache.issued). */
+  issued: (cert: X509Certificate, issuer: X509Certificate) => boolean = issuedBy,
+): DeviceTlsError | undefined {
   const leaf = chain[0];
   if (!leaf) return new DeviceTlsError('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unknown-ca', 'the server sent no certificate');
   const path: X509Certificate[] = [];
   let anchor: X509Certificate | undefined;
   for (const cert of chain) {
     path.push(cert);
-    anchor = roots.find((r) => r.fingerprint256 === cert.fingerprint256) ?? roots.find((r) => issuedBy(cert, r));
+    anchor = roots.find((r) => r.fingerprint256 === cert.fingerprint256) ?? roots.find((r) => issued(cert, r));
     if (anchor) break;
     const next = chain[path.length];
-    if (!next || !issuedBy(cert, next)) break;
+    if (!next || !issued(cert, next)) break;
   }
   if (!anchor) {
     return new DeviceTlsError('UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unknown-ca', `no root in the printer's trust store issued "${subjectName(path.at(-1)!)}"`);
