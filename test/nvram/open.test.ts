@@ -15,6 +15,13 @@ import { decodeHeader, HEADER_SIZE, headerOffset, type BankHeader } from '../../
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
+/** A printer that booted once and sealed one secret: its image and device key on disk. */
+async function bootWithSealedSecret(file: string, keyFile: string): Promise<void> {
+  const first = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
+  await first.secrets.set('smtp-password', 'Sealed-Passw0rd-1');
+  await first.close();
+}
+
 async function paths() {
   const dir = await dirs.make();
   return { dir, file: path.join(dir, 'nvram.img'), keyFile: path.join(dir, 'secure-element.key') };
@@ -273,9 +280,7 @@ describe('a boot that fails', () => {
 
   it('an image that cannot be opened on a printer that booted before keeps its device key: the next boot opens its secrets', async () => {
     const { file, keyFile } = await paths();
-    const first = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
-    await first.secrets.set('smtp-password', 'Sealed-Passw0rd-1');
-    await first.close();
+    await bootWithSealedSecret(file, keyFile);
     const key = await fs.readFile(keyFile);
     for (const io of [openFails, readFails]) {
       await expect(openNvram({ file, keyFile, io })).rejects.toMatchObject({ code: 'EIO' });
@@ -289,9 +294,7 @@ describe('a boot that fails', () => {
 
   it('an image that cannot be read after its device key was lost is kept: the next boot names the changed key', async () => {
     const { file, keyFile } = await paths();
-    const first = await openNvram({ file, keyFile, factoryDevice: TEST_DEVICE });
-    await first.secrets.set('smtp-password', 'Sealed-Passw0rd-1');
-    await first.close();
+    await bootWithSealedSecret(file, keyFile);
     const image = await fs.readFile(file);
     await fs.rm(keyFile);
     await expect(openNvram({ file, keyFile, io: readFails })).rejects.toMatchObject({ code: 'EIO' });
