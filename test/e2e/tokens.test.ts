@@ -1,6 +1,9 @@
 /** Token lifetime end to end: expiry and refresh on the virtual clock, power cycles, and the ways a refresh token dies. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DAY, HOUR, MINUTE, RECIPIENT, SCANNER, cachedTokens, jobOf, signIn, startE2E, submitScan, waitForState, type E2ESim } from './support.ts';
+import { TOKEN_CACHE_SECRET } from '../../src/device/device.ts';
+import { DAY, HOUR, MINUTE, RECIPIENT, SCANNER, SETTINGS, cachedTokens, jobOf, signIn, startE2E, submitScan, waitForState, type E2ESim } from './support.ts';
+
+const FRONT_DESK = 'frontdesk@contoso.com';
 
 let sim: E2ESim | undefined;
 afterEach(async () => {
@@ -122,5 +125,24 @@ describe('tokens over time', () => {
     await expect(oauth.accessToken({ account: SCANNER })).rejects.toMatchObject({ transient: false, reason: 'no-token' });
     await expect(oauth.refresh({ account: SCANNER })).rejects.toMatchObject({ transient: false, reason: 'no-token' });
     expect(await oauth.pca.getTokenCache().getAllAccounts()).toEqual([]);
+  });
+
+  it('after SIGN_OUT, signing in as another account leaves none of the first account’s tokens in NVRAM or MSAL', async () => {
+    sim = await startE2E();
+    await signIn(sim);
+    const first = cachedTokens(sim);
+    await sim.device.send({ type: 'SIGN_OUT' });
+    await signIn(sim, { ...SETTINGS, authEmailAddress: FRONT_DESK, authUsername: FRONT_DESK });
+    const second = cachedTokens(sim);
+    expect(second.refreshTokens).toHaveLength(1);
+    // MSAL merges what it deserializes into what it holds: the signed-out account must not be written back.
+    for (const token of [...first.refreshTokens, ...first.accessTokens, ...first.idTokens]) {
+      expect(second.refreshTokens.concat(second.accessTokens, second.idTokens)).not.toContain(token);
+    }
+    const raw = sim.internals.nvram.secrets.get(TOKEN_CACHE_SECRET)!;
+    expect(raw).not.toContain(SCANNER);
+    const oauth = sim.internals.adapters.oauth!;
+    expect((await oauth.pca.getTokenCache().getAllAccounts()).map((a) => a.username)).toEqual([FRONT_DESK]);
+    await expect(oauth.refresh({ account: SCANNER })).rejects.toMatchObject({ transient: false, reason: 'no-token' });
   });
 });

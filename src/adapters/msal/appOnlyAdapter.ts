@@ -37,14 +37,14 @@ export class MsalAppOnlyAdapter implements AppTokenPort {
     const configured = microsoftAuthority(app.tenantId);
     const authority = resolveUrl(cloud.network, configured);
     const log = this.log;
-    return new ConfidentialClientApplication({
+    const client: ConfidentialClientApplication = new ConfidentialClientApplication({
       auth: {
         clientId: app.clientId,
         authority,
         clientSecret: app.clientSecret,
         ...(authority !== configured ? { knownAuthorities: [authorityHost(authority)] } : {}),
       },
-      cache: { cachePlugin: nvramCachePlugin(this.opts.tokenCache) },
+      cache: { cachePlugin: nvramCachePlugin(this.opts.tokenCache, () => client.clearCache()) },
       system: {
         networkClient: this.opts.network,
         loggerOptions: {
@@ -54,6 +54,7 @@ export class MsalAppOnlyAdapter implements AppTokenPort {
         },
       },
     });
+    return client;
   }
 
   async request({ app, mailbox }: { app: AppCredentials; mailbox: string }): Promise<Grant> {

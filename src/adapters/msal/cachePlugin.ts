@@ -6,14 +6,21 @@
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node';
 import type { TokenCacheStore } from '../../device/ports.ts';
 
-/** A serialized MSAL cache with nothing in it (deserializing it replaces the in-memory cache). */
+/** A serialized MSAL cache with nothing in it. */
 export const EMPTY_MSAL_CACHE = JSON.stringify({ Account: {}, IdToken: {}, AccessToken: {}, RefreshToken: {}, AppMetadata: {} });
 
-export function nvramCachePlugin(store: TokenCacheStore): ICachePlugin {
+/**
+ * `clearMemory` empties the application's in-memory cache (its `clearCache()`): msal-node's `deserialize` merges
+ * what it reads into what it holds, so on its own it would keep — and write back — an account the runtime deleted.
+ * Every access deserializes, even an unchanged store: msal-node's `overwriteCache()` clears its memory and rebuilds
+ * it from the text the plugin last deserialized.
+ */
+export function nvramCachePlugin(store: TokenCacheStore, clearMemory: () => void): ICachePlugin {
   return {
     async beforeCacheAccess(ctx: TokenCacheContext) {
       // Tokens deleted by the runtime (SIGN_OUT, a new sign-in, permanent refresh failure) must be gone from MSAL's
-      // memory too: an absent secret replaces the in-memory cache with an empty one.
+      // memory too: whatever the store holds now replaces the in-memory cache, an absent secret with an empty one.
+      clearMemory();
       ctx.tokenCache.deserialize(store.load() ?? EMPTY_MSAL_CACHE);
     },
     async afterCacheAccess(ctx: TokenCacheContext) {

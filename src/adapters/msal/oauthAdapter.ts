@@ -52,7 +52,7 @@ export class MsalOAuthAdapter implements OAuthPort {
           // A routed authority is not a Microsoft host MSAL knows: trust it as given (skips instance discovery).
           ...(routed ? { knownAuthorities: [authorityHost(this.authority)] } : {}),
         },
-        cache: { cachePlugin: nvramCachePlugin(opts.tokenCache) },
+        cache: { cachePlugin: nvramCachePlugin(opts.tokenCache, () => this.app?.clearCache()) },
         system: {
           networkClient: this.network,
           loggerOptions: {
