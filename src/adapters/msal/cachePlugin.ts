@@ -12,19 +12,28 @@ export const EMPTY_MSAL_CACHE = JSON.stringify({ Account: {}, IdToken: {}, Acces
 /**
  * `clearMemory` empties the application's in-memory cache (its `clearCache()`): msal-node's `deserialize` merges
  * what it reads into what it holds, so on its own it would keep — and write back — an account the runtime deleted.
- * Every access deserializes, even an unchanged store: msal-node's `overwriteCache()` clears its memory and rebuilds
- * it from the text the plugin last deserialized.
+ * Every access deserializes, an unchanged store too: msal-node's `overwriteCache()` clears its memory and rebuilds it
+ * from the text the plugin last deserialized.
  */
 export function nvramCachePlugin(store: TokenCacheStore, clearMemory: () => void): ICachePlugin {
+  // The text MSAL's memory was last made from or written to (null: nothing yet).
+  let mirrored: string | null = null;
   return {
     async beforeCacheAccess(ctx: TokenCacheContext) {
-      // Tokens deleted by the runtime (SIGN_OUT, a new sign-in, permanent refresh failure) must be gone from MSAL's
-      // memory too: whatever the store holds now replaces the in-memory cache, an absent secret with an empty one.
-      clearMemory();
-      ctx.tokenCache.deserialize(store.load() ?? EMPTY_MSAL_CACHE);
+      const stored = store.load() ?? EMPTY_MSAL_CACHE;
+      // The store changed under MSAL (SIGN_OUT, a new sign-in, a permanent refresh failure, a refused or dropped
+      // stage): what it holds now replaces the memory, an absent secret with an empty cache. Only then: two MSAL
+      // calls in flight at once (an abandoned sign-in finishing beside the next) must not erase what the other
+      // has saved but not yet written through here.
+      if (stored !== mirrored) clearMemory();
+      ctx.tokenCache.deserialize(stored);
+      mirrored = stored;
     },
     async afterCacheAccess(ctx: TokenCacheContext) {
-      if (ctx.cacheHasChanged) store.stage(ctx.tokenCache.serialize());
+      if (!ctx.cacheHasChanged) return;
+      const serialized = ctx.tokenCache.serialize();
+      store.stage(serialized);
+      mirrored = serialized; // refused by the runtime (abandoned work): the store differs, and the next access clears
     },
   };
 }
