@@ -11,7 +11,7 @@ function store(initial?: string) {
   const s: TokenCacheStore & { delete(): void; refuseStages(on: boolean): void } = {
     load: () => text,
     stage: (serialized) => {
-      if (!refuse) text = serialized;
+      if (!refuse) text = serialized ?? undefined; // null: the runtime deletes the secret
     },
     delete: () => (text = undefined),
     refuseStages: (on) => (refuse = on),
