@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { startSimulator, type Simulator } from '../sim/simulator.ts';
+import { PayloadBuffers, startSimulator, type Simulator } from '../sim/simulator.ts';
 import { localPrinter } from '../sim/printer.ts';
 import type { Printer as PrinterInterface } from '../device/printer.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
@@ -99,8 +99,11 @@ export class FleetSlice {
   private readonly logStream: pino.DestinationStream & { flushSync?: () => void; end?: () => void };
   /** One TLS context per trust store content for all of this slice's printers (each keeps its own store and check). */
   readonly tlsContexts = new TrustContextCache();
+  /** Spare NVRAM payload buffers for all of them (each keeps its own last payload): about one per commit in flight. */
+  private readonly payloadBuffers: PayloadBuffers;
 
   constructor(readonly spec: SliceSpec) {
+    this.payloadBuffers = new PayloadBuffers(spec.concurrency);
     const paths = fleetPaths(spec.stateDir);
     // Warnings and errors of every device and the twin, one file per slice (a progress bar owns the terminal).
     this.logStream = pino.destination({ dest: path.join(paths.logsDir, `slice-${spec.slice}.log`), mkdir: true, sync: false });
@@ -331,6 +334,7 @@ export class FleetSlice {
       cloud: { mode: 'twin' },
       twin: this.twin!,
       tlsContexts: this.tlsContexts,
+      payloadBuffers: this.payloadBuffers,
       logger: this.logger,
     });
     p.sim = sim;

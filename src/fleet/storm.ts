@@ -16,7 +16,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import type { LeafState } from '../device/printer.ts';
-import { startSimulator, type Simulator } from '../sim/simulator.ts';
+import { PayloadBuffers, startSimulator, type Simulator } from '../sim/simulator.ts';
 import { startTwin, type Twin } from '../cloud/twin.ts';
 import { ensureCertificates } from '../cloud/entra/certs.ts';
 import { ensureSigningKey } from '../cloud/entra/signing-key.ts';
@@ -132,6 +132,8 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
   const dirty = new Set<StormPrinter>();
   // One TLS context per trust store content for the whole site (each printer keeps its own store and check).
   const tlsContexts = new TrustContextCache();
+  // Spare NVRAM payload buffers for the whole site (each printer keeps its own last payload).
+  const payloadBuffers = new PayloadBuffers(64);
   try {
     for (let i = 0; i < o.devices; i++) {
       const upn = printerUpn(i);
@@ -166,6 +168,7 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
         cloud: { mode: 'twin' },
         twin,
         tlsContexts,
+        payloadBuffers,
         logger,
         retryJitter: o.jitter === null ? null : { fraction: o.jitter, seed: o.seed * 100_003 + p.index },
       });

@@ -10,7 +10,7 @@
  * Everything else is serialized, parsed and checked. Boot content checked whole by the scan is adopted as the base;
  * content that never passed a check (factory defaults, a boot's recovery event) is checked at its commit.
  *
- * The payload is built straight into one of two buffers, the other holding the last committed payload: an unchanged
+ * The payload is built straight into a spare buffer (PayloadBuffers), beside the last committed payload: an unchanged
  * part, and a run of list items kept in order (an append, a trim of the oldest), is one copy of its bytes from there.
  * No text of the whole payload exists (it was a 10 KB string per commit, flattened, measured again in UTF-8, encoded,
  * then copied into the write buffer).
@@ -29,10 +29,12 @@ export interface Encoded {
   /** Normalized, deep-frozen content. */
   data: NvramData;
   /**
-   * Its JSON text in UTF-8, byte for byte Buffer.from(JSON.stringify(data)). A view of the encoder's buffer: valid
-   * until the encode() after the next one (the next one copies from it).
+   * Its JSON text in UTF-8, byte for byte Buffer.from(JSON.stringify(data)). A view of `buffer`: valid until the
+   * commit after this one is durable (the next encode copies from it; then its buffer goes back to the pool).
    */
   payload: Buffer;
+  /** The whole buffer `payload` is a view of: the encoder keeps it once the write is durable (committed()). */
+  buffer: Buffer;
   layout: PayloadLayout;
   /**
    * The values in `data` that are new (parsed back from their text) and not frozen yet: the caller deep-freezes them
@@ -150,21 +152,43 @@ class PayloadBuilder {
 
 const noLayout = (): PayloadLayout => ({ parts: new Map(), lists: new Map() });
 
+/**
+ * Spare payload buffers, handed from the commits that finished to the ones that start. An encoder keeps the last
+ * committed payload (the next commit copies from it) and builds the next one in a buffer from here; each NVRAM has
+ * its own pool of one by default (double buffering). The printers of one process can share one pool: what is kept
+ * per printer is then one buffer, not two (a fleet slice: ~16 KiB per printer). A buffer holds payload bytes of
+ * whoever used it last until the next encode writes over them: only the new payload's range is ever read or written.
+ */
+export class PayloadBuffers {
+  private readonly free: Buffer[] = [];
+  /** `keep`: spare buffers held at most (about the commits in flight at once); more are left to the GC. */
+  constructor(private readonly keep = 1) {}
+  take(): Buffer {
+    return this.free.pop() ?? EMPTY;
+  }
+  give(buf: Buffer): void {
+    if (buf.length > 0 && this.free.length < this.keep) this.free.push(buf);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export class ContentEncoder {
   readonly work: EncodeWork = { parts: {}, items: {} };
   /** Last committed (or adopted) content: its parts are valid. */
   private base: NvramData | null = null;
   /** Where the base's parts lie in its payload (boot content has none: serialized at its first commit). */
   private layout: PayloadLayout = noLayout();
-  /** The base's payload (the last commit's), and the buffer the next commit is built in. */
-  private committedBuf: Buffer = Buffer.alloc(0);
-  private spareBuf: Buffer = Buffer.alloc(0);
+  /** The base's payload (the last commit's): what the next commit copies unchanged parts from. */
+  private committedBuf: Buffer = EMPTY;
   /** Collection items that passed their part's item check, with the part they were checked in. */
   private readonly checkedIn = new WeakMap<object, string>();
   /** The base whose collection items were registered in checkedIn (boot content is registered on first use). */
   private registered: object | null = null;
   /** What the encode() under way parsed anew (see Encoded.unfrozen). */
   private unfrozen: object[] = [];
+
+  constructor(private readonly buffers: PayloadBuffers = new PayloadBuffers()) {}
 
   /** Content that passed the full check (a boot's scan): the base for the next commit. */
   adopt(data: NvramData): void {
@@ -177,9 +201,8 @@ export class ContentEncoder {
     this.base = encoded.data;
     this.layout = encoded.layout;
     this.registered = encoded.data;
-    const spare = this.committedBuf;
-    this.committedBuf = this.spareBuf;
-    this.spareBuf = spare;
+    if (encoded.buffer !== this.committedBuf) this.buffers.give(this.committedBuf);
+    this.committedBuf = encoded.buffer;
   }
 
   /**
@@ -194,7 +217,7 @@ export class ContentEncoder {
     const layout = noLayout();
     const fresh: Fresh[] = [];
     this.unfrozen = [];
-    const b = new PayloadBuilder(this.spareBuf);
+    const b = new PayloadBuilder(this.buffers.take());
     b.byte(0x7b); // {
     for (const key of Object.keys(next)) {
       let value = next[key];
@@ -232,11 +255,13 @@ export class ContentEncoder {
     }
     b.byte(0x7d); // }
     const payload = b.finish();
-    this.spareBuf = b.buf;
     const problem = this.check(base, out, fresh);
-    if (problem) return { problem };
+    if (problem) {
+      this.buffers.give(b.buf);
+      return { problem };
+    }
     for (const f of fresh) if (isObject(f.value)) this.checkedIn.set(f.value, f.part);
-    return { data: Object.freeze(out) as unknown as NvramData, payload, layout, unfrozen: this.unfrozen };
+    return { data: Object.freeze(out) as unknown as NvramData, payload, buffer: b.buf, layout, unfrozen: this.unfrozen };
   }
 
   /** The changed parts' rules, in CONTENT_PARTS order; of a changed collection only its shape and its new items. */

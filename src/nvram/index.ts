@@ -9,7 +9,9 @@ import { enableArrayMethods, Immer } from 'immer';
 import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
-import { ContentEncoder, freezeNew, type Encoded, type EncodeWork } from './encoder.ts';
+import { ContentEncoder, freezeNew, PayloadBuffers, type Encoded, type EncodeWork } from './encoder.ts';
+
+export { PayloadBuffers };
 import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
 import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
@@ -53,6 +55,8 @@ export interface OpenNvramOptions {
   eventLogLimit?: number;
   /** Identity written with factory defaults on a blank or unrecoverable image. Default: random. */
   factoryDevice?: DeviceIdentity;
+  /** Spare payload buffers shared with other images of this process (a fleet slice). Default: this image's own. */
+  payloadBuffers?: PayloadBuffers;
 }
 
 /** Secret helpers for use inside update(): staged into the same single commit. */
@@ -178,7 +182,7 @@ export async function openNvram(opts: OpenNvramOptions): Promise<Nvram> {
     if (runningFirmware !== CURRENT_FIRMWARE) {
       throw new NvramError('nvram_unsupported_firmware', `this build is firmware ${CURRENT_FIRMWARE}; it cannot run as firmware ${runningFirmware}`);
     }
-    const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit);
+    const nvram = new NvramInstance(file, low, adapter, vault, lock, now, eventLogLimit, opts.payloadBuffers);
     await nvram.decideBoot(adapter.lastScan!, () => opts.factoryDevice ?? randomDevice(), key.ok && !key.created, key.ok ? (key.replaced ?? null) : null);
     return nvram;
   } catch (err) {
@@ -219,7 +223,7 @@ class NvramInstance implements Nvram {
   boot: BootInfo = { bank: null, seq: 0, recovered: false, reason: null, migratedFrom: null, findings: [], keyChanged: false };
   /** Drafts share every part the mutator does not touch with the committed content (no deep copy per update). */
   private readonly immer = draftingImmer();
-  private readonly encoder = new ContentEncoder();
+  private readonly encoder: ContentEncoder;
   /**
    * The scan's needle (JSON-escaped plaintext in UTF-8, or null: too short to scan for, or the blob does not open
    * here) per committed blob and name, so a commit opens only blobs that are new. Kept in memory only, like an opened
@@ -251,7 +255,9 @@ class NvramInstance implements Nvram {
     private readonly lock: ImageLock,
     private readonly now: () => number,
     private readonly eventLogLimit: number,
+    payloadBuffers: PayloadBuffers | undefined,
   ) {
+    this.encoder = new ContentEncoder(payloadBuffers);
     this.listLimits = { eventLog: eventLogLimit, jobLog: JOB_LOG_LIMIT };
     const scan = adapter.lastScan!;
     this.banks = { A: bankStats(scan.banks[0]), B: bankStats(scan.banks[1]) };

@@ -22,6 +22,8 @@ import { localPrinter } from './printer.ts';
 import type { Printer } from '../device/printer.ts';
 
 export type { Simulator, SimulatorOptions } from './types.ts';
+/** For the processes that run many printers (fleet slices, storms): see SimulatorOptions.payloadBuffers. */
+export { PayloadBuffers } from '../nvram/index.ts';
 
 /** What the simulator built, for tests and tools that need to look under the hood (the MSAL instance, the routes). */
 export interface SimulatorInternals {
@@ -97,6 +99,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator 
       // The firmware stamps its records with its own clock (the RTC) once it runs.
       now: () => (deviceClock ?? clock).now(),
       ...(opts.nvramCapacityBytes ? { capacityBytes: opts.nvramCapacityBytes } : {}),
+      ...(opts.payloadBuffers ? { payloadBuffers: opts.payloadBuffers } : {}),
     });
     // What the boot found wrong goes to the process log too, not only into the NVRAM event log.
     for (const finding of nvram.boot.findings) logger.warn({ nvram: nvramFile, finding: finding.code }, `NVRAM at boot: ${finding.message}`);

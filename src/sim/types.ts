@@ -13,6 +13,7 @@ import type { Logger } from '../log/logger.ts';
 import type { DevicePorts, TokenCacheStore } from '../device/ports.ts';
 import type { MicrosoftBench } from '../adapters/config.ts';
 import type { TrustContextCache } from '../adapters/tls/deviceTls.ts';
+import type { PayloadBuffers } from '../nvram/index.ts';
 
 export type CloudChoice =
   | {
@@ -55,6 +56,11 @@ export interface SimulatorOptions {
    * a real process would share, while each printer keeps its own store, clock and check. Absent = the printer's own.
    */
   tlsContexts?: TrustContextCache;
+  /**
+   * Spare NVRAM payload buffers shared by the printers of one process (fleet slices, storms), like the TLS contexts:
+   * each printer still keeps its own last committed payload. Absent = the printer's own.
+   */
+  payloadBuffers?: PayloadBuffers;
   logger?: Logger;
   /** NVRAM capacity in bytes (default 64 KiB). */
   /**

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADER_SIZE } from '../../src/nvram/banks.ts';
 import { readCommitted } from '../../src/nvram/inspect.ts';
-import { NvramInvalidDataError, openNvram, type Nvram } from '../../src/nvram/index.ts';
+import { NvramInvalidDataError, openNvram, PayloadBuffers, type Nvram } from '../../src/nvram/index.ts';
 import { steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
 import { nodeIoWith } from './wrapped-io.ts';
 
@@ -269,5 +269,46 @@ describe('NVRAM commits: only what changed is encoded and checked, nothing is dr
     const again = await openNvram({ file, now: steppingNow() });
     expect(again.data).toEqual(nvram.data);
     await again.close();
+  });
+
+  it('images sharing one pool of spare buffers, committing at the same time, each write exactly their own content', async () => {
+    const buffers = new PayloadBuffers(2); // fewer spares than images: some commits take a fresh buffer
+    const files = await Promise.all([0, 1, 2].map(async () => path.join(await dirs.make(), 'nvram.img')));
+    const images = await Promise.all(files.map((file) => openNvram({ file, now: steppingNow(), eventLogLimit: 12, payloadBuffers: buffers })));
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    for (let round = 0; round < 60; round++) {
+      // All three commits in flight at once: each builds its payload while another's fsync runs.
+      await Promise.all(
+        images.map(async (nvram, i) => {
+          const n = round * 3 + i;
+          if (rnd() < 0.15) {
+            await expect(nvram.update((d) => void ((d.settings.smtp as unknown as Record<string, unknown>).smtpPort = 'not a port'))).rejects.toThrow(NvramInvalidDataError);
+          } else {
+            await nvram.update((d) => {
+              d.eventLog.push({ at: n, kind: `image ${i}`, message: `${'x'.repeat(Math.floor(rnd() * 300))} ${n}` });
+              if (rnd() < 0.3) d.panel[`k${i}`] = `round ${round}`;
+            });
+          }
+        }),
+      );
+      for (const [i, nvram] of images.entries()) {
+        expect(await payloadText(files[i]!), `round ${round}, image ${i}`).toBe(JSON.stringify(nvram.data));
+      }
+    }
+    for (const [i, nvram] of images.entries()) {
+      expect(nvram.data.eventLog.every((e) => e.kind === `image ${i}`)).toBe(true);
+      await nvram.close();
+      expect((await readCommitted(files[i]!))?.content).toEqual(nvram.data);
+    }
+  });
+
+  it('a pool keeps at most its number of spare buffers and hands each out once', () => {
+    const pool = new PayloadBuffers(1);
+    const [a, b] = [Buffer.alloc(16), Buffer.alloc(16)];
+    pool.give(a);
+    pool.give(b); // over the limit: left to the GC
+    expect(pool.take()).toBe(a);
+    expect(pool.take().length).toBe(0); // none left: the encoder grows an empty one
   });
 });
