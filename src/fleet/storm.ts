@@ -132,8 +132,8 @@ export async function runStorm(input: StormOptions): Promise<StormReport> {
   const dirty = new Set<StormPrinter>();
   // One TLS context per trust store content for the whole site (each printer keeps its own store and check).
   const tlsContexts = new TrustContextCache();
-  // Spare NVRAM payload buffers for the whole site (each printer keeps its own last payload).
-  const payloadBuffers = new PayloadBuffers(64);
+  // Spare NVRAM payload buffers for the whole site (each printer keeps its own last payload): about one per commit in flight.
+  const payloadBuffers = new PayloadBuffers(o.concurrency);
   try {
     for (let i = 0; i < o.devices; i++) {
       const upn = printerUpn(i);

@@ -156,7 +156,7 @@ const noLayout = (): PayloadLayout => ({ parts: new Map(), lists: new Map() });
  * Spare payload buffers, handed from the commits that finished to the ones that start. An encoder keeps the last
  * committed payload (the next commit copies from it) and builds the next one in a buffer from here; each NVRAM has
  * its own pool of one by default (double buffering). The printers of one process can share one pool: what is kept
- * per printer is then one buffer, not two (a fleet slice: ~16 KiB per printer). A buffer holds payload bytes of
+ * per printer is then one buffer, not two (10,000 printers: ~27 KiB less RSS each, docs/scaling.md). A buffer holds payload bytes of
  * whoever used it last until the next encode writes over them: only the new payload's range is ever read or written.
  */
 export class PayloadBuffers {

@@ -10,8 +10,6 @@ import { Low } from 'lowdb';
 import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
 import { ContentEncoder, freezeNew, PayloadBuffers, type Encoded, type EncodeWork } from './encoder.ts';
-
-export { PayloadBuffers };
 import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
 import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
@@ -36,6 +34,7 @@ export * from './errors.ts';
 export * from './schema.ts';
 export type { NvramIo, NvramFile, WritePhase } from './io.ts';
 export { nodeIo } from './io.ts';
+export { PayloadBuffers } from './encoder.ts';
 export { SMTP_PASSWORD_SECRET } from './migrate.ts';
 
 export const DEFAULT_CAPACITY_BYTES = 64 * 1024;
