@@ -22,6 +22,11 @@ async function fresh(opts: { eventLogLimit?: number } = {}) {
   return { dir, file, nvram };
 }
 
+/** A reproducible stream of numbers in [0, 1] (a linear congruential generator): the seeded sweeps replay. */
+function seededRandom(seed: number): () => number {
+  return () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+}
+
 const event = (n: number) => ({ at: n, kind: 'test', message: `event ${n}` });
 
 /** The current bank's payload text, straight from the image bytes. */
@@ -191,8 +196,7 @@ describe('NVRAM commits: only what changed is encoded and checked, nothing is dr
   });
   it('payload bytes equal a full serialization through a seeded mix of edits, non-ASCII text, trims, reboots and a smaller log limit', async () => {
     const file = path.join(await dirs.make(), 'nvram.img');
-    let seed = 16;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const rnd = seededRandom(16);
     const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const words = ['a', 'héllo', '日本語', '😀 emoji', 'q"uote\\', '\u2028x', 'tab\tnl\n', ''];
     const ev = () => ({ at: Math.floor(rnd() * 1000), kind: pick(words), message: pick(words) + pick(words), ...(rnd() < 0.3 ? { data: { x: pick(words), gone: undefined } } : {}) });
@@ -275,8 +279,7 @@ describe('NVRAM commits: only what changed is encoded and checked, nothing is dr
     const buffers = new PayloadBuffers(2); // fewer spares than images: some commits take a fresh buffer
     const files = await Promise.all([0, 1, 2].map(async () => path.join(await dirs.make(), 'nvram.img')));
     const images = await Promise.all(files.map((file) => openNvram({ file, now: steppingNow(), eventLogLimit: 12, payloadBuffers: buffers })));
-    let seed = 7;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const rnd = seededRandom(7);
     for (let round = 0; round < 60; round++) {
       // All three commits in flight at once: each builds its payload while another's fsync runs.
       await Promise.all(
