@@ -15,12 +15,13 @@ import { createDevice } from '../src/device/device.ts';
 import { createDeviceAdapters, twinCloud } from '../src/adapters/index.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { VirtualClock } from '../src/time/clock.ts';
-import { benchSimulator, opsPerSecond, row, signIn, tempDir, SCANNER, type BenchRow, type BenchSim } from './support.ts';
+import { alternatingBest, benchSimulator, row, signIn, tempDir, SCANNER, type BenchRow, type BenchSim } from './support.ts';
 
 const SCAN_PDF = fileURLToPath(new URL('../fixtures/scans/scan-0001.pdf', import.meta.url));
 
-/** Rounds of each side, alternating; each keeps its best (a burst of someone else's disk or CPU lands on one round). */
+/** Alternating rounds of each side (alternatingBest) in the commit and cold-boot rows. */
 const COMMIT_ROUNDS = 5;
+const BOOT_ROUNDS = 5;
 
 export async function nvramCommitRow(): Promise<BenchRow> {
   const dir = await tempDir('nvram');
@@ -35,15 +36,18 @@ export async function nvramCommitRow(): Promise<BenchRow> {
   // does not pay.
   const raw = await open(path.join(dir, 'raw.bin'), 'w+');
   const buf = Buffer.alloc(payloadBytes, 0x20);
-  let commits = 0;
-  let rawWrites = 0;
-  for (let round = 0; round < COMMIT_ROUNDS; round++) {
-    commits = Math.max(commits, await opsPerSecond('nvram commit', () => nvram.update((d) => void d.eventLog.push({ at: ++n, kind: 'settings', message: `bench ${n}` })), 600));
-    rawWrites = Math.max(rawWrites, await opsPerSecond('raw fsync write', async () => {
-      writeSync(raw.fd, buf, 0, buf.length, 0);
-      await new Promise<void>((resolve, reject) => fsync(raw.fd, (err) => (err ? reject(err) : resolve())));
-    }, 600));
-  }
+  const { measured: commits, baseline: rawWrites } = await alternatingBest(
+    {
+      measured: () => nvram.update((d) => void d.eventLog.push({ at: ++n, kind: 'settings', message: `bench ${n}` })),
+      baseline: async () => {
+        writeSync(raw.fd, buf, 0, buf.length, 0);
+        await new Promise<void>((resolve, reject) => fsync(raw.fd, (err) => (err ? reject(err) : resolve())));
+      },
+    },
+    { measured: 'nvram commit', baseline: 'raw fsync write' },
+    COMMIT_ROUNDS,
+    600,
+  );
   await nvram.close();
   await raw.close();
   await rm(dir, { recursive: true, force: true });
@@ -54,7 +58,7 @@ export async function nvramCommitRow(): Promise<BenchRow> {
     baseline: { value: rawWrites, unit: `writes/s (${payloadBytes} B + fsync)` },
     ratio: commits / rawWrites,
     target: { op: '>=', value: 0.8, text: '≥ 80%' },
-    note: `A commit is payload + header + one fsync (each bank validates itself by CRC), plus encoding and checking what changed (an appended event); the baseline is one write of the same size + fsync, by the same calls (write synchronous, fs.fsync on the thread pool); best of ${COMMIT_ROUNDS} alternating 0.6-s rounds each`,
+    note: `A commit is payload + header + one fsync (each bank validates itself by CRC), plus encoding and checking what changed (an appended event); the baseline is one write of the same size + fsync, by the same calls (write synchronous, fs.fsync on the thread pool); best of ${COMMIT_ROUNDS} alternating 0.6-s rounds each, a full GC before each`,
   });
 }
 
@@ -123,7 +127,7 @@ export async function coldBootRow(sim: BenchSim): Promise<BenchRow> {
   const lastNow = sim.clock.now();
   await sim.close(); // power off writes nothing: the image is as the last transition left it
 
-  const boots = await opsPerSecond('cold boot', async () => {
+  const boot = async () => {
     const clock = new VirtualClock(lastNow);
     const nvram = await openNvram({ file, now: () => clock.now() });
     const adapters = createDeviceAdapters({ cloud, logger });
@@ -133,14 +137,15 @@ export async function coldBootRow(sim: BenchSim): Promise<BenchRow> {
     device.stop();
     await adapters.shutdown();
     await nvram.close();
-  });
-  const rawReads = await opsPerSecond('raw read + parse', async () => {
+  };
+  const rawReadAndParse = async () => {
     const image = await readFile(file);
     const headers = [0, HEADER_SIZE].map((at) => JSON.parse(image.subarray(at, at + HEADER_SIZE).toString('utf8')) as { seq: number; offset: number; length: number });
     const current = headers.reduce((a, b) => (b.seq > a.seq ? b : a));
     const content = JSON.parse(image.subarray(current.offset, current.offset + current.length).toString('utf8')) as { snapshot?: unknown };
     if (!content.snapshot) throw new Error('raw parse found no snapshot');
-  });
+  };
+  const { measured: boots, baseline: rawReads } = await alternatingBest({ measured: boot, baseline: rawReadAndParse }, { measured: 'cold boot', baseline: 'raw read + parse' }, BOOT_ROUNDS, 600);
   // Boots per second vs raw reads per second: the time ratio is the inverse.
   const ratio = rawReads / boots;
   return row({
@@ -150,6 +155,6 @@ export async function coldBootRow(sim: BenchSim): Promise<BenchRow> {
     baseline: { value: 1000 / rawReads, unit: 'ms per read + parse' },
     ratio,
     target: { op: '<=', value: 2, text: '≤ 2×' },
-    note: 'boot = lock, one read of the image, both banks’ headers + CRC, the current bank’s schema check, device key, adapters (msal-node app and TLS agent built on first network use), statechart restore with POWER_CYCLE, spool sweep, power-off',
+    note: `boot = lock, one read of the image, both banks’ headers + CRC, the current bank’s schema check, device key, adapters (msal-node app and TLS agent built on first network use), statechart restore with POWER_CYCLE, spool sweep, power-off; best of ${BOOT_ROUNDS} alternating 0.6-s rounds each, a full GC before each`,
   });
 }

@@ -16,13 +16,14 @@ import { FleetBoard } from './board.ts';
 import { progressUnitsPerDevice } from './day.ts';
 import { measureMsalBytes } from './memory.ts';
 import { startFleetPage } from './page.ts';
-import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, runFleet, shardRange } from './run.ts';
+import { DEFAULT_FLEET_OPTIONS, defaultFleetWorkers, prepareStateDir, runFleet, shardRange } from './run.ts';
 import { formatSummary } from './summary.ts';
-import { measureDayLimit } from './dayLimit.ts';
+import { dayLimit, measureBareMails } from './dayLimit.ts';
 import { fleetPaths } from './slice.ts';
 import { FleetMergeError, mergeShardFiles } from './merge.ts';
 import { stormCommand } from './storm-cli.ts';
 import type { FleetReport } from './types.ts';
+import type { BareLimit } from './bareMailLimit.ts';
 import { untilSignal } from '../util/signals.ts';
 
 export interface FleetCommandIo {
@@ -135,7 +136,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
     .option('--shard <i/N>', 'run only shard i of N (0-based; default: JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, with --shards)')
     .option('--shards <n>', 'shard count when the index comes from JOB_COMPLETION_INDEX (default: MFP_FLEET_SHARDS)', integer(1, 99999))
     .option('--report <file>', 'also write the JSON report to this file (what `fleet merge` reads)')
-    .option('--no-limit', 'do not time bare submissions after the run (the day phase\'s limit, ~2 s)')
+    .option('--no-limit', 'do not time bare submissions before and after the run (the day phase\'s limit, ~2 s each)')
     .addCommand(merge)
     .addCommand(stormCommand({ out }))
     .action(async (o: FleetCliOptions, command: Command) => {
@@ -167,8 +168,17 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
 
       // msal-node's heap per printer, measured here before the run (each printer holds one per boot).
       const msal = await measureMsalBytes(500);
+      // The bare per-mail cost on this machine, before the run and after it: the day phase's limit (dayLimit.ts).
+      const cloudDir = fleetPaths(stateDir).cloudDir;
+      let bareBefore: BareLimit | null = null;
       let report: FleetReport;
       try {
+        if (o.limit) {
+          // Prepared first (runFleet's own call then finds it ready): an earlier fleet's directory is refused before
+          // anything is timed or written in it.
+          await prepareStateDir(stateDir);
+          bareBefore = await measureBareMails(cloudDir);
+        }
         report = await runFleet(options, {
           onProgress: (units) => {
             board.progress(units);
@@ -185,8 +195,7 @@ export function fleetCommand(io: FleetCommandIo = {}): Command {
         await page?.close();
         throw err;
       }
-      // The bare per-mail cost on this machine, right after the run: the day phase's limit (dayLimit.ts).
-      if (o.limit) report = { ...report, limit: await measureDayLimit(report, fleetPaths(stateDir).cloudDir) };
+      if (bareBefore) report = { ...report, limit: dayLimit(report, { before: bareBefore, after: await measureBareMails(cloudDir) }) };
       board.finished(report);
       bar?.update(total, { phase: 'done' });
       bar?.stop();

@@ -96,7 +96,7 @@ export interface FleetReport {
   phaseWallMs: Record<string, number>;
   /** Per-mail wall latency: percentiles read from the histogram, which is kept so that reports merge. */
   mailLatency: LatencySummary;
-  /** The day phase against the bare limit measured after the run (`mfp-sim fleet`; absent with --no-limit and in a merge). */
+  /** The day phase against the bare limit timed before and after the run (`mfp-sim fleet`; absent with --no-limit and in a merge). */
   limit?: DayLimit;
   memory: {
     /** Process RSS before the fleet started and at its end (all threads). */
@@ -124,9 +124,15 @@ export interface PhaseResult {
  * the cores. Target: dayWallMs ≤ 1.5 × limitMs.
  */
 export interface DayLimit {
-  /** Mean wall ms of one bare mail (HTTPS token request + XOAUTH2 submission over STARTTLS), and how many were timed. */
+  /**
+   * Mean wall ms of one bare mail (HTTPS token request + XOAUTH2 submission over STARTTLS) over both batches, and how
+   * many were timed in all.
+   */
   bareMsPerMail: number;
   bareMails: number;
+  /** The batch timed before the run and the one after it (mean wall ms per mail each). */
+  bareBeforeMsPerMail: number;
+  bareAfterMsPerMail: number;
   /** Mails of the day phase: printers × mails per day. */
   dayMails: number;
   cores: number;
