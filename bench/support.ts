@@ -62,9 +62,8 @@ export async function opsPerSecond(name: string, fn: () => Promise<unknown> | un
 
 /**
  * A figure and its baseline, timed in alternating rounds of `ms` each; each side keeps its best round (a burst of
- * someone else's disk or CPU lands on one round). A full collection before every round: each round pays for its own
- * garbage, not the other side's (a side that allocates much, such as a boot, left its collections to the next round
- * and slowed the baseline by up to 2.5×).
+ * someone else's disk or CPU lands on one round). A full collection before every round, so that a round pays for its
+ * own garbage and not for what the other side (a boot allocates much) left behind.
  */
 export async function alternatingBest(
   sides: { measured: () => Promise<unknown> | unknown; baseline: () => Promise<unknown> | unknown },
