@@ -62,10 +62,11 @@ export async function acquireImageLock(imageFile: string): Promise<ImageLock> {
     const text = readOrNull(lockFile);
     if (text === null) continue; // released meanwhile: try again
     const pid = Number.parseInt(text, 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && pidAlive(pid)) throw new NvramLockedError(lockFile, pid);
+    const named = Number.isSafeInteger(pid) && pid > 0;
+    if (named && pidAlive(pid)) throw new NvramLockedError(lockFile, pid);
     // Stale (dead pid or unreadable content, e.g. torn by a power cut): remove it, and the dead owner's file, and retry.
     removeIfPresent(lockFile);
-    if (Number.isSafeInteger(pid) && pid > 0) removeIfPresent(ownerFile(lockFile, pid));
+    if (named) removeIfPresent(ownerFile(lockFile, pid));
   }
   throw new NvramLockedError(lockFile, -1);
 }
@@ -76,19 +77,21 @@ function ownerFile(lockFile: string, pid: number): string {
 
 /** Writes this process's owner file (its pid), and removes the owner files dead processes left beside it. */
 function makeOwnerFile(owner: string, lockFile: string): void {
+  const dir = path.dirname(lockFile);
   const content = `${process.pid}\n`;
   try {
     fs.writeFileSync(owner, content, { mode: 0o600 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    makePrivateDirSync(path.dirname(lockFile)); // first boot: the image's directory is new
+    makePrivateDirSync(dir); // first boot: the image's directory is new
     fs.writeFileSync(owner, content, { mode: 0o600 });
   }
   const prefix = `${path.basename(lockFile)}.`;
-  for (const name of fs.readdirSync(path.dirname(lockFile))) {
-    if (!name.startsWith(prefix) || !/^[1-9][0-9]*$/.test(name.slice(prefix.length))) continue;
-    const pid = Number(name.slice(prefix.length));
-    if (pid !== process.pid && !pidAlive(pid)) removeIfPresent(path.join(path.dirname(lockFile), name));
+  for (const name of fs.readdirSync(dir)) {
+    const suffix = name.slice(prefix.length);
+    if (!name.startsWith(prefix) || !/^[1-9][0-9]*$/.test(suffix)) continue;
+    const pid = Number(suffix);
+    if (pid !== process.pid && !pidAlive(pid)) removeIfPresent(path.join(dir, name));
   }
 }
 
