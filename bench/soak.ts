@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { runScenario } from '../src/scenario/runner.ts';
 import { conformanceReport } from '../src/cloud/journal/conformance.ts';
 import { bareMailLimit } from '../src/fleet/bareMailLimit.ts';
+import { processCpuMs } from '../src/util/process-cpu.ts';
 import { row, type BenchRow } from './support.ts';
 
 const SOAK = fileURLToPath(new URL('../fixtures/scenarios/soak-90-days.json', import.meta.url));
@@ -34,6 +35,9 @@ interface SoakRun {
   result: Awaited<ReturnType<typeof runScenario>>;
   soakMsPerMail: number;
   bareMsPerMail: number;
+  /** Process CPU (every thread) per mail on each side: whether the wall times were work or waiting. */
+  soakCpuMsPerMail: number;
+  bareCpuMsPerMail: number;
   bareMails: number;
   /** Start-up and close of the soak, outside its mail phase. */
   outsideMs: number;
@@ -47,15 +51,21 @@ async function soakAndBare(input: string | object, credentials: string, days: nu
   // polled on wall time) and its close stay in the whole-soak row.
   let mailPhaseStart: number | null = null;
   let mailPhaseEnd: number | null = null;
+  let cpuAtStart = 0;
+  let cpuAtEnd = 0;
   let mailsInPhase = 0;
   const result = await runScenario(input, {
     onTransition: (t) => {
-      if (mailPhaseStart === null && t.event === 'TOKEN_GRANTED') mailPhaseStart = performance.now();
+      if (mailPhaseStart === null && t.event === 'TOKEN_GRANTED') {
+        mailPhaseStart = performance.now();
+        cpuAtStart = processCpuMs();
+      }
     },
     onProgress: (p) => {
       if (p.mailsSent > mailsInPhase) {
         mailsInPhase = p.mailsSent;
         mailPhaseEnd = performance.now();
+        cpuAtEnd = processCpuMs();
       }
     },
     twinCertsFrom: credentials,
@@ -75,7 +85,15 @@ async function soakAndBare(input: string | object, credentials: string, days: nu
   const bare = await bareMailLimit(credentials, { mails: Math.min(200, Math.max(20, result.mailsSent)), greetingDelayMs });
   if (mailPhaseStart === null || mailPhaseEnd === null || mailsInPhase !== result.mailsSent) throw new Error('soak: no sign-in or no mail seen');
   const phaseMs = mailPhaseEnd - mailPhaseStart;
-  return { result, soakMsPerMail: phaseMs / result.mailsSent, bareMsPerMail: bare.msPerMail, bareMails: bare.mails, outsideMs: result.wallMs - phaseMs };
+  return {
+    result,
+    soakMsPerMail: phaseMs / result.mailsSent,
+    bareMsPerMail: bare.msPerMail,
+    soakCpuMsPerMail: (cpuAtEnd - cpuAtStart) / result.mailsSent,
+    bareCpuMsPerMail: bare.cpuMsPerMail,
+    bareMails: bare.mails,
+    outsideMs: result.wallMs - phaseMs,
+  };
 }
 
 /** The run whose value is the median of `of` (an odd count of runs: the middle one). */
@@ -105,7 +123,7 @@ export async function soakRow(credentials: string): Promise<BenchRow[]> {
     baseline: { value: mid.bareMsPerMail, unit: 'ms bare (HTTPS token + XOAUTH2 mail)' },
     ratio: ratioOf(mid),
     target: { op: '<=', value: 1.5, text: '≤ 1.5×' },
-    note: `the median ratio of ${runs.length} soak + bare pairs run in turn (${listed}); soak's mail phase (sign-in's token → last mail sent; start-up and close ${Math.round(mid.outsideMs)} ms outside it) ÷ ${mid.result.mailsSent} mails (with its NVRAM commits and refreshes as they fell due) against ${mid.bareMails} bare mails right after it: one HTTPS token request on a fresh TLS connection + nodemailer → smtp-server XOAUTH2 over STARTTLS, greeting pause ${greetingDelayMs} ms`,
+    note: `the median ratio of ${runs.length} soak + bare pairs run in turn (${listed}); soak's mail phase (sign-in's token → last mail sent; start-up and close ${Math.round(mid.outsideMs)} ms outside it) ÷ ${mid.result.mailsSent} mails (with its NVRAM commits and refreshes as they fell due) against ${mid.bareMails} bare mails right after it: one HTTPS token request on a fresh TLS connection + nodemailer → smtp-server XOAUTH2 over STARTTLS, greeting pause ${greetingDelayMs} ms; process CPU (user + system, every thread) per mail in that pair: soak ${mid.soakCpuMsPerMail.toFixed(1)} ms, bare ${mid.bareCpuMsPerMail.toFixed(1)} ms`,
   });
   const whole = medianRun(runs, (r) => r.result.simElapsedMs / r.result.wallMs);
   const result = whole.result;

@@ -19,7 +19,8 @@ export function measureBareMails(credentialsDir: string, mails = 100): Promise<B
 /** The arithmetic alone: the day's mails are the printers × the mails of the day phase (the morning's are not counted). */
 export function dayLimit(report: FleetReport, bare: { before: BareLimit; after: BareLimit }, cores = os.availableParallelism()): DayLimit {
   const bareMails = bare.before.mails + bare.after.mails;
-  const bareMsPerMail = (bare.before.msPerMail * bare.before.mails + bare.after.msPerMail * bare.after.mails) / bareMails;
+  const meanOfBoth = (of: (b: BareLimit) => number) => (of(bare.before) * bare.before.mails + of(bare.after) * bare.after.mails) / bareMails;
+  const bareMsPerMail = meanOfBoth((b) => b.msPerMail);
   const dayMails = report.rows.length * report.options.mailsPerDay;
   const limitMs = (dayMails * bareMsPerMail) / cores;
   const dayWallMs = report.phaseWallMs.day ?? 0;
@@ -28,6 +29,8 @@ export function dayLimit(report: FleetReport, bare: { before: BareLimit; after: 
     bareMails,
     bareBeforeMsPerMail: bare.before.msPerMail,
     bareAfterMsPerMail: bare.after.msPerMail,
+    bareCpuMsPerMail: meanOfBoth((b) => b.cpuMsPerMail),
+    dayCpuMsPerMail: dayMails > 0 ? (report.phaseCpuMs?.day ?? 0) / dayMails : 0,
     dayMails,
     cores,
     limitMs,

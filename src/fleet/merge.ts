@@ -33,6 +33,7 @@ const reportSchema = z.looseObject({
   wallMs: count,
   simulatedMs: count,
   phaseWallMs: z.record(z.string(), count),
+  phaseCpuMs: z.record(z.string(), count).optional(),
   mailLatency: z.looseObject({ histogram: z.string() }),
   memory: z.object({ rssBefore: count, rssAfter: count, rssPeak: count, heapPerDevice: count, rssPerDevice: count }),
 });
@@ -102,6 +103,12 @@ export function mergeShardReports(named: { file: string; report: FleetReport }[]
     for (const [s, c] of Object.entries(r.states)) states[s] = (states[s] ?? 0) + c;
     for (const [p, ms] of Object.entries(r.phaseWallMs)) phaseWallMs[p] = Math.max(phaseWallMs[p] ?? 0, ms);
   }
+  // Wall time is the slowest shard's; CPU adds up over the shards' processes (known only if every shard measured it).
+  let phaseCpuMs: Record<string, number> | undefined;
+  if (reports.every((r) => r.phaseCpuMs)) {
+    phaseCpuMs = {};
+    for (const r of reports) for (const [p, ms] of Object.entries(r.phaseCpuMs!)) phaseCpuMs[p] = (phaseCpuMs[p] ?? 0) + ms;
+  }
   const totalKeys = ['mailsSent', 'mailsExpected', 'refreshes', 'signIns', 'failures', 'errors'] as const;
   const totals = Object.fromEntries(totalKeys.map((k) => [k, sum((r) => r.totals[k])])) as FleetReport['totals'];
   // Per-device means weighted by each shard's printers; RSS figures are per process, so the largest shard's.
@@ -123,6 +130,7 @@ export function mergeShardReports(named: { file: string; report: FleetReport }[]
     wallMs: max((r) => r.wallMs),
     simulatedMs: max((r) => r.simulatedMs),
     phaseWallMs,
+    ...(phaseCpuMs && { phaseCpuMs }),
     mailLatency: summarizeLatency(mergeHistograms(reports.map((r) => r.mailLatency.histogram))),
     memory: {
       rssBefore: max((r) => r.memory.rssBefore),

@@ -14,6 +14,7 @@ import { DEFAULT_TENANT_FILE } from '../cloud/tenant-fixture.ts';
 import type { TrafficSecond } from '../cloud/throttling.ts';
 import { mailsPerPrinter } from './day.ts';
 import { peakRss, sampleMemory } from './memory.ts';
+import { processCpuMs } from '../util/process-cpu.ts';
 import { FleetSlice, fleetPaths, type SliceSpec } from './slice.ts';
 import { mergeHistograms, summarizeLatency } from './latency.ts';
 import { PHASES, type DeviceRow, type FleetOptions, type FleetShard, type FleetReport, type Phase, type PhaseResult, type SliceReport } from './types.ts';
@@ -52,12 +53,15 @@ export async function runFleet(options: FleetOptions, hooks: FleetRunHooks = {})
   const pool = options.workers > 1 ? new Piscina({ filename: new URL('./worker.mjs', import.meta.url).href, minThreads: specs.length, maxThreads: specs.length, idleTimeout: 1000 }) : null;
   const drivers: SliceDriver[] = specs.map((spec) => (pool ? remoteSlice(pool, spec, hooks) : localSlice(spec, hooks)));
   const phaseWallMs: Record<string, number> = {};
+  const phaseCpuMs: Record<string, number> = {};
   let reports: SliceReport[];
   try {
     for (const phase of PHASES) {
       const t0 = performance.now();
+      const cpu0 = processCpuMs();
       const results = await Promise.all(drivers.map((d) => d.runPhase(phase)));
       phaseWallMs[phase] = Math.round(performance.now() - t0);
+      phaseCpuMs[phase] = Math.round(processCpuMs() - cpu0);
       samplePeak();
       hooks.onPhase?.(phase, results.flatMap((r) => r.rows), Math.max(...results.map((r) => r.simulatedAt)), sumTraffic(results.map((r) => r.traffic)));
     }
@@ -70,7 +74,7 @@ export async function runFleet(options: FleetOptions, hooks: FleetRunHooks = {})
   }
   samplePeak();
   const rssAfter = sampleMemory().rss;
-  return summarize(options, reports, { wallMs: performance.now() - wallStart, phaseWallMs, rssBefore, rssAfter, rssPeak });
+  return summarize(options, reports, { wallMs: performance.now() - wallStart, phaseWallMs, phaseCpuMs, rssBefore, rssAfter, rssPeak });
 }
 
 function validate(o: FleetOptions): void {
@@ -200,7 +204,7 @@ function remoteSlice(pool: Piscina, spec: SliceSpec, hooks: FleetRunHooks): Slic
 function summarize(
   options: FleetOptions,
   reports: SliceReport[],
-  m: { wallMs: number; phaseWallMs: Record<string, number>; rssBefore: number; rssAfter: number; rssPeak: number },
+  m: { wallMs: number; phaseWallMs: Record<string, number>; phaseCpuMs: Record<string, number>; rssBefore: number; rssAfter: number; rssPeak: number },
 ): FleetReport {
   const rows = reports.flatMap((r) => r.rows).sort((a, b) => a.index - b.index);
   const states: Record<string, number> = {};
@@ -240,6 +244,7 @@ function summarize(
     wallMs: Math.round(m.wallMs),
     simulatedMs: Math.max(...reports.map((r) => r.simulatedMs)),
     phaseWallMs: m.phaseWallMs,
+    phaseCpuMs: m.phaseCpuMs,
     mailLatency: summarizeLatency(mergeHistograms(reports.map((r) => r.mailLatency))),
     memory: {
       rssBefore: m.rssBefore,

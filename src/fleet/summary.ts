@@ -32,6 +32,7 @@ export function formatSummary(r: FleetReport, extra: { msal?: MsalMemory | null 
     const l = r.limit;
     lines.push(
       `  Day vs limit:  ${(l.dayWallMs / 1000).toFixed(1)} s for ${l.dayMails} mails; limit ${l.dayMails} × ${l.bareMsPerMail.toFixed(2)} ms bare (the mean of ${l.bareMails} timed: ${l.bareBeforeMsPerMail.toFixed(2)} ms before the run, ${l.bareAfterMsPerMail.toFixed(2)} ms after it) ÷ ${l.cores} cores = ${(l.limitMs / 1000).toFixed(1)} s; ${l.ratio.toFixed(2)}× (target ≤ 1.5×)`,
+      `  CPU per mail:  day ${l.dayCpuMsPerMail.toFixed(2)} ms, bare ${l.bareCpuMsPerMail.toFixed(2)} ms (user + system, every thread of the process)`,
     );
   }
   if (extra.msal) {

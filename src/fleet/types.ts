@@ -94,6 +94,12 @@ export interface FleetReport {
   wallMs: number;
   simulatedMs: number;
   phaseWallMs: Record<string, number>;
+  /**
+   * CPU ms of each phase, user + system over every thread of the process (coordinator and workers): beside the wall
+   * time it shows whether a phase was work or waiting. In a merge, the shards' sum; absent when a shard's report has
+   * none (written before it was measured).
+   */
+  phaseCpuMs?: Record<string, number>;
   /** Per-mail wall latency: percentiles read from the histogram, which is kept so that reports merge. */
   mailLatency: LatencySummary;
   /** The day phase against the bare limit timed before and after the run (`mfp-sim fleet`; absent with --no-limit and in a merge). */
@@ -133,6 +139,9 @@ export interface DayLimit {
   /** The batch timed before the run and the one after it (mean wall ms per mail each). */
   bareBeforeMsPerMail: number;
   bareAfterMsPerMail: number;
+  /** Process CPU ms (user + system, every thread) per mail: of the bare mails (both batches), and of the day phase. */
+  bareCpuMsPerMail: number;
+  dayCpuMsPerMail: number;
   /** Mails of the day phase: printers × mails per day. */
   dayMails: number;
   cores: number;

@@ -82,6 +82,12 @@ describe('mfp-sim fleet', () => {
     expect(limit.bareMsPerMail).toBeCloseTo((limit.bareBeforeMsPerMail + limit.bareAfterMsPerMail) / 2, 6);
     expect(limit.limitMs).toBeCloseTo((100 * limit.bareMsPerMail) / limit.cores, 6);
     expect(limit.ratio).toBeCloseTo(limit.dayWallMs / limit.limitMs, 6);
+    // CPU beside the wall times: every phase measured, the day's per mail, the bare mails' too (both did work).
+    expect(Object.keys(report.phaseCpuMs!)).toEqual(Object.keys(report.phaseWallMs));
+    expect(limit.dayCpuMsPerMail).toBeCloseTo(report.phaseCpuMs!.day! / 100, 6);
+    expect(limit.dayCpuMsPerMail).toBeGreaterThan(0);
+    expect(limit.bareCpuMsPerMail).toBeGreaterThan(0);
+    expect(output).toMatch(/CPU per mail: +day [\d.]+ ms, bare [\d.]+ ms \(user \+ system, every thread of the process\)/);
     expect(output).toMatch(/Day vs limit: +[\d.]+ s for 100 mails; limit 100 × [\d.]+ ms bare \(the mean of 200 timed: [\d.]+ ms before the run, [\d.]+ ms after it\) ÷ \d+ cores = [\d.]+ s; [\d.]+× \(target ≤ 1\.5×\)/);
   });
 

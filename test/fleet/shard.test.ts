@@ -100,6 +100,23 @@ describe('mfp-sim fleet --shard i/N and fleet merge', () => {
     }
     expect(m.mailLatency.max).toBe(Math.max(r0.mailLatency.max, r1.mailLatency.max));
     expect(hdr.decodeFromCompressedBase64(m.mailLatency.histogram).totalCount).toBe(5);
+
+    // Wall time is the slowest shard's; the CPU of the shards' processes adds up.
+    for (const phase of Object.keys(w.phaseWallMs)) {
+      expect(m.phaseWallMs[phase]).toBe(Math.max(r0.phaseWallMs[phase]!, r1.phaseWallMs[phase]!));
+      expect(m.phaseCpuMs![phase]).toBe(r0.phaseCpuMs![phase]! + r1.phaseCpuMs![phase]!);
+    }
+    expect(m.phaseCpuMs!['sign-in']).toBeGreaterThan(0); // five printers signing in is work
+
+    // A shard report from before CPU was measured still merges; the merge then claims no CPU figure.
+    const { phaseCpuMs: _dropped, ...older } = r1;
+    const olderFile = path.join(work, 'shard-1-older.json');
+    await writeFile(olderFile, JSON.stringify(older));
+    const mergedOlder = await run(['fleet', 'merge', files.shard0, olderFile, '--json']);
+    expect(mergedOlder.code, mergedOlder.stderr).toBe(0);
+    const mo = JSON.parse(mergedOlder.stdout) as FleetReport;
+    expect(mo.totals).toEqual(w.totals);
+    expect(mo.phaseCpuMs).toBeUndefined();
   });
 
   it('refuses bad input with a clear message and exit code 1', { timeout: 120_000 }, async () => {
