@@ -10,6 +10,7 @@ import { oauthDeviceMachine as machine, leafState, type DeviceEvent, type LeafSt
 import type { Clock } from '../time/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DraftVault, Nvram } from '../nvram/index.ts';
+import { NvramPrerequisiteError } from '../nvram/errors.ts';
 import type { NvramData } from '../nvram/schema.ts';
 import { applyRecords, declaresRecords, jobsSentBy, transitionEntry, trimLogs, type Step } from './records.ts';
 import type { DispatchResult } from './printer.ts';
@@ -143,8 +144,11 @@ export class Dispatcher {
     return this.enqueue(() => this.apply(event, extra));
   }
 
-  /** One statechart step (call inside the queue). `extra` adds the caller's own changes to the same write. */
-  async apply(event: DeviceEvent, extra?: (draft: NvramData, vault: DraftVault) => void): Promise<DispatchResult> {
+  /**
+   * One statechart step (call inside the queue). `extra` adds the caller's own changes to the same write; `after`
+   * is durable work the write must follow (see commit()).
+   */
+  async apply(event: DeviceEvent, extra?: (draft: NvramData, vault: DraftVault) => void, after?: Promise<unknown>): Promise<DispatchResult> {
     const { clock, log } = this.o;
     if (this.stopped) return { accepted: false, state: this.leaf(), reason: 'device is powered off' };
     const prev = this.snapshot;
@@ -174,7 +178,7 @@ export class Dispatcher {
           draft.snapshot = persistedSnapshot(next, nextSince);
           const entry = transitionEntry(step, stateChanged);
           if (entry) draft.eventLog.push(entry);
-        }, deleteTokens);
+        }, deleteTokens, after);
       } finally {
         await alongside;
       }
@@ -189,8 +193,10 @@ export class Dispatcher {
   /**
    * One NVRAM write: the mutation plus any staged token cache, and the event-log lines of a storage fault that is
    * over. On failure nothing in memory changes either; a failure of the disk is thrown as a StorageFaultError.
+   * `after`: durable work elsewhere this write must follow (nvram.update()); when it fails, the NvramPrerequisiteError
+   * is thrown as it is, for the caller to tell its own failure from the NVRAM's.
    */
-  async commit(mutate: (draft: NvramData, vault: DraftVault) => void, deleteTokens = false): Promise<void> {
+  async commit(mutate: (draft: NvramData, vault: DraftVault) => void, deleteTokens = false, after?: Promise<unknown>): Promise<void> {
     const cache = deleteTokens ? null : this.staged;
     const storage = this.o.storage;
     try {
@@ -200,8 +206,9 @@ export class Dispatcher {
         if (cache === null) vault.delete(TOKEN_CACHE_SECRET);
         else if (cache !== undefined) vault.set(TOKEN_CACHE_SECRET, cache);
         trimLogs(draft);
-      });
+      }, after);
     } catch (err) {
+      if (err instanceof NvramPrerequisiteError) throw err; // not the NVRAM's failure: nothing was written
       throw storage.failed(err, 'nvram');
     }
     // A cache staged while this write was in flight (a refresh that answered meanwhile) is not in it: it waits for

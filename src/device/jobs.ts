@@ -72,13 +72,22 @@ export function createJobs(d: JobsDeps): Jobs {
     const messageId = `<${id}@${nvram.data.device.serial.toLowerCase()}.mfp-sim.invalid>`;
     // Self-describing content: a job acknowledged by a bank that is later lost can be taken back from the spool.
     const content = { to: req.to, subject: req.subject, text: req.body, attachments: req.attachments, messageId, createdAt: now };
-    let contentPath: string;
-    try {
-      contentPath = await spool.write(id, content);
-    } catch (err) {
-      throw storage.failed(err, 'spool'); // refused with the reason: nothing was acknowledged
-    }
-    storage.spoolWorked('write'); // a read fault is not ended by a write
+    // The content must be durable before the record that points at it: the record's write waits for it
+    // (`after`), while the step and the encoding of that write run during the content's wait for the disk (they are
+    // queued once its fsyncs are under way, not before: run first, they would only delay those).
+    const contentPath = spool.pathFor(id);
+    let spoolError: { err: unknown } | null = null;
+    let syncing!: () => void;
+    const contentSyncing = new Promise<void>((resolve) => (syncing = resolve));
+    const contentDurable = spool.write(id, content, syncing).then(
+      () => storage.spoolWorked('write'), // a read fault is not ended by a write
+      (err: unknown) => {
+        spoolError = { err };
+        throw err;
+      },
+    );
+    contentDurable.catch(() => undefined); // its failure is answered below, from whichever await meets it first
+    await Promise.race([contentSyncing, contentDurable.catch(() => undefined)]);
     const record: JobRecord = {
       id,
       messageId,
@@ -101,10 +110,10 @@ export function createJobs(d: JobsDeps): Jobs {
         // instead of two); otherwise it waits in the spool for the pump, in the order it came.
         const send: DeviceEvent = { type: 'SEND', jobId: id };
         const free = !core.stopped && core.snapshot.context.jobId === null && !nvram.data.spool.some((j) => j.status === 'queued');
-        if (!free || !core.snapshot.can(send)) return core.commit(acknowledge);
+        if (!free || !core.snapshot.can(send)) return core.commit(acknowledge, false, contentDurable);
         const commitsBefore = core.commits;
         try {
-          await core.apply(send, acknowledge);
+          await core.apply(send, acknowledge, contentDurable);
         } catch (err) {
           if (core.commits === commitsBefore) throw err; // not acknowledged: refused below
           // Acknowledged and started: what failed after the write is the device's own work, as for the pump (a
@@ -113,7 +122,12 @@ export function createJobs(d: JobsDeps): Jobs {
           else await d.internal('pump', () => Promise.reject(err));
         }
       });
+      await contentDurable; // already settled: the record's write waited for it
     } catch (err) {
+      // The spool's answer first, as when it was written before anything else: a refusal with the disk's reason,
+      // nothing acknowledged (a content file that is not durable is not left behind: Spool.write removes it).
+      await contentDurable.catch(() => undefined);
+      if (spoolError !== null) throw storage.failed((spoolError as { err: unknown }).err, 'spool');
       // Not acknowledged: the content goes (after a later commit, like any unreferenced entry).
       keeper.retireLater([id]);
       throw err;

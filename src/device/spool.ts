@@ -67,9 +67,10 @@ export class Spool {
     return path.join(this.dir, `${jobId}${DONE}`);
   }
 
-  async write(jobId: string, content: JobContent): Promise<string> {
+  /** `whileSyncing` (which must not throw) runs once the content is written and its fsyncs are under way. */
+  async write(jobId: string, content: JobContent, whileSyncing?: () => void): Promise<string> {
     const file = this.pathFor(jobId);
-    await this.writeDurably(file, JSON.stringify(content));
+    await this.writeDurably(file, JSON.stringify(content), whileSyncing);
     return file;
   }
 
@@ -155,14 +156,16 @@ export class Spool {
    * record only says what a torn one's absence says — and it reads as not one: unparseable content is never taken
    * back (spoolKeeper.ts `contentOf`), an unparseable done record is absent (`readDone`).
    */
-  private async writeDurably(file: string, text: string): Promise<void> {
+  private async writeDurably(file: string, text: string, whileSyncing?: () => void): Promise<void> {
     const io = this.io;
     await this.makeDir();
     try {
       const handle = await io.create(file);
       try {
         await handle.write(Buffer.from(text, 'utf8'));
-        const synced = await Promise.allSettled([handle.sync(), io.syncDir(this.dir)]);
+        const syncing = Promise.allSettled([handle.sync(), io.syncDir(this.dir)]);
+        whileSyncing?.();
+        const synced = await syncing;
         const failed = synced.find((r) => r.status === 'rejected');
         if (failed) throw failed.reason;
       } finally {

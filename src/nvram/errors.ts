@@ -9,7 +9,8 @@ export type NvramErrorCode =
   | 'nvram_invalid_data'
   | 'nvram_unsupported_firmware'
   | 'nvram_secret_unavailable'
-  | 'nvram_closed';
+  | 'nvram_closed'
+  | 'nvram_prerequisite_failed';
 
 export class NvramError extends Error {
   readonly code: NvramErrorCode;
@@ -67,5 +68,13 @@ export class NvramSecretError extends NvramError {
     readonly reason: string,
   ) {
     super('nvram_secret_unavailable', secretName ? `secret "${secretName}" is unreadable: ${reason}` : `device key unavailable: ${reason}`);
+  }
+}
+
+/** The durable work a write had to follow (update()'s `after`) failed: nothing was written. Its reason is `cause`. */
+export class NvramPrerequisiteError extends NvramError {
+  constructor(cause: unknown) {
+    super('nvram_prerequisite_failed', `NVRAM write not made: the work it had to follow failed (${(cause as Error | null)?.message ?? String(cause)}); nothing was written`);
+    this.cause = cause;
   }
 }

@@ -11,7 +11,7 @@ import { RealClock } from '../time/clock.ts';
 import { NvramAdapter } from './adapter.ts';
 import { ContentEncoder, freezeNew, PayloadBuffers, type Encoded, type EncodeWork } from './encoder.ts';
 import { BankStore, describeBank, markErasedBanks, type BankName, type BankState, type ScanResult } from './banks.ts';
-import { NvramError, NvramInvalidDataError, NvramSecretError } from './errors.ts';
+import { NvramError, NvramInvalidDataError, NvramPrerequisiteError, NvramSecretError } from './errors.ts';
 import { nodeIo, type NvramIo } from './io.ts';
 import { acquireImageLock, type ImageLock } from './lock.ts';
 import { migrateFromV1 } from './migrate.ts';
@@ -121,8 +121,11 @@ export interface Nvram {
    * Atomically applies `mutate` to a copy and commits it (one physical bank write). Throws NvramCapacityError,
    * NvramInvalidDataError, NvramSecretError, I/O errors; on any error the committed content is unchanged.
    * Serialized with every other write of this instance. Returns the new data.
+   * `after`: durable work elsewhere that this write must follow (a job's spool content before its record). The
+   * commit encodes and checks while it runs and writes only once it has resolved; if it rejects, nothing is
+   * written and update() rejects with an NvramPrerequisiteError carrying its reason.
    */
-  update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData>;
+  update(mutate: (draft: NvramData, vault: DraftVault) => void, after?: Promise<unknown>): Promise<NvramData>;
   readonly secrets: {
     /** Plaintext, or undefined when absent or unreadable (wrong/missing key: the device treats it as "no token"). */
     get(name: string): string | undefined;
@@ -374,7 +377,8 @@ class NvramInstance implements Nvram {
     },
   };
 
-  update(mutate: (draft: NvramData, vault: DraftVault) => void): Promise<NvramData> {
+  update(mutate: (draft: NvramData, vault: DraftVault) => void, after?: Promise<unknown>): Promise<NvramData> {
+    after?.catch(() => {}); // a prerequisite that fails before this commit's turn is answered by the commit, not unhandled
     return this.enqueue(async () => {
       if (this.closed) throw new NvramError('nvram_closed', 'NVRAM is closed');
       const base = this.draftBase();
@@ -390,7 +394,7 @@ class NvramInstance implements Nvram {
         const at = base.copies.indexOf(value);
         if (at >= 0) next[key] = base.originals[at];
       }
-      return this.commitData(next as unknown as NvramData, vault.sealed);
+      return this.commitData(next as unknown as NvramData, vault.sealed, after);
     });
   }
 
@@ -460,13 +464,21 @@ class NvramInstance implements Nvram {
    * reads. Memory changes only after the write is durable. `sealed`: plaintexts sealed by this update, by name and
    * ciphertext (no need to open what was just sealed).
    */
-  private async commitData(next: NvramData, sealed: ReadonlyMap<string, string> = new Map()): Promise<NvramData> {
+  private async commitData(next: NvramData, sealed: ReadonlyMap<string, string> = new Map(), after?: Promise<unknown>): Promise<NvramData> {
     const root: Record<string, unknown> = { ...next };
     // Every bank names the key it was written under (checked at the next boot and by `nvram verify`).
     if (this.vault.kid !== null) root.deviceKeyId = this.vault.kid;
     const encoded = this.encoder.encode(root, this.listLimits);
     if ('problem' in encoded) throw new NvramInvalidDataError(encoded.problem);
     this.refusePlaintextSecrets(encoded.data, encoded.payload, sealed);
+    if (after) {
+      // The work above overlapped the prerequisite's wait for its disk; the bank is written only once it is done.
+      try {
+        await after;
+      } catch (err) {
+        throw new NvramPrerequisiteError(err);
+      }
+    }
     this.prepared = null;
     try {
       // Not low.write(): that reads low.data, which would publish the content before it is durable.

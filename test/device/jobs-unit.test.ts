@@ -12,6 +12,7 @@ import { DeviceInputError } from '../../src/device/validation.ts';
 import { StorageFaultError, type StorageFault } from '../../src/device/storage-fault.ts';
 import type { JobRecord, NvramData } from '../../src/nvram/schema.ts';
 import type { Nvram } from '../../src/nvram/index.ts';
+import { NvramPrerequisiteError } from '../../src/nvram/errors.ts';
 
 const NOW = 1_700_000_000_000;
 const SERIAL = 'MFP-ABC123';
@@ -43,20 +44,22 @@ function harness(opts: { spool?: JobRecord[]; jobLog?: JobRecord[] } = {}) {
       queue = run.catch(() => undefined);
       return run;
     },
-    async commit(mutate: (draft: NvramData) => void) {
+    /** Like the NVRAM: the write waits for `after` (the content's durability) and is not made when it fails. */
+    async commit(mutate: (draft: NvramData) => void, _deleteTokens = false, after?: Promise<unknown>) {
       const failure = core.commitFails;
       core.commitFails = null;
       if (failure) throw failure;
+      if (after) await after.catch((err: unknown) => Promise.reject(new NvramPrerequisiteError(err)));
       mutate(data);
       core.commits++;
     },
-    async apply(event: DeviceEvent, extra?: (draft: NvramData) => void) {
+    async apply(event: DeviceEvent, extra?: (draft: NvramData) => void, after?: Promise<unknown>) {
       applied.push({ event, withAcknowledgement: extra !== undefined });
       await core.commit((draft) => {
         extra?.(draft);
         const job = event.type === 'SEND' ? draft.spool.find((j) => j.id === event.jobId) : undefined;
         if (job) job.status = 'sending'; // the step that starts a job changes its record in the same write
-      });
+      }, false, after);
       if (event.type === 'SEND') core.jobId = event.jobId;
       const failure = core.afterCommitFails;
       core.afterCommitFails = null;
@@ -66,8 +69,13 @@ function harness(opts: { spool?: JobRecord[]; jobLog?: JobRecord[] } = {}) {
   };
   const written: { id: string; content: unknown }[] = [];
   let spoolFails: unknown = null;
+  /** While set, a content write waits for it (a slow disk). */
+  let spoolHeld: Promise<void> | null = null;
   const spool = {
-    write: async (id: string, content: unknown) => {
+    pathFor: (id: string) => `${id}.json`,
+    write: async (id: string, content: unknown, whileSyncing?: () => void) => {
+      whileSyncing?.(); // written, its fsyncs under way: the held part is the wait for the disk
+      if (spoolHeld) await spoolHeld;
       if (spoolFails) throw spoolFails;
       written.push({ id, content });
       return `${id}.json`;
@@ -114,6 +122,14 @@ function harness(opts: { spool?: JobRecord[]; jobLog?: JobRecord[] } = {}) {
     retireDueCalls: () => retireDueCalls,
     settle: () => core.enqueue(async () => {}).then(() => core.enqueue(async () => {})),
     failSpool: (err: unknown) => (spoolFails = err),
+    holdSpool: () => {
+      let release!: () => void;
+      spoolHeld = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        spoolHeld = null;
+        release();
+      };
+    },
     faults: (f: { nvram?: StorageFault | null; spool?: StorageFault | null }) => {
       if (f.nvram !== undefined) nvramFault = f.nvram;
       if (f.spool !== undefined) spoolFault = f.spool;
@@ -215,6 +231,32 @@ describe('job intake', () => {
     expect(h.spoolWorked).toEqual([]);
     expect(h.core.commits).toBe(0);
     expect(h.data.spool).toEqual([]);
+  });
+
+  it('the record is written only once its content is durable, though its step is taken while the content is written', async () => {
+    for (const spoolFailsToo of [false, true]) {
+      const h = harness();
+      const release = h.holdSpool();
+      if (spoolFailsToo) h.failSpool(Object.assign(new Error('input/output error'), { code: 'EIO' }));
+      const submitted = h.jobs.submit(JOB).then((job) => ({ job }), (err: unknown) => ({ err }));
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(h.applied.map((a) => a.event.type)).toEqual(['SEND']); // the step is under way…
+      expect(h.core.commits).toBe(0); // …its write is not
+      expect(h.data.spool).toEqual([]);
+      release();
+      const result = await submitted;
+      if (spoolFailsToo) {
+        expect((result as { err: Error }).err.message).toBe('refused by the spool: input/output error');
+        expect(h.failedAreas).toEqual(['spool']);
+        expect(h.core.commits).toBe(0);
+        expect(h.data.spool).toEqual([]);
+        expect(h.retiredLater).toEqual([]); // Spool.write removes a content file that is not durable
+      } else {
+        expect(h.core.commits).toBe(1);
+        expect(h.written.map((w) => w.id)).toEqual([(result as { job: JobRecord }).job.id]);
+        expect(h.data.spool.map((j) => j.status)).toEqual(['sending']);
+      }
+    }
   });
 
   it('an NVRAM that refuses the acknowledgement refuses the job, and its content is retired', async () => {

@@ -6,7 +6,7 @@ import { BankStore, HEADER_SIZE, PAYLOAD_START } from '../../src/nvram/banks.ts'
 import { nodeIo } from '../../src/nvram/io.ts';
 import { nodeIoWith } from './wrapped-io.ts';
 import { inspectImage, readCommitted } from '../../src/nvram/inspect.ts';
-import { NvramCapacityError, NvramInvalidDataError, NvramLockedError, openNvram } from '../../src/nvram/index.ts';
+import { NvramCapacityError, NvramInvalidDataError, NvramLockedError, NvramPrerequisiteError, openNvram } from '../../src/nvram/index.ts';
 import { copyFixture, steppingNow, tempDirs, TEST_DEVICE } from './helpers.ts';
 
 const dirs = tempDirs();
@@ -257,6 +257,32 @@ describe('NVRAM store: writes', () => {
     expect(nvram.data.settings.smtp.smtpPort).toBe(587);
     expect(nvram.data.panel.counter).toBeUndefined();
     expect((await fs.readFile(file)).equals(bytes)).toBe(true);
+    await nvram.close();
+  });
+
+  it('writes a commit with a prerequisite only once it is done, and nothing when it fails', async () => {
+    const { file, nvram } = await fresh();
+    const bytes = await fs.readFile(file);
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const committed = nvram.update((d) => void (d.panel.counter = 1), held);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect((await fs.readFile(file)).equals(bytes)).toBe(true); // not a byte before the prerequisite is done
+    expect(counterOf(nvram.data)).toBeUndefined();
+    finish();
+    await committed;
+    expect(counterOf(nvram.data)).toBe(1);
+    expect((await readCommitted(file))?.content).toEqual(nvram.data);
+
+    const after = await fs.readFile(file);
+    const cause = Object.assign(new Error('input/output error'), { code: 'EIO' });
+    const err = await nvram.update((d) => void (d.panel.counter = 2), Promise.reject(cause)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NvramPrerequisiteError);
+    expect((err as NvramPrerequisiteError).cause).toBe(cause);
+    expect(counterOf(nvram.data)).toBe(1);
+    expect((await fs.readFile(file)).equals(after)).toBe(true);
+    await nvram.update((d) => void (d.panel.counter = 3)); // the next commit is not held by the failed one
+    expect(counterOf(nvram.data)).toBe(3);
     await nvram.close();
   });
 
