@@ -2,12 +2,15 @@
  * The only door between the spool and the disk: every file call the spool makes goes through a `SpoolIo`, so tests
  * can put a failing disk in the way (src/util/faulty-io.ts), as the NVRAM's `NvramIo` does for the image.
  */
-import { closeSync, constants as fsc, fchmodSync, openSync, promises as fs, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, ftruncateSync, openSync, promises as fs, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
 import { fsyncFd } from '../util/fsync.ts';
 
 export interface SpoolFile {
-  write(data: Buffer): Promise<void>;
+  /** Writes all of `data`: at `position` when given, else after what this handle wrote before (from 0). */
+  write(data: Buffer, position?: number): Promise<void>;
+  /** Cuts the file to `size` bytes. */
+  truncate(size: number): Promise<void>;
   /** fsync: what was written is durable once this resolves. */
   sync(): Promise<void>;
   close(): Promise<void>;
@@ -18,6 +21,8 @@ export interface SpoolIo {
   makeDir(dir: string): Promise<void>;
   /** Creates (or empties) a file readable by its owner only, open for writing. */
   create(file: string): Promise<SpoolFile>;
+  /** Opens an existing file for writing, as it is (ENOENT when it is not there): no new file, no new directory entry. */
+  open(file: string): Promise<SpoolFile>;
   readFile(file: string): Promise<Buffer>;
   /** Removes a file; one that is already gone is not an error. */
   unlink(file: string): Promise<void>;
@@ -28,10 +33,10 @@ export interface SpoolIo {
 
 /**
  * Real files through node:fs. Stateless, so one instance serves any number of devices. As in the NVRAM's io.ts,
- * everything but the fsyncs (and unlink, below) is a synchronous call: open, chmod, write, close, readdir and
+ * everything but the fsyncs (and unlink, below) is a synchronous call: open, chmod, write, truncate, close, readdir and
  * the read of a small JSON record only touch the page cache and the directory, and a thread-pool round trip each cost
  * more than the call (a mail made about twenty of them, one after the other). What waits for the disk, the fsync,
- * stays on the thread pool; close waits for one in flight, so the descriptor is never reused under it.
+ * stays on the thread pool.
  */
 export const nodeSpoolIo: SpoolIo = {
   makeDir: (dir) => makePrivateDir(dir),
@@ -43,21 +48,9 @@ export const nodeSpoolIo: SpoolIo = {
       closeSync(fd);
       throw err;
     }
-    let syncing: Promise<void> | null = null;
-    let closed = false;
-    return {
-      write: async (data) => {
-        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
-      },
-      sync: () => (syncing = fsyncFd(fd)),
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        await syncing?.catch(() => undefined);
-        closeSync(fd);
-      },
-    };
+    return spoolFile(fd);
   },
+  open: async (file) => spoolFile(openSync(file, fsc.O_WRONLY)),
   readFile: async (file) => readFileSync(file),
   // On the thread pool, like the fsyncs: a removal is garbage collection that overlaps the step's network work
   // (device.ts afterStep), and under a busy disk one waits for the journal (p90 2.7 ms at load 18, 2 a mail).
@@ -75,3 +68,25 @@ export const nodeSpoolIo: SpoolIo = {
     }
   },
 };
+
+/** An open spool file; `close` waits for an fsync in flight, so the descriptor is never reused under it. */
+function spoolFile(fd: number): SpoolFile {
+  let offset = 0;
+  let syncing: Promise<void> | null = null;
+  let closed = false;
+  return {
+    write: async (data, position) => {
+      const at = position ?? offset;
+      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, at + done);
+      offset = at + data.length;
+    },
+    truncate: async (size) => ftruncateSync(fd, size),
+    sync: () => (syncing = fsyncFd(fd)),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await syncing?.catch(() => undefined);
+      closeSync(fd);
+    },
+  };
+}

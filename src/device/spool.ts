@@ -5,14 +5,17 @@
  * The spool and the NVRAM must agree after any bank fallback (docs/nvram.md, "Spool and NVRAM agree"), so:
  *  - a content file names its job's Message-ID and creation time: a job that a lost bank had acknowledged can be
  *    taken back from the spool alone;
- *  - when a job finishes (sent, or dismissed as failed) a small "done" record (`<id>.done`) is written beside its
- *    content: an older bank that still holds the job as pending is corrected from it, never re-sent or failed;
+ *  - when a job finishes (sent, or dismissed as failed) a small "done" record is written after its content, in the
+ *    same file (a line of its own): an older bank that still holds the job as pending is corrected from it, never
+ *    re-sent or failed. In the content's file, not a file of its own: a new file per record is an inode allocated
+ *    and freed per job, a directory entry to fsync, and one more unlink (docs/nvram.md, "Spool and NVRAM agree").
+ *    A standalone `<id>.done` (an older spool's, or the record of a job whose content is gone) is still read;
  *  - content and done record are deleted only once no valid bank can still point at the job (the runtime retires
  *    them after a later commit has overwritten the older bank): src/device/spoolKeeper.ts, rules in reconcile.ts.
  */
 import path from 'node:path';
 import type { JobRecord } from '../nvram/schema.ts';
-import { nodeSpoolIo, type SpoolIo } from './spool-io.ts';
+import { nodeSpoolIo, type SpoolFile, type SpoolIo } from './spool-io.ts';
 
 export interface JobContent {
   to: string[];
@@ -48,10 +51,16 @@ export interface SpoolEntry {
 const CONTENT = '.json';
 const DONE = '.done';
 const TMP = '.tmp';
+/** What separates a job's content from its done record in its file (the content is one line of JSON). */
+const RECORD_LINE = '\n';
 
 export class Spool {
   /** The directory was made (and set 0700) by this boot: once, not before every write (two disk calls each). */
   private dirMade = false;
+  /** Bytes of content this boot wrote, by job, until its done record goes after them (no read to find the end). */
+  private readonly contentBytes = new Map<string, number>();
+  /** Jobs with a standalone `<id>.done` file, found or written this boot: retire removes it too. */
+  private readonly standaloneDone = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -70,44 +79,75 @@ export class Spool {
   /** `whileSyncing` (which must not throw) runs once the content is written and its fsyncs are under way. */
   async write(jobId: string, content: JobContent, whileSyncing?: () => void): Promise<string> {
     const file = this.pathFor(jobId);
-    await this.writeDurably(file, JSON.stringify(content), whileSyncing);
+    const bytes = Buffer.from(JSON.stringify(content), 'utf8'); // one line: JSON.stringify escapes every newline
+    await this.writeDurably(file, bytes, whileSyncing);
+    this.contentBytes.set(jobId, bytes.length);
     return file;
   }
 
   async read(jobId: string): Promise<JobContent> {
-    return JSON.parse((await this.io.readFile(this.pathFor(jobId))).toString('utf8')) as JobContent;
-  }
-
-  /** Records durably that a job finished (written in place like the content: a torn one reads as absent). */
-  async markDone(jobId: string, done: DoneRecord): Promise<void> {
-    await this.writeDurably(this.donePath(jobId), JSON.stringify(done));
-  }
-
-  /** The done record; null when absent or not one. A disk that cannot read it throws (it is not "absent"). */
-  async readDone(jobId: string): Promise<DoneRecord | null> {
-    let text: string;
-    try {
-      text = (await this.io.readFile(this.donePath(jobId))).toString('utf8');
-    } catch (err) {
-      if (isGone(err)) return null;
-      throw err;
-    }
-    try {
-      const parsed = JSON.parse(text) as Partial<DoneRecord>;
-      const ok = (parsed.status === 'sent' || parsed.status === 'failed') && typeof parsed.messageId === 'string' && typeof parsed.at === 'number';
-      return ok ? { status: parsed.status!, reply: typeof parsed.reply === 'string' ? parsed.reply : null, at: parsed.at!, messageId: parsed.messageId! } : null;
-    } catch {
-      return null;
-    }
+    const { content } = splitJobFile(await this.io.readFile(this.pathFor(jobId)));
+    return JSON.parse(content.toString('utf8')) as JobContent;
   }
 
   /**
-   * Deletes a job's content, then its done record: in that order, so a cut in between leaves the record (which
-   * still says "finished") rather than content without it (which would look pending to an older bank).
+   * Records durably that a job finished: a line after its content, in place (a torn one reads as absent), fsync'ed.
+   * The content's file exists already, so nothing is created and the directory does not change. When the content is
+   * gone, the record gets a file of its own, as older spools had.
+   */
+  async markDone(jobId: string, done: DoneRecord): Promise<void> {
+    const record = Buffer.from(`${RECORD_LINE}${JSON.stringify(done)}`, 'utf8');
+    let handle: SpoolFile;
+    try {
+      handle = await this.io.open(this.pathFor(jobId));
+    } catch (err) {
+      if (!isGone(err)) throw err;
+      await this.writeDurably(this.donePath(jobId), Buffer.from(JSON.stringify(done), 'utf8'));
+      this.standaloneDone.add(jobId);
+      return;
+    }
+    try {
+      let at = this.contentBytes.get(jobId);
+      // Not written this boot (or recorded before): read where the content ends, and cut what followed it.
+      const tidy = at === undefined;
+      at ??= splitJobFile(await this.io.readFile(this.pathFor(jobId))).content.length;
+      await handle.write(record, at);
+      if (tidy) await handle.truncate(at + record.length);
+      await handle.sync();
+    } finally {
+      this.contentBytes.delete(jobId);
+      await handle.close();
+    }
+  }
+
+  /** The done record in a job's file or beside it; null when absent or not one. A disk that cannot read it throws. */
+  done(jobId: string): Promise<DoneRecord | null> {
+    return this.readDone(jobId, { inFile: true, standalone: true });
+  }
+
+  /** `where`: which of the two places can hold it (entries() knows from the listing). */
+  private async readDone(jobId: string, where: { inFile: boolean; standalone: boolean }): Promise<DoneRecord | null> {
+    const read = (file: string) =>
+      this.io.readFile(file).catch((err: unknown) => {
+        if (isGone(err)) return null;
+        throw err;
+      });
+    const record = where.inFile ? (await read(this.pathFor(jobId)).then((bytes) => bytes && splitJobFile(bytes).record)) : null;
+    const inFile = record && parseDone(record.toString('utf8'));
+    if (inFile || !where.standalone) return inFile;
+    const standalone = await read(this.donePath(jobId));
+    return standalone && parseDone(standalone.toString('utf8'));
+  }
+
+  /**
+   * Deletes a job's file (content and done record in one unlink), then a standalone done record if it has one: in
+   * that order, so a cut in between leaves the record (which still says "finished") rather than content without it
+   * (which would look pending to an older bank).
    */
   async retire(jobId: string): Promise<void> {
+    this.contentBytes.delete(jobId);
     await this.io.unlink(this.pathFor(jobId));
-    await this.io.unlink(this.donePath(jobId));
+    if (this.standaloneDone.delete(jobId)) await this.io.unlink(this.donePath(jobId));
   }
 
   /**
@@ -139,7 +179,10 @@ export class Spool {
       byId.set(id, e);
     }
     const out: SpoolEntry[] = [];
-    for (const [id, e] of byId) out.push({ id, hasContent: e.content, done: e.done ? await this.readDone(id) : null });
+    for (const [id, e] of byId) {
+      if (e.done) this.standaloneDone.add(id);
+      out.push({ id, hasContent: e.content, done: await this.readDone(id, { inFile: e.content, standalone: e.done }) });
+    }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -154,15 +197,15 @@ export class Spool {
    * fsync'ed together rather than one after the other (one wait for the disk instead of two). A file torn by a cut
    * is one nothing points at yet — a job's record goes into NVRAM only after its content is durable, and a done
    * record only says what a torn one's absence says — and it reads as not one: unparseable content is never taken
-   * back (spoolKeeper.ts `contentOf`), an unparseable done record is absent (`readDone`).
+   * back (spoolKeeper.ts `contentOf`), an unparseable done record is absent (`parseDone`).
    */
-  private async writeDurably(file: string, text: string, whileSyncing?: () => void): Promise<void> {
+  private async writeDurably(file: string, bytes: Buffer, whileSyncing?: () => void): Promise<void> {
     const io = this.io;
     await this.makeDir();
     try {
       const handle = await io.create(file);
       try {
-        await handle.write(Buffer.from(text, 'utf8'));
+        await handle.write(bytes);
         const syncing = Promise.allSettled([handle.sync(), io.syncDir(this.dir)]);
         whileSyncing?.();
         const synced = await syncing;
@@ -183,4 +226,21 @@ export class Spool {
 /** A file (or the spool directory) that is not there: an answer, unlike a disk error. */
 export function isGone(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/** A job's file: its content (the first line), and its done record when one was written after it. */
+function splitJobFile(bytes: Buffer): { content: Buffer; record: Buffer | null } {
+  const end = bytes.indexOf(RECORD_LINE);
+  return end < 0 ? { content: bytes, record: null } : { content: bytes.subarray(0, end), record: bytes.subarray(end + 1) };
+}
+
+/** A done record's text; null when it is not one (torn by a cut, or damaged). */
+function parseDone(text: string): DoneRecord | null {
+  try {
+    const parsed = JSON.parse(text) as Partial<DoneRecord>;
+    const ok = (parsed.status === 'sent' || parsed.status === 'failed') && typeof parsed.messageId === 'string' && typeof parsed.at === 'number';
+    return ok ? { status: parsed.status!, reply: typeof parsed.reply === 'string' ? parsed.reply : null, at: parsed.at!, messageId: parsed.messageId! } : null;
+  } catch {
+    return null;
+  }
 }

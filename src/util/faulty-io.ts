@@ -8,9 +8,9 @@
  * fsync stay in the file, as they do in the page cache of a real disk: the harder case for the device, since a
  * commit it was told failed may still be read back after a restart. Closing a handle never fails (the handle must
  * be released). The kinds, per call:
- *   open   NvramIo.open, SpoolIo.create, SpoolIo.makeDir
+ *   open   NvramIo.open, SpoolIo.create, SpoolIo.open, SpoolIo.makeDir
  *   read   NvramFile.read and size, SpoolIo.readFile and readdir
- *   write  NvramFile.write and truncate, SpoolFile.write
+ *   write  NvramFile.write and truncate, SpoolFile.write and truncate
  *   fsync  NvramFile.sync, NvramIo.syncDir, SpoolFile.sync, SpoolIo.syncDir
  *   unlink SpoolIo.unlink
  */
@@ -128,6 +128,7 @@ export class FaultyDisk {
     return {
       makeDir: (dir) => at('open', 'mkdir', dir, () => inner.makeDir(dir)),
       create: (file) => at('open', 'open', file, async () => this.wrapSpoolFile(await inner.create(file), file)),
+      open: (file) => at('open', 'open', file, async () => this.wrapSpoolFile(await inner.open(file), file)),
       readFile: (file) => at('read', 'read', file, () => inner.readFile(file)),
       unlink: (file) => at('unlink', 'unlink', file, () => inner.unlink(file)),
       readdir: (dir) => at('read', 'scandir', dir, () => inner.readdir(dir)),
@@ -148,7 +149,8 @@ export class FaultyDisk {
 
   private wrapSpoolFile(file: SpoolFile, path: string): SpoolFile {
     return {
-      write: async (data) => (this.call('write', 'spool', 'write', path), file.write(data)),
+      write: async (data, position) => (this.call('write', 'spool', 'write', path), file.write(data, position)),
+      truncate: async (size) => (this.call('write', 'spool', 'ftruncate', path), file.truncate(size)),
       sync: async () => (this.call('fsync', 'spool', 'fsync', path), file.sync()),
       close: () => file.close(),
     };

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DeviceHarness } from '../support/deviceHarness.ts';
+import { Spool } from '../../src/device/spool.ts';
 import { PowerCutIo, type PowerCutPoint } from '../../src/nvram/powercut.ts';
 
 const harnesses: DeviceHarness[] = [];
@@ -46,7 +47,7 @@ describe('done record alongside the SENT commit', () => {
     for (let i = 0; i < 2000 && !io.cut; i++) await new Promise((res) => setTimeout(res, 5));
     expect(io.cut).toBe(true);
     await h.device.idle();
-    expect(existsSync(path.join(h.dir, 'spool', `${job.id}.done`))).toBe(true);
+    expect(await new Spool(path.join(h.dir, 'spool')).done(job.id)).toMatchObject({ status: 'sent', messageId: job.messageId });
     expect(h.fake.sent.map((m) => m.subject)).toEqual(['delivered']);
 
     // Power back on, on a healthy disk.

@@ -11,6 +11,7 @@ import { DeviceHarness, OAUTH_SETTINGS } from '../support/deviceHarness.ts';
 import { protocolCode, RefreshFailure, SendFailure, SignInFailure } from '../../src/device/failures.ts';
 import type { DevicePorts, TokenCacheStore } from '../../src/device/ports.ts';
 import { DeviceInputError } from '../../src/device/validation.ts';
+import { Spool } from '../../src/device/spool.ts';
 import type { TransitionNotice } from '../../src/device/device.ts';
 
 let h: DeviceHarness;
@@ -69,11 +70,10 @@ describe('job records say why a job waits', () => {
     expect(h.nvram.data.jobLog.map((j) => j.id)).toEqual([job.id]);
     // The older bank still holds the job as pending: its content stays, with a done record, until the next commit.
     expect(existsSync(content)).toBe(true);
-    expect(JSON.parse(await readFile(path.join(h.dir, 'spool', `${job.id}.done`), 'utf8'))).toMatchObject({ status: 'failed', messageId: job.messageId });
+    expect(await new Spool(path.join(h.dir, 'spool')).done(job.id)).toMatchObject({ status: 'failed', messageId: job.messageId });
     expect(h.device.state()).toBe('authorized');
     await h.device.saveSettings({ adminEmailAddress: '' });
-    expect(existsSync(content)).toBe(false);
-    expect(existsSync(path.join(h.dir, 'spool', `${job.id}.done`))).toBe(false);
+    expect(existsSync(content)).toBe(false); // content and done record: one file
   });
 
   it('a sent job leaves the spool for the job log with Exchange’s reply; other queued jobs stay', async () => {

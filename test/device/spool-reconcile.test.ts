@@ -10,6 +10,7 @@ import { DeviceHarness } from '../support/deviceHarness.ts';
 import { damageImage } from '../support/nvramFaults.ts';
 import { protocolCode, SendFailure } from '../../src/device/failures.ts';
 import { FaultyDisk } from '../../src/util/faulty-io.ts';
+import { Spool } from '../../src/device/spool.ts';
 import type { JobRecord } from '../../src/nvram/schema.ts';
 
 let h: DeviceHarness | undefined;
@@ -76,7 +77,11 @@ describe('spool reconciliation at boot', () => {
     h = await DeviceHarness.create();
     const [delivered, waiting] = await sentThenPowerCut(h);
     expect(h.fake.sent.map((m) => m.subject)).toEqual(['delivered']);
-    expect(JSON.parse(await fs.readFile(spoolFile(h, `${delivered.id}.done`), 'utf8'))).toMatchObject({ status: 'sent', messageId: delivered.messageId });
+    // The done record follows the content in the job's own file: no file of its own.
+    const [content, record] = (await fs.readFile(spoolFile(h, `${delivered.id}.json`), 'utf8')).split('\n');
+    expect(JSON.parse(content!)).toMatchObject({ messageId: delivered.messageId });
+    expect(JSON.parse(record!)).toMatchObject({ status: 'sent', messageId: delivered.messageId });
+    expect(existsSync(spoolFile(h, `${delivered.id}.done`))).toBe(false);
 
     // The commit that recorded the job as sent is the newer bank; flip a byte of its payload.
     h.device.stop();
@@ -99,13 +104,14 @@ describe('spool reconciliation at boot', () => {
     // Two commits later neither bank can point at the delivered job: its files are gone.
     await h.device.saveSettings({ adminEmailAddress: '' });
     expect(existsSync(spoolFile(h, `${delivered.id}.json`))).toBe(false);
-    expect(existsSync(spoolFile(h, `${delivered.id}.done`))).toBe(false);
   });
 
   it('a done record torn by the cut counts as absent (it is written in place): the job the older bank has pending goes again, at least once', async () => {
     h = await DeviceHarness.create();
     const [delivered] = await sentThenPowerCut(h);
-    await fs.writeFile(spoolFile(h, `${delivered.id}.done`), '{"status":"sent","rep');
+    const file = spoolFile(h, `${delivered.id}.json`);
+    const content = (await fs.readFile(file, 'utf8')).split('\n')[0]!;
+    await fs.writeFile(file, `${content}\n{"status":"sent","rep`);
     h.device.stop();
     await h.nvram.close();
     await damageImage(h.file, 'flip-newer-payload');

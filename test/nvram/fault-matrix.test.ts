@@ -20,6 +20,7 @@ import { verifyImage } from '../../src/nvram/inspect.ts';
 import { nvramCommand } from '../../src/nvram/cli.ts';
 import type { DevicePorts, TokenCacheStore } from '../../src/device/ports.ts';
 import type { JobRecord } from '../../src/nvram/schema.ts';
+import { Spool } from '../../src/device/spool.ts';
 import { RECIPIENT, SETTINGS, startE2E, submitScan, waitForState, type E2ESim } from '../e2e/support.ts';
 import { damageImage, damageKey, IMAGE_FAULTS, KEY_FAULTS, newerBank, type ImageFault, type KeyFault } from '../support/nvramFaults.ts';
 import { promises as fs } from 'node:fs';
@@ -125,9 +126,11 @@ async function history(): Promise<History> {
     await p.device.idle(); // the step's after-step work (the done record) finishes; nothing else runs
     expect(p.device.job(lastDelivered.id)?.status).toBe('sent');
     expect(p.device.job(waiting.id)?.status).toBe('queued');
-    // The spool's done record is there (the older bank needs it), private like everything in the state directory.
-    const done = await fs.stat(path.join(dir, 'spool', `${lastDelivered.id}.done`));
-    expect(done.mode & 0o077).toBe(0);
+    // The spool's done record is there (the older bank needs it), in the job's file, private like everything in the
+    // state directory.
+    const spoolDir = path.join(dir, 'spool');
+    expect(await new Spool(spoolDir).done(lastDelivered.id)).toMatchObject({ status: 'sent', messageId: lastDelivered.messageId });
+    expect((await fs.stat(path.join(spoolDir, `${lastDelivered.id}.json`))).mode & 0o077).toBe(0);
     return { dir, delivered, lastDelivered, waiting };
   } finally {
     await p.close();
