@@ -5,12 +5,12 @@
  * and an access token with `roles` (when admin consent is given), `idtyp: app`, no `scp`, no refresh token.
  */
 import { createHash, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
-import { decodeProtectedHeader, importX509, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, importX509, jwtVerify } from 'jose';
 import type { FixtureAppCredentials, FixtureSecret } from '../auth-methods-fixture.ts';
 import type { TenantDirectory } from '../directory.ts';
 import { EntraError, Errors } from './errors.ts';
 import type { Params } from './service.ts';
-import type { SigningKey } from './signing-key.ts';
+import { signJwt, type SigningKey } from './signing-key.ts';
 
 export const CLIENT_CREDENTIALS_GRANT = 'client_credentials';
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -216,7 +216,7 @@ export class ClientCredentialsGrant {
     const consented = creds.adminConsent && directory.consentGranted(clientId);
     const roles = consented ? creds.applicationPermissions : [];
     const nowS = Math.floor(this.o.now() / 1000);
-    const access = await new SignJWT({
+    const access = signJwt(this.o.key, { typ: 'JWT', alg: 'RS256', kid: this.o.key.kid, x5t: this.o.key.kid }, {
       aud: APP_ONLY_AUDIENCE,
       iss: this.o.v1Issuer(),
       iat: nowS,
@@ -233,9 +233,7 @@ export class ClientCredentialsGrant {
       tid: directory.tenantId,
       uti: randomBytes(16).toString('base64url').slice(0, 22),
       ver: '1.0',
-    })
-      .setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid: this.o.key.kid, x5t: this.o.key.kid })
-      .sign(this.o.key.privateKey);
+    });
     return { token_type: 'Bearer', expires_in: APP_TOKEN_SECONDS, ext_expires_in: APP_TOKEN_SECONDS, access_token: access };
   }
 

@@ -3,11 +3,10 @@
  * Online (what Outlook's resource gets in reality), a v2 id_token for the app, client_info, and the response body.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { Random } from '../../util/random.ts';
 import type { AppRecord, UserRecord } from '../directory.ts';
 import { EXCHANGE_RESOURCE, formatScopes, type GrantedScopes } from './scopes.ts';
-import type { SigningKey } from './signing-key.ts';
+import { signJwt, type SigningKey } from './signing-key.ts';
 
 export interface TokenResponse {
   token_type: 'Bearer';
@@ -67,9 +66,7 @@ export class TokenIssuer {
     const nowS = Math.floor(this.o.now() / 1000);
     const lifetime = this.o.accessLifetimeS ?? this.o.rng.int(ACCESS_MIN_S, ACCESS_MAX_S);
     const [given, ...rest] = user.displayName.split(' ');
-    // Both signatures start before either is awaited: WebCrypto signs on the thread pool, so the id_token's runs
-    // beside the access token's instead of after it (a refresh waited for two RSA signatures in a row).
-    const access = new SignJWT({
+    const accessToken = signJwt(this.o.key, { typ: 'JWT', alg: 'RS256', kid: this.o.key.kid, x5t: this.o.key.kid }, {
       aud: EXCHANGE_RESOURCE,
       iss: this.v1Issuer,
       iat: nowS,
@@ -92,12 +89,8 @@ export class TokenIssuer {
       upn: user.upn,
       uti: uti(),
       ver: '1.0',
-    })
-      .setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid: this.o.key.kid, x5t: this.o.key.kid })
-      .sign(this.o.key.privateKey);
-
-    const idToken = scopes.oidc.includes('openid') ? this.idToken(user, app, nowS, args.origin ? this.v2IssuerAt(args.origin) : this.v2Issuer) : null;
-    const [accessToken, id] = await Promise.all([access, idToken]);
+    });
+    const id = scopes.oidc.includes('openid') ? this.idToken(user, app, nowS, args.origin ? this.v2IssuerAt(args.origin) : this.v2Issuer) : null;
     const body: TokenResponse = {
       token_type: 'Bearer',
       scope: formatScopes(scopes),
@@ -111,8 +104,8 @@ export class TokenIssuer {
     return body;
   }
 
-  private async idToken(user: UserRecord, app: AppRecord, nowS: number, iss: string): Promise<string> {
-    return new SignJWT({
+  private idToken(user: UserRecord, app: AppRecord, nowS: number, iss: string): string {
+    return signJwt(this.o.key, { typ: 'JWT', alg: 'RS256', kid: this.o.key.kid }, {
       aud: app.clientId,
       iss,
       iat: nowS,
@@ -127,9 +120,7 @@ export class TokenIssuer {
       tid: this.o.tenantId,
       uti: uti(),
       ver: '2.0',
-    })
-      .setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid: this.o.key.kid })
-      .sign(this.o.key.privateKey);
+    });
   }
 }
 
