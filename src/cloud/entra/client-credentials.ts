@@ -216,7 +216,7 @@ export class ClientCredentialsGrant {
     const consented = creds.adminConsent && directory.consentGranted(clientId);
     const roles = consented ? creds.applicationPermissions : [];
     const nowS = Math.floor(this.o.now() / 1000);
-    const access = signJwt(this.o.key, { typ: 'JWT', alg: 'RS256', kid: this.o.key.kid, x5t: this.o.key.kid }, {
+    const access = signJwt(this.o.key, {
       aud: APP_ONLY_AUDIENCE,
       iss: this.o.v1Issuer(),
       iat: nowS,
@@ -233,7 +233,7 @@ export class ClientCredentialsGrant {
       tid: directory.tenantId,
       uti: randomBytes(16).toString('base64url').slice(0, 22),
       ver: '1.0',
-    });
+    }, { x5t: true });
     return { token_type: 'Bearer', expires_in: APP_TOKEN_SECONDS, ext_expires_in: APP_TOKEN_SECONDS, access_token: access };
   }
 

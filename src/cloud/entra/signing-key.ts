@@ -13,22 +13,16 @@ export interface SigningKey {
   publicJwk: JWK;
 }
 
-/** The protected header of every token the twin signs. */
-export interface JwtHeader {
-  typ: 'JWT';
-  alg: 'RS256';
-  kid: string;
-  x5t?: string;
-}
-
 /**
  * A compact RS256 JWS of `claims` (JSON leaves out undefined members, as jose's SignJWT does), signed by node:crypto
- * in place. jose's SignJWT signs through WebCrypto, which is a thread-pool job for each token: about 90 µs more
- * CPU a signature (measured with the refresh's two signatures: ~740 against ~560 µs), and a fleet of printers is
- * CPU-bound. The twin's Exchange checks these tokens with jose's key set and claim checks (bearer-token.ts), and a
- * test has jose's `jwtVerify` accept each kind of token the twin mints.
+ * in place. Its header is `{"typ":"JWT","alg":"RS256","kid":…}`, with Entra's `x5t` (the same thumbprint) on v1
+ * tokens. jose's SignJWT signs through WebCrypto, which is a thread-pool job for each token: about 90 µs more CPU a
+ * signature (measured with the refresh's two signatures: ~740 against ~560 µs), and a fleet of printers is CPU-bound.
+ * The twin's Exchange checks these tokens with jose's key set and claim checks (bearer-token.ts), and a test has
+ * jose's `jwtVerify` accept them and `SignJWT` give the same bytes.
  */
-export function signJwt(key: SigningKey, header: JwtHeader, claims: Record<string, unknown>): string {
+export function signJwt(key: SigningKey, claims: Record<string, unknown>, opts: { x5t?: boolean } = {}): string {
+  const header = { typ: 'JWT', alg: 'RS256', kid: key.kid, ...(opts.x5t ? { x5t: key.kid } : {}) };
   const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
   return `${input}.${sign('RSA-SHA256', Buffer.from(input), key.signer).toString('base64url')}`;
 }

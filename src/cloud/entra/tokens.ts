@@ -66,7 +66,7 @@ export class TokenIssuer {
     const nowS = Math.floor(this.o.now() / 1000);
     const lifetime = this.o.accessLifetimeS ?? this.o.rng.int(ACCESS_MIN_S, ACCESS_MAX_S);
     const [given, ...rest] = user.displayName.split(' ');
-    const accessToken = signJwt(this.o.key, { typ: 'JWT', alg: 'RS256', kid: this.o.key.kid, x5t: this.o.key.kid }, {
+    const accessToken = signJwt(this.o.key, {
       aud: EXCHANGE_RESOURCE,
       iss: this.v1Issuer,
       iat: nowS,
@@ -89,7 +89,7 @@ export class TokenIssuer {
       upn: user.upn,
       uti: uti(),
       ver: '1.0',
-    });
+    }, { x5t: true });
     const id = scopes.oidc.includes('openid') ? this.idToken(user, app, nowS, args.origin ? this.v2IssuerAt(args.origin) : this.v2Issuer) : null;
     const body: TokenResponse = {
       token_type: 'Bearer',
@@ -105,7 +105,7 @@ export class TokenIssuer {
   }
 
   private idToken(user: UserRecord, app: AppRecord, nowS: number, iss: string): string {
-    return signJwt(this.o.key, { typ: 'JWT', alg: 'RS256', kid: this.o.key.kid }, {
+    return signJwt(this.o.key, {
       aud: app.clientId,
       iss,
       iat: nowS,
