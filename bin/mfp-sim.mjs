@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // Runs the TypeScript CLI directly (no build step), so `npx mfp-sim` works right after `npm install`.
-import { register } from 'tsx/esm/api';
-register();
+import { registerTypeScript } from './ts-loader.mjs';
+registerTypeScript();
 await import('../src/cli.ts');

@@ -1,6 +1,6 @@
-// Entry of a fleet worker thread (piscina): workers do not inherit the TypeScript loader, so register tsx here first.
-import { register } from 'tsx/esm/api';
+// Entry of a fleet worker thread (piscina): workers do not inherit the TypeScript loader, so register it here first.
+import { registerTypeScript } from '../../bin/ts-loader.mjs';
 
-register();
+registerTypeScript();
 const { runSliceTask } = await import('./sliceWorker.ts');
 export default runSliceTask;

@@ -1,0 +1,59 @@
+// Module hooks (node:module register) that compile our TypeScript with esbuild, without esbuild's keepNames.
+//
+// Why not tsx's own compile: tsx hard-codes `keepNames: true` (not an option: privatenumber/tsx#659 was declined), so
+// every named function and arrow created at run time goes through `__name`, an Object.defineProperty of its `name`.
+// That gives each such closure a map of its own. V8's inline caches hold weak references to those maps, and the
+// scavenger keeps what a weak reference reaches alive until the next full GC: a device that was powered off stays in
+// the young generation's copies through its closures' contexts (docs/benchmarks.md, "NVRAM speed", fourteenth pass).
+// Names are not lost without keepNames: esbuild's transform renames nothing, and JavaScript names a function or
+// class assigned to a binding or a property by itself.
+// tsx stays registered under these hooks for everything else (resolution, CommonJS, anything not .ts/.mts).
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transform, version as esbuildVersion } from 'esbuild';
+
+const options = {
+  loader: 'ts',
+  format: 'esm',
+  target: `node${process.versions.node}`,
+  sourcemap: 'inline', // stack traces name the .ts lines (tsx's register() turns source maps on)
+  sourcesContent: false,
+  minifyWhitespace: true, // as tsx does: less for V8 to parse at each start
+  keepNames: false,
+  // The compiler options esbuild reads from a tsconfig; ours (tsconfig.json) have no paths, JSX or decorators.
+  tsconfigRaw: { compilerOptions: { target: 'ES2022', verbatimModuleSyntax: false, useDefineForClassFields: true } },
+};
+
+/**
+ * Compiled files by the hash of what goes in, as tsx caches its own: a start does not compile ~200 files again. A
+ * cache that cannot be written is only slower.
+ */
+const cacheDir = path.join(tmpdir(), `mfp-ts-${userInfo().uid}`);
+const recipe = JSON.stringify({ esbuildVersion, options, hooks: 1 });
+
+export async function load(url, context, nextLoad) {
+  if (!url.startsWith('file:') || !/\.m?ts$/.test(url)) return nextLoad(url, context);
+  const file = fileURLToPath(url);
+  const source = await readFile(file, 'utf8');
+  const key = createHash('sha256').update(recipe).update('\0').update(file).update('\0').update(source).digest('hex');
+  const cached = path.join(cacheDir, `${key}.mjs`);
+  let code;
+  try {
+    code = readFileSync(cached, 'utf8');
+  } catch {
+    ({ code } = await transform(source, { ...options, sourcefile: file }));
+    try {
+      mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+      const partial = `${cached}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+      writeFileSync(partial, code);
+      renameSync(partial, cached); // whole or not at all, for another process reading it meanwhile
+    } catch {
+      // no cache: compiled again next time
+    }
+  }
+  return { format: 'module', source: code, shortCircuit: true };
+}
