@@ -9,7 +9,7 @@
 // class assigned to a binding or a property by itself.
 // tsx stays registered under these hooks for everything else (resolution, CommonJS, anything not .ts/.mts).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -30,10 +30,25 @@ const options = {
 
 /**
  * Compiled files by the hash of what goes in, as tsx caches its own: a start does not compile ~200 files again. A
- * cache that cannot be written is only slower.
+ * cache that cannot be written, or a directory this user does not own alone, is only slower. `MFP_TS_CACHE_DIR`
+ * puts it elsewhere.
  */
-const cacheDir = path.join(tmpdir(), `mfp-ts-${userInfo().uid}`);
+const cacheDir = process.env.MFP_TS_CACHE_DIR || path.join(tmpdir(), `mfp-ts-${userInfo().uid}`);
 const recipe = JSON.stringify({ esbuildVersion, options, hooks: 1 });
+let cacheUsable = null;
+
+/** Code run from the cache must be ours: a directory in the shared temp dir could have been made by someone else. */
+function ownCacheDir() {
+  if (cacheUsable !== null) return cacheUsable;
+  try {
+    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(cacheDir);
+    cacheUsable = st.isDirectory() && st.uid === process.getuid() && (st.mode & 0o077) === 0;
+  } catch {
+    cacheUsable = false;
+  }
+  return cacheUsable;
+}
 
 export async function load(url, context, nextLoad) {
   if (!url.startsWith('file:') || !/\.m?ts$/.test(url)) return nextLoad(url, context);
@@ -41,18 +56,21 @@ export async function load(url, context, nextLoad) {
   const source = await readFile(file, 'utf8');
   const key = createHash('sha256').update(recipe).update('\0').update(file).update('\0').update(source).digest('hex');
   const cached = path.join(cacheDir, `${key}.mjs`);
+  const useCache = ownCacheDir();
   let code;
   try {
+    if (!useCache) throw new Error('no cache');
     code = readFileSync(cached, 'utf8');
   } catch {
     ({ code } = await transform(source, { ...options, sourcefile: file }));
-    try {
-      mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-      const partial = `${cached}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-      writeFileSync(partial, code);
-      renameSync(partial, cached); // whole or not at all, for another process reading it meanwhile
-    } catch {
-      // no cache: compiled again next time
+    if (useCache) {
+      try {
+        const partial = `${cached}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+        writeFileSync(partial, code, { mode: 0o600 });
+        renameSync(partial, cached); // whole or not at all, for another process reading it meanwhile
+      } catch {
+        // not cached: compiled again next time
+      }
     }
   }
   return { format: 'module', source: code, shortCircuit: true };

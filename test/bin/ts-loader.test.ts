@@ -3,7 +3,7 @@
  * cache keyed by content. What a newcomer relies on: names and stack traces as written, and an edit seen at once.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -52,6 +52,32 @@ describe('bin/ts-loader-hooks.mjs', () => {
     const again = await load(pathToFileURL(file).href, {}, notForUs);
     expect(again.source).toContain('"second"');
     expect(again.source).not.toContain('"first"');
+  });
+});
+
+describe('the compile cache', () => {
+  const runWithCache = async (cacheDir: string) => {
+    const file = path.join(dir, 'cached.ts');
+    await writeFile(file, 'const n: number = 1;\nconsole.log(n);\n');
+    const { stdout } = await run(process.execPath, [RUN_TS, file], { timeout: 60_000, env: { ...process.env, MFP_TS_CACHE_DIR: cacheDir } });
+    expect(stdout.trim()).toBe('1');
+  };
+
+  it('keeps compiled files private, in a directory of this user only', async () => {
+    const cacheDir = path.join(dir, 'cache-private');
+    await runWithCache(cacheDir);
+    expect((await stat(cacheDir)).mode & 0o777).toBe(0o700);
+    const files = await readdir(cacheDir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect((await stat(path.join(cacheDir, f))).mode & 0o777).toBe(0o600);
+  });
+
+  it('neither reads nor writes a cache directory that others can write to', async () => {
+    const cacheDir = path.join(dir, 'cache-shared');
+    await mkdir(cacheDir);
+    await chmod(cacheDir, 0o777);
+    await runWithCache(cacheDir);
+    expect(await readdir(cacheDir)).toEqual([]);
   });
 });
 
