@@ -43,7 +43,7 @@ function ownCacheDir() {
   try {
     mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     const st = lstatSync(cacheDir);
-    cacheUsable = st.isDirectory() && st.uid === process.getuid() && (st.mode & 0o077) === 0;
+    cacheUsable = st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o077) === 0;
   } catch {
     cacheUsable = false;
   }

@@ -60,24 +60,33 @@ describe('the compile cache', () => {
     const file = path.join(dir, 'cached.ts');
     await writeFile(file, 'const n: number = 1;\nconsole.log(n);\n');
     const { stdout } = await run(process.execPath, [RUN_TS, file], { timeout: 60_000, env: { ...process.env, MFP_TS_CACHE_DIR: cacheDir } });
-    expect(stdout.trim()).toBe('1');
+    return stdout.trim();
+  };
+  /** A cache directory holding the entry for cached.ts with other code in it: what someone could plant. */
+  const poisoned = async (name: string) => {
+    const cacheDir = path.join(dir, name);
+    expect(await runWithCache(cacheDir)).toBe('1');
+    const files = (await readdir(cacheDir)).filter((f) => f.endsWith('.mjs'));
+    for (const f of files) await writeFile(path.join(cacheDir, f), 'console.log("planted");\n');
+    return cacheDir;
   };
 
-  it('keeps compiled files private, in a directory of this user only', async () => {
-    const cacheDir = path.join(dir, 'cache-private');
-    await runWithCache(cacheDir);
+  it('keeps compiled files private, in a directory of this user only, and runs what it finds there', async () => {
+    const cacheDir = await poisoned('cache-private');
     expect((await stat(cacheDir)).mode & 0o777).toBe(0o700);
     const files = await readdir(cacheDir);
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) expect((await stat(path.join(cacheDir, f))).mode & 0o777).toBe(0o600);
+    // The cache is read: in a directory only this user can write, what is there is what runs.
+    expect(await runWithCache(cacheDir)).toBe('planted');
   });
 
   it('neither reads nor writes a cache directory that others can write to', async () => {
-    const cacheDir = path.join(dir, 'cache-shared');
-    await mkdir(cacheDir);
+    const cacheDir = await poisoned('cache-shared');
     await chmod(cacheDir, 0o777);
-    await runWithCache(cacheDir);
-    expect(await readdir(cacheDir)).toEqual([]);
+    const before = await readdir(cacheDir);
+    expect(await runWithCache(cacheDir)).toBe('1');
+    expect(await readdir(cacheDir)).toEqual(before);
   });
 });
 
