@@ -3,12 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { writePrivateFile } from '../../util/private-fs.ts';
 import { join } from 'node:path';
 import { createHash, KeyObject, sign } from 'node:crypto';
-import { exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type JWK } from 'jose';
 
 export interface SigningKey {
   kid: string;
-  privateKey: CryptoKey;
-  /** The same key for node:crypto (signJwt). */
+  /** The private key, for node:crypto (signJwt). */
   signer: KeyObject;
   publicJwk: JWK;
 }
@@ -44,5 +43,5 @@ export async function ensureSigningKey(stateDir: string): Promise<SigningKey> {
   const publicJwk: JWK = { kty: full.kty, n: full.n, e: full.e };
   // Entra's kids are base64url thumbprints; a hash of the modulus is stable and looks alike.
   const kid = createHash('sha1').update(publicJwk.n ?? '').digest('base64url');
-  return { kid, privateKey, signer: KeyObject.from(privateKey), publicJwk: { ...publicJwk, kid, use: 'sig', alg: 'RS256' } };
+  return { kid, signer: KeyObject.from(privateKey), publicJwk: { ...publicJwk, kid, use: 'sig', alg: 'RS256' } };
 }
