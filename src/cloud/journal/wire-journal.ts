@@ -108,7 +108,13 @@ export interface JournalFilter {
 export const DEFAULT_JOURNAL_CAPACITY = 10_000;
 
 export class WireJournal {
+  /**
+   * The entries, oldest at `oldest` once the ring is full (before that, in order from 0). Slots are overwritten in
+   * place: an array shifted at every add moves all `capacity` entries, and a full journal sees every SMTP command of
+   * a soak or a fleet (measured: 0.13 ms of CPU a fleet mail, the twin's largest own cost in a fleet's day).
+   */
   private readonly ring: JournalEntry[] = [];
+  private oldest = 0;
   private next = 1;
   private droppedCount = 0;
   private readonly listeners = new Set<(entry: JournalEntry) => void>();
@@ -122,9 +128,11 @@ export class WireJournal {
 
   add<E extends Unnumbered<JournalEntry>>(entry: E): JournalEntry {
     const full = { seq: this.next++, at: new Date(this.now()).toISOString(), ...entry } as JournalEntry;
-    this.ring.push(full);
-    if (this.ring.length > this.capacity) {
-      this.ring.shift();
+    if (this.ring.length < this.capacity) {
+      this.ring.push(full);
+    } else {
+      this.ring[this.oldest] = full;
+      this.oldest = (this.oldest + 1) % this.capacity;
       this.droppedCount++;
     }
     for (const l of this.listeners) {
@@ -157,7 +165,12 @@ export class WireJournal {
     const who = f.client?.toLowerCase();
     const ofClient = (e: JournalEntry) =>
       who === undefined || e.client.toLowerCase() === who || upnOf(e)?.toLowerCase() === who || (e.kind === 'http' && e.clientId?.toLowerCase() === who);
-    return this.ring.filter((e) => ofClient(e) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since));
+    const out: JournalEntry[] = [];
+    for (let i = 0; i < this.ring.length; i++) {
+      const e = this.ring[(this.oldest + i) % this.ring.length]!;
+      if (ofClient(e) && (f.kind === undefined || e.kind === f.kind) && (f.since === undefined || e.seq > f.since)) out.push(e);
+    }
+    return out;
   }
 
   /** The twin's clock now (what entries' `at` is read from). */

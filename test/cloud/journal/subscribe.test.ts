@@ -1,5 +1,6 @@
 /** WireJournal.subscribe: what tests wait on instead of sleeping. */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { WireJournal } from '../../../src/cloud/journal/wire-journal.ts';
 
 const smtp = (command: string) => ({ kind: 'smtp' as const, client: '127.0.0.1', session: 's1', command });
@@ -30,5 +31,23 @@ describe('WireJournal.subscribe', () => {
     expect(journal.list()).toHaveLength(1);
     expect(later).toEqual([1]); // the next listener still ran
     await expect(uncaught).resolves.toMatchObject({ message: 'listener bug' });
+  });
+});
+
+describe('WireJournal as a ring', () => {
+  it('keeps the newest `capacity` entries in the order they came, through any number of wraps, and counts the rest', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 7 }), fc.array(fc.constantFrom('smtp', 'http'), { maxLength: 40 }), fc.integer({ min: 0, max: 45 }), (capacity, kinds, since) => {
+        const journal = new WireJournal(() => 0, capacity);
+        for (const kind of kinds) journal.add(kind === 'smtp' ? smtp('NOOP') : { kind: 'http', client: '10.0.0.2', method: 'POST', path: '/token', status: 200, durationMs: 1 });
+        const seqs = kinds.map((_, i) => i + 1);
+        const kept = seqs.slice(Math.max(0, seqs.length - capacity));
+        expect(journal.list().map((e) => e.seq)).toEqual(kept);
+        expect(journal.dropped).toBe(seqs.length - kept.length);
+        expect(journal.list({ since }).map((e) => e.seq)).toEqual(kept.filter((s) => s > since));
+        expect(journal.list({ kind: 'http' }).map((e) => e.seq)).toEqual(kept.filter((s) => kinds[s - 1] === 'http'));
+        expect(journal.list({ client: '10.0.0.2' }).map((e) => e.seq)).toEqual(kept.filter((s) => kinds[s - 1] === 'http'));
+      }),
+    );
   });
 });
