@@ -110,8 +110,8 @@ export const DEFAULT_JOURNAL_CAPACITY = 10_000;
 export class WireJournal {
   /**
    * The entries, oldest at `oldest` once the ring is full (before that, in order from 0). Slots are overwritten in
-   * place: an array shifted at every add moves all `capacity` entries, and a full journal sees every SMTP command of
-   * a soak or a fleet (measured: 0.13 ms of CPU a fleet mail, the twin's largest own cost in a fleet's day).
+   * place: a soak or a fleet fills the journal early, and an array shift()ed at every add from then on cost 0.13 ms
+   * of CPU a fleet mail, the twin's largest own function in a fleet's profile (docs/benchmarks.md, soak, 19th pass).
    */
   private readonly ring: JournalEntry[] = [];
   private oldest = 0;

@@ -1,4 +1,4 @@
-/** WireJournal.subscribe: what tests wait on instead of sleeping. */
+/** WireJournal.subscribe (what tests wait on instead of sleeping), and the journal as a bounded ring. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireJournal } from '../../../src/cloud/journal/wire-journal.ts';
