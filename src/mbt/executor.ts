@@ -357,17 +357,7 @@ export class ModelExecutor {
 
   /** The guard-relevant facts `/api/status` shows, against the model's context. */
   private async checkStatusFields(after: SystemState): Promise<string | null> {
-    const shown = (await this.call('GET', '/api/status')).body as Record<string, unknown>;
-    const c = after.snapshot.context;
-    const facts: [string, unknown, unknown][] = [
-      ['account', (shown.account as string | null)?.toLowerCase() ?? null, c.account?.toLowerCase() ?? null],
-      ['a job in progress', shown.jobId !== null, c.jobId !== null],
-      ['a retry scheduled', shown.retryAt !== null, c.retryAt !== null],
-      ['a user code shown', shown.userCode !== null, c.userCode !== null],
-      ['an access-token expiry', shown.tokenExpiresAt !== null, c.accessTokenExpiresAt !== null],
-    ];
-    const wrong = facts.filter(([, sys, model]) => sys !== model);
-    return wrong.length ? wrong.map(([what, sys, model]) => `${what}: system ${String(sys)}, model ${String(model)}`).join('; ') : null;
+    return statusFactsMismatch((await this.call('GET', '/api/status')).body as ShownFacts, after, 'system');
   }
 
   private async lastErrorNote(): Promise<string> {
@@ -428,4 +418,27 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
+}
+
+/** The guard-relevant facts a printer's status shows: the panel's `/api/status` and the driver protocol's status alike. */
+export interface ShownFacts {
+  account: string | null;
+  jobId: unknown;
+  retryAt: unknown;
+  userCode: unknown;
+  tokenExpiresAt: unknown;
+}
+
+/** Those facts against the model's context after the step, or null when they agree; `system` names the shown side. */
+export function statusFactsMismatch(shown: ShownFacts, after: SystemState, system: string): string | null {
+  const c = after.snapshot.context;
+  const facts: [string, unknown, unknown][] = [
+    ['account', shown.account?.toLowerCase() ?? null, c.account?.toLowerCase() ?? null],
+    ['a job in progress', shown.jobId !== null, c.jobId !== null],
+    ['a retry scheduled', shown.retryAt !== null, c.retryAt !== null],
+    ['a user code shown', shown.userCode !== null, c.userCode !== null],
+    ['an access-token expiry', shown.tokenExpiresAt !== null, c.accessTokenExpiresAt !== null],
+  ];
+  const wrong = facts.filter(([, shownValue, model]) => shownValue !== model);
+  return wrong.length ? wrong.map(([what, shownValue, model]) => `${what}: ${system} ${String(shownValue)}, model ${String(model)}`).join('; ') : null;
 }

@@ -3,7 +3,7 @@
  * the /_twin plugin (its access check and OpenAPI document); refusals are RFC 7807 problem documents and change
  * nothing.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import {
   DEFAULT_HOLD_TIMEOUT_MS,
   HOLD_GRANT_TYPES,
@@ -19,6 +19,7 @@ import {
   type HoldSpec,
 } from '../holds.ts';
 import { faultActionSchema } from './fault-action-schema.ts';
+import { problemErrorHandler, problemSchema } from './problem.ts';
 
 const outcomeSchema = {
   description: '"proceed" (answer normally, fault plan included) or one fault action, as in POST /_twin/faults',
@@ -66,25 +67,20 @@ const holdSchema = {
   },
 } as const;
 
-const problemSchema = {
-  type: 'object',
-  description: 'RFC 7807 problem details',
-  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
-} as const;
-
 const idParam = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', format: 'uuid' } } } as const;
 
 const TITLES: Record<number, string> = { 400: 'Bad request', 404: 'No such hold', 409: 'Hold not in that state' };
 
 export function holdsRoutes(holds: HoldRegistry) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.setErrorHandler((err, req, reply) => {
-      if (err instanceof HoldError) return problem(reply, err.status, err.message);
-      const status = (err as { statusCode?: number }).statusCode;
-      if (status && status < 500) return problem(reply, status, (err as Error).message);
-      req.log.error({ err }, 'twin holds failure');
-      return problem(reply, 500, 'the hold could not be changed');
-    });
+    app.setErrorHandler(
+      problemErrorHandler({
+        statusOf: (err) => (err instanceof HoldError ? err.status : null),
+        titles: TITLES,
+        logMessage: 'twin holds failure',
+        failureDetail: 'the hold could not be changed',
+      }),
+    );
 
     const tags = ['holds'];
     app.post<{ Body: HoldSpec }>(
@@ -197,11 +193,4 @@ export function holdsRoutes(holds: HoldRegistry) {
       (req) => holds.cancel(req.params.id),
     );
   };
-}
-
-function problem(reply: FastifyReply, status: number, detail: string) {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: TITLES[status] ?? (status >= 500 ? 'Twin failure' : 'Bad request'), status, detail });
 }

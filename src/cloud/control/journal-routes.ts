@@ -7,6 +7,7 @@ import { conformanceReport, CONFORMANCE_RULE_IDS } from '../journal/conformance.
 import { CONFORMANCE_FORMATS, formatConformance, type ConformanceFormat } from '../journal/conformance-format.ts';
 import type { JournalFilter, WireJournal } from '../journal/wire-journal.ts';
 import { JOURNAL_PAGE_HEADERS, journalEta, journalPage } from '../journal/journal-page.ts';
+import { problemErrorHandler, problemSchema } from './problem.ts';
 
 const filterProperties = {
   client: { type: 'string', maxLength: 64, description: 'Peer IP address, e.g. 127.0.0.1' },
@@ -16,12 +17,6 @@ const filterProperties = {
 
 /** `client` matches an address, a client_id or a UPN (wire-journal.ts), so it is as long as a UPN may be. */
 const clientProperty = { type: 'string', minLength: 1, maxLength: 320, description: 'A client: peer IP address (127.0.0.1), client_id or UPN (case-insensitive)' } as const;
-
-const problemSchema = {
-  type: 'object',
-  description: 'RFC 7807 problem details',
-  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
-} as const;
 
 const entrySchema = {
   type: 'object',
@@ -84,12 +79,7 @@ type Query = JournalFilter & { format?: string };
 
 export function journalRoutes(journal: WireJournal) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.setErrorHandler((err, req, reply) => {
-      const status = (err as { statusCode?: number }).statusCode;
-      if (status && status < 500) return problem(reply, status, 'Bad request', (err as Error).message);
-      req.log.error({ err }, 'twin journal failure');
-      return problem(reply, 500, 'Twin failure', 'the journal could not be read');
-    });
+    app.setErrorHandler(problemErrorHandler({ logMessage: 'twin journal failure', failureDetail: 'the journal could not be read' }));
 
     const eta = journalEta();
     const page = (reply: FastifyReply, filter: JournalFilter) => {
@@ -190,11 +180,4 @@ export function journalRoutes(journal: WireJournal) {
       },
     );
   };
-}
-
-function problem(reply: FastifyReply, status: number, title: string, detail: string) {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title, status, detail });
 }

@@ -3,8 +3,9 @@
  * second. Registered inside the /_twin plugin (its access check and OpenAPI document); a refused policy is an
  * RFC 7807 problem document and changes nothing.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ThrottlingError, type TenantThrottle } from '../throttling.ts';
+import { problemErrorHandler, problemSchema } from './problem.ts';
 
 // A type list, not anyOf with null: the control API's ajv coerces types, and 0 would pass as null under anyOf.
 const limit = (description: string) => ({ type: ['integer', 'null'], minimum: 1, description });
@@ -32,21 +33,15 @@ const trafficSchema = {
   },
 } as const;
 
-const problemSchema = {
-  type: 'object',
-  description: 'RFC 7807 problem details',
-  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
-} as const;
-
 export function throttlingRoutes(throttle: TenantThrottle) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.setErrorHandler((err, req, reply) => {
-      if (err instanceof ThrottlingError) return problem(reply, 400, err.message);
-      const status = (err as { statusCode?: number }).statusCode;
-      if (status && status < 500) return problem(reply, status, (err as Error).message);
-      req.log.error({ err }, 'twin throttling failure');
-      return problem(reply, 500, 'the throttling policy could not be changed');
-    });
+    app.setErrorHandler(
+      problemErrorHandler({
+        statusOf: (err) => (err instanceof ThrottlingError ? 400 : null),
+        logMessage: 'twin throttling failure',
+        failureDetail: 'the throttling policy could not be changed',
+      }),
+    );
     const tags = ['throttling'];
     app.get('/throttling', { schema: { tags, summary: "The tenant's throttling policy (every limit null: off)", response: { 200: policySchema } } }, () =>
       throttle.policy(),
@@ -64,11 +59,4 @@ export function throttlingRoutes(throttle: TenantThrottle) {
       return reply.code(204).send();
     });
   };
-}
-
-function problem(reply: FastifyReply, status: number, detail: string) {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title: status >= 500 ? 'Twin failure' : 'Bad request', status, detail });
 }

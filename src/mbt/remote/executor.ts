@@ -20,7 +20,7 @@ import type { FaultAction } from '../../cloud/contracts.ts';
 import { ACCESS_TOKEN_SKEW_MS, armedDeadlines, type DeadlineEvent } from '../../device/deadlines.ts';
 import type { DriverClient } from '../../driver/client.ts';
 import { DEVICE_KEY_LOSSES, type DriverStatus } from '../../driver/protocol.ts';
-import { ModelDivergence, type StepRecord } from '../executor.ts';
+import { ModelDivergence, statusFactsMismatch, type StepRecord } from '../executor.ts';
 import { initialSystemState, leafOf, step as modelStep, type DeviceEffect, type SystemState } from '../systemModel.ts';
 import { ACCOUNT_A, ACCOUNT_B, APP_ONLY_A, BASIC_PASSWORD_A, JOB_RECIPIENT, SEND_FAILURES, kindOf, type EventLabel } from '../vocabulary.ts';
 import type { CoverageTracker } from '../coverage.ts';
@@ -222,7 +222,7 @@ export class RemoteExecutor {
     }
     const shown = await this.settle(expected, held !== undefined, settleMs);
     if (shown.state !== expected) throw fail(shown.state, `printer in ${shown.state}, model in ${expected}${errorNote(shown)}`);
-    const mismatch = statusMismatch(shown, after);
+    const mismatch = statusFactsMismatch(shown, after, 'printer');
     if (mismatch) throw fail(shown.state, `in ${shown.state}: ${mismatch}${errorNote(shown)}`);
     this.model = after;
     this.delivered += taken.filter((t) => t.row.id.includes(':SENT#')).length;
@@ -448,20 +448,6 @@ export class RemoteExecutor {
 }
 
 const inbox = (m: { folder?: string }) => m.folder === undefined || m.folder === 'Inbox';
-
-/** The guard-relevant facts the status shows, against the model's context (the in-process executor's list). */
-function statusMismatch(shown: DriverStatus, after: SystemState): string | null {
-  const c = after.snapshot.context;
-  const facts: [string, unknown, unknown][] = [
-    ['account', shown.account?.toLowerCase() ?? null, c.account?.toLowerCase() ?? null],
-    ['a job in progress', shown.jobId !== null, c.jobId !== null],
-    ['a retry scheduled', shown.retryAt !== null, c.retryAt !== null],
-    ['a user code shown', shown.userCode !== null, c.userCode !== null],
-    ['an access-token expiry', shown.tokenExpiresAt !== null, c.accessTokenExpiresAt !== null],
-  ];
-  const wrong = facts.filter(([, sys, model]) => sys !== model);
-  return wrong.length ? wrong.map(([what, sys, model]) => `${what}: printer ${String(sys)}, model ${String(model)}`).join('; ') : null;
-}
 
 function errorNote(s: DriverStatus): string {
   const e = s.lastError;
