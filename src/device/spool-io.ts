@@ -4,7 +4,7 @@
  */
 import { closeSync, constants as fsc, fchmodSync, ftruncateSync, openSync, promises as fs, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
-import { fsyncFd } from '../util/fsync.ts';
+import { fsyncFd, syncDirectory } from '../util/fsync.ts';
 
 export interface SpoolFile {
   /** Writes all of `data`: at `position` when given, else after what this handle wrote before (from 0). */
@@ -59,14 +59,7 @@ export const nodeSpoolIo: SpoolIo = {
       if (err.code !== 'ENOENT') throw err;
     }),
   readdir: async (dir) => readdirSync(dir),
-  async syncDir(dir) {
-    const fd = openSync(dir, 'r');
-    try {
-      await fsyncFd(fd);
-    } finally {
-      closeSync(fd);
-    }
-  },
+  syncDir: syncDirectory,
 };
 
 /** An open spool file; `close` waits for an fsync in flight, so the descriptor is never reused under it. */

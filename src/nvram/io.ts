@@ -2,10 +2,10 @@
  * The only door between the NVRAM store and the disk. Everything the bank store does to the image goes through
  * `NvramIo`, so tests can put a simulated power cut in the way (see powercut.ts).
  */
-import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
-import { fsyncFd } from '../util/fsync.ts';
+import { fsyncFd, syncDirectory } from '../util/fsync.ts';
 
 /** What a write is for: the payload of a bank, or the header that commits it. Lets a fault injector aim. */
 export type WritePhase = 'data' | 'commit';
@@ -153,12 +153,5 @@ export const nodeIo: NvramIo = {
       return { file: new NodeFile(file, 'r+', fd), created: true };
     }
   },
-  async syncDir(dir) {
-    const fh = await fs.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
+  syncDir: syncDirectory,
 };

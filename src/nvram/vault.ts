@@ -8,6 +8,7 @@ import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NvramSecretError } from './errors.ts';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../util/private-fs.ts';
+import { syncDirectory } from '../util/fsync.ts';
 import type { SealedBlob } from './schema.ts';
 
 export const DEVICE_KEY_BYTES = 32;
@@ -44,25 +45,13 @@ export async function loadOrCreateDeviceKey(keyFile: string): Promise<DeviceKeyS
   const key = randomBytes(DEVICE_KEY_BYTES);
   await makePrivateDir(path.dirname(keyFile));
   try {
-    const fh = await fs.open(keyFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, PRIVATE_FILE_MODE);
-    try {
-      await fh.chmod(PRIVATE_FILE_MODE);
-      await fh.writeFile(key);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeKeyFile(keyFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, key);
   } catch (err) {
     // Another opener created it between our read and our create: use theirs.
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateDeviceKey(keyFile);
     throw err;
   }
-  const dir = await fs.open(path.dirname(keyFile), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDirectory(path.dirname(keyFile));
   return { ok: true, key, kid: keyId(key), created: true };
 }
 
@@ -74,7 +63,15 @@ export async function loadOrCreateDeviceKey(keyFile: string): Promise<DeviceKeyS
 export async function replaceDamagedDeviceKey(keyFile: string, damage: string): Promise<DeviceKeyState> {
   const key = randomBytes(DEVICE_KEY_BYTES);
   const temp = `${keyFile}.new`;
-  const fh = await fs.open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, PRIVATE_FILE_MODE);
+  await writeKeyFile(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, key);
+  await fs.rename(temp, keyFile);
+  await syncDirectory(path.dirname(keyFile));
+  return { ok: true, key, kid: keyId(key), created: true, replaced: `${damage}: replaced with a new device key` };
+}
+
+/** A key into its file: owner-only whatever the umask, written, fsync'ed, closed also when a step fails. */
+async function writeKeyFile(file: string, flags: number, key: Buffer): Promise<void> {
+  const fh = await fs.open(file, flags, PRIVATE_FILE_MODE);
   try {
     await fh.chmod(PRIVATE_FILE_MODE);
     await fh.writeFile(key);
@@ -82,14 +79,6 @@ export async function replaceDamagedDeviceKey(keyFile: string, damage: string): 
   } finally {
     await fh.close();
   }
-  await fs.rename(temp, keyFile);
-  const dir = await fs.open(path.dirname(keyFile), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-  return { ok: true, key, kid: keyId(key), created: true, replaced: `${damage}: replaced with a new device key` };
 }
 
 export class SecretVault {
