@@ -1,6 +1,7 @@
 /**
- * RFC 7807 problem documents of the control API's route groups that answer with them (holds, journal, throttling):
- * the one schema their OpenAPI responses name, and the one error handler each group installs.
+ * RFC 7807 problem documents of the control API: the answer itself (also the access check's, src/cloud/entra/server.ts),
+ * the schema the route groups that answer with them name (holds, journal, throttling), and the error handler each
+ * of those groups installs.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -9,6 +10,11 @@ export const problemSchema = {
   description: 'RFC 7807 problem details',
   properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
 } as const;
+
+/** An RFC 7807 problem answer. */
+export function sendProblem(reply: FastifyReply, status: number, title: string, detail: string): FastifyReply {
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
+}
 
 export interface ProblemHandlerOptions {
   /** The group's own typed error, as the status it answers with (null: not one of its errors). */
@@ -27,10 +33,7 @@ export interface ProblemHandlerOptions {
  */
 export function problemErrorHandler(o: ProblemHandlerOptions) {
   const send = (reply: FastifyReply, status: number, detail: string) =>
-    reply
-      .code(status)
-      .type('application/problem+json')
-      .send({ type: 'about:blank', title: o.titles?.[status] ?? (status >= 500 ? 'Twin failure' : 'Bad request'), status, detail });
+    sendProblem(reply, status, o.titles?.[status] ?? (status >= 500 ? 'Twin failure' : 'Bad request'), detail);
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const own = o.statusOf?.(err) ?? null;
     if (own !== null) return send(reply, own, err.message);

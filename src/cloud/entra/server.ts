@@ -9,6 +9,7 @@ import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import type { FaultPlan } from '../contracts.ts';
 import { controlRoutes } from '../control/routes.ts';
+import { sendProblem } from '../control/problem.ts';
 import type { TwinControl } from '../control/control.ts';
 import { signInRoutes } from '../signin/routes.ts';
 import { Errors, entraErrorBody, EntraError } from './errors.ts';
@@ -56,11 +57,6 @@ export interface EntraServer {
   close(): Promise<void>;
 }
 
-/** An RFC 7807 problem answer. */
-function problem(reply: FastifyReply, status: number, title: string, detail: string) {
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
-}
-
 export async function startEntraServer(o: EntraServerOptions): Promise<EntraServer> {
   let origin = '';
   const app = Fastify({
@@ -90,7 +86,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
       if (check.allows(req.headers.host)) return;
       // The Host is not echoed back: a refusal reflects nothing the client made up.
       const detail = 'the Host header names no name this server answers for (Microsoft names, --name extras, its own addresses, localhost)';
-      if (isControl(req.url)) return problem(reply, 421, 'Misdirected Request', detail);
+      if (isControl(req.url)) return sendProblem(reply, 421, 'Misdirected Request', detail);
       return reply.code(421).send(msError(new EntraError({ error: 'invalid_request', description: `Misdirected request: ${detail}.`, status: 421 })));
     });
   }
@@ -101,7 +97,7 @@ export async function startEntraServer(o: EntraServerOptions): Promise<EntraServ
       const given = req.headers.authorization !== undefined;
       // RFC 6750 §3: no credentials → just the scheme; wrong ones → invalid_token.
       void reply.header('www-authenticate', given ? 'Bearer realm="_twin", error="invalid_token"' : 'Bearer realm="_twin"');
-      return problem(reply, 401, 'Unauthorized', given ? 'the bearer token is not the one this twin printed at start' : 'the control API of a twin bound beyond loopback needs Authorization: Bearer <token> (printed at start)');
+      return sendProblem(reply, 401, 'Unauthorized', given ? 'the bearer token is not the one this twin printed at start' : 'the control API of a twin bound beyond loopback needs Authorization: Bearer <token> (printed at start)');
     });
   }
 
