@@ -23,7 +23,10 @@ export const THROTTLING_OFF: ThrottlePolicy = {
   smtpSubmissionsPerMinutePerMailbox: null,
 };
 
-/** The twin's answer to a submission over the per-minute limit (see docs/scaling.md, "Storms", for why a refusal). */
+/**
+ * The twin's answer to a submission over the per-minute limit. Exchange delays such a message instead; why the twin
+ * refuses it: docs/cloud-twin.md, "Tenant throttling".
+ */
 export const submissionRateReply = () => new SmtpReplyError(451, '4.7.500', 'Server busy. Please try again later.');
 
 /** One virtual second of traffic at the twin. */
