@@ -420,7 +420,7 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-/** The guard-relevant facts a printer's status shows: the panel's `/api/status` and the driver protocol's status alike. */
+/** The guard-relevant facts a printer's status shows: the panel's `/api/status` and the driver protocol's alike. */
 export interface ShownFacts {
   account: string | null;
   jobId: unknown;

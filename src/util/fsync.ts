@@ -5,7 +5,7 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/** fsync of a directory, so an entry created or renamed in it survives power loss (open and close synchronous, as above). */
+/** fsync of a directory, so an entry created or renamed in it survives power loss (open and close synchronous). */
 export async function syncDirectory(dir: string): Promise<void> {
   const fd = openSync(dir, 'r');
   try {

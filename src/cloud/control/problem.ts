@@ -1,7 +1,7 @@
 /**
- * RFC 7807 problem documents of the control API: the answer itself (also the access check's, src/cloud/entra/server.ts),
- * the schema the route groups that answer with them name (holds, journal, throttling), and the error handler each
- * of those groups installs.
+ * RFC 7807 problem documents of the control API: the answer itself (also the access check's, in
+ * src/cloud/entra/server.ts), the schema that the route groups answering with them name (holds, journal,
+ * throttling), and the error handler each of those groups installs.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
