@@ -11,6 +11,8 @@
  *
  * TWIN_BENCH_SECONDS (default 8) per load; TWIN_BENCH_CONCURRENCY (default 32) token requests in flight, twice as
  * many mails (each mostly waiting for its greeting).
+ * TWIN_BENCH_NODE_FLAGS: Node flags for the twin's process, space-separated (`--cpu-prof --cpu-prof-dir=DIR` profiles
+ * the twin under load; NODE_OPTIONS refuses --cpu-prof).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,13 +39,14 @@ const APP = { clientId: '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a', secret: 'Xq8~App
  */
 const MAILBOXES = 32;
 
-const SECONDS = positiveInt(process.env.TWIN_BENCH_SECONDS, 8);
-const CONCURRENCY = positiveInt(process.env.TWIN_BENCH_CONCURRENCY, 32);
+/** A setting that cannot be used: said in one line, before anything starts. */
+class UsageError extends Error {}
 
-function positiveInt(raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, not ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -68,7 +71,8 @@ async function loadTenant(file: string): Promise<string[]> {
 }
 
 async function startTwin(dir: string, tenantFile: string): Promise<Twin> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/mfp-sim.mjs'), 'cloud', '--entra-port', '0', '--smtp-port', '0', '--state-dir', path.join(dir, 'cloud'), '--tenant', tenantFile], {
+  const nodeFlags = (process.env.TWIN_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/mfp-sim.mjs'), 'cloud', '--entra-port', '0', '--smtp-port', '0', '--state-dir', path.join(dir, 'cloud'), '--tenant', tenantFile], {
     stdio: ['ignore', 'ignore', 'pipe'], // its log (JSON lines) is on stderr; the banner on stdout is for people
   });
   const ready = await new Promise<{ entraUrl: string; smtpPort: number; tenantId: string }>((resolve, reject) => {
@@ -110,12 +114,12 @@ interface LoadResult {
   firstFailure: string | null;
 }
 
-/** Runs `one` with `concurrency` in flight for SECONDS and counts. */
-async function drive(load: string, twinPid: number, concurrency: number, one: (worker: number) => Promise<void>): Promise<LoadResult> {
+/** Runs `one` with `concurrency` in flight for `seconds` and counts. */
+async function drive(load: string, twinPid: number, seconds: number, concurrency: number, one: (worker: number) => Promise<void>): Promise<LoadResult> {
   const t0 = performance.now();
   const twin0 = cpuMsOf(twinPid);
   const self0 = process.cpuUsage();
-  const end = t0 + SECONDS * 1000;
+  const end = t0 + seconds * 1000;
   let requests = 0;
   let failures = 0;
   let firstFailure: string | null = null;
@@ -132,7 +136,7 @@ async function drive(load: string, twinPid: number, concurrency: number, one: (w
       }
     }),
   );
-  const seconds = (performance.now() - t0) / 1000;
+  const elapsed = (performance.now() - t0) / 1000;
   const twin1 = cpuMsOf(twinPid);
   const self = process.cpuUsage(self0);
   const twinMs = twin0 === null || twin1 === null ? null : twin1 - twin0;
@@ -140,11 +144,11 @@ async function drive(load: string, twinPid: number, concurrency: number, one: (w
     load,
     requests,
     failures,
-    seconds,
-    perSecond: requests / seconds,
+    seconds: elapsed,
+    perSecond: requests / elapsed,
     twinCpuMsPerRequest: twinMs === null || requests === 0 ? null : twinMs / requests,
-    twinCores: twinMs === null ? null : twinMs / 1000 / seconds,
-    loadCores: (self.user + self.system) / 1e6 / seconds,
+    twinCores: twinMs === null ? null : twinMs / 1000 / elapsed,
+    loadCores: (self.user + self.system) / 1e6 / elapsed,
     firstFailure,
   };
 }
@@ -172,6 +176,8 @@ function freshTokenRequest(twin: Twin, body: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  const seconds = positiveInt('TWIN_BENCH_SECONDS', 8);
+  const concurrency = positiveInt('TWIN_BENCH_CONCURRENCY', 32);
   const dir = await tempDir('twin-capacity');
   const tenantFile = path.join(dir, 'tenant.json');
   const mailboxes = await loadTenant(tenantFile);
@@ -183,21 +189,21 @@ async function main(): Promise<void> {
   try {
     const body = tokenBody('https://outlook.office365.com/.default');
     const tokenPath = `/${twin.tenantId}/oauth2/v2.0/token`;
-    const pool = new Pool(twin.entraUrl, { connections: CONCURRENCY, connect: { ca: twin.ca } });
+    const pool = new Pool(twin.entraUrl, { connections: concurrency, connect: { ca: twin.ca } });
     results.push(
-      await drive('token requests, keep-alive connections', pid, CONCURRENCY, async () => {
+      await drive('token requests, keep-alive connections', pid, seconds, concurrency, async () => {
         const res = await pool.request({ path: tokenPath, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
         const text = await res.body.text();
         if (res.statusCode !== 200) throw new Error(`token endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`);
       }),
     );
     await pool.close();
-    results.push(await drive('token requests, a fresh TLS connection each', pid, CONCURRENCY, async () => void (await freshTokenRequest(twin, body))));
+    results.push(await drive('token requests, a fresh TLS connection each', pid, seconds, concurrency, async () => void (await freshTokenRequest(twin, body))));
 
     const accessToken = await freshTokenRequest(twin, body);
     const attachment = await readFile(SCAN_PDF);
     results.push(
-      await drive('mail submissions (STARTTLS, XOAUTH2 app-only, a fresh connection each)', pid, Math.min(2 * CONCURRENCY, 2 * MAILBOXES), async (worker) => {
+      await drive('mail submissions (STARTTLS, XOAUTH2 app-only, a fresh connection each)', pid, seconds, Math.min(2 * concurrency, 2 * MAILBOXES), async (worker) => {
         const user = mailboxes[worker % mailboxes.length]!;
         const transport = nodemailer.createTransport({ host: '127.0.0.1', port: twin.smtpPort, secure: false, requireTLS: true, tls: { ca: twin.ca, servername: 'smtp.office365.com' }, auth: { type: 'OAuth2', user, accessToken } });
         try {
@@ -215,7 +221,7 @@ async function main(): Promise<void> {
 
   const m = machine();
   console.log(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform} (load average ${load.toFixed(2)} at start)`);
-  console.log(`Date: ${started.toISOString()}   ${SECONDS} s per load, ${CONCURRENCY} token requests or ${Math.min(2 * CONCURRENCY, 2 * MAILBOXES)} mails in flight\n`);
+  console.log(`Date: ${started.toISOString()}   ${seconds} s per load, ${concurrency} token requests or ${Math.min(2 * concurrency, 2 * MAILBOXES)} mails in flight\n`);
   console.log('| Load | Served | Per second | Twin CPU per request | Twin cores busy | Load cores busy | Failures |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
@@ -226,4 +232,9 @@ async function main(): Promise<void> {
   if (results.some((r) => r.failures > 0)) process.exitCode = 1;
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  console.error(err instanceof UsageError ? `bench:twin: ${err.message}` : err);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+}
