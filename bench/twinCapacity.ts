@@ -156,6 +156,16 @@ async function drive(load: string, twinPid: number, seconds: number, concurrency
 const tokenBody = (scope: string) =>
   new URLSearchParams({ grant_type: 'client_credentials', client_id: APP.clientId, client_secret: APP.secret, scope }).toString();
 
+/** The access token of a token response, or null when the body is not one. */
+function accessTokenIn(text: string): string | null {
+  try {
+    const token = (JSON.parse(text) as { access_token?: unknown }).access_token;
+    return typeof token === 'string' && token !== '' ? token : null;
+  } catch {
+    return null;
+  }
+}
+
 /** One token request on a connection of its own, closed after it (https with no agent). */
 function freshTokenRequest(twin: Twin, body: string): Promise<string> {
   const url = new URL(`/${twin.tenantId}/oauth2/v2.0/token`, twin.entraUrl);
@@ -165,8 +175,9 @@ function freshTokenRequest(twin: Twin, body: string): Promise<string> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) reject(new Error(`token endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`));
-        else resolve((JSON.parse(text) as { access_token: string }).access_token);
+        const token = res.statusCode === 200 ? accessTokenIn(text) : null;
+        if (token === null) reject(new Error(`token endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`));
+        else resolve(token);
       });
       res.on('error', reject);
     });
