@@ -79,8 +79,12 @@ async function startTwin(dir: string, tenantFile: string): Promise<Twin> {
     const lines = createInterface({ input: child.stderr! });
     child.once('exit', (code) => reject(new Error(`the twin exited (${code}) before it listened`)));
     lines.on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const entry = JSON.parse(line) as { msg?: string; entraUrl?: string; smtpPort?: number; tenantId?: string };
+      let entry: { msg?: string; entraUrl?: string; smtpPort?: number; tenantId?: string };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return; // not one of its log lines
+      }
       if (entry.msg === 'twin listening' && entry.entraUrl && entry.smtpPort && entry.tenantId) resolve({ entraUrl: entry.entraUrl, smtpPort: entry.smtpPort, tenantId: entry.tenantId });
     });
   });
