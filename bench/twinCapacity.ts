@@ -38,6 +38,7 @@ const APP = { clientId: '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a', secret: 'Xq8~App
  * it takes many in flight to keep the twin busy.
  */
 const MAILBOXES = 32;
+const START_TIMEOUT_MS = 60_000;
 
 /** A setting that cannot be used: said in one line, before anything starts. */
 class UsageError extends Error {}
@@ -78,6 +79,12 @@ async function startTwin(dir: string, tenantFile: string): Promise<Twin> {
   const ready = await new Promise<{ entraUrl: string; smtpPort: number; tenantId: string }>((resolve, reject) => {
     const lines = createInterface({ input: child.stderr! });
     child.once('exit', (code) => reject(new Error(`the twin exited (${code}) before it listened`)));
+    // Certificates and the signing key are made on the first start: seconds, not a minute.
+    const late = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the twin did not listen within ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
+    child.once('exit', () => clearTimeout(late));
     lines.on('line', (line) => {
       let entry: { msg?: string; entraUrl?: string; smtpPort?: number; tenantId?: string };
       try {
@@ -85,7 +92,9 @@ async function startTwin(dir: string, tenantFile: string): Promise<Twin> {
       } catch {
         return; // not one of its log lines
       }
-      if (entry.msg === 'twin listening' && entry.entraUrl && entry.smtpPort && entry.tenantId) resolve({ entraUrl: entry.entraUrl, smtpPort: entry.smtpPort, tenantId: entry.tenantId });
+      if (entry.msg !== 'twin listening' || !entry.entraUrl || !entry.smtpPort || !entry.tenantId) return;
+      clearTimeout(late);
+      resolve({ entraUrl: entry.entraUrl, smtpPort: entry.smtpPort, tenantId: entry.tenantId });
     });
   });
   child.stderr!.resume(); // keep reading its log so it never blocks on a full pipe
