@@ -98,6 +98,13 @@ async function startTwin(dir: string, tenantFile: string): Promise<Twin> {
     });
   });
   child.stderr!.resume(); // keep reading its log so it never blocks on a full pipe
+  // Stopped from outside (Ctrl+C, a test's timeout): the twin goes too, not left holding its ports.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      child.kill('SIGTERM');
+      process.exit(128 + os.constants.signals[signal]);
+    });
+  }
   return { child, ...ready, ca: await readFile(path.join(dir, 'cloud/ca.pem'), 'utf8') };
 }
 
