@@ -6,13 +6,19 @@
  *  - the same, a fresh TLS connection per request (what printers that wake once an hour do);
  *  - mail submissions: a fresh STARTTLS connection per mail, XOAUTH2 with an app-only token, a one-page scan attached.
  * Each reports requests per second and the twin's CPU per request (from /proc: its user + system time), which is
- * what one core of the twin can serve, whether or not this process kept it busy. Not part of `npm run bench`: it
- * has no baseline to be a ratio against, and the tenant it needs is its own (more mailboxes than the fixture's).
+ * what one core of the twin can serve, whether or not this process kept it busy.
+ *
+ * The baseline, in the same run: the same loads against the bare limit's servers (src/fleet/bareMailLimit.ts: a
+ * node:https server answering a token JSON, smtp-server draining each message; the same certificate and greeting
+ * pause) in a process of their own. The ratio is the twin's CPU per request over theirs: what simulating Entra and
+ * Exchange costs beyond TLS, HTTP and SMTP themselves (signing, checking, parsing, filing, journalling).
+ *
+ * Not part of `npm run bench`: the tenant it needs is its own (more mailboxes than the fixture's), and it runs two
+ * server processes beside the bench's.
  *
  * TWIN_BENCH_SECONDS (default 8) per load; TWIN_BENCH_CONCURRENCY (default 32) token requests in flight, twice as
- * many mails (each mostly waiting for its greeting).
- * TWIN_BENCH_NODE_FLAGS: Node flags for the twin's process, space-separated (`--cpu-prof --cpu-prof-dir=DIR` profiles
- * the twin under load; NODE_OPTIONS refuses --cpu-prof).
+ * many mails (each mostly waiting for its greeting). TWIN_BENCH_NODE_FLAGS: Node flags for the twin's process,
+ * space-separated (`--cpu-prof --cpu-prof-dir=DIR` profiles the twin under load; NODE_OPTIONS refuses --cpu-prof).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -25,6 +31,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { Pool } from 'undici';
+import { DEFAULT_SMTP_GREETING_DELAY_MS } from '../src/cloud/exchange/exchange-smtp-server.ts';
 import { machine, tempDir } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -39,6 +46,7 @@ const APP = { clientId: '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a', secret: 'Xq8~App
  */
 const MAILBOXES = 32;
 const START_TIMEOUT_MS = 60_000;
+const LOADS = ['token requests, keep-alive connections', 'token requests, a fresh TLS connection each', 'mail submissions (STARTTLS, XOAUTH2, a fresh connection each)'] as const;
 
 /** A setting that cannot be used: said in one line, before anything starts. */
 class UsageError extends Error {}
@@ -51,12 +59,65 @@ function positiveInt(name: string, fallback: number): number {
   return n;
 }
 
-interface Twin {
+/** A server process under load: where its token endpoint and SMTP port are, and the token its SMTP accepts. */
+interface ServerUnderLoad {
   child: ChildProcess;
-  entraUrl: string;
+  baseUrl: string;
+  tokenPath: string;
   smtpPort: number;
-  tenantId: string;
   ca: string;
+  /** The access token the mail load submits with (the twin's is fetched from its own token endpoint). */
+  mailToken: string | null;
+}
+
+/** Server processes still running: stopped with this one, however it ends. */
+const running = new Set<ChildProcess>();
+
+function stopOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const child of running) child.kill('SIGTERM');
+      process.exit(128 + os.constants.signals[signal]);
+    });
+  }
+}
+
+/** Starts a server process and waits for the JSON line (on `stream`) that `ready` recognises. */
+async function spawnServer<T>(what: string, args: string[], stream: 'stdout' | 'stderr', ready: (entry: Record<string, unknown>) => T | null): Promise<{ child: ChildProcess; info: T }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', stream === 'stdout' ? 'pipe' : 'ignore', stream === 'stderr' ? 'pipe' : 'inherit'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  const output = child[stream]!;
+  const info = await new Promise<T>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it listened`)));
+    // Certificates and the signing key are made on the first start: seconds, not a minute.
+    const late = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${what} did not listen within ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
+    child.once('exit', () => clearTimeout(late));
+    createInterface({ input: output }).on('line', (line) => {
+      let entry: unknown;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return; // not one of its JSON lines
+      }
+      const found = entry && typeof entry === 'object' ? ready(entry as Record<string, unknown>) : null;
+      if (found === null) return;
+      clearTimeout(late);
+      resolve(found);
+    });
+  });
+  output.resume(); // keep reading, so it never blocks on a full pipe
+  return { child, info };
+}
+
+async function stopServer(server: ServerUnderLoad): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
 }
 
 /** The contoso fixture with MAILBOXES more mailboxes the app-only service principal may send as. */
@@ -71,41 +132,21 @@ async function loadTenant(file: string): Promise<string[]> {
   return mailboxes;
 }
 
-async function startTwin(dir: string, tenantFile: string): Promise<Twin> {
+async function startTwin(stateDir: string, tenantFile: string): Promise<ServerUnderLoad> {
   const nodeFlags = (process.env.TWIN_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/mfp-sim.mjs'), 'cloud', '--entra-port', '0', '--smtp-port', '0', '--state-dir', path.join(dir, 'cloud'), '--tenant', tenantFile], {
-    stdio: ['ignore', 'ignore', 'pipe'], // its log (JSON lines) is on stderr; the banner on stdout is for people
-  });
-  const ready = await new Promise<{ entraUrl: string; smtpPort: number; tenantId: string }>((resolve, reject) => {
-    const lines = createInterface({ input: child.stderr! });
-    child.once('exit', (code) => reject(new Error(`the twin exited (${code}) before it listened`)));
-    // Certificates and the signing key are made on the first start: seconds, not a minute.
-    const late = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the twin did not listen within ${START_TIMEOUT_MS / 1000} s`));
-    }, START_TIMEOUT_MS);
-    child.once('exit', () => clearTimeout(late));
-    lines.on('line', (line) => {
-      let entry: { msg?: string; entraUrl?: string; smtpPort?: number; tenantId?: string };
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        return; // not one of its log lines
-      }
-      if (entry.msg !== 'twin listening' || !entry.entraUrl || !entry.smtpPort || !entry.tenantId) return;
-      clearTimeout(late);
-      resolve({ entraUrl: entry.entraUrl, smtpPort: entry.smtpPort, tenantId: entry.tenantId });
-    });
-  });
-  child.stderr!.resume(); // keep reading its log so it never blocks on a full pipe
-  // Stopped from outside (Ctrl+C, a test's timeout): the twin goes too, not left holding its ports.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      child.kill('SIGTERM');
-      process.exit(128 + os.constants.signals[signal]);
-    });
-  }
-  return { child, ...ready, ca: await readFile(path.join(dir, 'cloud/ca.pem'), 'utf8') };
+  // Its log (JSON lines) is on stderr; the banner on stdout is for people.
+  const { child, info } = await spawnServer('the twin', [...nodeFlags, path.join(ROOT, 'bin/mfp-sim.mjs'), 'cloud', '--entra-port', '0', '--smtp-port', '0', '--state-dir', stateDir, '--tenant', tenantFile], 'stderr', (e) =>
+    e.msg === 'twin listening' && typeof e.entraUrl === 'string' && typeof e.smtpPort === 'number' && typeof e.tenantId === 'string' ? { entraUrl: e.entraUrl, smtpPort: e.smtpPort, tenantId: e.tenantId } : null,
+  );
+  return { child, baseUrl: info.entraUrl, tokenPath: `/${info.tenantId}/oauth2/v2.0/token`, smtpPort: info.smtpPort, ca: await readFile(path.join(stateDir, 'ca.pem'), 'utf8'), mailToken: null };
+}
+
+/** The bare limit's servers with the twin's certificate (its state directory) and the twin's greeting pause. */
+async function startBare(stateDir: string): Promise<ServerUnderLoad> {
+  const { child, info } = await spawnServer('the bare servers', [path.join(ROOT, 'bin/run-ts.mjs'), path.join(ROOT, 'bench/bareServers.ts'), stateDir, String(DEFAULT_SMTP_GREETING_DELAY_MS)], 'stdout', (e) =>
+    e.msg === 'bare listening' && typeof e.httpsPort === 'number' && typeof e.smtpPort === 'number' && typeof e.accessToken === 'string' ? { httpsPort: e.httpsPort, smtpPort: e.smtpPort, accessToken: e.accessToken } : null,
+  );
+  return { child, baseUrl: `https://127.0.0.1:${info.httpsPort}`, tokenPath: '/token', smtpPort: info.smtpPort, ca: await readFile(path.join(stateDir, 'ca.pem'), 'utf8'), mailToken: info.accessToken };
 }
 
 /** User + system CPU ms of a process so far (Linux /proc; null elsewhere). */
@@ -121,23 +162,21 @@ function cpuMsOf(pid: number): number | null {
 }
 
 interface LoadResult {
-  load: string;
   requests: number;
   failures: number;
-  seconds: number;
   perSecond: number;
-  /** The twin's CPU per request, ms: one core of the twin serves 1000 / this a second. */
-  twinCpuMsPerRequest: number | null;
-  /** Share of one core the twin used, and this process (the load). */
-  twinCores: number | null;
+  /** The server's CPU per request, ms: one core of it serves 1000 / this a second. */
+  serverCpuMsPerRequest: number | null;
+  /** Share of one core the server used, and this process (the load). */
+  serverCores: number | null;
   loadCores: number;
   firstFailure: string | null;
 }
 
 /** Runs `one` with `concurrency` in flight for `seconds` and counts. */
-async function drive(load: string, twinPid: number, seconds: number, concurrency: number, one: (worker: number) => Promise<void>): Promise<LoadResult> {
+async function drive(serverPid: number, seconds: number, concurrency: number, one: (worker: number) => Promise<void>): Promise<LoadResult> {
   const t0 = performance.now();
-  const twin0 = cpuMsOf(twinPid);
+  const server0 = cpuMsOf(serverPid);
   const self0 = process.cpuUsage();
   const end = t0 + seconds * 1000;
   let requests = 0;
@@ -157,24 +196,21 @@ async function drive(load: string, twinPid: number, seconds: number, concurrency
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  const twin1 = cpuMsOf(twinPid);
+  const server1 = cpuMsOf(serverPid);
   const self = process.cpuUsage(self0);
-  const twinMs = twin0 === null || twin1 === null ? null : twin1 - twin0;
+  const serverMs = server0 === null || server1 === null ? null : server1 - server0;
   return {
-    load,
     requests,
     failures,
-    seconds: elapsed,
     perSecond: requests / elapsed,
-    twinCpuMsPerRequest: twinMs === null || requests === 0 ? null : twinMs / requests,
-    twinCores: twinMs === null ? null : twinMs / 1000 / elapsed,
+    serverCpuMsPerRequest: serverMs === null || requests === 0 ? null : serverMs / requests,
+    serverCores: serverMs === null ? null : serverMs / 1000 / elapsed,
     loadCores: (self.user + self.system) / 1e6 / elapsed,
     firstFailure,
   };
 }
 
-const tokenBody = (scope: string) =>
-  new URLSearchParams({ grant_type: 'client_credentials', client_id: APP.clientId, client_secret: APP.secret, scope }).toString();
+const TOKEN_BODY = new URLSearchParams({ grant_type: 'client_credentials', client_id: APP.clientId, client_secret: APP.secret, scope: 'https://outlook.office365.com/.default' }).toString();
 
 /** The access token of a token response, or null when the body is not one. */
 function accessTokenIn(text: string): string | null {
@@ -187,10 +223,11 @@ function accessTokenIn(text: string): string | null {
 }
 
 /** One token request on a connection of its own, closed after it (https with no agent). */
-function freshTokenRequest(twin: Twin, body: string): Promise<string> {
-  const url = new URL(`/${twin.tenantId}/oauth2/v2.0/token`, twin.entraUrl);
+function freshTokenRequest(server: ServerUnderLoad): Promise<string> {
+  const url = new URL(server.tokenPath, server.baseUrl);
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(TOKEN_BODY), connection: 'close' };
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'POST', agent: false, ca: twin.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), connection: 'close' } }, (res) => {
+    const req = https.request(url, { method: 'POST', agent: false, ca: server.ca, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -202,65 +239,80 @@ function freshTokenRequest(twin: Twin, body: string): Promise<string> {
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end(body);
+    req.end(TOKEN_BODY);
   });
+}
+
+/** The three loads against one server, in LOADS order. */
+async function runLoads(server: ServerUnderLoad, mailboxes: string[], seconds: number, concurrency: number): Promise<LoadResult[]> {
+  const pid = server.child.pid!;
+  const pool = new Pool(server.baseUrl, { connections: concurrency, connect: { ca: server.ca } });
+  const kept = await drive(pid, seconds, concurrency, async () => {
+    const res = await pool.request({ path: server.tokenPath, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: TOKEN_BODY });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`token endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`);
+  });
+  await pool.close();
+  const fresh = await drive(pid, seconds, concurrency, async () => void (await freshTokenRequest(server)));
+  const accessToken = server.mailToken ?? (await freshTokenRequest(server));
+  const attachment = await readFile(SCAN_PDF);
+  const mails = await drive(pid, seconds, Math.min(2 * concurrency, 2 * MAILBOXES), async (worker) => {
+    const user = mailboxes[worker % mailboxes.length]!;
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: server.smtpPort, secure: false, requireTLS: true, tls: { ca: server.ca, servername: 'smtp.office365.com' }, auth: { type: 'OAuth2', user, accessToken } });
+    try {
+      await transport.sendMail({ from: user, to: 'admin@contoso.com', subject: 'Scan', text: 'Scanned page attached.', attachments: [{ filename: 'scan-0001.pdf', content: attachment }] });
+    } finally {
+      transport.close();
+    }
+  });
+  return [kept, fresh, mails];
 }
 
 async function main(): Promise<void> {
   const seconds = positiveInt('TWIN_BENCH_SECONDS', 8);
   const concurrency = positiveInt('TWIN_BENCH_CONCURRENCY', 32);
+  stopOnSignals();
   const dir = await tempDir('twin-capacity');
+  const stateDir = path.join(dir, 'cloud');
   const tenantFile = path.join(dir, 'tenant.json');
-  const mailboxes = await loadTenant(tenantFile);
-  const twin = await startTwin(dir, tenantFile);
-  const pid = twin.child.pid!;
   const started = new Date();
   const load = os.loadavg()[0]!;
-  const results: LoadResult[] = [];
+  let twin: LoadResult[];
+  let bare: LoadResult[];
   try {
-    const body = tokenBody('https://outlook.office365.com/.default');
-    const tokenPath = `/${twin.tenantId}/oauth2/v2.0/token`;
-    const pool = new Pool(twin.entraUrl, { connections: concurrency, connect: { ca: twin.ca } });
-    results.push(
-      await drive('token requests, keep-alive connections', pid, seconds, concurrency, async () => {
-        const res = await pool.request({ path: tokenPath, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-        const text = await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`token endpoint answered ${res.statusCode}: ${text.slice(0, 200)}`);
-      }),
-    );
-    await pool.close();
-    results.push(await drive('token requests, a fresh TLS connection each', pid, seconds, concurrency, async () => void (await freshTokenRequest(twin, body))));
-
-    const accessToken = await freshTokenRequest(twin, body);
-    const attachment = await readFile(SCAN_PDF);
-    results.push(
-      await drive('mail submissions (STARTTLS, XOAUTH2 app-only, a fresh connection each)', pid, seconds, Math.min(2 * concurrency, 2 * MAILBOXES), async (worker) => {
-        const user = mailboxes[worker % mailboxes.length]!;
-        const transport = nodemailer.createTransport({ host: '127.0.0.1', port: twin.smtpPort, secure: false, requireTLS: true, tls: { ca: twin.ca, servername: 'smtp.office365.com' }, auth: { type: 'OAuth2', user, accessToken } });
-        try {
-          await transport.sendMail({ from: user, to: 'admin@contoso.com', subject: 'Scan', text: 'Scanned page attached.', attachments: [{ filename: 'scan-0001.pdf', content: attachment }] });
-        } finally {
-          transport.close();
-        }
-      }),
-    );
+    const mailboxes = await loadTenant(tenantFile);
+    // One server at a time, so neither shares its core with the other.
+    const twinServer = await startTwin(stateDir, tenantFile);
+    try {
+      twin = await runLoads(twinServer, mailboxes, seconds, concurrency);
+    } finally {
+      await stopServer(twinServer);
+    }
+    const bareServer = await startBare(stateDir);
+    try {
+      bare = await runLoads(bareServer, mailboxes, seconds, concurrency);
+    } finally {
+      await stopServer(bareServer);
+    }
   } finally {
-    twin.child.kill('SIGTERM');
-    await new Promise((resolve) => (twin.child.exitCode !== null ? resolve(null) : twin.child.once('exit', resolve)));
+    for (const child of running) child.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   }
 
   const m = machine();
+  const ms = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)} ms`);
   console.log(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform} (load average ${load.toFixed(2)} at start)`);
-  console.log(`Date: ${started.toISOString()}   ${seconds} s per load, ${concurrency} token requests or ${Math.min(2 * concurrency, 2 * MAILBOXES)} mails in flight\n`);
-  console.log('| Load | Served | Per second | Twin CPU per request | Twin cores busy | Load cores busy | Failures |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) {
-    const cpu = r.twinCpuMsPerRequest === null ? 'n/a' : `${r.twinCpuMsPerRequest.toFixed(2)} ms`;
-    const cores = r.twinCores === null ? 'n/a' : r.twinCores.toFixed(2);
-    console.log(`| ${r.load} | ${r.requests} | ${r.perSecond.toFixed(0)} | ${cpu} | ${cores} | ${r.loadCores.toFixed(2)} | ${r.failures}${r.firstFailure ? ` (${r.firstFailure})` : ''} |`);
-  }
-  if (results.some((r) => r.failures > 0)) process.exitCode = 1;
+  console.log(`Date: ${started.toISOString()}   ${seconds} s per load and server, ${concurrency} token requests or ${Math.min(2 * concurrency, 2 * MAILBOXES)} mails in flight\n`);
+  console.log('| Load | Twin: served a second | Twin CPU a request | Twin cores busy | Load cores busy | Bare: served a second | Bare CPU a request | Twin ÷ bare CPU | Failures (twin, bare) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  LOADS.forEach((name, i) => {
+    const t = twin[i]!;
+    const b = bare[i]!;
+    const ratio = t.serverCpuMsPerRequest !== null && b.serverCpuMsPerRequest ? `${(t.serverCpuMsPerRequest / b.serverCpuMsPerRequest).toFixed(2)}×` : 'n/a';
+    const failures = `${t.failures}, ${b.failures}${t.firstFailure ?? b.firstFailure ? ` (${t.firstFailure ?? b.firstFailure})` : ''}`;
+    console.log(`| ${name} | ${t.perSecond.toFixed(0)} | ${ms(t.serverCpuMsPerRequest)} | ${t.serverCores?.toFixed(2) ?? 'n/a'} | ${t.loadCores.toFixed(2)} | ${b.perSecond.toFixed(0)} | ${ms(b.serverCpuMsPerRequest)} | ${ratio} | ${failures} |`);
+  });
+  if ([...twin, ...bare].some((r) => r.failures > 0 || r.requests === 0)) process.exitCode = 1;
 }
 
 try {

@@ -34,14 +34,22 @@ export interface BareLimit {
   mails: number;
 }
 
-/** Runs `mails` bare submissions one after another and returns the mean wall time of each. */
-export async function bareMailLimit(credentials: string, opts: { mails: number; greetingDelayMs: number }): Promise<BareLimit> {
+/** The bare limit's two servers, listening on loopback: what the twin would be with nothing of ours in the way. */
+export interface BareServers {
+  smtpPort: number;
+  httpsPort: number;
+  /** The one access token both servers know (the token endpoint hands it out, SMTP accepts it for any mailbox). */
+  accessToken: string;
+  close(): Promise<void>;
+}
+
+/**
+ * smtp-server taking XOAUTH2 with the one token and draining each message, and a node:https server answering every
+ * request with a token JSON; both with the credentials' certificate, TLS ≥ 1.2.
+ */
+export async function startBareServers(credentials: string, opts: { greetingDelayMs: number }): Promise<BareServers> {
   const key = await readFile(path.join(credentials, 'server-key.pem'), 'utf8');
   const cert = await readFile(path.join(credentials, 'server.pem'), 'utf8');
-  const ca = await readFile(path.join(credentials, 'ca.pem'), 'utf8');
-  // One client TLS context for the whole run, as a printer keeps one trust store (the device's adapters do the same).
-  const secureContext = tls.createSecureContext({ ca, minVersion: 'TLSv1.2' });
-
   const smtp = new ExchangeSmtpServer(
     {
       key,
@@ -52,7 +60,7 @@ export async function bareMailLimit(credentials: string, opts: { mails: number; 
       disableReverseLookup: true,
       logger: false,
       onAuth(auth, _session, callback) {
-        if (auth.method === 'XOAUTH2' && auth.username === USER && auth.accessToken === TOKEN) callback(null, { user: USER });
+        if (auth.method === 'XOAUTH2' && auth.username && auth.accessToken === TOKEN) callback(null, { user: auth.username });
         else callback(null, { data: { status: '401', schemes: 'bearer' } });
       },
       onData(stream, _session, callback) {
@@ -72,6 +80,24 @@ export async function bareMailLimit(credentials: string, opts: { mails: number; 
   });
   const smtpPort = await listen((cb) => smtp.listen(0, '127.0.0.1', cb), () => smtp.server.address());
   const httpsPort = await listen((cb) => tokenServer.listen(0, '127.0.0.1', cb), () => tokenServer.address());
+  return {
+    smtpPort,
+    httpsPort,
+    accessToken: TOKEN,
+    async close() {
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+      await new Promise<void>((resolve) => tokenServer.close(() => resolve()));
+    },
+  };
+}
+
+/** Runs `mails` bare submissions one after another and returns the mean wall time of each. */
+export async function bareMailLimit(credentials: string, opts: { mails: number; greetingDelayMs: number }): Promise<BareLimit> {
+  const ca = await readFile(path.join(credentials, 'ca.pem'), 'utf8');
+  // One client TLS context for the whole run, as a printer keeps one trust store (the device's adapters do the same).
+  const secureContext = tls.createSecureContext({ ca, minVersion: 'TLSv1.2' });
+  const servers = await startBareServers(credentials, opts);
+  const { smtpPort, httpsPort } = servers;
 
   const tokenRequest = () =>
     new Promise<string>((resolve, reject) => {
@@ -121,8 +147,7 @@ export async function bareMailLimit(credentials: string, opts: { mails: number; 
     for (let i = 0; i < opts.mails; i++) await oneMail(i);
     return { msPerMail: (performance.now() - started) / opts.mails, cpuMsPerMail: (processCpuMs() - cpuStarted) / opts.mails, mails: opts.mails };
   } finally {
-    await new Promise<void>((resolve) => smtp.close(() => resolve()));
-    await new Promise<void>((resolve) => tokenServer.close(() => resolve()));
+    await servers.close();
   }
 }
 

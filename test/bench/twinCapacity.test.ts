@@ -1,6 +1,6 @@
 /**
- * `npm run bench:twin` in a bounded form: the twin started as its own process, each load driven for a second, and
- * every request served. What it measures is not asserted (no timed assertions); that it measures is.
+ * `npm run bench:twin` in a bounded form: the twin and then the bare servers started as processes of their own, each
+ * load driven for a second against each, and every request served. What it measures is not asserted (no timed assertions); that it measures is.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('bench:twin', () => {
-  it('serves every load it drives from a twin in its own process, and reports the twin\'s CPU per request', async () => {
+  it('serves every load it drives, from the twin and from the bare servers each in a process of its own, and reports their CPU per request', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['bin/run-ts.mjs', 'bench/twinCapacity.ts'], {
       cwd: ROOT,
       env: { ...process.env, TWIN_BENCH_SECONDS: '1', TWIN_BENCH_CONCURRENCY: '2' },
@@ -20,15 +20,21 @@ describe('bench:twin', () => {
     expect(rows.map((r) => r.split('|')[1]!.trim())).toEqual([
       'token requests, keep-alive connections',
       'token requests, a fresh TLS connection each',
-      'mail submissions (STARTTLS, XOAUTH2 app-only, a fresh connection each)',
+      'mail submissions (STARTTLS, XOAUTH2, a fresh connection each)',
     ]);
     for (const row of rows) {
-      const [, , served, , twinCpu, , , failures] = row.split('|').map((c) => c.trim());
-      expect(Number(served)).toBeGreaterThan(0);
-      expect(failures).toBe('0');
-      // /proc is Linux's: elsewhere the twin's CPU is not known and says so.
-      if (process.platform === 'linux') expect(Number.parseFloat(twinCpu!)).toBeGreaterThan(0);
-      else expect(twinCpu).toBe('n/a');
+      const [, , twinServed, twinCpu, , , bareServed, bareCpu, ratio, failures] = row.split('|').map((c) => c.trim());
+      expect(Number(twinServed)).toBeGreaterThan(0);
+      expect(Number(bareServed)).toBeGreaterThan(0);
+      expect(failures).toBe('0, 0');
+      // /proc is Linux's: elsewhere the servers' CPU is not known and says so.
+      if (process.platform === 'linux') {
+        expect(Number.parseFloat(twinCpu!)).toBeGreaterThan(0);
+        expect(Number.parseFloat(bareCpu!)).toBeGreaterThan(0);
+        expect(ratio).toMatch(/^\d+\.\d\d×$/);
+      } else {
+        expect([twinCpu, bareCpu, ratio]).toEqual(['n/a', 'n/a', 'n/a']);
+      }
     }
     expect(stdout).toMatch(/^Machine: .*load average/m);
   }, 90_000);
