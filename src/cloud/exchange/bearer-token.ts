@@ -40,8 +40,14 @@ export interface VerifiedSmtpToken {
 }
 
 export interface BearerTokenVerifier {
-  /** Resolves with the token's mailbox, or rejects with TokenRejectedError. */
+  /** A delegated token: resolves with the token's mailbox, or rejects with TokenRejectedError. */
   verify(saslUser: string, token: string): Promise<VerifiedSmtpToken>;
+  /**
+   * What every SMTP token must pass, delegated or app-only: the signature (the Entra twin's current keys), the issuer,
+   * the Outlook audience and the expiry on the twin's clock. Resolves with the claims, or rejects with
+   * TokenRejectedError saying which of these failed.
+   */
+  signed(token: string): Promise<JWTPayload>;
 }
 
 export function createBearerTokenVerifier(trust: TokenTrust, clock: Clock): BearerTokenVerifier {
@@ -55,19 +61,22 @@ export function createBearerTokenVerifier(trust: TokenTrust, clock: Clock): Bear
     return keySet.set;
   };
   const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+  const signed = async (token: string): Promise<JWTPayload> => {
+    try {
+      return await verifyRs256(token, currentKeySet(), keyObjects, {
+        issuer: trust.issuers(),
+        audience: SMTP_AUDIENCES,
+        currentDate: new Date(clock.now()),
+        requiredClaims: ['exp'],
+      });
+    } catch (err) {
+      throw new TokenRejectedError(classify(err));
+    }
+  };
   return {
+    signed,
     async verify(saslUser, token) {
-      let claims: JWTPayload;
-      try {
-        claims = await verifyRs256(token, currentKeySet(), keyObjects, {
-          issuer: trust.issuers(),
-          audience: SMTP_AUDIENCES,
-          currentDate: new Date(clock.now()),
-          requiredClaims: ['exp'],
-        });
-      } catch (err) {
-        throw new TokenRejectedError(classify(err));
-      }
+      const claims = await signed(token);
       const scopes = typeof claims.scp === 'string' ? claims.scp.split(' ') : [];
       if (!scopes.some((s) => s === SMTP_SEND_SCOPE || s.endsWith(`/${SMTP_SEND_SCOPE}`))) {
         throw new TokenRejectedError('missing-scope');

@@ -210,7 +210,7 @@ export async function startExchangeTwin(opts: ExchangeTwinOptions): Promise<Exch
               if (auth.method !== 'XOAUTH2') {
                 upn = authenticateBasic(auth, { policy: authMethods.basicAuth, directory, checkPassword: authMethods.checkPassword, replies, now: clock.now() });
               } else if (isAppOnlyToken(auth.accessToken ?? '')) {
-                ({ upn } = await verifyAppOnlyLogin(auth.username ?? '', auth.accessToken ?? '', { trust: opts.trust, clock, principals: authMethods.principals }));
+                ({ upn } = await verifyAppOnlyLogin(auth.username ?? '', auth.accessToken ?? '', { tokens: verifier, principals: authMethods.principals }));
               } else {
                 ({ upn } = await verifier.verify(auth.username ?? '', auth.accessToken ?? ''));
               }

@@ -4,11 +4,9 @@
  * (microsoft-protocol-facts.md, "App-only sending"). The object id must be the enterprise application's, which is
  * what the token's `oid` carries; one registered with the app registration's object id never matches.
  */
-import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import type { Clock } from '../../time/clock.ts';
+import { decodeJwt } from 'jose';
 import { MAILBOX_RIGHTS, type AuthMethodsFixture, type FixtureServicePrincipal, type MailboxRight } from '../auth-methods-fixture.ts';
-import type { TokenTrust } from '../contracts.ts';
-import { SMTP_AUDIENCES, TokenRejectedError } from './bearer-token.ts';
+import { TokenRejectedError, type BearerTokenVerifier } from './bearer-token.ts';
 
 export const SEND_AS_APP_ROLE = 'SMTP.SendAsApp';
 
@@ -103,27 +101,16 @@ export function isAppOnlyToken(token: string): boolean {
 }
 
 /**
- * Verifies an app-only XOAUTH2 login for `user=<mailbox>`: signature, issuer, audience and expiry as for delegated
- * tokens, then the SMTP.SendAsApp role, then Exchange's registration and FullAccess on the mailbox. Rejects with
+ * Verifies an app-only XOAUTH2 login for `user=<mailbox>`: signature, issuer, audience and expiry by the same check
+ * as delegated tokens (`tokens.signed`, which names what failed), then the SMTP.SendAsApp role, then Exchange's registration and FullAccess on the mailbox. Rejects with
  * TokenRejectedError (the client always gets 535 5.7.3).
  */
 export async function verifyAppOnlyLogin(
   saslUser: string,
   token: string,
-  deps: { trust: TokenTrust; clock: Clock; principals: ExchangeServicePrincipals },
+  deps: { tokens: Pick<BearerTokenVerifier, 'signed'>; principals: ExchangeServicePrincipals },
 ): Promise<{ upn: string; appId: string; objectId: string }> {
-  let claims;
-  try {
-    ({ payload: claims } = await jwtVerify(token, createLocalJWKSet(deps.trust.jwks()), {
-      issuer: deps.trust.issuers(),
-      audience: SMTP_AUDIENCES,
-      currentDate: new Date(deps.clock.now()),
-      algorithms: ['RS256'],
-      requiredClaims: ['exp'],
-    }));
-  } catch {
-    throw new TokenRejectedError('bad-signature');
-  }
+  const claims = await deps.tokens.signed(token);
   const roles = Array.isArray(claims.roles) ? claims.roles : [];
   if (!roles.includes(SEND_AS_APP_ROLE)) throw new TokenRejectedError('missing-role');
   const appId = typeof claims.appid === 'string' ? claims.appid : '';

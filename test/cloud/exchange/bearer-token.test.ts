@@ -1,12 +1,14 @@
 /**
  * The XOAUTH2 bearer check (src/cloud/exchange/bearer-token.ts) verifies the RS256 signature with node:crypto and
  * leaves the rest to jose: every token here gets the same verdict from it as from jose's own `jwtVerify` with the
- * options the check used to pass, and the reason the twin logs.
+ * options the check used to pass, and the reason the twin logs; an app-only login goes through the same check before
+ * its role and mailbox permission.
  */
 import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { base64url, createLocalJWKSet, exportJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { createBearerTokenVerifier, SMTP_AUDIENCES, TokenRejectedError } from '../../../src/cloud/exchange/bearer-token.ts';
+import { ExchangeServicePrincipals, verifyAppOnlyLogin } from '../../../src/cloud/exchange/service-principals.ts';
 import { VirtualClock } from '../../../src/time/clock.ts';
 
 const NOW = Date.UTC(2026, 0, 5, 8, 0, 0);
@@ -81,5 +83,40 @@ describe('the XOAUTH2 bearer check', () => {
       const want = jose === null ? USER : (claimReason[what] ?? expected[jose]);
       expect(await ourVerdict(t), what).toBe(want);
     }
+  });
+});
+
+describe('an app-only login', () => {
+  const APP_ID = '5d7e9f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a';
+  const SP = '2b3c4d5e-6f70-4b8c-9dae-000000000b01';
+  const principals = new ExchangeServicePrincipals({
+    servicePrincipals: [{ appId: APP_ID, objectId: SP, displayName: 'Scan Server (app-only)' }],
+    mailboxPermissions: [{ mailbox: USER, servicePrincipal: SP, accessRights: ['FullAccess'] }],
+  });
+  const appClaims = { scp: undefined, upn: undefined, roles: ['SMTP.SendAsApp'], appid: APP_ID, oid: SP, idtyp: 'app' };
+
+  async function verdict(t: string, mailbox = USER): Promise<string> {
+    const tokens = createBearerTokenVerifier(trust, new VirtualClock(NOW));
+    try {
+      return (await verifyAppOnlyLogin(mailbox, t, { tokens, principals })).upn;
+    } catch (err) {
+      if (err instanceof TokenRejectedError) return err.reason;
+      throw err;
+    }
+  }
+
+  it('is judged by the same signature, issuer, audience and expiry check as a delegated one, which names what failed', async () => {
+    expect(await verdict(await token({ claims: appClaims }))).toBe(USER);
+    expect(await verdict(await token({ claims: { ...appClaims, exp: NOW / 1000 - 1 } }))).toBe('expired');
+    expect(await verdict(await token({ claims: { ...appClaims, aud: 'https://graph.microsoft.com' } }))).toBe('wrong-audience');
+    expect(await verdict(await token({ claims: { ...appClaims, iss: 'https://elsewhere.example' } }))).toBe('wrong-issuer');
+    expect(await verdict(await token({ claims: appClaims, key: other }))).toBe('bad-signature');
+    expect(await verdict('not-a-jwt')).toBe('malformed');
+  });
+
+  it('then needs the SMTP.SendAsApp role and FullAccess on the mailbox', async () => {
+    expect(await verdict(await token({ claims: { ...appClaims, roles: [] } }))).toBe('missing-role');
+    expect(await verdict(await token({ claims: appClaims }), 'admin@contoso.com')).toBe('no-mailbox-permission');
+    expect(await verdict(await token({ claims: { ...appClaims, oid: '1a2b3c4d-5e6f-4a7b-8c9d-000000000a02' } }))).toBe('no-mailbox-permission');
   });
 });
