@@ -22,7 +22,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
@@ -32,6 +31,8 @@ import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { Pool } from 'undici';
 import { DEFAULT_SMTP_GREETING_DELAY_MS } from '../src/cloud/exchange/exchange-smtp-server.ts';
+import { processCpuMsOf } from '../src/util/process-cpu.ts';
+import { untilSignal } from '../src/util/signals.ts';
 import { machine, tempDir } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -74,12 +75,10 @@ interface ServerUnderLoad {
 const running = new Set<ChildProcess>();
 
 function stopOnSignals(): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      for (const child of running) child.kill('SIGTERM');
-      process.exit(128 + os.constants.signals[signal]);
-    });
-  }
+  void untilSignal().then((signal) => {
+    for (const child of running) child.kill('SIGTERM');
+    process.exit(128 + os.constants.signals[signal]);
+  });
 }
 
 /** Starts a server process and waits for the JSON line (on `stream`) that `ready` recognises. */
@@ -149,18 +148,6 @@ async function startBare(stateDir: string): Promise<ServerUnderLoad> {
   return { child, baseUrl: `https://127.0.0.1:${info.httpsPort}`, tokenPath: '/token', smtpPort: info.smtpPort, ca: await readFile(path.join(stateDir, 'ca.pem'), 'utf8'), mailToken: info.accessToken };
 }
 
-/** User + system CPU ms of a process so far (Linux /proc; null elsewhere). */
-function cpuMsOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticksPerSecond = 100; // USER_HZ on Linux
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
-  } catch {
-    return null;
-  }
-}
-
 interface LoadResult {
   requests: number;
   failures: number;
@@ -176,7 +163,7 @@ interface LoadResult {
 /** Runs `one` with `concurrency` in flight for `seconds` and counts. */
 async function drive(serverPid: number, seconds: number, concurrency: number, one: (worker: number) => Promise<void>): Promise<LoadResult> {
   const t0 = performance.now();
-  const server0 = cpuMsOf(serverPid);
+  const server0 = processCpuMsOf(serverPid);
   const self0 = process.cpuUsage();
   const end = t0 + seconds * 1000;
   let requests = 0;
@@ -196,7 +183,7 @@ async function drive(serverPid: number, seconds: number, concurrency: number, on
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  const server1 = cpuMsOf(serverPid);
+  const server1 = processCpuMsOf(serverPid);
   const self = process.cpuUsage(self0);
   const serverMs = server0 === null || server1 === null ? null : server1 - server0;
   return {
