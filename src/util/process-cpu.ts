@@ -17,7 +17,8 @@ export function processCpuMs(): number {
 export function processCpuMsOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces, so cut at its closing parenthesis): utime is the 12th, stime the 13th.
+    // The fields after the command name, which may hold spaces (so cut at its closing parenthesis): utime is the
+    // 12th of them, stime the 13th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticksPerSecond = 100; // USER_HZ, fixed at 100 on Linux whatever the kernel's HZ
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;

@@ -102,8 +102,8 @@ export function isAppOnlyToken(token: string): boolean {
 
 /**
  * Verifies an app-only XOAUTH2 login for `user=<mailbox>`: signature, issuer, audience and expiry by the same check
- * as delegated tokens (`tokens.signed`, which names what failed), then the SMTP.SendAsApp role, then Exchange's registration and FullAccess on the mailbox. Rejects with
- * TokenRejectedError (the client always gets 535 5.7.3).
+ * as delegated tokens (`tokens.signed`, which names what failed), then the SMTP.SendAsApp role, then Exchange's
+ * registration and FullAccess on the mailbox. Rejects with TokenRejectedError (the client always gets 535 5.7.3).
  */
 export async function verifyAppOnlyLogin(
   saslUser: string,
